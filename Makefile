@@ -1,0 +1,128 @@
+# linkprobe - non-recursive top-level Makefile.
+#   make            build ./linkprobe
+#   make check      bootstrap, build, unit tests (cmocka), CLI tests (prove),
+#                   fuzz corpora replayed under ASan, layer check
+#   make demo       pair with the simulated iPhone and run a cable test
+#   make bench      benchmarks (numbers and ratios)
+#   make fuzz       build the libFuzzer harnesses (FUZZ_TIME=s to run each)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   DEVELOPER=1     strict warnings, -Werror;  SANITIZE=address,undefined
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := libusb-1.0 libpcap libplist-2.0 openssl json-c
+B := build
+
+CFLAGS ?= -O2 -g
+LP_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I.
+ifeq ($(DEVELOPER),1)
+LP_CFLAGS += -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
+endif
+ifneq ($(SANITIZE),)
+LP_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LP_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(LP_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm
+
+# Layers: src/base <- usb <- proto <- src (diag, cmd_*). main.c links them.
+LIB_SRC := $(wildcard src/base/*.c) $(wildcard usb/*.c) $(wildcard proto/*.c) \
+	$(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB := $(B)/liblinkprobe.a
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+linkprobe: $(B)/src/main.o $(LIB)
+	$(CC) -o $@ $^ $(ALL_LIBS)
+
+all: linkprobe
+
+# --- unit tests (cmocka) ------------------------------------------------------
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
+$(B)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+# --- fuzzing (libFuzzer + ASan, clang) ----------------------------------------
+FUZZ_CC ?= clang
+FUZZ_SRC := $(wildcard tools/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tools/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(B)/fuzz/%: tools/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+fuzz: $(FUZZ_BIN)
+FUZZ_TIME ?= 0
+fuzz-run: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p $(B)/fuzz-new/$$n; \
+	  $$f -max_total_time=$(FUZZ_TIME) $(B)/fuzz-new/$$n tools/fuzz/corpus/$$n || exit 1; done
+
+# replay every committed corpus under ASan: the harness exits non-zero on a crash
+fuzz-replay: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
+	  echo "fuzz-replay $$n: $$(ls tools/fuzz/corpus/$$n | wc -l) inputs"; \
+	  $$f -runs=0 tools/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { cat $(B)/fuzz/$$n.log; exit 1; }; done
+
+# --- checks -------------------------------------------------------------------
+bootstrap:
+	@tools/bootstrap.sh
+
+check-layers:
+	@tools/check-layers.sh
+
+unit: $(UNIT_BIN)
+	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
+
+tap: linkprobe
+	prove -v --timer tests/t/
+
+check: bootstrap
+	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory tap
+
+demo: bootstrap
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
+
+BENCH_SRC := $(wildcard tools/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(B)/bench/%)
+$(B)/bench/%: tools/bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
+bench: bootstrap
+	@$(MAKE) --no-print-directory CFLAGS="-O2 -g" $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+install: linkprobe
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/linkprobe
+	install -m 0755 linkprobe $(DESTDIR)$(BINDIR)/linkprobe
+	if [ -d tools/udev ]; then install -d $(DESTDIR)$(DATADIR)/linkprobe/udev && \
+	  install -m 0644 tools/udev/* $(DESTDIR)$(DATADIR)/linkprobe/udev/; fi
+	if [ -d tools/wireshark ]; then install -d $(DESTDIR)$(PREFIX)/lib/wireshark/plugins && \
+	  install -m 0644 tools/wireshark/*.lua $(DESTDIR)$(PREFIX)/lib/wireshark/plugins/; fi
+
+clean:
+	rm -rf $(B) linkprobe
+
+.PHONY: all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
+
+-include $(LIB_OBJ:.o=.d) $(B)/src/main.d

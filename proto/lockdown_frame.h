@@ -1,0 +1,47 @@
+/* lockdown_frame.h - lockdown message framing, sans-I/O, both roles.
+ *
+ * Wire format (protocol-notes.md 4.1): a 4-byte big-endian length, then that
+ * many bytes of property list (XML "<?xml" or binary "bplist00"), parsed
+ * through libplist only. Lengths over LKD_MAX_MESSAGE are refused before any
+ * allocation. Control bytes < 0x20 other than TAB/LF/CR in XML are replaced
+ * before parsing (some iOS versions emit them).
+ */
+#ifndef LP_LOCKDOWN_FRAME_H
+#define LP_LOCKDOWN_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <plist/plist.h>
+
+#define LKD_MAX_MESSAGE (4u << 20) /* 4 MiB: far above any real lockdown message */
+
+struct lkd_framer;
+
+/* New framer (NULL on allocation failure). */
+struct lkd_framer *lkd_framer_new(void);
+void lkd_framer_free(struct lkd_framer *f);
+/* Append received bytes. LP_ETOOBIG if a length prefix over the cap was seen
+ * (the framer is then dead: every later call returns the same error). */
+int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len);
+/* Next complete message: 0 and *out (owned, plist_free) when one is ready;
+ * LP_EAGAIN when more bytes are needed; LP_EPLIST when the body is not a
+ * plist dictionary (that message is consumed and dropped); LP_ETOOBIG as above.
+ * If raw/raw_len are non-NULL they receive a copy (owned, free()) of the body. */
+int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *raw_len);
+/* Bytes buffered but not yet a whole message. */
+size_t lkd_framer_pending(const struct lkd_framer *f);
+
+/* Encode `msg` (borrowed) as XML with the length prefix: *out owned (free()). */
+int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len);
+
+/* Decode one plist body (no prefix) from untrusted bytes: XML or binary,
+ * sanitizing XML control bytes. *out owned. LP_EPLIST on failure. */
+int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
+
+/* Convenience getters on a dictionary: NULL / false if absent or wrong type.
+ * Returned strings borrowed from the plist. */
+const char *lkd_dict_str(plist_t dict, const char *key);
+int lkd_dict_bool(plist_t dict, const char *key, int dflt);
+
+#endif

@@ -1,0 +1,144 @@
+/* mux.h - usbmux codec, host and device roles, sans-I/O.
+ *
+ * One codec for both ends of the usbmux protocol that runs over an iPhone's
+ * bulk endpoints (reference: ../shared/reference/protocol-notes.md section 2).
+ * Bytes go in with mux_feed() (one call per completed USB transfer), events come
+ * out through callbacks, and packets to send are taken with mux_out_take() -
+ * each one is exactly one USB transfer (the caller adds a ZLP when its length
+ * is a multiple of wMaxPacketSize). The codec never does I/O and never blocks.
+ *
+ * Role flag: the host sends VERSION/SETUP and opens connections (SYN); the
+ * device answers VERSION, accepts SETUP, listens on ports and answers SYN with
+ * SYN|ACK or RST. Messages illegal for the receiving role are anomalies.
+ *
+ * Connections are TCP-like: ports, seq/ack, window scaled by 256, RST to close.
+ * Data beyond the peer's window is kept in the connection's send queue and
+ * released as ACKs arrive. The host ACKs every data packet; neither side ACKs
+ * a pure ACK.
+ */
+#ifndef LP_MUX_H
+#define LP_MUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/base/lp_log.h"
+
+#define MUX_PORT_LOCKDOWN 62078
+#define MUX_V1_HDR 8
+#define MUX_V2_HDR 16
+#define MUX_TCP_HDR 20
+#define MUX_V2_MAGIC 0xFEEDFACEu
+/* Named caps, checked before allocation. */
+#define MUX_MAX_PACKET 65536	/* largest packet accepted from the wire (either role) */
+#define MUX_HOST_MTU 49152	/* largest packet the host sends */
+#define MUX_DEVICE_MTU 16384	/* largest packet the simulated device sends */
+#define MUX_MAX_CONNS 64
+#define MUX_SENDQ_MAX (4u << 20) /* per-connection unsent bytes cap */
+#define MUX_DEFAULT_WINDOW 0x0200 /* th_win value: 0x200 << 8 = 128 KiB */
+
+enum mux_role { MUX_ROLE_HOST, MUX_ROLE_DEVICE };
+
+enum mux_proto {
+	MUX_PROTO_VERSION = 0,
+	MUX_PROTO_CONTROL = 1,
+	MUX_PROTO_SETUP = 2,
+	MUX_PROTO_TCP = 6,
+};
+
+enum mux_tcp_flags { MUX_TH_FIN = 0x01, MUX_TH_SYN = 0x02, MUX_TH_RST = 0x04, MUX_TH_PSH = 0x08, MUX_TH_ACK = 0x10 };
+
+/* Header size for a version (1 -> 8, 2 -> 16). */
+static inline size_t mux_hdr_size(uint32_t version) { return version >= 2 ? MUX_V2_HDR : MUX_V1_HDR; }
+
+/* A decoded packet, for the analyzer and tests (mux_decode). Borrowed pointers. */
+struct mux_packet {
+	uint32_t protocol;
+	uint32_t length;
+	bool v2;
+	uint16_t tx_seq, rx_seq;
+	uint32_t magic;
+	/* TCP only */
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t window;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* Stateless decode of one whole packet. `hdr_version` 1 or 2 selects the
+ * header; VERSION packets always use the 8-byte header. Returns 0, LP_ETRUNC
+ * (buffer shorter than the header or the length field), LP_EBADMSG (length
+ * field smaller than the header, unknown protocol, bad TCP data offset). */
+int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_packet *out);
+
+struct mux;
+
+struct mux_cbs {
+	/* host: VERSION reply accepted (major 1 or 2); device: VERSION request seen */
+	void (*on_version)(void *ud, uint32_t major, uint32_t minor);
+	/* host: connection `conn` to `port` is open (result 0) or refused
+	 * (LP_ECONNREFUSED); on refusal the conn id is already forgotten */
+	void (*on_connect)(void *ud, uint32_t conn, uint16_t port, int result);
+	/* device: a SYN to a listening port was accepted as `conn` */
+	void (*on_accept)(void *ud, uint32_t conn, uint16_t port);
+	/* in-order payload bytes on `conn` (borrowed for the call) */
+	void (*on_data)(void *ud, uint32_t conn, const uint8_t *data, size_t len);
+	/* peer reset `conn` (or the codec tore it down: reason != 0); conn forgotten after */
+	void (*on_close)(void *ud, uint32_t conn, int reason);
+	/* CONTROL message from the device (host role) */
+	void (*on_control)(void *ud, uint8_t type, const uint8_t *text, size_t len);
+	/* something on the wire broke the protocol; the codec carried on */
+	void (*on_anomaly)(void *ud, int err, const char *what);
+};
+
+struct mux_stats {
+	uint64_t packets_in, packets_out, bytes_in, bytes_out;
+	uint64_t syn, synack, rst_in, rst_out, anomalies, reassembled;
+};
+
+/* Create a codec. cbs and log borrowed (must outlive it); any callback may be
+ * NULL. Returns NULL on allocation failure. */
+struct mux *mux_new(enum mux_role role, const struct mux_cbs *cbs, void *ud, const struct lp_log *log);
+void mux_free(struct mux *m);
+
+/* host: queue VERSION asking for `want_major` (2 normally; 1 to force v1). */
+int mux_start(struct mux *m, uint32_t want_major);
+/* device: which major to answer (default 2; 1 simulates an old device). */
+void mux_set_device_version(struct mux *m, uint32_t major);
+/* Negotiated major version (0 until VERSION completed). */
+uint32_t mux_version(const struct mux *m);
+bool mux_active(const struct mux *m); /* version done (and SETUP sent/seen for v2) */
+
+/* Feed bytes of one completed USB transfer. `transfer_end` true when the
+ * transfer was short (the device ended its transfer): a partial packet left
+ * at that point is dropped as an anomaly. Packets may span several calls.
+ * Returns 0, or LP_ENOMEM. Malformed input is reported through on_anomaly. */
+int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end);
+
+/* Output: take the next packet to send (owned by the caller, free()). Returns
+ * 0 with a packet, LP_EAGAIN if none is pending. */
+int mux_out_take(struct mux *m, uint8_t **pkt, size_t *len);
+bool mux_out_pending(const struct mux *m);
+
+/* host: open a connection to device `port`; *conn receives its id. */
+int mux_connect(struct mux *m, uint16_t port, uint32_t *conn);
+/* device: accept SYNs to `port`. */
+int mux_listen(struct mux *m, uint16_t port);
+void mux_unlisten(struct mux *m, uint16_t port);
+/* Queue payload on an open connection; it is sent as the peer's window
+ * allows, in packets of at most the role's MTU. LP_ETOOBIG if the send queue
+ * cap would be exceeded, LP_ENOENT for an unknown conn. */
+int mux_send(struct mux *m, uint32_t conn, const uint8_t *data, size_t len);
+/* Bytes queued but not yet sent (waiting for window). */
+size_t mux_unsent(const struct mux *m, uint32_t conn);
+/* Reset (close) a connection; sends RST. */
+int mux_close(struct mux *m, uint32_t conn);
+/* Peer port / local port of a connection (0 if unknown). */
+uint16_t mux_conn_port(const struct mux *m, uint32_t conn);
+
+void mux_get_stats(const struct mux *m, struct mux_stats *st);
+
+#endif

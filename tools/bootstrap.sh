@@ -1,0 +1,30 @@
+#!/bin/sh
+# bootstrap.sh - install the Debian 12 packages linkprobe's build and tests need.
+# Fast when everything is there (one dpkg-query). As root it runs apt-get;
+# otherwise it prints the exact command and exits 1.
+#   tools/bootstrap.sh          build + unit/CLI tests (make, make check, make demo)
+#   tools/bootstrap.sh lab      + the QEMU USB lab (make lab)
+set -eu
+BUILD="build-essential pkg-config clang libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
+libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl"
+LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils udev kmod cpio xz-utils usbutils"
+want=$BUILD
+[ "${1:-}" = lab ] && want="$BUILD $LAB"
+missing=
+for p in $want; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "linkprobe needs these Debian packages:$missing" >&2
+	echo "run as root:  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "bootstrap: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no without a prompt
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends $missing >&2

@@ -1,0 +1,85 @@
+/* usb_desc.h - USB descriptor decoding (untrusted bytes) and encoding.
+ *
+ * Decodes the device descriptor (18 bytes), a whole configuration descriptor
+ * set (config + interfaces + endpoints, other descriptors skipped), and
+ * string descriptors (UTF-16LE -> sanitized UTF-8). Used by the host (bytes
+ * from GET_DESCRIPTOR control transfers), the analyzer (bytes from captures)
+ * and the simulated device (to build its descriptors). USB 2.0 spec ch. 9.
+ * Every length field is checked against what is there; a bLength that
+ * runs past wTotalLength or is < 2 is LP_EBADMSG.
+ */
+#ifndef LP_USB_DESC_H
+#define LP_USB_DESC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define USBD_DT_DEVICE 1
+#define USBD_DT_CONFIG 2
+#define USBD_DT_STRING 3
+#define USBD_DT_INTERFACE 4
+#define USBD_DT_ENDPOINT 5
+#define USBD_REQ_GET_DESCRIPTOR 6
+#define USBD_REQ_SET_CONFIGURATION 9
+#define USBD_REQ_GET_CONFIGURATION 8
+
+#define USBD_MAX_CONFIGS 8
+#define USBD_MAX_IFACES 8
+#define USBD_MAX_EPS 4
+#define USBD_CONFIG_MAX_TOTAL 4096 /* cap on wTotalLength we fetch/accept */
+
+/* usbmux interface: class/subclass/protocol all three must match. */
+#define USBMUX_CLASS 0xFF
+#define USBMUX_SUBCLASS 0xFE
+#define USBMUX_PROTOCOL 0x02
+
+struct usbd_device {
+	uint16_t bcdUSB, idVendor, idProduct, bcdDevice;
+	uint8_t bDeviceClass, bDeviceSubClass, bDeviceProtocol, bMaxPacketSize0;
+	uint8_t iManufacturer, iProduct, iSerialNumber, bNumConfigurations;
+};
+
+struct usbd_endpoint {
+	uint8_t bEndpointAddress, bmAttributes, bInterval;
+	uint16_t wMaxPacketSize;
+};
+
+struct usbd_interface {
+	uint8_t bInterfaceNumber, bAlternateSetting, bNumEndpoints;
+	uint8_t bInterfaceClass, bInterfaceSubClass, bInterfaceProtocol, iInterface;
+	uint8_t num_eps; /* endpoints actually decoded (<= USBD_MAX_EPS) */
+	struct usbd_endpoint ep[USBD_MAX_EPS];
+};
+
+struct usbd_config {
+	uint16_t wTotalLength;
+	uint8_t bNumInterfaces, bConfigurationValue, iConfiguration, bmAttributes, bMaxPower;
+	uint8_t num_ifaces; /* interface descriptors (alt settings included) decoded */
+	struct usbd_interface iface[USBD_MAX_IFACES];
+};
+
+/* 0, LP_ETRUNC, LP_EBADMSG (wrong bDescriptorType / bLength). */
+int usbd_parse_device(const uint8_t *buf, size_t len, struct usbd_device *out);
+/* Whole configuration set; `len` may be less than wTotalLength only if the
+ * caller fetched just the 9-byte header (then num_ifaces = 0 and LP_ETRUNC). */
+int usbd_parse_config(const uint8_t *buf, size_t len, struct usbd_config *out);
+/* String descriptor -> sanitized UTF-8 (non-ASCII kept if printable). */
+int usbd_parse_string(const uint8_t *buf, size_t len, char *out, size_t outsz);
+/* String descriptor 0 -> first LANGID. */
+int usbd_parse_langid(const uint8_t *buf, size_t len, uint16_t *langid);
+
+/* Find the usbmux interface (ff/fe/02, alt 0, one bulk IN and one bulk OUT) in
+ * a configuration. Returns the interface or NULL; *ep_in/*ep_out/*mps filled. */
+const struct usbd_interface *usbd_find_usbmux(const struct usbd_config *c, uint8_t *ep_in,
+					       uint8_t *ep_out, uint16_t *mps);
+
+/* UTF-8/ASCII serial -> UDID: a 24-character serial gets '-' after the 8th
+ * character (new-style UDIDs). out must hold 64 bytes. */
+void usbd_serial_to_udid(const char *serial, char *out, size_t outsz);
+
+/* Encoding (for the simulated device): write a string descriptor for ASCII
+ * `s` into out (cap bytes), return its length (<= 255) or negative error. */
+int usbd_encode_string(const char *s, uint8_t *out, size_t cap);
+
+#endif
