@@ -19,7 +19,7 @@ PKGS := libusb-1.0 libpcap libplist-2.0 openssl json-c
 B := build
 
 CFLAGS ?= -O2 -g
-LP_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I.
+LP_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -I.
 ifeq ($(DEVELOPER),1)
 LP_CFLAGS += -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers

@@ -136,9 +136,22 @@ int mux_send(struct mux *m, uint32_t conn, const uint8_t *data, size_t len);
 size_t mux_unsent(const struct mux *m, uint32_t conn);
 /* Reset (close) a connection; sends RST. */
 int mux_close(struct mux *m, uint32_t conn);
-/* Peer port / local port of a connection (0 if unknown). */
+/* The connection's service port - the device's port: the peer port on the
+ * host, the local (listening) port on the device (0 if unknown). */
 uint16_t mux_conn_port(const struct mux *m, uint32_t conn);
 
 void mux_get_stats(const struct mux *m, struct mux_stats *st);
+
+/* Additions (compatible):
+ * Largest packet this codec sends, header included (default: the role's MTU).
+ * Host: up to MUX_HOST_MTU; device: up to MUX_MAX_PACKET (a device that sends
+ * packets larger than the host's 16384-byte IN buffers). LP_EINVAL otherwise. */
+int mux_set_mtu(struct mux *m, size_t mtu);
+/* Both ports of a connection whatever the role: the host's (local on the host)
+ * and the device's (service) port. LP_ENOENT for an unknown conn. */
+int mux_conn_ports(const struct mux *m, uint32_t conn, uint16_t *host_port, uint16_t *dev_port);
+/* device: queue a CONTROL message (type byte + text, borrowed). LP_EINVAL
+ * unless device role and active. */
+int mux_send_control(struct mux *m, uint8_t type, const uint8_t *text, size_t len);
 
 #endif

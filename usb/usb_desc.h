@@ -70,7 +70,7 @@ int usbd_parse_string(const uint8_t *buf, size_t len, char *out, size_t outsz);
 int usbd_parse_langid(const uint8_t *buf, size_t len, uint16_t *langid);
 
 /* Find the usbmux interface (ff/fe/02, alt 0, one bulk IN and one bulk OUT) in
- * a configuration. Returns the interface or NULL; *ep_in/*ep_out/*mps filled. */
+ * a configuration. Returns the interface or NULL; *ep_in, *ep_out, *mps filled. */
 const struct usbd_interface *usbd_find_usbmux(const struct usbd_config *c, uint8_t *ep_in,
 					       uint8_t *ep_out, uint16_t *mps);
 
@@ -81,5 +81,14 @@ void usbd_serial_to_udid(const char *serial, char *out, size_t outsz);
 /* Encoding (for the simulated device): write a string descriptor for ASCII
  * `s` into out (cap bytes), return its length (<= 255) or negative error. */
 int usbd_encode_string(const char *s, uint8_t *out, size_t cap);
+/* String descriptor 0 carrying one LANGID (4 bytes). Returns 4 or LP_ETOOBIG. */
+int usbd_encode_langid(uint16_t langid, uint8_t *out, size_t cap);
+/* Device descriptor (18 bytes). Returns 18 or LP_ETOOBIG. */
+int usbd_encode_device(const struct usbd_device *d, uint8_t *out, size_t cap);
+/* Whole configuration set: header, then each decoded interface followed by
+ * its num_eps endpoints. wTotalLength and bNumInterfaces in `c` are ignored
+ * and computed (bNumInterfaces = distinct interface numbers). Returns the
+ * length or LP_ETOOBIG (cap or USBD_CONFIG_MAX_TOTAL exceeded). */
+int usbd_encode_config(const struct usbd_config *c, uint8_t *out, size_t cap);
 
 #endif

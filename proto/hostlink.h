@@ -1,0 +1,114 @@
+/* hostlink.h - the host side of a usbmux link: a transport device, the mux
+ * codec in host role, and blocking deadline-bounded streams (proto/stream.h)
+ * over mux connections, for lockdown and the diagnosis.
+ *
+ * hl_probe() only reads descriptors (open, GET_DESCRIPTOR by control
+ * transfers, close) and times them. hl_open() does the same on the device it
+ * keeps, selects the usbmux configuration if it is not active, claims the
+ * interface, keeps HL_NUM_RX bulk IN transfers of HL_RX_SIZE bytes in flight,
+ * and negotiates VERSION (and SETUP for v2). Reference:
+ * ../shared/reference/protocol-notes.md sections 1.4, 1.6, 1.7, 1.9, 2.
+ *
+ * Every wait is bounded by an absolute deadline on the transport context's
+ * clock. Single-threaded: the thread that calls into a link drives its
+ * transport context. A transfer that completes NO_DEVICE marks the link dead:
+ * every later call returns LP_ENODEV. Other transfer errors are counted; the
+ * next hl_pump()/stream call returns them once.
+ */
+#ifndef LP_HOSTLINK_H
+#define LP_HOSTLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/base/lp_error.h"
+#include "../usb/transport.h"
+#include "../usb/usb_desc.h"
+#include "mux.h"
+#include "stream.h"
+
+#define HL_NUM_RX 3		  /* bulk IN transfers kept in flight (usbmuxd NUM_RX_LOOPS) */
+#define HL_RX_SIZE 16384	  /* size of each (usbmuxd USB_MRU) */
+#define HL_CTRL_TIMEOUT_MS 1000	  /* every control transfer */
+#define HL_VERSION_TIMEOUT_MS 2000 /* default wait for the VERSION reply */
+#define HL_STR_MAX 128
+#define HL_MAX_RTT 32		  /* control transfer round trips kept */
+#define HL_RXBUF_MAX (16u << 20)  /* unread bytes per stream before it is reset */
+#define HL_MAX_RX_ERRORS 8	  /* consecutive failed IN transfers before giving up */
+
+/* What the descriptors say, and how long reading them took. */
+struct hl_probe {
+	struct usbd_device dev;
+	struct usbd_config configs[USBD_MAX_CONFIGS];
+	size_t num_configs;	   /* configurations read and decoded */
+	size_t config_errors;	   /* configurations that could not be read or decoded */
+	char manufacturer[HL_STR_MAX], product[HL_STR_MAX], serial[HL_STR_MAX]; /* sanitized */
+	char udid[64];
+	enum tr_speed speed;
+	int active_config;	   /* at probe time; 0 = unconfigured */
+	bool has_usbmux;
+	uint8_t usbmux_config;	   /* bConfigurationValue holding the usbmux interface */
+	uint8_t usbmux_iface;	   /* its bInterfaceNumber */
+	uint8_t ep_in, ep_out;
+	uint16_t mps;		   /* wMaxPacketSize of ep_out */
+	uint64_t ctrl_rtt_ns[HL_MAX_RTT]; /* done_ns - submit_ns of each control transfer */
+	size_t num_rtt;
+	uint64_t desc_ns;	   /* first descriptor request to last completion */
+};
+
+struct hl_opts {
+	uint32_t version_timeout_ms; /* 0 = HL_VERSION_TIMEOUT_MS */
+	uint32_t want_major;	     /* 0 = 2; 1 forces v1 */
+};
+
+struct hl_stats {
+	uint64_t xfers_in, xfers_out, zlps; /* completed bulk transfers */
+	uint64_t bytes_in, bytes_out;
+	uint64_t errors;		    /* transfers that ended neither COMPLETED nor CANCELLED */
+	uint64_t submit_errors;
+	int last_error;			    /* lp_err of the last one, 0 if none */
+	struct mux_stats mux;
+};
+
+struct hl_link;
+
+/* Read descriptors of the device `info` (open, read, close). `out` written
+ * only on success. LP_ENODEV if the device went away. */
+int hl_probe(struct tr_ctx *ctx, const struct tr_devinfo *info, struct hl_probe *out,
+	     struct lp_errinfo *e);
+
+/* Open the device, bring usbmux up (see the file comment). `opts` may be NULL.
+ * *out owned by the caller (hl_close). LP_EUNSUPPORTED when no configuration
+ * has a usbmux interface, LP_ETIMEDOUT when VERSION is not answered. */
+int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_opts *opts,
+	    struct hl_link **out, struct lp_errinfo *e);
+
+/* Open a mux connection to device `port`. *out owned (lp_stream_close sends
+ * RST and frees it; it stays safe to call after hl_close). LP_ECONNREFUSED if
+ * the device answers RST, LP_ETIMEDOUT at the deadline. */
+int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_stream **out,
+	       struct lp_errinfo *e);
+
+/* Send pending packets and run transport events once (until one completion
+ * or the deadline). 0, LP_ENODEV, or a transfer error seen since last time. */
+int hl_pump(struct hl_link *hl, uint64_t deadline);
+
+/* Reset open connections, cancel transfers (bounded), release, close. NULL ok. */
+void hl_close(struct hl_link *hl);
+
+const struct hl_probe *hl_info(struct hl_link *hl); /* borrowed */
+struct mux *hl_mux(struct hl_link *hl);		    /* borrowed */
+struct tr_dev *hl_dev(struct hl_link *hl);	    /* borrowed (addition) */
+void hl_get_stats(const struct hl_link *hl, struct hl_stats *st);
+uint32_t hl_mux_version(const struct hl_link *hl);
+bool hl_dead(const struct hl_link *hl); /* a NO_DEVICE completion was seen (addition) */
+
+/* Observe connection payload (for captures): dir 0 host->device, 1
+ * device->host; event 0 data, 1 open, 2 close (data NULL for 1 and 2).
+ * `fn` NULL removes it. ud borrowed. */
+typedef void (*hl_stream_observer_fn)(void *ud, uint32_t conn, uint16_t sport, uint16_t dport,
+				      int dir, const uint8_t *data, size_t len, int event);
+void hl_set_stream_observer(struct hl_link *hl, hl_stream_observer_fn fn, void *ud);
+
+#endif

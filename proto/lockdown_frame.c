@@ -1,0 +1,271 @@
+/* lockdown_frame.c - lockdown message framing: length-prefixed plists.
+ *
+ * Reference: protocol-notes.md 4.1 (framing), section 0 (the device often
+ * sends the 4-byte prefix in its own segment).
+ *
+ *   +----------------+----------------------------------------+
+ *   | length (BE32)  | plist body: "<?xml..." or "bplist00..." |
+ *   +----------------+----------------------------------------+
+ *
+ * The framer is sans-I/O: bytes go in with lkd_framer_feed(), whole messages
+ * come out of lkd_framer_next(). Every length prefix is checked against
+ * LKD_MAX_MESSAGE as soon as its four bytes are present, before any byte of
+ * its body is buffered, so a hostile prefix never makes us allocate. Bodies
+ * are parsed by libplist only; XML control bytes are blanked first.
+ *
+ * Buffer layout:  [consumed | complete frames ... | partial frame]
+ *                  0        head                 scan            len
+ */
+#include "lockdown_frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/base/lp_cursor.h"
+#include "../src/base/lp_error.h"
+
+#define LKD_PREFIX 4
+#define LKD_BPLIST_MAGIC "bplist00"
+
+struct lkd_framer {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;  /* bytes buffered */
+	size_t head; /* start of the first undelivered frame */
+	size_t scan; /* start of the first frame not yet complete */
+	int dead;    /* 0 or LP_ETOOBIG, sticky */
+};
+
+struct lkd_framer *lkd_framer_new(void)
+{
+	return calloc(1, sizeof(struct lkd_framer));
+}
+
+void lkd_framer_free(struct lkd_framer *f)
+{
+	if (!f)
+		return;
+	free(f->buf);
+	free(f);
+}
+
+static uint32_t prefix_at(const struct lkd_framer *f, size_t off)
+{
+	struct lp_rd r;
+
+	lp_rd_init(&r, f->buf + off, f->len - off);
+	return lp_rd_be32(&r);
+}
+
+/* Room for n more bytes; n is bounded by the current frame's checked length. */
+static int reserve(struct lkd_framer *f, size_t n)
+{
+	size_t need, ncap;
+	uint8_t *nb;
+
+	if (f->head > 0 && f->head == f->len) {
+		f->head = f->scan = f->len = 0;
+	} else if (f->head > 0 && f->len + n > f->cap) {
+		memmove(f->buf, f->buf + f->head, f->len - f->head);
+		f->len -= f->head;
+		f->scan -= f->head;
+		f->head = 0;
+	}
+	need = f->len + n;
+	if (need <= f->cap)
+		return 0;
+	ncap = f->cap ? f->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	nb = realloc(f->buf, ncap);
+	if (!nb)
+		return LP_ENOMEM;
+	f->buf = nb;
+	f->cap = ncap;
+	return 0;
+}
+
+/* Advance `scan` over every frame that is now complete; check each prefix. */
+static int scan_frames(struct lkd_framer *f)
+{
+	while (f->len - f->scan >= LKD_PREFIX) {
+		uint32_t body = prefix_at(f, f->scan);
+
+		if (body > LKD_MAX_MESSAGE)
+			return f->dead = LP_ETOOBIG;
+		if (f->len - f->scan - LKD_PREFIX < body)
+			break;
+		f->scan += LKD_PREFIX + (size_t)body;
+	}
+	return 0;
+}
+
+int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len)
+{
+	if (!f || (!buf && len))
+		return LP_EINVAL;
+	if (f->dead)
+		return f->dead;
+	while (len > 0) {
+		size_t have = f->len - f->scan, want, n;
+		int r;
+
+		/* Copy only up to the end of the current prefix or body, so a
+		 * prefix is judged before its body occupies memory. */
+		if (have < LKD_PREFIX)
+			want = LKD_PREFIX - have;
+		else
+			want = LKD_PREFIX + (size_t)prefix_at(f, f->scan) - have;
+		n = len < want ? len : want;
+		r = reserve(f, n);
+		if (r)
+			return r;
+		memcpy(f->buf + f->len, buf, n);
+		f->len += n;
+		buf += n;
+		len -= n;
+		r = scan_frames(f);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *raw_len)
+{
+	uint32_t body;
+	const uint8_t *p;
+	plist_t pl = NULL;
+	uint8_t *copy = NULL;
+	int r;
+
+	if (!f || !out)
+		return LP_EINVAL;
+	if (f->dead)
+		return f->dead;
+	if (f->scan == f->head)
+		return LP_EAGAIN;
+	body = prefix_at(f, f->head);
+	p = f->buf + f->head + LKD_PREFIX;
+	f->head += LKD_PREFIX + (size_t)body;
+	r = lkd_plist_decode(p, body, &pl);
+	if (r == 0 && plist_get_node_type(pl) != PLIST_DICT) {
+		plist_free(pl);
+		r = LP_EPLIST;
+	}
+	if (r == 0 && raw) {
+		copy = malloc(body ? body : 1);
+		if (!copy) {
+			plist_free(pl);
+			return LP_ENOMEM;
+		}
+		memcpy(copy, p, body);
+	}
+	if (r)
+		return r;
+	*out = pl;
+	if (raw)
+		*raw = copy;
+	if (raw_len)
+		*raw_len = body;
+	return 0;
+}
+
+size_t lkd_framer_pending(const struct lkd_framer *f)
+{
+	return f ? f->len - f->scan : 0;
+}
+
+int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len)
+{
+	char *xml = NULL;
+	uint32_t xlen = 0;
+	uint8_t *buf;
+	struct lp_wr w;
+
+	if (!msg || !out || !len)
+		return LP_EINVAL;
+	plist_to_xml(msg, &xml, &xlen);
+	if (!xml || xlen == 0) {
+		free(xml);
+		return LP_EPLIST;
+	}
+	if (xlen > LKD_MAX_MESSAGE) {
+		plist_to_xml_free(xml);
+		return LP_ETOOBIG;
+	}
+	buf = malloc(LKD_PREFIX + (size_t)xlen);
+	if (!buf) {
+		plist_to_xml_free(xml);
+		return LP_ENOMEM;
+	}
+	lp_wr_init_fixed(&w, buf, LKD_PREFIX + (size_t)xlen);
+	lp_wr_be32(&w, xlen);
+	lp_wr_bytes(&w, xml, xlen);
+	plist_to_xml_free(xml);
+	*out = buf;
+	*len = w.len;
+	return 0;
+}
+
+int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
+{
+	plist_t pl = NULL;
+
+	if (!out || (!body && len))
+		return LP_EINVAL;
+	if (len > LKD_MAX_MESSAGE)
+		return LP_ETOOBIG;
+	if (len == 0)
+		return LP_EPLIST;
+	if (len >= sizeof(LKD_BPLIST_MAGIC) - 1 &&
+	    memcmp(body, LKD_BPLIST_MAGIC, sizeof(LKD_BPLIST_MAGIC) - 1) == 0) {
+		plist_from_bin((const char *)body, (uint32_t)len, &pl);
+	} else {
+		/* iOS 4.3+ may put raw control bytes into XML strings, which the
+		 * XML parser refuses; blank them (a space is harmless even
+		 * inside <data> base64). The NUL terminator is for parsers that
+		 * look one past the end. */
+		char *x = malloc(len + 1);
+
+		if (!x)
+			return LP_ENOMEM;
+		for (size_t i = 0; i < len; i++) {
+			uint8_t c = body[i];
+			x[i] = (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? ' ' : (char)c;
+		}
+		x[len] = '\0';
+		plist_from_xml(x, (uint32_t)len, &pl);
+		free(x);
+	}
+	if (!pl)
+		return LP_EPLIST;
+	*out = pl;
+	return 0;
+}
+
+const char *lkd_dict_str(plist_t dict, const char *key)
+{
+	plist_t n;
+
+	if (!dict || !key || plist_get_node_type(dict) != PLIST_DICT)
+		return NULL;
+	n = plist_dict_get_item(dict, key);
+	if (!n || plist_get_node_type(n) != PLIST_STRING)
+		return NULL;
+	return plist_get_string_ptr(n, NULL);
+}
+
+int lkd_dict_bool(plist_t dict, const char *key, int dflt)
+{
+	plist_t n;
+	uint8_t v = 0;
+
+	if (!dict || !key || plist_get_node_type(dict) != PLIST_DICT)
+		return dflt;
+	n = plist_dict_get_item(dict, key);
+	if (!n || plist_get_node_type(n) != PLIST_BOOLEAN)
+		return dflt;
+	plist_get_bool_val(n, &v);
+	return v ? 1 : 0;
+}

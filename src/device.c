@@ -1,0 +1,121 @@
+/* device.c - turn --device into an open transport context.
+ *
+ *   libusb                        real devices (default)
+ *   sim[:PROFILE][,k=v...]        the simulated iPhone in-process; k=v:
+ *                                 clock=virtual|real  (virtual: no wall time
+ *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
+ *                                 seed=N, link=off (no link timing)
+ *   replay:FILE                   device side played from a capture
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "../proto/simdev.h"
+#include "../usb/tr_sim.h"
+#include "../usb/transport.h"
+
+/* Fixed epoch for virtual-clock runs: 2026-01-01T00:00:00Z, so captures made
+ * on a virtual clock are byte-for-byte reproducible. */
+#define VIRTUAL_EPOCH_NS 1767225600000000000ull
+
+static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
+{
+	char spec[256], profile[64] = "healthy";
+	bool virt = false, link_off = false;
+	uint64_t seed = 1;
+	struct simdev_opts so;
+	struct tr_sim_arg *arg;
+	struct tr_env env;
+	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
+	char *save = NULL, *tok;
+	int r;
+
+	if (ev && strcmp(ev, "virtual") == 0)
+		virt = true;
+	snprintf(spec, sizeof(spec), "%s", rest);
+	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strchr(tok, '=') && tok == spec)
+			snprintf(profile, sizeof(profile), "%s", tok);
+		else if (strcmp(tok, "clock=virtual") == 0)
+			virt = true;
+		else if (strcmp(tok, "clock=real") == 0)
+			virt = false;
+		else if (strncmp(tok, "seed=", 5) == 0)
+			seed = strtoull(tok + 5, NULL, 0);
+		else if (strcmp(tok, "link=off") == 0)
+			link_off = true;
+		else
+			return lp_err_set(e, LP_EINVAL,
+					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off)", tok);
+	}
+	if (virt)
+		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
+	lp_rand_seed(&app->rand, seed);
+
+	memset(&so, 0, sizeof(so));
+	so.seed = seed;
+	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);
+	if (!app->sim)
+		return e && e->code ? e->code : LP_EINVAL;
+	arg = calloc(1, sizeof(*arg));
+	if (!arg)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	arg->ops = &simdev_model_ops;
+	arg->model = app->sim;
+	simdev_link(app->sim, &arg->link);
+	if (link_off)
+		arg->link.link_off = true;
+	arg->link.seed = seed;
+	arg->bus = 1;
+	app->sim_arg = arg;
+	env.clock = &app->clock;
+	env.log = &app->log;
+	env.rand = &app->rand;
+	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
+	if (r)
+		return r;
+	app->is_sim = true;
+	return 0;
+}
+
+int app_open_device(struct lp_app *app, struct lp_errinfo *e)
+{
+	const char *spec = app->device_spec ? app->device_spec : "libusb";
+	struct tr_env env;
+	int r;
+
+	lp_clock_init_real(&app->clock);
+	lp_rand_seed(&app->rand, 1);
+	if (strcmp(spec, "sim") == 0)
+		r = open_sim(app, "", e);
+	else if (strncmp(spec, "sim:", 4) == 0)
+		r = open_sim(app, spec + 4, e);
+	else if (strcmp(spec, "libusb") == 0) {
+		env.clock = &app->clock;
+		env.log = &app->log;
+		env.rand = &app->rand;
+		r = tr_ctx_new(&tr_libusb_ops, &env, NULL, &app->tr, e);
+	} else if (strncmp(spec, "replay:", 7) == 0) {
+		return lp_err_set(e, LP_EUNSUPPORTED, "--device replay: is not available in this build yet");
+	} else {
+		return lp_err_set(e, LP_EINVAL, "unknown --device '%s' (libusb, sim[:PROFILE], replay:FILE)", spec);
+	}
+	if (r)
+		return r;
+	if (app->capture_path || app->capture_streams_path || app->keylog_path)
+		return app_capture_open(app, e);
+	return 0;
+}
+
+void app_close_device(struct lp_app *app)
+{
+	app_capture_close(app);
+	tr_ctx_free(app->tr);
+	app->tr = NULL;
+	if (app->sim)
+		simdev_free(app->sim);
+	app->sim = NULL;
+	free(app->sim_arg);
+	app->sim_arg = NULL;
+}

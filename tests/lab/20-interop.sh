@@ -1,0 +1,50 @@
+#!/bin/sh
+# 20-interop.sh - faithfulness proof of the simulated iPhone: Debian's own
+# usbmuxd and libimobiledevice tools, through the kernel's USB stack, treat it
+# as an iPhone. usbmuxd runs its full preflight (no -p): QueryType, pairing
+# attempt, the Trust dialog, the notification proxy, re-enumeration. The whole
+# exchange is captured on usbmon into interop.pcap (checked by 30-usbmon).
+# On failure, usbmuxd's -v -v log is quoted into the TAP as diagnostics.
+. "$LAB_REPO/tests/lab/lib.sh"
+trap lab_cleanup EXIT
+LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
+
+explain() {
+	diag "usbmuxd log (last lines of $(basename "$LOG")):"
+	tail -n 25 "$LOG" | while IFS= read -r l; do diag "  $l"; done
+}
+
+check "systemd-udevd running (hotplug for libusb)" start_udevd
+check "usbmuxd started (-v -v, with preflight)" start_usbmuxd || { explain; exit 0; }
+check "usbmon capture started" capture_start interop
+check "gadget up (profile healthy)" gadget up --profile healthy || exit 0
+check "host enumerated the device" wait_dev 10 || exit 0
+U=$(udid)
+diag "UDID $U; waiting for usbmuxd's preflight (Trust after the profile's delay, RSA keygen under TCG)"
+
+listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
+t0=$(date +%s)
+if check "idevice_id -l lists the UDID" retry 120 1 listed; then
+	diag "listed after $(($(date +%s) - t0)) s"
+else
+	diag "idevice_id -l said: [$(idevice_id -l 2>&1 | tr '\n' ' ')]"
+	explain
+	exit 0
+fi
+
+pair() { idevicepair -u "$U" pair; }
+if ! check "idevicepair pair (retried until Trust)" retry 120 2 pair; then
+	diag "idevicepair pair said: $(idevicepair -u "$U" pair 2>&1 | tr '\n' ' ')"
+	explain
+fi
+out=$(idevicepair -u "$U" validate 2>&1)
+echo "$out"
+check "idevicepair validate" sh -c "echo '$out' | grep -q SUCCESS" || { diag "validate said: $out"; explain; }
+ver=$(ideviceinfo -u "$U" -k ProductVersion 2>&1)
+echo "ProductVersion: $ver"
+check "ideviceinfo -k ProductVersion ($ver)" sh -c "echo '$ver' | grep -Eq '^[0-9]+(\.[0-9]+)+$'" || explain
+name=$(ideviceinfo -u "$U" -k DeviceName 2>&1)
+check "ideviceinfo -k DeviceName ($name)" test -n "$name"
+ideviceinfo -u "$U" >"$LAB_OUT/ideviceinfo.txt" 2>&1
+check "full ideviceinfo (session over TLS) lists UniqueDeviceID" grep -q "UniqueDeviceID: $U" "$LAB_OUT/ideviceinfo.txt" || explain
+capture_stop

@@ -1,0 +1,112 @@
+#!/bin/sh
+# lib.sh - helpers for the lab scenarios (tests/lab/NN-*.sh), which run inside
+# the lab VM (tools/lab/lab.sh). Source it. TAP lines go to $LAB_TAP, numbered
+# across all scenarios of a run through $LAB_STATE/tapnum; diagnostics go to
+# stdout (the scenario's .out file in $LAB_OUT).
+#   sh tests/lab/lib.sh cleanup     stop everything a scenario may have left
+: "${LAB_REPO:?}" "${LAB_OUT:?}" "${LAB_TAP:?}" "${LAB_STATE:?}"
+LAB_SCENARIO=${LAB_SCENARIO:-manual}
+GADGET="$LAB_REPO/tools/gadget/gadget.sh"
+export LP_GADGET_BIN="$LAB_BIN/lp_gadget" LP_GADGET_LOGDIR="$LAB_OUT"
+
+# --- TAP ----------------------------------------------------------------------
+_tap_next() {
+	n=$(($(cat "$LAB_STATE/tapnum") + 1))
+	echo $n >"$LAB_STATE/tapnum"
+	echo $n
+}
+_tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
+# every command traced with the guest's uptime, for the .out file
+export PS4='+ [$(cut -d" " -f1 /proc/uptime)] '
+set -x
+diag() { _tap "# $*"; }
+pass() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $*"; }
+fail() { _tap "not ok $(_tap_next) - $LAB_SCENARIO: $*"; }
+skip() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $1 # SKIP $2"; }
+# check DESC CMD...: ok if CMD succeeds; its output goes to the .out file
+check() {
+	_cd=$1
+	shift
+	if "$@"; then pass "$_cd"; return 0; fi
+	fail "$_cd"
+	return 1
+}
+# retry SECONDS INTERVAL CMD...: until CMD succeeds or the time is up
+retry() {
+	_re=$(($(date +%s) + $1)) _ri=$2
+	shift 2
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s)" -ge "$_re" ] && return 1
+		sleep "$_ri"
+	done
+}
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# --- the device ---------------------------------------------------------------
+gadget() { "$GADGET" "$@"; }
+udid() { cat /run/lp-gadget/udid 2>/dev/null; }
+# sysfs directory of the enumerated Apple device (host side), "" if none
+devdir() {
+	for _dd in /sys/bus/usb/devices/*; do
+		[ "$(cat "$_dd/idVendor" 2>/dev/null)" = 05ac ] && { echo "$_dd"; return 0; }
+	done
+	return 1
+}
+# wait_dev [SECONDS]: the host has enumerated the gadget
+wait_dev() { retry "${1:-10}" 0.1 devdir >/dev/null; }
+wait_nodev() { retry "${1:-10}" 0.1 sh -c '! ls /sys/bus/usb/devices/*/idVendor 2>/dev/null | xargs -r grep -lx 05ac >/dev/null'; }
+
+# --- host daemons -------------------------------------------------------------
+start_udevd() {
+	pidof systemd-udevd >/dev/null && return 0
+	/lib/systemd/systemd-udevd --daemon >>"$LAB_OUT/udevd.log" 2>&1 || return 1
+	pidof systemd-udevd >"$LAB_STATE/udevd.pid"
+}
+# start_usbmuxd [EXTRA ARGS]: Debian's usbmuxd, verbose, logging to
+# $LAB_OUT/usbmuxd-<scenario>.log; waits until it accepts clients
+start_usbmuxd() {
+	log=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
+	usbmuxd -f -v -v "$@" >>"$log" 2>&1 &
+	echo $! >"$LAB_STATE/usbmuxd.pid"
+	retry 10 0.1 grep -q 'Initialization complete' "$log"
+}
+stop_pid() {
+	[ -s "$1" ] || return 0
+	p=$(cat "$1")
+	kill "$p" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null || true
+	rm -f "$1"
+}
+stop_usbmuxd() { stop_pid "$LAB_STATE/usbmuxd.pid"; rm -f /run/usbmuxd; }
+stop_udevd() { udevadm control --exit 2>/dev/null || stop_pid "$LAB_STATE/udevd.pid"; rm -f "$LAB_STATE/udevd.pid"; }
+
+# --- usbmon capture -------------------------------------------------------------
+# capture_start NAME: dumpcap on usbmon0 (all buses) into $LAB_OUT/NAME.pcap
+capture_start() {
+	CAPFILE=$LAB_OUT/$1.pcap
+	modprobe usbmon 2>/dev/null || true
+	dumpcap -q -P -i usbmon0 -w "$CAPFILE" >"$LAB_OUT/dumpcap-$1.log" 2>&1 &
+	echo $! >"$LAB_STATE/dumpcap.pid"
+	# dumpcap writes the pcap header once it captures
+	retry 20 0.1 test -s "$CAPFILE"
+}
+capture_stop() {
+	[ -s "$LAB_STATE/dumpcap.pid" ] || return 0
+	sleep 0.5 # let the last URBs land
+	kill -INT "$(cat "$LAB_STATE/dumpcap.pid")" 2>/dev/null || true
+	stop_pid "$LAB_STATE/dumpcap.pid"
+}
+
+lab_cleanup() {
+	capture_stop
+	stop_usbmuxd
+	stop_udevd
+	[ -e /sys/kernel/config/usb_gadget/linkprobe ] && gadget down
+	return 0
+}
+
+if [ "${1:-}" = cleanup ]; then
+	lab_cleanup
+fi

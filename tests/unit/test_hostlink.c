@@ -1,0 +1,638 @@
+/* test_hostlink.c - the host link over the sim transport against a tiny
+ * device model written here: two configurations (1: PTP only, 2: PTP +
+ * usbmux ff/fe/02 on 0x04/0x85), strings, a device-role mux codec with an
+ * echo service, a service that sends 1 MiB on accept, and one that answers
+ * once and resets. Virtual clock, so timeouts cost no wall time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/hostlink.h"
+#include "proto/mux.h"
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "usb/tr_sim.h"
+#include "usb/transport.h"
+#include "usb/usb_desc.h"
+
+#define PORT_ECHO 1234
+#define PORT_BIG 5000
+#define PORT_ONCE 7777
+#define BIG_LEN (1u << 20)
+#define SERIAL "00008030001A2B3C4D5E6F70"
+
+struct model {
+	bool attached;
+	bool mute;	 /* never answer VERSION */
+	bool usbmux;	 /* offer configuration 2 */
+	uint32_t major;
+	int config;
+	struct mux *mux;
+	struct mux_cbs cbs;
+	uint8_t *cur; /* IN transfer handed to the sim */
+	uint8_t *big;
+	int accepts, closes, set_configs;
+	uint64_t anomalies; /* of codecs already replaced */
+};
+
+static void m_accept(void *ud, uint32_t conn, uint16_t port)
+{
+	struct model *m = ud;
+
+	m->accepts++;
+	if (port == PORT_BIG)
+		assert_int_equal(mux_send(m->mux, conn, m->big, BIG_LEN), 0);
+}
+
+static void m_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
+{
+	struct model *m = ud;
+	uint16_t port = mux_conn_port(m->mux, conn);
+
+	if (port == PORT_ECHO) {
+		assert_int_equal(mux_send(m->mux, conn, data, len), 0);
+	} else if (port == PORT_ONCE) {
+		assert_int_equal(mux_send(m->mux, conn, (const uint8_t *)"bye", 3), 0);
+		mux_close(m->mux, conn);
+	}
+}
+
+static void m_close(void *ud, uint32_t conn, int reason)
+{
+	struct model *m = ud;
+	m->closes++;
+}
+
+static void m_new_mux(struct model *m)
+{
+	if (m->mux) {
+		struct mux_stats st;
+		mux_get_stats(m->mux, &st);
+		m->anomalies += st.anomalies;
+		mux_free(m->mux);
+	}
+	m->cbs.on_accept = m_accept;
+	m->cbs.on_data = m_data;
+	m->cbs.on_close = m_close;
+	m->mux = mux_new(MUX_ROLE_DEVICE, &m->cbs, m, NULL);
+	assert_non_null(m->mux);
+	mux_set_device_version(m->mux, m->major ? m->major : 2);
+	mux_listen(m->mux, PORT_ECHO);
+	mux_listen(m->mux, PORT_BIG);
+	mux_listen(m->mux, PORT_ONCE);
+}
+
+static bool m_attached(void *ud, uint64_t now)
+{
+	struct model *m = ud;
+	return m->attached;
+}
+
+static void m_identity(void *ud, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
+{
+	struct model *m = ud;
+	*vid = 0x05ac;
+	*pid = 0x12a8;
+	*num_configs = m->usbmux ? 2 : 1;
+}
+
+static void m_reset(void *ud, uint64_t now)
+{
+	struct model *m = ud;
+	m->config = 0;
+	m_new_mux(m);
+}
+
+static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub, uint8_t proto,
+		       uint8_t out, uint8_t in)
+{
+	memset(f, 0, sizeof(*f));
+	f->bInterfaceNumber = num;
+	f->bInterfaceClass = cls;
+	f->bInterfaceSubClass = sub;
+	f->bInterfaceProtocol = proto;
+	f->num_eps = 2;
+	f->bNumEndpoints = 2;
+	f->ep[0].bEndpointAddress = out;
+	f->ep[0].bmAttributes = 2;
+	f->ep[0].wMaxPacketSize = 512;
+	f->ep[1].bEndpointAddress = in;
+	f->ep[1].bmAttributes = 2;
+	f->ep[1].wMaxPacketSize = 512;
+}
+
+static int m_config_desc(int idx, uint8_t *out, size_t cap)
+{
+	struct usbd_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.bConfigurationValue = (uint8_t)(idx + 1);
+	c.bmAttributes = 0xC0;
+	c.bMaxPower = 250;
+	fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
+	c.num_ifaces = 1;
+	if (idx == 1) {
+		fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL, 0x04, 0x85);
+		c.num_ifaces = 2;
+	}
+	return usbd_encode_config(&c, out, cap);
+}
+
+static int m_control(void *ud, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
+		     uint64_t now)
+{
+	struct model *m = ud;
+	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
+	int n = -1;
+
+	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR) {
+		uint8_t type = setup[3], idx = setup[2];
+
+		if (type == USBD_DT_DEVICE) {
+			struct usbd_device d = {
+				.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
+				.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
+				.iProduct = 2, .iSerialNumber = 3,
+				.bNumConfigurations = (uint8_t)(m->usbmux ? 2 : 1),
+			};
+			n = usbd_encode_device(&d, buf, sizeof(buf));
+		} else if (type == USBD_DT_CONFIG && idx < (m->usbmux ? 2 : 1)) {
+			n = m_config_desc(idx, buf, sizeof(buf));
+		} else if (type == USBD_DT_STRING) {
+			static const char *const s[] = {NULL, "Apple Inc.", "iPhone", SERIAL};
+			if (idx == 0)
+				n = usbd_encode_langid(0x0409, buf, sizeof(buf));
+			else if (idx < 4)
+				n = usbd_encode_string(s[idx], buf, sizeof(buf));
+		}
+		if (n < 0)
+			return LP_ESTALL;
+		*actual = (size_t)n < len ? (size_t)n : len;
+		memcpy(data, buf, *actual);
+		return 0;
+	}
+	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_CONFIGURATION) {
+		if (len < 1)
+			return LP_ESTALL;
+		data[0] = (uint8_t)m->config;
+		*actual = 1;
+		return 0;
+	}
+	if (setup[0] == 0x00 && setup[1] == USBD_REQ_SET_CONFIGURATION) {
+		if (setup[2] > (m->usbmux ? 2 : 1))
+			return LP_ESTALL;
+		m->config = setup[2];
+		m->set_configs++;
+		m_new_mux(m);
+		*actual = 0;
+		return 0;
+	}
+	return LP_ESTALL;
+}
+
+static uint16_t m_max_packet(void *ud, uint8_t ep)
+{
+	struct model *m = ud;
+
+	if (m->config >= 1 && (ep == 0x02 || ep == 0x81))
+		return 512;
+	if (m->config == 2 && (ep == 0x04 || ep == 0x85))
+		return 512;
+	return 0;
+}
+
+static void m_bulk_out(void *ud, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct model *m = ud;
+
+	if (ep != 0x04)
+		return;
+	if (m->mute && len >= 4 && data[3] == MUX_PROTO_VERSION)
+		return;
+	assert_int_equal(mux_feed(m->mux, data, len, true), 0);
+}
+
+static int m_bulk_in_next(void *ud, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
+			  uint64_t now)
+{
+	struct model *m = ud;
+
+	free(m->cur);
+	m->cur = NULL;
+	if (ep != 0x85 || mux_out_take(m->mux, &m->cur, len))
+		return LP_EAGAIN;
+	*data = m->cur;
+	*zlp = *len % 512 == 0;
+	return 0;
+}
+
+static uint64_t m_next_timer(void *ud, uint64_t now)
+{
+	return UINT64_MAX;
+}
+
+static void m_tick(void *ud, uint64_t now)
+{
+}
+
+static const struct tr_sim_model_ops model_ops = {
+	.attached = m_attached,
+	.identity = m_identity,
+	.reset = m_reset,
+	.control = m_control,
+	.max_packet = m_max_packet,
+	.bulk_out = m_bulk_out,
+	.bulk_in_next = m_bulk_in_next,
+	.next_timer = m_next_timer,
+	.tick = m_tick,
+};
+
+struct fx {
+	struct lp_clock clock;
+	struct lp_rand rand;
+	struct model m;
+	struct tr_sim_arg arg;
+	struct tr_ctx *ctx;
+	struct tr_devinfo info;
+	struct hl_link *hl;
+};
+
+static struct fx *fx_new(bool usbmux, uint32_t major, uint64_t disconnect_at)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct tr_env env;
+	size_t n = 0;
+
+	assert_non_null(f);
+	lp_clock_init_virtual(&f->clock, 1700000000ull * LP_NS_PER_S);
+	lp_rand_seed(&f->rand, 7);
+	f->m.attached = true;
+	f->m.usbmux = usbmux;
+	f->m.major = major;
+	f->m.big = malloc(BIG_LEN);
+	assert_non_null(f->m.big);
+	for (size_t i = 0; i < BIG_LEN; i++)
+		f->m.big[i] = (uint8_t)(i * 7 + (i >> 11));
+	f->arg.ops = &model_ops;
+	f->arg.model = &f->m;
+	f->arg.link.speed = TR_SPEED_HIGH;
+	f->arg.link.latency_ns = 50 * LP_NS_PER_US;
+	f->arg.link.disconnect_at_ns = disconnect_at;
+	f->arg.link.reenum_gap_ns = LP_NS_PER_S;
+	memset(&env, 0, sizeof(env));
+	env.clock = &f->clock;
+	env.rand = &f->rand;
+	assert_int_equal(tr_ctx_new(&tr_sim_ops, &env, &f->arg, &f->ctx, NULL), 0);
+	assert_int_equal(tr_list(f->ctx, &f->info, 1, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	hl_close(f->hl);
+	tr_ctx_free(f->ctx);
+	mux_free(f->m.mux);
+	free(f->m.cur);
+	free(f->m.big);
+	free(f);
+}
+
+static uint64_t dl(struct fx *f, uint64_t ms)
+{
+	return lp_clock_deadline_ms(&f->clock, ms);
+}
+
+static void open_link(struct fx *f)
+{
+	struct lp_errinfo e = {0};
+	int rc = hl_open(f->ctx, &f->info, NULL, &f->hl, &e);
+
+	if (rc)
+		fail_msg("hl_open: %s: %s", lp_errname(rc), e.msg);
+}
+
+/* --------------------------------------------------------------------------- */
+
+static void test_probe(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct hl_probe p;
+	struct lp_errinfo e = {0};
+
+	assert_int_equal(hl_probe(f->ctx, &f->info, &p, &e), 0);
+	assert_string_equal(p.manufacturer, "Apple Inc.");
+	assert_string_equal(p.product, "iPhone");
+	assert_string_equal(p.serial, SERIAL);
+	assert_string_equal(p.udid, "00008030-001A2B3C4D5E6F70");
+	assert_int_equal(p.dev.idVendor, 0x05ac);
+	assert_int_equal(p.num_configs, 2);
+	assert_int_equal(p.config_errors, 0);
+	assert_true(p.has_usbmux);
+	assert_int_equal(p.usbmux_config, 2);
+	assert_int_equal(p.usbmux_iface, 1);
+	assert_int_equal(p.ep_in, 0x85);
+	assert_int_equal(p.ep_out, 0x04);
+	assert_int_equal(p.mps, 512);
+	assert_int_equal(p.speed, TR_SPEED_HIGH);
+	/* device, 2 x (header + full), string 0, 3 strings */
+	assert_int_equal(p.num_rtt, 9);
+	for (size_t i = 0; i < p.num_rtt; i++)
+		assert_true(p.ctrl_rtt_ns[i] > 0);
+	assert_true(p.desc_ns >= p.ctrl_rtt_ns[0] * 9 / 2);
+	/* probing does not configure the device */
+	assert_int_equal(f->m.set_configs, 0);
+	fx_free(f);
+}
+
+static void test_no_usbmux(void **state)
+{
+	struct fx *f = fx_new(false, 2, 0);
+	struct hl_probe p;
+	struct lp_errinfo e = {0};
+
+	assert_int_equal(hl_probe(f->ctx, &f->info, &p, NULL), 0);
+	assert_false(p.has_usbmux);
+	assert_int_equal(p.num_configs, 1);
+	assert_int_equal(hl_open(f->ctx, &f->info, NULL, &f->hl, &e), LP_EUNSUPPORTED);
+	assert_null(f->hl);
+	assert_non_null(strstr(e.msg, "usbmux"));
+	fx_free(f);
+}
+
+static void test_open_echo(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_stream *s;
+	struct lp_errinfo e = {0};
+	uint8_t buf[64], *big, *back;
+	size_t got = 0;
+	struct hl_stats st;
+
+	open_link(f);
+	assert_int_equal(f->m.config, 2); /* the link selected the usbmux configuration */
+	assert_int_equal(hl_mux_version(f->hl), 2);
+	assert_true(mux_active(f->m.mux)); /* the device saw SETUP */
+	assert_int_equal(hl_info(f->hl)->ep_out, 0x04);
+
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, &e), 0);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"hello", 5, dl(f, 1000), &e), 0);
+	assert_int_equal(lp_stream_read_full(s, buf, 5, dl(f, 1000), &e), 0);
+	assert_memory_equal(buf, "hello", 5);
+
+	/* 1 MiB through the echo, byte-exact, windowed both ways */
+	big = malloc(BIG_LEN);
+	back = malloc(BIG_LEN);
+	for (size_t i = 0; i < BIG_LEN; i++)
+		big[i] = (uint8_t)(i ^ (i >> 9));
+	assert_int_equal(lp_stream_send(s, big, BIG_LEN, dl(f, 10000), &e), 0);
+	assert_int_equal(lp_stream_read_full(s, back, BIG_LEN, dl(f, 10000), &e), 0);
+	assert_memory_equal(back, big, BIG_LEN);
+	free(big);
+	free(back);
+
+	/* nothing more to read: the deadline bounds the wait */
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 50), &e), LP_ETIMEDOUT);
+
+	hl_get_stats(f->hl, &st);
+	assert_true(st.zlps > 0); /* 49152-byte packets are multiples of 512 */
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.mux.anomalies, 0);
+	assert_true(st.bytes_in > BIG_LEN && st.bytes_out > BIG_LEN);
+	{
+		struct mux_stats ds;
+		mux_get_stats(f->m.mux, &ds);
+		/* every host packet reached the device as its own transfer */
+		assert_int_equal(ds.anomalies + f->m.anomalies, 0);
+	}
+	lp_stream_close(s);
+	assert_int_equal(hl_pump(f->hl, dl(f, 10)), 0);
+	assert_int_equal(f->m.closes, 1); /* stream close sent RST */
+	fx_free(f);
+}
+
+static void test_refused(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_stream *s = NULL;
+	struct lp_errinfo e = {0};
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, 9, dl(f, 1000), &s, &e), LP_ECONNREFUSED);
+	assert_null(s);
+	assert_int_equal(e.code, LP_ECONNREFUSED);
+	/* the link is still fine */
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, &e), 0);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+static void test_v1_device(void **state)
+{
+	struct fx *f = fx_new(true, 1, 0);
+	struct lp_stream *s;
+	uint8_t buf[8];
+
+	open_link(f);
+	assert_int_equal(hl_mux_version(f->hl), 1);
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"v1!", 3, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_read_full(s, buf, 3, dl(f, 1000), NULL), 0);
+	assert_memory_equal(buf, "v1!", 3);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+static void test_device_sends_big(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_stream *s;
+	uint8_t *buf = malloc(BIG_LEN);
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, PORT_BIG, dl(f, 1000), &s, NULL), 0);
+	assert_int_equal(lp_stream_read_full(s, buf, BIG_LEN, dl(f, 10000), NULL), 0);
+	assert_memory_equal(buf, f->m.big, BIG_LEN);
+	free(buf);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+static void test_device_resets(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_stream *s;
+	uint8_t buf[8];
+	size_t got = 0;
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, PORT_ONCE, dl(f, 1000), &s, NULL), 0);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"hi", 2, dl(f, 1000), NULL), 0);
+	/* the reply that came before the RST is still delivered */
+	assert_int_equal(lp_stream_read_full(s, buf, 3, dl(f, 1000), NULL), 0);
+	assert_memory_equal(buf, "bye", 3);
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 1000), NULL), LP_ECLOSED);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"x", 1, dl(f, 1000), NULL), LP_ECLOSED);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+static void test_version_timeout(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_errinfo e = {0};
+	uint64_t t0 = lp_clock_now(&f->clock);
+	struct hl_opts o = {.version_timeout_ms = 500};
+
+	f->m.mute = true;
+	assert_int_equal(hl_open(f->ctx, &f->info, &o, &f->hl, &e), LP_ETIMEDOUT);
+	assert_null(f->hl);
+	assert_non_null(strstr(e.msg, "VERSION"));
+	assert_true(lp_clock_now(&f->clock) - t0 >= 500 * LP_NS_PER_MS);
+	assert_true(lp_clock_now(&f->clock) - t0 < 3 * LP_NS_PER_S);
+	/* the device is free again afterwards: a normal open works */
+	f->m.mute = false;
+	open_link(f);
+	fx_free(f);
+}
+
+static void test_disconnect(void **state)
+{
+	/* unplugged 2 s into the session */
+	struct fx *f = fx_new(true, 2, 2 * LP_NS_PER_S);
+	struct lp_stream *s;
+	struct lp_errinfo e = {0};
+	uint8_t buf[8];
+	size_t got = 0;
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 5000), &e), LP_ENODEV);
+	assert_true(hl_dead(f->hl));
+	assert_int_equal(hl_pump(f->hl, dl(f, 10)), LP_ENODEV);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"x", 1, dl(f, 100), NULL), LP_ENODEV);
+	{
+		struct lp_stream *s2;
+		assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 100), &s2, NULL), LP_ENODEV);
+	}
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+/* Failed transfers are counted and returned once; the link carries on. */
+static void test_transfer_errors(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct tr_faults fa = {.error_rate = 1.0, .error_status = TR_STATUS_ERROR, .only_endpoint = 0x85};
+	struct lp_stream *s, *s2;
+	struct hl_stats st;
+	uint8_t buf[8];
+	size_t got = 0;
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
+	tr_set_faults(f->ctx, &fa);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"abc", 3, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 1000), NULL), LP_EUSB);
+	hl_get_stats(f->hl, &st);
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(st.last_error, LP_EUSB);
+	tr_set_faults(f->ctx, NULL);
+	/* reported once: the link is usable, a new connection works */
+	assert_false(hl_dead(f->hl));
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s2, NULL), 0);
+	assert_int_equal(lp_stream_send(s2, (const uint8_t *)"ok", 2, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_read_full(s2, buf, 2, dl(f, 1000), NULL), 0);
+	assert_memory_equal(buf, "ok", 2);
+	/* the first connection lost the echo: its next bytes are out of
+	 * sequence and the host resets it rather than deliver a gap */
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"d", 1, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 1000), NULL), LP_EPROTO);
+	lp_stream_close(s);
+	lp_stream_close(s2);
+
+	/* an OUT stall is returned by the send that hit it */
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
+	fa.only_endpoint = 0x04;
+	fa.error_status = TR_STATUS_STALL;
+	tr_set_faults(f->ctx, &fa);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"abc", 3, dl(f, 1000), NULL), LP_ESTALL);
+	tr_set_faults(f->ctx, NULL);
+	hl_get_stats(f->hl, &st);
+	assert_int_equal(st.last_error, LP_ESTALL);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+struct obs_log {
+	int opens, closes;
+	size_t up, down;
+	uint16_t sport, dport;
+};
+
+static void obs(void *ud, uint32_t conn, uint16_t sport, uint16_t dport, int dir,
+		const uint8_t *data, size_t len, int event)
+{
+	struct obs_log *o = ud;
+
+	o->sport = sport;
+	o->dport = dport;
+	if (event == 1)
+		o->opens++;
+	else if (event == 2)
+		o->closes++;
+	else if (dir == 0)
+		o->up += len;
+	else
+		o->down += len;
+}
+
+static void test_observer_and_close(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct obs_log o = {0};
+	struct lp_stream *s;
+	uint8_t buf[16];
+
+	open_link(f);
+	hl_set_stream_observer(f->hl, obs, &o);
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"0123456789", 10, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_read_full(s, buf, 10, dl(f, 1000), NULL), 0);
+	assert_int_equal(o.opens, 1);
+	assert_int_equal(o.up, 10);
+	assert_int_equal(o.down, 10);
+	assert_int_equal(o.sport, 1);
+	assert_int_equal(o.dport, PORT_ECHO);
+	/* the link closes under an open stream: the stream stays safe to use */
+	hl_close(f->hl);
+	f->hl = NULL;
+	assert_int_equal(o.closes, 1);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"x", 1, dl(f, 100), NULL), LP_ENODEV);
+	lp_stream_close(s);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_no_usbmux),
+		cmocka_unit_test(test_open_echo),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_v1_device),
+		cmocka_unit_test(test_device_sends_big),
+		cmocka_unit_test(test_device_resets),
+		cmocka_unit_test(test_version_timeout),
+		cmocka_unit_test(test_disconnect),
+		cmocka_unit_test(test_transfer_errors),
+		cmocka_unit_test(test_observer_and_close),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
