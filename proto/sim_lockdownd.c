@@ -282,7 +282,7 @@ static int state_save(struct slkd_device *d)
 	char *kpem = NULL;
 	int fd = -1, rc = LP_EIO;
 
-	if (!d->state_path)
+	if (!d->state_path || d->state_readonly)
 		return 0;
 	root = plist_new_dict();
 	b = BIO_new(BIO_s_mem());
@@ -451,7 +451,7 @@ static int state_load(struct slkd_device *d, struct lp_errinfo *e)
 
 int slkd_device_init(struct slkd_device *d, struct lp_clock *clock, const struct lp_log *log,
 		     const struct slkd_policy *pol, const struct slkd_identity *id, uint64_t seed,
-		     const char *state_path, struct lp_errinfo *e)
+		     const char *state_path, bool readonly, struct lp_errinfo *e)
 {
 	int rc;
 
@@ -461,6 +461,7 @@ int slkd_device_init(struct slkd_device *d, struct lp_clock *clock, const struct
 	d->pol = *pol;
 	d->id = *id;
 	lp_rand_seed(&d->rand, seed ^ 0x6c6f636b646f776eull);
+	d->state_readonly = readonly;
 	if (state_path) {
 		d->state_path = strdup(state_path);
 		if (!d->state_path)

@@ -96,6 +96,7 @@ struct slkd_device {
 	uint64_t dialog_at;	   /* when the dialog appeared */
 	char untrusted_buid[SLKD_ID_MAX];
 	char *state_path;	   /* owned copy, NULL = no persistence */
+	bool state_readonly;
 	struct slkd_counters n;
 	/* set when a Pair succeeded because the user tapped Trust (simdev may
 	 * re-enumerate the device afterwards, as real phones do) */
@@ -105,10 +106,10 @@ struct slkd_device {
 
 /* Load or create the device key and pairings. `state_path` may be NULL; an
  * existing file is loaded (pairings skipped when pol->forget_hosts), a missing
- * one is created. */
+ * one is created unless `readonly`. */
 int slkd_device_init(struct slkd_device *d, struct lp_clock *clock, const struct lp_log *log,
 		     const struct slkd_policy *pol, const struct slkd_identity *id, uint64_t seed,
-		     const char *state_path, struct lp_errinfo *e);
+		     const char *state_path, bool readonly, struct lp_errinfo *e);
 void slkd_device_release(struct slkd_device *d);
 /* Move the dialog along the clock: returns true exactly once, when the user
  * taps Trust at or before `now`. */

@@ -903,7 +903,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o,
 	pol.locked = p->locked;
 	pol.forget_hosts = p->forget_hosts;
 	if (slkd_device_init(&s->dev, clock, log, &pol, &id, s->seed, o ? o->state_path : NULL,
-			     e)) {
+			     o && o->state_readonly, e)) {
 		free(s);
 		return NULL;
 	}

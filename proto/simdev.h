@@ -66,6 +66,7 @@ struct simdev_opts {
 	uint64_t seed;		 /* identity, escrow bags, session IDs; 0 = 1 */
 	bool udid24;		 /* new-style 24-character UDID (8-16 with '-') */
 	const char *state_path;	 /* persist device key + pairings here (0600) */
+	bool state_readonly;	 /* load state_path but never write it */
 	enum simdev_reenum reenum_after_pair;
 	uint64_t reenum_delay_ms; /* Pair reply -> drop; 0 = 300 ms */
 	uint64_t reenum_gap_ms;	  /* absent for; 0 = 500 ms */

@@ -7,7 +7,9 @@
  *                                 seed=N, link=off (no link timing)
  *   replay:FILE                   device side played from a capture
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "app.h"
@@ -19,9 +21,41 @@
  * on a virtual clock are byte-for-byte reproducible. */
 #define VIRTUAL_EPOCH_NS 1767225600000000000ull
 
+/* The simulated iPhone remembers its key and pairings like a real one, so a
+ * second run reuses the pair record. State lives beside the pair records when
+ * --pair-dir is given (tests stay isolated), else in the XDG state dir. */
+static int sim_state_default(struct lp_app *app, char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char dir[400];
+
+	if (app->pair_dir) {
+		if (mkdir(app->pair_dir, 0700) && errno != EEXIST)
+			return -1;
+		snprintf(out, n, "%s/.linkprobe-sim-device", app->pair_dir);
+		return 0;
+	}
+	if (xdg && *xdg)
+		snprintf(dir, sizeof(dir), "%s/linkprobe", xdg);
+	else
+		snprintf(dir, sizeof(dir), "%s/.local/state/linkprobe", home && *home ? home : "/tmp");
+	for (char *p = dir + 1; *p; p++) { /* mkdir -p */
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -1;
+	snprintf(out, n, "%s/sim-device", dir);
+	return 0;
+}
+
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
-	char spec[256], profile[64] = "healthy";
+	char spec[256], profile[64] = "healthy", state[512] = "", name[128] = "";
 	bool virt = false, link_off = false;
 	uint64_t seed = 1;
 	struct simdev_opts so;
@@ -29,6 +63,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	struct tr_env env;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
 	char *save = NULL, *tok;
+	size_t i;
 	int r;
 
 	if (ev && strcmp(ev, "virtual") == 0)
@@ -45,16 +80,32 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			seed = strtoull(tok + 5, NULL, 0);
 		else if (strcmp(tok, "link=off") == 0)
 			link_off = true;
+		else if (strncmp(tok, "name=", 5) == 0)
+			snprintf(name, sizeof(name), "%s", tok + 5);
+		else if (strncmp(tok, "state=", 6) == 0)
+			snprintf(state, sizeof(state), "%s", tok + 6);
 		else
 			return lp_err_set(e, LP_EINVAL,
-					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off)", tok);
+					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME)", tok);
 	}
 	if (virt)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
 	lp_rand_seed(&app->rand, seed);
 
+	for (i = 0; i < simdev_profile_count(); i++) {
+		const char *pn, *sum;
+		if (simdev_profile_at(i, &pn, &sum) == 0 && strcmp(pn, profile) == 0)
+			break;
+	}
+	if (i == simdev_profile_count())
+		return lp_err_set(e, LP_EINVAL, "unknown sim profile '%s' (see `linkprobe sim --list`)", profile);
 	memset(&so, 0, sizeof(so));
 	so.seed = seed;
+	if (!state[0] && sim_state_default(app, state, sizeof(state)))
+		return lp_err_set(e, LP_EIO, "cannot create a directory for the simulated device's state");
+	so.state_path = state;
+	if (name[0])
+		so.device_name = name;
 	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);
 	if (!app->sim)
 		return e && e->code ? e->code : LP_EINVAL;

@@ -52,11 +52,12 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 			return;
 		if (app->color) {
 			fprintf(app->out, "\r\033[K  %s%8.3fs  %-16s %s%s", col(app, C_DIM),
-				(double)s->start_ns / LP_NS_PER_S, s->name, s->detail, col(app, C_RESET));
+				(double)(s->start_ns + s->duration_ns) / LP_NS_PER_S, s->name, s->detail,
+				col(app, C_RESET));
 			lv->redraw_pending = true;
 		} else if (strcmp(lv->last_progress, s->detail) != 0) {
-			fprintf(app->out, "  %8.3fs  %-16s .. %s\n", (double)s->start_ns / LP_NS_PER_S,
-				s->name, s->detail);
+			fprintf(app->out, "  %8.3fs  %-16s .. %s\n",
+				(double)(s->start_ns + s->duration_ns) / LP_NS_PER_S, s->name, s->detail);
 			snprintf(lv->last_progress, sizeof(lv->last_progress), "%s", s->detail);
 		}
 		fflush(app->out);

@@ -139,9 +139,12 @@ int tr_ctx_new(const struct tr_ops *ops, const struct tr_env *env, const void *a
 
 void tr_ctx_free(struct tr_ctx *ctx)
 {
+	void (*fini)(struct tr_ctx *);
+
 	if (!ctx)
 		return;
-	ctx->ops->exit(ctx);
+	fini = ctx->ops->exit;
+	fini(ctx);
 	free(ctx->priv);
 	free(ctx);
 }

@@ -720,6 +720,31 @@ static void test_charge_only(void **state)
 	fx_free(f);
 }
 
+static void test_real_clock(void **state)
+{
+	struct tr_sim_link lk = {.speed = TR_SPEED_HIGH, .latency_ns = 3 * LP_NS_PER_MS};
+	struct fx *f = fx_new(&lk, false, false);
+	uint8_t b[100], in[512];
+	uint64_t w0;
+	size_t act;
+
+	/* same fixture, but the sim now sleeps instead of jumping */
+	lp_clock_init_real(&f->clk);
+	w0 = wall_ns();
+	memset(b, 4, sizeof(b));
+	assert_int_equal(tr_bulk_sync(f->dev, EP_OUT, b, sizeof(b), 1000, &act), 0);
+	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, in, sizeof(in), 1000, &act), 0);
+	assert_int_equal(act, 100);
+	assert_true(wall_ns() - w0 >= 6 * LP_NS_PER_MS);
+	assert_true(wall_ns() - w0 < 500 * LP_NS_PER_MS);
+	/* nothing to read: a real 50 ms timeout */
+	w0 = wall_ns();
+	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, in, sizeof(in), 50, &act), LP_ETIMEDOUT);
+	assert_true(wall_ns() - w0 >= 50 * LP_NS_PER_MS);
+	assert_true(wall_ns() - w0 < 500 * LP_NS_PER_MS);
+	fx_free(f);
+}
+
 static void test_names(void **state)
 {
 	assert_int_equal(tr_speed_bps(TR_SPEED_HIGH), 480000000ull);
@@ -750,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_and_close),
 		cmocka_unit_test(test_disconnect_reenumerate),
 		cmocka_unit_test(test_charge_only),
+		cmocka_unit_test(test_real_clock),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,41 @@
+# lib.sh - tiny TAP library for linkprobe's CLI tests (git's t/test-lib.sh idea).
+# Source it, call plan N (or done_testing at the end), then ok/is/like/...
+# LP is the binary under test; every run gets a fresh temp dir in $T.
+set -u
+LP=${LP:-$(cd "$(dirname "$0")/../.." && pwd)/linkprobe}
+T=$(mktemp -d "${TMPDIR:-/tmp}/lp-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+export LINKPROBE_SIM_CLOCK=virtual   # virtual clock: deterministic, no wall time
+unset LINKPROBE_DEVICE LINKPROBE_PAIR_DIR NO_COLOR
+_n=0
+_fail=0
+plan() { echo "1..$1"; }
+done_testing() { echo "1..$_n"; [ "$_fail" = 0 ]; exit $?; }
+ok() { # ok COND-EXIT-STATUS DESCRIPTION
+	_n=$((_n + 1))
+	if [ "$1" = 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _fail=1; fi
+}
+is() { # is GOT WANT DESCRIPTION
+	_n=$((_n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $_n - $3"; else
+		echo "not ok $_n - $3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; _fail=1; fi
+}
+like() { # like GOT REGEX DESCRIPTION
+	_n=$((_n + 1))
+	if printf '%s' "$1" | grep -qE -- "$2"; then echo "ok $_n - $3"; else
+		echo "not ok $_n - $3"; echo "#   got:  '$(printf '%s' "$1" | head -c 400)'"; echo "#   want: /$2/"; _fail=1; fi
+}
+unlike() {
+	_n=$((_n + 1))
+	if printf '%s' "$1" | grep -qE -- "$2"; then echo "not ok $_n - $3"; _fail=1; else echo "ok $_n - $3"; fi
+}
+# run_lp OUTFILE ARGS... : runs linkprobe, stores stdout in OUTFILE, returns its exit
+# code; a signal (exit > 128) is always a failure of the test, like git's test_must_fail.
+run_lp() {
+	out=$1; shift
+	timeout 120 "$LP" "$@" >"$out" 2>"$out.err"
+	rc=$?
+	if [ $rc -gt 128 ] || [ $rc = 124 ]; then echo "# linkprobe died (rc $rc): $*"; cat "$out.err" | sed 's/^/# /'; fi
+	return $rc
+}
+jget() { jq -r "$1" "$2"; }
