@@ -86,8 +86,10 @@ void out_attach(struct lp_app *app, struct diag_report *r)
 	if (!app->json) {
 		r->on_stage = on_stage;
 		r->on_stage_ud = &live_state;
+		char spec[256];
+		lp_sanitize_str(spec, sizeof(spec), app->device_spec ? app->device_spec : "libusb");
 		fprintf(app->out, "%slinkprobe %s%s  (device: %s)\n", col(app, C_BOLD), r->command,
-			col(app, C_RESET), app->device_spec ? app->device_spec : "libusb");
+			col(app, C_RESET), spec);
 	}
 	if (app->cap) {
 		r->on_mark = app_capture_mark;

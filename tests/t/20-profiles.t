@@ -1,0 +1,70 @@
+#!/bin/sh
+# 20-profiles.t - every simulated-device profile yields its verdict from
+# `trust` and `--cable-test` (virtual clock unless stated), with exit codes.
+. "$(dirname "$0")/lib.sh"
+
+# profile  trust-verdict  cable-verdict
+while read -r p tv cv; do
+	PD=$T/pd-$p
+	run_lp $T/t.json trust --pair --timeout 5 --device "sim:$p" --pair-dir "$PD" --json; rc=$?
+	is "$(jget .verdict $T/t.json)" "$tv" "trust on $p: $tv"
+	[ "$tv" = TRUSTED ] && want=0 || want=1
+	is "$rc" "$want" "trust on $p: exit $want"
+	if [ $want = 0 ]; then is "$(jget .remedy $T/t.json)" "" "trust on $p: no remedy needed"
+	else like "$(jget .remedy $T/t.json)" ".{40}" "trust on $p: remedy given"; fi
+	run_lp $T/c.json --cable-test --device "sim:$p" --json; rc=$?
+	is "$(jget .verdict $T/c.json)" "$cv" "cable-test on $p: $cv"
+	[ "$cv" = GOOD ] && want=0 || want=1
+	is "$rc" "$want" "cable-test on $p: exit $want"
+done <<'EOF_T'
+healthy TRUSTED GOOD
+charge-only NO_DEVICE NO_DEVICE
+full-speed TRUSTED DEGRADED
+flaky DISCONNECTED FLAKY
+camera-only CAMERA_ONLY CAMERA_ONLY
+dfu DFU_MODE DFU_MODE
+recovery RECOVERY_MODE RECOVERY_MODE
+locked LOCKED GOOD
+deny DENIED GOOD
+never-answers TRUST_PENDING GOOD
+unplug-during-pair DISCONNECTED GOOD
+EOF_T
+
+# details a user relies on
+run_lp $T/c.json --cable-test --device sim:healthy --json
+for m in control_rtt mux_rtt lockdown_rtt; do
+	like "$(jget ".metrics.$m.count" $T/c.json)" "^[1-9][0-9]*$" "cable metrics: $m measured"
+	like "$(jget ".metrics.$m.p50_us" $T/c.json)" "^[0-9.]+$" "cable metrics: $m p50"
+	like "$(jget ".metrics.$m.p99_us" $T/c.json)" "^[0-9.]+$" "cable metrics: $m p99"
+	like "$(jget ".metrics.$m.max_us" $T/c.json)" "^[0-9.]+$" "cable metrics: $m max"
+done
+is "$(jget .metrics.errors $T/c.json)" 0 "healthy: no errors"
+is "$(jget .metrics.reenumerations $T/c.json)" 0 "healthy: no re-enumeration"
+like "$(jget .metrics.enumeration_ms $T/c.json)" "^[0-9.]+$" "enumeration time measured"
+run_lp $T/c.json --cable-test --device sim:flaky --json
+like "$(jget .metrics.errors $T/c.json)" "^[1-9]" "flaky: errors counted"
+is "$(jget .metrics.reenumerations $T/c.json)" 1 "flaky: one re-enumeration counted"
+run_lp $T/c.json --cable-test --device sim:full-speed --json
+is "$(jget .metrics.speed_mbps $T/c.json)" 12 "full-speed: 12 Mb/s"
+fs=$(jget .metrics.lockdown_rtt.p50_us $T/c.json)
+run_lp $T/c.json --cable-test --device sim:healthy --json
+hs=$(jget .metrics.lockdown_rtt.p50_us $T/c.json)
+ok $(awk -v a="$fs" -v b="$hs" 'BEGIN { exit !(a > 2 * b) }'; echo $?) "full speed round trips are slower than high speed ($fs us vs $hs us)"
+run_lp $T/c.json --cable-test --device sim:charge-only
+like "$(cat $T/c.json)" "charge-only" "NO_DEVICE remedy mentions a charge-only cable"
+
+# real clock: never-answers ends at --timeout, not a hang; a countdown is shown
+start=$(date +%s)
+LINKPROBE_SIM_CLOCK=real run_lp $T/n.txt trust --pair --timeout 2 --device sim:never-answers,clock=real --pair-dir $T/pd-real
+rc=$?
+el=$(( $(date +%s) - start ))
+is "$rc" 1 "never-answers (real clock): exit 1"
+like "$(cat $T/n.txt)" "verdict: TRUST_PENDING" "never-answers (real clock): TRUST_PENDING"
+ok $([ $el -ge 2 ] && [ $el -le 15 ]; echo $?) "never-answers ends at --timeout (took ${el}s)"
+like "$(cat $T/n.txt)" "tap Trust \([0-9]+ s left" "countdown shown while the dialog is up"
+
+# device strings are sanitized before they reach the terminal
+run_lp $T/s.txt trust --pair --device "sim:healthy,name=$(printf 'Evil\033[2J\033]0;pwn\007Phone')" --pair-dir $T/pd-evil
+unlike "$(cat $T/s.txt)" "$(printf '\033')" "escape sequences from the device are not printed"
+like "$(cat $T/s.txt)" "Evil.\[2J.\]0;pwn.Phone" "device name shown with control bytes replaced"
+done_testing
