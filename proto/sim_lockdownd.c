@@ -26,7 +26,8 @@
  *    rest need a session (GetProhibited);
  *  - a Pair from a host whose SystemBUID or HostID is already paired succeeds
  *    without a dialog (the phone already trusts that computer);
- *  - a bytes after the host's close_notify in the same USB transfer are lost.
+ *  - StartSession without HostID answers InvalidHostID (see there);
+ *  - bytes after the host's close_notify in the same USB transfer are lost.
  */
 #include "sim_lockdownd.h"
 
@@ -1032,8 +1033,11 @@ static void handle_start_session(struct slkd *l, struct slkd_conn *c, plist_t ms
 
 	if (c->session)
 		return send_error(l, c, "StartSession", LP_ELKD_SESSION_ACTIVE);
+	/* libimobiledevice sends no HostID when it has no pair record;
+	 * usbmuxd's preflight only raises the Trust dialog if that gets
+	 * InvalidHostID ("not paired with this host"), as it does on phones */
 	if (!hid)
-		return send_error(l, c, "StartSession", LP_ELKD_MISSING_HOST_ID);
+		return send_error(l, c, "StartSession", LP_ELKD_INVALID_HOST_ID);
 	p = slkd_find_pairing(d, hid);
 	if (!p || (d->pol.forget_hosts && !p->this_process))
 		return send_error(l, c, "StartSession", LP_ELKD_INVALID_HOST_ID);
@@ -1082,6 +1086,7 @@ static void handle_stop_session(struct slkd *l, struct slkd_conn *c, plist_t msg
 		lp_tls_shutdown(c->tls);
 		tls_flush(l, c);
 		c->st = ST_CLOSING;
+		c->in_len = 0; /* anything after StopSession inside TLS is dropped */
 	}
 }
 

@@ -5,7 +5,7 @@
 . "$LAB_REPO/tests/lab/lib.sh"
 trap lab_cleanup EXIT
 
-check "gadget up (profile normal)" gadget up --profile normal || exit 0
+check "gadget up (profile healthy)" gadget up --profile healthy || exit 0
 check "host enumerates the device" wait_dev 10 || exit 0
 d=$(devdir)
 lsusb -v -d 05ac: >"$LAB_OUT/lsusb-v.txt" 2>&1

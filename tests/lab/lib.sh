@@ -8,6 +8,8 @@
 LAB_SCENARIO=${LAB_SCENARIO:-manual}
 GADGET="$LAB_REPO/tools/gadget/gadget.sh"
 export LP_GADGET_BIN="$LAB_BIN/lp_gadget" LP_GADGET_LOGDIR="$LAB_OUT"
+# one device key for the whole run: RSA keygen costs seconds under TCG
+export LP_GADGET_STATE="$LAB_STATE/simdev.state"
 
 # --- TAP ----------------------------------------------------------------------
 _tap_next() {
@@ -16,8 +18,8 @@ _tap_next() {
 	echo $n
 }
 _tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
-# every command traced with the guest's uptime, for the .out file
-export PS4='+ [$(cut -d" " -f1 /proc/uptime)] '
+# every command traced into the .out file (no timestamps in PS4: a fork per
+# traced command is expensive under TCG)
 set -x
 diag() { _tap "# $*"; }
 pass() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $*"; }

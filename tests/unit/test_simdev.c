@@ -526,6 +526,17 @@ static void test_other_modes(void **state)
 	assert_null(simdev_new("no-such-profile", NULL, &clk, NULL, &e));
 	assert_int_equal(e.code, LP_EINVAL);
 
+	/* flaky: lossy link and one re-enumeration */
+	struct tr_sim_link link;
+	s = simdev_new("flaky", NULL, &clk, NULL, NULL);
+	assert_non_null(s);
+	assert_int_equal(simdev_link(s, &link), 0);
+	assert_true(link.error_rate > 0.02 && link.error_rate < 0.04);
+	assert_int_equal(link.disconnect_at_ns, 700 * LP_NS_PER_MS);
+	assert_int_equal(link.reenum_gap_ns, 300 * LP_NS_PER_MS);
+	assert_int_equal(link.speed, TR_SPEED_HIGH);
+	simdev_free(s);
+
 	/* the profile table lists every profile the brief names */
 	const char *want[] = {"healthy", "charge-only", "full-speed", "flaky", "camera-only",
 			      "dfu", "recovery", "locked", "deny", "never-answers",
@@ -667,6 +678,9 @@ static void test_query_and_values(void **state)
 	assert_error(request(&h, c, req_new("FlyToTheMoon")), "InvalidResponse");
 	assert_error(request(&h, c, start_session_req("00000000-0000-0000-0000-000000000000")),
 		     "InvalidHostID");
+	/* libimobiledevice without a pair record sends no HostID; usbmuxd's
+	 * preflight needs InvalidHostID to go on and raise the dialog */
+	assert_error(request(&h, c, req_new("StartSession")), "InvalidHostID");
 	req = req_new("StartService");
 	plist_dict_set_item(req, "Service", plist_new_string("com.apple.mobilebackup2"));
 	assert_error(request(&h, c, req), "SessionInactive");

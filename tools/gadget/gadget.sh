@@ -33,7 +33,9 @@
 # model reports in lp_gadget's ready file, so configfs and the model agree.
 #
 # Environment: LP_GADGET_BIN (lp_gadget binary), LP_GADGET_LOGDIR (logs),
-# LP_GADGET_UDC (controller; default the first in /sys/class/udc).
+# LP_GADGET_UDC (controller; default the first in /sys/class/udc),
+# LP_GADGET_STATE (simdev key + pairings file, kept across `up`s),
+# LP_GADGET_VERBOSE (non-empty: lp_gadget -v).
 set -eu
 
 CFS=/sys/kernel/config/usb_gadget
@@ -83,6 +85,7 @@ start_ffs() {
 		[ -n "$MODEL" ] && set -- "$@" --model "$MODEL"
 		[ -n "$UDID" ] && set -- "$@" --udid "$UDID"
 		set -- "$@" --udc-attr "$G/UDC"
+		[ -n "${LP_GADGET_STATE:-}" ] && set -- "$@" --state "$LP_GADGET_STATE"
 		[ -n "${LP_GADGET_VERBOSE:-}" ] && set -- "$@" -v
 	fi
 	"$BIN" "$@" >>"$LOGDIR/lp_gadget-$name.log" 2>&1 &

@@ -4,7 +4,8 @@
  * libimobiledevice, linkprobe - talk to it over a real (virtual) bus.
  *
  *   lp_gadget --ffs DIR [--iface usbmux|ptp|dfu|recovery] [--profile NAME]
- *             [--udid UDID] [--model simdev|echo] [--ready FILE] [-v]
+ *             [--udid UDID] [--model simdev|echo] [--ready FILE]
+ *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]
  *
  * configfs builds the device and configuration descriptors (tools/gadget/
  * gadget.sh); this program serves one FunctionFS function:
@@ -25,6 +26,10 @@
  *  - ptp, dfu, recovery: inert interfaces (descriptors only, every request
  *    stalled) for the configurations a real iPhone has besides usbmux, and for
  *    DFU/recovery mode.
+ * --udc-attr: the model's own (dis)appearance (re-enumeration after pairing,
+ * the flaky profile's drop) is done physically by writing the configfs UDC
+ * attribute. --state: where the simdev keeps its key and pairings (RSA key
+ * generation takes seconds under emulation; the lab generates it once).
  * --ready FILE is written once the function is ready to bind, with what the
  * model says about itself ("vid=05ac pid=12a8 configs=4 attached=1"), so the
  * launcher binds the UDC only when the device is attached (charge-only cables
@@ -775,29 +780,35 @@ static uint64_t lpg_link_timer(const struct lpg *g)
 	return t;
 }
 
+/* The model's timers: next_timer() only ever names a time in the future, so
+ * remember the deadline waited for and tick once it has passed - also when
+ * the wake-up came from another thread's kick. */
 static void run_timers(struct lpg *g)
 {
+	uint64_t due = UINT64_MAX;
+
 	pthread_mutex_lock(&g->lock);
 	g->model_attached = g->ops->attached(g->model, lp_clock_now(&g->clock));
 	while (!lpg_stop) {
-		uint64_t now = lp_clock_now(&g->clock);
-		uint64_t t = g->ops->next_timer(g->model, now);
+		uint64_t now = lp_clock_now(&g->clock), t;
+		struct timespec ts;
 
-		lpg_link_check(g, now);
-		if (t <= now) {
+		if (now >= due) {
 			g->ops->tick(g->model, now);
 			pthread_cond_broadcast(&g->kick);
-			continue;
 		}
+		lpg_link_check(g, now);
+		now = lp_clock_now(&g->clock);
+		due = g->ops->next_timer(g->model, now);
+		t = due;
 		if (lpg_link_timer(g) < t)
-			t = lpg_link_timer(g) > now ? lpg_link_timer(g) : now + 1;
+			t = lpg_link_timer(g);
+		if (t <= now)
+			continue;
 		if (t - now > LPG_TIMER_IDLE_NS)
 			t = now + LPG_TIMER_IDLE_NS; /* also bounds the reaction to a signal */
-		struct timespec ts;
-		uint64_t abs_ns;
-
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		abs_ns = (uint64_t)ts.tv_sec * LP_NS_PER_S + (uint64_t)ts.tv_nsec + (t - now);
+		uint64_t abs_ns = (uint64_t)ts.tv_sec * LP_NS_PER_S + (uint64_t)ts.tv_nsec + (t - now);
 		ts.tv_sec = (time_t)(abs_ns / LP_NS_PER_S);
 		ts.tv_nsec = (long)(abs_ns % LP_NS_PER_S);
 		pthread_cond_timedwait(&g->kick, &g->lock, &ts);
@@ -827,8 +838,8 @@ static void model_string(struct lpg *g, uint8_t idx, char *out, size_t outsz)
 
 /* The ready file tells the launcher (gadget.sh) what the model says about
  * itself, so configfs presents the same identity as the model and a detached
- * (charge-only) device is never bound:
- *   vid=05ac pid=12a8 bcd=0804 configs=4 attached=1 serial=... product=... */
+ * (charge-only) device is never bound. One key=value per line: vid, pid, bcd,
+ * configs, attached, speed, serial, product, manufacturer. */
 static int lpg_write_ready(struct lpg *g, const char *path)
 {
 	uint16_t vid = 0x05ac, pid = 0;
@@ -851,10 +862,14 @@ static int lpg_write_ready(struct lpg *g, const char *path)
 		}
 	}
 	f = fopen(path, "w");
-	if (!f || fprintf(f, "vid=%04x\npid=%04x\nbcd=%04x\nconfigs=%u\nattached=%d\nspeed=%s\n"
-			  "serial=%s\nproduct=%s\nmanufacturer=%s\n", vid, pid, dd.bcdDevice, ncfg, att,
-			  g->speed == TR_SPEED_FULL ? "full" : "high", serial, product, manuf) < 0 ||
-	    fclose(f)) {
+	if (!f) {
+		LOGE(g, "writing %s: %s", path, strerror(errno));
+		return LP_EIO;
+	}
+	fprintf(f, "vid=%04x\npid=%04x\nbcd=%04x\nconfigs=%u\nattached=%d\nspeed=%s\n"
+		   "serial=%s\nproduct=%s\nmanufacturer=%s\n", vid, pid, dd.bcdDevice, ncfg, att,
+		g->speed == TR_SPEED_FULL ? "full" : "high", serial, product, manuf);
+	if (fclose(f)) {
 		LOGE(g, "writing %s: %s", path, strerror(errno));
 		return LP_EIO;
 	}
@@ -865,7 +880,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: lp_gadget --ffs DIR [--iface usbmux|ptp|dfu|recovery] [--profile NAME]\n"
 		   "                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
-		   "                 [--udc-attr CONFIGFS_UDC_FILE] [-v]\n");
+		   "                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]\n");
 }
 
 static int open_ep(struct lpg *g, const char *dir, const char *name)
@@ -883,9 +898,9 @@ static int open_ep(struct lpg *g, const char *dir, const char *name)
 #ifdef LP_GADGET_SIMDEV
 static void simdev_free_cb(void *m) { simdev_free(m); }
 
-static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid)
+static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state)
 {
-	struct simdev_opts o = {.udid = udid};
+	struct simdev_opts o = {.udid = udid, .state_path = state};
 	struct tr_sim_link link;
 	struct lp_errinfo e = {0};
 	struct simdev *s;
@@ -910,7 +925,8 @@ static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid)
 }
 #endif
 
-static int make_model(struct lpg *g, const char *kind, const char *profile, const char *udid)
+static int make_model(struct lpg *g, const char *kind, const char *profile, const char *udid,
+		      const char *state)
 {
 	if (!strcmp(kind, "echo")) {
 		g->ops = &echo_ops;
@@ -920,7 +936,7 @@ static int make_model(struct lpg *g, const char *kind, const char *profile, cons
 	}
 #ifdef LP_GADGET_SIMDEV
 	if (!strcmp(kind, "simdev"))
-		return lpg_make_simdev(g, profile, udid);
+		return lpg_make_simdev(g, profile, udid, state);
 #endif
 	LOGE(g, "model '%s' is not built in", kind);
 	return LP_EINVAL;
@@ -932,12 +948,12 @@ int main(int argc, char **argv)
 		{"ffs", required_argument, NULL, 'f'},	  {"iface", required_argument, NULL, 'i'},
 		{"profile", required_argument, NULL, 'p'}, {"udid", required_argument, NULL, 'u'},
 		{"model", required_argument, NULL, 'm'},  {"ready", required_argument, NULL, 'r'},
-		{"udc-attr", required_argument, NULL, 'U'}, {"verbose", no_argument, NULL, 'v'},
+		{"udc-attr", required_argument, NULL, 'U'}, {"state", required_argument, NULL, 's'}, {"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct lpg g = {.ep0 = -1, .ep_in = -1, .ep_out = -1};
-	const char *ffs = NULL, *profile = "healthy", *udid = NULL, *ready = NULL;
+	const char *ffs = NULL, *profile = "healthy", *udid = NULL, *ready = NULL, *state = NULL;
 #ifdef LP_GADGET_SIMDEV
 	const char *kind = "simdev";
 #else
@@ -956,6 +972,7 @@ int main(int argc, char **argv)
 		case 'm': kind = optarg; break;
 		case 'r': ready = optarg; break;
 		case 'U': g.udc_attr = optarg; break;
+		case 's': state = optarg; break;
 		case 'v': g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE; break;
 		case 'h': usage(stdout); return 0;
 		case 'i':
@@ -987,7 +1004,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (g.iface == LPG_USBMUX && make_model(&g, kind, profile, udid))
+	if (g.iface == LPG_USBMUX && make_model(&g, kind, profile, udid, state))
 		return 3;
 	g.ep0 = open_ep(&g, ffs, "ep0");
 	if (g.ep0 < 0 || lpg_write_descriptors(&g))
