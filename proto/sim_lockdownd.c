@@ -304,8 +304,8 @@ static int state_save(struct slkd_device *d)
 		node_set_pem(pd, "RootCertificate", p->root);
 		node_set_pem(pd, "HostCertificate", p->host);
 		node_set_pem(pd, "DeviceCertificate", p->device);
-		plist_dict_set_item(pd, "EscrowBag", plist_new_data((char *)p->escrow,
-								    sizeof(p->escrow)));
+		plist_dict_set_item(pd, "EscrowBag",
+				    plist_new_data((char *)p->escrow, sizeof(p->escrow)));
 		plist_array_append_item(arr, pd);
 	}
 	plist_dict_set_item(root, "Pairings", arr);
@@ -442,7 +442,8 @@ static int state_load(struct slkd_device *d, struct lp_errinfo *e)
 			if (eb && plist_get_node_type(eb) == PLIST_DATA) {
 				uint64_t el = 0;
 				const char *ep = plist_get_data_ptr(eb, &el);
-				memcpy(p->escrow, ep, el < sizeof(p->escrow) ? el : sizeof(p->escrow));
+				memcpy(p->escrow, ep,
+				       el < sizeof(p->escrow) ? el : sizeof(p->escrow));
 			}
 		}
 	}
@@ -534,14 +535,18 @@ static const struct {
 	const char *key;
 	bool pub;
 } vals[] = {
-	{"UniqueDeviceID", true},  {"ProductType", true},	  {"ProductVersion", true},
-	{"ProductName", true},	   {"BuildVersion", true},	  {"DeviceClass", true},
-	{"DeviceName", true},	   {"DeviceColor", true},	  {"HardwareModel", true},
-	{"CPUArchitecture", true}, {"WiFiAddress", true},	  {"DevicePublicKey", true},
-	{"SerialNumber", false},   {"UniqueChipID", false},	  {"ActivationState", false},
-	{"TimeIntervalSince1970", false}, {"BluetoothAddress", false}, {"ModelNumber", false},
-	{"RegionInfo", false},	   {"HardwarePlatform", false},  {"PasswordProtected", false},
-	{"ChipID", false},	   {"FirmwareVersion", false},	  {"TimeZone", false},
+    {"UniqueDeviceID", true},	  {"ProductType", true},
+    {"ProductVersion", true},	  {"ProductName", true},
+    {"BuildVersion", true},	  {"DeviceClass", true},
+    {"DeviceName", true},	  {"DeviceColor", true},
+    {"HardwareModel", true},	  {"CPUArchitecture", true},
+    {"WiFiAddress", true},	  {"DevicePublicKey", true},
+    {"SerialNumber", false},	  {"UniqueChipID", false},
+    {"ActivationState", false},	  {"TimeIntervalSince1970", false},
+    {"BluetoothAddress", false},  {"ModelNumber", false},
+    {"RegionInfo", false},	  {"HardwarePlatform", false},
+    {"PasswordProtected", false}, {"ChipID", false},
+    {"FirmwareVersion", false},	  {"TimeZone", false},
 };
 
 static int val_index(const char *key)
@@ -662,7 +667,8 @@ static void conn_release(struct slkd_conn *c)
 static void conn_kill(struct slkd *l, struct slkd_conn *c, const char *why)
 {
 	if (!c->dead)
-		lp_logf(l->d->log, LP_LOG_DEBUG, "simdev: lockdownd closes conn %u: %s", c->id, why);
+		lp_logf(l->d->log, LP_LOG_DEBUG, "simdev: lockdownd closes conn %u: %s", c->id,
+			why);
 	c->dead = true;
 }
 
@@ -790,10 +796,7 @@ static void send_error(struct slkd *l, struct slkd_conn *c, const char *req, int
 	plist_free(r);
 }
 
-static bool in_session(const struct slkd_conn *c)
-{
-	return c->session && c->st == ST_TLS;
-}
+static bool in_session(const struct slkd_conn *c) { return c->session && c->st == ST_TLS; }
 
 static void handle_get_value(struct slkd *l, struct slkd_conn *c, plist_t msg)
 {
@@ -926,8 +929,8 @@ static void handle_pair(struct slkd *l, struct slkd_conn *c, plist_t msg)
 	plist_t r;
 
 	d->n.pair_requests++;
-	err = check_record(l, plist_dict_get_item(msg, "PairRecord"), &host_id, &buid, &root,
-			   &host, &dev);
+	err = check_record(l, plist_dict_get_item(msg, "PairRecord"), &host_id, &buid, &root, &host,
+			   &dev);
 	if (err)
 		return send_error(l, c, "Pair", err);
 	if (d->pol.locked) {
@@ -1011,7 +1014,8 @@ static void handle_unpair(struct slkd *l, struct slkd_conn *c, plist_t msg)
 		return send_error(l, c, "Unpair", LP_ELKD_MISSING_HOST_ID);
 	for (size_t i = 0; i < d->npair; i++) {
 		if (strcmp(d->pair[i].host_id, hid) == 0) {
-			lp_logf(d->log, LP_LOG_INFO, "simdev: unpaired host %s", d->pair[i].host_id);
+			lp_logf(d->log, LP_LOG_INFO, "simdev: unpaired host %s",
+				d->pair[i].host_id);
 			remove_pairing(d, i);
 			state_save(d);
 			r = reply_ok("Unpair");
@@ -1106,7 +1110,8 @@ static struct slkd_service *service_add(struct slkd *l, enum slkd_kind kind, con
 		s->used = false;
 	}
 	for (int tries = 0; tries < 64; tries++) {
-		uint16_t port = (uint16_t)(SLKD_SERVICE_PORT_BASE + lp_rand_next(&l->d->rand) % 16000);
+		uint16_t port =
+		    (uint16_t)(SLKD_SERVICE_PORT_BASE + lp_rand_next(&l->d->rand) % 16000);
 		bool clash = port == MUX_PORT_LOCKDOWN;
 
 		for (size_t i = 0; i < SLKD_MAX_SERVICES; i++)

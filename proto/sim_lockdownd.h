@@ -27,14 +27,14 @@
 #include "../src/base/lp_log.h"
 #include "mux.h"
 
-#define SLKD_MAX_PAIRINGS 16	    /* oldest pairing evicted beyond this */
-#define SLKD_ID_MAX 64		    /* HostID / SystemBUID / UDID text */
-#define SLKD_ESCROW_LEN 48	    /* bytes of the random EscrowBag */
-#define SLKD_CERT_MAX (16u << 10)   /* PEM certificate accepted from a host */
-#define SLKD_STATE_MAX (1u << 20)   /* persistent state file */
-#define SLKD_NAME_MAX 64	    /* DeviceName */
-#define SLKD_NOTIFY_NAMES 8	    /* names one notification-proxy client may observe */
-#define SLKD_MAX_SERVICES 16	    /* service ports listening at once */
+#define SLKD_MAX_PAIRINGS 16	  /* oldest pairing evicted beyond this */
+#define SLKD_ID_MAX 64		  /* HostID / SystemBUID / UDID text */
+#define SLKD_ESCROW_LEN 48	  /* bytes of the random EscrowBag */
+#define SLKD_CERT_MAX (16u << 10) /* PEM certificate accepted from a host */
+#define SLKD_STATE_MAX (1u << 20) /* persistent state file */
+#define SLKD_NAME_MAX 64	  /* DeviceName */
+#define SLKD_NOTIFY_NAMES 8	  /* names one notification-proxy client may observe */
+#define SLKD_MAX_SERVICES 16	  /* service ports listening at once */
 #define SLKD_SERVICE_PORT_BASE 49152
 
 #define SLKD_NOTE_REQUEST_PAIR "com.apple.mobile.lockdown.request_pair"
@@ -57,12 +57,12 @@ struct slkd_policy {
 };
 
 struct slkd_identity {
-	char udid[SLKD_ID_MAX];	   /* UniqueDeviceID as lockdown reports it */
-	char serial[16];	   /* SerialNumber (Apple's 12-char style) */
-	char name[SLKD_NAME_MAX];  /* DeviceName */
-	char wifi[18];		   /* WiFiAddress */
-	char bt[18];		   /* BluetoothAddress */
-	uint64_t ecid;		   /* UniqueChipID */
+	char udid[SLKD_ID_MAX];	  /* UniqueDeviceID as lockdown reports it */
+	char serial[16];	  /* SerialNumber (Apple's 12-char style) */
+	char name[SLKD_NAME_MAX]; /* DeviceName */
+	char wifi[18];		  /* WiFiAddress */
+	char bt[18];		  /* BluetoothAddress */
+	uint64_t ecid;		  /* UniqueChipID */
 };
 
 struct slkd_pairing {
@@ -81,21 +81,21 @@ struct slkd_counters {
 };
 
 struct slkd_device {
-	struct lp_clock *clock;	   /* borrowed */
-	const struct lp_log *log;  /* borrowed */
-	struct lp_rand rand;	   /* escrow bags, session IDs, ports (not crypto) */
+	struct lp_clock *clock;	  /* borrowed */
+	const struct lp_log *log; /* borrowed */
+	struct lp_rand rand;	  /* escrow bags, session IDs, ports (not crypto) */
 	struct slkd_policy pol;
 	struct slkd_identity id;
-	EVP_PKEY *key;		   /* the device's RSA key (owned) */
-	char *pubkey_pem;	   /* DevicePublicKey: PEM "RSA PUBLIC KEY" (owned) */
+	EVP_PKEY *key;	  /* the device's RSA key (owned) */
+	char *pubkey_pem; /* DevicePublicKey: PEM "RSA PUBLIC KEY" (owned) */
 	size_t pubkey_pem_len;
 	struct slkd_pairing pair[SLKD_MAX_PAIRINGS];
 	size_t npair;
 	uint64_t pair_seq;
 	enum slkd_dialog dialog;
-	uint64_t dialog_at;	   /* when the dialog appeared */
+	uint64_t dialog_at; /* when the dialog appeared */
 	char untrusted_buid[SLKD_ID_MAX];
-	char *state_path;	   /* owned copy, NULL = no persistence */
+	char *state_path; /* owned copy, NULL = no persistence */
 	bool state_readonly;
 	struct slkd_counters n;
 	/* set when a Pair succeeded because the user tapped Trust (simdev may

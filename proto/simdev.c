@@ -35,7 +35,7 @@
 #define SD_PID_DFU 0x1227
 #define SD_PID_RECOVERY 0x1281
 #define SD_MAX_CONFIGS 4
-#define SD_CFG_MAX 256	/* bytes of one configuration descriptor set */
+#define SD_CFG_MAX 256 /* bytes of one configuration descriptor set */
 #define SD_MAX_IFACES 3
 #define SD_SERIAL_MAX 126 /* string descriptor: (255 - 2) / 2 characters */
 #define SD_MPS_HS 512
@@ -67,42 +67,45 @@ struct sd_profile {
 #define SD_LATENCY_DEFAULT (100 * US)
 
 static const struct sd_profile profiles[] = {
-	{.name = "healthy",
-	 .summary = "high speed; the user taps Trust 2 s after the dialog appears"},
-	{.name = "charge-only",
-	 .summary = "charge-only cable: no data lines, the phone never enumerates",
-	 .charge_only = true},
-	{.name = "full-speed",
-	 .summary = "as healthy but at full speed (12 Mb/s, 64-byte bulk packets)",
-	 .full_speed = true, .latency_ns = 1000 * US},
-	{.name = "flaky",
-	 .summary = "3% of bulk transfers fail; drops off the bus 0.7 s in, back 300 ms later",
-	 .latency_ns = 200 * US, .error_rate = 0.03, .disconnect_at_ns = 700 * MS,
-	 .reenum_gap_ns = 300 * MS},
-	{.name = "camera-only",
-	 .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
-	 .kind = SD_CAMERA},
-	{.name = "dfu",
-	 .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
-	 .kind = SD_DFU},
-	{.name = "recovery",
-	 .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
-	 .kind = SD_RECOVERY},
-	{.name = "locked",
-	 .summary = "passcode-locked: Pair answers PasswordProtected forever",
-	 .locked = true},
-	{.name = "deny",
-	 .summary = "the user taps Don't Trust 2 s after the dialog: UserDeniedPairing",
-	 .answer = SLKD_ANSWER_DENY},
-	{.name = "never-answers",
-	 .summary = "nobody answers the Trust dialog: PairingDialogResponsePending forever",
-	 .answer = SLKD_ANSWER_NEVER},
-	{.name = "forgot-host",
-	 .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
-	 .forget_hosts = true},
-	{.name = "unplug-during-pair",
-	 .summary = "the phone disappears 1 s after the Trust dialog appears",
-	 .answer = SLKD_ANSWER_NEVER, .unplug_after_dialog_ns = 1000 * MS},
+    {.name = "healthy", .summary = "high speed; the user taps Trust 2 s after the dialog appears"},
+    {.name = "charge-only",
+     .summary = "charge-only cable: no data lines, the phone never enumerates",
+     .charge_only = true},
+    {.name = "full-speed",
+     .summary = "as healthy but at full speed (12 Mb/s, 64-byte bulk packets)",
+     .full_speed = true,
+     .latency_ns = 1000 * US},
+    {.name = "flaky",
+     .summary = "3% of bulk transfers fail; drops off the bus 0.7 s in, back 300 ms later",
+     .latency_ns = 200 * US,
+     .error_rate = 0.03,
+     .disconnect_at_ns = 700 * MS,
+     .reenum_gap_ns = 300 * MS},
+    {.name = "camera-only",
+     .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
+     .kind = SD_CAMERA},
+    {.name = "dfu",
+     .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
+     .kind = SD_DFU},
+    {.name = "recovery",
+     .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
+     .kind = SD_RECOVERY},
+    {.name = "locked",
+     .summary = "passcode-locked: Pair answers PasswordProtected forever",
+     .locked = true},
+    {.name = "deny",
+     .summary = "the user taps Don't Trust 2 s after the dialog: UserDeniedPairing",
+     .answer = SLKD_ANSWER_DENY},
+    {.name = "never-answers",
+     .summary = "nobody answers the Trust dialog: PairingDialogResponsePending forever",
+     .answer = SLKD_ANSWER_NEVER},
+    {.name = "forgot-host",
+     .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
+     .forget_hosts = true},
+    {.name = "unplug-during-pair",
+     .summary = "the phone disappears 1 s after the Trust dialog appears",
+     .answer = SLKD_ANSWER_NEVER,
+     .unplug_after_dialog_ns = 1000 * MS},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -206,11 +209,26 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 
 	lp_wr_init_fixed(&w, buf, SD_CFG_MAX);
 	switch (layout) {
-	case 1: nif = 1; istr = STR_PTP; break;
-	case 2: nif = 3; istr = STR_IPOD; break;
-	case 3: nif = 2; istr = STR_PTP_AMD; break;
-	case 4: nif = 3; istr = STR_PTP_AMD_ETH; break;
-	default: nif = 1; istr = 0; break;
+	case 1:
+		nif = 1;
+		istr = STR_PTP;
+		break;
+	case 2:
+		nif = 3;
+		istr = STR_IPOD;
+		break;
+	case 3:
+		nif = 2;
+		istr = STR_PTP_AMD;
+		break;
+	case 4:
+		nif = 3;
+		istr = STR_PTP_AMD_ETH;
+		break;
+	default:
+		nif = 1;
+		istr = 0;
+		break;
 	}
 	lp_wr_u8(&w, 9);
 	lp_wr_u8(&w, 2);
@@ -281,7 +299,7 @@ static void build_descriptors(struct simdev *s)
 	const struct sd_profile *p = s->prof;
 	struct lp_wr w;
 
-	s->pid = p->kind == SD_DFU ? SD_PID_DFU
+	s->pid = p->kind == SD_DFU	  ? SD_PID_DFU
 		 : p->kind == SD_RECOVERY ? SD_PID_RECOVERY
 					  : SD_PID_NORMAL;
 	s->ncfg = p->kind == SD_NORMAL ? 4 : 1;
@@ -307,7 +325,7 @@ static void build_descriptors(struct simdev *s)
 		}
 	}
 	s->strings[STR_MANUFACTURER] = "Apple Inc.";
-	s->strings[STR_PRODUCT] = p->kind == SD_DFU ? "Apple Mobile Device (DFU Mode)"
+	s->strings[STR_PRODUCT] = p->kind == SD_DFU	   ? "Apple Mobile Device (DFU Mode)"
 				  : p->kind == SD_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
 							   : "iPhone";
 	s->strings[STR_SERIAL] = s->serial;
@@ -391,10 +409,10 @@ static void cb_anomaly(void *ud, int err, const char *what)
 }
 
 static const struct mux_cbs sd_mux_cbs = {
-	.on_accept = cb_accept,
-	.on_data = cb_data,
-	.on_close = cb_close,
-	.on_anomaly = cb_anomaly,
+    .on_accept = cb_accept,
+    .on_data = cb_data,
+    .on_close = cb_close,
+    .on_anomaly = cb_anomaly,
 };
 
 static void usb_teardown(struct simdev *s)
@@ -486,10 +504,7 @@ static void post_events(struct simdev *s, uint64_t now)
  * Model ops
  */
 
-static bool op_attached(void *m, uint64_t now)
-{
-	return is_attached(m, now);
-}
+static bool op_attached(void *m, uint64_t now) { return is_attached(m, now); }
 
 static void op_identity(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
 {
@@ -761,15 +776,15 @@ static void op_tick(void *m, uint64_t now)
 }
 
 const struct tr_sim_model_ops simdev_model_ops = {
-	.attached = op_attached,
-	.identity = op_identity,
-	.reset = op_reset,
-	.control = op_control,
-	.max_packet = op_max_packet,
-	.bulk_out = op_bulk_out,
-	.bulk_in_next = op_bulk_in_next,
-	.next_timer = op_next_timer,
-	.tick = op_tick,
+    .attached = op_attached,
+    .identity = op_identity,
+    .reset = op_reset,
+    .control = op_control,
+    .max_packet = op_max_packet,
+    .bulk_out = op_bulk_out,
+    .bulk_in_next = op_bulk_in_next,
+    .next_timer = op_next_timer,
+    .tick = op_tick,
 };
 
 /* --------------------------------------------------------------------------
@@ -855,7 +870,8 @@ static int make_identity(struct simdev *s, const struct simdev_opts *o, struct s
 	if (s->prof->kind == SD_DFU)
 		snprintf(s->serial, sizeof(s->serial),
 			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C "
-			 "SRTG:[iBoot-2696.0.0.1.33]", ecid);
+			 "SRTG:[iBoot-2696.0.0.1.33]",
+			 ecid);
 	else if (s->prof->kind == SD_RECOVERY)
 		snprintf(s->serial, sizeof(s->serial),
 			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C SRNM:[%s]",
@@ -863,8 +879,8 @@ static int make_identity(struct simdev *s, const struct simdev_opts *o, struct s
 	return 0;
 }
 
-struct simdev *simdev_new(const char *profile, const struct simdev_opts *o,
-			  struct lp_clock *clock, const struct lp_log *log, struct lp_errinfo *e)
+struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, struct lp_clock *clock,
+			  const struct lp_log *log, struct lp_errinfo *e)
 {
 	const struct sd_profile *p = find_profile(profile);
 	struct simdev *s;
@@ -898,8 +914,8 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o,
 	}
 	build_descriptors(s);
 	pol.answer = p->answer;
-	pol.trust_delay_ns = o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS
-						     : SD_TRUST_DELAY;
+	pol.trust_delay_ns =
+	    o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS : SD_TRUST_DELAY;
 	pol.locked = p->locked;
 	pol.forget_hosts = p->forget_hosts;
 	if (slkd_device_init(&s->dev, clock, log, &pol, &id, s->seed, o ? o->state_path : NULL,
@@ -938,10 +954,7 @@ int simdev_link(const struct simdev *s, struct tr_sim_link *out)
 	return 0;
 }
 
-size_t simdev_profile_count(void)
-{
-	return NPROFILES;
-}
+size_t simdev_profile_count(void) { return NPROFILES; }
 
 int simdev_profile_at(size_t i, const char **name, const char **summary)
 {
@@ -954,10 +967,7 @@ int simdev_profile_at(size_t i, const char **name, const char **summary)
 	return 0;
 }
 
-const char *simdev_udid(const struct simdev *s)
-{
-	return s->dev.id.udid;
-}
+const char *simdev_udid(const struct simdev *s) { return s->dev.id.udid; }
 
 void simdev_get_state(const struct simdev *s, uint64_t now, struct simdev_state *st)
 {

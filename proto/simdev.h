@@ -63,10 +63,10 @@ struct simdev_opts {
 	const char *device_name; /* DeviceName; default "iPhone" */
 	bool set_trust_delay;	 /* use trust_delay_ms instead of the profile's */
 	uint64_t trust_delay_ms;
-	uint64_t seed;		 /* identity, escrow bags, session IDs; 0 = 1 */
-	bool udid24;		 /* new-style 24-character UDID (8-16 with '-') */
-	const char *state_path;	 /* persist device key + pairings here (0600) */
-	bool state_readonly;	 /* load state_path but never write it */
+	uint64_t seed;		/* identity, escrow bags, session IDs; 0 = 1 */
+	bool udid24;		/* new-style 24-character UDID (8-16 with '-') */
+	const char *state_path; /* persist device key + pairings here (0600) */
+	bool state_readonly;	/* load state_path but never write it */
 	enum simdev_reenum reenum_after_pair;
 	uint64_t reenum_delay_ms; /* Pair reply -> drop; 0 = 300 ms */
 	uint64_t reenum_gap_ms;	  /* absent for; 0 = 500 ms */
@@ -104,9 +104,9 @@ enum simdev_dialog {
 
 /* Observable state, for tests and the lab. */
 struct simdev_state {
-	bool attached;	     /* as attached() would answer now */
-	uint8_t config;	     /* active configuration, 0 = unconfigured */
-	bool mux_active;     /* usbmux VERSION (and SETUP) done */
+	bool attached;	 /* as attached() would answer now */
+	uint8_t config;	 /* active configuration, 0 = unconfigured */
+	bool mux_active; /* usbmux VERSION (and SETUP) done */
 	enum simdev_dialog dialog;
 	uint32_t dialogs_shown;
 	uint32_t pair_requests, pairs_ok;
@@ -115,7 +115,7 @@ struct simdev_state {
 	uint32_t tls_rejected;	   /* handshakes refused for a foreign certificate */
 	uint32_t notifications_posted;
 	uint32_t lockdown_requests;
-	uint32_t resets;	   /* ops->reset calls */
+	uint32_t resets; /* ops->reset calls */
 	uint32_t self_reenumerations;
 	size_t paired_hosts;
 };

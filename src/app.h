@@ -37,6 +37,8 @@ struct lp_app {
 	bool pair;
 	bool list_profiles;
 	const char *udid; /* select a device */
+	const char *file; /* analyze: the capture */
+	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
 
 	/* runtime */
 	struct lp_clock clock;
@@ -73,5 +75,9 @@ int cmd_list(struct lp_app *app);
 int cmd_cable_test(struct lp_app *app);
 int cmd_trust(struct lp_app *app);
 int cmd_sim(struct lp_app *app);
+int cmd_analyze(struct lp_app *app);
+
+/* extcap.c: Wireshark extcap entry point (argv has an --extcap-* option). */
+int extcap_main(int argc, char **argv);
 
 #endif

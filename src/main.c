@@ -19,6 +19,7 @@ static const struct cmd commands[] = {
 	{"cable-test", cmd_cable_test, "measure the link: enumeration, control and usbmux round trips, errors, speed"},
 	{"trust", cmd_trust, "walk the pairing stages (usbmux, lockdown, Pair, session TLS, service) and say where it stalls"},
 	{"sim", cmd_sim, "simulated devices: `linkprobe sim --list` prints the profiles"},
+	{"analyze", cmd_analyze, "read a capture (pcap/pcapng: usbmon, USBPcap, usbmuxd socket) and give the same stages and verdict"},
 };
 
 static void usage(FILE *f)
@@ -45,6 +46,7 @@ static void usage(FILE *f)
 		"  --timeout SECONDS     trust: how long to wait for the Trust dialog (default 30)\n"
 		"  --duration SECONDS    cable test length (default 2)\n"
 		"  --list                sim: list simulated-device profiles\n"
+		"  --usbmuxd-port N      analyze: TCP port carrying a relayed usbmuxd socket\n"
 		"  --no-color            no colour (also NO_COLOR env; off when not a terminal)\n"
 		"  -v, --verbose         log protocol detail to stderr (repeat for more)\n"
 		"  -h, --help            this help;  --version  print the version\n"
@@ -71,7 +73,7 @@ static int parse_seconds(const char *s, double *out)
 enum {
 	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_TLS_KEYS, OPT_KEYLOG,
 	OPT_NO_REDACT, OPT_PAIR_DIR, OPT_PAIR, OPT_TIMEOUT, OPT_DURATION, OPT_LIST, OPT_NO_COLOR,
-	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID,
+	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT,
 };
 
 int main(int argc, char **argv)
@@ -95,12 +97,18 @@ int main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"usbmuxd-port", required_argument, NULL, OPT_USBMUXD_PORT},
 		{NULL, 0, NULL, 0},
 	};
 	struct lp_app app;
 	const char *cmdname = NULL;
 	bool no_color = false;
 	int c;
+
+	/* Wireshark's extcap protocol has its own argument grammar. */
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--extcap-", 9) == 0)
+			return extcap_main(argc, argv);
 
 	memset(&app, 0, sizeof(app));
 	app.out = stdout;
@@ -135,6 +143,16 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_LIST: app.list_profiles = true; break;
+		case OPT_USBMUXD_PORT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (end == optarg || *end || v < 1 || v > 65535) {
+				fprintf(stderr, "linkprobe: --usbmuxd-port wants 1..65535, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			app.usbmuxd_port = (int)v;
+			break;
+		}
 		case OPT_NO_COLOR: no_color = true; break;
 		case OPT_CABLE_TEST: cmdname = "cable-test"; break;
 		case 'v': app.verbose++; break;
@@ -157,6 +175,8 @@ int main(int argc, char **argv)
 		}
 		cmdname = argv[optind++];
 	}
+	if (cmdname && strcmp(cmdname, "analyze") == 0 && optind < argc)
+		app.file = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "linkprobe: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;

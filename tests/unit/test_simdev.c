@@ -71,23 +71,22 @@ static void h_close(void *ud, uint32_t conn, int reason)
 }
 
 static const struct mux_cbs host_cbs = {
-	.on_connect = h_connect,
-	.on_data = h_data,
-	.on_close = h_close,
+    .on_connect = h_connect,
+    .on_data = h_data,
+    .on_close = h_close,
 };
 
 static const struct tr_sim_model_ops *ops = &simdev_model_ops;
 
-static uint64_t now(struct host *h)
-{
-	return lp_clock_now(&h->clk);
-}
+static uint64_t now(struct host *h) { return lp_clock_now(&h->clk); }
 
 static int ctl(struct host *h, uint8_t bm, uint8_t req, uint16_t wv, uint16_t wi, uint8_t *buf,
 	       uint16_t wl, size_t *actual)
 {
-	uint8_t setup[8] = {bm, req, (uint8_t)wv, (uint8_t)(wv >> 8), (uint8_t)wi,
-			    (uint8_t)(wi >> 8), (uint8_t)wl, (uint8_t)(wl >> 8)};
+	uint8_t setup[8] = {bm,		 req,
+			    (uint8_t)wv, (uint8_t)(wv >> 8),
+			    (uint8_t)wi, (uint8_t)(wi >> 8),
+			    (uint8_t)wl, (uint8_t)(wl >> 8)};
 	size_t dummy;
 
 	return ops->control(h->s, setup, buf, wl, actual ? actual : &dummy, now(h));
@@ -301,8 +300,7 @@ static EVP_PKEY *device_key(struct host *h, uint32_t c)
 	p = plist_get_data_ptr(plist_dict_get_item(r, "Value"), &len);
 	assert_non_null(p);
 	assert_true(len > 40 && memcmp(p, "-----BEGIN RSA PUBLIC KEY-----", 30) == 0);
-	dc = OSSL_DECODER_CTX_new_for_pkey(&k, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL,
-					   NULL);
+	dc = OSSL_DECODER_CTX_new_for_pkey(&k, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL, NULL);
 	pp = (const unsigned char *)p;
 	pl = len;
 	assert_int_equal(OSSL_DECODER_from_data(dc, &pp, &pl), 1);
@@ -538,9 +536,9 @@ static void test_other_modes(void **state)
 	simdev_free(s);
 
 	/* the profile table lists every profile the brief names */
-	const char *want[] = {"healthy", "charge-only", "full-speed", "flaky", "camera-only",
-			      "dfu", "recovery", "locked", "deny", "never-answers",
-			      "forgot-host", "unplug-during-pair"};
+	const char *want[] = {"healthy",     "charge-only",   "full-speed",  "flaky",
+			      "camera-only", "dfu",	      "recovery",    "locked",
+			      "deny",	     "never-answers", "forgot-host", "unplug-during-pair"};
 	assert_int_equal(simdev_profile_count(), 12);
 	for (size_t i = 0; i < 12; i++) {
 		const char *name, *sum;
@@ -1147,17 +1145,17 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_descriptors),
-		cmocka_unit_test(test_other_modes),
-		cmocka_unit_test(test_udid24),
-		cmocka_unit_test(test_usbmux_needs_config),
-		cmocka_unit_test(test_query_and_values),
-		cmocka_unit_test(test_pair_trust),
-		cmocka_unit_test(test_preflight_notification),
-		cmocka_unit_test(test_pair_refusals),
-		cmocka_unit_test(test_session_tls),
-		cmocka_unit_test(test_persistence_forgot_host),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_descriptors),
+	    cmocka_unit_test(test_other_modes),
+	    cmocka_unit_test(test_udid24),
+	    cmocka_unit_test(test_usbmux_needs_config),
+	    cmocka_unit_test(test_query_and_values),
+	    cmocka_unit_test(test_pair_trust),
+	    cmocka_unit_test(test_preflight_notification),
+	    cmocka_unit_test(test_pair_refusals),
+	    cmocka_unit_test(test_session_tls),
+	    cmocka_unit_test(test_persistence_forgot_host),
+	    cmocka_unit_test(test_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

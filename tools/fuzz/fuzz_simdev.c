@@ -117,7 +117,8 @@ static void pump(struct fz *f)
 			free(pkt);
 			moved = true;
 		}
-		while (ops->bulk_in_next(f->s, SIMDEV_EP_MUX_IN, &d, &len, &zlp, f->clk.vnow) == 0) {
+		while (ops->bulk_in_next(f->s, SIMDEV_EP_MUX_IN, &d, &len, &zlp, f->clk.vnow) ==
+		       0) {
 			if (f->h)
 				mux_feed(f->h, d, len, true);
 			moved = true;
@@ -233,10 +234,7 @@ static int add_pairing(void)
 	return 0;
 }
 
-static void drop_state(void)
-{
-	unlink(state_path);
-}
+static void drop_state(void) { unlink(state_path); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
