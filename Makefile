@@ -63,10 +63,19 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIB)
 FUZZ_CC ?= clang
 FUZZ_SRC := $(wildcard tools/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tools/fuzz/%.c=$(B)/fuzz/%)
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(B)/fuzz/%: tools/fuzz/%.c $(LIB_SRC)
+FUZZ_FLAGS := -Wno-unknown-warning-option -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# the library once, instrumented for coverage; each harness links against it
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o)
+FUZZ_LIB := $(B)/fuzzobj/liblinkprobe-fuzz.a
+$(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(B)/fuzz/%: tools/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lm
 fuzz: $(FUZZ_BIN)
 FUZZ_TIME ?= 0
 fuzz-run: $(FUZZ_BIN)
@@ -94,7 +103,7 @@ tap: linkprobe
 
 check: bootstrap
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j2 all $(UNIT_BIN) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory tap
@@ -125,4 +134,4 @@ clean:
 
 .PHONY: all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d)

@@ -41,6 +41,8 @@ struct lkd_client {
 	char tls_version[32];
 	char tls_cipher[64];
 	bool tls_done;
+	/* close_notify arrived; messages decrypted before it are still delivered */
+	bool tls_peer_closed;
 };
 
 struct lkd_client *lkd_client_new(struct lp_stream *stream, const char *label)
@@ -240,6 +242,12 @@ static int recv_more(struct lkd_client *c, uint64_t dl, struct lp_errinfo *e)
 		r = lp_tls_read(c->tls, buf, sizeof(buf), &n, e);
 		if (r == LP_EAGAIN)
 			break;
+		if (r == LP_ECLOSED) {
+			/* the device may send its reply and close_notify in one go
+			 * (StopSession): keep what came before the alert */
+			c->tls_peer_closed = true;
+			break;
+		}
 		if (r)
 			return r;
 		r = lkd_framer_feed(c->framer, buf, n);
@@ -260,6 +268,8 @@ static int recv_msg(struct lkd_client *c, plist_t *out, uint64_t dl, struct lp_e
 			return lp_err_set(e, r, "lockdown reply is not a plist dictionary");
 		if (r != LP_EAGAIN)
 			return lp_err_set(e, r, "lockdown framing: %s", lp_strerror(r));
+		if (c->tls && c->tls_peer_closed)
+			return lp_err_set(e, LP_ECLOSED, "TLS read: peer sent close_notify");
 		if (lp_clock_now(c->stream->clock) >= dl)
 			return lp_err_set(e, LP_ETIMEDOUT, "no lockdown reply before the deadline");
 		r = recv_more(c, dl, e);
@@ -498,6 +508,7 @@ int lkd_start_tls(struct lkd_client *c, X509 *cert, EVP_PKEY *key, uint64_t dl,
 	if (c->keylog)
 		lp_tls_set_keylog(t, c->keylog, c->keylog_ud);
 	c->tls = t;
+	c->tls_peer_closed = false;
 	c->post_tls = false;
 	for (;;) {
 		size_t got = 0;

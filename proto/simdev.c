@@ -353,14 +353,20 @@ static size_t encode_string(const char *str, uint8_t *out, size_t cap)
 	return lp_wr_ok(&w) ? w.len : 0;
 }
 
-static const uint8_t *config_set(const struct simdev *s, uint8_t value, size_t *len)
+static const uint8_t *config_at(const struct simdev *s, enum tr_speed speed, uint8_t value,
+				size_t *len)
 {
-	int hs = s->speed == TR_SPEED_FULL ? 0 : 1;
+	int hs = speed == TR_SPEED_FULL ? 0 : 1;
 
 	if (value == 0 || value > s->ncfg)
 		return NULL;
 	*len = s->cfg_len[hs][value - 1];
 	return s->cfg[hs][value - 1];
+}
+
+static const uint8_t *config_set(const struct simdev *s, uint8_t value, size_t *len)
+{
+	return config_at(s, s->speed, value, len);
 }
 
 static uint16_t bulk_mps(const struct simdev *s)
@@ -524,8 +530,8 @@ static void op_reset(void *m, uint64_t now)
 	s->resets++;
 }
 
-static int get_descriptor(struct simdev *s, uint16_t wValue, uint16_t wIndex, uint8_t *data,
-			  size_t cap, size_t *actual)
+static int get_descriptor(const struct simdev *s, enum tr_speed speed, uint16_t wValue,
+			  uint16_t wIndex, uint8_t *data, size_t cap, size_t *actual)
 {
 	uint8_t type = (uint8_t)(wValue >> 8), idx = (uint8_t)wValue;
 	uint8_t tmp[256];
@@ -538,7 +544,7 @@ static int get_descriptor(struct simdev *s, uint16_t wValue, uint16_t wIndex, ui
 		n = sizeof(s->devdesc);
 		break;
 	case USBD_DT_CONFIG:
-		src = config_set(s, (uint8_t)(idx + 1), &n);
+		src = config_at(s, speed, (uint8_t)(idx + 1), &n);
 		break;
 	case USBD_DT_STRING:
 		if (idx == STR_LANG) {
@@ -654,7 +660,7 @@ static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len
 	switch (bm) {
 	case 0x80:
 		if (req == USBD_REQ_GET_DESCRIPTOR)
-			return get_descriptor(s, wValue, wIndex, data, cap, actual);
+			return get_descriptor(s, s->speed, wValue, wIndex, data, cap, actual);
 		if (req == USBD_REQ_GET_CONFIGURATION && cap >= 1) {
 			data[0] = s->config;
 			*actual = 1;
@@ -1015,14 +1021,10 @@ void simdev_set_speed(struct simdev *s, enum tr_speed speed)
 int simdev_descriptor(const struct simdev *s, enum tr_speed speed, uint8_t type, uint8_t index,
 		      uint8_t *out, size_t cap, size_t *len)
 {
-	struct simdev tmp;
 	size_t n = 0;
 	int rc;
 
-	/* answer as the device would at `speed`, without touching its state */
-	memcpy(&tmp, s, sizeof(tmp));
-	tmp.speed = speed == TR_SPEED_FULL ? TR_SPEED_FULL : TR_SPEED_HIGH;
-	rc = get_descriptor(&tmp, (uint16_t)(type << 8 | index), 0, out, cap, &n);
+	rc = get_descriptor(s, speed, (uint16_t)(type << 8 | index), 0, out, cap, &n);
 	if (rc == 0)
 		*len = n;
 	return rc;

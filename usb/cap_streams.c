@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../src/base/lp_cursor.h"
+#include "cap_tap.h"
 
 #define TH_FIN 0x01
 #define TH_SYN 0x02
@@ -29,8 +30,15 @@
 
 struct stream_conn {
 	uint32_t id;
-	uint16_t sport, dport; /* host port, device port */
+	uint16_t sport, dport; /* mux ports: host, device */
+	uint16_t hport;	       /* host port of the current synthetic flow */
 	uint32_t nxt[2];       /* next seq to send: [0] host, [1] device */
+	bool tls;	       /* the current flow carries TLS records */
+	bool closing;	       /* a TLS alert went by: plaintext may follow */
+	uint8_t nhdr[2];       /* TLS record header bytes seen, per direction */
+	uint8_t hdr[2][5];
+	uint32_t left[2];      /* TLS record body bytes still to come */
+	struct cap_redactor red[2];
 };
 
 struct cap_streams {
@@ -42,6 +50,9 @@ struct cap_streams {
 	uint8_t *pkt; /* PKT_HDRS + CAP_STREAMS_MSS */
 	const struct lp_clock *clock; /* borrowed, may be NULL */
 	int err; /* first error of cap_streams_observe() */
+	bool no_redact;
+	uint16_t next_port; /* host port of the next extra flow */
+	uint64_t redacted;
 };
 
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
@@ -71,7 +82,7 @@ size_t cap_streams_build(uint8_t *out, uint32_t src_ip, uint32_t dst_ip, uint16_
 	uint32_t sum;
 	uint16_t c;
 
-	lp_wr_init_fixed(&w, out, PKT_HDRS + len);
+	lp_wr_init_fixed(&w, out, PKT_HDRS);
 	lp_wr_u8(&w, 0x45);
 	lp_wr_u8(&w, 0);
 	lp_wr_be16(&w, (uint16_t)(PKT_HDRS + len));
@@ -91,8 +102,9 @@ size_t cap_streams_build(uint8_t *out, uint32_t src_ip, uint32_t dst_ip, uint16_
 	lp_wr_be16(&w, 0xFFFF);
 	lp_wr_be16(&w, 0); /* checksum below */
 	lp_wr_be16(&w, 0);
-	if (len)
-		lp_wr_bytes(&w, data, len);
+	/* the caller may have put the payload in place already (redaction) */
+	if (len && data != out + PKT_HDRS)
+		memmove(out + PKT_HDRS, data, len);
 
 	c = csum_fold(csum_add(0, out, 20));
 	out[10] = (uint8_t)(c >> 8);
@@ -136,6 +148,7 @@ int cap_streams_new(struct cap_writer *w, const char *if_name, struct cap_stream
 	}
 	s->w = w;
 	s->iface = id;
+	s->next_port = CAP_STREAMS_FLOW_PORT_FIRST;
 	*out = s;
 	return 0;
 }
@@ -169,13 +182,66 @@ static int emit(struct cap_streams *s, uint64_t ns, const struct stream_conn *c,
 {
 	uint32_t src = dir ? CAP_STREAMS_DEV_IP : CAP_STREAMS_HOST_IP;
 	uint32_t dst = dir ? CAP_STREAMS_HOST_IP : CAP_STREAMS_DEV_IP;
-	uint16_t sp = dir ? c->dport : c->sport, dp = dir ? c->sport : c->dport;
+	uint16_t sp = dir ? c->dport : c->hport, dp = dir ? c->hport : c->dport;
 	uint32_t ack = (flags & TH_ACK) ? c->nxt[!dir] : 0;
 	size_t n;
 
 	n = cap_streams_build(s->pkt, src, dst, sp, dp, c->nxt[dir], ack, flags, s->ip_id++, data,
 			      len);
 	return cap_write_packet(s->w, s->iface, ns, s->pkt, n, n, NULL);
+}
+
+/* SYN, SYN|ACK, ACK on host port `hport`: a new synthetic flow. */
+static int flow_start(struct cap_streams *s, uint64_t ns, struct stream_conn *c, uint16_t hport)
+{
+	int rc;
+
+	c->hport = hport;
+	c->nxt[0] = c->nxt[1] = 0;
+	if ((rc = emit(s, ns, c, 0, TH_SYN, NULL, 0)))
+		return rc;
+	c->nxt[0] = 1;
+	if ((rc = emit(s, ns, c, 1, TH_SYN | TH_ACK, NULL, 0)))
+		return rc;
+	c->nxt[1] = 1;
+	return emit(s, ns, c, 0, TH_ACK, NULL, 0);
+}
+
+/* FIN both ways, last ACK: the flow is over but the mux connection is not
+ * (a real usbmux close is an RST, so the two stay distinguishable). */
+static int flow_end(struct cap_streams *s, uint64_t ns, struct stream_conn *c)
+{
+	int rc;
+
+	if ((rc = emit(s, ns, c, 0, TH_FIN | TH_ACK, NULL, 0)))
+		return rc;
+	c->nxt[0]++;
+	if ((rc = emit(s, ns, c, 1, TH_FIN | TH_ACK, NULL, 0)))
+		return rc;
+	c->nxt[1]++;
+	return emit(s, ns, c, 0, TH_ACK, NULL, 0);
+}
+
+/* Continue the connection on a new flow (fresh host port) carrying TLS or
+ * plaintext. A flow that carried nothing yet is kept (a service connection
+ * whose first byte is the ClientHello stays one flow). */
+static int flow_switch(struct cap_streams *s, uint64_t ns, struct stream_conn *c, bool tls)
+{
+	int rc;
+
+	c->tls = tls;
+	c->closing = false;
+	c->nhdr[0] = c->nhdr[1] = 0;
+	c->left[0] = c->left[1] = 0;
+	cap_redactor_init(&c->red[0]);
+	cap_redactor_init(&c->red[1]);
+	if (c->nxt[0] == 1 && c->nxt[1] == 1)
+		return 0;
+	if ((rc = flow_end(s, ns, c)))
+		return rc;
+	rc = flow_start(s, ns, c, s->next_port);
+	s->next_port = s->next_port == 65535 ? CAP_STREAMS_FLOW_PORT_FIRST : s->next_port + 1;
+	return rc;
 }
 
 static int conn_open(struct cap_streams *s, uint64_t ns, uint32_t id, uint16_t sport,
@@ -198,19 +264,82 @@ static int conn_open(struct cap_streams *s, uint64_t ns, uint32_t id, uint16_t s
 		s->cap = ncap;
 	}
 	c = &s->conns[s->nconns++];
+	memset(c, 0, sizeof(*c));
 	c->id = id;
 	c->sport = sport;
 	c->dport = dport;
-	c->nxt[0] = c->nxt[1] = 0;
-	if ((rc = emit(s, ns, c, 0, TH_SYN, NULL, 0)))
-		return rc;
-	c->nxt[0] = 1;
-	if ((rc = emit(s, ns, c, 1, TH_SYN | TH_ACK, NULL, 0)))
-		return rc;
-	c->nxt[1] = 1;
-	if ((rc = emit(s, ns, c, 0, TH_ACK, NULL, 0)))
+	cap_redactor_init(&c->red[0]);
+	cap_redactor_init(&c->red[1]);
+	if ((rc = flow_start(s, ns, c, sport)))
 		return rc;
 	*out = c;
+	return 0;
+}
+
+/* A TLS ClientHello record: 16 03 0x len len 01 (RFC 5246 6.2.1, 7.4). A
+ * plaintext lockdown message cannot start so: its first word is a length
+ * far over any lockdown cap. */
+static bool is_client_hello(const uint8_t *p, size_t n)
+{
+	return n >= 6 && p[0] == 0x16 && p[1] == 3 && p[2] <= 4 && p[5] == 0x01;
+}
+
+/* Could a TLS record start here (content type 20..24, major version 3)? */
+static bool is_tls_record(const uint8_t *p, size_t n)
+{
+	return p[0] >= 0x14 && p[0] <= 0x18 && (n < 2 || p[1] == 3);
+}
+
+/* Follow TLS record framing in one direction. Returns how many of the n
+ * bytes are TLS: fewer than n only when, after an alert record (close_notify
+ * of StopSession), bytes that are no TLS record start at a record boundary -
+ * lockdown went back to plaintext there. */
+static size_t tls_walk(struct stream_conn *c, int dir, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		if (c->left[dir]) {
+			size_t k = n - off < c->left[dir] ? n - off : c->left[dir];
+
+			c->left[dir] -= (uint32_t)k;
+			off += k;
+			continue;
+		}
+		if (c->nhdr[dir] == 0 && c->closing && !is_tls_record(p + off, n - off))
+			return off;
+		c->hdr[dir][c->nhdr[dir]++] = p[off++];
+		if (c->nhdr[dir] == 5) {
+			if (c->hdr[dir][0] == 0x15)
+				c->closing = true;
+			c->left[dir] = (uint32_t)c->hdr[dir][3] << 8 | c->hdr[dir][4];
+			c->nhdr[dir] = 0;
+		}
+	}
+	return n;
+}
+
+/* Data segments of at most CAP_STREAMS_MSS; plaintext is redacted in place. */
+static int emit_data(struct cap_streams *s, uint64_t ns, struct stream_conn *c, int dir,
+		     const uint8_t *data, size_t len)
+{
+	int rc;
+
+	while (len) {
+		size_t n = len < CAP_STREAMS_MSS ? len : CAP_STREAMS_MSS;
+		const uint8_t *p = data;
+
+		if (!c->tls && !s->no_redact) {
+			memcpy(s->pkt + PKT_HDRS, data, n);
+			s->redacted += cap_redactor_feed(&c->red[dir], s->pkt + PKT_HDRS, n);
+			p = s->pkt + PKT_HDRS;
+		}
+		if ((rc = emit(s, ns, c, dir, TH_PSH | TH_ACK, p, n)))
+			return rc;
+		c->nxt[dir] += (uint32_t)n;
+		data += n;
+		len -= n;
+	}
 	return 0;
 }
 
@@ -232,11 +361,21 @@ int cap_streams_event(struct cap_streams *s, uint64_t ns, uint32_t conn, uint16_
 		if (!c && (rc = conn_open(s, ns, conn, sport, dport, &c)))
 			return rc;
 		while (len) {
-			size_t n = len < CAP_STREAMS_MSS ? len : CAP_STREAMS_MSS;
+			size_t n = len;
 
-			if ((rc = emit(s, ns, c, dir, TH_PSH | TH_ACK, data, n)))
+			if (!c->tls && dir == 0 && is_client_hello(data, len) &&
+			    (rc = flow_switch(s, ns, c, true)))
 				return rc;
-			c->nxt[dir] += (uint32_t)n;
+			if (c->tls) {
+				n = tls_walk(c, dir, data, len);
+				if (n == 0) {
+					if ((rc = flow_switch(s, ns, c, false)))
+						return rc;
+					continue;
+				}
+			}
+			if ((rc = emit_data(s, ns, c, dir, data, n)))
+				return rc;
 			data += n;
 			len -= n;
 		}
@@ -248,6 +387,16 @@ int cap_streams_event(struct cap_streams *s, uint64_t ns, uint32_t conn, uint16_
 		conn_drop(s, c);
 		return rc;
 	}
+}
+
+void cap_streams_set_redact(struct cap_streams *s, bool redact)
+{
+	s->no_redact = !redact;
+}
+
+uint64_t cap_streams_redacted(const struct cap_streams *s)
+{
+	return s->redacted;
 }
 
 void cap_streams_set_clock(struct cap_streams *s, const struct lp_clock *clock)

@@ -11,13 +11,21 @@ if [ ! -s "$P" ]; then
 	exit 0
 fi
 capinfos "$P" >"$LAB_OUT/interop.capinfos" 2>&1
-n=$(tshark -r "$P" 2>/dev/null | wc -l)
+# one decoding pass (tshark starts slowly under TCG): the fields we check
+F=$LAB_OUT/interop.fields
+tshark -r "$P" -T fields -E separator=, -E occurrence=f \
+	-e usb.transfer_type -e usb.endpoint_address.direction -e usb.data_len \
+	-e usb.idVendor -e usb.idProduct -e usb.setup.bRequest -e usb.bConfigurationValue \
+	>"$F" 2>/dev/null
+n=$(wc -l <"$F")
 diag "interop.pcap: $n packets, $(stat -c %s "$P") bytes"
 check "pcap is readable and not empty ($n packets)" test "$n" -gt 100
 check "link type is USB with Linux mmapped header (220)" grep -q "USB packets with Linux header and padding" "$LAB_OUT/interop.capinfos"
-has() { test "$(tshark -r "$P" -Y "$1" 2>/dev/null | wc -l)" -gt 0; }
-check "device descriptor 05ac:12a8 decoded" has "usb.idVendor == 0x05ac && usb.idProduct == 0x12a8"
-check "SET_CONFIGURATION to the usbmux configuration" has "usb.setup.bRequest == 9 && usb.setup.wValue > 1"
-check "usbmux bulk OUT and IN traffic" sh -c "tshark -r '$P' -Y 'usb.transfer_type == 3 && usb.endpoint_address.direction == 1 && usb.data_len > 0' 2>/dev/null | grep -q . && tshark -r '$P' -Y 'usb.transfer_type == 3 && usb.endpoint_address.direction == 0 && usb.data_len > 0' 2>/dev/null | grep -q ."
-check "lockdown QueryType in the bulk data" has 'usb.transfer_type == 3 && frame contains "QueryType"'
-check "lockdown Pair request in the bulk data" has 'usb.transfer_type == 3 && frame contains "<string>Pair</string>"'
+check "device descriptor 05ac:12a8 decoded" grep -q "0x05ac,0x12a8" "$F"
+check "SET_CONFIGURATION to the usbmux configuration (3)" awk -F, '$1 == "0x02" && $6 == 9 && $7 == 3 { f = 1 } END { exit !f }' "$F"
+check "usbmux bulk OUT traffic" awk -F, '$1 == "0x03" && $2 == 0 && $3 > 0 { f = 1 } END { exit !f }' "$F"
+check "usbmux bulk IN traffic" awk -F, '$1 == "0x03" && $2 == 1 && $3 > 0 { f = 1 } END { exit !f }' "$F"
+# lockdown before session TLS is plain XML plists inside the usbmux packets
+tshark -r "$P" -Y 'usb.transfer_type == 3 && (frame contains "QueryType" || frame contains "<string>Pair</string>")' \
+	-T fields -e frame.number -e usb.endpoint_address.direction >"$LAB_OUT/interop.lockdown" 2>/dev/null
+check "lockdown requests (QueryType, Pair) in the bulk data" test -s "$LAB_OUT/interop.lockdown"

@@ -22,6 +22,8 @@ _tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
 # traced command is expensive under TCG)
 set -x
 diag() { _tap "# $*"; }
+# timestamps without a fork (each fork costs under TCG)
+now_s() { read -r _up _ </proc/uptime; echo "${_up%.*}"; }
 pass() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $*"; }
 fail() { _tap "not ok $(_tap_next) - $LAB_SCENARIO: $*"; }
 skip() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $1 # SKIP $2"; }
@@ -29,6 +31,8 @@ skip() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $1 # SKIP $2"; }
 check() {
 	_cd=$1
 	shift
+	read -r _up _ </proc/uptime
+	echo "[$_up] check: $_cd"
 	if "$@"; then pass "$_cd"; return 0; fi
 	fail "$_cd"
 	return 1

@@ -73,4 +73,9 @@ like "$(jget '.stages[] | select(.name=="pair record") | .detail' $T/d.json)" ".
 is "$(cat "$PD/$UDID.plist")" garbage "corrupt record not overwritten without --pair"
 run_lp $T/e.json trust --pair --device sim:healthy --pair-dir "$PD" --json
 is "$(jget .verdict $T/e.json)" TRUSTED "--pair replaces a corrupt record"
+
+# real clock: the device's StopSession reply and its TLS close_notify arrive in
+# one read (regression: the reply was lost behind the alert)
+LINKPROBE_SIM_CLOCK=real run_lp $T/r.json trust --pair --device sim:healthy,clock=real --pair-dir $T/pd-real --json
+is "$(jget .verdict $T/r.json)" TRUSTED "real clock: TRUSTED (StopSession reply read before close_notify)"
 done_testing

@@ -452,6 +452,11 @@ static void test_descriptors(void **state)
 		}
 	}
 	assert_int_equal(ctl(&h, 0x80, 6, 0x0204, 0, buf, 255, &n), LP_ESTALL);
+	/* the gadget asks for the full-speed set of the same device */
+	assert_int_equal(simdev_descriptor(h.s, TR_SPEED_FULL, 2, 3, buf, sizeof(buf), &n), 0);
+	assert_int_equal(usbd_parse_config(buf, n, &cfg), 0);
+	assert_non_null(usbd_find_usbmux(&cfg, &ein, &eout, &mps));
+	assert_int_equal(mps, 64);
 	/* usbmuxd's mode requests, and something nobody answers */
 	assert_int_equal(ctl(&h, 0xc0, 0x45, 0, 0, buf, 4, &n), 0);
 	assert_int_equal(n, 4);
@@ -1004,7 +1009,15 @@ static void test_session_tls(void **state)
 	r = tls_request(&h, c, t, req);
 	assert_success(r);
 	assert_int_equal(lkd_dict_bool(r, "EnableServiceSSL", 0), 1);
+	uint64_t bport = 0;
+	plist_get_uint_val(plist_dict_get_item(r, "Port"), &bport);
 	plist_free(r);
+	/* the service port speaks TLS with the same host identity */
+	uint32_t bc = connect_port(&h, (uint16_t)bport);
+	struct lp_tls *bt = lp_tls_new_client(rec.host, host_key, NULL);
+	assert_int_equal(tls_connect(&h, bc, bt), 0);
+	assert_false(h.closed[bc]);
+	lp_tls_free(bt);
 	req = req_new("StopSession");
 	plist_dict_set_item(req, "SessionID", plist_new_string(sidbuf));
 	r = tls_request(&h, c, t, req);
@@ -1046,7 +1059,7 @@ static void test_session_tls(void **state)
 	assert_true(h.closed[c3]);
 	simdev_get_state(h.s, now(&h), &st);
 	assert_int_equal(st.tls_rejected, 1);
-	assert_int_equal(st.tls_sessions, 2);
+	assert_int_equal(st.tls_sessions, 3);
 	lp_tls_free(t);
 	X509_free(foreign);
 	record_free(&rec);

@@ -10,27 +10,25 @@
 #   gadget.sh rebind     attach again (cable plugged back)
 #   gadget.sh status
 #
-# What a real iPhone shows (protocol-notes §0) and what configfs can do:
-#   iPhone (05ac:12a8, bcdDevice 0x0804)   here
-#   1 PTP                                  c.1 ffs.ptp (inert 06/01/01 interface)
-#   2 iPod audio + HID                     c.2 hid.ipod (usb_f_hid), if available
-#   3 PTP + usbmux                         c.3 ffs.ptp3 + ffs.usbmux
-#   4 PTP + usbmux + Apple Ethernet        c.4 ffs.ptp4 + ffs.usbmux4 is not
-#                                          possible: one FunctionFS instance serves
-#                                          one configuration, and a second usbmux
-#                                          would need a second model. So usbmux
-#                                          sits in the highest configuration, c.3.
-# Profiles are mapped onto the bus physically:
-#   full-speed   dummy_hcd reloaded with is_high_speed=0
-#   charge-only  the gadget is built but never bound (also when the model
-#                reports attached=0)
-#   camera-only  no usbmux function: c.1 PTP only
-#   dfu          05ac:1227, one configuration with a DFU interface
-#   recovery     05ac:1281, one configuration with a vendor interface
-#   flaky        bound normally, then unbound and rebound LP_GADGET_FLAP_AFTER
-#                seconds later (default 5), once
-# The device identity (VID/PID, bcdDevice, strings, serial = UDID) is what the
-# model reports in lp_gadget's ready file, so configfs and the model agree.
+# lp_gadget starts first, on the usbmux FunctionFS instance: its ready file
+# says what the model is (VID/PID, bcdDevice, strings, serial = UDID, number of
+# configurations, attached, speed), and configfs is built to match:
+#   model                    configfs
+#   iPhone, 4 configurations c.1 "PTP" (inert 06/01/01 interface, ffs.ptp)
+#                            c.2 "iPod USB Interface" (hid.ipod, usb_f_hid)
+#                            c.3 PTP (ffs.ptp3) + usbmux (ffs.usbmux)
+#   The iPhone's 4th configuration (usbmux again + Apple Ethernet) is left
+#   out: one FunctionFS instance serves one configuration and one model, so
+#   usbmux sits in the highest configuration, where usbmuxd looks for it. The
+#   model is told SET_CONFIGURATION(its highest) when FunctionFS enables it.
+#   1 configuration          camera-only: c.1 PTP only, no usbmux
+#   PID 1227 / 128x          DFU / recovery: c.1 with one inert interface
+# and the profile is put on the bus physically:
+#   speed=full               dummy_hcd reloaded with is_high_speed=0
+#   attached=0 (charge-only) the gadget is built but never bound
+#   the model drops off      lp_gadget unbinds/rebinds the UDC itself
+#   (re-enumeration after pairing, the flaky profile's scheduled drop)
+# A transfer error rate (flaky) has no physical equivalent on dummy_hcd.
 #
 # Environment: LP_GADGET_BIN (lp_gadget binary), LP_GADGET_LOGDIR (logs),
 # LP_GADGET_UDC (controller; default the first in /sys/class/udc),

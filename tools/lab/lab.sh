@@ -23,7 +23,7 @@
 #                        depends on now; falls back to the newest cached one)
 #   LAB_SMP, LAB_MEM     guest CPUs / MiB (default 2 / 1024)
 #
-# How it is put together (see tools/lab/README for the lessons behind each):
+# How it is put together (tools/lab/README has the reasons behind each step):
 #   cache/kernel-KVER/pkg    the unpacked linux-image .deb, with modules.dep
 #   cache/kernel-KVER/vmlinux  ELF kernel cut out of the bzImage (PVH boot)
 #   cache/initramfs-KVER-H   busybox + the modules below + tools/lab/init
@@ -153,9 +153,11 @@ build_programs() {
 KVER=$(resolve_kver)
 fetch_kernel
 build_initramfs
+# artifacts of the previous run (logs are appended to by several processes)
+(cd "$OUT" && rm -f tap.txt guest_rc guest.env ./*.pcap ./*.log ./*.out ./*.json ./*.err \
+	./*.txt ./*.fields ./*.capinfos ./*.lockdown)
 build_programs
 
-rm -f "$OUT/tap.txt" "$OUT/guest_rc" "$OUT"/*.pcap "$OUT"/*.log.old
 : >"$OUT/tap.txt"
 {
 	echo "LAB_REPO=$REPO"

@@ -1,0 +1,131 @@
+/* bench_capture.c - what recording costs: the same usbmux streams through the
+ * sim link (model off, as bench_mux.c) without a capture and with the
+ * capture tap (usb/cap_tap.h, redaction on) writing every transfer as usbmon
+ * records, in one run, as MB/s and a ratio:
+ *   off                 no tap
+ *   pcapng /tmp         our pcapng writer to a file (one write(2) per block)
+ *   pcap /tmp           classic pcap through libpcap (stdio, flushed per record)
+ *   pcapng /dev/null    the tap and writer without the file system
+ *   ... redaction off   the same with --no-redact: what the secret scan costs
+ * Each variant moves BENCH_CAPTURE_MIB (default 64) MiB host->device and as
+ * much device->host on one connection; MB/s is payload bytes over wall time
+ * of both streams (CLOCK_MONOTONIC). Files are removed afterwards.
+ * Exit 1 if a stream or the capture failed (not for a slow number). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tools/bench/bench_model.h"
+#include "usb/cap_tap.h"
+#include "usb/cap_writer.h"
+
+struct variant {
+	const char *label;
+	const char *path; /* NULL = no capture */
+	enum cap_format fmt;
+	bool no_redact;
+};
+
+static int one(const struct variant *v, uint64_t bytes, struct bm_result *out, uint64_t *records,
+	       uint64_t *file_bytes)
+{
+	struct bm_fx f;
+	struct cap_writer *w = NULL;
+	struct cap_tap *tap = NULL;
+	struct lp_errinfo e = {0};
+	struct bm_result up, down;
+	struct cap_tap_opts o = {.no_redact = v->no_redact};
+	struct stat sb;
+	int rc, crc;
+
+	rc = bm_fx_init(&f, true, true);
+	if (!rc && v->path) {
+		w = cap_open(v->path, v->fmt, NULL, &e);
+		if (!w)
+			rc = e.code ? e.code : LP_EIO;
+		if (!rc)
+			rc = cap_tap_attach(f.ctx, w, &o, &tap, &e);
+		if (rc)
+			fprintf(stderr, "bench: capture %s: %s: %s\n", v->path, lp_errname(rc), e.msg);
+	}
+	if (!rc)
+		rc = bm_fx_open_link(&f);
+	if (!rc)
+		rc = bm_upload(&f, 1, bytes, &up);
+	if (!rc)
+		rc = bm_download(&f, 1, bytes, &down);
+	if (!rc)
+		rc = bm_check(&f, v->label);
+	if (!rc && tap && cap_tap_error(tap)) {
+		rc = cap_tap_error(tap);
+		fprintf(stderr, "bench: capture write: %s\n", lp_errname(rc));
+	}
+	*records = tap ? cap_tap_records(tap) : 0;
+	if (tap)
+		cap_tap_detach(tap);
+	bm_fx_release(&f);
+	cap_tap_free(tap);
+	crc = cap_close(w);
+	if (!rc && crc) {
+		rc = crc;
+		fprintf(stderr, "bench: closing %s: %s\n", v->path, lp_errname(rc));
+	}
+	*file_bytes = v->path && stat(v->path, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+	if (!rc) {
+		out->bytes = up.bytes + down.bytes;
+		out->wall_s = up.wall_s + down.wall_s;
+	}
+	return rc;
+}
+
+int main(void)
+{
+	const char *env = getenv("BENCH_CAPTURE_MIB");
+	uint64_t mib = env && atoi(env) > 0 ? (uint64_t)atoi(env) : 64;
+	char png[64], pcap[64];
+	struct variant vs[5];
+	double base = 0;
+	int fails = 0;
+
+	snprintf(png, sizeof(png), "/tmp/linkprobe-bench-%d.pcapng", (int)getpid());
+	snprintf(pcap, sizeof(pcap), "/tmp/linkprobe-bench-%d.pcap", (int)getpid());
+	vs[0] = (struct variant){"capture off", NULL, CAP_FMT_AUTO};
+	vs[1] = (struct variant){"capture pcapng /tmp", png, CAP_FMT_PCAPNG};
+	vs[2] = (struct variant){"capture pcap /tmp", pcap, CAP_FMT_PCAP};
+	vs[3] = (struct variant){"capture pcapng /dev/null", "/dev/null", CAP_FMT_PCAPNG};
+	vs[4] = (struct variant){"capture pcapng /dev/null, redaction off", "/dev/null",
+				 CAP_FMT_PCAPNG, true};
+
+	bm_pattern_init();
+	printf("== bench_capture: %llu MiB each way, one connection, link model off, redaction on\n",
+	       (unsigned long long)mib);
+	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		struct bm_result r = {0};
+		uint64_t recs = 0, fsize = 0;
+		int rc = one(&vs[i], mib * BM_MiB, &r, &recs, &fsize);
+		double mbps;
+
+		if (vs[i].path && strcmp(vs[i].path, "/dev/null") != 0)
+			unlink(vs[i].path);
+		if (rc) {
+			printf("%s: FAILED (%s)\n", vs[i].label, lp_errname(rc));
+			fails++;
+			continue;
+		}
+		mbps = bm_mbps(r.bytes, r.wall_s);
+		printf("%s: %.1f MB/s (%.1fx the USB 2.0 bulk limit)", vs[i].label, mbps,
+		       mbps / BM_USB2_BULK_MBPS);
+		if (i == 0)
+			base = mbps;
+		if (fsize)
+			printf("  [%llu records, %.1f MB file]", (unsigned long long)recs,
+			       (double)fsize / 1e6);
+		else if (recs)
+			printf("  [%llu records]", (unsigned long long)recs);
+		printf("\n");
+		if (i > 0 && base > 0)
+			printf("  capture overhead (%s): x%.2f\n", vs[i].label + 8, mbps / base);
+	}
+	return fails ? 1 : 0;
+}
