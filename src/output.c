@@ -99,7 +99,7 @@ void out_attach(struct lp_app *app, struct diag_report *r)
 
 static void print_metrics(struct lp_app *app, json_object *m)
 {
-	if (!m)
+	if (!m || json_object_object_length(m) == 0)
 		return;
 	fprintf(app->out, "  metrics:\n");
 	json_object_object_foreach(m, k, v) {
