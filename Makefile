@@ -118,8 +118,9 @@ $(B)/bench/%: tools/bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 bench: bootstrap
-	@$(MAKE) --no-print-directory CFLAGS="-O2 -g" $(BENCH_BIN)
+	@$(MAKE) --no-print-directory CFLAGS="-O2 -g" $(BENCH_BIN) $(B)/bench/gen_capture linkprobe
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@for s in tools/bench/*.sh; do [ -e "$$s" ] || continue; B=$(B) sh $$s || exit 1; done
 
 install: linkprobe
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/linkprobe
@@ -134,4 +135,4 @@ clean:
 
 .PHONY: all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d) $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

@@ -9,7 +9,8 @@
  *   ... redaction off   the same with --no-redact: what the secret scan costs
  * Each variant moves BENCH_CAPTURE_MIB (default 64) MiB host->device and as
  * much device->host on one connection; MB/s is payload bytes over wall time
- * of both streams (CLOCK_MONOTONIC). Files are removed afterwards.
+ * of both streams (CLOCK_MONOTONIC), median of REPEAT runs on fresh links.
+ * Files are removed afterwards.
  * Exit 1 if a stream or the capture failed (not for a slow number). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,15 @@ struct variant {
 	enum cap_format fmt;
 	bool no_redact;
 };
+
+#define REPEAT 3 /* each variant; the median is printed */
+
+static int cmp_wall(const void *a, const void *b)
+{
+	const struct bm_result *x = a, *y = b;
+
+	return x->wall_s < y->wall_s ? -1 : x->wall_s > y->wall_s;
+}
 
 static int one(const struct variant *v, uint64_t bytes, struct bm_result *out, uint64_t *records,
 	       uint64_t *file_bytes)
@@ -90,24 +100,31 @@ int main(void)
 
 	snprintf(png, sizeof(png), "/tmp/linkprobe-bench-%d.pcapng", (int)getpid());
 	snprintf(pcap, sizeof(pcap), "/tmp/linkprobe-bench-%d.pcap", (int)getpid());
-	vs[0] = (struct variant){"capture off", NULL, CAP_FMT_AUTO};
-	vs[1] = (struct variant){"capture pcapng /tmp", png, CAP_FMT_PCAPNG};
-	vs[2] = (struct variant){"capture pcap /tmp", pcap, CAP_FMT_PCAP};
-	vs[3] = (struct variant){"capture pcapng /dev/null", "/dev/null", CAP_FMT_PCAPNG};
+	vs[0] = (struct variant){"capture off", NULL, CAP_FMT_AUTO, false};
+	vs[1] = (struct variant){"capture pcapng /tmp", png, CAP_FMT_PCAPNG, false};
+	vs[2] = (struct variant){"capture pcap /tmp", pcap, CAP_FMT_PCAP, false};
+	vs[3] = (struct variant){"capture pcapng /dev/null", "/dev/null", CAP_FMT_PCAPNG, false};
 	vs[4] = (struct variant){"capture pcapng /dev/null, redaction off", "/dev/null",
 				 CAP_FMT_PCAPNG, true};
 
 	bm_pattern_init();
-	printf("== bench_capture: %llu MiB each way, one connection, link model off, redaction on\n",
-	       (unsigned long long)mib);
+	printf("== bench_capture: %llu MiB each way, one connection, link model off, "
+	       "median of %d\n", (unsigned long long)mib, REPEAT);
 	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
-		struct bm_result r = {0};
+		struct bm_result rs[REPEAT], r = {0};
 		uint64_t recs = 0, fsize = 0;
-		int rc = one(&vs[i], mib * BM_MiB, &r, &recs, &fsize);
+		int rc = 0;
 		double mbps;
 
-		if (vs[i].path && strcmp(vs[i].path, "/dev/null") != 0)
-			unlink(vs[i].path);
+		for (size_t k = 0; k < REPEAT && !rc; k++) {
+			rc = one(&vs[i], mib * BM_MiB, &rs[k], &recs, &fsize);
+			if (vs[i].path && strcmp(vs[i].path, "/dev/null") != 0)
+				unlink(vs[i].path);
+		}
+		if (!rc) {
+			qsort(rs, REPEAT, sizeof(rs[0]), cmp_wall);
+			r = rs[REPEAT / 2];
+		}
 		if (rc) {
 			printf("%s: FAILED (%s)\n", vs[i].label, lp_errname(rc));
 			fails++;
@@ -125,7 +142,9 @@ int main(void)
 			printf("  [%llu records]", (unsigned long long)recs);
 		printf("\n");
 		if (i > 0 && base > 0)
-			printf("  capture overhead (%s): x%.2f\n", vs[i].label + 8, mbps / base);
+			printf("  capture overhead (%s): x%.2f; at 53.2 MB/s the stack with it would use "
+			       "~%.0f%% of one core\n",
+			       vs[i].label + 8, mbps / base, 100.0 * BM_USB2_BULK_MBPS / mbps);
 	}
 	return fails ? 1 : 0;
 }

@@ -69,7 +69,7 @@ struct bm_model {
 
 static uint8_t bm_pattern[BM_PATTERN_LEN];
 
-static double bm_mono(void)
+static inline double bm_mono(void)
 {
 	struct timespec ts;
 
@@ -78,7 +78,7 @@ static double bm_mono(void)
 }
 
 /* 10^6 bytes per second */
-static double bm_mbps(uint64_t bytes, double s)
+static inline double bm_mbps(uint64_t bytes, double s)
 {
 	return s > 0 ? (double)bytes / s / 1e6 : 0.0;
 }
@@ -345,7 +345,7 @@ struct bm_result {
 
 /* Create the context on the sim backend and find the device (the caller may
  * attach observers before bm_fx_open_link). link_off: no timing at all. */
-static int bm_fx_init(struct bm_fx *f, bool link_off, bool virtual_clock)
+static inline int bm_fx_init(struct bm_fx *f, bool link_off, bool virtual_clock)
 {
 	struct tr_env env;
 	struct lp_errinfo e = {0};
@@ -376,7 +376,7 @@ static int bm_fx_init(struct bm_fx *f, bool link_off, bool virtual_clock)
 	return rc;
 }
 
-static int bm_fx_open_link(struct bm_fx *f)
+static inline int bm_fx_open_link(struct bm_fx *f)
 {
 	struct lp_errinfo e = {0};
 	int rc = hl_open(f->ctx, &f->info, NULL, &f->hl, &e);
@@ -386,7 +386,7 @@ static int bm_fx_open_link(struct bm_fx *f)
 	return rc;
 }
 
-static void bm_fx_release(struct bm_fx *f)
+static inline void bm_fx_release(struct bm_fx *f)
 {
 	hl_close(f->hl);
 	f->hl = NULL;
@@ -398,12 +398,12 @@ static void bm_fx_release(struct bm_fx *f)
 	f->m.cur = NULL;
 }
 
-static uint64_t bm_dl(struct bm_fx *f)
+static inline uint64_t bm_dl(struct bm_fx *f)
 {
 	return lp_clock_deadline_ms(&f->clock, BM_WAIT_MS);
 }
 
-static int bm_connect(struct bm_fx *f, uint16_t port, size_t nconns, struct lp_stream **s)
+static inline int bm_connect(struct bm_fx *f, uint16_t port, size_t nconns, struct lp_stream **s)
 {
 	for (size_t i = 0; i < nconns; i++) {
 		struct lp_errinfo e = {0};
@@ -420,14 +420,14 @@ static int bm_connect(struct bm_fx *f, uint16_t port, size_t nconns, struct lp_s
 	return 0;
 }
 
-static void bm_start(struct bm_fx *f, struct bm_result *r, double *w0, uint64_t *c0)
+static inline void bm_start(struct bm_fx *f, struct bm_result *r, double *w0, uint64_t *c0)
 {
 	memset(r, 0, sizeof(*r));
 	*w0 = bm_mono();
 	*c0 = lp_clock_now(&f->clock);
 }
 
-static void bm_stop(struct bm_fx *f, struct bm_result *r, double w0, uint64_t c0)
+static inline void bm_stop(struct bm_fx *f, struct bm_result *r, double w0, uint64_t c0)
 {
 	r->wall_s = bm_mono() - w0;
 	r->clock_s = (double)(lp_clock_now(&f->clock) - c0) / 1e9;
@@ -436,7 +436,7 @@ static void bm_stop(struct bm_fx *f, struct bm_result *r, double w0, uint64_t c0
 /* host->device: `total` bytes split over `nconns` connections to the discard
  * service, sent round robin in BM_CHUNK pieces; done when the device has
  * counted every byte. */
-static int bm_upload(struct bm_fx *f, size_t nconns, uint64_t total, struct bm_result *r)
+static inline int bm_upload(struct bm_fx *f, size_t nconns, uint64_t total, struct bm_result *r)
 {
 	struct lp_stream *s[BM_MAX_CONNS];
 	uint64_t per = total / nconns, sent[BM_MAX_CONNS] = {0}, base = f->m.discarded;
@@ -492,7 +492,7 @@ static int bm_upload(struct bm_fx *f, size_t nconns, uint64_t total, struct bm_r
 
 /* device->host: `nconns` connections to the source service, each delivering
  * total/nconns bytes, read round robin until every one is complete. */
-static int bm_download(struct bm_fx *f, size_t nconns, uint64_t total, struct bm_result *r)
+static inline int bm_download(struct bm_fx *f, size_t nconns, uint64_t total, struct bm_result *r)
 {
 	struct lp_stream *s[BM_MAX_CONNS];
 	uint64_t per = total / nconns, got[BM_MAX_CONNS] = {0}, sum = 0;
@@ -535,7 +535,7 @@ static int bm_download(struct bm_fx *f, size_t nconns, uint64_t total, struct bm
 }
 
 /* Link health after a run: model failures, mux anomalies, transfer errors. */
-static int bm_check(struct bm_fx *f, const char *what)
+static inline int bm_check(struct bm_fx *f, const char *what)
 {
 	struct hl_stats st;
 	struct mux_stats ds = {0};
