@@ -98,7 +98,13 @@ check-layers:
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
-tap: linkprobe
+# a stand-in usbmuxd over the simulated iPhone, for tests/t/80-via-usbmuxd.t
+FAKE_USBMUXD := $(B)/tests/fake-usbmuxd
+$(FAKE_USBMUXD): tests/fake_usbmuxd.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
+
+tap: linkprobe $(FAKE_USBMUXD)
 	prove -v --timer tests/t/
 
 check: bootstrap
@@ -107,6 +113,13 @@ check: bootstrap
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory tap
+
+# the QEMU USB lab (tools/lab/README): real kernel USB stack, our gadget, usbmuxd
+LAB_SCENARIOS ?=
+lab:
+	@tools/bootstrap.sh lab
+	@$(MAKE) --no-print-directory all
+	tools/lab/lab.sh $(LAB_SCENARIOS)
 
 demo: bootstrap
 	@$(MAKE) --no-print-directory all
@@ -133,6 +146,7 @@ install: linkprobe
 clean:
 	rm -rf $(B) linkprobe
 
-.PHONY: all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d) $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d
+.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
+
+-include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

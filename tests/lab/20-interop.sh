@@ -11,7 +11,7 @@ LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
 
 explain() {
 	diag "usbmuxd log (last lines of $(basename "$LOG")):"
-	tail -n 25 "$LOG" | while IFS= read -r l; do diag "  $l"; done
+	grep -v 'libusb: debug' "$LOG" | tail -n 25 | while IFS= read -r l; do diag "  $l"; done
 }
 
 check "systemd-udevd running (hotplug for libusb)" start_udevd
@@ -37,9 +37,11 @@ if ! check "idevicepair pair (retried until Trust)" retry 120 2 pair; then
 	diag "idevicepair pair said: $(idevicepair -u "$U" pair 2>&1 | tr '\n' ' ')"
 	explain
 fi
-out=$(idevicepair -u "$U" validate 2>&1)
-echo "$out"
-check "idevicepair validate" sh -c "echo '$out' | grep -q SUCCESS" || { diag "validate said: $out"; explain; }
+# A phone re-enumerates after it is paired through the Trust dialog; usbmuxd
+# lists it again once its preflight (now with a pair record) passes.
+check "listed again after pairing" retry 60 1 listed || explain
+validate() { idevicepair -u "$U" validate | tee "$LAB_STATE/validate.txt" | grep -q SUCCESS; }
+check "idevicepair validate" retry 30 2 validate || { diag "validate said: $(cat "$LAB_STATE/validate.txt")"; explain; }
 ver=$(ideviceinfo -u "$U" -k ProductVersion 2>&1)
 echo "ProductVersion: $ver"
 check "ideviceinfo -k ProductVersion ($ver)" sh -c "echo '$ver' | grep -Eq '^[0-9]+(\.[0-9]+)+$'" || explain

@@ -657,8 +657,9 @@ static void *in_thread(void *arg)
 	while (!lpg_stop) {
 		const uint8_t *data;
 		size_t len = 0;
-		bool zlp = false;
+		bool zlp = false, stale;
 		int rc = LP_EAGAIN;
+		uint32_t gen = 0;
 		ssize_t w;
 
 		pthread_mutex_lock(&g->lock);
@@ -686,10 +687,17 @@ static void *in_thread(void *arg)
 			 * or a transfer ending on a packet boundary never completes. */
 			if (g->mps && g->mps != g->m_mps)
 				zlp = len % g->mps == 0;
+			gen = g->gen;
 		}
 		pthread_mutex_unlock(&g->lock);
 		if (rc)
 			break;
+		/* queued before a disable/re-enable: it belonged to the old link */
+		pthread_mutex_lock(&g->lock);
+		stale = g->gen != gen;
+		pthread_mutex_unlock(&g->lock);
+		if (stale)
+			continue;
 
 		LOGD(g, "IN transfer %zu bytes%s", len, zlp && len ? " + ZLP" : "");
 		w = write(g->ep_in, buf, len);
