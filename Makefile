@@ -13,6 +13,8 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
+# Wireshark's extcap dir (for Debian's Wireshark: `tshark -G folders` "Extcap path")
+EXTCAPDIR ?= $(PREFIX)/lib/wireshark/extcap
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PKGS := libusb-1.0 libpcap libplist-2.0 openssl json-c
@@ -142,6 +144,7 @@ install: linkprobe
 	  install -m 0644 tools/udev/* $(DESTDIR)$(DATADIR)/linkprobe/udev/; fi
 	if [ -d tools/wireshark ]; then install -d $(DESTDIR)$(PREFIX)/lib/wireshark/plugins && \
 	  install -m 0644 tools/wireshark/*.lua $(DESTDIR)$(PREFIX)/lib/wireshark/plugins/; fi
+	install -d $(DESTDIR)$(EXTCAPDIR) && ln -sf $(BINDIR)/linkprobe $(DESTDIR)$(EXTCAPDIR)/linkprobe
 
 clean:
 	rm -rf $(B) linkprobe

@@ -39,6 +39,7 @@ struct lp_app {
 	const char *udid; /* select a device */
 	const char *file; /* analyze: the capture */
 	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
+	bool via_usbmuxd; /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
 
 	/* runtime */
 	struct lp_clock clock;
@@ -56,6 +57,8 @@ struct lp_app {
  * asked). Returns 0 or an lp_err with detail; usage errors are LP_EINVAL. */
 int app_open_device(struct lp_app *app, struct lp_errinfo *e);
 void app_close_device(struct lp_app *app);
+/* --device replay: append the replay's divergence (if any) to r->evidence. */
+void app_replay_note(struct lp_app *app, struct diag_report *r);
 
 /* capture glue (capture.c): attach to the transport; marks from diag. */
 int app_capture_open(struct lp_app *app, struct lp_errinfo *e);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "devlink.h"
 #include "find.h"
 #include "../proto/hostlink.h"
 
@@ -78,6 +79,8 @@ int cmd_list(struct lp_app *app)
 	json_object *jdevs;
 	int code, ret;
 
+	if (app->via_usbmuxd)
+		return cmd_list_usbmuxd(app);
 	if (app_open_device(app, &e)) {
 		out_error(app, "%s", e.msg);
 		app_close_device(app);

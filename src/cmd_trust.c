@@ -5,6 +5,10 @@
  *   device info -> pair record -> [Pair, waiting on the Trust dialog] ->
  *   StartSession -> TLS -> StartService (backup) -> StopSession
  *
+ * With --via-usbmuxd the first two stages are "find device" (ListDevices)
+ * and "usbmuxd connect", connections go through the daemon and the pair
+ * record is the daemon's; everything after is the same code (devlink.h).
+ *
  * Pair runs when --pair is given or no record exists. While the device shows
  * "Trust This Computer?" it answers PairingDialogResponsePending; we retry
  * once a second with a visible countdown until --timeout (notes 4.8). */
@@ -13,6 +17,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "devlink.h"
 #include "find.h"
 #include "base/lp_str.h"
 #include "../proto/hostlink.h"
@@ -26,7 +31,8 @@
 struct trust_run {
 	struct lp_app *app;
 	struct diag_report *r;
-	struct hl_link *link;
+	struct hl_link *link; /* direct path only; owned by dl */
+	struct devlink *dl;
 	struct lp_stream *stream;
 	struct lkd_client *lkd;
 	struct pair_record *rec;
@@ -52,17 +58,6 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 		diag_end(t->r, s, ST_FAIL, "%s (%s)", e && e->msg[0] ? e->msg : lp_strerror(err), lp_errname(err));
 	diag_set_verdict(t->r, v, "stage %s: %s", s->name, s->detail);
 	return err;
-}
-
-/* Wait until `until`, driving the link so the device's timers run. */
-static int idle_until(struct trust_run *t, uint64_t until)
-{
-	while (lp_clock_now(&t->app->clock) < until) {
-		int r = hl_pump(t->link, until);
-		if (r == LP_ENODEV)
-			return r;
-	}
-	return 0;
 }
 
 static void copy_str_value(struct lkd_client *c, const char *key, char *dst, size_t n, uint64_t dl)
@@ -121,7 +116,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	struct lp_errinfo e = {0};
 	struct pair_creds creds;
 	struct pair_record *rec;
-	char buid[37], hostid[37];
+	char buid[37], hostid[37], where[256];
 	const char *pem;
 	uint64_t pem_len = 0, start = lp_clock_now(&app->clock);
 	uint64_t deadline = start + (uint64_t)(app->timeout_s * LP_NS_PER_S);
@@ -139,7 +134,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		return fail(t, s, LP_ENOMEM, NULL);
 	}
 	pair_record_adopt_creds(rec, &creds);
-	r = pair_system_buid(t->pair_dir, buid, &e);
+	r = devlink_system_buid(t->dl, buid, &e);
 	if (!r)
 		r = pair_new_uuid(hostid);
 	if (!r)
@@ -185,7 +180,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 				      "(%.0f s left, attempt %d)", (double)(deadline - now) / LP_NS_PER_S, tries);
 		}
 		next = now + LP_NS_PER_S < deadline ? now + LP_NS_PER_S : deadline;
-		if (idle_until(t, next) == LP_ENODEV) {
+		if (devlink_idle(t->dl, next) == LP_ENODEV) {
 			r = LP_ENODEV;
 			lp_err_set(&e, r, "the device disappeared while %s",
 				   dialog_seen ? "the Trust dialog was up" : "waiting to pair");
@@ -210,19 +205,21 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		(void)locked_seen;
 		return fail(t, s, r, &e);
 	}
-	r = pair_record_save(t->pair_dir, rec, &e);
+	r = devlink_record_save(t->dl, rec, &e);
 	if (r) {
 		pair_record_free(rec);
 		return fail(t, s, r, &e);
 	}
 	pair_record_free(t->rec);
 	t->rec = rec;
-	diag_end(t->r, s, ST_OK, "paired after %d attempt(s)%s; record saved to %s/%s.plist (mode 0600)", tries,
-		 dialog_seen ? ", Trust tapped on the device" : "", t->pair_dir, rec->udid);
+	devlink_record_name(t->dl, rec->udid, where, sizeof(where));
+	diag_end(t->r, s, ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
+		 dialog_seen ? ", Trust tapped on the device" : "", where, t->dl->save_note);
 	return 0;
 }
 
-static int run(struct trust_run *t)
+/* The direct path's first stages: find the device on USB, bring usbmux up. */
+static int open_direct(struct trust_run *t)
 {
 	struct lp_app *app = t->app;
 	struct diag_report *r = t->r;
@@ -230,10 +227,6 @@ static int run(struct trust_run *t)
 	struct lp_errinfo e = {0};
 	struct tr_devinfo info;
 	const struct hl_probe *p;
-	plist_t pubkey = NULL;
-	char *wifi = NULL, *type = NULL;
-	bool ssl = false, need_pair;
-	uint16_t port = 0;
 	int ret;
 
 	/* find device */
@@ -263,6 +256,11 @@ static int run(struct trust_run *t)
 	}
 	if (ret)
 		return fail(t, s, ret, &e);
+	t->dl = devlink_direct_new(t->link, t->pair_dir, &app->clock);
+	if (!t->dl) {
+		t->link = NULL;
+		return fail(t, s, LP_ENOMEM, NULL);
+	}
 	app_capture_link(app, t->link);
 	p = hl_info(t->link);
 	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
@@ -270,10 +268,28 @@ static int run(struct trust_run *t)
 	r->dev.has_usbmux = true;
 	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
 		 hl_mux_version(t->link), p->usbmux_config, p->usbmux_iface, p->ep_out, p->ep_in, p->mps);
+	return 0;
+}
+
+static int run(struct trust_run *t)
+{
+	struct lp_app *app = t->app;
+	struct diag_report *r = t->r;
+	struct diag_stage *s;
+	struct lp_errinfo e = {0};
+	plist_t pubkey = NULL;
+	char *wifi = NULL, *type = NULL, where[256];
+	bool ssl = false, need_pair;
+	uint16_t port = 0;
+	int ret;
+
+	ret = app->via_usbmuxd ? via_usbmuxd_open(app, r, &t->dl) : open_direct(t);
+	if (ret)
+		return ret;
 
 	/* lockdown connect */
 	s = diag_begin(r, "lockdown connect");
-	ret = hl_connect(t->link, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, &e);
+	ret = devlink_connect(t->dl, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, &e);
 	if (ret)
 		return fail(t, s, ret, &e);
 	t->lkd = lkd_client_new(t->stream, "linkprobe");
@@ -281,7 +297,7 @@ static int run(struct trust_run *t)
 		return fail(t, s, LP_ENOMEM, NULL);
 	if (app->cap)
 		lkd_set_keylog(t->lkd, app_capture_keylog, app);
-	diag_end(r, s, ST_OK, "mux connection to port %u (lockdownd) open", MUX_PORT_LOCKDOWN);
+	diag_end(r, s, ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
 	s = diag_begin(r, "QueryType");
@@ -305,13 +321,14 @@ static int run(struct trust_run *t)
 
 	/* pair record */
 	s = diag_begin(r, "pair record");
-	ret = pair_record_load(t->pair_dir, r->dev.udid, &t->rec, &e);
+	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
+	ret = devlink_record_load(t->dl, r->dev.udid, &t->rec, &e);
 	if (ret == 0 && !app->pair) {
-		diag_end(r, s, ST_OK, "%s/%s.plist, HostID %s", t->pair_dir, r->dev.udid, t->rec->host_id);
+		diag_end(r, s, ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;
 	} else if (ret == 0 || ret == LP_ENOENT) {
 		diag_end(r, s, ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
-					   : "no record for this device in %s: pairing", t->pair_dir);
+					   : "no record for this device (%s): pairing", where);
 		need_pair = true;
 	} else if (app->pair) {
 		diag_end(r, s, ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
@@ -320,8 +337,8 @@ static int run(struct trust_run *t)
 		diag_end(r, s, ST_FAIL, "%s", e.msg);
 		diag_set_verdict(r, V_STALE_TRUST, "the pair record is unreadable");
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-			 "The record %s/%s.plist could not be used: move it away or run with --pair to replace it.",
-			 t->pair_dir, r->dev.udid);
+			 "The record %s could not be used: move it away or run with --pair to replace it.",
+			 where);
 		goto out;
 	}
 	ret = 0;
@@ -341,7 +358,7 @@ static int run(struct trust_run *t)
 		fail(t, s, ret, &e);
 		if (ret == LP_ELKD_INVALID_HOST_ID)
 			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-				 "Stale record: %s/%s.plist (HostID %s).", t->pair_dir, r->dev.udid, t->rec->host_id);
+				 "Stale record: %s (HostID %s).", where, t->rec->host_id);
 		goto out;
 	}
 	t->in_session = true;
@@ -387,7 +404,7 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		struct lp_stream *svc = NULL;
-		ret = hl_connect(t->link, port, req_deadline(t), &svc, &e);
+		ret = devlink_connect(t->dl, port, req_deadline(t), &svc, &e);
 		if (ret) {
 			fail(t, s, ret, &e);
 			goto out;
@@ -421,7 +438,9 @@ int cmd_trust(struct lp_app *app)
 	int code;
 
 	memset(&t, 0, sizeof(t));
-	if (app_open_device(app, &e)) {
+	if (app->via_usbmuxd) {
+		lp_clock_init_real(&app->clock); /* the daemon owns the device: nothing to open */
+	} else if (app_open_device(app, &e)) {
 		out_error(app, "%s", e.msg);
 		app_close_device(app);
 		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -436,7 +455,7 @@ int cmd_trust(struct lp_app *app)
 		diag_set_verdict(&r, V_PROTOCOL_ERROR, "stopped without a verdict");
 	lkd_client_free(t.lkd);
 	lp_stream_close(t.stream);
-	hl_close(t.link);
+	devlink_free(t.dl);
 	pair_record_free(t.rec);
 	free(t.session_id);
 	code = out_finish(app, &r);

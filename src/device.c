@@ -6,6 +6,8 @@
  *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
  *                                 seed=N, link=off (no link timing)
  *   replay:FILE                   device side played from a capture
+ *                                 (proto/replaydev.h; --udid picks the
+ *                                 device; clock as for sim, from env)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "../proto/replaydev.h"
 #include "../proto/simdev.h"
 #include "../usb/tr_sim.h"
 #include "../usb/transport.h"
@@ -130,6 +133,63 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	return 0;
 }
 
+/* The device side of a capture on the sim backend (app->sim stays NULL; the
+ * model hangs off app->sim_arg, told apart by its ops table). */
+static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *e)
+{
+	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
+	struct rdev_opts ro = {.udid = app->udid};
+	struct tr_sim_arg *arg;
+	struct rdev *rd = NULL;
+	struct tr_env env;
+	int r;
+
+	if (!*path)
+		return lp_err_set(e, LP_EINVAL, "--device replay: needs a capture file (replay:FILE)");
+	if (ev && strcmp(ev, "virtual") == 0)
+		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
+	r = rdev_load_path(path, &ro, &app->clock, &app->log, &rd, e);
+	if (r)
+		return r;
+	arg = calloc(1, sizeof(*arg));
+	if (!arg) {
+		rdev_free(rd);
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	}
+	arg->ops = &rdev_model_ops;
+	arg->model = rd;
+	rdev_link(rd, lp_clock_now(&app->clock), &arg->link);
+	arg->bus = 1;
+	app->sim_arg = arg;
+	env.clock = &app->clock;
+	env.log = &app->log;
+	env.rand = &app->rand;
+	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
+	if (r)
+		return r;
+	app->is_sim = true;
+	return 0;
+}
+
+static struct rdev *replay_model(const struct lp_app *app)
+{
+	const struct tr_sim_arg *arg = app->sim_arg;
+
+	return arg && arg->ops == &rdev_model_ops ? arg->model : NULL;
+}
+
+void app_replay_note(struct lp_app *app, struct diag_report *r)
+{
+	struct rdev *rd = replay_model(app);
+	const char *d = rd ? rdev_divergence(rd) : NULL;
+	size_t n;
+
+	if (!d)
+		return;
+	n = strlen(r->evidence);
+	snprintf(r->evidence + n, sizeof(r->evidence) - n, "%sreplay diverged: %s", n ? "; " : "", d);
+}
+
 int app_open_device(struct lp_app *app, struct lp_errinfo *e)
 {
 	const char *spec = app->device_spec ? app->device_spec : "libusb";
@@ -148,7 +208,7 @@ int app_open_device(struct lp_app *app, struct lp_errinfo *e)
 		env.rand = &app->rand;
 		r = tr_ctx_new(&tr_libusb_ops, &env, NULL, &app->tr, e);
 	} else if (strncmp(spec, "replay:", 7) == 0) {
-		return lp_err_set(e, LP_EUNSUPPORTED, "--device replay: is not available in this build yet");
+		r = open_replay(app, spec + 7, e);
 	} else {
 		return lp_err_set(e, LP_EINVAL, "unknown --device '%s' (libusb, sim[:PROFILE], replay:FILE)", spec);
 	}
@@ -167,6 +227,7 @@ void app_close_device(struct lp_app *app)
 	if (app->sim)
 		simdev_free(app->sim);
 	app->sim = NULL;
+	rdev_free(replay_model(app));
 	free(app->sim_arg);
 	app->sim_arg = NULL;
 }

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"  --duration SECONDS    cable test length (default 2)\n"
 		"  --list                sim: list simulated-device profiles\n"
 		"  --usbmuxd-port N      analyze: TCP port carrying a relayed usbmuxd socket\n"
+		"  --via-usbmuxd         list/trust through the usbmuxd daemon when it owns the device\n"
+		"                        (env USBMUXD_SOCKET_ADDRESS=UNIX:/path|host:port; records are the daemon's)\n"
 		"  --no-color            no colour (also NO_COLOR env; off when not a terminal)\n"
 		"  -v, --verbose         log protocol detail to stderr (repeat for more)\n"
 		"  -h, --help            this help;  --version  print the version\n"
@@ -73,7 +75,7 @@ static int parse_seconds(const char *s, double *out)
 enum {
 	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_TLS_KEYS, OPT_KEYLOG,
 	OPT_NO_REDACT, OPT_PAIR_DIR, OPT_PAIR, OPT_TIMEOUT, OPT_DURATION, OPT_LIST, OPT_NO_COLOR,
-	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT,
+	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT, OPT_VIA_USBMUXD,
 };
 
 int main(int argc, char **argv)
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"usbmuxd-port", required_argument, NULL, OPT_USBMUXD_PORT},
+		{"via-usbmuxd", no_argument, NULL, OPT_VIA_USBMUXD},
 		{NULL, 0, NULL, 0},
 	};
 	struct lp_app app;
@@ -153,6 +156,7 @@ int main(int argc, char **argv)
 			app.usbmuxd_port = (int)v;
 			break;
 		}
+		case OPT_VIA_USBMUXD: app.via_usbmuxd = true; break;
 		case OPT_NO_COLOR: no_color = true; break;
 		case OPT_CABLE_TEST: cmdname = "cable-test"; break;
 		case 'v': app.verbose++; break;
@@ -197,6 +201,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linkprobe: --tls-keys needs --capture or --capture-streams\n");
 		return EXIT_USAGE;
 	}
+	if (app.via_usbmuxd && strcmp(cmdname, "trust") != 0 && strcmp(cmdname, "list") != 0) {
+		fprintf(stderr, "linkprobe: --via-usbmuxd works with list and trust, not '%s'\n", cmdname);
+		return EXIT_USAGE;
+	}
+	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path || app.keylog_path)) {
+		fprintf(stderr, "linkprobe: --via-usbmuxd: the daemon owns the USB traffic, so there is nothing "
+				"to capture (drop --capture/--capture-streams/--keylog)\n");
+		return EXIT_USAGE;
+	}
+	if (app.via_usbmuxd)
+		app.device_spec = "usbmuxd"; /* what the report header names */
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(cmdname, commands[i].name) == 0)
 			return commands[i].fn(&app);

@@ -124,6 +124,7 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 {
 	int code = diag_verdict_exit(r->verdict);
 
+	app_replay_note(app, r);
 	if (app->json) {
 		json_object *o = diag_to_json(r);
 		fprintf(app->out, "%s\n",

@@ -1,0 +1,59 @@
+#!/bin/sh
+# 70-replay.t - `--device replay:FILE`: each golden capture, played back as
+# the device, gives the verdict of the live sim run that recorded it; a host
+# that asks something the recording never answered gets a clear divergence.
+. "$(dirname "$0")/lib.sh"
+C=$(cd "$(dirname "$0")/../.." && pwd)/captures
+PD=$T/pd
+
+# The pair record the healthy-record and forgot-host captures need is made by
+# replaying the healthy pairing (same UDID: one simulated iPhone, seed 1).
+while read -r cap cmd want; do
+	if [ "$cmd" = trust ]; then set -- trust --pair-dir "$PD"; elif [ "$cmd" = pair ]; then
+		set -- trust --pair --pair-dir "$PD"; else set -- --cable-test; fi
+	run_lp $T/r.json "$@" --device "replay:$C/sim-$cap.pcapng" --json; rc=$?
+	v=$(jget .verdict $T/r.json)
+	like "$v" "^($want)\$" "replay $cap ($cmd): $want"
+	case $v in GOOD|TRUSTED) w=0 ;; *) w=1 ;; esac
+	is "$rc" "$w" "replay $cap ($cmd): exit $w"
+	unlike "$(jget .evidence $T/r.json)" "replay diverged" "replay $cap ($cmd): no divergence"
+done <<'EOF_T'
+healthy-pair pair TRUSTED
+healthy-record trust TRUSTED
+forgot-host trust STALE_TRUST
+denied pair DENIED
+locked pair LOCKED
+pending pair TRUST_PENDING
+camera-only trust CAMERA_ONLY
+dfu cable DFU_MODE
+healthy-cable cable GOOD
+full-speed-cable cable DEGRADED
+flaky-cable cable FLAKY|DISCONNECTED
+EOF_T
+
+# the Pair stage of the healthy pairing: the dialog answered on the 3rd try
+run_lp $T/p.json trust --pair --pair-dir $T/pd2 --device "replay:$C/sim-healthy-pair.pcapng" --json
+like "$(jq -r '.stages[] | select(.name=="Pair") | .detail' $T/p.json)" "after 3 attempt\(s\), Trust tapped" \
+	"healthy-pair: pending, pending, success replayed in order"
+d=$(jq -r '.stages[] | select(.name=="Pair") | .duration_ns' $T/p.json)
+ok $([ "$d" -ge 2000000000 ] && [ "$d" -lt 3000000000 ]; echo $?) \
+	"healthy-pair: the Trust dialog wait reproduces (Pair took $d ns, recorded ~2 s)"
+
+# divergence: a cable-test capture cannot answer `trust`
+run_lp $T/d.json trust --pair-dir $T/pd3 --device "replay:$C/sim-healthy-cable.pcapng" --json; rc=$?
+ok $([ $rc = 1 ] || [ $rc = 3 ]; echo $?) "divergence: exit 1 or 3 (got $rc)"
+like "$(jget .evidence $T/d.json)" "replay diverged: host sent GetValue Key=UniqueDeviceID; recording has next: QueryType" \
+	"divergence names the request and the recorded alternative"
+run_lp $T/d.txt trust --pair-dir $T/pd3 --device "replay:$C/sim-healthy-cable.pcapng"
+like "$(cat $T/d.txt)" "verdict: .*replay diverged: host sent GetValue" "divergence shown to humans"
+
+# bad input is a runtime error, not a crash
+run_lp $T/e.json trust --device "replay:$T/missing.pcapng" --json; rc=$?
+is "$rc" 3 "missing capture: exit 3"
+printf 'not a capture' > $T/junk.pcapng
+run_lp $T/e.json --cable-test --device "replay:$T/junk.pcapng"; rc=$?
+is "$rc" 3 "garbage capture: exit 3"
+like "$(cat $T/e.json.err)" "replay: not a pcap" "garbage capture: says why"
+run_lp $T/e.json trust --udid 0000 --device "replay:$C/sim-healthy-pair.pcapng"; rc=$?
+like "$(cat $T/e.json.err)" "no device with UDID 0000" "--udid selects the recorded device"
+done_testing
