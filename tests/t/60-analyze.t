@@ -1,0 +1,66 @@
+#!/bin/sh
+# 60-analyze.t - `linkprobe analyze` on every golden capture in
+# captures/TESTLIST: the normalized JSON (captures/expected/normalize.jq)
+# must equal captures/expected/<name>.json, and the exit code must follow the
+# verdict. Plus human output, usage errors, and the two-device capture.
+. "$(dirname "$0")/lib.sh"
+C=$(cd "$(dirname "$0")/../../captures" && pwd)
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
+
+grep -v '^#' "$C/TESTLIST" | while read -r name file opts; do
+	[ -n "$name" ] || continue
+	[ "$opts" = - ] && opts=
+	# shellcheck disable=SC2086
+	run_lp "$T/$name.json" analyze "$C/$file" $opts --json
+	echo "$? $name" >> "$T/rcs"
+	jq -S -f "$C/expected/normalize.jq" "$T/$name.json" > "$T/$name.norm" 2>/dev/null
+	if diff -u "$C/expected/$name.json" "$T/$name.norm" > "$T/$name.diff"; then
+		echo "ok - golden $name ($file)"
+	else
+		echo "not ok - golden $name ($file)"; sed 's/^/# /' "$T/$name.diff" | head -40
+	fi
+	want=$(jq -r .exit_code "$C/expected/$name.json")
+	got=$(grep " $name\$" "$T/rcs" | cut -d' ' -f1)
+	if [ "$got" = "$want" ]; then echo "ok - exit code $got for $name"; else echo "not ok - exit code $got for $name (want $want)"; fi
+done > "$T/golden.tap"
+while read -r line; do
+	case "$line" in
+	ok*) ok 0 "${line#ok - }" ;;
+	"not ok"*) ok 1 "${line#not ok - }" ;;
+	*) echo "$line" ;;
+	esac
+done < "$T/golden.tap"
+ok $([ -s "$T/golden.tap" ]; echo $?) "TESTLIST produced results"
+
+# human output: stage lines, verdict and remedy
+run_lp "$T/h.txt" analyze "$C/sim-denied.pcapng"
+is "$?" 1 "problem verdict exits 1"
+like "$(cat "$T/h.txt")" "Pair +FAIL" "human output shows the failing stage"
+like "$(cat "$T/h.txt")" "verdict: DENIED" "human output shows the verdict"
+like "$(cat "$T/h.txt")" "remedy: .*Reset Location" "human output shows the remedy"
+
+# stage times come from the capture: Pair waits on the Trust dialog
+run_lp "$T/p.json" analyze "$C/sim-healthy-pair.pcapng" --json
+like "$(jget '.stages[] | select(.name=="Pair") | .duration_ns' "$T/p.json")" "^[12][0-9]{9}$" \
+	"Pair stage spans the Trust-dialog wait (1-3 s of capture time)"
+is "$(jget '.metrics.lockdown.dialog_pending' "$T/p.json")" 2 "two PairingDialogResponsePending answers counted"
+like "$(jget '.metrics.lockdown_rtt.count' "$T/p.json")" "^[1-9]" "lockdown latency measured"
+like "$(jget '.connections | length' "$T/p.json")" "^[1-9]" "per-connection list present"
+
+# two devices are told apart
+run_lp "$T/two.json" analyze "$C/analyze-two-devices.pcap" --json
+is "$(jget '.devices | length' "$T/two.json")" 2 "two devices listed"
+is "$(jget '[.devices[].verdict] | sort | join(",")' "$T/two.json")" "DENIED,TRUSTED" "each device has its own verdict"
+is "$(jget '[.devices[] | "\(.bus).\(.address)"] | sort | join(",")' "$T/two.json")" "1.2,3.7" "devices by bus.address"
+
+# the usbmuxd relay is found by shape, and not at all on a wrong port
+run_lp "$T/r.json" analyze "$C/usbmuxd-relay-trusted.pcap" --usbmuxd-port 1234 --json
+is "$(jget .verdict "$T/r.json")" NO_DEVICE "wrong --usbmuxd-port: no usbmuxd traffic"
+
+# usage and runtime errors
+run_lp "$T/u.txt" analyze
+is "$?" 2 "analyze without FILE is a usage error"
+run_lp "$T/m.txt" analyze "$T/does-not-exist.pcap"
+is "$?" 3 "missing file exits 3"
+like "$(cat "$T/m.txt.err")" "does-not-exist" "error names the file"
+done_testing

@@ -1,0 +1,94 @@
+#!/bin/sh
+# 61-analyze-hostile.t - hostile captures: truncated records, lying lengths,
+# wrong link types, byte-swapped headers, garbage. Each must give a clear
+# error (exit 3) or a report with an anomaly (exit 0/1) - never a signal.
+# The files are written here from the golden captures by a small script.
+. "$(dirname "$0")/lib.sh"
+C=$(cd "$(dirname "$0")/../../captures" && pwd)
+command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 not installed"; exit 0; }
+
+python3 - "$C" "$T" <<'PY'
+import struct, sys
+C, T = sys.argv[1], sys.argv[2]
+hp = open(C + '/analyze-healthy-pair.pcap', 'rb').read()
+relay = open(C + '/usbmuxd-relay-trusted.pcap', 'rb').read()
+usbpcap = open(C + '/analyze-healthy-pair-usbpcap.pcap', 'rb').read()
+def w(name, b): open(T + '/' + name, 'wb').write(bytes(b))
+def recs(d):
+    off, out = 24, []
+    while off + 16 <= len(d):
+        cl, = struct.unpack('<I', d[off + 8:off + 12]); out.append(off); off += 16 + cl
+    return out
+w('garbage.pcap', b'this is not a capture file at all, just text\n' * 20)
+w('empty.pcap', b'')
+w('header-only.pcap', hp[:24])
+w('truncated.pcap', hp[:len(hp) // 2 + 7])
+b = bytearray(hp); struct.pack_into('<I', b, recs(hp)[5] + 8, 0x7fffffff); w('lying-caplen.pcap', b)
+b = bytearray(hp); struct.pack_into('<I', b, 20, 147); w('linktype-147.pcap', b)
+b = bytearray(hp); struct.pack_into('<I', b, 20, 1); w('usb-as-ethernet.pcap', b)
+# usbmon len_cap says more than the record holds
+b = bytearray(hp); struct.pack_into('<I', b, recs(hp)[3] + 16 + 36, 0x00ffffff); w('lying-lencap.pcap', b)
+# every bulk OUT mux packet claims 0xfffffff0 bytes
+b = bytearray(hp)
+for o in recs(hp):
+    h = o + 16
+    if b[h + 8] == ord('S') and b[h + 9] == 3 and not b[h + 10] & 0x80 and len(b) > h + 72:
+        struct.pack_into('>I', b, h + 64 + 4, 0xfffffff0)
+w('lying-muxlen.pcap', b)
+# usbmon headers swapped, file header native
+b = bytearray(hp)
+for o in recs(hp):
+    h = o + 16
+    f = struct.unpack_from('<QBBBBHBBqiiIIQiiII', b, h)
+    sw = struct.pack('>QBBBBHBBqiiIIQiiII', *f)
+    b[h:h + 40] = sw[:40]; b[h + 48:h + 64] = sw[48:]
+w('swapped-usbmon.pcap', b)
+# a usbmuxd relay whose second client message has a lying length
+b = bytearray(relay)
+n = 0
+for o in recs(relay):
+    h = o + 16 + 14 + 20 + 20
+    if len(b) > h + 16 and b[h + 4:h + 12] == b'\x01\0\0\0\x08\0\0\0':
+        n += 1
+        if n == 2:
+            struct.pack_into('<I', b, h, 0x7fffffff)
+w('relay-lying-len.pcap', b)
+# USBPcap headerLen beyond the record
+b = bytearray(usbpcap); struct.pack_into('<H', b, recs(usbpcap)[2] + 16, 0xfff0); w('usbpcap-lying-hdrlen.pcap', b)
+# pcapng with an IDB option length running off the block
+shb = struct.pack('<IIIHHqI', 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+idb = struct.pack('<IIHHIHH', 1, 32, 220, 0, 262144, 3, 0xfff0) + b'abcd' + struct.pack('<I', 32)
+w('bad-idb.pcapng', shb + idb)
+PY
+
+check() { # file, allowed exit codes (regex), description
+	run_lp "$T/out.json" analyze "$T/$1" --json
+	rc=$?
+	like "$rc" "^($2)\$" "$3 (exit $rc)"
+}
+check garbage.pcap 3 "garbage file: clear error"
+like "$(cat "$T/out.json.err")" "not a capture libpcap can read" "garbage: error says why"
+check empty.pcap 3 "empty file: clear error"
+check header-only.pcap 1 "header-only pcap: a report"
+is "$(jget .verdict "$T/out.json")" NO_DEVICE "no packets: NO_DEVICE"
+check truncated.pcap "0|1" "truncated record: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "truncated|unreadable" "truncated record: anomaly"
+check lying-caplen.pcap "1|3" "record length over the snaplen: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "unreadable" "lying record length: anomaly"
+is "$(jget .verdict "$T/out.json")" NONE "a file cut short before any verdict says so"
+check linktype-147.pcap 3 "unsupported link type: clear error"
+like "$(cat "$T/out.json.err")" "link type 147" "error names the link type"
+check usb-as-ethernet.pcap "0|1" "USB records labelled Ethernet: a report"
+check lying-lencap.pcap "0|1" "usbmon len_cap over the record: a report"
+check lying-muxlen.pcap 1 "mux length fields out of range: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "length field .* out of range" "lying mux length: anomaly"
+check swapped-usbmon.pcap "0|1" "byte-swapped usbmon headers: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "other byte order" "byte-swapped headers: anomaly"
+is "$(jget .verdict "$T/out.json")" TRUSTED "byte-swapped headers still decode"
+check relay-lying-len.pcap "0|1" "usbmuxd message with lying length: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "usbmuxd message length" "lying usbmuxd length: anomaly"
+check usbpcap-lying-hdrlen.pcap "0|1" "USBPcap headerLen over the record: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "USBPcap header" "lying USBPcap header: anomaly"
+check bad-idb.pcapng "1|3" "broken pcapng IDB: no crash"
+done_testing

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""capconv.py - rewrite a usbmon capture (LINKTYPE 220, pcap or pcapng) into
+the other USB capture shapes `linkprobe analyze` reads, for golden tests:
+
+  capconv.py IN OUT --to 220|189|249   classic pcap, ns timestamps; 189 drops
+                                       the last 16 header bytes; 249 rewrites
+                                       each record as USBPcap (LE header, control
+                                       stage byte, USBD status codes)
+  --renumber BUS.ADDR                  move every record to that bus/address
+  --shift SECONDS                      add to every timestamp
+  --big-endian                         write the file and the usbmon headers
+                                       big-endian (a capture from a BE host)
+  --bad-swap                           byte-swap the usbmon headers but not the
+                                       file header (a broken writer; hostile test)
+  merge OUT IN1 IN2 ...                merge classic pcaps by timestamp
+
+Reference: protocol-notes.md 6.1; desowin.org/usbpcap/captureformat.html.
+Only for test data: no validation beyond what the inputs need."""
+import struct
+import sys
+
+USBD = {0: 0, -32: 0xC0000004, -2: 0xC0010000, -104: 0xC0010000, -19: 0xC0007000,
+        -108: 0xC0007000, -62: 0xC0006000}
+
+
+def read_records(path):
+    data = open(path, 'rb').read()
+    magic = data[:4]
+    if magic == b'\x0a\x0d\x0d\x0a':
+        return read_pcapng(data)
+    for end in '<>':
+        m, = struct.unpack(end + 'I', magic)
+        if m in (0xa1b2c3d4, 0xa1b23c4d):
+            nano = m == 0xa1b23c4d
+            lt, = struct.unpack(end + 'I', data[20:24])
+            off, out = 24, []
+            while off + 16 <= len(data):
+                s, f, cl, ol = struct.unpack(end + 'IIII', data[off:off + 16])
+                ts = s * 10**9 + (f if nano else f * 1000)
+                out.append((ts, data[off + 16:off + 16 + cl]))
+                off += 16 + cl
+            return lt, out
+    raise SystemExit('not a capture: ' + path)
+
+
+def read_pcapng(data):
+    off, out, lt, tsres = 0, [], None, []
+    while off + 12 <= len(data):
+        btype, blen = struct.unpack('<II', data[off:off + 8])
+        body = data[off + 8:off + blen - 4]
+        if btype == 1:
+            lt, = struct.unpack('<H', body[:2])
+            res = 9
+            o = 8
+            while o + 4 <= len(body):
+                code, ln = struct.unpack('<HH', body[o:o + 4])
+                if code == 0:
+                    break
+                if code == 9:
+                    res = body[o + 4]
+                o += 4 + ((ln + 3) & ~3)
+            tsres.append(res)
+        elif btype == 6:
+            iface, hi, lo, cl, ol = struct.unpack('<IIIII', body[:20])
+            t = (hi << 32) | lo
+            r = tsres[iface] if iface < len(tsres) else 6
+            ts = t * (10 ** (9 - r)) if r <= 9 else t
+            out.append((ts, body[20:20 + cl]))
+        off += blen
+    return lt, out
+
+
+HDR = struct.Struct('<QBBBBHBBqiiIIQiiII')  # 64-byte usbmon header, LE host
+
+
+def to_usbpcap(rec):
+    (uid, typ, xfer, ep, dev, bus, fs, fd, sec, usec, status, len_urb, len_cap, setup,
+     interval, start, flags, ndesc) = HDR.unpack(rec[:64])
+    data = rec[64:64 + len_cap]
+    info = 0 if typ == ord('S') else 1
+    st = 0 if typ == ord('S') else USBD.get(status, 0xC0000011 if status < 0 else 0)
+    setup_b = rec[40:48]
+    if xfer == 2:
+        if typ == ord('S'):
+            payload = setup_b + (data if not ep & 0x80 else b'')
+            stage = 0
+        else:
+            payload = data
+            stage = 3
+        hdr = struct.pack('<HQIHBHHBBIB', 28, uid, st, 0x08, info, bus, dev, ep, xfer, len(payload), stage)
+        return hdr + payload
+    if typ == ord('S') and ep & 0x80:
+        data = b''
+    hdr = struct.pack('<HQIHBHHBBI', 27, uid, st, 0x09, info, bus, dev, ep, xfer, len(data))
+    return hdr + data
+
+
+def swap_usbmon(rec, lt):
+    f = list(HDR.unpack(rec[:64]))
+    be = struct.pack('>QBBBBHBBqiiIIQiiII', *f)
+    be = be[:40] + rec[40:48] + be[48:]  # setup bytes are not swapped
+    n = 48 if lt == 189 else 64
+    return be[:n] + rec[64:]
+
+
+def write_pcap(path, lt, recs, big=False):
+    e = '>' if big else '<'
+    with open(path, 'wb') as f:
+        f.write(struct.pack(e + 'IHHiIII', 0xa1b23c4d, 2, 4, 0, 0, 262144, lt))
+        for ts, r in recs:
+            f.write(struct.pack(e + 'IIII', ts // 10**9, ts % 10**9, len(r), len(r)))
+            f.write(r)
+
+
+def main(argv):
+    if argv and argv[0] == 'merge':
+        out, ins = argv[1], argv[2:]
+        lt, allr = None, []
+        for p in ins:
+            l, r = read_records(p)
+            lt = l
+            allr += r
+        allr.sort(key=lambda x: x[0])
+        write_pcap(out, lt, allr)
+        return
+    src, dst = argv[0], argv[1]
+    opts = argv[2:]
+    to, renum, shift, big, bad = 220, None, 0, False, False
+    i = 0
+    while i < len(opts):
+        o = opts[i]
+        if o == '--to':
+            to = int(opts[i + 1]); i += 1
+        elif o == '--renumber':
+            b, a = opts[i + 1].split('.'); renum = (int(b), int(a)); i += 1
+        elif o == '--shift':
+            shift = int(float(opts[i + 1]) * 1e9); i += 1
+        elif o == '--big-endian':
+            big = True
+        elif o == '--bad-swap':
+            bad = True
+        i += 1
+    lt, recs = read_records(src)
+    if lt != 220:
+        raise SystemExit('input must be LINKTYPE_USB_LINUX_MMAPPED (220)')
+    out = []
+    for ts, r in recs:
+        if len(r) < 64:
+            continue
+        if renum:
+            r = r[:11] + bytes([renum[1]]) + struct.pack('<H', renum[0]) + r[14:]
+        if to == 249:
+            r = to_usbpcap(r)
+        else:
+            if big or bad:
+                r = swap_usbmon(r, to)
+            elif to == 189:
+                r = r[:48] + r[64:]
+        out.append((ts + shift, r))
+    write_pcap(dst, to, out, big=big)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
