@@ -1,6 +1,9 @@
 /* capture.c - --capture / --capture-streams / --tls-keys / --keylog glue:
  * the USB tap on the transport, the synthetic-TCP view on the host link, and
- * the key log. Secrets go only where the user asked for them. */
+ * the key log. Secrets go only where the user asked for them: plaintext is
+ * redacted in both captures unless --no-redact, but --tls-keys/--keylog make
+ * the whole session readable, including what lockdown sends inside TLS
+ * (StartService's EscrowBag). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +50,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		r = cap_streams_new(c->tcp, "usbmux-streams", &c->streams, e);
 		if (r)
 			return r;
+		cap_streams_set_redact(c->streams, !app->no_redact);
 		if (app->tls_keys)
 			dsb = c->tcp;
 	}

@@ -240,7 +240,7 @@ static int flow_switch(struct cap_streams *s, uint64_t ns, struct stream_conn *c
 	if ((rc = flow_end(s, ns, c)))
 		return rc;
 	rc = flow_start(s, ns, c, s->next_port);
-	s->next_port = s->next_port == 65535 ? CAP_STREAMS_FLOW_PORT_FIRST : s->next_port + 1;
+	s->next_port = s->next_port == 65535 ? (uint16_t)CAP_STREAMS_FLOW_PORT_FIRST : (uint16_t)(s->next_port + 1);
 	return rc;
 }
 

@@ -15,6 +15,25 @@
  * Data for a connection never opened (capture started mid-way) opens it
  * implicitly. IPv4 header and TCP checksums are real.
  *
+ * TLS in the middle of a connection (lockdown's StartSession): when the host
+ * sends a TLS ClientHello record (16 03 0x .. .. 01) on a flow that already
+ * carried plaintext, that flow ends (FIN both ways, ACK) and the connection
+ * goes on in a new flow from the same device port (62078) and a fresh host
+ * port (CAP_STREAMS_FLOW_PORT_FIRST, then +1 per extra flow). The TLS flow
+ * starts with the ClientHello, which is what Wireshark's TLS heuristic on TCP
+ * (on by default) needs: with the keys (DSB or tls.keylog_file) it decrypts
+ * the session. The TLS records are followed; after an alert (StopSession's
+ * close_notify), bytes at a record boundary that are no TLS record start a
+ * new plaintext flow the same way. Why not one flow: Wireshark binds a TCP
+ * conversation to one dissector, so on a single flow either the plaintext
+ * before or after the TLS part is shown as TLS "Continuation Data"/garbage.
+ * Why keep 62078 rather than a TLS port like 443: "tcp.port == 62078" still
+ * finds all of lockdown, and the heuristic does not need the port.
+ *
+ * Redaction (default on; cap_streams_set_redact): plaintext payload goes
+ * through a cap_redactor per connection and direction (EscrowBag, private
+ * keys; see cap_tap.h), like the USB capture. TLS payload is left alone.
+ *
  * Key log: a sink with the lp_tls_keylog_fn signature (proto/tls.h) that
  * appends each line to a file (0600, flushed per line; --keylog) and/or
  * writes it to a capture as a Decryption Secrets Block (--tls-keys). The DSB
@@ -29,6 +48,7 @@
 #ifndef LP_CAP_STREAMS_H
 #define LP_CAP_STREAMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +61,7 @@
 #define CAP_STREAMS_MSS 65000u		/* payload per synthetic segment (< 65535 - 40) */
 #define CAP_STREAMS_CONN_MAX 4096u	/* connections tracked at once */
 #define CAP_KEYLOG_LINE_MAX 1024u	/* longest key-log line accepted */
+#define CAP_STREAMS_FLOW_PORT_FIRST 49152u /* host port of the first extra (TLS/plaintext) flow */
 
 /* cap_streams_event() arguments (match the host link's observer). */
 enum cap_streams_dir { CAP_STREAMS_H2D = 0, CAP_STREAMS_D2H = 1 };
@@ -54,6 +75,12 @@ int cap_streams_new(struct cap_writer *w, const char *if_name, struct cap_stream
 		    struct lp_errinfo *e);
 /* NULL ok. Connections still open are left as they are (no RST invented). */
 void cap_streams_free(struct cap_streams *s);
+
+/* Redact secrets in plaintext payload (default true; false = --no-redact).
+ * Set before the first event. */
+void cap_streams_set_redact(struct cap_streams *s, bool redact);
+/* Payload bytes blanked so far. */
+uint64_t cap_streams_redacted(const struct cap_streams *s);
 
 /* One event of mux connection `conn` (the link's id for it), whose host-side
  * port is `sport` and device-side port `dport` (as the host sees them).

@@ -906,6 +906,167 @@ static void test_streams_tshark(void **state)
 	free(out);
 }
 
+/* One synthetic packet of the TCP view as the reader sees it. */
+struct tcp_pkt {
+	uint16_t sp, dp;
+	uint32_t seq;
+	uint8_t flags;
+	size_t len;
+	uint8_t data[256];
+};
+
+static size_t read_tcp_view(const char *f, struct tcp_pkt *o, size_t max)
+{
+	char err[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *p;
+	pcap_t *pc = pcap_open_offline(f, err);
+	size_t n = 0;
+
+	assert_non_null(pc);
+	while (n < max && pcap_next_ex(pc, &h, &p) == 1) {
+		assert_true(h->caplen >= 40);
+		o[n].sp = (uint16_t)(p[20] << 8 | p[21]);
+		o[n].dp = (uint16_t)(p[22] << 8 | p[23]);
+		o[n].seq = (uint32_t)p[24] << 24 | (uint32_t)p[25] << 16 | (uint32_t)p[26] << 8 | p[27];
+		o[n].flags = p[33];
+		o[n].len = h->caplen - 40;
+		assert_true(o[n].len <= sizeof(o[n].data));
+		memcpy(o[n].data, p + 40, o[n].len);
+		n++;
+	}
+	pcap_close(pc);
+	return n;
+}
+
+/* Lockdown's StartSession: plaintext, then TLS from the ClientHello on, then
+ * plaintext again after the close_notify alerts: three flows, the TLS one
+ * starting with the ClientHello (what Wireshark's TLS heuristic needs). A
+ * service connection that is TLS from its first byte stays one flow. */
+static void test_streams_tls_flows(void **state)
+{
+	const char *f = tpath("tlsflows.pcapng");
+	struct cap_writer *w = cap_open(f, CAP_FMT_AUTO, NULL, NULL);
+	struct cap_streams *s;
+	static const uint8_t plain[] = "\0\0\0\x05hello";
+	static const uint8_t hello[] = {0x16, 3, 1, 0, 4, 0x01, 0, 0, 0};
+	static const uint8_t shello[] = {0x16, 3, 3, 0, 2, 0x02, 0};
+	/* app data record cut over two events, then an alert in the same event */
+	static const uint8_t app1[] = {0x17, 3, 3, 0, 6, 'a', 'b'};
+	static const uint8_t app2[] = {'c', 'd', 'e', 'f', 0x15, 3, 3, 0, 2, 1, 0};
+	static const uint8_t alert[] = {0x15, 3, 3, 0, 2, 1, 0};
+	struct tcp_pkt pk[40];
+	size_t n, i, nsyn = 0, nfin = 0;
+
+	assert_non_null(w);
+	assert_int_equal(cap_streams_new(w, NULL, &s, NULL), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 1, NULL, 0), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, plain, 9), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, plain, 9), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, hello, sizeof(hello)), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, shello, sizeof(shello)), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, app1, sizeof(app1)), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, app2, sizeof(app2)), 0);
+	/* device: its alert and the plaintext reply in one event */
+	{
+		uint8_t both[sizeof(alert) + 9];
+
+		memcpy(both, alert, sizeof(alert));
+		memcpy(both + sizeof(alert), plain, 9);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, both, sizeof(both)), 0);
+	}
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 2, NULL, 0), 0);
+	/* service connection: TLS from the first byte */
+	assert_int_equal(cap_streams_event(s, EPOCH, 2, 2, 58182, 0, 1, NULL, 0), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 2, 2, 58182, 0, 0, hello, sizeof(hello)), 0);
+	cap_streams_free(s);
+	assert_int_equal(cap_close(w), 0);
+
+	n = read_tcp_view(f, pk, 40);
+	for (i = 0; i < n; i++) {
+		nsyn += (pk[i].flags & 0x02) && !(pk[i].flags & 0x10);
+		nfin += (pk[i].flags & 0x01) != 0;
+	}
+	assert_int_equal(nsyn, 4); /* 3 lockdown flows + the service */
+	assert_int_equal(nfin, 4); /* two flows ended with FIN both ways */
+	for (i = 0; i < n; i++) {
+		if (pk[i].len == 0)
+			continue;
+		if (pk[i].data[0] == 0x16 && pk[i].data[5] == 0x01 && pk[i].dp == 62078) {
+			/* ClientHello: first payload of a new flow */
+			assert_int_equal(pk[i].sp, CAP_STREAMS_FLOW_PORT_FIRST);
+			assert_int_equal(pk[i].seq, 1);
+		}
+	}
+	/* every payload on its flow: plaintext before (host port 1) and after
+	 * (49153, from seq 1), TLS records in between (49152) */
+	{
+		size_t nplain = 0;
+
+		for (i = 0; i < n; i++) {
+			uint16_t hp = pk[i].sp == 62078 ? pk[i].dp : pk[i].sp;
+
+			if (pk[i].len == 0 || hp == 2)
+				continue;
+			if (pk[i].len == 9 && pk[i].data[4] == 'h') {
+				nplain++;
+				assert_int_equal(hp, nplain < 3 ? 1 : CAP_STREAMS_FLOW_PORT_FIRST + 1);
+				if (nplain == 3)
+					assert_int_equal(pk[i].seq, 1);
+			} else {
+				assert_int_equal(hp, CAP_STREAMS_FLOW_PORT_FIRST);
+			}
+		}
+		assert_int_equal(nplain, 3);
+	}
+	/* the service flow keeps its port and carries the ClientHello at seq 1 */
+	assert_int_equal(pk[n - 1].sp, 2);
+	assert_int_equal(pk[n - 1].dp, 58182);
+	assert_int_equal(pk[n - 1].seq, 1);
+	assert_int_equal(pk[n - 1].data[0], 0x16);
+
+	if (!have_tshark())
+		return;
+	{
+		char *out = run("tshark -r %s -Y tls.handshake.type==1 -T fields -e tcp.srcport "
+				"2>/dev/null", f);
+
+		assert_string_equal(out, "49152\n2\n"); /* both found by the TLS heuristic */
+		free(out);
+	}
+}
+
+/* Plaintext in the TCP view is redacted like the USB capture, unless asked. */
+static void test_streams_redact(void **state)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		const char *f = tpath("redact-streams.pcapng");
+		struct cap_writer *w = cap_open(f, CAP_FMT_AUTO, NULL, NULL);
+		struct cap_streams *s;
+		size_t len = sizeof(plist_escrow) - 1, n;
+		uint8_t *b;
+
+		assert_non_null(w);
+		assert_int_equal(cap_streams_new(w, NULL, &s, NULL), 0);
+		if (pass == 1)
+			cap_streams_set_redact(s, false);
+		/* cut in the middle of the EscrowBag body */
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0,
+						   (const uint8_t *)plist_escrow, 120), 0);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0,
+						   (const uint8_t *)plist_escrow + 120, len - 120), 0);
+		assert_true(pass == 1 ? cap_streams_redacted(s) == 0 : cap_streams_redacted(s) > 40);
+		cap_streams_free(s);
+		assert_int_equal(cap_close(w), 0);
+		b = slurp(f, &n);
+		assert_int_equal(memmem(b, n, "QUJDREVG", 8) != NULL, pass == 1);
+		assert_int_equal(memmem(b, n, "MDEyMzQ1", 8) != NULL, pass == 1);
+		assert_int_equal(memmem(b, n, "TUlJRXZR", 8) != NULL, pass == 1);
+		assert_int_equal(memmem(b, n, "REDACTED", 8) != NULL, pass == 0);
+		free(b);
+	}
+}
+
 /* ---- golden usbmux capture (input of tests/t/40-dissector.t) -------------- */
 
 static void mux_out(struct cap_tap *t, uint64_t *ns, uint64_t *id, const uint8_t *d, size_t n)
@@ -1113,6 +1274,8 @@ int main(void)
 		cmocka_unit_test(test_tap_redaction),
 		cmocka_unit_test(test_streams_build),
 		cmocka_unit_test(test_streams_tshark),
+		cmocka_unit_test(test_streams_tls_flows),
+		cmocka_unit_test(test_streams_redact),
 		cmocka_unit_test(test_golden_capture),
 	};
 

@@ -16,8 +16,16 @@
 -- without the configuration descriptors in the capture. Install: copy to
 -- ~/.local/lib/wireshark/plugins/ or run with -X lua_script:linkprobe.lua.
 -- Lockdown traffic after StartSession is TLS: shown as such, not decrypted.
+--
+-- The TCP view (linkprobe --capture-streams, synthetic IPv4/TCP): lockdown is
+-- also registered on tcp.port 62078 (plaintext flows, messages reassembled
+-- across segments) and on tls.port 62078, so with the session keys (the
+-- file's Decryption Secrets Block, or -o tls.keylog_file:FILE) the decrypted
+-- requests show as lockdown.request too. TLS flows are left to Wireshark's
+-- TLS heuristic (the dissector declines a segment that starts a TLS record).
 
 local LOCKDOWN_PORT = 62078
+local LOCKDOWN_MAX = 4 * 1024 * 1024 -- LKD_MAX_MESSAGE
 local MUX_MAGIC = 0xFEEDFACE
 
 local mux = Proto("usbmux", "Apple usbmux")
@@ -201,3 +209,42 @@ local function heuristic(tvb, pinfo, tree)
 end
 
 mux:register_heuristic("usb.bulk", heuristic)
+
+-- Lockdown over TCP (and over decrypted TLS): 4-byte BE length + plist,
+-- reassembled with Wireshark's desegmentation.
+function lkd.dissector(tvb, pinfo, tree)
+	local n = tvb:len()
+	if n >= 2 and tvb(0, 1):uint() >= 0x14 and tvb(0, 1):uint() <= 0x18
+	    and tvb(1, 1):uint() == 3 then
+		return 0 -- a TLS record: not ours
+	end
+	local off = 0
+	local infos = {}
+	while off < n do
+		if n - off < 4 then
+			pinfo.desegment_offset = off
+			pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
+			break
+		end
+		local l = tvb(off, 4):uint()
+		if l == 0 or l > LOCKDOWN_MAX then
+			if off == 0 then return 0 end
+			break
+		end
+		if n - off < 4 + l then
+			pinfo.desegment_offset = off
+			pinfo.desegment_len = 4 + l - (n - off)
+			break
+		end
+		infos[#infos + 1] = dissect_lockdown(tvb(off, 4 + l):tvb(), pinfo, tree)
+		off = off + 4 + l
+	end
+	if #infos > 0 then
+		pinfo.cols.protocol = "lockdown"
+		pinfo.cols.info = table.concat(infos, "; ")
+	end
+	return n
+end
+
+DissectorTable.get("tcp.port"):add(LOCKDOWN_PORT, lkd)
+DissectorTable.get("tls.port"):add(LOCKDOWN_PORT, lkd)
