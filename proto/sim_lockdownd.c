@@ -29,6 +29,7 @@
  *  - StartSession without HostID answers InvalidHostID (see there);
  *  - bytes after the host's close_notify in the same USB transfer are lost.
  */
+#include "pair_cert.h"
 #include "sim_lockdownd.h"
 
 #include <errno.h>
@@ -115,19 +116,12 @@ static void rand_uuid(struct lp_rand *r, char out[37])
 	out[o] = '\0';
 }
 
+/* A host's certificate: the device's own, tighter cap, then the shared PEM loader. */
 static X509 *x509_from_pem(const uint8_t *pem, size_t len)
 {
-	BIO *b;
-	X509 *x;
-
-	if (!pem || len == 0 || len > SLKD_CERT_MAX)
+	if (len > SLKD_CERT_MAX)
 		return NULL;
-	b = BIO_new_mem_buf(pem, (int)len);
-	if (!b)
-		return NULL;
-	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	BIO_free(b);
-	return x;
+	return pair_load_cert(pem, len);
 }
 
 static X509 *x509_from_node(plist_t dict, const char *key)

@@ -24,6 +24,22 @@
  * on a virtual clock are byte-for-byte reproducible. */
 #define VIRTUAL_EPOCH_NS 1767225600000000000ull
 
+/* Run a device model (the simulated iPhone or the replay device) on the sim
+ * backend. `arg` is adopted by the app. */
+static int start_sim_backend(struct lp_app *app, struct tr_sim_arg *arg, struct lp_errinfo *e)
+{
+	struct tr_env env = {.clock = &app->clock, .log = &app->log, .rand = &app->rand};
+	int r;
+
+	arg->bus = 1;
+	app->sim_arg = arg;
+	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
+	if (r)
+		return r;
+	app->is_sim = true;
+	return 0;
+}
+
 /* The simulated iPhone remembers its key and pairings like a real one, so a
  * second run reuses the pair record. State lives beside the pair records when
  * --pair-dir is given (tests stay isolated), else in the XDG state dir. */
@@ -63,11 +79,9 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	uint64_t seed = 1;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
-	struct tr_env env;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
 	char *save = NULL, *tok;
 	size_t i;
-	int r;
 
 	if (ev && strcmp(ev, "virtual") == 0)
 		virt = true;
@@ -121,16 +135,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	if (link_off)
 		arg->link.link_off = true;
 	arg->link.seed = seed;
-	arg->bus = 1;
-	app->sim_arg = arg;
-	env.clock = &app->clock;
-	env.log = &app->log;
-	env.rand = &app->rand;
-	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
-	if (r)
-		return r;
-	app->is_sim = true;
-	return 0;
+	return start_sim_backend(app, arg, e);
 }
 
 /* The device side of a capture on the sim backend (app->sim stays NULL; the
@@ -141,7 +146,6 @@ static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *
 	struct rdev_opts ro = {.udid = app->udid};
 	struct tr_sim_arg *arg;
 	struct rdev *rd = NULL;
-	struct tr_env env;
 	int r;
 
 	if (!*path)
@@ -159,16 +163,7 @@ static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *
 	arg->ops = &rdev_model_ops;
 	arg->model = rd;
 	rdev_link(rd, lp_clock_now(&app->clock), &arg->link);
-	arg->bus = 1;
-	app->sim_arg = arg;
-	env.clock = &app->clock;
-	env.log = &app->log;
-	env.rand = &app->rand;
-	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
-	if (r)
-		return r;
-	app->is_sim = true;
-	return 0;
+	return start_sim_backend(app, arg, e);
 }
 
 static struct rdev *replay_model(const struct lp_app *app)

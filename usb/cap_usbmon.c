@@ -145,50 +145,26 @@ void cap_usbmon_from_xfer(enum tr_event ev, const struct tr_xfer *x, int submit_
 	r->len_cap = (uint32_t)n;
 }
 
-static void wr_h16(struct lp_wr *w, uint16_t v)
-{
-	if (CAP_HOST_BE)
-		lp_wr_be16(w, v);
-	else
-		lp_wr_le16(w, v);
-}
-
-static void wr_h32(struct lp_wr *w, uint32_t v)
-{
-	if (CAP_HOST_BE)
-		lp_wr_be32(w, v);
-	else
-		lp_wr_le32(w, v);
-}
-
-static void wr_h64(struct lp_wr *w, uint64_t v)
-{
-	if (CAP_HOST_BE)
-		lp_wr_be64(w, v);
-	else
-		lp_wr_le64(w, v);
-}
-
 void cap_usbmon_encode(struct lp_wr *w, const struct cap_usbmon_rec *r)
 {
-	wr_h64(w, r->id);
+	lp_wr_h64(w, r->id);
 	lp_wr_u8(w, r->type);
 	lp_wr_u8(w, r->xfer_type);
 	lp_wr_u8(w, r->epnum);
 	lp_wr_u8(w, r->devnum);
-	wr_h16(w, r->busnum);
+	lp_wr_h16(w, r->busnum);
 	lp_wr_u8(w, r->flag_setup);
 	lp_wr_u8(w, r->flag_data);
-	wr_h64(w, (uint64_t)r->ts_sec);
-	wr_h32(w, (uint32_t)r->ts_usec);
-	wr_h32(w, (uint32_t)r->status);
-	wr_h32(w, r->len_urb);
-	wr_h32(w, r->len_cap);
+	lp_wr_h64(w, (uint64_t)r->ts_sec);
+	lp_wr_h32(w, (uint32_t)r->ts_usec);
+	lp_wr_h32(w, (uint32_t)r->status);
+	lp_wr_h32(w, r->len_urb);
+	lp_wr_h32(w, r->len_cap);
 	lp_wr_bytes(w, r->setup, 8);
-	wr_h32(w, (uint32_t)r->interval);
-	wr_h32(w, (uint32_t)r->start_frame);
-	wr_h32(w, r->xfer_flags);
-	wr_h32(w, r->ndesc);
+	lp_wr_h32(w, (uint32_t)r->interval);
+	lp_wr_h32(w, (uint32_t)r->start_frame);
+	lp_wr_h32(w, r->xfer_flags);
+	lp_wr_h32(w, r->ndesc);
 	if (r->data_len)
 		lp_wr_bytes(w, r->data, r->data_len);
 }

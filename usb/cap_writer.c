@@ -72,22 +72,6 @@ struct cap_writer {
 	char *fbuf;
 };
 
-static void wr_h16(struct lp_wr *w, uint16_t v)
-{
-	if (CAP_HOST_BE)
-		lp_wr_be16(w, v);
-	else
-		lp_wr_le16(w, v);
-}
-
-static void wr_h32(struct lp_wr *w, uint32_t v)
-{
-	if (CAP_HOST_BE)
-		lp_wr_be32(w, v);
-	else
-		lp_wr_le32(w, v);
-}
-
 static void patch_h32(struct lp_wr *w, size_t off, uint32_t v)
 {
 	if (CAP_HOST_BE)
@@ -116,14 +100,14 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 
 static void blk_begin(struct lp_wr *b, uint32_t type)
 {
-	wr_h32(b, type);
-	wr_h32(b, 0); /* total length, patched in blk_write */
+	lp_wr_h32(b, type);
+	lp_wr_h32(b, 0); /* total length, patched in blk_write */
 }
 
 static void opt_bytes(struct lp_wr *b, uint16_t code, const void *v, size_t n)
 {
-	wr_h16(b, code);
-	wr_h16(b, (uint16_t)n);
+	lp_wr_h16(b, code);
+	lp_wr_h16(b, (uint16_t)n);
 	lp_wr_bytes(b, v, n);
 	lp_wr_pad(b, 4);
 }
@@ -146,8 +130,8 @@ static void opt_str(struct lp_wr *b, uint16_t code, const char *s, size_t max)
 
 static void opt_end(struct lp_wr *b)
 {
-	wr_h16(b, OPT_END);
-	wr_h16(b, 0);
+	lp_wr_h16(b, OPT_END);
+	lp_wr_h16(b, 0);
 }
 
 /* Finish the block (pad, trailing length, patch leading length), write it. */
@@ -156,7 +140,7 @@ static int blk_write(struct cap_writer *w, struct lp_wr *b)
 	int rc;
 
 	lp_wr_pad(b, 4);
-	wr_h32(b, (uint32_t)(b->len + 4));
+	lp_wr_h32(b, (uint32_t)(b->len + 4));
 	if (lp_wr_ok(b))
 		patch_h32(b, 4, (uint32_t)b->len);
 	if (!lp_wr_ok(b))
@@ -180,11 +164,11 @@ static int write_shb(struct cap_writer *w, const struct cap_open_opts *o)
 	}
 	lp_wr_init_dyn(&b, CAP_BLOCK_MAX);
 	blk_begin(&b, PCAPNG_SHB);
-	wr_h32(&b, PCAPNG_BOM);
-	wr_h16(&b, 1);
-	wr_h16(&b, 0);
-	wr_h32(&b, 0xFFFFFFFFu); /* section length -1: unknown (we never seek) */
-	wr_h32(&b, 0xFFFFFFFFu);
+	lp_wr_h32(&b, PCAPNG_BOM);
+	lp_wr_h16(&b, 1);
+	lp_wr_h16(&b, 0);
+	lp_wr_h32(&b, 0xFFFFFFFFu); /* section length -1: unknown (we never seek) */
+	lp_wr_h32(&b, 0xFFFFFFFFu);
 	opt_str(&b, SHB_HARDWARE, o && o->hardware ? o->hardware : hw, CAP_STROPT_MAX);
 	opt_str(&b, SHB_OS, o && o->os ? o->os : os, CAP_STROPT_MAX);
 	opt_str(&b, SHB_USERAPPL, o && o->userappl ? o->userappl : "linkprobe", CAP_STROPT_MAX);
@@ -340,9 +324,9 @@ int cap_add_interface(struct cap_writer *w, uint16_t linktype, const char *name,
 		return LP_ETOOBIG;
 	lp_wr_init_dyn(&b, CAP_BLOCK_MAX);
 	blk_begin(&b, PCAPNG_IDB);
-	wr_h16(&b, linktype);
-	wr_h16(&b, 0);
-	wr_h32(&b, w->snaplen);
+	lp_wr_h16(&b, linktype);
+	lp_wr_h16(&b, 0);
+	lp_wr_h32(&b, w->snaplen);
 	opt_str(&b, IF_NAME, name, CAP_STROPT_MAX);
 	opt_str(&b, IF_DESCRIPTION, description, CAP_STROPT_MAX);
 	opt_bytes(&b, IF_TSRESOL, &tsresol, 1);
@@ -401,11 +385,11 @@ int cap_write_packet(struct cap_writer *w, int iface, uint64_t wall_ns, const ui
 
 	lp_wr_init_dyn(&b, CAP_BLOCK_MAX);
 	blk_begin(&b, PCAPNG_EPB);
-	wr_h32(&b, (uint32_t)iface);
-	wr_h32(&b, (uint32_t)(wall_ns >> 32));
-	wr_h32(&b, (uint32_t)wall_ns);
-	wr_h32(&b, (uint32_t)caplen);
-	wr_h32(&b, (uint32_t)origlen);
+	lp_wr_h32(&b, (uint32_t)iface);
+	lp_wr_h32(&b, (uint32_t)(wall_ns >> 32));
+	lp_wr_h32(&b, (uint32_t)wall_ns);
+	lp_wr_h32(&b, (uint32_t)caplen);
+	lp_wr_h32(&b, (uint32_t)origlen);
 	if (caplen)
 		lp_wr_bytes(&b, data, caplen);
 	lp_wr_pad(&b, 4);
@@ -439,8 +423,8 @@ int cap_write_dsb_tls(struct cap_writer *w, const char *text)
 		return LP_ETOOBIG;
 	lp_wr_init_dyn(&b, CAP_BLOCK_MAX);
 	blk_begin(&b, PCAPNG_DSB);
-	wr_h32(&b, CAP_DSB_TLS_KEYLOG);
-	wr_h32(&b, (uint32_t)(n + add_lf));
+	lp_wr_h32(&b, CAP_DSB_TLS_KEYLOG);
+	lp_wr_h32(&b, (uint32_t)(n + add_lf));
 	lp_wr_bytes(&b, text, n);
 	if (add_lf)
 		lp_wr_u8(&b, '\n');

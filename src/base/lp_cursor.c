@@ -261,3 +261,29 @@ void lp_wr_patch_le32(struct lp_wr *w, size_t off, uint32_t v)
 	w->buf[off + 2] = (uint8_t)(v >> 16);
 	w->buf[off + 3] = (uint8_t)(v >> 24);
 }
+
+#define LP_HOST_BE (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+
+void lp_wr_h16(struct lp_wr *w, uint16_t v)
+{
+	if (LP_HOST_BE)
+		lp_wr_be16(w, v);
+	else
+		lp_wr_le16(w, v);
+}
+
+void lp_wr_h32(struct lp_wr *w, uint32_t v)
+{
+	if (LP_HOST_BE)
+		lp_wr_be32(w, v);
+	else
+		lp_wr_le32(w, v);
+}
+
+void lp_wr_h64(struct lp_wr *w, uint64_t v)
+{
+	if (LP_HOST_BE)
+		lp_wr_be64(w, v);
+	else
+		lp_wr_le64(w, v);
+}

@@ -71,6 +71,10 @@ void lp_wr_be64(struct lp_wr *w, uint64_t v);
 void lp_wr_le16(struct lp_wr *w, uint16_t v);
 void lp_wr_le32(struct lp_wr *w, uint32_t v);
 void lp_wr_le64(struct lp_wr *w, uint64_t v);
+/* Host byte order (capture formats are written in the capturing host's order). */
+void lp_wr_h16(struct lp_wr *w, uint16_t v);
+void lp_wr_h32(struct lp_wr *w, uint32_t v);
+void lp_wr_h64(struct lp_wr *w, uint64_t v);
 void lp_wr_bytes(struct lp_wr *w, const void *src, size_t n);
 void lp_wr_zeros(struct lp_wr *w, size_t n);
 /* Pad with zeros to a multiple of `align` (power of two). */
