@@ -43,6 +43,7 @@ struct fake {
 	bool split_prefix;
 	bool saw_close_notify;
 	const char *raw_reply; /* sent instead of a plist if set */
+	bool coalesce_stop; /* StopSession reply and close_notify in one read */
 };
 
 /* Shared across tests (RSA generation is slow). */
@@ -120,7 +121,19 @@ static void handle_requests(struct fake *f)
 				/* the device ends TLS too; its close_notify comes in
 				 * what is plaintext again for the host */
 				lp_tls_shutdown(f->tls);
-				enqueue_tls_output(f);
+				if (f->coalesce_stop && f->qtail > f->qhead) {
+					/* what a real-time link delivers: both in one transfer */
+					struct chunk *last = &f->q[f->qtail - 1];
+					uint8_t *o = NULL;
+					size_t n = 0;
+					assert_int_equal(lp_tls_take(f->tls, &o, &n), 0);
+					last->p = realloc(last->p, last->len + n);
+					memcpy(last->p + last->len, o, n);
+					last->len += n;
+					free(o);
+				} else {
+					enqueue_tls_output(f);
+				}
 				f->tls_closing = true;
 			}
 			plist_free(rep);
@@ -592,6 +605,28 @@ static void test_session_tls(void **state)
 	fake_free(f);
 }
 
+/* Regression: the device's StopSession reply and its close_notify arrive in
+ * one read; the reply must not be lost behind the alert. */
+static void test_stop_session_with_close_notify(void **state)
+{
+	struct fake *f = fake_new(good_device);
+	struct lkd_client *c = lkd_client_new(&f->stream, NULL);
+	struct lp_errinfo e = {0};
+	char *sid = NULL, *type = NULL;
+	bool ssl = false;
+
+	f->coalesce_stop = true;
+	assert_int_equal(lkd_start_session(c, g_rec->host_id, g_rec->system_buid, &sid, &ssl, dl(f), &e), 0);
+	assert_int_equal(lkd_start_tls(c, g_host_cert, g_host_key, dl(f), &e), 0);
+	assert_int_equal(lkd_stop_session(c, sid, dl(f), &e), 0);
+	assert_false(lkd_in_tls(c));
+	assert_int_equal(lkd_query_type(c, &type, dl(f), &e), 0);
+	free(type);
+	free(sid);
+	lkd_client_free(c);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_violations),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_session_tls),
+		cmocka_unit_test(test_stop_session_with_close_notify),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
