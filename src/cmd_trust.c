@@ -423,7 +423,8 @@ static int run(struct trust_run *t)
 	}
 	t->in_session = false;
 	diag_end(r, s, ST_OK, "session %s closed", t->session_id);
-	diag_set_verdict(r, V_TRUSTED, "session TLS and %s started with the stored pairing", BACKUP_SERVICE);
+	diag_set_verdict(r, V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
+			 need_pair ? "the pairing made now" : "the stored pairing");
 out:
 	plist_free(pubkey);
 	free(wifi);

@@ -134,9 +134,14 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 		const struct diag_device *d = &r->dev;
 		const char *c = code == 0 ? C_GREEN : C_RED;
 		if (d->present) {
-			fprintf(app->out, "  device: %04x:%04x %s%s%s, mode %s, %g Mb/s%s%s\n", d->vid, d->pid,
+			char speed[32];
+			if (d->speed_mbps > 0)
+				snprintf(speed, sizeof(speed), "%g Mb/s", d->speed_mbps);
+			else
+				snprintf(speed, sizeof(speed), "speed unknown");
+			fprintf(app->out, "  device: %04x:%04x %s%s%s, mode %s, %s%s%s\n", d->vid, d->pid,
 				d->product[0] ? d->product : "?", d->udid[0] ? " " : "", d->udid, d->mode,
-				d->speed_mbps, d->name[0] ? ", name " : "", d->name);
+				speed, d->name[0] ? ", name " : "", d->name);
 		}
 		print_metrics(app, r->metrics);
 		fprintf(app->out, "%sverdict: %s%s", col(app, C_BOLD), col(app, c), diag_verdict_name(r->verdict));

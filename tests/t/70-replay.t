@@ -31,6 +31,14 @@ full-speed-cable cable DEGRADED
 flaky-cable cable FLAKY|DISCONNECTED
 EOF_T
 
+# the kernel's own usbmon capture of a libusb `trust --pair` in the QEMU lab
+# (link type 220, classic pcap, written by dumpcap): another writer, same meaning
+run_lp $T/k.json trust --pair --pair-dir $T/pd-lab --device "replay:$C/lab-trust-usbmon.pcap" --json; rc=$?
+is "$(jget .verdict $T/k.json)" TRUSTED "replay of the lab's kernel usbmon capture: TRUSTED"
+is "$rc" 0 "replay of the lab's kernel usbmon capture: exit 0"
+is "$(jget '.stages[] | select(.name=="Pair") | .status' $T/k.json)" ok "lab capture: Pair replayed"
+unlike "$(jget .evidence $T/k.json)" "replay diverged" "lab capture: no divergence"
+
 # the Pair stage of the healthy pairing: the dialog answered on the 3rd try
 run_lp $T/p.json trust --pair --pair-dir $T/pd2 --device "replay:$C/sim-healthy-pair.pcapng" --json
 like "$(jq -r '.stages[] | select(.name=="Pair") | .detail' $T/p.json)" "after 3 attempt\(s\), Trust tapped" \

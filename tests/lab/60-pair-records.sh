@@ -1,0 +1,100 @@
+#!/bin/sh
+# 60-pair-records.sh - pair records are interchangeable between linkprobe and
+# libimobiledevice, both ways, over the real USB stack:
+#   1. a record written by `idevicepair pair` (through Debian's usbmuxd, into
+#      /var/lib/lockdown) lets `linkprobe trust` - direct libusb, usbmuxd
+#      stopped because it would hold the interface - start a session:
+#      TRUSTED with the Pair stage skipped;
+#   2. a record written by `linkprobe trust --pair --pair-dir /var/lib/lockdown`
+#      lets usbmuxd's preflight and `ideviceinfo` start a session (the full
+#      ideviceinfo reads session-only keys over TLS).
+# 20-interop leaves the idevicepair record behind in a full run; alone, this
+# scenario pairs with idevicepair first.
+. "$LAB_REPO/tests/lab/lib.sh"
+trap lab_cleanup EXIT
+LP=$LAB_REPO/linkprobe
+LD=/var/lib/lockdown
+LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
+
+if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
+	skip "pair records shared with libimobiledevice" "no ./linkprobe with a trust command"
+	exit 0
+fi
+explain() {
+	diag "usbmuxd log (last lines of $(basename "$LOG")):"
+	grep -v 'libusb: debug' "$LOG" 2>/dev/null | tail -n 15 | while IFS= read -r l; do diag "  $l"; done
+}
+jfield() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
+stage() { jq -r --arg n "$2" '.stages[] | select(.name == $n) | .status' "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
+lp() {
+	_n=$1
+	shift
+	timeout 200 "$LP" "$@" --json >"$LAB_OUT/linkprobe-$_n.json" 2>"$LAB_OUT/linkprobe-$_n.err"
+	echo "linkprobe $* -> rc $?"
+	cat "$LAB_OUT/linkprobe-$_n.json"
+}
+hostid() { plistutil -i "$1" -f xml 2>/dev/null | sed -n '/<key>HostID<\/key>/{n;s/.*<string>\(.*\)<\/string>.*/\1/p}'; }
+
+check "gadget up (healthy)" gadget up --profile healthy || exit 0
+check "host enumerated the device" wait_dev 10 || exit 0
+U=$(udid)
+listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
+pair() { idevicepair -u "$U" pair; }
+
+# --- 1. idevicepair's record -> linkprobe -----------------------------------
+if [ ! -s "$LD/$U.plist" ]; then
+	diag "no $LD/$U.plist yet (scenario run alone): pairing with idevicepair first"
+	start_udevd
+	start_usbmuxd || explain
+	retry 120 1 listed || explain
+	check "idevicepair pair (retried until Trust)" retry 120 2 pair || explain
+	retry 60 1 listed
+	stop_usbmuxd
+fi
+check "idevicepair's record is in $LD" test -s "$LD/$U.plist"
+H1=$(hostid "$LD/$U.plist")
+diag "idevicepair record: HostID $H1"
+stop_usbmuxd
+wait_dev 15
+lp from-idevicepair trust --pair-dir "$LD" --timeout 60
+v=$(jfield from-idevicepair .verdict)
+check "linkprobe trust with idevicepair's record: TRUSTED ($v)" test "$v" = TRUSTED ||
+	diag "evidence: $(jfield from-idevicepair .evidence)"
+check "no Pair stage: the stored record was used ($(stage from-idevicepair Pair))" \
+	test "$(stage from-idevicepair Pair)" = skipped
+check "StartSession and TLS with it" \
+	test "$(stage from-idevicepair StartSession)/$(stage from-idevicepair TLS)" = ok/ok
+check "the record is unchanged (same HostID)" test "$(hostid "$LD/$U.plist")" = "$H1"
+
+# --- 2. linkprobe's record -> usbmuxd + ideviceinfo ----------------------------
+wait_dev 15
+lp to-idevice trust --pair --pair-dir "$LD" --timeout 120
+v=$(jfield to-idevice .verdict)
+check "linkprobe trust --pair --pair-dir $LD: TRUSTED ($v)" test "$v" = TRUSTED ||
+	diag "evidence: $(jfield to-idevice .evidence)"
+check "Pair stage ran ($(stage to-idevice Pair))" test "$(stage to-idevice Pair)" = ok
+H2=$(hostid "$LD/$U.plist")
+diag "linkprobe record: HostID $H2"
+check "linkprobe wrote a new record (HostID changed)" sh -c "[ -n '$H2' ] && [ '$H2' != '$H1' ]"
+cp "$LD/$U.plist" "$LAB_OUT/linkprobe-record.plist" 2>/dev/null
+plistutil -i "$LD/$U.plist" -f xml 2>/dev/null | grep '<key>' | tr -d '\t' | tr '\n' ' '
+echo
+# the phone re-enumerates after pairing; usbmuxd's preflight now validates the
+# record (StartSession with linkprobe's HostID) before it lists the device
+wait_dev 15
+start_udevd
+check "usbmuxd started" start_usbmuxd || explain
+if check "idevice_id -l lists the UDID (preflight with linkprobe's record)" retry 120 1 listed; then
+	name=$(ideviceinfo -u "$U" -k DeviceName 2>&1)
+	check "ideviceinfo -k DeviceName ($name)" test -n "$name"
+	ideviceinfo -u "$U" >"$LAB_OUT/ideviceinfo-lprecord.txt" 2>&1
+	check "full ideviceinfo (session over TLS) with linkprobe's record" \
+		grep -q "UniqueDeviceID: $U" "$LAB_OUT/ideviceinfo-lprecord.txt" || explain
+	validate() { idevicepair -u "$U" validate 2>&1 | tee "$LAB_STATE/validate.txt" | grep -q SUCCESS; }
+	check "idevicepair validate accepts linkprobe's record" retry 20 2 validate ||
+		diag "validate said: $(cat "$LAB_STATE/validate.txt")"
+	check "the record is still linkprobe's (usbmuxd did not re-pair)" test "$(hostid "$LD/$U.plist")" = "$H2"
+else
+	explain
+fi
+:

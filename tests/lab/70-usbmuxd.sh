@@ -1,0 +1,68 @@
+#!/bin/sh
+# 70-usbmuxd.sh - linkprobe next to a running usbmuxd that holds the device:
+#   - direct libusb (`linkprobe trust --json`) cannot claim the usbmux
+#     interface and says who holds it: DEVICE_BUSY, evidence naming usbmuxd
+#     and its pid;
+#   - `linkprobe trust --pair --via-usbmuxd --json` pairs through the real
+#     daemon (its client protocol, its pair records): TRUSTED. Skipped while
+#     `linkprobe --help` does not list --via-usbmuxd.
+. "$LAB_REPO/tests/lab/lib.sh"
+trap lab_cleanup EXIT
+LP=$LAB_REPO/linkprobe
+LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
+
+if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
+	skip "linkprobe next to usbmuxd" "no ./linkprobe with a trust command"
+	exit 0
+fi
+explain() {
+	diag "usbmuxd log (last lines of $(basename "$LOG")):"
+	grep -v 'libusb: debug' "$LOG" 2>/dev/null | tail -n 15 | while IFS= read -r l; do diag "  $l"; done
+}
+jfield() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
+lp() {
+	_n=$1
+	shift
+	timeout 200 "$LP" "$@" --json >"$LAB_OUT/linkprobe-$_n.json" 2>"$LAB_OUT/linkprobe-$_n.err"
+	echo "linkprobe $* -> rc $?"
+	cat "$LAB_OUT/linkprobe-$_n.json"
+}
+
+check "systemd-udevd running" start_udevd
+check "usbmuxd started" start_usbmuxd || { explain; exit 0; }
+MUXPID=$(cat "$LAB_STATE/usbmuxd.pid")
+check "gadget up (healthy)" gadget up --profile healthy || exit 0
+check "host enumerated the device" wait_dev 10 || exit 0
+U=$(udid)
+listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
+# usbmuxd claims the interface once it has configured the device; its
+# preflight (with or without a record) ends in the device being listed
+check "usbmuxd lists the device (it holds the interface)" retry 120 1 listed || explain
+
+lp busy trust --pair-dir "$LAB_STATE/lp-busy" --timeout 10
+v=$(jfield busy .verdict) ev=$(jfield busy .evidence)
+diag "direct libusb next to usbmuxd (pid $MUXPID): $v: $ev"
+check "trust over libusb while usbmuxd holds the device: DEVICE_BUSY ($v)" test "$v" = DEVICE_BUSY
+why=$(jq -r '.evidence, .remedy, (.stages[]?.detail // empty)' "$LAB_OUT/linkprobe-busy.json" 2>/dev/null)
+has() { case $1 in $2) return 0 ;; esac; return 1; }
+check "evidence names usbmuxd" has "$why" "*usbmuxd*"
+check "evidence names usbmuxd's pid ($MUXPID)" has "$why" "*pid $MUXPID[!0-9]*"
+check "usbmuxd still lists the device afterwards" listed
+
+if ! "$LP" --help 2>&1 | grep -q -- '--via-usbmuxd'; then
+	skip "trust --pair --via-usbmuxd: TRUSTED" "linkprobe --help does not list --via-usbmuxd yet"
+	exit 0
+fi
+lp via trust --pair --via-usbmuxd --timeout 120
+v=$(jfield via .verdict)
+diag "via usbmuxd: $v: $(jfield via .evidence)"
+check "trust --pair --via-usbmuxd through the real daemon: TRUSTED ($v)" test "$v" = TRUSTED || explain
+ps=$(jq -r '.stages[] | select(.name == "Pair") | .status' "$LAB_OUT/linkprobe-via.json" 2>/dev/null)
+check "the Pair stage ran through the daemon ($ps)" test "$ps" = ok
+# the daemon stored the new record (SavePairRecord) where libimobiledevice
+# finds it: ideviceinfo starts a session with it
+check "usbmuxd lists the device again after pairing" retry 60 1 listed
+ideviceinfo -u "$U" >"$LAB_OUT/ideviceinfo-via.txt" 2>&1
+check "ideviceinfo (session) with the record linkprobe saved through usbmuxd" \
+	grep -q "UniqueDeviceID: $U" "$LAB_OUT/ideviceinfo-via.txt"
+:
