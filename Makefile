@@ -121,7 +121,7 @@ LAB_SCENARIOS ?=
 lab:
 	@tools/bootstrap.sh lab
 	@$(MAKE) --no-print-directory all
-	tools/lab/lab.sh $(LAB_SCENARIOS)
+	prove -v --timer --exec '' tools/lab/lab.sh $(if $(LAB_SCENARIOS),:: $(LAB_SCENARIOS))
 
 demo: bootstrap
 	@$(MAKE) --no-print-directory all

@@ -782,7 +782,11 @@ void hl_close(struct hl_link *hl)
 		for (size_t i = 0; i < HL_NUM_RX; i++)
 			if (hl->rx[i].live)
 				tr_cancel(&hl->rx[i].x);
-		hl_wait(hl, dl, hl_cond_idle, hl);
+		/* reap the cancellations; an earlier transfer error (pending or
+		 * fatal) must not cut this wait short, as hl_wait would */
+		while (!hl_cond_idle(hl) && !hl->dead && hl_now(hl) < dl)
+			if (tr_handle_events(hl->ctx, dl) < 0)
+				break;
 		if (hl->claimed && !hl->dead)
 			tr_release_interface(hl->dev, hl->probe.usbmux_iface);
 		/* cancels and reaps whatever is still in flight (bounded) */

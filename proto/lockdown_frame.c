@@ -18,6 +18,8 @@
  */
 #include "lockdown_frame.h"
 
+#include <openssl/crypto.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +238,8 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 		}
 		x[len] = '\0';
 		plist_from_xml(x, (uint32_t)len, &pl);
+		/* the body may be a pair record or a Pair reply: keys, EscrowBag */
+		OPENSSL_cleanse(x, len + 1);
 		free(x);
 	}
 	if (!pl)

@@ -100,8 +100,15 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 	*pubkey = v;
 	v = NULL;
 	if (lkd_get_value(t->lkd, NULL, "WiFiAddress", &v, req_deadline(t), NULL) == 0 && v &&
-	    plist_get_node_type(v) == PLIST_STRING)
-		plist_get_string_val(v, wifi);
+	    plist_get_node_type(v) == PLIST_STRING) {
+		/* stored in the record, which refuses odd strings on load: keep
+		 * only what looks like a MAC address (hex digits and ':') */
+		const char *p = plist_get_string_ptr(v, NULL);
+		if (p && strlen(p) <= 32 && p[strspn(p, "0123456789abcdefABCDEF:")] == '\0')
+			*wifi = strdup(p);
+		else
+			lp_logf(&t->app->log, LP_LOG_WARN, "ignoring a malformed WiFiAddress from the device");
+	}
 	plist_free(v);
 	diag_end(t->r, s, ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
 		 d->product_type[0] ? d->product_type : "?", d->product_version[0] ? d->product_version : "?",

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "base/lp_str.h"
 #include "../proto/simdev.h"
 
 #define EXTCAP_IF_USB "linkprobe-usb"
@@ -101,8 +102,12 @@ static void extcap_log(void *ud, enum lp_log_level level, const char *msg)
 {
 	static const char *names[] = {"error", "warn", "info", "debug", "trace"};
 
+	char safe[1024];
+
 	(void)ud;
-	fprintf(stderr, "linkprobe: %s: %s\n", names[level], msg);
+	/* log messages may quote device or host strings: one place keeps them safe */
+	lp_sanitize_str(safe, sizeof(safe), msg);
+	fprintf(stderr, "linkprobe: %s: %s\n", names[level], safe);
 }
 
 /* Pair records of sim captures: $HOME/.local/state/linkprobe/extcap-pairs

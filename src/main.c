@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "base/lp_str.h"
 
 struct cmd {
 	const char *name;
@@ -58,8 +59,12 @@ static void usage(FILE *f)
 static void log_sink(void *ud, enum lp_log_level level, const char *msg)
 {
 	static const char *names[] = {"error", "warn", "info", "debug", "trace"};
+	char safe[1024];
+
 	(void)ud;
-	fprintf(stderr, "linkprobe: %s: %s\n", names[level], msg);
+	/* log messages may quote device or host strings: one place keeps them safe */
+	lp_sanitize_str(safe, sizeof(safe), msg);
+	fprintf(stderr, "linkprobe: %s: %s\n", names[level], safe);
 }
 
 static int parse_seconds(const char *s, double *out)

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,7 +448,15 @@ int cap_keylog_open(const char *path, struct cap_writer *dsb, struct cap_keylog 
 	k->dsb = dsb;
 	if (path) {
 		/* session secrets: never world-readable */
-		k->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		/* secrets: never follow a planted symlink, and never leave them in
+		 * a file others can read (an existing file is tightened to 0600) */
+		k->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (k->fd >= 0 && fchmod(k->fd, 0600) != 0 && errno != EINVAL) {
+			int err = errno;
+			close(k->fd);
+			k->fd = -1;
+			errno = err;
+		}
 		if (k->fd < 0) {
 			int rc = lp_err_from_errno(errno);
 

@@ -46,9 +46,15 @@ struct lu_dev {
 	uint8_t claimed[32];
 };
 
+/* One submitted transfer. libusb and the kernel only ever see `buf`, a bounce
+ * buffer owned here, never the caller's memory: if a cancelled transfer has
+ * to be abandoned (tr_ops.detach), its late completion lands in memory we
+ * still own and is dropped. */
 struct lu_xfer {
 	struct libusb_transfer *t;
-	uint8_t *ctrl; /* control: 8 setup bytes + data stage */
+	struct tr_xfer *x;  /* NULL once detached */
+	struct lu_ctx *lc;
+	uint8_t *buf;	    /* control: 8 setup bytes + data stage; bulk: the data */
 };
 
 int tr_libusb_map_error(int r)
@@ -454,65 +460,70 @@ static int lu_release_interface(struct tr_dev *dev, int ifnum)
 
 static void LIBUSB_CALL xfer_cb(struct libusb_transfer *t)
 {
-	struct tr_xfer *x = t->user_data;
-	struct lu_xfer *lx = x->priv;
-	struct lu_dev *ld = x->dev->priv;
+	struct lu_xfer *lx = t->user_data;
+	struct tr_xfer *x = lx->x;
 	enum tr_status st = tr_libusb_map_status(t->status);
 	size_t actual = t->actual_length > 0 ? (size_t)t->actual_length : 0;
+	size_t off = x && x->type == TR_XFER_CONTROL ? LIBUSB_CONTROL_SETUP_SIZE : 0;
 
-	if (actual > x->len)
-		actual = x->len;
-	if (lx->ctrl && (x->setup[0] & 0x80) && actual)
-		memcpy(x->buf, lx->ctrl + LIBUSB_CONTROL_SETUP_SIZE, actual);
-	ld->lc->completed = 1;
-	free(lx->ctrl);
+	lx->lc->completed = 1;
+	if (x) {
+		if (actual > x->len)
+			actual = x->len;
+		if ((x->endpoint & 0x80) && actual)
+			memcpy(x->buf, lx->buf + off, actual);
+		x->priv = NULL;
+	}
+	free(lx->buf);
 	libusb_free_transfer(t);
 	free(lx);
-	x->priv = NULL;
-	tr_complete(x, st, actual);
+	if (x)
+		tr_complete(x, st, actual);
 }
 
 static int lu_submit(struct tr_xfer *x)
 {
 	struct lu_dev *ld = x->dev->priv;
 	struct lu_xfer *lx;
+	size_t len = x->len;
 	int r;
 
 	if (x->len > INT_MAX - LIBUSB_CONTROL_SETUP_SIZE)
 		return LP_EINVAL;
+	if (x->type == TR_XFER_CONTROL) {
+		size_t wlen = (size_t)(x->setup[6] | x->setup[7] << 8);
+		if (wlen > x->len)
+			return LP_EINVAL;
+		len = LIBUSB_CONTROL_SETUP_SIZE + wlen;
+	}
 	lx = calloc(1, sizeof(*lx));
 	if (!lx)
 		return LP_ENOMEM;
+	lx->x = x;
+	lx->lc = ld->lc;
 	lx->t = libusb_alloc_transfer(0);
-	if (!lx->t) {
+	lx->buf = malloc(len ? len : 1);
+	if (!lx->t || !lx->buf) {
+		libusb_free_transfer(lx->t);
+		free(lx->buf);
 		free(lx);
 		return LP_ENOMEM;
 	}
 	if (x->type == TR_XFER_CONTROL) {
-		size_t wlen = (size_t)(x->setup[6] | x->setup[7] << 8);
-		if (wlen > x->len) {
-			libusb_free_transfer(lx->t);
-			free(lx);
-			return LP_EINVAL;
-		}
-		lx->ctrl = malloc(LIBUSB_CONTROL_SETUP_SIZE + wlen);
-		if (!lx->ctrl) {
-			libusb_free_transfer(lx->t);
-			free(lx);
-			return LP_ENOMEM;
-		}
-		memcpy(lx->ctrl, x->setup, LIBUSB_CONTROL_SETUP_SIZE);
-		if (!(x->setup[0] & 0x80) && wlen)
-			memcpy(lx->ctrl + LIBUSB_CONTROL_SETUP_SIZE, x->buf, wlen);
-		libusb_fill_control_transfer(lx->t, ld->h, lx->ctrl, xfer_cb, x, x->timeout_ms);
+		memcpy(lx->buf, x->setup, LIBUSB_CONTROL_SETUP_SIZE);
+		if (!(x->setup[0] & 0x80) && len > LIBUSB_CONTROL_SETUP_SIZE)
+			memcpy(lx->buf + LIBUSB_CONTROL_SETUP_SIZE, x->buf, len - LIBUSB_CONTROL_SETUP_SIZE);
+		libusb_fill_control_transfer(lx->t, ld->h, lx->buf, xfer_cb, lx, x->timeout_ms);
 	} else {
-		libusb_fill_bulk_transfer(lx->t, ld->h, x->endpoint, x->buf, (int)x->len, xfer_cb, x,
+		if (!(x->endpoint & 0x80) && len)
+			memcpy(lx->buf, x->buf, len);
+		libusb_fill_bulk_transfer(lx->t, ld->h, x->endpoint, lx->buf, (int)len, xfer_cb, lx,
 					  x->timeout_ms);
 	}
 	x->priv = lx;
 	r = libusb_submit_transfer(lx->t);
 	if (r) {
-		free(lx->ctrl);
+		free(lx->buf);
 		libusb_free_transfer(lx->t);
 		free(lx);
 		x->priv = NULL;
@@ -528,6 +539,15 @@ static int lu_cancel(struct tr_xfer *x)
 	if (!lx)
 		return LP_ENOENT;
 	return tr_libusb_map_error(libusb_cancel_transfer(lx->t));
+}
+
+static void lu_detach(struct tr_xfer *x)
+{
+	struct lu_xfer *lx = x->priv;
+
+	if (lx)
+		lx->x = NULL; /* xfer_cb frees lx and drops the completion */
+	x->priv = NULL;
 }
 
 /* Run libusb's event loop until *flag is set or the deadline passes. */
@@ -624,4 +644,5 @@ const struct tr_ops tr_libusb_ops = {
 	.cancel = lu_cancel,
 	.handle_events = lu_handle_events,
 	.wait_hotplug = lu_wait_hotplug,
+	.detach = lu_detach,
 };

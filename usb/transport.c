@@ -238,6 +238,22 @@ static void live_del(struct core_dev *cd, struct tr_xfer *x)
 	}
 }
 
+/* A cancelled transfer that did not come back in time and whose memory the
+ * caller is about to release: the backend severs it (it never touches x or
+ * its buffer again), the core forgets it and nobody is called back. */
+static void orphan(struct core_dev *cd, struct tr_xfer *x)
+{
+	struct tr_ctx *ctx = x->dev->ctx;
+
+	if (ctx->ops->detach)
+		ctx->ops->detach(x);
+	live_del(cd, x);
+	x->done = NULL;
+	x->in_flight = false;
+	if (x->dev->in_flight)
+		x->dev->in_flight--;
+}
+
 /* Drive events until the device has nothing in flight or `deadline` passed. */
 static void reap(struct tr_dev *dev, uint64_t deadline)
 {
@@ -268,10 +284,8 @@ void tr_close(struct tr_dev *dev)
 			"transport: %zu transfer(s) did not come back within 1 s of cancelling; "
 			"their callbacks are dropped",
 			cd->nlive);
-		for (size_t i = 0; i < cd->nlive; i++) {
-			cd->live[i]->done = NULL;
-			cd->live[i]->in_flight = false;
-		}
+		while (cd->nlive)
+			orphan(cd, cd->live[0]);
 	}
 	ctx->ops->close(dev);
 	free(cd->live);
@@ -510,7 +524,7 @@ int tr_xfer_sync(struct tr_xfer *x, uint32_t timeout_ms)
 			lp_logf(ctx->env.log, LP_LOG_WARN,
 				"transport: transfer %llu not reaped within 1 s of cancelling",
 				(unsigned long long)x->id);
-			x->done = NULL;
+			orphan(core_of(x->dev), x);
 			x->user = NULL;
 			return timed_out ? LP_ETIMEDOUT : (rc < 0 ? rc : LP_EIO);
 		}

@@ -148,6 +148,12 @@ struct tr_ops {
 	/* optional (NULL = 0). Wait for devices to appear/disappear: returns once
 	 * the device list may have changed or at the deadline. */
 	int (*wait_hotplug)(struct tr_ctx *ctx, uint64_t deadline_ns);
+	/* optional (NULL: the backend always completes cancellations promptly).
+	 * Sever a cancelled transfer that did not come back in time: from now on
+	 * the backend must never touch `x` or its buffer again (the caller's
+	 * memory is going away); the late completion is dropped inside the
+	 * backend. Called by the core only. */
+	void (*detach)(struct tr_xfer *x);
 };
 
 /* Environment handed to every backend (all borrowed, must outlive the ctx). */
