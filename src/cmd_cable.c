@@ -21,7 +21,7 @@
 #define CABLE_MAX_ITER 20000
 #define CABLE_REQ_MS 500       /* one probe round trip may take this long */
 #define CABLE_CLOSED_PORT 1    /* nothing listens there: the device answers RST */
-#define CABLE_REENUM_WAIT_S 3  /* how long a vanished device may take to return */
+#define CABLE_REENUM_WAIT_S 5  /* how long a vanished device may take to return */
 
 struct samples {
 	uint64_t v[CABLE_MAX_SAMPLES];
