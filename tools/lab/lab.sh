@@ -175,6 +175,8 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -M pc -accel tcg -cpu max -smp "$SMP
 	-append "console=ttyS0 quiet panic=-1 lp_out=$OUT lp_repo=$REPO" \
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-pci,fsdev=root,mount_tag=hostroot \
+	-fsdev local,id=repo,path="$REPO",security_model=none,multidevs=remap \
+	-device virtio-9p-pci,fsdev=repo,mount_tag=labrepo \
 	-fsdev local,id=out,path="$OUT",security_model=none \
 	-device virtio-9p-pci,fsdev=out,mount_tag=labout \
 	</dev/null >"$OUT/console.log" 2>&1 &
