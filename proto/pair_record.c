@@ -438,11 +438,8 @@ static void fsync_dir(const char *dir)
 	}
 }
 
-/* Write `name` in `dir` atomically, mode 0600: temp file in the same
- * directory, fsync, rename (or link if `exclusive`: LP_EBUSY when the file
- * already exists), fsync the directory. The temp file never survives. */
-static int write_atomic(const char *dir, const char *name, const void *data, size_t len,
-			bool exclusive, struct lp_errinfo *e)
+int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+			   bool exclusive, struct lp_errinfo *e)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	const uint8_t *p = data;
@@ -567,7 +564,7 @@ int pair_record_save(const char *dir, const struct pair_record *rec, struct lp_e
 	plist_free(d);
 	if (!xml)
 		return lp_err_set(e, LP_EPLIST, "cannot serialize pair record");
-	r = write_atomic(dir_or_default(dir), name, xml, xlen, false, e);
+	r = pair_write_file_atomic(dir_or_default(dir), name, xml, xlen, false, e);
 	OPENSSL_cleanse(xml, xlen);
 	plist_to_xml_free(xml);
 	return r;
@@ -639,7 +636,7 @@ int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e)
 		return lp_err_set(e, LP_EPLIST, "cannot serialize %s", SYSCONF_NAME);
 	/* Two processes may race on first use: the first link wins and the
 	 * loser adopts the winner's BUID. */
-	r = write_atomic(dir, SYSCONF_NAME, xml, xlen, true, e);
+	r = pair_write_file_atomic(dir, SYSCONF_NAME, xml, xlen, true, e);
 	plist_to_xml_free(xml);
 	if (r == LP_EBUSY)
 		return read_buid(path, out, e);

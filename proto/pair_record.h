@@ -92,4 +92,13 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec);
  * root. 0 or LP_ECRYPTO / LP_EBADMSG with the reason in e. */
 int pair_record_verify(const struct pair_record *rec, struct lp_errinfo *e);
 
+/* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
+ * temp file in the same directory, fsync, rename (or link if `exclusive`:
+ * LP_EBUSY when the file already exists), fsync the directory. The temp file
+ * never survives; the old file is intact on any failure. For every file that
+ * holds key material (pair records, SystemConfiguration, the simulated
+ * device's state). */
+int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+			   bool exclusive, struct lp_errinfo *e);
+
 #endif

@@ -30,9 +30,11 @@
  *  - bytes after the host's close_notify in the same USB transfer are lost.
  */
 #include "pair_cert.h"
+#include "pair_record.h"
 #include "sim_lockdownd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,12 +272,12 @@ static struct slkd_pairing *add_pairing(struct slkd_device *d, const char *host_
 static int state_save(struct slkd_device *d)
 {
 	plist_t root, arr;
-	char *xml = NULL, *tmp = NULL;
+	char *xml = NULL;
 	uint32_t xlen = 0;
 	BIO *b;
 	size_t klen = 0;
 	char *kpem = NULL;
-	int fd = -1, rc = LP_EIO;
+	int rc = LP_EIO;
 
 	if (!d->state_path || d->state_readonly)
 		return 0;
@@ -306,41 +308,33 @@ static int state_save(struct slkd_device *d)
 	plist_to_xml(root, &xml, &xlen);
 	if (!xml)
 		goto out;
-	if (asprintf(&tmp, "%s.tmp", d->state_path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	/* 0600: the file holds the simulated phone's private key */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	for (size_t off = 0; off < xlen;) {
-		ssize_t n = write(fd, xml + off, xlen - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+	{
+		/* the file holds the simulated phone's private key: written like a
+		 * pair record (temp + fsync + rename + directory fsync, 0600) */
+		char dir[PATH_MAX];
+		const char *slash = strrchr(d->state_path, '/');
+		size_t dl = slash ? (size_t)(slash - d->state_path) : 0;
+
+		if (dl >= sizeof(dir))
 			goto out;
-		off += (size_t)n;
+		if (slash) {
+			memcpy(dir, d->state_path, dl ? dl : 1);
+			dir[dl ? dl : 1] = '\0';
+		} else {
+			strcpy(dir, ".");
+		}
+		if (pair_write_file_atomic(dir, slash ? slash + 1 : d->state_path, xml, xlen, false, NULL))
+			goto out;
 	}
-	if (close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, d->state_path) != 0)
-		goto out;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc && tmp)
-		unlink(tmp);
 	if (rc)
 		lp_logf(d->log, LP_LOG_WARN, "simdev: could not save state to %s", d->state_path);
-	free(tmp);
 	free(kpem);
-	if (xml)
+	if (xml) {
+		OPENSSL_cleanse(xml, xlen);
 		plist_to_xml_free(xml);
+	}
 	plist_free(root);
 	return rc;
 }

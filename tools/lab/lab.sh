@@ -131,21 +131,21 @@ build_initramfs() {
 # same command is what `make` would run for it. Without simdev (early in the
 # project) it has only its echo model.
 build_programs() {
-	GADGET_SRC="src/base/*.c usb/usb_desc.c"
-	if [ -e "$REPO/proto/simdev.c" ]; then
-		GADGET_SRC="$GADGET_SRC proto/simdev.c proto/sim_lockdownd.c proto/mux.c"
-		GADGET_SRC="$GADGET_SRC proto/lockdown_frame.c proto/tls.c proto/pair_cert.c -DLP_GADGET_SIMDEV"
-	fi
+	# the gadget links the project's library: the static archive pulls in
+	# only what the simulated iPhone needs (no transport, no host code)
+	make -s -C "$REPO" build/liblinkprobe.a >"$OUT/build.log" 2>&1 ||
+		{ cat "$OUT/build.log" >&2; die "building the library failed (see $OUT/build.log)"; }
 	mkdir -p "$OUT/bin"
 	cf="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -I$REPO"
 	(
 		set -x
 		cd "$REPO" &&
-		cc $cf -o "$OUT/bin/lp_gadget" tools/gadget/lp_gadget.c $GADGET_SRC \
-			$(pkg-config --cflags --libs libplist-2.0 openssl) -lpthread &&
+		cc $cf -DLP_GADGET_SIMDEV -o "$OUT/bin/lp_gadget" tools/gadget/lp_gadget.c \
+			build/liblinkprobe.a \
+			$(pkg-config --cflags --libs libplist-2.0 openssl libusb-1.0 libpcap json-c) -lpthread &&
 		cc $cf -o "$OUT/bin/lab_echo" tools/lab/lab_echo.c \
 			$(pkg-config --cflags --libs libusb-1.0)
-	) >"$OUT/build.log" 2>&1 ||
+	) >>"$OUT/build.log" 2>&1 ||
 		{ cat "$OUT/build.log" >&2; die "building the lab programs failed (see $OUT/build.log)"; }
 }
 
