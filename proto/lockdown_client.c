@@ -43,6 +43,7 @@ struct lkd_client {
 	bool tls_done;
 	/* close_notify arrived; messages decrypted before it are still delivered */
 	bool tls_peer_closed;
+	X509 *peer_cert; /* the device's certificate of the last handshake (owned) */
 };
 
 struct lkd_client *lkd_client_new(struct lp_stream *stream, const char *label)
@@ -68,6 +69,7 @@ void lkd_client_free(struct lkd_client *c)
 {
 	if (!c)
 		return;
+	X509_free(c->peer_cert);
 	lp_tls_free(c->tls);
 	lkd_framer_free(c->framer);
 	free(c->label);
@@ -547,6 +549,10 @@ int lkd_start_tls(struct lkd_client *c, X509 *cert, EVP_PKEY *key, uint64_t dl,
 	snprintf(c->tls_version, sizeof(c->tls_version), "%s", lp_tls_version(t));
 	snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", lp_tls_cipher(t));
 	c->tls_done = true;
+	X509_free(c->peer_cert);
+	c->peer_cert = lp_tls_peer_cert(t);
+	if (c->peer_cert)
+		X509_up_ref(c->peer_cert);
 	return 0;
 }
 
@@ -612,4 +618,9 @@ int lkd_goodbye(struct lkd_client *c, uint64_t dl, struct lp_errinfo *e)
 	if (!c)
 		return lp_err_set(e, LP_EINVAL, "lkd_goodbye: bad argument");
 	return transact(c, "Goodbye", plist_new_dict(), NULL, dl, e);
+}
+
+X509 *lkd_tls_peer_cert(const struct lkd_client *c)
+{
+	return c ? c->peer_cert : NULL;
 }

@@ -81,6 +81,10 @@ int lkd_goodbye(struct lkd_client *c, uint64_t deadline, struct lp_errinfo *e);
 /* Negotiated TLS protocol and cipher of the current or last session
  * (borrowed; "" if none). 0 if a handshake completed, else LP_ENOENT. */
 int lkd_tls_info(const struct lkd_client *c, const char **version, const char **cipher);
+/* The certificate the device presented in the last session handshake
+ * (borrowed, NULL if none). Hosts do not verify it (notes 4.9); the
+ * diagnosis compares it with the record's DeviceCertificate as evidence. */
+X509 *lkd_tls_peer_cert(const struct lkd_client *c);
 /* true while frames travel inside TLS. */
 bool lkd_in_tls(const struct lkd_client *c);
 

@@ -116,6 +116,26 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 	return 0;
 }
 
+/* Which certificate the device presented as TLS server. Like every host we do
+ * not refuse a mismatch (which one a real iPhone presents is unverified), but
+ * it is evidence: a device that presents its DeviceCertificate from the record
+ * holds the key the pairing was made for. */
+static const char *device_cert_evidence(struct trust_run *t)
+{
+	X509 *peer = lkd_tls_peer_cert(t->lkd), *mine;
+	const char *what;
+
+	if (!peer)
+		return "the device presented no certificate";
+	mine = pair_load_cert(t->rec->device_certificate.data, t->rec->device_certificate.len);
+	if (mine && X509_cmp(peer, mine) == 0)
+		what = "the device presented the DeviceCertificate of the pair record";
+	else
+		what = "the device presented a certificate other than the record's DeviceCertificate";
+	X509_free(mine);
+	return what;
+}
+
 static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 {
 	struct lp_app *app = t->app;
@@ -394,7 +414,8 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lkd_tls_info(t->lkd, &ver, &cipher);
-		diag_end(r, s, ST_OK, "%s %s, host certificate accepted", ver, cipher);
+		diag_end(r, s, ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
+			 device_cert_evidence(t));
 	}
 
 	/* StartService */

@@ -12,6 +12,7 @@ is "$(jget '[.stages[].name] | join(",")' $T/a.json)" \
 	"find device,usbmux version,lockdown connect,QueryType,device info,pair record,Pair,StartSession,TLS,StartService,StopSession" \
 	"all stages in order, Pair included"
 like "$(jget '.stages[] | select(.name=="TLS") | .detail' $T/a.json)" "TLSv1\.[23]" "TLS stage names the protocol"
+like "$(jget '.stages[] | select(.name=="TLS") | .detail' $T/a.json)" "presented the DeviceCertificate of the pair record" "TLS stage: the device proved the paired key"
 like "$(jget '.stages[] | select(.name=="StartService") | .detail' $T/a.json)" "com\.apple\.mobilebackup2 on port [0-9]+" "backup service started"
 like "$(jget '.stages[] | select(.name=="Pair") | .duration_ns' $T/a.json)" "^2[0-9]{9}$" "Pair waited ~2 s for the Trust tap (virtual clock)"
 is "$(jget '.device.vid' $T/a.json):$(jget '.device.pid' $T/a.json)" "1452:4776" "device 05ac:12a8"
