@@ -9,11 +9,6 @@
 trap lab_cleanup EXIT
 LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
 
-explain() {
-	diag "usbmuxd log (last lines of $(basename "$LOG")):"
-	grep -v 'libusb: debug' "$LOG" | tail -n 25 | while IFS= read -r l; do diag "  $l"; done
-}
-
 check "systemd-udevd running (hotplug for libusb)" start_udevd
 check "usbmuxd started (-v -v, with preflight)" start_usbmuxd || { explain; exit 0; }
 check "usbmon capture started" capture_start interop

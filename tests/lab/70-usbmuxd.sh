@@ -15,18 +15,6 @@ if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
 	skip "linkprobe next to usbmuxd" "no ./linkprobe with a trust command"
 	exit 0
 fi
-explain() {
-	diag "usbmuxd log (last lines of $(basename "$LOG")):"
-	grep -v 'libusb: debug' "$LOG" 2>/dev/null | tail -n 15 | while IFS= read -r l; do diag "  $l"; done
-}
-jfield() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
-lp() {
-	_n=$1
-	shift
-	timeout 200 "$LP" "$@" --json >"$LAB_OUT/linkprobe-$_n.json" 2>"$LAB_OUT/linkprobe-$_n.err"
-	echo "linkprobe $* -> rc $?"
-	cat "$LAB_OUT/linkprobe-$_n.json"
-}
 
 check "systemd-udevd running" start_udevd
 check "usbmuxd started" start_usbmuxd || { explain; exit 0; }

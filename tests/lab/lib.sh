@@ -105,6 +105,22 @@ capture_stop() {
 	stop_pid "$LAB_STATE/dumpcap.pid"
 }
 
+# linkprobe runs that leave their JSON behind: lp NAME ARGS...; jfield NAME FILTER
+# (scenarios set LP to the binary and LOG to their usbmuxd log for explain)
+lp() {
+	_n=$1
+	shift
+	timeout 200 "$LP" "$@" --json >"$LAB_OUT/linkprobe-$_n.json" 2>"$LAB_OUT/linkprobe-$_n.err"
+	echo "linkprobe $* -> rc $?"
+	cat "$LAB_OUT/linkprobe-$_n.json"
+}
+jfield() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
+# the last lines of the scenario's usbmuxd log, when a real peer said no
+explain() {
+	diag "usbmuxd log (last lines of $(basename "$LOG")):"
+	grep -v 'libusb: debug' "$LOG" 2>/dev/null | tail -n 15 | while IFS= read -r l; do diag "  $l"; done
+}
+
 lab_cleanup() {
 	capture_stop
 	stop_usbmuxd
