@@ -246,6 +246,7 @@ int pair_record_parse(const uint8_t *buf, size_t len, struct pair_record **out,
 		if (r)
 			break;
 	}
+	pair_plist_wipe_secrets(dict);
 	plist_free(dict);
 	if (r) {
 		pair_record_free(rec);
@@ -438,6 +439,22 @@ static void fsync_dir(const char *dir)
 	}
 }
 
+void pair_plist_wipe_secrets(plist_t dict)
+{
+	static const char *const keys[] = {"HostPrivateKey", "RootPrivateKey", "EscrowBag"};
+
+	if (!dict || plist_get_node_type(dict) != PLIST_DICT)
+		return;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		plist_t n = plist_dict_get_item(dict, keys[i]);
+		uint64_t len = 0;
+		const char *p;
+
+		if (n && plist_get_node_type(n) == PLIST_DATA && (p = plist_get_data_ptr(n, &len)) && len)
+			OPENSSL_cleanse((void *)p, (size_t)len);
+	}
+}
+
 int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
 			   bool exclusive, struct lp_errinfo *e)
 {
@@ -561,6 +578,7 @@ int pair_record_save(const char *dir, const struct pair_record *rec, struct lp_e
 	if (!d)
 		return lp_err_set(e, LP_EINVAL, "pair record incomplete: cannot save");
 	plist_to_xml(d, &xml, &xlen);
+	pair_plist_wipe_secrets(d);
 	plist_free(d);
 	if (!xml)
 		return lp_err_set(e, LP_EPLIST, "cannot serialize pair record");
@@ -631,6 +649,7 @@ int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e)
 	d = plist_new_dict();
 	plist_dict_set_item(d, "SystemBUID", plist_new_string(buid));
 	plist_to_xml(d, &xml, &xlen);
+	pair_plist_wipe_secrets(d);
 	plist_free(d);
 	if (!xml)
 		return lp_err_set(e, LP_EPLIST, "cannot serialize %s", SYSCONF_NAME);

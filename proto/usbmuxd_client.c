@@ -21,6 +21,8 @@
 #include "lockdown_frame.h"
 #include "usbmuxd_client.h"
 
+#include <openssl/crypto.h>
+
 #define UMC_PROG_NAME "linkprobe"
 #define UMC_LIBUSBMUX_VERSION 3 /* what libusbmuxd announces */
 
@@ -560,6 +562,8 @@ static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_
 		return rc;
 	lp_logf(c->log, LP_LOG_DEBUG, "usbmuxd %s: -> %s (tag %u, %zu bytes)", c->addr, type, tag, len);
 	rc = lp_stream_send(s, msg, len, deadline, e);
+	/* a SavePairRecord request carries the record, private keys included */
+	OPENSSL_cleanse(msg, len);
 	free(msg);
 	if (rc) {
 		lp_err_prefix(e, "usbmuxd %s request", type);
@@ -740,6 +744,7 @@ int umc_read_pair_record(struct umc *c, const char *udid, struct pair_record **o
 		return lp_err_set(e, LP_EBADMSG, "usbmuxd PairRecordData is not data");
 	}
 	rc = pair_record_parse((const uint8_t *)data, (size_t)len, &rec, e);
+	OPENSSL_cleanse((void *)data, (size_t)len); /* the record's bytes, keys included */
 	plist_free(reply);
 	if (rc) {
 		lp_err_prefix(e, "usbmuxd record for %s", udid);
