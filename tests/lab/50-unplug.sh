@@ -50,9 +50,6 @@ unplug() {
 	tail -5 "$LAB_OUT/linkprobe-$1.err"
 }
 
-# Debian's libusb learns of a device that comes back only through udevd's
-# events: without it the re-plugged phone stays invisible to linkprobe
-check "systemd-udevd running (hotplug for libusb)" start_udevd
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 unplug unplug-replug 1.5 replug
@@ -61,7 +58,6 @@ diag "unbound 1.5 s in, rebound 1 s later: $v: $(evidence unplug-replug)"
 check "cable-test, unplugged and replugged mid-test: FLAKY or DISCONNECTED ($v)" \
 	sh -c "[ '$v' = FLAKY ] || [ '$v' = DISCONNECTED ]"
 check "the device came back after rebind" wait_dev 10
-[ "$v" = FLAKY ] && diag "linkprobe followed the re-enumeration and measured on"
 
 # a fresh enumeration (configuration 1 again), so linkprobe selects the
 # usbmux configuration and says so
