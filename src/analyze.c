@@ -726,30 +726,9 @@ static bool candidate(const struct an_dev *d)
 	       ((d->have_ids && d->vid == 0x05ac) || d->mux_seen || d->via_usbmuxd);
 }
 
-static json_object *stats_json(struct an_samples *s)
+static json_object *stats_json(const struct an_samples *s)
 {
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "count", json_object_new_int64((int64_t)s->n));
-	if (s->n) {
-		/* percentiles from a sorted copy (shell sort) */
-		uint64_t *v = malloc(s->n * sizeof(*v));
-		if (v) {
-			memcpy(v, s->v, s->n * sizeof(*v));
-			for (size_t gap = s->n / 2; gap > 0; gap /= 2)
-				for (size_t i = gap; i < s->n; i++)
-					for (size_t j = i; j >= gap && v[j - gap] > v[j]; j -= gap) {
-						uint64_t tmp = v[j];
-						v[j] = v[j - gap];
-						v[j - gap] = tmp;
-					}
-			json_object_object_add(o, "p50_us", json_object_new_double((double)v[s->n / 2] / 1000.0));
-			json_object_object_add(o, "p99_us", json_object_new_double((double)v[(s->n * 99) / 100] / 1000.0));
-			json_object_object_add(o, "max_us", json_object_new_double((double)v[s->n - 1] / 1000.0));
-			free(v);
-		}
-	}
-	return o;
+	return diag_latency_json(s->v, s->n);
 }
 
 static json_object *jint(uint64_t v) { return json_object_new_int64((int64_t)v); }

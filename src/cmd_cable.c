@@ -34,25 +34,6 @@ static void add(struct samples *s, uint64_t ns)
 		s->v[s->n++] = ns;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static json_object *stats_json(struct samples *s)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "count", json_object_new_int((int)s->n));
-	if (s->n) {
-		qsort(s->v, s->n, sizeof(s->v[0]), cmp_u64);
-		json_object_object_add(o, "p50_us", json_object_new_double((double)s->v[s->n / 2] / 1000.0));
-		json_object_object_add(o, "p99_us", json_object_new_double((double)s->v[(s->n * 99) / 100] / 1000.0));
-		json_object_object_add(o, "max_us", json_object_new_double((double)s->v[s->n - 1] / 1000.0));
-	}
-	return o;
-}
-
 struct cable {
 	struct lp_app *app;
 	struct diag_report *r;
@@ -270,9 +251,9 @@ metrics:
 	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double((double)tr_speed_bps(c->info.speed) / 1e6));
 	json_object_object_add(r->metrics, "duration_s", json_object_new_double(app->duration_s));
 	json_object_object_add(r->metrics, "rounds", json_object_new_int64((int64_t)c->iterations));
-	json_object_object_add(r->metrics, "control_rtt", stats_json(&c->ctrl));
-	json_object_object_add(r->metrics, "mux_rtt", stats_json(&c->mux));
-	json_object_object_add(r->metrics, "lockdown_rtt", stats_json(&c->lkd_rtt));
+	json_object_object_add(r->metrics, "control_rtt", diag_latency_json(c->ctrl.v, c->ctrl.n));
+	json_object_object_add(r->metrics, "mux_rtt", diag_latency_json(c->mux.v, c->mux.n));
+	json_object_object_add(r->metrics, "lockdown_rtt", diag_latency_json(c->lkd_rtt.v, c->lkd_rtt.n));
 	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)(c->errors + link_errors)));
 	json_object_object_add(r->metrics, "reenumerations", json_object_new_int64((int64_t)c->reenums));
 }

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/lp_str.h"
@@ -221,6 +222,29 @@ static const char *status_name(enum diag_status s)
 	case ST_SKIPPED: return "skipped";
 	default: return "running";
 	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+json_object *diag_latency_json(const uint64_t *v, size_t n)
+{
+	json_object *o = json_object_new_object();
+	uint64_t *s;
+
+	json_object_object_add(o, "count", json_object_new_int64((int64_t)n));
+	if (n == 0 || !(s = malloc(n * sizeof(*s))))
+		return o;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	json_object_object_add(o, "p50_us", json_object_new_double((double)s[n / 2] / 1000.0));
+	json_object_object_add(o, "p99_us", json_object_new_double((double)s[(n * 99) / 100] / 1000.0));
+	json_object_object_add(o, "max_us", json_object_new_double((double)s[n - 1] / 1000.0));
+	free(s);
+	return o;
 }
 
 static json_object *jstr(const char *s) { return json_object_new_string(s ? s : ""); }

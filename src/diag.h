@@ -112,6 +112,10 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
 
+/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us}
+ * from n samples in ns (borrowed, not reordered). Owned by the caller. */
+json_object *diag_latency_json(const uint64_t *v, size_t n);
+
 /* JSON object (owned by caller) for the report. */
 json_object *diag_to_json(const struct diag_report *r);
 
