@@ -35,9 +35,10 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(LP_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm
 
-# Layers: src/base <- usb <- proto <- src (diag, cmd_*). main.c links them.
-LIB_SRC := $(wildcard src/base/*.c) $(wildcard usb/*.c) $(wildcard proto/*.c) \
-	$(filter-out src/main.c,$(wildcard src/*.c))
+# Layers (doc/HACKING.md): src/base <- usb <- proto <- src/capture <- src/device
+#   <- src/diag <- src/analyze <- src/cli. main.c links them.
+LAYERS := src/base usb proto src/capture src/device src/diag src/analyze src/cli
+LIB_SRC := $(filter-out src/cli/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB := $(B)/liblinkprobe.a
 
@@ -49,7 +50,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-linkprobe: $(B)/src/main.o $(LIB)
+linkprobe: $(B)/src/cli/main.o $(LIB)
 	$(CC) -o $@ $^ $(ALL_LIBS)
 
 all: linkprobe
@@ -63,8 +64,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIB)
 
 # --- fuzzing (libFuzzer + ASan, clang) ----------------------------------------
 FUZZ_CC ?= clang
-FUZZ_SRC := $(wildcard tools/fuzz/fuzz_*.c)
-FUZZ_BIN := $(FUZZ_SRC:tools/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_FLAGS := -Wno-unknown-warning-option -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # the library once, instrumented for coverage; each harness links against it
 FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o)
@@ -75,20 +76,20 @@ $(B)/fuzzobj/%.o: %.c
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(B)/fuzz/%: tools/fuzz/%.c $(FUZZ_LIB)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lm
 fuzz: $(FUZZ_BIN)
 FUZZ_TIME ?= 0
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p $(B)/fuzz-new/$$n; \
-	  $$f -max_total_time=$(FUZZ_TIME) $(B)/fuzz-new/$$n tools/fuzz/corpus/$$n || exit 1; done
+	  $$f -max_total_time=$(FUZZ_TIME) $(B)/fuzz-new/$$n tests/fuzz/corpus/$$n || exit 1; done
 
 # replay every committed corpus under ASan: the harness exits non-zero on a crash
 fuzz-replay: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
-	  echo "fuzz-replay $$n: $$(ls tools/fuzz/corpus/$$n | wc -l) inputs"; \
-	  $$f -runs=0 tools/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { cat $(B)/fuzz/$$n.log; exit 1; }; done
+	  echo "fuzz-replay $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs"; \
+	  $$f -runs=0 tests/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { cat $(B)/fuzz/$$n.log; exit 1; }; done
 
 # --- checks -------------------------------------------------------------------
 bootstrap:
@@ -152,4 +153,4 @@ clean:
 
 .PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d
+-include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

@@ -19,14 +19,14 @@
  * gave back. Streams point at the link; hl_close() detaches them, after which
  * their calls return LP_ENODEV and lp_stream_close() just frees them.
  */
-#include "hostlink.h"
+#include "proto/hostlink.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/base/lp_cursor.h"
-#include "../src/base/lp_log.h"
-#include "../src/base/lp_str.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_log.h"
+#include "src/base/lp_str.h"
 
 #define HL_DESC_BUF 255	     /* string and device descriptors */
 #define HL_LANGID_EN_US 0x0409 /* when string 0 cannot be read */

@@ -22,11 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/base/lp_error.h"
-#include "../usb/transport.h"
-#include "../usb/usb_desc.h"
-#include "mux.h"
-#include "stream.h"
+#include "src/base/lp_error.h"
+#include "usb/transport.h"
+#include "usb/usb_desc.h"
+#include "proto/mux.h"
+#include "proto/stream.h"
 
 #define HL_NUM_RX 3		  /* bulk IN transfers kept in flight (usbmuxd NUM_RX_LOOPS) */
 #define HL_RX_SIZE 16384	  /* size of each (usbmuxd USB_MRU) */

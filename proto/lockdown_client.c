@@ -11,14 +11,14 @@
  * Not done here: retries (PairingDialogResponsePending is returned to the
  * caller), Unpair, service connections.
  */
-#include "lockdown_client.h"
+#include "proto/lockdown_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/base/lp_str.h"
-#include "lockdown_frame.h"
+#include "src/base/lp_str.h"
+#include "proto/lockdown_frame.h"
 
 #define LKD_RECV_CHUNK 16384
 #define TLS_ALERT 0x15

@@ -18,10 +18,10 @@
 #include <openssl/x509.h>
 #include <plist/plist.h>
 
-#include "../src/base/lp_error.h"
-#include "pair_record.h"
-#include "stream.h"
-#include "tls.h"
+#include "src/base/lp_error.h"
+#include "proto/pair_record.h"
+#include "proto/stream.h"
+#include "proto/tls.h"
 
 #define LKD_DEFAULT_LABEL "linkprobe"
 #define LKD_PROTOCOL_VERSION "2"

@@ -16,15 +16,15 @@
  * Buffer layout:  [consumed | complete frames ... | partial frame]
  *                  0        head                 scan            len
  */
-#include "lockdown_frame.h"
+#include "proto/lockdown_frame.h"
 
 #include <openssl/crypto.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/base/lp_cursor.h"
-#include "../src/base/lp_error.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_error.h"
 
 #define LKD_PREFIX 4
 #define LKD_BPLIST_MAGIC "bplist00"

@@ -1,7 +1,7 @@
 /* mux.c - usbmux codec, host and device roles, sans-I/O (see mux.h).
  *
  * Reference: ../shared/reference/protocol-notes.md section 2, which summarises
- * libimobiledevice/usbmuxd src/device.c, tihmstar/usbmuxd2 Devices/USBDevice.cpp
+ * libimobiledevice/usbmuxd src/cli/device.c, tihmstar/usbmuxd2 Devices/USBDevice.cpp
  * and TCP.cpp. What this file does not do: USB I/O, ZLPs (the caller adds one
  * when a packet's length is a multiple of wMaxPacketSize), retransmission
  * (USB is treated as reliable, as both hosts do), FIN (nobody uses it).
@@ -58,14 +58,14 @@
  * rest of that transfer is skipped. Several packets in one transfer (a sender
  * that forgot a ZLP) are all decoded, but reported.
  */
-#include "mux.h"
+#include "proto/mux.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/base/lp_cursor.h"
-#include "../src/base/lp_error.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_error.h"
 
 #define MUX_VERSION_BODY 12
 #define MUX_SETUP_BYTE 0x07

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/base/lp_log.h"
+#include "src/base/lp_log.h"
 
 #define MUX_PORT_LOCKDOWN 62078
 #define MUX_V1_HDR 8

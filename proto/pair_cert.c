@@ -5,7 +5,7 @@
  * Private keys leave this file only as PEM in buffers that are wiped on free;
  * intermediate BIOs holding key PEM use the secure-memory BIO.
  */
-#include "pair_cert.h"
+#include "proto/pair_cert.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
-#include "tls.h"
+#include "proto/tls.h"
 
 void pair_blob_wipe(struct pair_blob *b)
 {

@@ -21,7 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "../src/base/lp_error.h"
+#include "src/base/lp_error.h"
 
 /* Largest PEM blob (certificate, key, device public key) accepted as input. */
 #define PAIR_MAX_PEM (64u * 1024)

@@ -10,7 +10,7 @@
  * WiFiMACAddress are optional when loading (pairing can succeed without an
  * EscrowBag, notes 4.7); the other seven keys are required.
  */
-#include "pair_record.h"
+#include "proto/pair_record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "lockdown_frame.h"
+#include "proto/lockdown_frame.h"
 
 #define SYSCONF_NAME "SystemConfiguration.plist"
 #define SYSCONF_MAX_FILE (64u * 1024)

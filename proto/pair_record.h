@@ -21,8 +21,8 @@
 
 #include <plist/plist.h>
 
-#include "../src/base/lp_error.h"
-#include "pair_cert.h"
+#include "src/base/lp_error.h"
+#include "proto/pair_cert.h"
 
 #define PAIR_RECORD_DEFAULT_DIR "/var/lib/lockdown"
 #define PAIR_RECORD_MAX_FILE (1u << 20)	  /* 1 MiB: real records are ~10 KiB */

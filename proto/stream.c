@@ -1,5 +1,5 @@
 /* stream.c - helpers over struct lp_stream. */
-#include "stream.h"
+#include "proto/stream.h"
 
 int lp_stream_read_full(struct lp_stream *s, uint8_t *b, size_t n, uint64_t dl, struct lp_errinfo *e)
 {

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/base/lp_clock.h"
-#include "../src/base/lp_error.h"
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
 
 struct lp_stream;
 

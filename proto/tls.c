@@ -10,7 +10,7 @@
  * BIO collects cipher bytes for lp_tls_take(). Each engine has its own
  * SSL_CTX so a key-log callback set on one never leaks to another.
  */
-#include "tls.h"
+#include "proto/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>

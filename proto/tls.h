@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "../src/base/lp_error.h"
+#include "src/base/lp_error.h"
 
 struct lp_tls;
 

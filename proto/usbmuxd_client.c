@@ -16,10 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../src/base/lp_cursor.h"
-#include "../src/base/lp_str.h"
-#include "lockdown_frame.h"
-#include "usbmuxd_client.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_str.h"
+#include "proto/lockdown_frame.h"
+#include "proto/usbmuxd_client.h"
 
 #include <openssl/crypto.h>
 

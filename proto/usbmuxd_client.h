@@ -37,11 +37,11 @@
 
 #include <plist/plist.h>
 
-#include "../src/base/lp_clock.h"
-#include "../src/base/lp_error.h"
-#include "../src/base/lp_log.h"
-#include "pair_record.h"
-#include "stream.h"
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_log.h"
+#include "proto/pair_record.h"
+#include "proto/stream.h"
 
 #define UMC_HEADER_LEN 16
 #define UMC_MAX_MESSAGE (4u << 20) /* one message incl. header: a 1 MiB pair record

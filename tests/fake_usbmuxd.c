@@ -27,7 +27,7 @@
 
 #include "proto/hostlink.h"
 #include "proto/pair_record.h"
-#include "proto/simdev.h"
+#include "src/device/simdev.h"
 #include "proto/usbmuxd_client.h"
 #include "src/base/lp_clock.h"
 #include "usb/tr_sim.h"

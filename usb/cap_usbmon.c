@@ -29,11 +29,11 @@
  * return: ENODEV -19, ENOMEM -12, EINVAL -22, EBUSY -16, ESTALL -32, EACCES
  * -1 (EPERM), anything else -EIO (-5).
  */
-#include "cap_usbmon.h"
+#include "usb/cap_usbmon.h"
 
 #include <string.h>
 
-#include "../src/base/lp_error.h"
+#include "src/base/lp_error.h"
 
 #if !defined(__BYTE_ORDER__) || !defined(__ORDER_BIG_ENDIAN__)
 #error "need __BYTE_ORDER__ (gcc/clang)"

@@ -42,8 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/base/lp_cursor.h"
-#include "transport.h"
+#include "src/base/lp_cursor.h"
+#include "usb/transport.h"
 
 #define CAP_LINKTYPE_USB_LINUX 189
 #define CAP_LINKTYPE_USB_LINUX_MMAPPED 220

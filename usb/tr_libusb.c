@@ -10,7 +10,7 @@
  * Needs a real clock: libusb waits in wall time, so a virtual clock would
  * never reach a deadline. Not done: reattaching kernel drivers on close
  * (usbmuxd does not either), isochronous/interrupt transfers. */
-#include "tr_libusb.h"
+#include "usb/tr_libusb.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 
 #include <libusb.h>
 
-#include "usb_desc.h"
+#include "usb/usb_desc.h"
 
 #define APPLE_VID 0x05ac
 #define LU_MAX_PORTS 7	      /* USB allows at most 7 tiers of hubs */

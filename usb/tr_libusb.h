@@ -4,7 +4,7 @@
 #ifndef LP_TR_LIBUSB_H
 #define LP_TR_LIBUSB_H
 
-#include "transport.h"
+#include "usb/transport.h"
 
 /* libusb error code (LIBUSB_ERROR_*, <= 0) -> lp_err (0 for SUCCESS). */
 int tr_libusb_map_error(int libusb_err);

@@ -21,13 +21,13 @@
  * Not modelled: bandwidth shared between endpoints, NAK retries, partial
  * delivery of a cancelled/timed-out OUT transfer (the device gets nothing),
  * control transfers' data-stage timing (each takes SIM_CONTROL_NS). */
-#include "tr_sim.h"
+#include "usb/tr_sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "usb_desc.h"
+#include "usb/usb_desc.h"
 
 #define SIM_EPS 32			 /* 16 OUT + 16 IN endpoint numbers */
 #define SIM_CONTROL_NS (300 * LP_NS_PER_US) /* modeled duration of a control transfer */

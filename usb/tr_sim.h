@@ -2,7 +2,7 @@
  * model, with a link model (speed, latency, faults) on the context's clock.
  *
  * The device model is an interface defined here and implemented above (the
- * simulated iPhone in proto/simdev.c), so usb/ does not depend on proto/.
+ * simulated iPhone in src/device/simdev.c), so usb/ does not depend on proto/.
  * The same model is put on a real USB controller by tools/gadget.
  *
  * USB-level semantics modelled (what a real bus does, not what we wish):
@@ -24,7 +24,7 @@
 #ifndef LP_TR_SIM_H
 #define LP_TR_SIM_H
 
-#include "transport.h"
+#include "usb/transport.h"
 
 /* The device model. All calls come from the single driving thread. `now` is the
  * context clock's time. Every method is mandatory unless marked optional. */

@@ -9,7 +9,7 @@
  * Bookkeeping the header does not show: every device is allocated inside a
  * struct core_dev that also keeps the list of its in-flight transfers, so
  * tr_close() can cancel and reap them. */
-#include "transport.h"
+#include "usb/transport.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,9 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/base/lp_clock.h"
-#include "../src/base/lp_error.h"
-#include "../src/base/lp_log.h"
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_log.h"
 
 enum tr_speed {
 	TR_SPEED_UNKNOWN = 0,

@@ -20,13 +20,13 @@
  *
  * Decoders write their output only on success, except usbd_parse_config on a
  * header-only fetch (see usb_desc.h). */
-#include "usb_desc.h"
+#include "usb/usb_desc.h"
 
 #include <string.h>
 
-#include "../src/base/lp_cursor.h"
-#include "../src/base/lp_error.h"
-#include "../src/base/lp_str.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_str.h"
 
 #define DEV_DESC_LEN 18
 #define CFG_DESC_LEN 9

@@ -1,6 +1,6 @@
 /* lp_clock.c - real and virtual clocks, deterministic PRNG. */
 #define _POSIX_C_SOURCE 200809L
-#include "lp_clock.h"
+#include "src/base/lp_clock.h"
 
 #include <errno.h>
 #include <time.h>

@@ -1,6 +1,6 @@
 /* lp_cursor.c - bounds-checked reader and writer; see lp_cursor.h. */
-#include "lp_cursor.h"
-#include "lp_error.h"
+#include "src/base/lp_cursor.h"
+#include "src/base/lp_error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* lp_error.c - project error table, lockdown error-string table, errinfo. */
-#include "lp_error.h"
+#include "src/base/lp_error.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* lp_log.c - format and hand to the sink. */
-#include "lp_log.h"
+#include "src/base/lp_log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

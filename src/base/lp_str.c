@@ -1,5 +1,5 @@
 /* lp_str.c - sanitizing untrusted strings for terminals and logs. */
-#include "lp_str.h"
+#include "src/base/lp_str.h"
 
 #include <string.h>
 

@@ -26,10 +26,10 @@
 #include "src/base/lp_clock.h"
 #include "src/base/lp_cursor.h"
 #include "src/base/lp_error.h"
-#include "usb/cap_streams.h"
-#include "usb/cap_tap.h"
+#include "src/capture/cap_streams.h"
+#include "src/capture/cap_tap.h"
 #include "usb/cap_usbmon.h"
-#include "usb/cap_writer.h"
+#include "src/capture/cap_writer.h"
 #include "usb/transport.h"
 
 #define EPOCH 1700000000123456789ull

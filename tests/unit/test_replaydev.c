@@ -3,7 +3,7 @@
  * usbmux codec wired to the model's bulk endpoints sends lockdown requests
  * that must be matched by meaning, in the recording's order, with the
  * recorded delays, and diverge with a message naming the alternative.
- * Reference: proto/replaydev.h; captures/regen.sh made the inputs. */
+ * Reference: src/device/replaydev.h; captures/regen.sh made the inputs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,7 @@
 
 #include "proto/lockdown_frame.h"
 #include "proto/mux.h"
-#include "proto/replaydev.h"
+#include "src/device/replaydev.h"
 #include "src/base/lp_error.h"
 
 #define CAP_PAIR "captures/sim-healthy-pair.pcapng"

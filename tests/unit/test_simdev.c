@@ -23,7 +23,7 @@
 
 #include "proto/lockdown_frame.h"
 #include "proto/mux.h"
-#include "proto/simdev.h"
+#include "src/device/simdev.h"
 #include "proto/tls.h"
 #include "src/base/lp_error.h"
 #include "usb/usb_desc.h"

@@ -1,6 +1,6 @@
 /* bench_capture.c - what recording costs: the same usbmux streams through the
  * sim link (model off, as bench_mux.c) without a capture and with the
- * capture tap (usb/cap_tap.h, redaction on) writing every transfer as usbmon
+ * capture tap (src/capture/cap_tap.h, redaction on) writing every transfer as usbmon
  * records, in one run, as MB/s and a ratio:
  *   off                 no tap
  *   pcapng /tmp         our pcapng writer to a file (one write(2) per block)
@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "tools/bench/bench_model.h"
-#include "usb/cap_tap.h"
-#include "usb/cap_writer.h"
+#include "src/capture/cap_tap.h"
+#include "src/capture/cap_writer.h"
 
 struct variant {
 	const char *label;

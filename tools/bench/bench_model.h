@@ -11,7 +11,7 @@
  *                    topped up from a pattern as the send queue drains (the
  *                    mux send queue is capped, MUX_SENDQ_MAX).
  * Every mux packet is one device transfer, with a ZLP when its length is a
- * multiple of 512 (as the simulated iPhone, proto/simdev.h).
+ * multiple of 512 (as the simulated iPhone, src/device/simdev.h).
  *
  * Not a library: everything is static, one copy per tool. Tools in
  * tools/bench may print; the model never does (failures are counted in

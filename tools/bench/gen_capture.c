@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 
 #include "tools/bench/bench_model.h"
-#include "usb/cap_tap.h"
-#include "usb/cap_writer.h"
+#include "src/capture/cap_tap.h"
+#include "src/capture/cap_writer.h"
 
 #define GEN_ROUND (16 * BM_MiB)
 #define GEN_MAX_ROUNDS 200 /* bound: 3.2 GiB of payload */

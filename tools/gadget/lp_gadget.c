@@ -1,5 +1,5 @@
 /* lp_gadget.c - put a USB device model (struct tr_sim_model_ops, usb/tr_sim.h:
- * the simulated iPhone of proto/simdev.h) on a real USB device controller
+ * the simulated iPhone of src/device/simdev.h) on a real USB device controller
  * through FunctionFS, so real hosts - Linux's USB stack, libusb, usbmuxd,
  * libimobiledevice, linkprobe - talk to it over a real (virtual) bus.
  *
@@ -67,7 +67,7 @@
 #include "usb/tr_sim.h"
 #include "usb/usb_desc.h"
 #ifdef LP_GADGET_SIMDEV
-#include "proto/simdev.h"
+#include "src/device/simdev.h"
 #endif
 
 #define LPG_OUT_CHUNK 16384	     /* one FunctionFS read: a multiple of every mps */

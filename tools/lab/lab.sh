@@ -127,7 +127,7 @@ build_initramfs() {
 }
 
 # --- 3. programs the guest runs (built on the host, run from LAB_OUT) ---------
-# The gadget links the simulated iPhone (proto/simdev.c and what it uses); the
+# The gadget links the simulated iPhone (src/device/simdev.c and what it uses); the
 # same command is what `make` would run for it. Without simdev (early in the
 # project) it has only its echo model.
 build_programs() {

@@ -1,0 +1,441 @@
+/* cap_tap.c - transport observer that writes usbmon records, stage markers,
+ * and the payload redactor; see cap_tap.h.
+ *
+ * Reference: protocol-notes.md 6.1 (records), 2.2/2.7 (the mux TCP header a
+ * continued redaction skips), 4 and 5 (which plist keys hold secrets:
+ * EscrowBag in the Pair reply, *PrivateKey in pair records). */
+#include "src/capture/cap_tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "usb/cap_usbmon.h"
+
+struct tap_dev {
+	uint8_t bus, addr;
+	uint32_t session;
+	int iface;
+};
+
+struct tap_ep {
+	uint8_t bus, addr, ep;
+	struct cap_redactor r;
+};
+
+struct cap_tap {
+	struct cap_writer *w;	    /* borrowed */
+	const struct lp_clock *clock; /* borrowed, may be NULL */
+	struct tr_ctx *ctx;	    /* borrowed; NULL when not attached */
+	bool redact;
+	size_t data_max;
+	char *if_name, *if_desc;    /* owned, may be NULL */
+	int err;
+	uint64_t records, redacted;
+	struct tap_dev devs[CAP_TAP_DEVS_MAX];
+	size_t ndevs;
+	struct tap_ep eps[CAP_TAP_EPS_MAX];
+	size_t neps;
+	char *mark;		    /* owned pending marker text, NULL if none */
+	struct lp_wr rec;	    /* record buffer, reused */
+};
+
+/* ---- redaction ----------------------------------------------------------- */
+
+static const char redact_marker[8] = {'R', 'E', 'D', 'A', 'C', 'T', 'E', 'D'};
+static const char *const secret_keys[] = {"EscrowBag", "RootPrivateKey", "HostPrivateKey",
+					  "DevicePrivateKey"};
+
+enum { RD_NONE = 0, RD_XML = 1, RD_PEM = 2 };
+
+static bool is_b64(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/' || c == '=';
+}
+
+static bool is_ws(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void cap_redactor_init(struct cap_redactor *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+/* Blank the body from s[i]; positions below `mut` were written already and
+ * are left alone. Returns the index of the byte that ends the body, or n if
+ * the body runs past the end (r->mode stays set). */
+static size_t redact_body(struct cap_redactor *r, uint8_t *s, size_t i, size_t n, size_t mut,
+			  size_t *count)
+{
+	for (; i < n; i++) {
+		uint8_t c = s[i];
+
+		if (is_b64(c)) {
+			if (i >= mut) {
+				s[i] = (uint8_t)redact_marker[r->phase];
+				(*count)++;
+			}
+			r->phase = (uint8_t)((r->phase + 1) % sizeof(redact_marker));
+			continue;
+		}
+		/* PEM bodies may hold header lines ("Proc-Type: 4,ENCRYPTED"):
+		 * only the dashes of -----END end them; XML bodies end at '<' */
+		if (r->mode == RD_XML ? is_ws(c) : (c != '-' && c >= 0x09 && c < 0x7f))
+			continue;
+		return i;
+	}
+	return n;
+}
+
+static bool at(const uint8_t *s, size_t i, size_t n, const char *lit)
+{
+	size_t k = strlen(lit);
+
+	return n - i >= k && memcmp(s + i, lit, k) == 0;
+}
+
+/* If a complete opening starts at s[i], return its length and set *mode. */
+static size_t match_open(const uint8_t *s, size_t i, size_t n, uint8_t *mode)
+{
+	size_t j, k, lim;
+
+	if (s[i] == '<') {
+		if (!at(s, i, n, "<key>"))
+			return 0;
+		for (k = 0; k < sizeof(secret_keys) / sizeof(secret_keys[0]); k++) {
+			j = i + 5;
+			if (at(s, j, n, secret_keys[k]) &&
+			    at(s, j + strlen(secret_keys[k]), n, "</key>"))
+				break;
+		}
+		if (k == sizeof(secret_keys) / sizeof(secret_keys[0]))
+			return 0;
+		j = i + 5 + strlen(secret_keys[k]) + 6;
+		while (j < n && is_ws(s[j]))
+			j++;
+		if (!at(s, j, n, "<data>"))
+			return 0;
+		*mode = RD_XML;
+		return j + 6 - i;
+	}
+	if (!at(s, i, n, "-----BEGIN "))
+		return 0;
+	j = i + 11;
+	lim = n - j > 64 ? j + 64 : n;
+	while (j < lim && ((s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9') || s[j] == ' '))
+		j++;
+	if (j - i < 11 + 11 || memcmp(s + j - 11, "PRIVATE KEY", 11) != 0 || !at(s, j, n, "-----"))
+		return 0;
+	*mode = RD_PEM;
+	return j + 5 - i;
+}
+
+/* Length of a usbmux TCP header (mux header + 20-byte TCP header) at the
+ * start of a transfer, 0 if it does not start with one. Text never holds NUL
+ * bytes, so "00 00 00 06" cannot be the middle of a base64 body. */
+static size_t mux_hdr_len(const uint8_t *b, size_t len)
+{
+	struct lp_rd r;
+	uint32_t proto, plen, magic;
+
+	lp_rd_init(&r, b, len);
+	proto = lp_rd_be32(&r);
+	plen = lp_rd_be32(&r);
+	magic = lp_rd_be32(&r);
+	if (len < 8 || proto != 6)
+		return 0;
+	if (len >= 16 && magic == 0xFEEDFACEu)
+		return len < 36 ? len : 36;
+	if (plen == len)
+		return len < 28 ? len : 28;
+	return 0;
+}
+
+size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
+{
+	size_t count = 0, p = 0, n, mut, resolved = 0, start, i;
+	uint8_t *view;
+	bool joined;
+
+	if (!buf || !len)
+		return 0;
+	if (r->mode != RD_NONE) {
+		p = mux_hdr_len(buf, len);
+		p = redact_body(r, buf, p, len, 0, &count);
+		if (p == len)
+			return count;
+		r->mode = RD_NONE;
+	} else if (r->ncarry) {
+		p = mux_hdr_len(buf, len);
+	}
+
+	/* Rescan the previous transfer's tail with this one so an opening cut
+	 * by the boundary is found; the tail itself is read-only. */
+	joined = r->ncarry > 0;
+	view = joined ? malloc(r->ncarry + (len - p)) : NULL;
+	if (view) {
+		memcpy(view, r->carry, r->ncarry);
+		memcpy(view + r->ncarry, buf + p, len - p);
+		n = r->ncarry + (len - p);
+		mut = r->ncarry;
+	} else {
+		joined = false;
+		view = buf + p;
+		n = len - p;
+		mut = 0;
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t mode = RD_NONE;
+		size_t ol, end;
+
+		if (view[i] != '<' && view[i] != '-')
+			continue;
+		ol = match_open(view, i, n, &mode);
+		if (!ol)
+			continue;
+		r->mode = mode;
+		r->phase = 0;
+		end = redact_body(r, view, i + ol, n, mut, &count);
+		if (end == n)
+			break;
+		r->mode = RD_NONE;
+		resolved = end;
+		i = end - 1;
+	}
+	if (r->mode != RD_NONE) {
+		r->ncarry = 0;
+	} else {
+		start = n > CAP_REDACT_CARRY ? n - CAP_REDACT_CARRY : 0;
+		if (start < resolved)
+			start = resolved;
+		r->ncarry = n - start;
+		memmove(r->carry, view + start, r->ncarry);
+	}
+	if (joined) {
+		memcpy(buf + p, view + mut, len - p);
+		free(view);
+	}
+	return count;
+}
+
+size_t cap_redact(uint8_t *buf, size_t len)
+{
+	struct cap_redactor r;
+
+	cap_redactor_init(&r);
+	return cap_redactor_feed(&r, buf, len);
+}
+
+/* ---- tap ----------------------------------------------------------------- */
+
+int cap_tap_new(struct cap_writer *w, const struct lp_clock *clock, const struct cap_tap_opts *o,
+		struct cap_tap **out)
+{
+	struct cap_tap *t;
+
+	if (!w || !out)
+		return LP_EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return LP_ENOMEM;
+	t->w = w;
+	t->clock = clock;
+	t->redact = !(o && o->no_redact);
+	t->data_max = o && o->data_max ? o->data_max : CAP_USBMON_DATA_MAX;
+	if (t->data_max > CAP_USBMON_DATA_MAX)
+		t->data_max = CAP_USBMON_DATA_MAX;
+	if (o && o->if_name && !(t->if_name = strdup(o->if_name)))
+		goto nomem;
+	if (o && o->if_description && !(t->if_desc = strdup(o->if_description)))
+		goto nomem;
+	lp_wr_init_dyn(&t->rec, CAP_USBMON_HDR_LEN + CAP_USBMON_DATA_MAX);
+	*out = t;
+	return 0;
+nomem:
+	free(t->if_name);
+	free(t);
+	return LP_ENOMEM;
+}
+
+int cap_tap_attach(struct tr_ctx *ctx, struct cap_writer *w, const struct cap_tap_opts *o,
+		   struct cap_tap **out, struct lp_errinfo *e)
+{
+	struct cap_tap *t;
+	int rc;
+
+	if (!ctx)
+		return lp_err_set(e, LP_EINVAL, "capture tap: no transport context");
+	rc = cap_tap_new(w, ctx->env.clock, o, &t);
+	if (rc)
+		return lp_err_set(e, rc, "capture tap: %s", lp_strerror(rc));
+	rc = tr_add_observer(ctx, cap_tap_observe, t);
+	if (rc) {
+		cap_tap_free(t);
+		return lp_err_set(e, rc, "capture tap: cannot add observer: %s", lp_strerror(rc));
+	}
+	t->ctx = ctx;
+	*out = t;
+	return 0;
+}
+
+void cap_tap_detach(struct cap_tap *t)
+{
+	struct tr_ctx *ctx;
+	size_t i, j;
+
+	if (!t || !t->ctx)
+		return;
+	ctx = t->ctx;
+	for (i = j = 0; i < ctx->nobs; i++)
+		if (!(ctx->obs[i].fn == cap_tap_observe && ctx->obs[i].ud == t))
+			ctx->obs[j++] = ctx->obs[i];
+	for (i = j; i < ctx->nobs; i++)
+		memset(&ctx->obs[i], 0, sizeof(ctx->obs[i]));
+	ctx->nobs = j;
+	t->ctx = NULL;
+}
+
+void cap_tap_free(struct cap_tap *t)
+{
+	if (!t)
+		return;
+	lp_wr_release(&t->rec);
+	free(t->mark);
+	free(t->if_name);
+	free(t->if_desc);
+	free(t);
+}
+
+int cap_tap_mark(struct cap_tap *t, const char *text)
+{
+	size_t old, add;
+	char *m;
+
+	if (!t || !text)
+		return LP_EINVAL;
+	old = t->mark ? strlen(t->mark) : 0;
+	add = strlen(text);
+	if (old + 1 + add + 1 > CAP_TAP_MARK_MAX)
+		return LP_ETOOBIG;
+	m = realloc(t->mark, old + 1 + add + 1);
+	if (!m)
+		return LP_ENOMEM;
+	if (old)
+		m[old++] = '\n';
+	memcpy(m + old, text, add + 1);
+	t->mark = m;
+	return 0;
+}
+
+int cap_tap_error(const struct cap_tap *t)
+{
+	return t->err;
+}
+
+uint64_t cap_tap_records(const struct cap_tap *t)
+{
+	return t->records;
+}
+
+uint64_t cap_tap_redacted(const struct cap_tap *t)
+{
+	return t->redacted;
+}
+
+static int tap_iface(struct cap_tap *t, const struct tr_dev *dev)
+{
+	const struct tr_devinfo *di = dev ? &dev->info : NULL;
+	uint8_t bus = di ? di->bus : 0, addr = di ? di->addr : 0;
+	uint32_t session = di ? di->session : 0;
+	char name[32], desc[256];
+	size_t i;
+	int id;
+
+	for (i = 0; i < t->ndevs; i++)
+		if (t->devs[i].bus == bus && t->devs[i].addr == addr &&
+		    t->devs[i].session == session)
+			return t->devs[i].iface;
+	if (t->ndevs && (t->if_name || t->ndevs == CAP_TAP_DEVS_MAX))
+		return t->devs[t->ndevs - 1].iface;
+
+	snprintf(name, sizeof(name), "usbmon%u", bus);
+	if (di)
+		snprintf(desc, sizeof(desc), "%04x:%04x, %s speed (%llu Mb/s), bus %u device %u%s%s",
+			 di->vid, di->pid, tr_speed_name(di->speed),
+			 (unsigned long long)(tr_speed_bps(di->speed) / 1000000), bus, addr,
+			 di->port_path[0] ? ", port " : "", di->port_path[0] ? di->port_path : "");
+	else
+		snprintf(desc, sizeof(desc), "unknown device");
+	id = cap_add_usb_interface(t->w, t->if_name ? t->if_name : name,
+				   t->if_desc ? t->if_desc : desc);
+	if (id < 0)
+		return id;
+	t->devs[t->ndevs].bus = bus;
+	t->devs[t->ndevs].addr = addr;
+	t->devs[t->ndevs].session = session;
+	t->devs[t->ndevs].iface = id;
+	t->ndevs++;
+	return id;
+}
+
+static struct cap_redactor *tap_redactor(struct cap_tap *t, uint8_t bus, uint8_t addr, uint8_t ep)
+{
+	size_t i;
+
+	for (i = 0; i < t->neps; i++)
+		if (t->eps[i].bus == bus && t->eps[i].addr == addr && t->eps[i].ep == ep)
+			return &t->eps[i].r;
+	if (t->neps == CAP_TAP_EPS_MAX)
+		return NULL; /* stateless fallback below */
+	t->eps[t->neps].bus = bus;
+	t->eps[t->neps].addr = addr;
+	t->eps[t->neps].ep = ep;
+	cap_redactor_init(&t->eps[t->neps].r);
+	return &t->eps[t->neps++].r;
+}
+
+void cap_tap_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit_err)
+{
+	struct cap_tap *t = ud;
+	struct cap_usbmon_rec rec;
+	uint64_t ns, wall;
+	size_t origlen;
+	int iface, rc;
+
+	if (!t || !x || t->err)
+		return;
+	ns = ev == TR_EV_COMPLETE ? x->done_ns : x->submit_ns;
+	wall = t->clock ? lp_clock_wall(t->clock, ns) : ns;
+	cap_usbmon_from_xfer(ev, x, submit_err, wall, t->data_max, &rec);
+	iface = tap_iface(t, x->dev);
+	if (iface < 0) {
+		t->err = iface;
+		return;
+	}
+	t->rec.len = 0;
+	cap_usbmon_encode(&t->rec, &rec);
+	if (!lp_wr_ok(&t->rec)) {
+		t->err = t->rec.err;
+		return;
+	}
+	if (t->redact && rec.data_len) {
+		struct cap_redactor *r = tap_redactor(t, rec.busnum, rec.devnum, rec.epnum);
+		uint8_t *d = t->rec.buf + CAP_USBMON_HDR_LEN;
+
+		t->redacted += r ? cap_redactor_feed(r, d, rec.data_len) : cap_redact(d, rec.data_len);
+	}
+	/* libpcap's rule: the original length counts the URB's data when the
+	 * record carries data, else only what was captured */
+	origlen = CAP_USBMON_HDR_LEN + (rec.flag_data == 0 ? rec.len_urb : rec.len_cap);
+	rc = cap_write_packet(t->w, iface, wall, t->rec.buf, t->rec.len, origlen, t->mark);
+	if (rc) {
+		t->err = rc;
+		return;
+	}
+	free(t->mark);
+	t->mark = NULL;
+	t->records++;
+}

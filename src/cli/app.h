@@ -1,0 +1,86 @@
+/* app.h - the CLI's shared state: options, clock, log, the opened transport
+ * and capture, and the command table. Only src/ prints or exits. */
+#ifndef LP_APP_H
+#define LP_APP_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_log.h"
+#include "src/diag/diag.h"
+
+#define LP_VERSION "0.1.0"
+
+/* Exit codes (documented in README). */
+enum { EXIT_GOOD = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
+
+struct tr_ctx;
+struct simdev;
+struct lp_capture;
+
+struct lp_app {
+	/* options */
+	const char *device_spec; /* "libusb", "sim[:profile][,k=v]", "replay:FILE" */
+	bool json;
+	bool color;
+	int verbose;
+	const char *capture_path;
+	const char *capture_streams_path;
+	const char *keylog_path;
+	bool tls_keys;
+	bool no_redact;
+	const char *pair_dir;
+	double timeout_s;  /* trust: total wait for the Trust dialog */
+	double duration_s; /* cable test */
+	bool pair;
+	bool list_profiles;
+	const char *udid; /* select a device */
+	const char *file; /* analyze: the capture */
+	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
+	bool via_usbmuxd; /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
+
+	/* runtime */
+	struct lp_clock clock;
+	struct lp_log log;
+	struct lp_rand rand;
+	struct tr_ctx *tr;
+	struct simdev *sim;
+	void *sim_arg; /* struct tr_sim_arg, owned */
+	struct lp_capture *cap;
+	bool is_sim;
+	FILE *out; /* stdout */
+};
+
+/* device.c: open the transport named by app->device_spec (and the capture if
+ * asked). Returns 0 or an lp_err with detail; usage errors are LP_EINVAL. */
+int app_open_device(struct lp_app *app, struct lp_errinfo *e);
+void app_close_device(struct lp_app *app);
+/* --device replay: append the replay's divergence (if any) to r->evidence. */
+void app_replay_note(struct lp_app *app, struct diag_report *r);
+
+/* capture glue (capture.c): attach to the transport; marks from diag. */
+int app_capture_open(struct lp_app *app, struct lp_errinfo *e);
+void app_capture_close(struct lp_app *app);
+void app_capture_mark(void *ud, const char *text);
+struct hl_link;
+void app_capture_link(struct lp_app *app, struct hl_link *link);
+void app_capture_keylog(void *ud, const char *line);
+
+/* output.c */
+void out_attach(struct lp_app *app, struct diag_report *r);
+int out_finish(struct lp_app *app, struct diag_report *r);
+void out_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Commands: return the process exit code. */
+int cmd_list(struct lp_app *app);
+int cmd_cable_test(struct lp_app *app);
+int cmd_trust(struct lp_app *app);
+int cmd_sim(struct lp_app *app);
+int cmd_analyze(struct lp_app *app);
+
+/* extcap.c: Wireshark extcap entry point (argv has an --extcap-* option). */
+int extcap_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,112 @@
+/* capture.c - --capture / --capture-streams / --tls-keys / --keylog glue:
+ * the USB tap on the transport, the synthetic-TCP view on the host link, and
+ * the key log. Secrets go only where the user asked for them: plaintext is
+ * redacted in both captures unless --no-redact, but --tls-keys/--keylog make
+ * the whole session readable, including what lockdown sends inside TLS
+ * (StartService's EscrowBag). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/app.h"
+#include "proto/hostlink.h"
+#include "src/capture/cap_streams.h"
+#include "src/capture/cap_tap.h"
+#include "src/capture/cap_writer.h"
+
+struct lp_capture {
+	struct cap_writer *usb;	    /* --capture */
+	struct cap_writer *tcp;	    /* --capture-streams */
+	struct cap_tap *tap;
+	struct cap_streams *streams;
+	struct cap_keylog *keylog;
+	struct lp_clock *clock;
+};
+
+int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
+{
+	struct lp_capture *c = calloc(1, sizeof(*c));
+	struct cap_writer *dsb = NULL;
+	int r;
+
+	if (!c)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	app->cap = c;
+	c->clock = &app->clock;
+	if (app->capture_path) {
+		struct cap_tap_opts o = {.no_redact = app->no_redact};
+		c->usb = cap_open(app->capture_path, CAP_FMT_AUTO, NULL, e);
+		if (!c->usb)
+			return lp_err_prefix(e, "--capture %s", app->capture_path), e ? e->code : LP_EIO;
+		r = cap_tap_attach(app->tr, c->usb, &o, &c->tap, e);
+		if (r)
+			return r;
+		if (app->tls_keys && cap_get_format(c->usb) == CAP_FMT_PCAPNG)
+			dsb = c->usb;
+	}
+	if (app->capture_streams_path) {
+		c->tcp = cap_open(app->capture_streams_path, CAP_FMT_PCAPNG, NULL, e);
+		if (!c->tcp)
+			return lp_err_prefix(e, "--capture-streams %s", app->capture_streams_path), e ? e->code : LP_EIO;
+		r = cap_streams_new(c->tcp, "usbmux-streams", &c->streams, e);
+		if (r)
+			return r;
+		cap_streams_set_redact(c->streams, !app->no_redact);
+		if (app->tls_keys)
+			dsb = c->tcp;
+	}
+	if (app->tls_keys && !dsb)
+		return lp_err_set(e, LP_EINVAL, "--tls-keys needs a pcapng capture (classic pcap has no secrets block)");
+	if (app->keylog_path || dsb) {
+		r = cap_keylog_open(app->keylog_path, dsb, &c->keylog, e);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void app_capture_close(struct lp_app *app)
+{
+	struct lp_capture *c = app->cap;
+
+	if (!c)
+		return;
+	cap_keylog_close(c->keylog);
+	cap_streams_free(c->streams);
+	if (c->tap)
+		cap_tap_detach(c->tap);
+	cap_tap_free(c->tap);
+	if (c->usb)
+		cap_close(c->usb);
+	if (c->tcp)
+		cap_close(c->tcp);
+	free(c);
+	app->cap = NULL;
+}
+
+void app_capture_mark(void *ud, const char *text)
+{
+	struct lp_app *app = ud;
+	if (app->cap && app->cap->tap)
+		cap_tap_mark(app->cap->tap, text);
+}
+
+static void stream_obs(void *ud, uint32_t conn, uint16_t sport, uint16_t dport, int dir,
+		       const uint8_t *data, size_t len, int event)
+{
+	struct lp_capture *c = ud;
+	uint64_t wall = lp_clock_wall(c->clock, lp_clock_now(c->clock));
+	cap_streams_event(c->streams, wall, conn, sport, dport, dir, event, data, len);
+}
+
+void app_capture_link(struct lp_app *app, struct hl_link *link)
+{
+	if (app->cap && app->cap->streams)
+		hl_set_stream_observer(link, stream_obs, app->cap);
+}
+
+void app_capture_keylog(void *ud, const char *line)
+{
+	struct lp_app *app = ud;
+	if (app->cap && app->cap->keylog)
+		cap_keylog_line(app->cap->keylog, line);
+}

@@ -1,0 +1,159 @@
+/* cmd_list.c - `linkprobe list`: every Apple device on USB with its mode
+ * (normal/recovery/DFU/WTF), speed, UDID, configurations and whether a usbmux
+ * interface exists. Descriptors are read with control transfers (so they are
+ * timed and captured); recovery/DFU devices are never driven with usbmux. */
+#include <stdio.h>
+#include <string.h>
+
+#include "src/cli/app.h"
+#include "src/cli/devlink.h"
+#include "src/cli/find.h"
+#include "proto/hostlink.h"
+
+#define LIST_MAX 32
+
+static const char *class_name(uint8_t cls, uint8_t sub, uint8_t proto)
+{
+	if (cls == USBMUX_CLASS && sub == USBMUX_SUBCLASS && proto == USBMUX_PROTOCOL)
+		return "usbmux";
+	if (cls == 0xff && sub == 0xfd)
+		return "apple-ethernet";
+	if (cls == 0xff && sub == 0x2a)
+		return "valeria";
+	if (cls == 0x06)
+		return "ptp";
+	if (cls == 0x01)
+		return "audio";
+	if (cls == 0x03)
+		return "hid";
+	if (cls == 0x02 && sub == 0x0d)
+		return "cdc-ncm";
+	if (cls == 0xff)
+		return "vendor";
+	return "other";
+}
+
+static json_object *configs_json(const struct hl_probe *p, char *human, size_t hn)
+{
+	json_object *arr = json_object_new_array();
+	size_t off = 0;
+
+	human[0] = '\0';
+	for (size_t i = 0; i < p->num_configs; i++) {
+		const struct usbd_config *c = &p->configs[i];
+		json_object *jc = json_object_new_object(), *ji = json_object_new_array();
+		json_object_object_add(jc, "value", json_object_new_int(c->bConfigurationValue));
+		if (off < hn)
+			off += (size_t)snprintf(human + off, hn - off, "%s%u:", i ? " " : "", c->bConfigurationValue);
+		for (size_t k = 0; k < c->num_ifaces; k++) {
+			const struct usbd_interface *f = &c->iface[k];
+			const char *nm;
+			char cls[12];
+			json_object *jf;
+			if (f->bAlternateSetting != 0)
+				continue;
+			nm = class_name(f->bInterfaceClass, f->bInterfaceSubClass, f->bInterfaceProtocol);
+			snprintf(cls, sizeof(cls), "%02x/%02x/%02x", f->bInterfaceClass, f->bInterfaceSubClass,
+				 f->bInterfaceProtocol);
+			jf = json_object_new_object();
+			json_object_object_add(jf, "number", json_object_new_int(f->bInterfaceNumber));
+			json_object_object_add(jf, "class", json_object_new_string(cls));
+			json_object_object_add(jf, "kind", json_object_new_string(nm));
+			json_object_array_add(ji, jf);
+			if (off < hn)
+				off += (size_t)snprintf(human + off, hn - off, "%s%s", k ? "+" : "", nm);
+		}
+		json_object_object_add(jc, "interfaces", ji);
+		json_object_array_add(arr, jc);
+	}
+	return arr;
+}
+
+int cmd_list(struct lp_app *app)
+{
+	struct diag_report r;
+	struct lp_errinfo e = {0};
+	struct tr_devinfo devs[LIST_MAX];
+	struct diag_stage *s;
+	size_t n = 0, ok = 0;
+	json_object *jdevs;
+	int code, ret;
+
+	if (app->via_usbmuxd)
+		return cmd_list_usbmuxd(app);
+	if (app_open_device(app, &e)) {
+		out_error(app, "%s", e.msg);
+		app_close_device(app);
+		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	diag_init(&r, "list", &app->clock);
+	out_attach(app, &r);
+	jdevs = json_object_new_array();
+
+	s = diag_begin(&r, "enumerate");
+	ret = tr_list(app->tr, devs, LIST_MAX, &n, &e);
+	if (ret) {
+		diag_end(&r, s, ST_FAIL, "%s", e.msg);
+		diag_set_verdict(&r, find_verdict_for_err(ret), "%s", e.msg);
+		goto done;
+	}
+	diag_end(&r, s, ST_OK, "%zu Apple device(s) on USB", n);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct tr_devinfo *d = &devs[i];
+		const char *mode = diag_mode_for_pid(d->vid, d->pid);
+		struct hl_probe p;
+		char name[48], cfgs[256];
+		json_object *jd = json_object_new_object();
+
+		snprintf(name, sizeof(name), "descriptors %u-%u", d->bus, d->addr);
+		s = diag_begin(&r, name);
+		ret = hl_probe(app->tr, d, &p, &e);
+		json_object_object_add(jd, "vid", json_object_new_int(d->vid));
+		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
+		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
+		json_object_object_add(jd, "address", json_object_new_int(d->addr));
+		json_object_object_add(jd, "mode", json_object_new_string(mode));
+		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)tr_speed_bps(d->speed) / 1e6));
+		if (ret) {
+			diag_end(&r, s, ST_FAIL, "%04x:%04x (%s mode): %s", d->vid, d->pid, mode, e.msg);
+			json_object_object_add(jd, "error", json_object_new_string(e.msg));
+			json_object_array_add(jdevs, jd);
+			continue;
+		}
+		ok++;
+		if (ok == 1) {
+			find_fill_dev(&r, d);
+			snprintf(r.dev.udid, sizeof(r.dev.udid), "%s", p.udid);
+			snprintf(r.dev.product, sizeof(r.dev.product), "%s", p.product);
+			r.dev.has_usbmux = p.has_usbmux;
+		}
+		json_object_object_add(jd, "udid", json_object_new_string(p.udid));
+		json_object_object_add(jd, "manufacturer", json_object_new_string(p.manufacturer));
+		json_object_object_add(jd, "product", json_object_new_string(p.product));
+		json_object_object_add(jd, "active_config", json_object_new_int(p.active_config));
+		json_object_object_add(jd, "configurations", configs_json(&p, cfgs, sizeof(cfgs)));
+		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(p.has_usbmux));
+		if (p.has_usbmux)
+			json_object_object_add(jd, "usbmux_config", json_object_new_int(p.usbmux_config));
+		json_object_object_add(jd, "descriptor_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+		json_object_array_add(jdevs, jd);
+		diag_end(&r, s, ST_OK, "%04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
+			 d->vid, d->pid, p.manufacturer, p.product, mode, (double)tr_speed_bps(d->speed) / 1e6,
+			 p.udid[0] ? p.udid : "?", cfgs,
+			 p.has_usbmux ? "yes" : strcmp(mode, "normal") == 0 ? "NO (camera only)" : "no");
+	}
+	if (n == 0)
+		diag_set_verdict(&r, V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
+	else if (ok == 0)
+		diag_set_verdict(&r, V_USB_ERROR, "%zu device(s) found but none answered descriptor requests", n);
+	else
+		diag_set_verdict(&r, V_FOUND, "%zu Apple device(s)", n);
+done:
+	r.extra = json_object_new_object();
+	json_object_object_add(r.extra, "devices", jdevs);
+	code = out_finish(app, &r);
+	diag_release(&r);
+	app_close_device(app);
+	return code;
+}

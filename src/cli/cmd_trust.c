@@ -1,0 +1,494 @@
+/* cmd_trust.c - `linkprobe trust`: walk the stages from USB to a running
+ * lockdown service and say exactly where it stalls, with the remedy.
+ *
+ *   find device -> usbmux version -> lockdown connect -> QueryType ->
+ *   device info -> pair record -> [Pair, waiting on the Trust dialog] ->
+ *   StartSession -> TLS -> StartService (backup) -> StopSession
+ *
+ * With --via-usbmuxd the first two stages are "find device" (ListDevices)
+ * and "usbmuxd connect", connections go through the daemon and the pair
+ * record is the daemon's; everything after is the same code (devlink.h).
+ *
+ * Pair runs when --pair is given or no record exists. While the device shows
+ * "Trust This Computer?" it answers PairingDialogResponsePending; we retry
+ * once a second with a visible countdown until --timeout (notes 4.8). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/app.h"
+#include "src/cli/devlink.h"
+#include "src/cli/find.h"
+#include "src/base/lp_str.h"
+#include "proto/hostlink.h"
+#include "proto/lockdown_client.h"
+#include "proto/pair_cert.h"
+#include "proto/pair_record.h"
+
+#define REQ_TIMEOUT_MS 10000 /* any single lockdown request */
+#define BACKUP_SERVICE "com.apple.mobilebackup2"
+
+struct trust_run {
+	struct lp_app *app;
+	struct diag_report *r;
+	struct hl_link *link; /* direct path only; owned by dl */
+	struct devlink *dl;
+	struct lp_stream *stream;
+	struct lkd_client *lkd;
+	struct pair_record *rec;
+	const char *pair_dir;
+	char *session_id;
+	bool in_session;
+};
+
+static uint64_t req_deadline(struct trust_run *t)
+{
+	return lp_clock_deadline_ms(&t->app->clock, REQ_TIMEOUT_MS);
+}
+
+/* Fail the stage with the error's evidence and set the verdict it implies. */
+static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct lp_errinfo *e)
+{
+	enum diag_verdict v = find_verdict_for_err(err);
+	const char *lkd = lp_lockdown_error_name(err);
+
+	if (lkd)
+		diag_end(t->r, s, ST_FAIL, "lockdown error %s: %s", lkd, lp_strerror(err));
+	else
+		diag_end(t->r, s, ST_FAIL, "%s (%s)", e && e->msg[0] ? e->msg : lp_strerror(err), lp_errname(err));
+	diag_set_verdict(t->r, v, "stage %s: %s", s->name, s->detail);
+	return err;
+}
+
+static void copy_str_value(struct lkd_client *c, const char *key, char *dst, size_t n, uint64_t dl)
+{
+	plist_t v = NULL;
+	if (lkd_get_value(c, NULL, key, &v, dl, NULL) == 0 && v && plist_get_node_type(v) == PLIST_STRING) {
+		char *s = NULL;
+		plist_get_string_val(v, &s);
+		lp_sanitize_str(dst, n, s);
+		free(s);
+	}
+	plist_free(v);
+}
+
+static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
+{
+	struct diag_stage *s = diag_begin(t->r, "device info");
+	struct lp_errinfo e = {0};
+	struct diag_device *d = &t->r->dev;
+	char udid[80] = "";
+	plist_t v = NULL;
+	int r;
+
+	copy_str_value(t->lkd, "UniqueDeviceID", udid, sizeof(udid), req_deadline(t));
+	copy_str_value(t->lkd, "ProductType", d->product_type, sizeof(d->product_type), req_deadline(t));
+	copy_str_value(t->lkd, "ProductVersion", d->product_version, sizeof(d->product_version), req_deadline(t));
+	copy_str_value(t->lkd, "DeviceName", d->name, sizeof(d->name), req_deadline(t));
+	if (udid[0] && strcmp(udid, d->udid) != 0) {
+		if (d->udid[0])
+			lp_logf(&t->app->log, LP_LOG_WARN, "USB serial %s differs from UniqueDeviceID %s", d->udid, udid);
+		snprintf(d->udid, sizeof(d->udid), "%s", udid);
+	}
+	r = lkd_get_value(t->lkd, NULL, "DevicePublicKey", &v, req_deadline(t), &e);
+	if (r)
+		return fail(t, s, r, &e);
+	if (plist_get_node_type(v) != PLIST_DATA) {
+		plist_free(v);
+		return fail(t, s, LP_EBADMSG, &(struct lp_errinfo){LP_EBADMSG, "DevicePublicKey is not data"});
+	}
+	*pubkey = v;
+	v = NULL;
+	if (lkd_get_value(t->lkd, NULL, "WiFiAddress", &v, req_deadline(t), NULL) == 0 && v &&
+	    plist_get_node_type(v) == PLIST_STRING) {
+		/* stored in the record, which refuses odd strings on load: keep
+		 * only what looks like a MAC address (hex digits and ':') */
+		const char *p = plist_get_string_ptr(v, NULL);
+		if (p && strlen(p) <= 32 && p[strspn(p, "0123456789abcdefABCDEF:")] == '\0')
+			*wifi = strdup(p);
+		else
+			lp_logf(&t->app->log, LP_LOG_WARN, "ignoring a malformed WiFiAddress from the device");
+	}
+	plist_free(v);
+	diag_end(t->r, s, ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
+		 d->product_type[0] ? d->product_type : "?", d->product_version[0] ? d->product_version : "?",
+		 d->udid);
+	return 0;
+}
+
+/* Which certificate the device presented as TLS server. Like every host we do
+ * not refuse a mismatch (which one a real iPhone presents is unverified), but
+ * it is evidence: a device that presents its DeviceCertificate from the record
+ * holds the key the pairing was made for. */
+static const char *device_cert_evidence(struct trust_run *t)
+{
+	X509 *peer = lkd_tls_peer_cert(t->lkd), *mine;
+	const char *what;
+
+	if (!peer)
+		return "the device presented no certificate";
+	mine = pair_load_cert(t->rec->device_certificate.data, t->rec->device_certificate.len);
+	if (mine && X509_cmp(peer, mine) == 0)
+		what = "the device presented the DeviceCertificate of the pair record";
+	else
+		what = "the device presented a certificate other than the record's DeviceCertificate";
+	X509_free(mine);
+	return what;
+}
+
+static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
+{
+	struct lp_app *app = t->app;
+	struct diag_stage *s = diag_begin(t->r, "Pair");
+	struct lp_errinfo e = {0};
+	struct pair_creds creds;
+	struct pair_record *rec;
+	char buid[37], hostid[37], where[256];
+	const char *pem;
+	uint64_t pem_len = 0, start = lp_clock_now(&app->clock);
+	uint64_t deadline = start + (uint64_t)(app->timeout_s * LP_NS_PER_S);
+	int r, tries = 0;
+	bool dialog_seen = false, locked_seen = false;
+
+	pem = plist_get_data_ptr(pubkey, &pem_len);
+	diag_progress(t->r, s, "generating RSA-2048 root and host keys and certificates");
+	r = pair_creds_generate((const uint8_t *)pem, (size_t)pem_len, &creds, &e);
+	if (r)
+		return fail(t, s, r, &e);
+	rec = pair_record_new();
+	if (!rec) {
+		pair_creds_clear(&creds);
+		return fail(t, s, LP_ENOMEM, NULL);
+	}
+	pair_record_adopt_creds(rec, &creds);
+	r = devlink_system_buid(t->dl, buid, &e);
+	if (!r)
+		r = pair_new_uuid(hostid);
+	if (!r)
+		r = pair_record_set_str(&rec->system_buid, buid);
+	if (!r)
+		r = pair_record_set_str(&rec->host_id, hostid);
+	if (!r)
+		r = pair_record_set_str(&rec->udid, t->r->dev.udid);
+	if (!r && wifi)
+		r = pair_record_set_str(&rec->wifi_mac_address, wifi);
+	if (r) {
+		pair_record_free(rec);
+		return fail(t, s, r, &e);
+	}
+
+	for (;;) {
+		plist_t escrow = NULL;
+		uint64_t now, next;
+
+		tries++;
+		r = lkd_pair(t->lkd, rec, &escrow, req_deadline(t), &e);
+		if (r == 0) {
+			if (escrow) {
+				uint64_t n = 0;
+				const char *p = plist_get_data_ptr(escrow, &n);
+				r = pair_record_set_blob(&rec->escrow_bag, p, (size_t)n);
+				plist_free(escrow);
+			}
+			break;
+		}
+		if (r != LP_ELKD_PAIRING_DIALOG_PENDING && r != LP_ELKD_PASSWORD_PROTECTED)
+			break;
+		now = lp_clock_now(&app->clock);
+		if (now >= deadline)
+			break;
+		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
+			dialog_seen = true;
+			diag_progress(t->r, s, "\"Trust This Computer?\" is showing on the device: tap Trust "
+				      "(%.0f s left, attempt %d)", (double)(deadline - now) / LP_NS_PER_S, tries);
+		} else {
+			locked_seen = true;
+			diag_progress(t->r, s, "the device is locked: unlock it to see the Trust dialog "
+				      "(%.0f s left, attempt %d)", (double)(deadline - now) / LP_NS_PER_S, tries);
+		}
+		next = now + LP_NS_PER_S < deadline ? now + LP_NS_PER_S : deadline;
+		if (devlink_idle(t->dl, next) == LP_ENODEV) {
+			r = LP_ENODEV;
+			lp_err_set(&e, r, "the device disappeared while %s",
+				   dialog_seen ? "the Trust dialog was up" : "waiting to pair");
+			break;
+		}
+	}
+	if (r) {
+		pair_record_free(rec);
+		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
+			diag_end(t->r, s, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s "
+				 "(%d Pair attempts, device kept answering PairingDialogResponsePending)",
+				 app->timeout_s, tries);
+			diag_set_verdict(t->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", app->timeout_s);
+			return r;
+		}
+		if (r == LP_ELKD_PASSWORD_PROTECTED) {
+			diag_end(t->r, s, ST_FAIL, "device stayed locked for %.0f s (%d Pair attempts answered "
+				 "PasswordProtected)", app->timeout_s, tries);
+			diag_set_verdict(t->r, V_LOCKED, "stage Pair: PasswordProtected");
+			return r;
+		}
+		(void)locked_seen;
+		return fail(t, s, r, &e);
+	}
+	r = devlink_record_save(t->dl, rec, &e);
+	if (r) {
+		pair_record_free(rec);
+		return fail(t, s, r, &e);
+	}
+	pair_record_free(t->rec);
+	t->rec = rec;
+	devlink_record_name(t->dl, rec->udid, where, sizeof(where));
+	diag_end(t->r, s, ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
+		 dialog_seen ? ", Trust tapped on the device" : "", where, t->dl->save_note);
+	return 0;
+}
+
+/* The direct path's first stages: find the device on USB, bring usbmux up. */
+static int open_direct(struct trust_run *t)
+{
+	struct lp_app *app = t->app;
+	struct diag_report *r = t->r;
+	struct diag_stage *s;
+	struct lp_errinfo e = {0};
+	struct tr_devinfo info;
+	const struct hl_probe *p;
+	int ret;
+
+	/* find device */
+	s = diag_begin(r, "find device");
+	ret = find_device(app, r, LP_NS_PER_S, &info, &e);
+	if (ret) {
+		diag_end(r, s, ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, ret == LP_ENODEV ? V_NO_DEVICE : find_verdict_for_err(ret), "%s", e.msg);
+		return ret;
+	}
+	if (strcmp(r->dev.mode, "normal") != 0) {
+		diag_end(r, s, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", info.vid, info.pid, r->dev.mode);
+		diag_set_verdict(r, strcmp(r->dev.mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
+				 "USB product ID %04x = %s mode", info.pid, r->dev.mode);
+		return LP_EUNSUPPORTED;
+	}
+	diag_end(r, s, ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info.vid, info.pid, info.bus,
+		 info.addr, tr_speed_name(info.speed), r->dev.speed_mbps);
+
+	/* usbmux version */
+	s = diag_begin(r, "usbmux version");
+	ret = hl_open(app->tr, &info, NULL, &t->link, &e);
+	if (ret == LP_EUNSUPPORTED) {
+		diag_end(r, s, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %s", e.msg);
+		diag_set_verdict(r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
+		return ret;
+	}
+	if (ret)
+		return fail(t, s, ret, &e);
+	t->dl = devlink_direct_new(t->link, t->pair_dir, &app->clock);
+	if (!t->dl) {
+		t->link = NULL;
+		return fail(t, s, LP_ENOMEM, NULL);
+	}
+	app_capture_link(app, t->link);
+	p = hl_info(t->link);
+	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
+	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p->product);
+	r->dev.has_usbmux = true;
+	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		 hl_mux_version(t->link), p->usbmux_config, p->usbmux_iface, p->ep_out, p->ep_in, p->mps);
+	return 0;
+}
+
+static int run(struct trust_run *t)
+{
+	struct lp_app *app = t->app;
+	struct diag_report *r = t->r;
+	struct diag_stage *s;
+	struct lp_errinfo e = {0};
+	plist_t pubkey = NULL;
+	char *wifi = NULL, *type = NULL, where[256];
+	bool ssl = false, need_pair;
+	uint16_t port = 0;
+	int ret;
+
+	ret = app->via_usbmuxd ? via_usbmuxd_open(app, r, &t->dl) : open_direct(t);
+	if (ret)
+		return ret;
+
+	/* lockdown connect */
+	s = diag_begin(r, "lockdown connect");
+	ret = devlink_connect(t->dl, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, &e);
+	if (ret)
+		return fail(t, s, ret, &e);
+	t->lkd = lkd_client_new(t->stream, "linkprobe");
+	if (!t->lkd)
+		return fail(t, s, LP_ENOMEM, NULL);
+	if (app->cap)
+		lkd_set_keylog(t->lkd, app_capture_keylog, app);
+	diag_end(r, s, ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
+
+	/* QueryType */
+	s = diag_begin(r, "QueryType");
+	ret = lkd_query_type(t->lkd, &type, req_deadline(t), &e);
+	if (ret)
+		return fail(t, s, ret, &e);
+	if (strcmp(type, "com.apple.mobile.lockdown") != 0) {
+		diag_end(r, s, ST_FAIL, "device answers as %s, not lockdownd", type);
+		diag_set_verdict(r, strstr(type, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR,
+				 "QueryType = %s", type);
+		free(type);
+		return LP_EPROTO;
+	}
+	diag_end(r, s, ST_OK, "%s", type);
+	free(type);
+
+	/* device info */
+	ret = stage_device_info(t, &pubkey, &wifi);
+	if (ret)
+		goto out;
+
+	/* pair record */
+	s = diag_begin(r, "pair record");
+	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
+	ret = devlink_record_load(t->dl, r->dev.udid, &t->rec, &e);
+	if (ret == 0 && !app->pair) {
+		diag_end(r, s, ST_OK, "%s, HostID %s", where, t->rec->host_id);
+		need_pair = false;
+	} else if (ret == 0 || ret == LP_ENOENT) {
+		diag_end(r, s, ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
+					   : "no record for this device (%s): pairing", where);
+		need_pair = true;
+	} else if (app->pair) {
+		diag_end(r, s, ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
+		need_pair = true;
+	} else {
+		diag_end(r, s, ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, V_STALE_TRUST, "the pair record is unreadable");
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+			 "The record %s could not be used: move it away or run with --pair to replace it.",
+			 where);
+		goto out;
+	}
+	ret = 0;
+	if (need_pair) {
+		ret = stage_pair(t, pubkey, wifi);
+		if (ret)
+			goto out;
+	} else {
+		diag_skip(r, "Pair", "a pair record exists (use --pair to pair again)");
+	}
+
+	/* StartSession */
+	s = diag_begin(r, "StartSession");
+	ret = lkd_start_session(t->lkd, t->rec->host_id, t->rec->system_buid, &t->session_id, &ssl,
+				req_deadline(t), &e);
+	if (ret) {
+		fail(t, s, ret, &e);
+		if (ret == LP_ELKD_INVALID_HOST_ID)
+			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+				 "Stale record: %s (HostID %s).", where, t->rec->host_id);
+		goto out;
+	}
+	t->in_session = true;
+	diag_end(r, s, ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
+
+	/* TLS */
+	s = diag_begin(r, "TLS");
+	if (!ssl) {
+		diag_end(r, s, ST_SKIPPED, "device did not ask for session TLS");
+	} else {
+		X509 *cert = pair_load_cert(t->rec->host_certificate.data, t->rec->host_certificate.len);
+		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data, t->rec->host_private_key.len);
+		const char *ver = "", *cipher = "";
+		if (!cert || !key) {
+			X509_free(cert);
+			EVP_PKEY_free(key);
+			ret = LP_ECRYPTO;
+			fail(t, s, ret, &(struct lp_errinfo){LP_ECRYPTO, "host certificate or key in the pair record does not load"});
+			goto out;
+		}
+		ret = lkd_start_tls(t->lkd, cert, key, req_deadline(t), &e);
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		if (ret) {
+			fail(t, s, ret == LP_ENODEV ? ret : LP_ETLS, &e);
+			goto out;
+		}
+		lkd_tls_info(t->lkd, &ver, &cipher);
+		diag_end(r, s, ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
+			 device_cert_evidence(t));
+	}
+
+	/* StartService */
+	s = diag_begin(r, "StartService");
+	{
+		plist_t escrow = NULL;
+		bool svc_ssl = false;
+		if (t->rec->escrow_bag.len)
+			escrow = plist_new_data((const char *)t->rec->escrow_bag.data, t->rec->escrow_bag.len);
+		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl, req_deadline(t), &e);
+		plist_free(escrow);
+		if (ret) {
+			fail(t, s, ret, &e);
+			goto out;
+		}
+		struct lp_stream *svc = NULL;
+		ret = devlink_connect(t->dl, port, req_deadline(t), &svc, &e);
+		if (ret) {
+			fail(t, s, ret, &e);
+			goto out;
+		}
+		lp_stream_close(svc);
+		diag_end(r, s, ST_OK, "%s on port %u%s, connection opened", BACKUP_SERVICE, port,
+			 svc_ssl ? " (service TLS)" : "");
+	}
+
+	/* StopSession */
+	s = diag_begin(r, "StopSession");
+	ret = lkd_stop_session(t->lkd, t->session_id, req_deadline(t), &e);
+	if (ret) {
+		fail(t, s, ret, &e);
+		goto out;
+	}
+	t->in_session = false;
+	diag_end(r, s, ST_OK, "session %s closed", t->session_id);
+	diag_set_verdict(r, V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
+			 need_pair ? "the pairing made now" : "the stored pairing");
+out:
+	plist_free(pubkey);
+	free(wifi);
+	return ret;
+}
+
+int cmd_trust(struct lp_app *app)
+{
+	struct diag_report r;
+	struct trust_run t;
+	struct lp_errinfo e = {0};
+	int code;
+
+	memset(&t, 0, sizeof(t));
+	if (app->via_usbmuxd) {
+		lp_clock_init_real(&app->clock); /* the daemon owns the device: nothing to open */
+	} else if (app_open_device(app, &e)) {
+		out_error(app, "%s", e.msg);
+		app_close_device(app);
+		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	diag_init(&r, "trust", &app->clock);
+	out_attach(app, &r);
+	t.app = app;
+	t.r = &r;
+	t.pair_dir = app->pair_dir ? app->pair_dir : PAIR_RECORD_DEFAULT_DIR;
+	run(&t);
+	if (r.verdict == V_NONE)
+		diag_set_verdict(&r, V_PROTOCOL_ERROR, "stopped without a verdict");
+	lkd_client_free(t.lkd);
+	lp_stream_close(t.stream);
+	devlink_free(t.dl);
+	pair_record_free(t.rec);
+	free(t.session_id);
+	code = out_finish(app, &r);
+	diag_release(&r);
+	app_close_device(app);
+	return code;
+}

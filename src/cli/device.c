@@ -1,0 +1,228 @@
+/* device.c - turn --device into an open transport context.
+ *
+ *   libusb                        real devices (default)
+ *   sim[:PROFILE][,k=v...]        the simulated iPhone in-process; k=v:
+ *                                 clock=virtual|real  (virtual: no wall time
+ *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
+ *                                 seed=N, link=off (no link timing)
+ *   replay:FILE                   device side played from a capture
+ *                                 (src/device/replaydev.h; --udid picks the
+ *                                 device; clock as for sim, from env)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+
+#include "src/cli/app.h"
+#include "src/device/replaydev.h"
+#include "src/device/simdev.h"
+#include "usb/tr_sim.h"
+#include "usb/transport.h"
+
+/* Fixed epoch for virtual-clock runs: 2026-01-01T00:00:00Z, so captures made
+ * on a virtual clock are byte-for-byte reproducible. */
+#define VIRTUAL_EPOCH_NS 1767225600000000000ull
+
+/* Run a device model (the simulated iPhone or the replay device) on the sim
+ * backend. `arg` is adopted by the app. */
+static int start_sim_backend(struct lp_app *app, struct tr_sim_arg *arg, struct lp_errinfo *e)
+{
+	struct tr_env env = {.clock = &app->clock, .log = &app->log, .rand = &app->rand};
+	int r;
+
+	arg->bus = 1;
+	app->sim_arg = arg;
+	r = tr_ctx_new(&tr_sim_ops, &env, arg, &app->tr, e);
+	if (r)
+		return r;
+	app->is_sim = true;
+	return 0;
+}
+
+/* The simulated iPhone remembers its key and pairings like a real one, so a
+ * second run reuses the pair record. State lives beside the pair records when
+ * --pair-dir is given (tests stay isolated), else in the XDG state dir. */
+static int sim_state_default(struct lp_app *app, char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char dir[400];
+
+	if (app->pair_dir) {
+		if (mkdir(app->pair_dir, 0700) && errno != EEXIST)
+			return -1;
+		snprintf(out, n, "%s/.linkprobe-sim-device", app->pair_dir);
+		return 0;
+	}
+	if (xdg && *xdg)
+		snprintf(dir, sizeof(dir), "%s/linkprobe", xdg);
+	else
+		snprintf(dir, sizeof(dir), "%s/.local/state/linkprobe", home && *home ? home : "/tmp");
+	for (char *p = dir + 1; *p; p++) { /* mkdir -p */
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -1;
+	snprintf(out, n, "%s/sim-device", dir);
+	return 0;
+}
+
+static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
+{
+	char spec[256], profile[64] = "healthy", state[512] = "", name[128] = "";
+	bool virt = false, link_off = false;
+	uint64_t seed = 1;
+	struct simdev_opts so;
+	struct tr_sim_arg *arg;
+	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
+	char *save = NULL, *tok;
+	size_t i;
+
+	if (ev && strcmp(ev, "virtual") == 0)
+		virt = true;
+	snprintf(spec, sizeof(spec), "%s", rest);
+	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strchr(tok, '=') && tok == spec)
+			snprintf(profile, sizeof(profile), "%s", tok);
+		else if (strcmp(tok, "clock=virtual") == 0)
+			virt = true;
+		else if (strcmp(tok, "clock=real") == 0)
+			virt = false;
+		else if (strncmp(tok, "seed=", 5) == 0)
+			seed = strtoull(tok + 5, NULL, 0);
+		else if (strcmp(tok, "link=off") == 0)
+			link_off = true;
+		else if (strncmp(tok, "name=", 5) == 0)
+			snprintf(name, sizeof(name), "%s", tok + 5);
+		else if (strncmp(tok, "state=", 6) == 0)
+			snprintf(state, sizeof(state), "%s", tok + 6);
+		else
+			return lp_err_set(e, LP_EINVAL,
+					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME)", tok);
+	}
+	if (virt)
+		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
+	lp_rand_seed(&app->rand, seed);
+
+	for (i = 0; i < simdev_profile_count(); i++) {
+		const char *pn, *sum;
+		if (simdev_profile_at(i, &pn, &sum) == 0 && strcmp(pn, profile) == 0)
+			break;
+	}
+	if (i == simdev_profile_count())
+		return lp_err_set(e, LP_EINVAL, "unknown sim profile '%s' (see `linkprobe sim --list`)", profile);
+	memset(&so, 0, sizeof(so));
+	so.seed = seed;
+	if (!state[0] && sim_state_default(app, state, sizeof(state)))
+		return lp_err_set(e, LP_EIO, "cannot create a directory for the simulated device's state");
+	so.state_path = state;
+	if (name[0])
+		so.device_name = name;
+	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);
+	if (!app->sim)
+		return e && e->code ? e->code : LP_EINVAL;
+	arg = calloc(1, sizeof(*arg));
+	if (!arg)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	arg->ops = &simdev_model_ops;
+	arg->model = app->sim;
+	simdev_link(app->sim, &arg->link);
+	if (link_off)
+		arg->link.link_off = true;
+	arg->link.seed = seed;
+	return start_sim_backend(app, arg, e);
+}
+
+/* The device side of a capture on the sim backend (app->sim stays NULL; the
+ * model hangs off app->sim_arg, told apart by its ops table). */
+static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *e)
+{
+	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
+	struct rdev_opts ro = {.udid = app->udid};
+	struct tr_sim_arg *arg;
+	struct rdev *rd = NULL;
+	int r;
+
+	if (!*path)
+		return lp_err_set(e, LP_EINVAL, "--device replay: needs a capture file (replay:FILE)");
+	if (ev && strcmp(ev, "virtual") == 0)
+		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
+	r = rdev_load_path(path, &ro, &app->clock, &app->log, &rd, e);
+	if (r)
+		return r;
+	arg = calloc(1, sizeof(*arg));
+	if (!arg) {
+		rdev_free(rd);
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	}
+	arg->ops = &rdev_model_ops;
+	arg->model = rd;
+	rdev_link(rd, lp_clock_now(&app->clock), &arg->link);
+	return start_sim_backend(app, arg, e);
+}
+
+static struct rdev *replay_model(const struct lp_app *app)
+{
+	const struct tr_sim_arg *arg = app->sim_arg;
+
+	return arg && arg->ops == &rdev_model_ops ? arg->model : NULL;
+}
+
+void app_replay_note(struct lp_app *app, struct diag_report *r)
+{
+	struct rdev *rd = replay_model(app);
+	const char *d = rd ? rdev_divergence(rd) : NULL;
+	size_t n;
+
+	if (!d)
+		return;
+	n = strlen(r->evidence);
+	snprintf(r->evidence + n, sizeof(r->evidence) - n, "%sreplay diverged: %s", n ? "; " : "", d);
+}
+
+int app_open_device(struct lp_app *app, struct lp_errinfo *e)
+{
+	const char *spec = app->device_spec ? app->device_spec : "libusb";
+	struct tr_env env;
+	int r;
+
+	lp_clock_init_real(&app->clock);
+	lp_rand_seed(&app->rand, 1);
+	if (strcmp(spec, "sim") == 0)
+		r = open_sim(app, "", e);
+	else if (strncmp(spec, "sim:", 4) == 0)
+		r = open_sim(app, spec + 4, e);
+	else if (strcmp(spec, "libusb") == 0) {
+		env.clock = &app->clock;
+		env.log = &app->log;
+		env.rand = &app->rand;
+		r = tr_ctx_new(&tr_libusb_ops, &env, NULL, &app->tr, e);
+	} else if (strncmp(spec, "replay:", 7) == 0) {
+		r = open_replay(app, spec + 7, e);
+	} else {
+		return lp_err_set(e, LP_EINVAL, "unknown --device '%s' (libusb, sim[:PROFILE], replay:FILE)", spec);
+	}
+	if (r)
+		return r;
+	if (app->capture_path || app->capture_streams_path || app->keylog_path)
+		return app_capture_open(app, e);
+	return 0;
+}
+
+void app_close_device(struct lp_app *app)
+{
+	app_capture_close(app);
+	tr_ctx_free(app->tr);
+	app->tr = NULL;
+	if (app->sim)
+		simdev_free(app->sim);
+	app->sim = NULL;
+	rdev_free(replay_model(app));
+	free(app->sim_arg);
+	app->sim_arg = NULL;
+}

@@ -1,0 +1,103 @@
+/* devlink.h - the path to the device as `trust` sees it, so its stages are
+ * written once: open a connection to a device port, let time pass while the
+ * device works (the Trust dialog), and load/save the pair record and this
+ * host's SystemBUID.
+ *
+ * Two implementations:
+ *   direct   our own usbmux over the transport (hostlink); records in
+ *            --pair-dir (devlink.c)
+ *   usbmuxd  --via-usbmuxd: the daemon's Connect; records and SystemBUID kept
+ *            by the daemon (ReadPairRecord/SavePairRecord/ReadBUID)
+ *            (via_usbmuxd.c, which also holds the stages that open it)
+ */
+#ifndef LP_DEVLINK_H
+#define LP_DEVLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/cli/app.h"
+#include "src/base/lp_error.h"
+#include "proto/pair_record.h"
+#include "proto/stream.h"
+
+struct hl_link;
+struct devlink;
+
+struct devlink_ops {
+	/* Mandatory. Open a connection to device `port`; *out owned
+	 * (lp_stream_close). LP_ECONNREFUSED, LP_ETIMEDOUT, LP_ENODEV. */
+	int (*connect)(struct devlink *l, uint16_t port, uint64_t deadline, struct lp_stream **out,
+		       struct lp_errinfo *e);
+	/* Mandatory. Return at `until`, having let the device progress; LP_ENODEV
+	 * early if it went away. */
+	int (*idle)(struct devlink *l, uint64_t until);
+	/* Mandatory. The record for `udid`: *out owned with udid set; LP_ENOENT
+	 * if there is none, else as pair_record_parse. */
+	int (*record_load)(struct devlink *l, const char *udid, struct pair_record **out,
+			   struct lp_errinfo *e);
+	/* Mandatory. Store rec (borrowed) under rec->udid. */
+	int (*record_save)(struct devlink *l, const struct pair_record *rec, struct lp_errinfo *e);
+	/* Mandatory. This host's SystemBUID (36-char UUID). */
+	int (*system_buid)(struct devlink *l, char out[37], struct lp_errinfo *e);
+	/* Mandatory. Where the record for `udid` lives, for messages:
+	 * "/var/lib/lockdown/<udid>.plist" or "usbmuxd at /path, PairRecordID <udid>". */
+	void (*record_name)(struct devlink *l, const char *udid, char *buf, size_t n);
+	/* Mandatory. Close what the link owns and free it. */
+	void (*free)(struct devlink *l);
+};
+
+struct devlink {
+	const struct devlink_ops *ops;
+	const char *conn_kind; /* "mux connection", "usbmuxd connection" */
+	const char *save_note; /* appended after a save: " (mode 0600)" */
+	void *impl;
+};
+
+static inline int devlink_connect(struct devlink *l, uint16_t port, uint64_t deadline,
+				  struct lp_stream **out, struct lp_errinfo *e)
+{
+	return l->ops->connect(l, port, deadline, out, e);
+}
+static inline int devlink_idle(struct devlink *l, uint64_t until)
+{
+	return l->ops->idle(l, until);
+}
+static inline int devlink_record_load(struct devlink *l, const char *udid, struct pair_record **out,
+				      struct lp_errinfo *e)
+{
+	return l->ops->record_load(l, udid, out, e);
+}
+static inline int devlink_record_save(struct devlink *l, const struct pair_record *rec,
+				      struct lp_errinfo *e)
+{
+	return l->ops->record_save(l, rec, e);
+}
+static inline int devlink_system_buid(struct devlink *l, char out[37], struct lp_errinfo *e)
+{
+	return l->ops->system_buid(l, out, e);
+}
+static inline void devlink_record_name(struct devlink *l, const char *udid, char *buf, size_t n)
+{
+	l->ops->record_name(l, udid, buf, n);
+}
+static inline void devlink_free(struct devlink *l)
+{
+	if (l)
+		l->ops->free(l);
+}
+
+/* Direct path over an open host link (adopted: devlink_free closes it);
+ * records in `pair_dir`, time from `clock` (both borrowed). NULL on
+ * allocation failure (the link is then closed). */
+struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir, struct lp_clock *clock);
+
+/* --via-usbmuxd (via_usbmuxd.c). Run the stages "find device" (ListDevices;
+ * --udid picks, else the first USB device) and "usbmuxd connect" (ReadBUID),
+ * filling r->dev and setting the verdict on failure. *out owned. */
+int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink **out);
+
+/* `linkprobe list --via-usbmuxd`: the daemon's device list. Exit code. */
+int cmd_list_usbmuxd(struct lp_app *app);
+
+#endif

@@ -1,0 +1,316 @@
+/* via_usbmuxd.c - --via-usbmuxd: `trust` and `list` through the usbmuxd
+ * daemon when it owns the device (the direct path then finds the interface
+ * BUSY). The devlink connects through the daemon's Connect, and pair records
+ * and the SystemBUID are the daemon's (ReadPairRecord / SavePairRecord /
+ * ReadBUID), so a pairing made here is the one every libimobiledevice tool
+ * on this machine uses. Protocol: proto/usbmuxd_client.h, notes section 3.
+ *
+ * What the daemon hides: USB descriptors, the usbmux version and every USB
+ * transfer - so no captures and no cable metrics on this path. A device
+ * shows up in ListDevices only after the daemon's own lockdown preflight
+ * (notes 3), so "no device" here can also mean "preflight still running". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/devlink.h"
+#include "src/cli/find.h"
+#include "proto/usbmuxd_client.h"
+
+#define VIA_REQ_TIMEOUT_MS 10000 /* any single daemon request */
+#define VIA_FIND_WAIT_MS 1000	 /* for a device to appear in ListDevices */
+#define VIA_FIND_POLL_MS 200
+#define APPLE_VID 0x05ac
+
+struct via {
+	struct devlink l;
+	struct lp_app *app;
+	struct umc *umc; /* owned */
+	uint32_t device_id;
+	char buid[UMC_BUID_LEN + 1];
+};
+
+static uint64_t req_deadline(struct via *v)
+{
+	return lp_clock_deadline_ms(&v->app->clock, VIA_REQ_TIMEOUT_MS);
+}
+
+static int via_connect(struct devlink *l, uint16_t port, uint64_t deadline, struct lp_stream **out,
+		       struct lp_errinfo *e)
+{
+	struct via *v = l->impl;
+	return umc_connect(v->umc, v->device_id, port, deadline, out, e);
+}
+
+/* The daemon drives the device; we only wait, then check it is still
+ * listed so an unplug is reported as such rather than as a dead socket. */
+static int via_idle(struct devlink *l, uint64_t until)
+{
+	struct via *v = l->impl;
+	struct umc_device devs[UMC_MAX_DEVICES];
+	size_t n = 0;
+
+	lp_clock_sleep_until(&v->app->clock, until);
+	if (umc_list_devices(v->umc, devs, UMC_MAX_DEVICES, &n, req_deadline(v), NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (devs[i].device_id == v->device_id)
+			return 0;
+	return LP_ENODEV;
+}
+
+static int via_load(struct devlink *l, const char *udid, struct pair_record **out, struct lp_errinfo *e)
+{
+	struct via *v = l->impl;
+	return umc_read_pair_record(v->umc, udid, out, req_deadline(v), e);
+}
+
+static int via_save(struct devlink *l, const struct pair_record *rec, struct lp_errinfo *e)
+{
+	struct via *v = l->impl;
+	return umc_save_pair_record(v->umc, rec, v->device_id, req_deadline(v), e);
+}
+
+static int via_buid(struct devlink *l, char out[37], struct lp_errinfo *e)
+{
+	struct via *v = l->impl;
+
+	if (!v->buid[0]) {
+		int r = umc_read_buid(v->umc, v->buid, req_deadline(v), e);
+		if (r)
+			return r;
+	}
+	snprintf(out, 37, "%s", v->buid);
+	return 0;
+}
+
+static void via_name(struct devlink *l, const char *udid, char *buf, size_t n)
+{
+	struct via *v = l->impl;
+	snprintf(buf, n, "usbmuxd at %s, PairRecordID %s", umc_addr(v->umc), udid);
+}
+
+static void via_free(struct devlink *l)
+{
+	struct via *v = l->impl;
+	umc_free(v->umc);
+	free(v);
+}
+
+static const struct devlink_ops via_ops = {
+	.connect = via_connect,
+	.idle = via_idle,
+	.record_load = via_load,
+	.record_save = via_save,
+	.system_buid = via_buid,
+	.record_name = via_name,
+	.free = via_free,
+};
+
+/* A daemon-level failure (absent, denied, malformed) as stage + verdict. */
+static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *umc, int err,
+		       const struct lp_errinfo *e)
+{
+	diag_end(r, s, ST_FAIL, "%s", e->msg[0] ? e->msg : lp_strerror(err));
+	if (err == LP_ENOENT) {
+		diag_set_verdict(r, V_NO_DEVICE, "%s", e->msg);
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+			 "Start usbmuxd (sudo systemctl start usbmuxd), point %s at it (UNIX:/path or "
+			 "host:port), or run without --via-usbmuxd to talk to the device directly.",
+			 UMC_ENV_ADDRESS);
+	} else if (err == LP_EACCES) {
+		diag_set_verdict(r, V_ACCESS_DENIED, "%s", e->msg);
+	} else if (err == LP_EINVAL) {
+		diag_set_verdict(r, V_NO_DEVICE, "%s", e->msg);
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra), "Set %s to UNIX:/path or host:port.",
+			 UMC_ENV_ADDRESS);
+	} else {
+		diag_set_verdict(r, find_verdict_for_err(err), "usbmuxd at %s: %s", umc ? umc_addr(umc) : "?",
+				 e->msg);
+	}
+	return err;
+}
+
+static void fill_dev(struct diag_report *r, const struct umc_device *d)
+{
+	r->dev.present = true;
+	r->dev.vid = APPLE_VID;
+	r->dev.pid = d->product_id;
+	/* Linux usbmuxd: LocationID = bus << 16 | address */
+	r->dev.bus = (uint8_t)(d->location_id >> 16);
+	r->dev.addr = (uint8_t)(d->location_id & 0xff);
+	r->dev.speed_mbps = (double)d->speed_bps / 1e6;
+	r->dev.mode = diag_mode_for_pid(APPLE_VID, d->product_id);
+	r->dev.has_usbmux = true;
+	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", d->udid);
+}
+
+static bool is_usb(const struct umc_device *d)
+{
+	return !d->conn_type[0] || strcmp(d->conn_type, "USB") == 0;
+}
+
+/* ListDevices, waiting up to VIA_FIND_WAIT_MS for a first entry. */
+static int list_wait(struct lp_app *app, struct umc *umc, struct umc_device *devs, size_t *n,
+		     struct lp_errinfo *e)
+{
+	uint64_t until = lp_clock_deadline_ms(&app->clock, VIA_FIND_WAIT_MS);
+
+	for (;;) {
+		int r = umc_list_devices(umc, devs, UMC_MAX_DEVICES, n, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), e);
+		uint64_t now;
+
+		if (r || *n)
+			return r;
+		now = lp_clock_now(&app->clock);
+		if (now >= until)
+			return 0;
+		lp_clock_sleep_until(&app->clock, now + VIA_FIND_POLL_MS * LP_NS_PER_MS < until
+							  ? now + VIA_FIND_POLL_MS * LP_NS_PER_MS : until);
+	}
+}
+
+int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink **out)
+{
+	struct umc_device devs[UMC_MAX_DEVICES];
+	struct lp_errinfo e = {0};
+	struct diag_stage *s;
+	struct umc *umc = NULL;
+	struct via *v;
+	size_t n = 0, best;
+	int ret;
+
+	/* find device */
+	s = diag_begin(r, "find device");
+	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
+	if (!ret)
+		ret = list_wait(app, umc, devs, &n, &e);
+	if (ret) {
+		daemon_fail(r, s, umc, ret, &e);
+		umc_free(umc);
+		return ret;
+	}
+	if (n == 0) {
+		diag_end(r, s, ST_FAIL, "usbmuxd at %s lists no device after %.1f s", umc_addr(umc),
+			 VIA_FIND_WAIT_MS / 1000.0);
+		diag_set_verdict(r, V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+			 "usbmuxd lists a phone only after its own lockdown check: if one is plugged in, "
+			 "unlock it and watch for \"Trust This Computer?\", or run without --via-usbmuxd.");
+		umc_free(umc);
+		return LP_ENODEV;
+	}
+	for (best = 0; best < n; best++) {
+		if (app->udid ? strcmp(devs[best].udid, app->udid) == 0 : is_usb(&devs[best]))
+			break;
+	}
+	if (best == n && app->udid) {
+		diag_end(r, s, ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd", app->udid, n);
+		diag_set_verdict(r, V_NO_DEVICE, "no device with UDID %s among %zu listed by usbmuxd at %s",
+				 app->udid, n, umc_addr(umc));
+		umc_free(umc);
+		return LP_ENODEV;
+	}
+	if (best == n)
+		best = 0;
+	fill_dev(r, &devs[best]);
+	diag_end(r, s, ST_OK, "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
+		 devs[best].device_id, APPLE_VID, devs[best].product_id,
+		 devs[best].conn_type[0] ? devs[best].conn_type : "USB", devs[best].location_id,
+		 r->dev.speed_mbps, devs[best].udid);
+
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		umc_free(umc);
+		diag_end(r, diag_begin(r, "usbmuxd connect"), ST_FAIL, "out of memory");
+		diag_set_verdict(r, V_PROTOCOL_ERROR, "out of memory");
+		return LP_ENOMEM;
+	}
+	v->app = app;
+	v->umc = umc;
+	v->device_id = devs[best].device_id;
+	v->l.ops = &via_ops;
+	v->l.conn_kind = "usbmuxd connection";
+	v->l.save_note = " (SavePairRecord)";
+	v->l.impl = v;
+
+	/* usbmuxd connect: the daemon answers a second request and gives the
+	 * SystemBUID a Pair needs */
+	s = diag_begin(r, "usbmuxd connect");
+	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), &e);
+	if (ret) {
+		daemon_fail(r, s, umc, ret, &e);
+		via_free(&v->l);
+		return ret;
+	}
+	diag_end(r, s, ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s", umc_addr(umc),
+		 v->device_id, v->buid);
+	*out = &v->l;
+	return 0;
+}
+
+int cmd_list_usbmuxd(struct lp_app *app)
+{
+	struct umc_device devs[UMC_MAX_DEVICES];
+	struct diag_report r;
+	struct lp_errinfo e = {0};
+	struct diag_stage *s;
+	struct umc *umc = NULL;
+	json_object *jdevs;
+	size_t n = 0;
+	int code, ret;
+
+	lp_clock_init_real(&app->clock);
+	diag_init(&r, "list", &app->clock);
+	out_attach(app, &r);
+	jdevs = json_object_new_array();
+
+	s = diag_begin(&r, "enumerate");
+	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
+	if (!ret)
+		ret = umc_list_devices(umc, devs, UMC_MAX_DEVICES, &n,
+				       lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), &e);
+	if (ret) {
+		daemon_fail(&r, s, umc, ret, &e);
+		goto done;
+	}
+	diag_end(&r, s, ST_OK, "%zu device(s) listed by usbmuxd at %s", n, umc_addr(umc));
+	for (size_t i = 0; i < n; i++) {
+		const struct umc_device *d = &devs[i];
+		const char *mode = diag_mode_for_pid(APPLE_VID, d->product_id);
+		json_object *jd = json_object_new_object();
+		char name[48];
+
+		if (i == 0)
+			fill_dev(&r, d);
+		json_object_object_add(jd, "device_id", json_object_new_int64(d->device_id));
+		json_object_object_add(jd, "udid", json_object_new_string(d->udid));
+		json_object_object_add(jd, "vid", json_object_new_int(APPLE_VID));
+		json_object_object_add(jd, "pid", json_object_new_int(d->product_id));
+		json_object_object_add(jd, "mode", json_object_new_string(mode));
+		json_object_object_add(jd, "location_id", json_object_new_int64(d->location_id));
+		json_object_object_add(jd, "bus", json_object_new_int((int)(d->location_id >> 16)));
+		json_object_object_add(jd, "address", json_object_new_int((int)(d->location_id & 0xffff)));
+		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)d->speed_bps / 1e6));
+		json_object_object_add(jd, "connection_type",
+				       json_object_new_string(d->conn_type[0] ? d->conn_type : "USB"));
+		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(1));
+		json_object_array_add(jdevs, jd);
+		snprintf(name, sizeof(name), "usbmuxd device %u", d->device_id);
+		s = diag_begin(&r, name);
+		diag_end(&r, s, ST_OK, "%04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s", APPLE_VID,
+			 d->product_id, d->conn_type[0] ? d->conn_type : "USB", mode, d->location_id,
+			 (double)d->speed_bps / 1e6, d->udid);
+	}
+	if (n == 0)
+		diag_set_verdict(&r, V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
+	else
+		diag_set_verdict(&r, V_FOUND, "%zu device(s) via usbmuxd", n);
+done:
+	r.extra = json_object_new_object();
+	json_object_object_add(r.extra, "devices", jdevs);
+	code = out_finish(app, &r);
+	diag_release(&r);
+	umc_free(umc);
+	return code;
+}

@@ -1,0 +1,118 @@
+/* replaydev.h - the device side of a recorded USB capture, played back as a
+ * device model behind usb/tr_sim.h (`--device replay:FILE`).
+ *
+ * Loading reads a pcap/pcapng file of usbmon records (link types 220 and 189;
+ * USBPcap is not supported), picks the Apple device (the one whose serial is
+ * opts->udid, else the first in normal mode, else the first Apple device) and
+ * extracts what the device said: its descriptors (GET_DESCRIPTOR replies),
+ * every control reply, the usbmux VERSION it answered, which ports it accepted
+ * or refused, and each lockdown request with the reply it got (framed with
+ * struct lkd_framer, paired per connection). Records are parsed through the
+ * usbmon decoder, mux_decode and libplist only.
+ *
+ * Playing back matches host requests by meaning, not bytes, so a capture made
+ * by another host tool can drive linkprobe:
+ *  - control: by (bmRequestType, bRequest, wValue, wIndex); a shorter wLength
+ *    truncates; unknown requests stall. SET_CONFIGURATION/SET_INTERFACE/
+ *    GET_CONFIGURATION/CLEAR_FEATURE are answered from the descriptors.
+ *  - usbmux: VERSION answered with the recorded major; SYN accepted on the
+ *    ports the recording accepted, RST elsewhere.
+ *  - lockdown: by Request (+ Key/Domain for Get/Set/RemoveValue, + Service for
+ *    StartService): the next unused recorded exchange with that meaning, in
+ *    the recording's order (Pair: pending, pending, success replays so); when
+ *    a meaning's exchanges are used up its last reply repeats. A request with
+ *    no recorded counterpart is a divergence: the connection is reset and
+ *    rdev_divergence() names the request and what the recording has next.
+ *  - session TLS cannot be replayed byte for byte (fresh keys): after a
+ *    recorded StartSession with EnableSessionSSL the model is a TLS server
+ *    with a throwaway self-signed certificate (hosts do not verify it) and
+ *    accepts any client certificate. Inside TLS it answers by meaning from
+ *    what the recording shows: GetValue from recorded plaintext replies,
+ *    StartService with the next service port the host connected to in the
+ *    recording, StopSession with Success. A recorded TLS failure (device
+ *    reset the connection before sending any application data) replays as a
+ *    handshake failure (reset on the first handshake bytes).
+ *  - timing: each lockdown reply is held back by the delay the recording shows
+ *    between request and reply, on the context clock; the recorded disconnect
+ *    (-19/-108 statuses) and re-enumeration are returned by rdev_link() as the
+ *    sim link's disconnect and re-enumeration gap; the bulk error rate the
+ *    recording shows becomes the link's error rate.
+ *
+ * Reference: protocol-notes.md 2 (usbmux), 4 (lockdown), 6.1 (usbmon).
+ */
+#ifndef LP_REPLAYDEV_H
+#define LP_REPLAYDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <plist/plist.h>
+
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_log.h"
+#include "usb/tr_sim.h"
+
+#define RDEV_MAX_RECORDS 2000000u    /* usbmon records read from one capture */
+#define RDEV_MAX_BYTES (256u << 20)  /* captured data bytes kept while loading */
+#define RDEV_MAX_CTRL 256	     /* distinct control replies */
+#define RDEV_MAX_EXCHANGES 8192	     /* lockdown request/reply pairs */
+#define RDEV_MAX_PORTS 64	     /* accepted/refused ports remembered */
+#define RDEV_MAX_RECCONNS 1024	     /* recorded mux connections */
+#define RDEV_MAX_DELAY_NS (30ull * LP_NS_PER_S) /* longest reply delay replayed */
+#define RDEV_DIVERGENCE_MAX 512
+#define RDEV_MEANING_MAX 160
+
+/* All optional. Strings borrowed for the load call only. */
+struct rdev_opts {
+	const char *udid; /* pick the device with this serial / UDID */
+	bool no_timing;	  /* replies without the recorded delays */
+};
+
+struct rdev;
+
+/* Load from an open capture (adopted: closed by the call, also on failure)
+ * or a path. clock and log borrowed, must outlive the model. Returns 0 and
+ * *out (owned, rdev_free), LP_EFORMAT (not pcap/pcapng or an unsupported link
+ * type), LP_ENOENT (file missing or no device in it), LP_EBADMSG (the device
+ * never answered GET_DESCRIPTOR(device)), LP_ETOOBIG (over a cap), LP_ENOMEM. */
+int rdev_load_file(FILE *f, const struct rdev_opts *o, struct lp_clock *clock,
+		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e);
+int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock *clock,
+		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e);
+void rdev_free(struct rdev *r);
+
+/* The model; `void *m` is the struct rdev. */
+extern const struct tr_sim_model_ops rdev_model_ops;
+
+/* Link parameters from the recording: speed (from the bulk wMaxPacketSize),
+ * no added latency, the bulk error rate, and the first recorded disconnect
+ * placed at `now` + its offset from the first record, with the recorded gap
+ * until the device came back (disconnect_at_ns 0 if none). */
+int rdev_link(const struct rdev *r, uint64_t now, struct tr_sim_link *out);
+
+/* The first divergence as one sentence ("host sent GetValue Key=Foo;
+ * recording has next: GetValue Key=ProductVersion, StartSession"), or NULL.
+ * Borrowed. */
+const char *rdev_divergence(const struct rdev *r);
+
+/* What the recording holds, for the CLI and tests. */
+struct rdev_summary {
+	uint16_t vid, pid;
+	uint8_t bus, addr; /* of the recorded device */
+	char udid[80];	   /* serial string, "" if not recorded */
+	uint32_t mux_version;
+	size_t control_replies, exchanges, accepted_ports, refused_ports;
+	size_t disconnects;
+	uint64_t bulk_transfers, bulk_errors;
+	size_t replayed, reused; /* exchanges answered so far / answered again */
+};
+void rdev_get_summary(const struct rdev *r, struct rdev_summary *s);
+
+/* The meaning of a lockdown request as matched ("GetValue Key=ProductVersion",
+ * "StartService Service=com.apple.x", "Pair"); `req` borrowed. */
+void rdev_meaning(plist_t req, char *out, size_t n);
+
+#endif

@@ -1,0 +1,137 @@
+/* sim_lockdownd.h - the simulated iPhone's lockdownd and its small services
+ * (private to src/device/simdev.c and src/device/sim_lockdownd.c; not a public API).
+ *
+ * Two lifetimes:
+ *  - struct slkd_device: what the phone remembers across USB re-enumeration
+ *    (its RSA key, identity, pairings, the Trust dialog). Owned by struct simdev.
+ *  - struct slkd: one USB attachment's worth of lockdownd - the mux
+ *    connections to port 62078 and to the service ports it handed out. Created
+ *    when the usbmux configuration is selected, freed on reset/reconfigure.
+ *
+ * Reference: protocol-notes.md 4.1-4.11 (requests, errors, pairing, TLS) and
+ * section 0 (what real devices do). Facts the notes leave open are decided
+ * here and written next to the code that decides them.
+ */
+#ifndef LP_SIM_LOCKDOWND_H
+#define LP_SIM_LOCKDOWND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/base/lp_log.h"
+#include "proto/mux.h"
+
+#define SLKD_MAX_PAIRINGS 16	  /* oldest pairing evicted beyond this */
+#define SLKD_ID_MAX 64		  /* HostID / SystemBUID / UDID text */
+#define SLKD_ESCROW_LEN 48	  /* bytes of the random EscrowBag */
+#define SLKD_CERT_MAX (16u << 10) /* PEM certificate accepted from a host */
+#define SLKD_STATE_MAX (1u << 20) /* persistent state file */
+#define SLKD_NAME_MAX 64	  /* DeviceName */
+#define SLKD_NOTIFY_NAMES 8	  /* names one notification-proxy client may observe */
+#define SLKD_MAX_SERVICES 16	  /* service ports listening at once */
+#define SLKD_SERVICE_PORT_BASE 49152
+
+#define SLKD_NOTE_REQUEST_PAIR "com.apple.mobile.lockdown.request_pair"
+
+enum slkd_dialog {
+	SLKD_DIALOG_NONE,    /* no Trust dialog on screen */
+	SLKD_DIALOG_SHOWN,   /* "Trust This Computer?" waiting for the user */
+	SLKD_DIALOG_TRUSTED, /* user tapped Trust; the next Pair succeeds */
+	SLKD_DIALOG_DENIED,  /* user tapped Don't Trust; the next Pair fails */
+};
+
+enum slkd_answer { SLKD_ANSWER_TRUST, SLKD_ANSWER_DENY, SLKD_ANSWER_NEVER };
+
+/* Behaviour knobs taken from the profile. */
+struct slkd_policy {
+	enum slkd_answer answer;
+	uint64_t trust_delay_ns; /* dialog shown -> user answers */
+	bool locked;		 /* Pair: PasswordProtected forever */
+	bool forget_hosts;	 /* pairings from the state file are ignored */
+};
+
+struct slkd_identity {
+	char udid[SLKD_ID_MAX];	  /* UniqueDeviceID as lockdown reports it */
+	char serial[16];	  /* SerialNumber (Apple's 12-char style) */
+	char name[SLKD_NAME_MAX]; /* DeviceName */
+	char wifi[18];		  /* WiFiAddress */
+	char bt[18];		  /* BluetoothAddress */
+	uint64_t ecid;		  /* UniqueChipID */
+};
+
+struct slkd_pairing {
+	char host_id[SLKD_ID_MAX];
+	char system_buid[SLKD_ID_MAX];
+	X509 *root, *host, *device; /* owned */
+	uint8_t escrow[SLKD_ESCROW_LEN];
+	bool this_process; /* made since simdev_new (not loaded from the state file) */
+	uint64_t seq;	   /* age, for eviction */
+};
+
+struct slkd_counters {
+	uint32_t pair_requests, pairs_ok, dialogs_shown;
+	uint32_t sessions_started, tls_sessions, tls_rejected;
+	uint32_t notifications_posted, requests;
+};
+
+struct slkd_device {
+	struct lp_clock *clock;	  /* borrowed */
+	const struct lp_log *log; /* borrowed */
+	struct lp_rand rand;	  /* escrow bags, session IDs, ports (not crypto) */
+	struct slkd_policy pol;
+	struct slkd_identity id;
+	EVP_PKEY *key;	  /* the device's RSA key (owned) */
+	char *pubkey_pem; /* DevicePublicKey: PEM "RSA PUBLIC KEY" (owned) */
+	size_t pubkey_pem_len;
+	struct slkd_pairing pair[SLKD_MAX_PAIRINGS];
+	size_t npair;
+	uint64_t pair_seq;
+	enum slkd_dialog dialog;
+	uint64_t dialog_at; /* when the dialog appeared */
+	char untrusted_buid[SLKD_ID_MAX];
+	char *state_path; /* owned copy, NULL = no persistence */
+	bool state_readonly;
+	struct slkd_counters n;
+	/* set when a Pair succeeded because the user tapped Trust (simdev may
+	 * re-enumerate the device afterwards, as real phones do) */
+	bool trusted_pair_done;
+	uint64_t trusted_pair_at;
+};
+
+/* Load or create the device key and pairings. `state_path` may be NULL; an
+ * existing file is loaded (pairings skipped when pol->forget_hosts), a missing
+ * one is created unless `readonly`. */
+int slkd_device_init(struct slkd_device *d, struct lp_clock *clock, const struct lp_log *log,
+		     const struct slkd_policy *pol, const struct slkd_identity *id, uint64_t seed,
+		     const char *state_path, bool readonly, struct lp_errinfo *e);
+void slkd_device_release(struct slkd_device *d);
+/* Move the dialog along the clock: returns true exactly once, when the user
+ * taps Trust at or before `now`. */
+bool slkd_dialog_update(struct slkd_device *d, uint64_t now);
+/* When the user will answer (UINT64_MAX if no answer is coming). */
+uint64_t slkd_dialog_deadline(const struct slkd_device *d);
+const struct slkd_pairing *slkd_find_pairing(const struct slkd_device *d, const char *host_id);
+
+struct slkd;
+
+/* One attachment's lockdownd, speaking through `mux` (borrowed; DEVICE role).
+ * Starts listening on 62078. NULL on allocation failure. */
+struct slkd *slkd_new(struct slkd_device *d, struct mux *mux);
+void slkd_free(struct slkd *l);
+/* mux events, forwarded by simdev. */
+void slkd_accept(struct slkd *l, uint32_t conn, uint16_t port, uint64_t now);
+void slkd_data(struct slkd *l, uint32_t conn, const uint8_t *buf, size_t len, uint64_t now);
+void slkd_closed(struct slkd *l, uint32_t conn);
+/* Relay notification `name` to every notification-proxy client observing
+ * it. Returns how many got it. */
+size_t slkd_notify(struct slkd *l, const char *name);
+/* How many notification-proxy clients observe `name`. */
+size_t slkd_observers(const struct slkd *l, const char *name);
+
+#endif

@@ -1,0 +1,1031 @@
+/* simdev.c - the simulated iPhone at USB level: profiles, descriptors,
+ * control requests, the bulk pipe into a DEVICE-role usbmux codec, timers,
+ * and the glue to sim_lockdownd.c. Implements struct tr_sim_model_ops.
+ *
+ * Reference: protocol-notes.md section 0 (descriptor table of a real iPhone,
+ * which this follows), 1.3 (GET_MODE/SET_MODE), 1.10, 2.10 (one mux packet
+ * per IN transfer, ZLP when the length is a multiple of wMaxPacketSize), 2.12;
+ * libirecovery for the DFU / recovery product IDs and serial strings.
+ *
+ * Normal-mode configurations (bConfigurationValue: interfaces):
+ *   1 "PTP"                   0 PTP 06/01/01: bulk OUT 0x02, bulk IN 0x81, intr IN 0x83 (64)
+ *   2 "iPod USB Interface"    0 audio control 01/01/00; 1 audio streaming 01/02/00
+ *                             (alt 1: iso IN 0x81, 192); 2 HID 03/00/00 (intr IN 0x83, 64)
+ *   3 "PTP + Apple Mobile Device"   0 PTP; 1 usbmux ff/fe/02: bulk OUT 0x04, bulk IN 0x85
+ *   4 "... + Apple USB Ethernet"    0 PTP; 1 usbmux; 2 Ethernet ff/fd/01 (no endpoints)
+ * Bulk wMaxPacketSize: 512 at high speed, 64 at full speed.
+ *
+ * What a device does that lives in struct simdev (survives re-enumeration):
+ * key, identity, pairings, Trust dialog. What reset() clears: configuration,
+ * alternate settings, the mux codec and lockdownd connections.
+ */
+#include "src/device/simdev.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/base/lp_cursor.h"
+#include "usb/usb_desc.h"
+#include "proto/mux.h"
+#include "src/device/sim_lockdownd.h"
+
+#define SD_VID 0x05ac
+#define SD_PID_NORMAL 0x12a8
+#define SD_PID_DFU 0x1227
+#define SD_PID_RECOVERY 0x1281
+#define SD_MAX_CONFIGS 4
+#define SD_CFG_MAX 256 /* bytes of one configuration descriptor set */
+#define SD_MAX_IFACES 3
+#define SD_SERIAL_MAX 126 /* string descriptor: (255 - 2) / 2 characters */
+#define SD_MPS_HS 512
+#define SD_MPS_FS 64
+#define SD_MPS_INTR 64
+#define SD_MPS_ISO 192
+
+enum sd_kind { SD_NORMAL, SD_CAMERA, SD_DFU, SD_RECOVERY };
+
+struct sd_profile {
+	const char *name, *summary;
+	enum sd_kind kind;
+	bool full_speed;
+	uint64_t latency_ns;
+	double error_rate;
+	uint64_t disconnect_at_ns, reenum_gap_ns;
+	bool charge_only;
+	enum slkd_answer answer;
+	bool locked, forget_hosts;
+	uint64_t unplug_after_dialog_ns; /* 0 = never */
+};
+
+#define MS LP_NS_PER_MS
+#define US LP_NS_PER_US
+
+/* Zero fields mean: normal mode, high speed, 100 us latency, no faults, the
+ * user taps Trust SD_TRUST_DELAY after the dialog appears. */
+#define SD_TRUST_DELAY (2000 * MS)
+#define SD_LATENCY_DEFAULT (100 * US)
+
+static const struct sd_profile profiles[] = {
+    {.name = "healthy", .summary = "high speed; the user taps Trust 2 s after the dialog appears"},
+    {.name = "charge-only",
+     .summary = "charge-only cable: no data lines, the phone never enumerates",
+     .charge_only = true},
+    {.name = "full-speed",
+     .summary = "as healthy but at full speed (12 Mb/s, 64-byte bulk packets)",
+     .full_speed = true,
+     .latency_ns = 1000 * US},
+    {.name = "flaky",
+     .summary = "3% of bulk transfers fail; drops off the bus 0.7 s in, back 300 ms later",
+     .latency_ns = 200 * US,
+     .error_rate = 0.03,
+     .disconnect_at_ns = 700 * MS,
+     .reenum_gap_ns = 300 * MS},
+    {.name = "camera-only",
+     .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
+     .kind = SD_CAMERA},
+    {.name = "dfu",
+     .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
+     .kind = SD_DFU},
+    {.name = "recovery",
+     .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
+     .kind = SD_RECOVERY},
+    {.name = "locked",
+     .summary = "passcode-locked: Pair answers PasswordProtected forever",
+     .locked = true},
+    {.name = "deny",
+     .summary = "the user taps Don't Trust 2 s after the dialog: UserDeniedPairing",
+     .answer = SLKD_ANSWER_DENY},
+    {.name = "never-answers",
+     .summary = "nobody answers the Trust dialog: PairingDialogResponsePending forever",
+     .answer = SLKD_ANSWER_NEVER},
+    {.name = "forgot-host",
+     .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
+     .forget_hosts = true},
+    {.name = "unplug-during-pair",
+     .summary = "the phone disappears 1 s after the Trust dialog appears",
+     .answer = SLKD_ANSWER_NEVER,
+     .unplug_after_dialog_ns = 1000 * MS},
+};
+
+#define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
+
+/* string descriptor indexes */
+enum {
+	STR_LANG = 0,
+	STR_MANUFACTURER,
+	STR_PRODUCT,
+	STR_SERIAL,
+	STR_PTP,
+	STR_IPOD,
+	STR_PTP_AMD,
+	STR_PTP_AMD_ETH,
+	STR_MUX,
+	STR_ETH,
+	STR_COUNT,
+};
+
+struct simdev {
+	const struct sd_profile *prof;
+	struct lp_clock *clock;
+	const struct lp_log *log;
+	uint64_t seed;
+	enum tr_speed speed;
+	char serial[SD_SERIAL_MAX + 1]; /* iSerialNumber text */
+	const char *strings[STR_COUNT];
+	struct slkd_device dev;
+	/* descriptors: [0] full speed, [1] high speed */
+	uint8_t devdesc[18];
+	uint8_t cfg[2][SD_MAX_CONFIGS][SD_CFG_MAX];
+	size_t cfg_len[2][SD_MAX_CONFIGS];
+	uint8_t ncfg;
+	uint16_t pid;
+	/* plug state */
+	bool unplugged;
+	enum simdev_reenum reenum;
+	uint64_t reenum_delay_ns, reenum_gap_ns;
+	uint64_t absent_from, absent_until; /* self re-enumeration window */
+	bool absent_torn;
+	/* USB state (reset clears) */
+	uint8_t config;
+	uint8_t alt[SD_MAX_IFACES];
+	struct mux *mux;
+	struct slkd *lkd;
+	uint8_t *in_pkt;
+	uint64_t now;
+	/* counters */
+	uint32_t resets, self_reenums;
+};
+
+/* --------------------------------------------------------------------------
+ * Descriptors
+ */
+
+static void wr_iface(struct lp_wr *w, uint8_t num, uint8_t alt, uint8_t neps, uint8_t cls,
+		     uint8_t sub, uint8_t proto, uint8_t istr)
+{
+	lp_wr_u8(w, 9);
+	lp_wr_u8(w, 4);
+	lp_wr_u8(w, num);
+	lp_wr_u8(w, alt);
+	lp_wr_u8(w, neps);
+	lp_wr_u8(w, cls);
+	lp_wr_u8(w, sub);
+	lp_wr_u8(w, proto);
+	lp_wr_u8(w, istr);
+}
+
+static void wr_ep(struct lp_wr *w, uint8_t addr, uint8_t attr, uint16_t mps, uint8_t interval)
+{
+	lp_wr_u8(w, 7);
+	lp_wr_u8(w, 5);
+	lp_wr_u8(w, addr);
+	lp_wr_u8(w, attr);
+	lp_wr_le16(w, mps);
+	lp_wr_u8(w, interval);
+}
+
+static void wr_ptp(struct lp_wr *w, bool hs)
+{
+	wr_iface(w, 0, 0, 3, 0x06, 0x01, 0x01, STR_PTP);
+	wr_ep(w, 0x02, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
+	wr_ep(w, 0x81, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
+	wr_ep(w, 0x83, 0x03, SD_MPS_INTR, hs ? 7 : 8); /* 8 ms either way */
+}
+
+static void wr_mux(struct lp_wr *w, bool hs)
+{
+	wr_iface(w, 1, 0, 2, 0xff, 0xfe, 0x02, STR_MUX);
+	wr_ep(w, SIMDEV_EP_MUX_OUT, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
+	wr_ep(w, SIMDEV_EP_MUX_IN, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
+}
+
+/* One configuration set; bConfigurationValue `value`, `layout` picks the
+ * interfaces (1..4 as in the header comment, 'd' DFU, 'r' recovery). */
+static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
+{
+	struct lp_wr w;
+	uint8_t nif = 1, istr = 0;
+
+	lp_wr_init_fixed(&w, buf, SD_CFG_MAX);
+	switch (layout) {
+	case 1:
+		nif = 1;
+		istr = STR_PTP;
+		break;
+	case 2:
+		nif = 3;
+		istr = STR_IPOD;
+		break;
+	case 3:
+		nif = 2;
+		istr = STR_PTP_AMD;
+		break;
+	case 4:
+		nif = 3;
+		istr = STR_PTP_AMD_ETH;
+		break;
+	default:
+		nif = 1;
+		istr = 0;
+		break;
+	}
+	lp_wr_u8(&w, 9);
+	lp_wr_u8(&w, 2);
+	lp_wr_le16(&w, 0); /* wTotalLength, patched below */
+	lp_wr_u8(&w, nif);
+	lp_wr_u8(&w, value);
+	lp_wr_u8(&w, istr);
+	lp_wr_u8(&w, 0xc0); /* self-powered */
+	lp_wr_u8(&w, 250);  /* 500 mA */
+	switch (layout) {
+	case 1:
+		wr_ptp(&w, hs);
+		break;
+	case 2:
+		wr_iface(&w, 0, 0, 0, 0x01, 0x01, 0x00, 0);
+		/* class-specific AC header: bcdADC 1.00, one streaming interface */
+		lp_wr_u8(&w, 9);
+		lp_wr_u8(&w, 0x24);
+		lp_wr_u8(&w, 0x01);
+		lp_wr_le16(&w, 0x0100);
+		lp_wr_le16(&w, 9);
+		lp_wr_u8(&w, 1);
+		lp_wr_u8(&w, 1);
+		wr_iface(&w, 1, 0, 0, 0x01, 0x02, 0x00, 0);
+		wr_iface(&w, 1, 1, 1, 0x01, 0x02, 0x00, 0);
+		wr_ep(&w, 0x81, 0x05, SD_MPS_ISO, hs ? 4 : 1); /* iso async, 1 ms */
+		wr_iface(&w, 2, 0, 1, 0x03, 0x00, 0x00, 0);
+		/* HID descriptor: bcdHID 1.11, one report descriptor of 47 bytes */
+		lp_wr_u8(&w, 9);
+		lp_wr_u8(&w, 0x21);
+		lp_wr_le16(&w, 0x0111);
+		lp_wr_u8(&w, 0);
+		lp_wr_u8(&w, 1);
+		lp_wr_u8(&w, 0x22);
+		lp_wr_le16(&w, 47);
+		wr_ep(&w, 0x83, 0x03, SD_MPS_INTR, hs ? 7 : 8);
+		break;
+	case 3:
+		wr_ptp(&w, hs);
+		wr_mux(&w, hs);
+		break;
+	case 4:
+		wr_ptp(&w, hs);
+		wr_mux(&w, hs);
+		wr_iface(&w, 2, 0, 0, 0xff, 0xfd, 0x01, STR_ETH);
+		break;
+	case 'd':
+		wr_iface(&w, 0, 0, 0, 0xfe, 0x01, 0x00, 0);
+		/* DFU functional descriptor: can download/manifest, 2 KiB transfers */
+		lp_wr_u8(&w, 9);
+		lp_wr_u8(&w, 0x21);
+		lp_wr_u8(&w, 0x0b);
+		lp_wr_le16(&w, 0);
+		lp_wr_le16(&w, 0x0800);
+		lp_wr_le16(&w, 0x0110);
+		break;
+	default: /* 'r' */
+		wr_iface(&w, 0, 0, 0, 0xff, 0xff, 0x51, 0);
+		break;
+	}
+	buf[2] = (uint8_t)(w.len & 0xff);
+	buf[3] = (uint8_t)(w.len >> 8);
+	return w.len;
+}
+
+static void build_descriptors(struct simdev *s)
+{
+	const struct sd_profile *p = s->prof;
+	struct lp_wr w;
+
+	s->pid = p->kind == SD_DFU	  ? SD_PID_DFU
+		 : p->kind == SD_RECOVERY ? SD_PID_RECOVERY
+					  : SD_PID_NORMAL;
+	s->ncfg = p->kind == SD_NORMAL ? 4 : 1;
+	lp_wr_init_fixed(&w, s->devdesc, sizeof(s->devdesc));
+	lp_wr_u8(&w, 18);
+	lp_wr_u8(&w, 1);
+	lp_wr_le16(&w, 0x0200);
+	lp_wr_u8(&w, 0);
+	lp_wr_u8(&w, 0);
+	lp_wr_u8(&w, 0);
+	lp_wr_u8(&w, 64);
+	lp_wr_le16(&w, SD_VID);
+	lp_wr_le16(&w, s->pid);
+	lp_wr_le16(&w, p->kind == SD_NORMAL || p->kind == SD_CAMERA ? 0x0804 : 0x0000);
+	lp_wr_u8(&w, STR_MANUFACTURER);
+	lp_wr_u8(&w, STR_PRODUCT);
+	lp_wr_u8(&w, STR_SERIAL);
+	lp_wr_u8(&w, s->ncfg);
+	for (int hs = 0; hs < 2; hs++) {
+		for (uint8_t i = 0; i < s->ncfg; i++) {
+			int layout = p->kind == SD_DFU ? 'd' : p->kind == SD_RECOVERY ? 'r' : i + 1;
+			s->cfg_len[hs][i] = build_config(s->cfg[hs][i], i + 1, layout, hs == 1);
+		}
+	}
+	s->strings[STR_MANUFACTURER] = "Apple Inc.";
+	s->strings[STR_PRODUCT] = p->kind == SD_DFU	   ? "Apple Mobile Device (DFU Mode)"
+				  : p->kind == SD_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
+							   : "iPhone";
+	s->strings[STR_SERIAL] = s->serial;
+	s->strings[STR_PTP] = "PTP";
+	s->strings[STR_IPOD] = "iPod USB Interface";
+	s->strings[STR_PTP_AMD] = "PTP + Apple Mobile Device";
+	s->strings[STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet";
+	s->strings[STR_MUX] = "Apple USB Multiplexor";
+	s->strings[STR_ETH] = "Apple USB Ethernet";
+}
+
+/* ASCII -> UTF-16LE string descriptor. */
+static size_t encode_string(const char *str, uint8_t *out, size_t cap)
+{
+	struct lp_wr w;
+	size_t n = strlen(str);
+
+	if (n > SD_SERIAL_MAX)
+		n = SD_SERIAL_MAX;
+	lp_wr_init_fixed(&w, out, cap);
+	lp_wr_u8(&w, (uint8_t)(2 + 2 * n));
+	lp_wr_u8(&w, USBD_DT_STRING);
+	for (size_t i = 0; i < n; i++)
+		lp_wr_le16(&w, (uint8_t)str[i]);
+	return lp_wr_ok(&w) ? w.len : 0;
+}
+
+static const uint8_t *config_at(const struct simdev *s, enum tr_speed speed, uint8_t value,
+				size_t *len)
+{
+	int hs = speed == TR_SPEED_FULL ? 0 : 1;
+
+	if (value == 0 || value > s->ncfg)
+		return NULL;
+	*len = s->cfg_len[hs][value - 1];
+	return s->cfg[hs][value - 1];
+}
+
+static const uint8_t *config_set(const struct simdev *s, uint8_t value, size_t *len)
+{
+	return config_at(s, s->speed, value, len);
+}
+
+static uint16_t bulk_mps(const struct simdev *s)
+{
+	return s->speed == TR_SPEED_FULL ? SD_MPS_FS : SD_MPS_HS;
+}
+
+static bool usbmux_config(const struct simdev *s, uint8_t cfg)
+{
+	return s->prof->kind == SD_NORMAL && (cfg == 3 || cfg == 4);
+}
+
+/* --------------------------------------------------------------------------
+ * USB state: the mux codec and lockdownd of one attachment
+ */
+
+static void cb_accept(void *ud, uint32_t conn, uint16_t port)
+{
+	struct simdev *s = ud;
+
+	if (s->lkd)
+		slkd_accept(s->lkd, conn, port, s->now);
+}
+
+static void cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
+{
+	struct simdev *s = ud;
+
+	if (s->lkd)
+		slkd_data(s->lkd, conn, data, len, s->now);
+}
+
+static void cb_close(void *ud, uint32_t conn, int reason)
+{
+	struct simdev *s = ud;
+
+	if (s->lkd)
+		slkd_closed(s->lkd, conn);
+}
+
+static void cb_anomaly(void *ud, int err, const char *what)
+{
+	struct simdev *s = ud;
+
+	lp_logf(s->log, LP_LOG_DEBUG, "simdev: usbmux anomaly: %s (%s)", what, lp_errname(err));
+}
+
+static const struct mux_cbs sd_mux_cbs = {
+    .on_accept = cb_accept,
+    .on_data = cb_data,
+    .on_close = cb_close,
+    .on_anomaly = cb_anomaly,
+};
+
+static void usb_teardown(struct simdev *s)
+{
+	slkd_free(s->lkd);
+	s->lkd = NULL;
+	mux_free(s->mux);
+	s->mux = NULL;
+	free(s->in_pkt);
+	s->in_pkt = NULL;
+	s->config = 0;
+	memset(s->alt, 0, sizeof(s->alt));
+}
+
+static int set_config(struct simdev *s, uint8_t value)
+{
+	if (value > s->ncfg)
+		return LP_ESTALL;
+	usb_teardown(s);
+	s->config = value;
+	if (!usbmux_config(s, value))
+		return 0;
+	s->mux = mux_new(MUX_ROLE_DEVICE, &sd_mux_cbs, s, s->log);
+	if (s->mux)
+		s->lkd = slkd_new(&s->dev, s->mux);
+	if (!s->mux || !s->lkd) {
+		lp_logf(s->log, LP_LOG_ERROR, "simdev: out of memory setting configuration %u",
+			value);
+		usb_teardown(s);
+		s->config = value;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------------------
+ * Timers and plug state
+ */
+
+static uint64_t unplug_time(const struct simdev *s)
+{
+	const struct sd_profile *p = s->prof;
+
+	if (!p->unplug_after_dialog_ns || !s->dev.n.dialogs_shown)
+		return UINT64_MAX;
+	return s->dev.dialog_at + p->unplug_after_dialog_ns;
+}
+
+static bool is_attached(const struct simdev *s, uint64_t now)
+{
+	if (s->prof->charge_only || s->unplugged || now >= unplug_time(s))
+		return false;
+	return !(now >= s->absent_from && now < s->absent_until);
+}
+
+/* Consequences of what lockdownd just did; called after every entry point. */
+static void post_events(struct simdev *s, uint64_t now)
+{
+	struct slkd_device *d = &s->dev;
+
+	if (slkd_dialog_update(d, now) && s->lkd)
+		slkd_notify(s->lkd, SLKD_NOTE_REQUEST_PAIR);
+	if (d->trusted_pair_done) {
+		bool go = s->reenum == SIMDEV_REENUM_ALWAYS ||
+			  (s->reenum == SIMDEV_REENUM_AUTO && s->lkd &&
+			   slkd_observers(s->lkd, SLKD_NOTE_REQUEST_PAIR) > 0);
+
+		d->trusted_pair_done = false;
+		if (go) {
+			/* usbmuxd's preflight waits for the phone to drop off the
+			 * bus after pairing ("device will reconnect by itself") */
+			s->absent_from = d->trusted_pair_at + s->reenum_delay_ns;
+			s->absent_until = s->absent_from + s->reenum_gap_ns;
+			s->absent_torn = false;
+		}
+	}
+	if (!s->absent_torn && s->absent_until && now >= s->absent_from) {
+		lp_logf(s->log, LP_LOG_INFO, "simdev: re-enumerating after pairing");
+		usb_teardown(s);
+		s->absent_torn = true;
+		s->self_reenums++;
+	}
+	if (now >= unplug_time(s) && (s->mux || s->config)) {
+		lp_logf(s->log, LP_LOG_INFO, "simdev: unplugged during pairing");
+		usb_teardown(s);
+	}
+}
+
+/* --------------------------------------------------------------------------
+ * Model ops
+ */
+
+static bool op_attached(void *m, uint64_t now) { return is_attached(m, now); }
+
+static void op_identity(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
+{
+	struct simdev *s = m;
+
+	*vid = SD_VID;
+	*pid = s->pid;
+	*num_configs = s->ncfg;
+}
+
+static void op_reset(void *m, uint64_t now)
+{
+	struct simdev *s = m;
+
+	s->now = now;
+	usb_teardown(s);
+	s->resets++;
+}
+
+static int get_descriptor(const struct simdev *s, enum tr_speed speed, uint16_t wValue,
+			  uint16_t wIndex, uint8_t *data, size_t cap, size_t *actual)
+{
+	uint8_t type = (uint8_t)(wValue >> 8), idx = (uint8_t)wValue;
+	uint8_t tmp[256];
+	const uint8_t *src = NULL;
+	size_t n = 0;
+
+	switch (type) {
+	case USBD_DT_DEVICE:
+		src = s->devdesc;
+		n = sizeof(s->devdesc);
+		break;
+	case USBD_DT_CONFIG:
+		src = config_at(s, speed, (uint8_t)(idx + 1), &n);
+		break;
+	case USBD_DT_STRING:
+		if (idx == STR_LANG) {
+			tmp[0] = 4;
+			tmp[1] = USBD_DT_STRING;
+			tmp[2] = 0x09;
+			tmp[3] = 0x04;
+			n = 4;
+			src = tmp;
+		} else if (idx < STR_COUNT && s->strings[idx]) {
+			n = encode_string(s->strings[idx], tmp, sizeof(tmp));
+			src = n ? tmp : NULL;
+		}
+		break;
+	case 6: /* DEVICE_QUALIFIER: the same device at the other speed */
+		memcpy(tmp, s->devdesc, 8);
+		tmp[0] = 10;
+		tmp[1] = 6;
+		tmp[8] = s->ncfg;
+		tmp[9] = 0;
+		n = 10;
+		src = tmp;
+		break;
+	}
+	(void)wIndex;
+	if (!src)
+		return LP_ESTALL;
+	if (n > cap)
+		n = cap;
+	memcpy(data, src, n);
+	*actual = n;
+	return 0;
+}
+
+/* Does interface `ifn` have alternate setting `alt` in the active config? */
+static bool has_alt(const struct simdev *s, uint8_t ifn, uint8_t alt)
+{
+	size_t len = 0;
+	const uint8_t *c = config_set(s, s->config, &len);
+	struct lp_rd r;
+
+	if (!c)
+		return false;
+	lp_rd_init(&r, c, len);
+	while (lp_rd_left(&r) >= 2) {
+		struct lp_rd d;
+		uint8_t bl = c[r.off];
+
+		if (bl < 2)
+			return false;
+		d = lp_rd_sub(&r, bl);
+		if (!lp_rd_ok(&d))
+			return false;
+		lp_rd_u8(&d);
+		if (lp_rd_u8(&d) == USBD_DT_INTERFACE && lp_rd_u8(&d) == ifn && lp_rd_u8(&d) == alt)
+			return true;
+	}
+	return false;
+}
+
+static uint16_t op_max_packet(void *m, uint8_t ep)
+{
+	struct simdev *s = m;
+
+	if ((ep & 0x7f) == 0)
+		return 64;
+	switch (s->config) {
+	case 1:
+	case 3:
+	case 4:
+		if (s->prof->kind != SD_NORMAL && s->prof->kind != SD_CAMERA)
+			return 0;
+		if (ep == 0x02 || ep == 0x81)
+			return bulk_mps(s);
+		if (ep == 0x83)
+			return SD_MPS_INTR;
+		if (s->config != 1 && (ep == SIMDEV_EP_MUX_OUT || ep == SIMDEV_EP_MUX_IN))
+			return bulk_mps(s);
+		return 0;
+	case 2:
+		if (s->prof->kind != SD_NORMAL)
+			return 0;
+		if (ep == 0x81 && s->alt[1] == 1)
+			return SD_MPS_ISO;
+		if (ep == 0x83)
+			return SD_MPS_INTR;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
+		      uint64_t now)
+{
+	struct simdev *s = m;
+	struct lp_rd r;
+	uint8_t bm, req;
+	uint16_t wValue, wIndex, wLength;
+	size_t cap;
+	bool normal = s->prof->kind == SD_NORMAL || s->prof->kind == SD_CAMERA;
+
+	s->now = now;
+	*actual = 0;
+	lp_rd_init(&r, setup, 8);
+	bm = lp_rd_u8(&r);
+	req = lp_rd_u8(&r);
+	wValue = lp_rd_le16(&r);
+	wIndex = lp_rd_le16(&r);
+	wLength = lp_rd_le16(&r);
+	cap = len < wLength ? len : wLength;
+
+	switch (bm) {
+	case 0x80:
+		if (req == USBD_REQ_GET_DESCRIPTOR)
+			return get_descriptor(s, s->speed, wValue, wIndex, data, cap, actual);
+		if (req == USBD_REQ_GET_CONFIGURATION && cap >= 1) {
+			data[0] = s->config;
+			*actual = 1;
+			return 0;
+		}
+		if (req == 0 && cap >= 2) { /* GET_STATUS: self-powered */
+			data[0] = 1;
+			data[1] = 0;
+			*actual = 2;
+			return 0;
+		}
+		return LP_ESTALL;
+	case 0x81:
+	case 0x82:
+		if (req == 0 && cap >= 2 && s->config) { /* GET_STATUS: not halted */
+			data[0] = data[1] = 0;
+			*actual = 2;
+			return 0;
+		}
+		if (req == 10 && bm == 0x81 && cap >= 1 && wIndex < SD_MAX_IFACES &&
+		    has_alt(s, (uint8_t)wIndex, 0)) { /* GET_INTERFACE */
+			data[0] = s->alt[wIndex];
+			*actual = 1;
+			return 0;
+		}
+		return LP_ESTALL;
+	case 0x00:
+		if (req == USBD_REQ_SET_CONFIGURATION && wValue <= 0xff)
+			return set_config(s, (uint8_t)wValue);
+		return LP_ESTALL;
+	case 0x01: /* SET_INTERFACE */
+		if (req == 11 && s->config && wIndex < SD_MAX_IFACES && wValue <= 0xff &&
+		    has_alt(s, (uint8_t)wIndex, (uint8_t)wValue)) {
+			s->alt[wIndex] = (uint8_t)wValue;
+			return 0;
+		}
+		return LP_ESTALL;
+	case 0x02: /* CLEAR_FEATURE(ENDPOINT_HALT) */
+		if (req == 1 && wValue == 0 && s->config && op_max_packet(s, (uint8_t)wIndex))
+			return 0;
+		return LP_ESTALL;
+	case 0xc0:
+		/* usbmuxd's mode requests (notes 1.3); only a phone in normal
+		 * mode knows them */
+		if (!normal)
+			return LP_ESTALL;
+		if (req == 0x45 && cap >= 4) {
+			static const uint8_t mode[4] = {3, 3, 3, 0};
+			memcpy(data, mode, 4);
+			*actual = 4;
+			return 0;
+		}
+		if (req == 0x52 && cap >= 1) {
+			data[0] = 0;
+			*actual = 1;
+			return 0;
+		}
+		return LP_ESTALL;
+	default:
+		return LP_ESTALL;
+	}
+}
+
+static void op_bulk_out(void *m, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct simdev *s = m;
+
+	s->now = now;
+	if (!s->mux || ep != SIMDEV_EP_MUX_OUT || len == 0 || !is_attached(s, now))
+		return; /* PTP / unconfigured: swallowed, as a phone with no PTP peer */
+	if (mux_feed(s->mux, data, len, true) != 0)
+		lp_logf(s->log, LP_LOG_WARN, "simdev: usbmux feed failed");
+	post_events(s, now);
+}
+
+static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
+			   uint64_t now)
+{
+	struct simdev *s = m;
+	uint8_t *pkt = NULL;
+	size_t n = 0;
+
+	s->now = now;
+	if (!s->mux || ep != SIMDEV_EP_MUX_IN || !is_attached(s, now))
+		return LP_EAGAIN;
+	if (mux_out_take(s->mux, &pkt, &n) != 0)
+		return LP_EAGAIN;
+	free(s->in_pkt);
+	s->in_pkt = pkt;
+	*data = pkt;
+	*len = n;
+	/* each mux packet is its own transfer (notes 2.10) */
+	*zlp = n % bulk_mps(s) == 0;
+	return 0;
+}
+
+static uint64_t op_next_timer(void *m, uint64_t now)
+{
+	struct simdev *s = m;
+	uint64_t t[4] = {slkd_dialog_deadline(&s->dev), unplug_time(s), UINT64_MAX, UINT64_MAX};
+	uint64_t best = UINT64_MAX;
+
+	if (s->absent_until && !s->absent_torn)
+		t[2] = s->absent_from;
+	if (s->absent_until)
+		t[3] = s->absent_until;
+	for (size_t i = 0; i < 4; i++)
+		if (t[i] > now && t[i] < best)
+			best = t[i];
+	return best;
+}
+
+static void op_tick(void *m, uint64_t now)
+{
+	struct simdev *s = m;
+
+	s->now = now;
+	post_events(s, now);
+}
+
+const struct tr_sim_model_ops simdev_model_ops = {
+    .attached = op_attached,
+    .identity = op_identity,
+    .reset = op_reset,
+    .control = op_control,
+    .max_packet = op_max_packet,
+    .bulk_out = op_bulk_out,
+    .bulk_in_next = op_bulk_in_next,
+    .next_timer = op_next_timer,
+    .tick = op_tick,
+};
+
+/* --------------------------------------------------------------------------
+ * Creation, identity, accessors
+ */
+
+static const struct sd_profile *find_profile(const char *name)
+{
+	if (!name)
+		return &profiles[0];
+	for (size_t i = 0; i < NPROFILES; i++)
+		if (strcmp(profiles[i].name, name) == 0)
+			return &profiles[i];
+	return NULL;
+}
+
+static void hex_rand(struct lp_rand *r, char *out, size_t n, bool upper)
+{
+	const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = hex[lp_rand_next(r) & 0xf];
+	out[n] = '\0';
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+static int make_identity(struct simdev *s, const struct simdev_opts *o, struct slkd_identity *id,
+			 struct lp_errinfo *e)
+{
+	struct lp_rand r;
+	char ecid[17];
+	uint8_t mac[6];
+
+	memset(id, 0, sizeof(*id));
+	lp_rand_seed(&r, s->seed);
+	hex_rand(&r, ecid, 16, true);
+	id->ecid = strtoull(ecid, NULL, 16) & 0x000fffffffffffffull;
+	snprintf(ecid, sizeof(ecid), "%016llX", (unsigned long long)id->ecid);
+	if (o && o->udid) {
+		size_t n = strlen(o->udid);
+
+		if (n == 0 || n >= SLKD_ID_MAX || !printable(o->udid))
+			return lp_err_set(e, LP_EINVAL, "simdev: bad UDID override");
+		snprintf(id->udid, sizeof(id->udid), "%s", o->udid);
+		/* a hyphenated new-style UDID goes on the bus without the '-' */
+		if (n == 25 && o->udid[8] == '-')
+			snprintf(s->serial, sizeof(s->serial), "%.8s%s", o->udid, o->udid + 9);
+		else
+			snprintf(s->serial, sizeof(s->serial), "%s", o->udid);
+	} else if (o && o->udid24) {
+		snprintf(id->udid, sizeof(id->udid), "00008015-%s", ecid);
+		snprintf(s->serial, sizeof(s->serial), "00008015%s", ecid);
+	} else {
+		hex_rand(&r, id->udid, 40, false);
+		snprintf(s->serial, sizeof(s->serial), "%s", id->udid);
+	}
+	for (size_t i = 0; i < sizeof(mac); i++)
+		mac[i] = (uint8_t)lp_rand_next(&r);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x00); /* unicast, global */
+	snprintf(id->wifi, sizeof(id->wifi), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+	snprintf(id->bt, sizeof(id->bt), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+		 mac[3], mac[4], (uint8_t)(mac[5] + 1));
+	{
+		static const char a[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+		memcpy(id->serial, "F2L", 3);
+		for (size_t i = 3; i < 12; i++)
+			id->serial[i] = a[lp_rand_next(&r) % (sizeof(a) - 1)];
+		id->serial[12] = '\0';
+	}
+	if (o && o->device_name && *o->device_name && strlen(o->device_name) < SLKD_NAME_MAX)
+		snprintf(id->name, sizeof(id->name), "%s", o->device_name);
+	else
+		snprintf(id->name, sizeof(id->name), "iPhone");
+	/* DFU and iBoot put their identity in the serial string (libirecovery) */
+	if (s->prof->kind == SD_DFU)
+		snprintf(s->serial, sizeof(s->serial),
+			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C "
+			 "SRTG:[iBoot-2696.0.0.1.33]",
+			 ecid);
+	else if (s->prof->kind == SD_RECOVERY)
+		snprintf(s->serial, sizeof(s->serial),
+			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C SRNM:[%s]",
+			 ecid, id->serial);
+	return 0;
+}
+
+struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, struct lp_clock *clock,
+			  const struct lp_log *log, struct lp_errinfo *e)
+{
+	const struct sd_profile *p = find_profile(profile);
+	struct simdev *s;
+	struct slkd_identity id;
+	struct slkd_policy pol;
+
+	if (!p) {
+		lp_err_set(e, LP_EINVAL, "unknown simulator profile '%s'", profile);
+		return NULL;
+	}
+	if (!clock) {
+		lp_err_set(e, LP_EINVAL, "simdev: no clock");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		lp_err_set(e, LP_ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->prof = p;
+	s->clock = clock;
+	s->log = log;
+	s->seed = o && o->seed ? o->seed : 1;
+	s->speed = p->full_speed ? TR_SPEED_FULL : TR_SPEED_HIGH;
+	s->reenum = o ? o->reenum_after_pair : SIMDEV_REENUM_AUTO;
+	s->reenum_delay_ns = (o && o->reenum_delay_ms ? o->reenum_delay_ms : 300) * LP_NS_PER_MS;
+	s->reenum_gap_ns = (o && o->reenum_gap_ms ? o->reenum_gap_ms : 500) * LP_NS_PER_MS;
+	if (make_identity(s, o, &id, e)) {
+		free(s);
+		return NULL;
+	}
+	build_descriptors(s);
+	pol.answer = p->answer;
+	pol.trust_delay_ns =
+	    o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS : SD_TRUST_DELAY;
+	pol.locked = p->locked;
+	pol.forget_hosts = p->forget_hosts;
+	if (slkd_device_init(&s->dev, clock, log, &pol, &id, s->seed, o ? o->state_path : NULL,
+			     o && o->state_readonly, e)) {
+		free(s);
+		return NULL;
+	}
+	lp_logf(log, LP_LOG_DEBUG, "simdev: profile %s, UDID %s", p->name, id.udid);
+	return s;
+}
+
+void simdev_free(struct simdev *s)
+{
+	if (!s)
+		return;
+	usb_teardown(s);
+	slkd_device_release(&s->dev);
+	free(s);
+}
+
+int simdev_link(const struct simdev *s, struct tr_sim_link *out)
+{
+	const struct sd_profile *p;
+
+	if (!s || !out)
+		return LP_EINVAL;
+	p = s->prof;
+	memset(out, 0, sizeof(*out));
+	out->speed = s->speed;
+	out->latency_ns = p->latency_ns ? p->latency_ns : SD_LATENCY_DEFAULT;
+	out->link_off = false;
+	out->error_rate = p->error_rate;
+	out->disconnect_at_ns = p->disconnect_at_ns;
+	out->reenum_gap_ns = p->reenum_gap_ns;
+	out->seed = s->seed;
+	return 0;
+}
+
+size_t simdev_profile_count(void) { return NPROFILES; }
+
+int simdev_profile_at(size_t i, const char **name, const char **summary)
+{
+	if (i >= NPROFILES)
+		return LP_EINVAL;
+	if (name)
+		*name = profiles[i].name;
+	if (summary)
+		*summary = profiles[i].summary;
+	return 0;
+}
+
+const char *simdev_udid(const struct simdev *s) { return s->dev.id.udid; }
+
+void simdev_get_state(const struct simdev *s, uint64_t now, struct simdev_state *st)
+{
+	const struct slkd_device *d = &s->dev;
+	enum slkd_dialog dlg = d->dialog;
+
+	memset(st, 0, sizeof(*st));
+	/* show the dialog as the user would see it at `now` */
+	if (dlg == SLKD_DIALOG_SHOWN && now >= slkd_dialog_deadline(d))
+		dlg = d->pol.answer == SLKD_ANSWER_DENY ? SLKD_DIALOG_DENIED : SLKD_DIALOG_TRUSTED;
+	st->attached = is_attached(s, now);
+	st->config = s->config;
+	st->mux_active = s->mux && mux_active(s->mux);
+	st->dialog = (enum simdev_dialog)dlg;
+	st->dialogs_shown = d->n.dialogs_shown;
+	st->pair_requests = d->n.pair_requests;
+	st->pairs_ok = d->n.pairs_ok;
+	st->sessions_started = d->n.sessions_started;
+	st->tls_sessions = d->n.tls_sessions;
+	st->tls_rejected = d->n.tls_rejected;
+	st->notifications_posted = d->n.notifications_posted;
+	st->lockdown_requests = d->n.requests;
+	st->resets = s->resets;
+	st->self_reenumerations = s->self_reenums;
+	st->paired_hosts = d->npair;
+}
+
+const char *simdev_paired_host(const struct simdev *s, size_t i)
+{
+	return i < s->dev.npair ? s->dev.pair[i].host_id : NULL;
+}
+
+void simdev_set_unplugged(struct simdev *s, bool unplugged)
+{
+	s->unplugged = unplugged;
+	if (unplugged)
+		usb_teardown(s);
+}
+
+void simdev_set_speed(struct simdev *s, enum tr_speed speed)
+{
+	s->speed = speed == TR_SPEED_FULL ? TR_SPEED_FULL : TR_SPEED_HIGH;
+}
+
+int simdev_descriptor(const struct simdev *s, enum tr_speed speed, uint8_t type, uint8_t index,
+		      uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = 0;
+	int rc;
+
+	rc = get_descriptor(s, speed, (uint16_t)(type << 8 | index), 0, out, cap, &n);
+	if (rc == 0)
+		*len = n;
+	return rc;
+}

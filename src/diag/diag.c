@@ -1,0 +1,303 @@
+/* diag.c - stages, verdicts and remedies; JSON form of a report.
+ *
+ * Remedies are written in the terms of the checklist people follow when
+ * "Trust This Computer?" never appears or sync fails: cable, port, restart,
+ * update, Reset Location & Privacy, drivers/services, camera-only mode,
+ * locked device, DFU/recovery. They name what was measured, not a guess. */
+#include "src/diag/diag.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/base/lp_str.h"
+
+struct verdict_row {
+	enum diag_verdict v;
+	const char *name;
+	int exit_code;
+	const char *remedy;
+};
+
+static const struct verdict_row verdicts[] = {
+	{V_NONE, "NONE", 3, "linkprobe stopped before it could reach a verdict."},
+	{V_GOOD, "GOOD", 0, ""},
+	{V_TRUSTED, "TRUSTED", 0, ""},
+	{V_FOUND, "FOUND", 0, ""},
+	{V_DEGRADED, "DEGRADED", 1,
+	 "The device is connected at USB full speed (12 Mb/s) instead of high speed (480 Mb/s). "
+	 "Use a different cable (an Apple or MFi-certified data cable) and plug it straight into a "
+	 "computer port, not a hub or front-panel port; sync and backup will be ~40x slower until then."},
+	{V_FLAKY, "FLAKY", 1,
+	 "The link drops transfers or the device re-enumerated during the test. Try another cable "
+	 "first, then another USB port (directly on the computer, no hub or extension), and check "
+	 "the Lightning/USB-C connector for lint. Re-run the cable test to confirm."},
+	{V_NO_DEVICE, "NO_DEVICE", 1,
+	 "No Apple device enumerated on USB. If the phone charges, the cable is likely charge-only "
+	 "or damaged, or the port supplies power without data: try a known data-capable cable and "
+	 "another port. If it does not charge either, check the port and the device's connector."},
+	{V_CAMERA_ONLY, "CAMERA_ONLY", 1,
+	 "The device offers only its camera (PTP) interface, no usbmux: the computer sees it as a "
+	 "camera. Unlock the device and tap Trust if asked, make sure no MDM/Restrictions setting "
+	 "blocks USB accessories, and on Linux install/start usbmuxd so the right configuration is "
+	 "selected; restart the device if it persists."},
+	{V_RECOVERY_MODE, "RECOVERY_MODE", 1,
+	 "The device is in recovery mode (iBoot); it cannot pair or sync. Restart it normally, or "
+	 "update/restore it with Finder, iTunes or idevicerestore."},
+	{V_DFU_MODE, "DFU_MODE", 1,
+	 "The device is in DFU mode; it cannot pair or sync. Force-restart it to leave DFU, or "
+	 "restore it with Finder, iTunes or idevicerestore."},
+	{V_TRUST_PENDING, "TRUST_PENDING", 1,
+	 "The device showed \"Trust This Computer?\" but nobody answered before the timeout. Unlock "
+	 "the device, tap Trust and enter the passcode, then run `linkprobe trust --pair` again "
+	 "(use --timeout for more time). If the dialog never appears, use Settings > General > "
+	 "Transfer or Reset > Reset > Reset Location & Privacy and reconnect."},
+	{V_DENIED, "DENIED", 1,
+	 "The user tapped \"Don't Trust\". To be asked again: unplug and reconnect, or reset the "
+	 "trust settings (Settings > General > Transfer or Reset > Reset > Reset Location & "
+	 "Privacy), then run `linkprobe trust --pair` and tap Trust."},
+	{V_LOCKED, "LOCKED", 1,
+	 "The device is locked with a passcode, so it refuses to pair. Unlock it (home screen "
+	 "visible), keep it unlocked, and run `linkprobe trust --pair` again."},
+	{V_STALE_TRUST, "STALE_TRUST", 1,
+	 "This computer has a pair record but the device no longer knows it (trust was reset on "
+	 "the device, or the device was erased/restored). Pair again with `linkprobe trust --pair` "
+	 "(it replaces the stale record) and tap Trust."},
+	{V_TLS_FAILED, "TLS_FAILED", 1,
+	 "The session TLS handshake failed: the pair record does not match what the device "
+	 "stored. Re-pair with `linkprobe trust --pair`; if it keeps failing, Reset Location & "
+	 "Privacy on the device and pair again."},
+	{V_USB_ERROR, "USB_ERROR", 1,
+	 "USB transfers failed. Try another cable and another port directly on the computer; "
+	 "restart the device if it persists."},
+	{V_DISCONNECTED, "DISCONNECTED", 1,
+	 "The device disappeared from USB in the middle of the exchange (unplugged, a loose "
+	 "connector, or a cable/port that drops the link). Reconnect firmly with a known-good "
+	 "cable and run the command again; if it recurs, run `linkprobe --cable-test`."},
+	{V_PROTOCOL_ERROR, "PROTOCOL_ERROR", 1,
+	 "The device answered in a way that breaks the protocol. Restart the device; if it "
+	 "persists, capture the session with --capture and attach it to a bug report."},
+	{V_ACCESS_DENIED, "ACCESS_DENIED", 1,
+	 "No permission to open the USB device. Install the udev rule (sudo install -m 644 "
+	 "tools/udev/39-linkprobe.rules /etc/udev/rules.d/ && sudo udevadm control --reload && "
+	 "sudo udevadm trigger), then reconnect the device; or run linkprobe as root."},
+	{V_DEVICE_BUSY, "DEVICE_BUSY", 1,
+	 "Another program holds the device's usbmux interface (usually usbmuxd). Use "
+	 "--via-usbmuxd to go through the daemon, or stop it (sudo systemctl stop usbmuxd) "
+	 "while linkprobe talks to the device directly."},
+};
+
+static const struct verdict_row *vrow(enum diag_verdict v)
+{
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++)
+		if (verdicts[i].v == v)
+			return &verdicts[i];
+	return &verdicts[0];
+}
+
+const char *diag_verdict_name(enum diag_verdict v) { return vrow(v)->name; }
+const char *diag_verdict_remedy(enum diag_verdict v) { return vrow(v)->remedy; }
+int diag_verdict_exit(enum diag_verdict v) { return vrow(v)->exit_code; }
+
+void diag_init(struct diag_report *r, const char *command, struct lp_clock *clock)
+{
+	memset(r, 0, sizeof(*r));
+	r->command = command;
+	r->clock = clock;
+	r->t0 = lp_clock_now(clock);
+	r->dev.mode = "unknown";
+}
+
+void diag_release(struct diag_report *r)
+{
+	if (r->metrics)
+		json_object_put(r->metrics);
+	if (r->extra)
+		json_object_put(r->extra);
+	r->metrics = r->extra = NULL;
+}
+
+static void notify(struct diag_report *r, struct diag_stage *s)
+{
+	if (r->on_stage)
+		r->on_stage(r->on_stage_ud, r, s);
+}
+
+struct diag_stage *diag_begin(struct diag_report *r, const char *name)
+{
+	static struct diag_stage overflow;
+	struct diag_stage *s;
+
+	if (r->nstages >= DIAG_MAX_STAGES) {
+		memset(&overflow, 0, sizeof(overflow));
+		return &overflow;
+	}
+	s = &r->stages[r->nstages++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->status = ST_RUNNING;
+	s->start_ns = lp_clock_now(r->clock) - r->t0;
+	if (r->on_mark) {
+		char m[80];
+		snprintf(m, sizeof(m), "stage %s", name);
+		r->on_mark(r->on_mark_ud, m);
+	}
+	notify(r, s);
+	return s;
+}
+
+static void vset(char *dst, size_t n, const char *fmt, va_list ap)
+{
+	char tmp[DIAG_DETAIL];
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	/* details quote device strings: keep the terminal safe */
+	lp_sanitize_str(dst, n, tmp);
+}
+
+void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	s->status = st;
+	s->duration_ns = lp_clock_now(r->clock) - r->t0 - s->start_ns;
+	if (fmt) {
+		va_start(ap, fmt);
+		vset(s->detail, sizeof(s->detail), fmt, ap);
+		va_end(ap);
+	}
+	notify(r, s);
+}
+
+void diag_progress(struct diag_report *r, struct diag_stage *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset(s->detail, sizeof(s->detail), fmt, ap);
+	va_end(ap);
+	s->duration_ns = lp_clock_now(r->clock) - r->t0 - s->start_ns;
+	notify(r, s);
+}
+
+void diag_skip(struct diag_report *r, const char *name, const char *why)
+{
+	struct diag_stage *s = diag_begin(r, name);
+	diag_end(r, s, ST_SKIPPED, "%s", why);
+}
+
+void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->verdict = v;
+	r->evidence[0] = '\0';
+	if (fmt) {
+		va_start(ap, fmt);
+		vset(r->evidence, sizeof(r->evidence), fmt, ap);
+		va_end(ap);
+	}
+}
+
+const char *diag_mode_for_pid(uint16_t vid, uint16_t pid)
+{
+	if (vid != 0x05ac)
+		return "unknown";
+	if (pid >= 0x1290 && pid <= 0x12af)
+		return "normal";
+	if (pid >= 0x1280 && pid <= 0x1283)
+		return "recovery";
+	if (pid == 0x1227)
+		return "dfu";
+	if (pid == 0x1222)
+		return "wtf";
+	return "unknown";
+}
+
+static const char *status_name(enum diag_status s)
+{
+	switch (s) {
+	case ST_OK: return "ok";
+	case ST_FAIL: return "fail";
+	case ST_SKIPPED: return "skipped";
+	default: return "running";
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+json_object *diag_latency_json(const uint64_t *v, size_t n)
+{
+	json_object *o = json_object_new_object();
+	uint64_t *s;
+
+	json_object_object_add(o, "count", json_object_new_int64((int64_t)n));
+	if (n == 0 || !(s = malloc(n * sizeof(*s))))
+		return o;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	json_object_object_add(o, "p50_us", json_object_new_double((double)s[n / 2] / 1000.0));
+	json_object_object_add(o, "p99_us", json_object_new_double((double)s[(n * 99) / 100] / 1000.0));
+	json_object_object_add(o, "max_us", json_object_new_double((double)s[n - 1] / 1000.0));
+	free(s);
+	return o;
+}
+
+static json_object *jstr(const char *s) { return json_object_new_string(s ? s : ""); }
+
+json_object *diag_to_json(const struct diag_report *r)
+{
+	json_object *o = json_object_new_object(), *st = json_object_new_array();
+	const struct diag_device *d = &r->dev;
+
+	json_object_object_add(o, "command", jstr(r->command));
+	json_object_object_add(o, "verdict", jstr(diag_verdict_name(r->verdict)));
+	json_object_object_add(o, "exit_code", json_object_new_int(diag_verdict_exit(r->verdict)));
+	{
+		char rem[2 * DIAG_DETAIL + 1024];
+		snprintf(rem, sizeof(rem), "%s%s%s", diag_verdict_remedy(r->verdict),
+			 r->remedy_extra[0] ? " " : "", r->remedy_extra);
+		json_object_object_add(o, "remedy", jstr(rem));
+	}
+	json_object_object_add(o, "evidence", jstr(r->evidence));
+	if (d->present) {
+		json_object *jd = json_object_new_object();
+		json_object_object_add(jd, "vid", json_object_new_int(d->vid));
+		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
+		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
+		json_object_object_add(jd, "address", json_object_new_int(d->addr));
+		json_object_object_add(jd, "udid", jstr(d->udid));
+		json_object_object_add(jd, "speed_mbps", json_object_new_double(d->speed_mbps));
+		json_object_object_add(jd, "mode", jstr(d->mode));
+		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(d->has_usbmux));
+		json_object_object_add(jd, "product", jstr(d->product));
+		json_object_object_add(jd, "name", jstr(d->name));
+		json_object_object_add(jd, "product_type", jstr(d->product_type));
+		json_object_object_add(jd, "product_version", jstr(d->product_version));
+		json_object_object_add(o, "device", jd);
+	} else {
+		json_object_object_add(o, "device", NULL);
+	}
+	for (size_t i = 0; i < r->nstages; i++) {
+		const struct diag_stage *s = &r->stages[i];
+		json_object *js = json_object_new_object();
+		json_object_object_add(js, "name", jstr(s->name));
+		json_object_object_add(js, "status", jstr(status_name(s->status)));
+		json_object_object_add(js, "start_ns", json_object_new_int64((int64_t)s->start_ns));
+		json_object_object_add(js, "duration_ns", json_object_new_int64((int64_t)s->duration_ns));
+		json_object_object_add(js, "detail", jstr(s->detail));
+		json_object_array_add(st, js);
+	}
+	json_object_object_add(o, "stages", st);
+	if (r->metrics)
+		json_object_object_add(o, "metrics", json_object_get(r->metrics));
+	if (r->extra) {
+		json_object_object_foreach(r->extra, k, v)
+			json_object_object_add(o, k, json_object_get(v));
+	}
+	return o;
+}

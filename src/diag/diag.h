@@ -1,0 +1,122 @@
+/* diag.h - the diagnosis engine: stages with timestamps, verdicts, remedies.
+ *
+ * Every command builds one struct diag_report: an ordered list of stages (each
+ * with start time, duration, ok/fail/skipped and a detail sentence), the
+ * device's identity, a verdict and the remedy for it in the terms of the
+ * manual checklist people follow (cable, port, Trust, Reset Location &
+ * Privacy, camera-only mode, DFU/recovery...). The same report is printed for
+ * humans (live, stage by stage) or as one JSON object, and drives the exit
+ * code. Live analyzers and the capture analyzer fill the same structure. */
+#ifndef LP_DIAG_H
+#define LP_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "src/base/lp_clock.h"
+
+enum diag_verdict {
+	V_NONE = 0,
+	V_GOOD,		/* cable test: data link healthy */
+	V_TRUSTED,	/* trust: session + service started */
+	V_FOUND,	/* list: at least one device */
+	V_DEGRADED,	/* full speed link */
+	V_FLAKY,	/* transfer errors / re-enumerations */
+	V_NO_DEVICE,
+	V_CAMERA_ONLY,
+	V_RECOVERY_MODE,
+	V_DFU_MODE,
+	V_TRUST_PENDING,
+	V_DENIED,
+	V_LOCKED,
+	V_STALE_TRUST,
+	V_TLS_FAILED,
+	V_USB_ERROR,
+	V_DISCONNECTED,
+	V_PROTOCOL_ERROR,
+	V_ACCESS_DENIED,
+	V_DEVICE_BUSY,
+};
+
+const char *diag_verdict_name(enum diag_verdict v);
+/* The remedy sentence(s) for a verdict (never NULL; "" for good verdicts). */
+const char *diag_verdict_remedy(enum diag_verdict v);
+/* 0 for good verdicts (GOOD, TRUSTED, FOUND), 1 for problems found. */
+int diag_verdict_exit(enum diag_verdict v);
+
+enum diag_status { ST_RUNNING, ST_OK, ST_FAIL, ST_SKIPPED };
+
+#define DIAG_MAX_STAGES 32
+#define DIAG_DETAIL 512
+
+struct diag_stage {
+	char name[48];
+	enum diag_status status;
+	uint64_t start_ns; /* relative to report start */
+	uint64_t duration_ns;
+	char detail[DIAG_DETAIL];
+};
+
+struct diag_device {
+	bool present;
+	uint16_t vid, pid;
+	uint8_t bus, addr;
+	char udid[80];
+	char product[64];      /* USB product string, sanitized */
+	char name[128];        /* DeviceName from lockdown, sanitized */
+	char product_type[48]; /* iPhone10,6 */
+	char product_version[32];
+	double speed_mbps;
+	const char *mode; /* "normal", "recovery", "dfu", "wtf", "unknown" */
+	bool has_usbmux;
+};
+
+struct diag_report;
+/* Called after each stage changes (for live human output). */
+typedef void (*diag_stage_fn)(void *ud, const struct diag_report *r, const struct diag_stage *s);
+
+struct diag_report {
+	const char *command;
+	struct lp_clock *clock;
+	uint64_t t0;
+	struct diag_device dev;
+	struct diag_stage stages[DIAG_MAX_STAGES];
+	size_t nstages;
+	enum diag_verdict verdict;
+	char evidence[DIAG_DETAIL]; /* the fact behind the verdict */
+	char remedy_extra[DIAG_DETAIL];
+	json_object *metrics;	/* owned, may be NULL */
+	json_object *extra;	/* owned, may be NULL: extra top-level keys */
+	diag_stage_fn on_stage;
+	void *on_stage_ud;
+	void (*on_mark)(void *ud, const char *text); /* capture stage markers */
+	void *on_mark_ud;
+};
+
+void diag_init(struct diag_report *r, const char *command, struct lp_clock *clock);
+void diag_release(struct diag_report *r);
+/* Open a stage (returns it; it is the current one until ended). */
+struct diag_stage *diag_begin(struct diag_report *r, const char *name);
+void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Update a running stage's detail and re-notify (countdowns). */
+void diag_progress(struct diag_report *r, struct diag_stage *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diag_skip(struct diag_report *r, const char *name, const char *why);
+void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Device mode from USB IDs (Apple VID). */
+const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
+
+/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us}
+ * from n samples in ns (borrowed, not reordered). Owned by the caller. */
+json_object *diag_latency_json(const uint64_t *v, size_t n);
+
+/* JSON object (owned by caller) for the report. */
+json_object *diag_to_json(const struct diag_report *r);
+
+#endif
