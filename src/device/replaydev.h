@@ -1,14 +1,8 @@
 /* replaydev.h - the device side of a recorded USB capture, played back as a
  * device model behind usb/tr_sim.h (`--device replay:FILE`).
  *
- * Loading reads a pcap/pcapng file of usbmon records (link types 220 and 189;
- * USBPcap is not supported), picks the Apple device (the one whose serial is
- * opts->udid, else the first in normal mode, else the first Apple device) and
- * extracts what the device said: its descriptors (GET_DESCRIPTOR replies),
- * every control reply, the usbmux VERSION it answered, which ports it accepted
- * or refused, and each lockdown request with the reply it got (framed with
- * struct lkd_framer, paired per connection). Records are parsed through the
- * usbmon decoder, mux_decode and libplist only.
+ * The recording is loaded by replay_load.c into the data model of
+ * replay_rec.h (what the device said); this file plays it back.
  *
  * Playing back matches host requests by meaning, not bytes, so a capture made
  * by another host tool can drive linkprobe:
@@ -38,7 +32,7 @@
  *    sim link's disconnect and re-enumeration gap; the bulk error rate the
  *    recording shows becomes the link's error rate.
  *
- * Reference: protocol-notes.md 2 (usbmux), 4 (lockdown), 6.1 (usbmon).
+ * Reference: doc/protocol.md (usbmux, lockdown, usbmon).
  */
 #ifndef LP_REPLAYDEV_H
 #define LP_REPLAYDEV_H
@@ -54,16 +48,9 @@
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
 #include "usb/tr_sim.h"
+#include "src/device/replay_rec.h"
 
-#define RDEV_MAX_RECORDS 2000000u    /* usbmon records read from one capture */
-#define RDEV_MAX_BYTES (256u << 20)  /* captured data bytes kept while loading */
-#define RDEV_MAX_CTRL 256	     /* distinct control replies */
-#define RDEV_MAX_EXCHANGES 8192	     /* lockdown request/reply pairs */
-#define RDEV_MAX_PORTS 64	     /* accepted/refused ports remembered */
-#define RDEV_MAX_RECCONNS 1024	     /* recorded mux connections */
-#define RDEV_MAX_DELAY_NS (30ull * LP_NS_PER_S) /* longest reply delay replayed */
 #define RDEV_DIVERGENCE_MAX 512
-#define RDEV_MEANING_MAX 160
 
 /* All optional. Strings borrowed for the load call only. */
 struct rdev_opts {
@@ -110,9 +97,5 @@ struct rdev_summary {
 	size_t replayed, reused; /* exchanges answered so far / answered again */
 };
 void rdev_get_summary(const struct rdev *r, struct rdev_summary *s);
-
-/* The meaning of a lockdown request as matched ("GetValue Key=ProductVersion",
- * "StartService Service=com.apple.x", "Pair"); `req` borrowed. */
-void rdev_meaning(plist_t req, char *out, size_t n);
 
 #endif
