@@ -51,12 +51,9 @@
  * with an anonymous RST (seq = their ack, ack = their seq).
  *
  * Reassembly (2.10): a device->host packet longer than the host's IN buffer
- * arrives as several transfers; bytes are collected until the length field is
- * reached. The length field is checked against MUX_MAX_PACKET before any
- * allocation. A packet still incomplete when a transfer ends short (the caller
- * says transfer_end) is dropped as an anomaly; after a bad length field the
- * rest of that transfer is skipped. Several packets in one transfer (a sender
- * that forgot a ZLP) are all decoded, but reported.
+ * arrives as several transfers; struct mux_rx collects bytes until the
+ * length field is reached, with the one bad-length policy written in mux.h
+ * (the capture reader uses the same code).
  */
 #include "proto/mux.h"
 
@@ -112,12 +109,7 @@ struct mux {
 	uint16_t rx_seq;     /* value for our rx_seq field */
 	uint16_t peer_next;  /* expected next peer tx_seq */
 	bool peer_seen;
-	/* reassembly */
-	uint8_t phdr[8];
-	size_t phave;
-	uint8_t *pbuf;
-	size_t plen, pgot;
-	bool skip;
+	struct mux_rx rx; /* reassembly of the peer's packets */
 	/* connections */
 	struct mux_conn conns[MUX_MAX_CONNS];
 	uint32_t next_id;
@@ -412,7 +404,7 @@ void mux_free(struct mux *m)
 		free(o->buf);
 		free(o);
 	}
-	free(m->pbuf);
+	mux_rx_reset(&m->rx);
 	free(m);
 }
 
@@ -756,112 +748,171 @@ static void mux_in_packet(struct mux *m, const uint8_t *buf, size_t len)
 	}
 }
 
-/* Length field check, before anything is allocated for the packet. */
-static int mux_check_length(struct mux *m, const uint8_t hdr[8], size_t *plen)
-{
-	uint32_t proto = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-	uint32_t length = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
-	size_t hs = proto == MUX_PROTO_VERSION ? MUX_V1_HDR : mux_hdr_size(m->version);
+/* ---------------------------------------------------------------------------
+ * Reassembly (one direction; shared with the capture reader)
+ */
 
-	if (length > MUX_MAX_PACKET) {
-		mux_anomaly(m, LP_ETOOBIG, "length field over MUX_MAX_PACKET");
+static uint32_t mux_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Length field check, before anything is allocated for the packet. */
+static int mux_rx_length(const struct mux_rx *rx, const uint8_t hdr[8], size_t *plen)
+{
+	uint32_t length = mux_be32(hdr + 4);
+	size_t hs = mux_be32(hdr) == MUX_PROTO_VERSION ? MUX_V1_HDR : mux_hdr_size(rx->hdr_version);
+
+	if (length > MUX_MAX_PACKET)
 		return LP_ETOOBIG;
-	}
-	if (length < hs) {
-		mux_anomaly(m, LP_EBADMSG, "length field smaller than the header");
+	if (length < hs)
 		return LP_EBADMSG;
-	}
 	*plen = length;
 	return 0;
 }
 
-int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end)
+static void mux_rx_bad(struct mux_rx *rx, const struct mux_rx_cbs *cb, void *ud, int err, const uint8_t *hdr,
+		       size_t dropped, bool transfer_end)
+{
+	rx->skip = !transfer_end;
+	if (cb->on_problem)
+		cb->on_problem(ud, err, mux_be32(hdr + 4), dropped);
+}
+
+void mux_rx_reset(struct mux_rx *rx)
+{
+	free(rx->buf);
+	rx->buf = NULL;
+	rx->have = rx->len = rx->got = 0;
+	rx->skip = false;
+}
+
+size_t mux_rx_pending(const struct mux_rx *rx)
+{
+	return rx->buf ? rx->got : rx->have;
+}
+
+int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end, const struct mux_rx_cbs *cb,
+		void *ud)
 {
 	size_t off = 0;
 	unsigned done = 0;
 	bool reported = false;
 
-	if (m->skip) {
+	if (rx->skip) {
 		if (transfer_end)
-			m->skip = false;
+			rx->skip = false;
 		return 0;
 	}
 	while (off < len) {
 		size_t plen, n;
 
-		if (done && !reported && !m->pbuf && !m->phave) {
-			mux_anomaly(m, LP_EPROTO, "several packets in one transfer (missing ZLP?)");
+		if (done && !reported && !rx->buf && !rx->have) {
+			if (cb->on_problem)
+				cb->on_problem(ud, LP_EPROTO, 0, 0);
 			reported = true;
 		}
-		if (!m->pbuf && !m->phave && len - off >= 8) {
-			if (mux_check_length(m, buf + off, &plen)) {
-				m->skip = !transfer_end;
+		if (!rx->buf && !rx->have && len - off >= 8) {
+			int r = mux_rx_length(rx, buf + off, &plen);
+			if (r) {
+				mux_rx_bad(rx, cb, ud, r, buf + off, len - off, transfer_end);
 				return 0;
 			}
 			if (plen <= len - off) {
-				mux_in_packet(m, buf + off, plen);
+				cb->on_packet(ud, buf + off, plen, false);
 				off += plen;
 				done++;
 				continue;
 			}
-			m->pbuf = malloc(plen);
-			if (!m->pbuf) {
-				m->skip = !transfer_end;
+			rx->buf = malloc(plen);
+			if (!rx->buf) {
+				rx->skip = !transfer_end;
 				return LP_ENOMEM;
 			}
-			m->plen = plen;
-			m->pgot = len - off;
-			memcpy(m->pbuf, buf + off, m->pgot);
+			rx->len = plen;
+			rx->got = len - off;
+			memcpy(rx->buf, buf + off, rx->got);
 			off = len;
 			break;
 		}
-		if (!m->pbuf) {
-			n = 8 - m->phave;
+		if (!rx->buf) {
+			n = 8 - rx->have;
 			if (n > len - off)
 				n = len - off;
-			memcpy(m->phdr + m->phave, buf + off, n);
-			m->phave += n;
+			memcpy(rx->hdr + rx->have, buf + off, n);
+			rx->have += n;
 			off += n;
-			if (m->phave < 8)
+			if (rx->have < 8)
 				break;
-			m->phave = 0;
-			if (mux_check_length(m, m->phdr, &plen)) {
-				m->skip = !transfer_end;
+			rx->have = 0;
+			int r = mux_rx_length(rx, rx->hdr, &plen);
+			if (r) {
+				mux_rx_bad(rx, cb, ud, r, rx->hdr, 8 + len - off, transfer_end);
 				return 0;
 			}
-			m->pbuf = malloc(plen);
-			if (!m->pbuf) {
-				m->skip = !transfer_end;
+			rx->buf = malloc(plen);
+			if (!rx->buf) {
+				rx->skip = !transfer_end;
 				return LP_ENOMEM;
 			}
-			memcpy(m->pbuf, m->phdr, 8);
-			m->plen = plen;
-			m->pgot = 8;
+			memcpy(rx->buf, rx->hdr, 8);
+			rx->len = plen;
+			rx->got = 8;
 		} else {
-			n = m->plen - m->pgot;
+			n = rx->len - rx->got;
 			if (n > len - off)
 				n = len - off;
-			memcpy(m->pbuf + m->pgot, buf + off, n);
-			m->pgot += n;
+			memcpy(rx->buf + rx->got, buf + off, n);
+			rx->got += n;
 			off += n;
 		}
-		if (m->pgot == m->plen) {
-			uint8_t *pb = m->pbuf;
+		if (rx->got == rx->len) {
+			uint8_t *pb = rx->buf;
 
-			m->pbuf = NULL;
-			m->st.reassembled++;
-			mux_in_packet(m, pb, m->plen);
+			rx->buf = NULL;
+			cb->on_packet(ud, pb, rx->len, true);
 			free(pb);
 			done++;
 		}
 	}
-	if (transfer_end && (m->pbuf || m->phave)) {
-		free(m->pbuf);
-		m->pbuf = NULL;
-		m->phave = 0;
-		mux_anomaly(m, LP_ETRUNC, "transfer ended inside a packet");
+	if (transfer_end && (rx->buf || rx->have)) {
+		size_t lost = mux_rx_pending(rx);
+		mux_rx_reset(rx);
+		if (cb->on_problem)
+			cb->on_problem(ud, LP_ETRUNC, 0, lost);
 	}
 	return 0;
+}
+
+static void mux_rx_packet_cb(void *ud, const uint8_t *pkt, size_t len, bool spanned)
+{
+	struct mux *m = ud;
+
+	if (spanned)
+		m->st.reassembled++;
+	mux_in_packet(m, pkt, len);
+}
+
+static void mux_rx_problem_cb(void *ud, int err, uint32_t length, size_t dropped)
+{
+	struct mux *m = ud;
+
+	(void)length;
+	(void)dropped;
+	switch (err) {
+	case LP_ETOOBIG: mux_anomaly(m, err, "length field over MUX_MAX_PACKET"); break;
+	case LP_EBADMSG: mux_anomaly(m, err, "length field smaller than the header"); break;
+	case LP_ETRUNC: mux_anomaly(m, err, "transfer ended inside a packet"); break;
+	default: mux_anomaly(m, err, "several packets in one transfer (missing ZLP?)"); break;
+	}
+}
+
+static const struct mux_rx_cbs mux_rx_cbs = {.on_packet = mux_rx_packet_cb, .on_problem = mux_rx_problem_cb};
+
+int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end)
+{
+	m->rx.hdr_version = m->version;
+	return mux_rx_feed(&m->rx, buf, len, transfer_end, &mux_rx_cbs, m);
 }
 
 /* ---------------------------------------------------------------------------

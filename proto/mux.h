@@ -154,4 +154,54 @@ int mux_conn_ports(const struct mux *m, uint32_t conn, uint16_t *host_port, uint
  * unless device role and active. */
 int mux_send_control(struct mux *m, uint8_t type, const uint8_t *text, size_t len);
 
+/* --- Reassembly of one direction (used by the codec and the capture reader) ---
+ *
+ * Bytes of completed USB transfers go in; whole packets come out. A packet
+ * may span transfers (a device packet longer than the host's IN buffer) and
+ * a transfer may hold several packets (a sender that forgot a ZLP: reported).
+ * The length field is checked before anything is allocated.
+ *
+ * Bad length policy (one for every reader of usbmux bytes): a length field
+ * over MUX_MAX_PACKET (LP_ETOOBIG) or under the header size (LP_EBADMSG) is
+ * reported through on_problem with the field's value and the bytes dropped
+ * (from that header to the end of the bytes fed); then nothing more is taken
+ * from the sender's current transfer: bytes are skipped up to and including
+ * the next call with transfer_end, and the byte after that transfer's end is
+ * read as the start of a packet (a sender starts each packet at a transfer
+ * boundary, so this is where the stream resynchronises). A lying length that
+ * is in range but wrong: too short cuts the packet (what follows in the
+ * transfer is read as the next header, usually caught by this check or by
+ * mux_decode); too long waits for bytes that belong to the next packets,
+ * until a transfer ends short: that is reported (LP_ETRUNC, bytes dropped)
+ * and the next transfer starts clean. */
+struct mux_rx {
+	uint32_t hdr_version; /* set by the owner: 0/1 -> 8-byte header, 2 -> 16 */
+	/* private */
+	uint8_t hdr[8];
+	size_t have;
+	uint8_t *buf;
+	size_t len, got;
+	bool skip;
+};
+
+struct mux_rx_cbs {
+	/* a whole packet (borrowed for the call); spanned: it came in pieces */
+	void (*on_packet)(void *ud, const uint8_t *pkt, size_t len, bool spanned);
+	/* LP_ETOOBIG / LP_EBADMSG: bad length field `length`, `dropped` bytes
+	 * skipped; LP_ETRUNC: a transfer ended inside a packet, `dropped` bytes
+	 * of it lost; LP_EPROTO: several packets in one transfer (all decoded).
+	 * May be NULL. */
+	void (*on_problem)(void *ud, int err, uint32_t length, size_t dropped);
+};
+
+/* `rx` zeroed by the caller before the first call. transfer_end: this is the
+ * end of the sender's transfer (a short transfer, or any host OUT transfer).
+ * 0 or LP_ENOMEM (the packet is lost, the rest of the transfer skipped). */
+int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end, const struct mux_rx_cbs *cb,
+		void *ud);
+/* Bytes of an incomplete packet held. */
+size_t mux_rx_pending(const struct mux_rx *rx);
+/* Drop what is held and any skip (a capture record was clipped); frees. */
+void mux_rx_reset(struct mux_rx *rx);
+
 #endif

@@ -134,6 +134,74 @@ int umc_decode_body(const struct umc_header *h, const uint8_t *body, size_t len,
 	return 0;
 }
 
+int umc_decode_message(const struct umc_header *h, const uint8_t *body, size_t len, plist_t *out,
+		       struct lp_errinfo *e)
+{
+	struct lp_rd r;
+	plist_t d, props;
+	uint32_t id;
+
+	if (h->message == UMC_MSG_RESULT || (h->version == UMC_VERSION_PLIST && h->message == UMC_MSG_PLIST))
+		return umc_decode_body(h, body, len, out, e);
+	if (len < h->length - UMC_HEADER_LEN)
+		return lp_err_set(e, LP_ETRUNC, "usbmuxd message body: %zu of %u bytes", len,
+				  h->length - UMC_HEADER_LEN);
+	lp_rd_init(&r, body, h->length - UMC_HEADER_LEN);
+	switch (h->message) {
+	case UMC_MSG_CONNECT: {
+		uint16_t port;
+		id = lp_rd_le32(&r);
+		port = lp_rd_le16(&r); /* network order on the wire: kept so, as plist PortNumber */
+		if (!lp_rd_ok(&r))
+			return lp_err_set(e, LP_ETRUNC, "usbmuxd CONNECT body too short");
+		d = plist_new_dict();
+		plist_dict_set_item(d, "MessageType", plist_new_string("Connect"));
+		plist_dict_set_item(d, "DeviceID", plist_new_uint(id));
+		plist_dict_set_item(d, "PortNumber", plist_new_uint(port));
+		break;
+	}
+	case UMC_MSG_LISTEN:
+		d = plist_new_dict();
+		plist_dict_set_item(d, "MessageType", plist_new_string("Listen"));
+		break;
+	case UMC_MSG_DEVICE_ADD: {
+		char serial[257];
+		const uint8_t *sp;
+		uint16_t pid;
+		id = lp_rd_le32(&r);
+		pid = lp_rd_le16(&r);
+		sp = lp_rd_ptr(&r, 256);
+		if (!lp_rd_ok(&r))
+			return lp_err_set(e, LP_ETRUNC, "usbmuxd DEVICE_ADD body too short");
+		memcpy(serial, sp, 256);
+		serial[256] = '\0';
+		d = plist_new_dict();
+		props = plist_new_dict();
+		plist_dict_set_item(props, "DeviceID", plist_new_uint(id));
+		plist_dict_set_item(props, "ProductID", plist_new_uint(pid));
+		plist_dict_set_item(props, "SerialNumber", plist_new_string(serial));
+		plist_dict_set_item(d, "MessageType", plist_new_string("Attached"));
+		plist_dict_set_item(d, "DeviceID", plist_new_uint(id));
+		plist_dict_set_item(d, "Properties", props);
+		break;
+	}
+	case UMC_MSG_DEVICE_REMOVE:
+		id = lp_rd_le32(&r);
+		if (!lp_rd_ok(&r))
+			return lp_err_set(e, LP_ETRUNC, "usbmuxd DEVICE_REMOVE body too short");
+		d = plist_new_dict();
+		plist_dict_set_item(d, "MessageType", plist_new_string("Detached"));
+		plist_dict_set_item(d, "DeviceID", plist_new_uint(id));
+		break;
+	default:
+		return lp_err_set(e, LP_EPROTO, "usbmuxd version %u message %u is not decoded", h->version, h->message);
+	}
+	if (!d)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	*out = d;
+	return 0;
+}
+
 static bool dict_uint(plist_t d, const char *key, uint64_t *v)
 {
 	plist_t n = plist_dict_get_item(d, key);

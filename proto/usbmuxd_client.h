@@ -108,6 +108,16 @@ int umc_decode_header(const uint8_t *buf, size_t len, struct umc_header *h, stru
 int umc_decode_body(const struct umc_header *h, const uint8_t *body, size_t len, plist_t *out,
 		    struct lp_errinfo *e);
 
+/* Decode-only, either direction (for readers of captured traffic): what
+ * umc_decode_body decodes, plus the binary (version 0) messages as dicts in
+ * the plist protocol's shape: CONNECT -> {MessageType: Connect, DeviceID,
+ * PortNumber (network byte order, as in the plist form)}, LISTEN ->
+ * {MessageType: Listen}, DEVICE_ADD -> {MessageType: Attached, DeviceID,
+ * Properties: {DeviceID, ProductID, SerialNumber}}, DEVICE_REMOVE ->
+ * {MessageType: Detached, DeviceID}. *out owned. LP_ETRUNC, LP_EPLIST,
+ * LP_EPROTO (a message this does not decode), LP_ENOMEM. */
+int umc_decode_message(const struct umc_header *h, const uint8_t *body, size_t len, plist_t *out,
+		       struct lp_errinfo *e);
 /* true and *num if `reply` is {MessageType: "Result", Number: n}. */
 bool umc_reply_result(plist_t reply, uint32_t *num);
 

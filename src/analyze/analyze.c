@@ -1,28 +1,16 @@
-/* analyze.c - capture analyzer core: read the file through libpcap, hand
- * each record to the USB or TCP decoder, then turn the facts gathered per
- * device into the stages, verdict and metrics a live command reports.
- *
- * Stage names follow the live commands: a capture that looks like a cable
- * test (connects to a closed port, repeated QueryType, no pairing) gets
- * cmd_cable.c's stages (find device, descriptors, usbmux, round trips); any
- * other gets cmd_trust.c's (find device, usbmux version, lockdown connect,
- * QueryType, device info, pair record, Pair, StartSession, TLS,
- * StartService, StopSession). The pair record lives on the host's disk: its
- * stage is skipped (a usbmuxd relay shows ReadPairRecord, then it is known).
- * Times are capture times relative to the first packet. Verdict rules are
- * the live ones: the first failing stage decides; a device that left the bus
- * at that point is DISCONNECTED; errors with re-enumeration are FLAKY.
+/* analyze.c - the capture analyzer's entry: the capture reader
+ * (src/capture/reader.h) reads the file and emits events; each goes to the
+ * ingest file that turns it into facts (analyze_usb.c, analyze_lkd.c,
+ * analyze_relay.c); analyze_report.c builds the report from the facts.
  *
  * Reference: see analyze.h. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/analyze/analyze_int.h"
+#include "src/analyze/analyze_facts.h"
 #include "src/base/lp_cursor.h"
 #include "src/base/lp_str.h"
-#include "usb/cap_usbmon.h"
 
 #define PCAPNG_SHB 0x0A0D0D0Au
 #define PCAPNG_IDB 0x00000001u
@@ -31,110 +19,7 @@
 #define PCAPNG_IDB_READ_MAX 65536u   /* IDB bodies we read for options */
 #define PCAPNG_SCAN_BLOCKS 2000000u
 #define IF_DESCRIPTION 3
-
-/* --- small helpers ---------------------------------------------------------- */
-
-void an_anomaly_add(struct an *a, const char *fmt, ...)
-{
-	char tmp[AN_ANOMALY_LEN];
-	va_list ap;
-
-	a->nanom++;
-	if (a->nanom_kept >= AN_ANOMALY_KEEP)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	lp_sanitize_str(a->anomalies[a->nanom_kept++], AN_ANOMALY_LEN, tmp);
-	if (a->o.log)
-		lp_logf(a->o.log, LP_LOG_DEBUG, "analyze: %s", tmp);
-}
-
-size_t an_anomaly_count(const struct an *a) { return a->nanom_kept; }
-const char *an_anomaly(const struct an *a, size_t i) { return i < a->nanom_kept ? a->anomalies[i] : NULL; }
-
-void an_sample(struct an_samples *s, uint64_t ns)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		uint64_t *v;
-		if (cap > AN_SAMPLES_MAX)
-			return;
-		v = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return;
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = ns;
-}
-
-struct an_dev *an_dev_get(struct an *a, const char *key, bool create)
-{
-	struct an_dev *d;
-
-	for (size_t i = 0; i < a->ndevs; i++)
-		if (strcmp(a->devs[i]->key, key) == 0)
-			return a->devs[i];
-	if (!create)
-		return NULL;
-	if (a->ndevs == AN_MAX_DEVS) {
-		if (!a->dev_overflow_noted)
-			an_anomaly_add(a, "packet %llu: more than %d devices; later ones ignored",
-				       (unsigned long long)a->cur_pkt, AN_MAX_DEVS);
-		a->dev_overflow_noted = true;
-		return NULL;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return NULL;
-	snprintf(d->key, sizeof(d->key), "%s", key);
-	d->sel_config = -1;
-	d->first_t = UINT64_MAX;
-	a->devs[a->ndevs++] = d;
-	return d;
-}
-
-void an_dev_touch(struct an *a, struct an_dev *d, uint64_t t)
-{
-	d->packets++;
-	if (t < d->first_t) {
-		d->first_t = t;
-		d->first_pkt = a->cur_pkt;
-	}
-	if (t > d->last_t)
-		d->last_t = t;
-}
-
-struct an *an_new(const struct an_opts *opts)
-{
-	struct an *a = calloc(1, sizeof(*a));
-
-	if (!a)
-		return NULL;
-	if (opts)
-		a->o = *opts;
-	a->conn_list = json_object_new_array();
-	return a;
-}
-
-void an_free(struct an *a)
-{
-	if (!a)
-		return;
-	for (size_t i = 0; i < a->nusb; i++)
-		an_usb_free(a->usb[i]);
-	for (size_t i = 0; i < a->nflows; i++)
-		an_flow_free(a->flows[i]);
-	for (size_t i = 0; i < a->ndevs; i++)
-		free(a->devs[i]);
-	free(a->rtt_ctrl.v);
-	free(a->rtt_mux.v);
-	free(a->rtt_lkd.v);
-	if (a->conn_list)
-		json_object_put(a->conn_list);
-	free(a);
-}
+#define AN_GAPS_LISTED 4
 
 /* --- pcapng interface descriptions ---------------------------------------- */
 
@@ -237,701 +122,88 @@ void an_scan_pcapng(struct an *a, FILE *f)
 	fseek(f, start, SEEK_SET);
 }
 
-/* --- reading -------------------------------------------------------------- */
+/* --- events -> facts --------------------------------------------------------- */
 
-static bool is_usb_lt(int lt) { return lt == 220 || lt == 189 || lt == 249; }
-
-static bool is_ip_lt(int lt)
+static bool on_event(void *ud, const struct cap_event *ev)
 {
-	switch (lt) {
-	case 0: case 1: case 12: case 14: case 101: case 108: case 113: case 228: case 229: case 276:
-		return true;
-	default:
-		return false;
-	}
-}
+	struct an *a = ud;
 
-int an_read_pcap(struct an *a, pcap_t *p, struct lp_errinfo *e)
-{
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	uint64_t prev_abs = 0;
-	int r;
-
-	a->linktype = pcap_datalink(p);
-	if (!is_usb_lt(a->linktype) && !is_ip_lt(a->linktype)) {
-		const char *name = pcap_datalink_val_to_name(a->linktype);
-		lp_err_set(e, LP_EFORMAT, "link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
-			   "USBPcap (249) and IP captures of a relayed usbmuxd socket", a->linktype, name ? name : "unknown");
-		return LP_EFORMAT;
-	}
-	while ((r = pcap_next_ex(p, &h, &data)) != PCAP_ERROR_BREAK) {
-		uint64_t abs, t;
-		size_t caplen;
-		if (r == 0)
-			continue;
-		if (r < 0) {
-			an_anomaly_add(a, "after packet %llu: %s; the rest of the file is unreadable",
-				       (unsigned long long)a->packets, pcap_geterr(p));
-			a->read_error = true;
-			break;
-		}
-		a->packets++;
-		a->cur_pkt = a->packets;
-		abs = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * LP_NS_PER_S + (uint64_t)(uint32_t)h->ts.tv_usec;
-		if (!a->have_first) {
-			a->have_first = true;
-			a->t_first_abs = abs;
-			prev_abs = abs;
-		}
-		if (abs < prev_abs && !a->backwards_noted) {
-			an_anomaly_add(a, "packet %llu: timestamp goes back %.6f s", (unsigned long long)a->cur_pkt,
-				       (double)(prev_abs - abs) / 1e9);
-			a->backwards_noted = true;
-		}
-		prev_abs = abs;
-		t = abs > a->t_first_abs ? abs - a->t_first_abs : 0;
-		if (t > a->t_last) {
-			if (a->packets > 1 && t - a->t_last >= AN_GAP_NS) {
-				a->gaps++;
-				if (t - a->t_last > a->longest_gap)
-					a->longest_gap = t - a->t_last;
-				if (a->gaps <= 4)
-					an_anomaly_add(a, "packet %llu: %.1f s of silence before it",
-						       (unsigned long long)a->cur_pkt, (double)(t - a->t_last) / 1e9);
+	a->cur_pkt = ev->pkt;
+	switch (ev->type) {
+	case CAP_EV_GAP:
+		a->gaps++;
+		if (ev->u.gap_ns > a->longest_gap)
+			a->longest_gap = ev->u.gap_ns;
+		if (a->gaps <= AN_GAPS_LISTED)
+			an_anomaly_add(a, "packet %llu: %.1f s of silence before it", (unsigned long long)ev->pkt,
+				       (double)ev->u.gap_ns / 1e9);
+		break;
+	case CAP_EV_ANOMALY:
+		an_anomaly_add(a, "%s", ev->u.text);
+		break;
+	case CAP_EV_USB_NEW:
+	case CAP_EV_TRANSFER:
+	case CAP_EV_CONTROL:
+	case CAP_EV_DISCONNECT:
+	case CAP_EV_MUX:
+		an_usb_event(a, ev);
+		break;
+	case CAP_EV_CONN:
+	case CAP_EV_DATA:
+		an_conn_event(a, ev);
+		break;
+	case CAP_EV_LOCKDOWN:
+	case CAP_EV_TLS_START:
+	case CAP_EV_TLS_RECORD:
+		an_lkd_event(a, ev);
+		break;
+	case CAP_EV_UMX:
+		an_relay_event(a, ev);
+		break;
+	case CAP_EV_END:
+		a->packets = ev->u.end.packets;
+		a->read_error = ev->u.end.read_error;
+		a->t_last = ev->t;
+		a->tcp_segments = ev->u.end.tcp_segments;
+		a->umx_flows = ev->u.end.umx_flows;
+		a->umx_messages = ev->u.end.umx_messages;
+		for (size_t i = 0; i < a->nusb; i++) {
+			struct an_dev *d = a->usb[i]->user;
+			if (d && d->mux_seen && !d->ep_out) {
+				d->ep_out = a->usb[i]->ep_out;
+				d->ep_in = a->usb[i]->ep_in;
 			}
-			a->t_last = t;
 		}
-		caplen = h->caplen;
-		if (is_usb_lt(a->linktype))
-			an_usb_record(a, t, data, caplen, h->len);
-		else
-			an_ip_packet(a, t, data, caplen, h->len);
+		break;
 	}
-	an_usb_finish(a);
-	an_tcp_finish(a);
-	return 0;
-}
-
-/* --- report ---------------------------------------------------------------- */
-
-struct build {
-	struct an *a;
-	struct an_dev *d;
-	struct diag_report *r;
-	struct lp_clock *clk;
-	bool stopped;
-};
-
-static struct diag_stage *stage_at(struct build *b, const char *name, uint64_t t0)
-{
-	b->clk->vnow = t0;
-	return diag_begin(b->r, name);
-}
-
-static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st, const char *fmt, ...)
-{
-	char tmp[DIAG_DETAIL];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	b->clk->vnow = t1 > s->start_ns ? t1 : s->start_ns;
-	diag_end(b->r, s, st, "%s", tmp);
-}
-
-static void skip_stage(struct build *b, const char *name, uint64_t t, const char *why)
-{
-	struct diag_stage *s = stage_at(b, name, t);
-	stage_end(b, s, t, ST_SKIPPED, "%s", why);
-}
-
-static uint64_t span_end_t(const struct an_span *s) { return s->done ? s->t1 : s->t0; }
-
-/* The exchange stopped at stage `s` (no reply / nothing more): the verdict
- * depends on why - the device left, the link broke, or the capture ends. */
-static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what, bool pending)
-{
-	struct an_dev *d = b->d;
-
-	b->stopped = true;
-	if (d->gone && d->gone_t >= s->start_ns) {
-		stage_end(b, s, d->gone_t, ST_FAIL, "%s: device left the bus (packet %llu)", what,
-			  (unsigned long long)d->gone_pkt);
-		diag_set_verdict(b->r, d->reenum ? V_FLAKY : V_DISCONNECTED, "stage %s: device disconnected at packet %llu",
-				 s->name, (unsigned long long)d->gone_pkt);
-	} else if (d->errors) {
-		stage_end(b, s, t, ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
-		diag_set_verdict(b->r, V_FLAKY, "stage %s: %llu USB transfer error(s), first at packet %llu (%d)", s->name,
-				 (unsigned long long)d->errors, (unsigned long long)d->first_err_pkt, d->first_err_status);
-	} else if (pending) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
-	} else if (b->a->read_error) {
-		stage_end(b, s, t, ST_FAIL, "%s: the file is cut short", what);
-		diag_set_verdict(b->r, V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
-				 (unsigned long long)b->a->packets, s->name);
-	} else if (b->a->nanom) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
-				 what, (unsigned long long)b->a->nanom, b->a->anomalies[0]);
-	} else {
-		stage_end(b, s, t, ST_SKIPPED, "%s", what);
-		diag_set_verdict(b->r, V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
-	}
-}
-
-static bool cable_like(const struct an_dev *d)
-{
-	return d->closed_port_probes > 0 || (d->querytypes >= 3 && !d->pair.seen && !d->session.seen);
-}
-
-static void fill_device(struct build *b)
-{
-	struct an_dev *d = b->d;
-	struct diag_device *o = &b->r->dev;
-
-	o->present = true;
-	o->vid = d->vid;
-	o->pid = d->pid;
-	o->bus = d->bus;
-	o->addr = d->addr;
-	snprintf(o->udid, sizeof(o->udid), "%s", d->udid);
-	snprintf(o->product, sizeof(o->product), "%s", d->product);
-	snprintf(o->name, sizeof(o->name), "%s", d->name);
-	snprintf(o->product_type, sizeof(o->product_type), "%s", d->product_type);
-	snprintf(o->product_version, sizeof(o->product_version), "%s", d->product_version);
-	o->speed_mbps = d->speed_mbps;
-	o->mode = d->have_ids ? diag_mode_for_pid(d->vid, d->pid) : "unknown";
-	if (!d->have_ids && d->mux_seen)
-		o->mode = "normal";
-	o->has_usbmux = d->any_mux_config || d->mux_seen;
-}
-
-static const char *speed_text(const struct an_dev *d, char *buf, size_t n)
-{
-	if (d->speed_mbps <= 0)
-		snprintf(buf, n, "speed not recorded");
-	else
-		snprintf(buf, n, "%s speed (%g Mb/s)", d->speed_mbps >= 5000 ? "super" : d->speed_mbps >= 480 ? "high" :
-			 d->speed_mbps >= 12 ? "full" : "low", d->speed_mbps);
-	return buf;
-}
-
-/* find device; returns false when the flow ends there. */
-static bool stage_find(struct build *b)
-{
-	struct an_dev *d = b->d;
-	const char *mode = b->r->dev.mode ? b->r->dev.mode : "unknown";
-	uint64_t t0 = d->via_usbmuxd && d->umx_find.seen ? d->umx_find.t0 : d->first_t;
-	uint64_t t1 = d->via_usbmuxd && d->umx_find.done ? d->umx_find.t1 : d->desc.seen ? d->desc.t0 : t0;
-	struct diag_stage *s = stage_at(b, "find device", t0);
-	char sp[48];
-
-	speed_text(d, sp, sizeof(sp));
-	if (strcmp(mode, "dfu") == 0 || strcmp(mode, "recovery") == 0 || strcmp(mode, "wtf") == 0) {
-		stage_end(b, s, t1, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", d->vid, d->pid, mode);
-		diag_set_verdict(b->r, strcmp(mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
-				 "USB product ID %04x = %s mode", d->pid, mode);
-		return false;
-	}
-	if (d->via_usbmuxd)
-		stage_end(b, s, t1, ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
-			  d->serial[0] ? d->serial : "?", sp);
-	else if (d->have_ids)
-		stage_end(b, s, t1, ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
-			  d->product[0] ? " " : "", d->product, d->bus, d->addr, sp,
-			  d->instances > 1 ? ", re-enumerated" : "");
-	else
-		stage_end(b, s, t1, ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
-			  d->addr, sp);
 	return true;
-}
-
-/* Camera-only: no usbmux configuration, or the host picked one without it. */
-static bool camera_only(struct build *b, struct diag_stage *s, uint64_t t)
-{
-	struct an_dev *d = b->d;
-
-	if (d->mux_seen)
-		return false;
-	if (d->configs_known && !d->any_mux_config) {
-		stage_end(b, s, t, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %u configuration(s) read",
-			  d->nconfigs);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
-		return true;
-	}
-	if (d->sel_config >= 0 && !d->sel_has_mux) {
-		stage_end(b, s, t, ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
-			  "(usbmux is in configuration %u): recognized as a camera", d->sel_config, d->mux_config);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
-		return true;
-	}
-	return false;
-}
-
-static void build_cable(struct build *b)
-{
-	struct an *a = b->a;
-	struct an_dev *d = b->d;
-	struct diag_stage *s;
-	uint64_t t;
-
-	if (d->desc.seen) {
-		s = stage_at(b, "descriptors", d->desc.t0);
-		if (camera_only(b, s, d->desc.t1))
-			return;
-		stage_end(b, s, d->desc.t1, ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
-			  d->any_mux_config ? "offered" : "not seen");
-	} else {
-		skip_stage(b, "descriptors", d->first_t, "descriptor requests not in the capture");
-	}
-	s = stage_at(b, "usbmux", d->version.seen ? d->version.t0 : d->first_t);
-	if (!d->version.done) {
-		stop_at(b, s, d->last_t, "no usbmux VERSION exchange", d->version.seen);
-		return;
-	}
-	stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u", d->mux_major, d->mux_config);
-	t = d->version.t1;
-	s = stage_at(b, "round trips", t);
-	bool bad = d->errors || d->reenum || d->gone;
-	stage_end(b, s, d->last_t, bad ? ST_FAIL : ST_OK,
-		  "%llu mux connection(s) (%llu refused), %u QueryType, %llu transfer error(s), %u re-enumeration(s)%s",
-		  (unsigned long long)(a->conns_total), (unsigned long long)d->refused_conns, d->querytypes,
-		  (unsigned long long)d->errors, d->reenum, d->gone && !d->reenum ? ", device left the bus" : "");
-	if (d->errors || d->reenum)
-		diag_set_verdict(b->r, V_FLAKY, "%llu transfer/protocol errors and %u re-enumerations in %.1f s",
-				 (unsigned long long)d->errors, d->reenum, (double)(d->last_t - d->first_t) / 1e9);
-	else if (d->gone)
-		diag_set_verdict(b->r, V_DISCONNECTED, "device left the bus at packet %llu",
-				 (unsigned long long)d->gone_pkt);
-	else if (d->speed_mbps > 0 && d->speed_mbps < 480)
-		diag_set_verdict(b->r, V_DEGRADED, "link runs at %g Mb/s, not high speed (480 Mb/s)", d->speed_mbps);
-	else
-		diag_set_verdict(b->r, V_GOOD, "no errors in %u lockdown round trips%s", d->querytypes,
-				 d->speed_mbps > 0 ? "" : " (link speed not recorded in the capture)");
-}
-
-static void build_trust(struct build *b)
-{
-	struct an_dev *d = b->d;
-	struct diag_stage *s;
-	char e[64];
-
-	/* usbmux version */
-	if (d->via_usbmuxd) {
-		skip_stage(b, "usbmux version", span_end_t(&d->umx_find), "run by usbmuxd; not visible on its client socket");
-	} else {
-		s = stage_at(b, "usbmux version", d->version.seen ? d->version.t0 : d->sel_config >= 0 ? d->sel_t : d->last_t);
-		if (camera_only(b, s, d->sel_config >= 0 ? d->sel_t : d->last_t))
-			return;
-		if (!d->version.done) {
-			stop_at(b, s, d->last_t, d->version.seen ? "no answer to usbmux VERSION" : "no usbmux traffic in the capture",
-				d->version.seen);
-			return;
-		}
-		stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
-			  d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
-	}
-
-	/* lockdown connect */
-	s = stage_at(b, "lockdown connect", d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
-	if (!d->lconnect.done) {
-		stop_at(b, s, d->last_t, d->lconnect.seen ? "no answer to the connection request to port 62078"
-							 : "no connection to lockdownd (port 62078) in the capture", d->lconnect.seen);
-		return;
-	}
-	if (d->lconnect_refused) {
-		stage_end(b, s, d->lconnect.t1, ST_FAIL, "lockdownd (port 62078) refused the connection");
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage lockdown connect: connection refused");
-		return;
-	}
-	stage_end(b, s, d->lconnect.t1, ST_OK, "%s connection to port %u (lockdownd) open",
-		  d->via_usbmuxd ? "usbmuxd" : "mux", MUX_PORT_LOCKDOWN);
-
-	/* QueryType */
-	s = stage_at(b, "QueryType", d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
-	if (!d->qtype.done) {
-		stop_at(b, s, d->last_t, d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture", d->qtype.seen);
-		return;
-	}
-	if (strcmp(d->qtype_str, "com.apple.mobile.lockdown") != 0) {
-		stage_end(b, s, d->qtype.t1, ST_FAIL, "device answers as %s, not lockdownd", d->qtype_str[0] ? d->qtype_str : "?");
-		diag_set_verdict(b->r, strstr(d->qtype_str, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR, "QueryType = %s",
-				 d->qtype_str);
-		return;
-	}
-	stage_end(b, s, d->qtype.t1, ST_OK, "%s", d->qtype_str);
-
-	/* device info */
-	if (d->info.seen) {
-		s = stage_at(b, "device info", d->info.t0);
-		stage_end(b, s, span_end_t(&d->info), ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
-			  d->name[0] ? d->name : "?", d->product_type[0] ? d->product_type : "?",
-			  d->product_version[0] ? d->product_version : "?", d->udid[0] ? d->udid : "?", d->getvalues,
-			  d->getvalue_errors);
-	} else {
-		skip_stage(b, "device info", d->qtype.t1, "no GetValue in the capture");
-	}
-
-	/* pair record */
-	if (d->pair_record_read)
-		skip_stage(b, "pair record", d->qtype.t1,
-			   d->pair_record_found ? "usbmuxd returned a stored pair record (ReadPairRecord)"
-						: "usbmuxd has no pair record for this device (ReadPairRecord)");
-	else
-		skip_stage(b, "pair record", d->qtype.t1, "not visible in a capture (read from the host's disk)");
-
-	/* Pair */
-	if (d->pair.seen) {
-		s = stage_at(b, "Pair", d->pair.t0);
-		if (!d->pair.done) {
-			stop_at(b, s, d->last_t, "no reply to Pair", true);
-			return;
-		}
-		if (!d->pair_ok) {
-			double secs = (double)(d->pair.t1 - d->pair.t0) / 1e9;
-			if (d->pair_err == LP_ELKD_USER_DENIED_PAIRING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "UserDeniedPairing after %u Pair attempt(s): \"Don't Trust\" was tapped",
-					  d->pair_tries);
-				diag_set_verdict(b->r, V_DENIED, "stage Pair: UserDeniedPairing");
-			} else if (d->pair_err == LP_ELKD_PASSWORD_PROTECTED) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "device stayed locked for %.0f s (%u Pair attempts answered PasswordProtected)",
-					  secs, d->pair_tries);
-				diag_set_verdict(b->r, V_LOCKED, "stage Pair: PasswordProtected");
-			} else if (d->pair_err == LP_ELKD_PAIRING_DIALOG_PENDING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s (%u Pair attempts, "
-					  "device kept answering PairingDialogResponsePending)", secs, d->pair_tries);
-				diag_set_verdict(b->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", secs);
-			} else {
-				snprintf(e, sizeof(e), "%s", d->last_error);
-				stage_end(b, s, d->pair.t1, ST_FAIL, "lockdown error %s", e);
-				diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage Pair: %s", e);
-			}
-			return;
-		}
-		stage_end(b, s, d->pair.t1, ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
-			  d->pair_pending ? ", Trust tapped on the device" : "");
-	} else {
-		skip_stage(b, "Pair", span_end_t(&d->qtype), "no Pair request in the capture (an existing pair record was used)");
-	}
-
-	/* StartSession */
-	s = stage_at(b, "StartSession", d->session.seen ? d->session.t0 : d->last_t);
-	if (!d->session.done) {
-		stop_at(b, s, d->last_t, d->session.seen ? "no reply to StartSession" : "no StartSession in the capture",
-			d->session.seen);
-		return;
-	}
-	if (!d->session_ok) {
-		const char *name = lp_lockdown_error_name(d->session_err);
-		stage_end(b, s, d->session.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
-		if (d->session_err == LP_ELKD_INVALID_HOST_ID) {
-			diag_set_verdict(b->r, V_STALE_TRUST, "stage StartSession: InvalidHostID (the device does not know the host's pairing)");
-		} else {
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartSession: %s", name ? name : d->last_error);
-		}
-		return;
-	}
-	stage_end(b, s, d->session.t1, ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
-		  d->session_ssl ? "true" : "false");
-
-	/* TLS */
-	if (!d->session_ssl) {
-		skip_stage(b, "TLS", d->session.t1, "device did not ask for session TLS");
-	} else {
-		s = stage_at(b, "TLS", d->tls.seen ? d->tls.t0 : d->session.t1);
-		if (d->tls_state == TLS_NONE) {
-			stop_at(b, s, d->last_t, "no TLS handshake after StartSession", false);
-			return;
-		}
-		if (d->tls_state != TLS_OK) {
-			if (d->tls_state == TLS_STARTED && d->gone) {
-				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
-				return;
-			}
-			stage_end(b, s, span_end_t(&d->tls), ST_FAIL, "%s",
-				  d->tls_state == TLS_FAILED ? d->tls_detail : "handshake never completed (no application data)");
-			diag_set_verdict(b->r, V_TLS_FAILED, "stage TLS: %s",
-					 d->tls_state == TLS_FAILED ? d->tls_detail : "no application data after the handshake");
-			return;
-		}
-		stage_end(b, s, d->tls.t1, ST_OK, "%s", d->tls_detail);
-	}
-
-	/* StartService */
-	uint64_t after = d->session_ssl ? d->tls.t1 : d->session.t1;
-	if (d->service.seen) {
-		s = stage_at(b, "StartService", d->service.t0);
-		if (!d->service.done) {
-			stop_at(b, s, d->last_t, "no reply to StartService", true);
-			return;
-		}
-		if (!d->service_ok) {
-			const char *name = lp_lockdown_error_name(d->service_err);
-			stage_end(b, s, d->service.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartService: %s", name ? name : d->last_error);
-			return;
-		}
-		if (d->service_inferred)
-			stage_end(b, s, d->service.t1, ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
-				  d->service_port);
-		else
-			stage_end(b, s, d->service.t1, ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
-				  d->service_port);
-		after = d->service.t1;
-	} else {
-		skip_stage(b, "StartService", after, "no service connection in the capture");
-	}
-
-	/* StopSession */
-	if (d->stop.done) {
-		s = stage_at(b, "StopSession", d->stop.t0);
-		stage_end(b, s, d->stop.t1, ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
-								  : "session closed");
-	} else {
-		skip_stage(b, "StopSession", after, "not in the capture");
-	}
-	diag_set_verdict(b->r, V_TRUSTED, "session TLS%s started with a pairing the device accepted",
-			 d->service_ok ? " and a service" : "");
-}
-
-static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, struct lp_clock *clk)
-{
-	struct build b = {a, d, r, clk, false};
-
-	fill_device(&b);
-	if (!stage_find(&b))
-		return;
-	if (!d->via_usbmuxd && cable_like(d))
-		build_cable(&b);
-	else
-		build_trust(&b);
-	if (r->verdict == V_NONE && !r->evidence[0])
-		diag_set_verdict(r, V_PROTOCOL_ERROR, "stopped without a verdict");
-}
-
-static int progress(const struct an_dev *d)
-{
-	return (d->have_ids && d->vid == 0x05ac) + (d->mux_seen || d->via_usbmuxd) + d->lconnect.seen + d->qtype.seen +
-	       (d->pair.seen || d->session.seen) + (d->tls_state != TLS_NONE) + d->service.seen;
-}
-
-static bool candidate(const struct an_dev *d)
-{
-	return d->key[0] && (d->packets || d->via_usbmuxd) &&
-	       ((d->have_ids && d->vid == 0x05ac) || d->mux_seen || d->via_usbmuxd);
-}
-
-static json_object *stats_json(const struct an_samples *s)
-{
-	return diag_latency_json(s->v, s->n);
-}
-
-static json_object *jint(uint64_t v) { return json_object_new_int64((int64_t)v); }
-
-static void apply_idb(struct an *a)
-{
-	for (size_t i = 0; i < a->ndevs; i++) {
-		struct an_dev *d = a->devs[i];
-		if (d->via_usbmuxd)
-			continue;
-		for (size_t k = 0; k < a->nidb; k++) {
-			const struct an_idb *x = &a->idb[k];
-			if (x->speed_mbps <= 0)
-				continue;
-			if ((x->bus == d->bus && x->addr == d->addr) || (x->bus < 0 && a->nidb == 1))
-				d->speed_mbps = x->speed_mbps;
-		}
-	}
-}
-
-static const char *lt_name(int lt)
-{
-	const char *n = pcap_datalink_val_to_name(lt);
-	return n ? n : "?";
-}
-
-void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
-{
-	struct an_dev *best = NULL;
-	size_t ncand = 0, nother = 0;
-	json_object *m, *devs = NULL, *an;
-	uint64_t errors = 0, stalls = 0, cancelled = 0, timeouts = 0, reenum = 0;
-
-	apply_idb(a);
-	for (size_t i = 0; i < a->ndevs; i++) {
-		struct an_dev *d = a->devs[i];
-		if (!d->key[0])
-			continue;
-		errors += d->errors;
-		stalls += d->stalls;
-		cancelled += d->cancelled;
-		timeouts += d->timeouts;
-		reenum += d->reenum;
-		if (!candidate(d)) {
-			nother++;
-			continue;
-		}
-		ncand++;
-		if (!best || progress(d) > progress(best) || (progress(d) == progress(best) && d->packets > best->packets))
-			best = d;
-	}
-	if (best) {
-		build_device(a, best, r, clk);
-		if (ncand > 1) {
-			devs = json_object_new_array();
-			for (size_t i = 0; i < a->ndevs; i++) {
-				struct an_dev *d = a->devs[i];
-				struct diag_report tmp;
-				struct lp_clock c2;
-				json_object *o;
-				if (!candidate(d))
-					continue;
-				lp_clock_init_virtual(&c2, 0);
-				diag_init(&tmp, "analyze", &c2);
-				build_device(a, d, &tmp, &c2);
-				o = json_object_new_object();
-				json_object_object_add(o, "key", json_object_new_string(d->key));
-				json_object_object_add(o, "bus", json_object_new_int(d->bus));
-				json_object_object_add(o, "address", json_object_new_int(d->addr));
-				if (d->via_usbmuxd)
-					json_object_object_add(o, "usbmuxd_id", json_object_new_int64(d->umx_id));
-				json_object_object_add(o, "vid", json_object_new_int(d->vid));
-				json_object_object_add(o, "pid", json_object_new_int(d->pid));
-				json_object_object_add(o, "udid", json_object_new_string(d->udid));
-				json_object_object_add(o, "packets", jint(d->packets));
-				json_object_object_add(o, "verdict", json_object_new_string(diag_verdict_name(tmp.verdict)));
-				json_object_object_add(o, "stages_ok", jint(0));
-				{
-					size_t ok = 0;
-					for (size_t k = 0; k < tmp.nstages; k++)
-						ok += tmp.stages[k].status == ST_OK;
-					json_object_object_add(o, "stages_ok", jint(ok));
-				}
-				json_object_object_add(o, "primary", json_object_new_boolean(d == best));
-				json_object_array_add(devs, o);
-				diag_release(&tmp);
-			}
-			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-				 "(%zu devices in the capture; this report is about %04x:%04x on bus %u address %u, the others are under \"devices\".)",
-				 ncand, best->vid, best->pid, best->bus, best->addr);
-		}
-	} else {
-		struct diag_stage *s;
-		clk->vnow = 0;
-		s = diag_begin(r, "find device");
-		clk->vnow = a->t_last;
-		if (!a->packets)
-			diag_end(r, s, ST_FAIL, "the capture holds no packets");
-		else if (is_usb_lt(a->linktype))
-			diag_end(r, s, ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
-				 (unsigned long long)a->usb_records, nother);
-		else
-			diag_end(r, s, ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
-				 a->o.usbmuxd_port ? "" : " (use --usbmuxd-port if the relay's port is unusual)");
-		diag_set_verdict(r, V_NO_DEVICE, "%s", s->detail);
-	}
-
-	m = json_object_new_object();
-	json_object_object_add(m, "link_type", json_object_new_string(lt_name(a->linktype)));
-	json_object_object_add(m, "packets", jint(a->packets));
-	json_object_object_add(m, "duration_s", json_object_new_double((double)a->t_last / 1e9));
-	if (best && best->speed_mbps > 0)
-		json_object_object_add(m, "speed_mbps", json_object_new_double(best->speed_mbps));
-	json_object_object_add(m, "devices", jint(ncand));
-	if (is_usb_lt(a->linktype)) {
-		json_object *x = json_object_new_object();
-		json_object_object_add(x, "control", jint(a->xfers_ctrl));
-		json_object_object_add(x, "bulk_in", jint(a->xfers_bulk_in));
-		json_object_object_add(x, "bulk_out", jint(a->xfers_bulk_out));
-		json_object_object_add(x, "interrupt", jint(a->xfers_intr));
-		json_object_object_add(x, "errors", jint(errors));
-		json_object_object_add(x, "stalls", jint(stalls));
-		json_object_object_add(x, "timeouts", jint(timeouts));
-		json_object_object_add(x, "cancelled", jint(cancelled));
-		json_object_object_add(m, "transfers", x);
-		json_object_object_add(m, "errors", jint(errors));
-		json_object_object_add(m, "reenumerations", jint(reenum));
-		json_object_object_add(m, "control_rtt", stats_json(&a->rtt_ctrl));
-	} else {
-		json_object *x = json_object_new_object();
-		json_object_object_add(x, "tcp_segments", jint(a->tcp_segments));
-		json_object_object_add(x, "usbmuxd_flows", jint(a->umx_flows));
-		json_object_object_add(x, "usbmuxd_messages", jint(a->umx_messages));
-		json_object_object_add(m, "usbmuxd", x);
-	}
-	{
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "total", jint(a->conns_total));
-		json_object_object_add(c, "refused", jint(a->conns_refused));
-		json_object_object_add(c, "reset", jint(a->conns_reset));
-		json_object_object_add(c, "lockdown", jint(a->conns_lockdown));
-		json_object_object_add(c, "bytes_out", jint(a->mux_bytes[0]));
-		json_object_object_add(c, "bytes_in", jint(a->mux_bytes[1]));
-		json_object_object_add(m, "connections", c);
-	}
-	json_object_object_add(m, "mux_connect_rtt", stats_json(&a->rtt_mux));
-	json_object_object_add(m, "lockdown_rtt", stats_json(&a->rtt_lkd));
-	if (best) {
-		json_object *l = json_object_new_object();
-		json_object_object_add(l, "requests", jint(best->lkd_requests));
-		json_object_object_add(l, "replies", jint(best->lkd_replies));
-		json_object_object_add(l, "pair_attempts", jint(best->pair_tries));
-		json_object_object_add(l, "dialog_pending", jint(best->pair_pending));
-		json_object_object_add(l, "last_error", json_object_new_string(best->last_error));
-		json_object_object_add(m, "lockdown", l);
-	}
-	{
-		json_object *g = json_object_new_object();
-		json_object_object_add(g, "count", jint(a->gaps));
-		json_object_object_add(g, "longest_s", json_object_new_double((double)a->longest_gap / 1e9));
-		json_object_object_add(m, "gaps", g);
-	}
-	json_object_object_add(m, "anomalies", jint(a->nanom));
-	if (r->metrics)
-		json_object_put(r->metrics);
-	r->metrics = m;
-
-	if (!r->extra)
-		r->extra = json_object_new_object();
-	an = json_object_new_array();
-	for (size_t i = 0; i < a->nanom_kept; i++)
-		json_object_array_add(an, json_object_new_string(a->anomalies[i]));
-	json_object_object_add(r->extra, "anomalies", an);
-	json_object_object_add(r->extra, "connections", json_object_get(a->conn_list));
-	if (devs)
-		json_object_object_add(r->extra, "devices", devs);
 }
 
 int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r, struct lp_clock *clock,
 		  struct lp_errinfo *e)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct cap_reader_opts ro = {0};
+	struct cap_reader *rd;
 	struct an *a = an_new(opts);
-	pcap_t *p;
 	int ret;
 
-	if (!a) {
+	if (opts)
+		ro.usbmuxd_port = opts->usbmuxd_port;
+	rd = a ? cap_reader_new(&ro, on_event, a) : NULL;
+	if (!rd) {
 		fclose(f);
+		an_free(a);
 		lp_err_set(e, LP_ENOMEM, "out of memory");
 		return LP_ENOMEM;
 	}
 	an_scan_pcapng(a, f);
-	p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (!p) {
-		fclose(f);
-		an_free(a);
-		lp_err_set(e, LP_EIO, "not a capture libpcap can read: %s", errbuf);
-		return LP_EIO;
-	}
-	ret = an_read_pcap(a, p, e);
-	pcap_close(p);
+	ret = cap_reader_run(rd, f, e);
+	a->linktype = cap_reader_linktype(rd);
+	if (cap_linktype_is_usb(a->linktype))
+		a->usb_records = a->packets;
 	if (ret == 0)
 		an_report(a, r, clock);
+	cap_reader_free(rd);
 	an_free(a);
 	return ret;
 }

@@ -17,14 +17,15 @@
  * report (with the packet number); only a file libpcap cannot open or an
  * unsupported link type is an error. Nothing here prints or exits.
  *
- * Reference: protocol-notes.md sections 2, 3, 4, 6; Linux usbmon.rst;
- * USBPcap capture format (desowin.org/usbpcap/captureformat.html). */
+ * The file is read by the capture reader (src/capture/reader.h); the
+ * analyzer keeps facts (analyze_facts.h) and reports (analyze_report.c).
+ *
+ * Reference: doc/protocol.md; Linux usbmon.rst; USBPcap capture format
+ * (desowin.org/usbpcap/captureformat.html). */
 #ifndef LP_ANALYZE_H
 #define LP_ANALYZE_H
 
 #include <stdio.h>
-
-#include <pcap/pcap.h>
 
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
@@ -48,12 +49,7 @@ void an_free(struct an *a);
  * classic pcap file. Never fails (a broken block ends the scan). */
 void an_scan_pcapng(struct an *a, FILE *f);
 
-/* Read every packet of `p` (borrowed). 0, or LP_EFORMAT for a link type we
- * do not decode (detail names it). A read error in the middle of the file
- * (truncated record, bad length) is an anomaly, not an error. */
-int an_read_pcap(struct an *a, pcap_t *p, struct lp_errinfo *e);
-
-/* Fill `r` (diag_init'ed by the caller on `clock`, which must be a virtual
+/* Fill `r` (after an_analyze_fp's reading; diag_init'ed by the caller on `clock`, which must be a virtual
  * clock: it is moved to each stage's capture time so stage start/duration
  * are relative to the first packet). Sets stages, device, verdict, metrics
  * (owned by r) and r->extra (connections, anomalies, devices). */

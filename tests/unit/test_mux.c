@@ -923,6 +923,139 @@ static void test_decode(void **state)
 	assert_int_equal(mux_decode(b, n, 2, &mp), LP_EBADMSG);
 }
 
+/* --- struct mux_rx: the one bad-length policy ------------------------------ */
+
+struct rxlog {
+	size_t npkt, nprob;
+	size_t pkt_len[8];
+	uint8_t pkt_first[8]; /* first payload byte of each packet */
+	int prob_err[8];
+	uint32_t prob_len[8];
+	size_t prob_dropped[8];
+};
+
+static void rx_pkt(void *ud, const uint8_t *pkt, size_t len, bool spanned)
+{
+	struct rxlog *l = ud;
+
+	(void)spanned;
+	if (l->npkt < 8) {
+		l->pkt_len[l->npkt] = len;
+		l->pkt_first[l->npkt] = len > 8 ? pkt[8] : 0;
+	}
+	l->npkt++;
+}
+
+static void rx_prob(void *ud, int err, uint32_t length, size_t dropped)
+{
+	struct rxlog *l = ud;
+
+	if (l->nprob < 8) {
+		l->prob_err[l->nprob] = err;
+		l->prob_len[l->nprob] = length;
+		l->prob_dropped[l->nprob] = dropped;
+	}
+	l->nprob++;
+}
+
+static const struct mux_rx_cbs rx_cbs = {.on_packet = rx_pkt, .on_problem = rx_prob};
+
+/* A v1 CONTROL-protocol packet of `len` bytes whose length field says `claim`,
+ * payload filled with `fill`. */
+static size_t rx_packet(uint8_t *out, uint32_t claim, size_t len, uint8_t fill)
+{
+	out[0] = 0, out[1] = 0, out[2] = 0, out[3] = MUX_PROTO_CONTROL;
+	out[4] = (uint8_t)(claim >> 24), out[5] = (uint8_t)(claim >> 16), out[6] = (uint8_t)(claim >> 8);
+	out[7] = (uint8_t)claim;
+	memset(out + 8, fill, len - 8);
+	return len;
+}
+
+static void test_rx_lying_lengths(void **state)
+{
+	uint8_t t1[64], t2[64], t3[4096];
+	struct mux_rx rx = {0};
+	struct rxlog l = {0};
+	size_t n;
+
+	(void)state;
+	/* oversize: length field 0x7ffffff0 over MUX_MAX_PACKET. Anomaly with the
+	 * field and the bytes dropped; the rest of the transfer (a packet glued
+	 * behind it) is not read; a full-size (not short) continuation transfer
+	 * is skipped too; the transfer after the short end decodes again. */
+	n = rx_packet(t1, 0x7ffffff0u, 20, 0xaa);
+	n += rx_packet(t1 + n, 12, 12, 0xbb);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, false, &rx_cbs, &l), 0);
+	assert_int_equal(l.nprob, 1);
+	assert_int_equal(l.prob_err[0], LP_ETOOBIG);
+	assert_int_equal(l.prob_len[0], 0x7ffffff0u);
+	assert_int_equal(l.prob_dropped[0], 32);
+	assert_int_equal(l.npkt, 0);
+	memset(t2, 0xcc, sizeof(t2));
+	assert_int_equal(mux_rx_feed(&rx, t2, sizeof(t2), false, &rx_cbs, &l), 0);
+	assert_int_equal(mux_rx_feed(&rx, t2, 10, true, &rx_cbs, &l), 0); /* the short end */
+	assert_int_equal(l.npkt, 0);
+	assert_int_equal(l.nprob, 1);
+	n = rx_packet(t1, 16, 16, 0x11);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.npkt, 1); /* resynchronised */
+	assert_int_equal(l.pkt_len[0], 16);
+	assert_int_equal(l.pkt_first[0], 0x11);
+
+	/* short: a length field under the 8-byte header */
+	n = rx_packet(t1, 3, 24, 0x22);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.nprob, 2);
+	assert_int_equal(l.prob_err[1], LP_EBADMSG);
+	assert_int_equal(l.prob_len[1], 3);
+	assert_int_equal(l.prob_dropped[1], 24);
+	assert_int_equal(l.npkt, 1);
+	/* transfer_end was set: the very next transfer decodes */
+	n = rx_packet(t1, 10, 10, 0x33);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.npkt, 2);
+	assert_int_equal(l.pkt_first[1], 0x33);
+
+	/* in range but too long: it swallows what follows until a transfer ends
+	 * short, which is reported with the bytes lost; then clean again */
+	n = rx_packet(t3, 3000, 40, 0x44);
+	assert_int_equal(mux_rx_feed(&rx, t3, n, false, &rx_cbs, &l), 0);
+	assert_int_equal(mux_rx_pending(&rx), 40);
+	n = rx_packet(t3, 20, 20, 0x55); /* a real packet, eaten as body */
+	assert_int_equal(mux_rx_feed(&rx, t3, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.nprob, 3);
+	assert_int_equal(l.prob_err[2], LP_ETRUNC);
+	assert_int_equal(l.prob_dropped[2], 60);
+	assert_int_equal(mux_rx_pending(&rx), 0);
+	n = rx_packet(t3, 9, 9, 0x66);
+	assert_int_equal(mux_rx_feed(&rx, t3, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.npkt, 3);
+	assert_int_equal(l.pkt_first[2], 0x66);
+
+	/* in range but too short: the packet is cut at the claimed length and
+	 * the tail is read as the next header (here under the header size: the
+	 * bad-length rule drops it) */
+	n = rx_packet(t1, 9, 14, 0x77);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, true, &rx_cbs, &l), 0);
+	assert_int_equal(l.npkt, 4);
+	assert_int_equal(l.pkt_len[3], 9);
+	assert_true(l.nprob >= 4);
+
+	/* a header split across transfers with a bad length */
+	struct rxlog l2 = {0};
+	mux_rx_reset(&rx);
+	n = rx_packet(t1, 0xfffffff0u, 16, 0x88);
+	assert_int_equal(mux_rx_feed(&rx, t1, 5, false, &rx_cbs, &l2), 0);
+	assert_int_equal(mux_rx_feed(&rx, t1 + 5, n - 5, true, &rx_cbs, &l2), 0);
+	assert_int_equal(l2.nprob, 1);
+	assert_int_equal(l2.prob_err[0], LP_ETOOBIG);
+	assert_int_equal(l2.prob_dropped[0], 16);
+	n = rx_packet(t1, 12, 12, 0x99);
+	assert_int_equal(mux_rx_feed(&rx, t1, n, true, &rx_cbs, &l2), 0);
+	assert_int_equal(l2.npkt, 1);
+	mux_rx_reset(&rx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -942,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(test_ack_rules),
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_rx_lying_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

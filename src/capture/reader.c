@@ -1,0 +1,199 @@
+/* reader.c - the capture reader's front: libpcap, the record loop (time base,
+ * timestamps going back, gaps), dispatch by link type, events out. See
+ * reader.h; the USB layers are in reader_usb.c, the usbmuxd relay in
+ * reader_tcp.c, lockdown framing in reader_lkd.c.
+ */
+#include "src/capture/reader.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#include "src/base/lp_clock.h"
+#include "src/base/lp_str.h"
+#include "src/capture/reader_int.h"
+#include "usb/cap_usbmon.h"
+
+#define RD_ANOMALY_LEN 200
+
+void rd_emit(struct cap_reader *r, struct cap_event *ev)
+{
+	if (r->stop)
+		return;
+	ev->t = r->cur_t;
+	ev->pkt = r->cur_pkt;
+	if (!r->fn(r->ud, ev))
+		r->stop = true;
+}
+
+void rd_anomaly(struct cap_reader *r, const char *fmt, ...)
+{
+	char tmp[RD_ANOMALY_LEN];
+	struct cap_event ev = {.type = CAP_EV_ANOMALY};
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	ev.u.text = tmp;
+	rd_emit(r, &ev);
+}
+
+void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t, bool ended)
+{
+	struct cap_event ev = {.type = CAP_EV_CONN, .conn = &c->pub, .usb = c->pub.usb};
+	uint64_t keep = r->cur_t;
+
+	c->pub.state = st;
+	c->pub.ended = ended;
+	if (ended)
+		c->pub.t_close = t;
+	r->cur_t = t;
+	rd_emit(r, &ev);
+	r->cur_t = keep;
+	if (ended) {
+		rd_lkd_free(c->lkd);
+		c->lkd = NULL;
+		c->used = false;
+	}
+}
+
+bool cap_linktype_is_usb(int lt)
+{
+	return lt == CAP_LINKTYPE_USB_LINUX || lt == CAP_LINKTYPE_USB_LINUX_MMAPPED || lt == CAP_LINKTYPE_USBPCAP;
+}
+
+bool cap_linktype_is_ip(int lt)
+{
+	switch (lt) {
+	case 0: case 1: case 12: case 14: case 101: case 108: case 113: case 228: case 229: case 276:
+		return true;
+	default:
+		return false;
+	}
+}
+
+struct cap_reader *cap_reader_new(const struct cap_reader_opts *opts, cap_event_fn fn, void *ud)
+{
+	struct cap_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	if (opts)
+		r->o = *opts;
+	r->fn = fn;
+	r->ud = ud;
+	return r;
+}
+
+void cap_reader_free(struct cap_reader *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nusb; i++)
+		rd_usb_free(r->usb[i]);
+	for (size_t i = 0; i < r->nflows; i++)
+		rd_flow_free(r->flows[i]);
+	free(r);
+}
+
+int cap_reader_linktype(const struct cap_reader *r) { return r->linktype; }
+
+void cap_reader_begin(struct cap_reader *r, int linktype)
+{
+	r->linktype = linktype;
+}
+
+void cap_reader_finish(struct cap_reader *r, bool read_error)
+{
+	struct cap_event ev = {.type = CAP_EV_END};
+
+	rd_usb_finish(r);
+	rd_tcp_finish(r);
+	r->cur_t = r->t_last;
+	ev.u.end.read_error = read_error;
+	ev.u.end.packets = r->packets;
+	ev.u.end.tcp_segments = r->tcp_segments;
+	ev.u.end.umx_flows = r->umx_flows;
+	ev.u.end.umx_messages = r->umx_messages;
+	rd_emit(r, &ev);
+}
+
+/* One record's time: relative to the first, gaps and steps back noted. */
+static void rd_clock(struct cap_reader *r, uint64_t abs, uint64_t *prev_abs)
+{
+	uint64_t t;
+
+	if (!r->have_first) {
+		r->have_first = true;
+		r->t_first_abs = abs;
+		*prev_abs = abs;
+	}
+	if (abs < *prev_abs && !r->backwards_noted) {
+		rd_anomaly(r, "packet %llu: timestamp goes back %.6f s", (unsigned long long)r->cur_pkt,
+			   (double)(*prev_abs - abs) / 1e9);
+		r->backwards_noted = true;
+	}
+	*prev_abs = abs;
+	t = abs > r->t_first_abs ? abs - r->t_first_abs : 0;
+	if (t > r->t_last) {
+		if (r->packets > 1 && t - r->t_last >= CAP_RD_GAP_NS) {
+			struct cap_event ev = {.type = CAP_EV_GAP};
+			ev.u.gap_ns = t - r->t_last;
+			r->cur_t = t;
+			rd_emit(r, &ev);
+		}
+		r->t_last = t;
+	}
+	r->cur_t = t;
+}
+
+int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint64_t prev_abs = 0;
+	bool read_error = false;
+	pcap_t *p;
+	int rc;
+
+	p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p) {
+		fclose(f);
+		return lp_err_set(e, LP_EIO, "not a capture libpcap can read: %s", errbuf);
+	}
+	r->linktype = pcap_datalink(p);
+	if (!cap_linktype_is_usb(r->linktype) && !cap_linktype_is_ip(r->linktype)) {
+		const char *name = pcap_datalink_val_to_name(r->linktype);
+		lp_err_set(e, LP_EFORMAT, "link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
+			   "USBPcap (249) and IP captures of a relayed usbmuxd socket", r->linktype, name ? name : "unknown");
+		pcap_close(p);
+		return LP_EFORMAT;
+	}
+	while (!r->stop && (rc = pcap_next_ex(p, &h, &data)) != PCAP_ERROR_BREAK) {
+		uint64_t abs;
+
+		if (rc == 0)
+			continue;
+		if (rc < 0) {
+			rd_anomaly(r, "after packet %llu: %s; the rest of the file is unreadable",
+				   (unsigned long long)r->packets, pcap_geterr(p));
+			read_error = true;
+			break;
+		}
+		r->packets++;
+		r->cur_pkt = r->packets;
+		abs = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * LP_NS_PER_S + (uint64_t)(uint32_t)h->ts.tv_usec;
+		rd_clock(r, abs, &prev_abs);
+		if (cap_linktype_is_usb(r->linktype))
+			rd_usb_record(r, data, h->caplen);
+		else
+			rd_ip_packet(r, data, h->caplen);
+	}
+	pcap_close(p);
+	cap_reader_finish(r, read_error);
+	return 0;
+}

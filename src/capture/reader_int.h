@@ -1,0 +1,129 @@
+/* reader_int.h - private state of the capture reader (reader*.c only).
+ *
+ * struct cap_reader owns everything: enumerations (struct rd_usb, which
+ * embeds the public struct cap_usbdev), their mux connections (struct
+ * rd_conn embedding struct cap_conn), TCP flows, and the outstanding-URB
+ * table. Lockdown framing (struct rd_lkd) hangs off a connection to port
+ * 62078, USB or relayed alike.
+ */
+#ifndef LP_CAP_READER_INT_H
+#define LP_CAP_READER_INT_H
+
+#include "src/capture/reader.h"
+#include "proto/lockdown_frame.h"
+#include "proto/mux.h"
+
+struct rd_tls_dir {
+	uint8_t hdr[5];
+	size_t have, left;
+	bool broken;
+};
+
+/* Lockdown on one connection: framing per direction until session TLS. */
+struct rd_lkd {
+	struct lkd_framer *fr[2]; /* 0 host->device, 1 device->host */
+	bool dead[2];
+	bool ssl_expected; /* StartSession answered with EnableSessionSSL */
+	struct rd_tls_dir t[2];
+};
+
+struct rd_conn {
+	struct cap_conn pub;
+	bool used;
+	struct rd_lkd *lkd;
+};
+
+struct rd_usb {
+	struct cap_usbdev pub;
+	bool eps_from_desc;
+	bool ver_guess_noted;
+	bool conn_overflow_noted;
+	struct mux_rx rx[2]; /* 0 host->device (OUT), 1 device->host (IN) */
+	struct rd_conn conns[CAP_RD_MAX_CONNS];
+};
+
+struct rd_pending {
+	bool used;
+	uint64_t id;
+	uint16_t bus;
+	uint8_t addr, xfer, ep;
+	uint64_t t;
+	uint32_t len; /* UINT32_MAX unknown */
+	uint8_t setup[8];
+	bool have_setup;
+};
+
+/* One URB record from any USB link type, normalized to usbmon's view. */
+struct rd_urb {
+	uint64_t t, pkt;
+	uint64_t id;
+	char type;	/* 'S', 'C', 'E' */
+	uint8_t xfer;	/* 0 iso, 1 interrupt, 2 control, 3 bulk */
+	uint8_t ep;	/* bit 7 = IN */
+	uint16_t bus;
+	uint8_t addr;
+	int32_t status; /* Linux errno form */
+	uint32_t len;	/* S: requested; C: actual */
+	bool len_known; /* USBPcap IN submits carry no length */
+	bool have_setup;
+	uint8_t setup[8];
+	const uint8_t *data;
+	size_t data_len;
+	bool clipped;
+};
+
+struct rd_flow;
+
+struct cap_reader {
+	struct cap_reader_opts o;
+	cap_event_fn fn;
+	void *ud;
+	bool stop;
+	int linktype;
+	uint64_t packets, cur_pkt, cur_t;
+	uint64_t t_first_abs, t_last;
+	bool have_first, backwards_noted;
+	/* USB */
+	struct rd_usb *usb[CAP_RD_MAX_USB];
+	size_t nusb;
+	bool usb_overflow_noted;
+	struct rd_pending pend[CAP_RD_PENDING];
+	bool swapped_noted, usbmon_swapped;
+	/* TCP */
+	struct rd_flow *flows[CAP_RD_MAX_FLOWS];
+	size_t nflows;
+	bool flow_overflow_noted;
+	unsigned tcp_gaps_listed;
+	uint64_t tcp_segments, umx_flows, umx_messages;
+};
+
+/* reader.c */
+void rd_emit(struct cap_reader *r, struct cap_event *ev);
+void rd_anomaly(struct cap_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A connection's state changed: emit CAP_EV_CONN; `ended` frees its lockdown. */
+void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t, bool ended);
+
+/* reader_urb.c: records -> URB records (0; LP_EAGAIN: nothing to do; else an
+ * anomaly was reported), and the submit/completion pairing */
+int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x);
+int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x);
+void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
+bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
+
+/* reader_usb.c */
+int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen);
+void rd_usb_finish(struct cap_reader *r);
+void rd_usb_free(struct rd_usb *u);
+
+/* reader_lkd.c */
+struct rd_lkd *rd_lkd_new(void);
+void rd_lkd_free(struct rd_lkd *l);
+/* Payload bytes of a lockdown connection, dir 0 host -> device. */
+void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len);
+
+/* reader_tcp.c */
+int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen);
+void rd_tcp_finish(struct cap_reader *r);
+void rd_flow_free(struct rd_flow *f);
+
+#endif

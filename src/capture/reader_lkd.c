@@ -1,0 +1,147 @@
+/* reader_lkd.c - lockdown on a connection to port 62078 (a mux connection or
+ * a relayed usbmuxd socket after Connect), as the capture reader sees it.
+ *
+ * Both directions go through their own lkd_framer (4-byte BE length + plist);
+ * each dictionary is a CAP_EV_LOCKDOWN event. After a device reply to
+ * StartSession with EnableSessionSSL the next host byte must be a TLS
+ * handshake record (0x16): then CAP_EV_TLS_START, and from then on only TLS
+ * record headers are followed (content type, length; RFC 5246 6.2), one
+ * CAP_EV_TLS_RECORD each. Nothing is decrypted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/capture/reader_int.h"
+
+struct rd_lkd *rd_lkd_new(void)
+{
+	struct rd_lkd *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->fr[0] = lkd_framer_new();
+	l->fr[1] = lkd_framer_new();
+	if (!l->fr[0] || !l->fr[1]) {
+		rd_lkd_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void rd_lkd_free(struct rd_lkd *l)
+{
+	if (!l)
+		return;
+	lkd_framer_free(l->fr[0]);
+	lkd_framer_free(l->fr[1]);
+	free(l);
+}
+
+static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *p, size_t n)
+{
+	struct rd_tls_dir *s = &c->lkd->t[dir];
+
+	while (n && !s->broken) {
+		if (s->left == 0) {
+			struct cap_event ev = {.type = CAP_EV_TLS_RECORD, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
+			size_t take = 5 - s->have;
+			if (take > n)
+				take = n;
+			memcpy(s->hdr + s->have, p, take);
+			s->have += take;
+			p += take;
+			n -= take;
+			if (s->have < 5)
+				return;
+			s->have = 0;
+			s->left = (size_t)s->hdr[3] << 8 | s->hdr[4];
+			if (s->hdr[0] < 20 || s->hdr[0] > 23 || s->hdr[1] != 3 || s->left > CAP_RD_TLS_RECORD_MAX) {
+				rd_anomaly(r, "packet %llu: %s bytes are not a TLS record (type %u, length %zu)",
+					   (unsigned long long)r->cur_pkt, dir ? "device" : "host", s->hdr[0], s->left);
+				s->broken = true;
+				return;
+			}
+			if (dir == 1 && s->hdr[0] == 22)
+				c->pub.tls_dev_hs = true;
+			ev.u.tls_type = s->hdr[0];
+			rd_emit(r, &ev);
+			if (s->left == 0)
+				continue;
+		}
+		size_t take = s->left < n ? s->left : n;
+		p += take;
+		n -= take;
+		s->left -= take;
+	}
+}
+
+/* A device reply that switches the connection to TLS. */
+static bool starts_tls(plist_t msg)
+{
+	const char *req = lkd_dict_str(msg, "Request");
+
+	return req && !strcmp(req, "StartSession") && !lkd_dict_str(msg, "Error") &&
+	       lkd_dict_bool(msg, "EnableSessionSSL", 0) != 0;
+}
+
+static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len)
+{
+	struct rd_lkd *l = c->lkd;
+	int rc;
+
+	if (l->dead[dir])
+		return;
+	rc = lkd_framer_feed(l->fr[dir], buf, len);
+	for (;;) {
+		struct cap_event ev = {.type = CAP_EV_LOCKDOWN, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
+		plist_t msg = NULL;
+		if (rc == 0)
+			rc = lkd_framer_next(l->fr[dir], &msg, NULL, NULL);
+		if (rc == LP_EAGAIN)
+			return;
+		if (rc == LP_EPLIST) {
+			rd_anomaly(r, "packet %llu: %s lockdown message is not a plist dictionary",
+				   (unsigned long long)r->cur_pkt, dir ? "device" : "host");
+			rc = 0;
+			continue;
+		}
+		if (rc) {
+			rd_anomaly(r, "packet %llu: %s lockdown stream unusable (%s): length prefix over %u bytes?",
+				   (unsigned long long)r->cur_pkt, dir ? "device" : "host", lp_errname(rc), LKD_MAX_MESSAGE);
+			l->dead[dir] = true;
+			return;
+		}
+		if (plist_get_node_type(msg) == PLIST_DICT) {
+			ev.u.msg = msg;
+			rd_emit(r, &ev);
+			if (dir == 1 && starts_tls(msg))
+				l->ssl_expected = true;
+		}
+		plist_free(msg);
+		if (!c->lkd)
+			return; /* the consumer's handler cannot close it, but be safe */
+	}
+}
+
+void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len)
+{
+	struct rd_lkd *l = c->lkd;
+
+	if (!len || !l)
+		return;
+	if (!c->pub.tls && l->ssl_expected && dir == 0) {
+		if (buf[0] == 0x16) {
+			struct cap_event ev = {.type = CAP_EV_TLS_START, .conn = &c->pub, .usb = c->pub.usb};
+			c->pub.tls = true;
+			rd_emit(r, &ev);
+		} else {
+			rd_anomaly(r, "packet %llu: EnableSessionSSL was true but the host went on in plaintext",
+				   (unsigned long long)r->cur_pkt);
+			l->ssl_expected = false;
+		}
+	}
+	if (c->pub.tls)
+		tls_feed(r, c, dir, buf, len);
+	else
+		framer_feed(r, c, dir, buf, len);
+}

@@ -1,0 +1,330 @@
+/* test_reader.c - the capture reader driven through cap_reader_transfer(),
+ * the entry a non-usbmon source (a bus-level decoder) uses: enumeration,
+ * descriptors, usbmux VERSION, a lockdown connection whose reply spans two
+ * IN transfers, and the one bad-length policy (anomaly, then resync at the
+ * end of the sender's transfer) seen as events. Plus the golden captures
+ * read through cap_reader_run(): events come in capture order and end once.
+ * Reference: src/capture/reader.h, proto/mux.h (struct mux_rx). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/lockdown_frame.h"
+#include "proto/mux.h"
+#include "src/base/lp_error.h"
+#include "src/capture/reader.h"
+#include "usb/cap_usbmon.h"
+
+#define EP_OUT 0x04
+#define EP_IN 0x85
+
+struct evlog {
+	size_t n[CAP_EV_END + 1];
+	char anomalies[8][200];
+	size_t nanom;
+	char lkd[8][40]; /* "0:QueryType" */
+	size_t nlkd;
+	enum cap_conn_state conn_states[16];
+	size_t nconn;
+	uint32_t majors[4];
+	size_t nmajor;
+	uint64_t last_pkt;
+	bool ordered;
+	struct cap_usbdev *usb;
+};
+
+static bool on_ev(void *ud, const struct cap_event *ev)
+{
+	struct evlog *l = ud;
+
+	l->n[ev->type]++;
+	if (ev->pkt < l->last_pkt)
+		l->ordered = false;
+	l->last_pkt = ev->pkt;
+	switch (ev->type) {
+	case CAP_EV_ANOMALY:
+		if (l->nanom < 8)
+			snprintf(l->anomalies[l->nanom], sizeof(l->anomalies[0]), "%s", ev->u.text);
+		l->nanom++;
+		break;
+	case CAP_EV_USB_NEW:
+		l->usb = ev->usb;
+		break;
+	case CAP_EV_LOCKDOWN:
+		if (l->nlkd < 8)
+			snprintf(l->lkd[l->nlkd], sizeof(l->lkd[0]), "%d:%s", ev->dir,
+				 lkd_dict_str(ev->u.msg, "Request") ? lkd_dict_str(ev->u.msg, "Request") : "?");
+		l->nlkd++;
+		break;
+	case CAP_EV_CONN:
+		if (l->nconn < 16)
+			l->conn_states[l->nconn] = ev->conn->state;
+		l->nconn++;
+		break;
+	case CAP_EV_MUX:
+		if (ev->u.mux.protocol == MUX_PROTO_VERSION && ev->dir == 1 && l->nmajor < 4)
+			l->majors[l->nmajor++] = ev->u.mux.major;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+struct drv {
+	struct cap_reader *r;
+	uint64_t t, pkt, id;
+};
+
+static void xfer(struct drv *d, char type, uint8_t xt, uint8_t ep, int32_t status, uint32_t len,
+		 const uint8_t *setup, const uint8_t *data, size_t dlen, uint64_t id)
+{
+	struct cap_transfer x = {.type = type, .xfer = xt, .ep = ep, .status = status, .len = len,
+				 .len_known = true, .data = data, .data_len = dlen};
+
+	d->t += 1000;
+	cap_reader_transfer(d->r, d->t, ++d->pkt, id, 1, 7, setup, &x);
+}
+
+/* control IN: submit with setup, completion with data */
+static void control_in(struct drv *d, uint8_t req, uint16_t wvalue, const uint8_t *data, size_t len)
+{
+	uint8_t setup[8] = {0x80, req, (uint8_t)wvalue, (uint8_t)(wvalue >> 8), 0, 0, (uint8_t)len, (uint8_t)(len >> 8)};
+	uint64_t id = ++d->id;
+
+	xfer(d, 'S', 2, 0x80, CAP_URB_EINPROGRESS, (uint32_t)len, setup, NULL, 0, id);
+	xfer(d, 'C', 2, 0x80, 0, (uint32_t)len, NULL, data, len, id);
+}
+
+static void bulk_out(struct drv *d, const uint8_t *p, size_t n)
+{
+	uint64_t id = ++d->id;
+
+	xfer(d, 'S', 3, EP_OUT, CAP_URB_EINPROGRESS, (uint32_t)n, NULL, p, n, id);
+	xfer(d, 'C', 3, EP_OUT, 0, (uint32_t)n, NULL, NULL, 0, id);
+}
+
+/* an IN transfer of `req` bytes requested, `n` delivered */
+static void bulk_in(struct drv *d, const uint8_t *p, size_t n, uint32_t req)
+{
+	uint64_t id = ++d->id;
+
+	xfer(d, 'S', 3, EP_IN, CAP_URB_EINPROGRESS, req, NULL, NULL, 0, id);
+	xfer(d, 'C', 3, EP_IN, 0, (uint32_t)n, NULL, p, n, id);
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static void be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+/* v2 TCP packet: 16-byte header + 20-byte tcp header + payload */
+static size_t tcp_pkt(uint8_t *out, uint16_t sport, uint16_t dport, uint8_t flags, const uint8_t *pay, size_t plen)
+{
+	size_t n = 16 + 20 + plen;
+
+	memset(out, 0, 36);
+	be32(out, MUX_PROTO_TCP);
+	be32(out + 4, (uint32_t)n);
+	be32(out + 8, MUX_V2_MAGIC);
+	be16(out + 16, sport);
+	be16(out + 18, dport);
+	out[28] = 0x50;
+	out[29] = flags;
+	be16(out + 30, 0x200);
+	if (plen)
+		memcpy(out + 36, pay, plen);
+	return n;
+}
+
+static size_t lockdown_frame(uint8_t *out, const char *request, size_t pad)
+{
+	plist_t d = plist_new_dict();
+	uint8_t *b = NULL;
+	size_t n = 0;
+
+	plist_dict_set_item(d, "Request", plist_new_string(request));
+	if (pad) {
+		char *s = malloc(pad + 1);
+		memset(s, 'x', pad);
+		s[pad] = '\0';
+		plist_dict_set_item(d, "Pad", plist_new_string(s));
+		free(s);
+	}
+	assert_int_equal(lkd_frame_encode(d, &b, &n), 0);
+	memcpy(out, b, n);
+	free(b);
+	plist_free(d);
+	return n;
+}
+
+static const uint8_t dev_desc[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0xac, 0x05, 0xa8, 0x12, 0x01, 0x00, 1, 2, 3, 1};
+static const uint8_t cfg_desc[32] = {
+    9, 2, 32, 0, 1, 1, 0, 0xc0, 250,	       /* configuration 1 */
+    9, 4, 0, 0, 2, 0xff, 0xfe, 0x02, 0,	       /* usbmux interface */
+    7, 5, EP_OUT, 2, 0x00, 0x02, 0,	       /* bulk OUT 512 */
+    7, 5, EP_IN, 2, 0x00, 0x02, 0,	       /* bulk IN 512 */
+};
+
+static void test_transfer_entry(void **state)
+{
+	struct evlog l = {.ordered = true};
+	struct drv d = {0};
+	uint8_t p[4096], f[2048], ver[20];
+	size_t n, fl;
+
+	(void)state;
+	d.r = cap_reader_new(NULL, on_ev, &l);
+	assert_non_null(d.r);
+	cap_reader_begin(d.r, CAP_LINKTYPE_USB_LINUX_MMAPPED);
+
+	control_in(&d, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, dev_desc, sizeof(dev_desc));
+	control_in(&d, USBD_REQ_GET_DESCRIPTOR, USBD_DT_CONFIG << 8, cfg_desc, sizeof(cfg_desc));
+	assert_int_equal(l.n[CAP_EV_USB_NEW], 1);
+	assert_int_equal(l.n[CAP_EV_CONTROL], 2);
+	assert_true(l.usb->have_dd);
+	assert_int_equal(l.usb->dd.idProduct, 0x12a8);
+	assert_true(l.usb->eps_known);
+	assert_int_equal(l.usb->ep_in, EP_IN);
+	assert_int_equal(l.usb->ep_out, EP_OUT);
+
+	/* VERSION both ways (always the 8-byte header) */
+	memset(ver, 0, sizeof(ver));
+	be32(ver + 4, 20);
+	be32(ver + 8, 2);
+	bulk_out(&d, ver, 20);
+	bulk_in(&d, ver, 20, 512);
+	assert_int_equal(l.nmajor, 1);
+	assert_int_equal(l.majors[0], 2);
+	assert_int_equal(l.usb->mux_version, 2);
+
+	/* lockdown: SYN, SYN|ACK, a request, a reply spanning two IN transfers */
+	n = tcp_pkt(p, 1, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	bulk_out(&d, p, n);
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 1, MUX_TH_SYN | MUX_TH_ACK, NULL, 0);
+	bulk_in(&d, p, n, 512);
+	fl = lockdown_frame(f, "QueryType", 0);
+	n = tcp_pkt(p, 1, MUX_PORT_LOCKDOWN, MUX_TH_ACK, f, fl);
+	bulk_out(&d, p, n);
+	fl = lockdown_frame(f, "QueryType", 700);
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 1, MUX_TH_ACK, f, fl);
+	assert_true(n > 512);
+	bulk_in(&d, p, 512, 512);	    /* full: the packet goes on */
+	bulk_in(&d, p + 512, n - 512, 512); /* short: its end */
+	assert_int_equal(l.nlkd, 2);
+	assert_string_equal(l.lkd[0], "0:QueryType");
+	assert_string_equal(l.lkd[1], "1:QueryType");
+	assert_int_equal(l.nconn, 2);
+	assert_int_equal(l.conn_states[0], CAP_CONN_SYN);
+	assert_int_equal(l.conn_states[1], CAP_CONN_OPEN);
+	assert_int_equal(l.nanom, 0);
+
+	/* a lying length from the device: anomaly naming it; the continuation
+	 * (a full transfer) is not decoded as packets; after the short end the
+	 * next packet (an RST) decodes and closes the connection */
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 1, MUX_TH_ACK, f, 200);
+	be32(p + 4, 0x00ffffff);
+	bulk_in(&d, p, 512, 512);
+	assert_int_equal(l.nanom, 1);
+	assert_non_null(strstr(l.anomalies[0], "device usbmux length field 16777215 out of range"));
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 1, MUX_TH_RST, NULL, 0);
+	memset(p + n, 0, 512 - n);
+	bulk_in(&d, p, 512, 512); /* would be an RST, but it is the lying packet's tail */
+	assert_int_equal(l.nconn, 2);
+	bulk_in(&d, p, 10, 512); /* short: the lying transfer ends */
+	assert_int_equal(l.nconn, 2);
+	assert_int_equal(l.nanom, 1);
+	bulk_in(&d, p, n, 512); /* resynchronised */
+	assert_int_equal(l.nconn, 3);
+	assert_int_equal(l.conn_states[2], CAP_CONN_RESET_DEV);
+
+	/* a short lying length from the host: under the header size */
+	n = tcp_pkt(p, 1, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	be32(p + 4, 4);
+	bulk_out(&d, p, n);
+	assert_int_equal(l.nanom, 2);
+	assert_non_null(strstr(l.anomalies[1], "host usbmux length field 4 out of range"));
+	n = tcp_pkt(p, 2, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	bulk_out(&d, p, n); /* a host transfer is whole: the next one decodes */
+	assert_int_equal(l.nconn, 4);
+	assert_int_equal(l.conn_states[3], CAP_CONN_SYN);
+
+	/* the device leaves: disconnect, open connections end reset */
+	xfer(&d, 'C', 3, EP_IN, CAP_URB_ENODEV, 0, NULL, NULL, 0, 999);
+	assert_int_equal(l.n[CAP_EV_DISCONNECT], 1);
+	cap_reader_finish(d.r, false);
+	assert_int_equal(l.n[CAP_EV_END], 1);
+	assert_int_equal(l.conn_states[l.nconn - 1], CAP_CONN_RESET_DEV);
+	assert_true(l.ordered);
+	cap_reader_free(d.r);
+}
+
+static void test_goldens(void **state)
+{
+	static const char *files[] = {"captures/sim-healthy-pair.pcapng", "captures/analyze-healthy-pair-usbpcap.pcap",
+				      "captures/usbmuxd-relay-trusted.pcap", "captures/lab-trust-usbmon.pcap"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct evlog l = {.ordered = true};
+		struct cap_reader *r = cap_reader_new(NULL, on_ev, &l);
+		struct lp_errinfo e = {0};
+		FILE *f = fopen(files[i], "rb");
+
+		assert_non_null(f);
+		assert_int_equal(cap_reader_run(r, f, &e), 0);
+		assert_int_equal(l.n[CAP_EV_END], 1);
+		assert_true(l.ordered);
+		/* every one of them holds a pairing: QueryType both ways at least */
+		assert_true(l.nlkd >= 2);
+		assert_int_equal(l.nanom, 0);
+		cap_reader_free(r);
+	}
+}
+
+static bool stop_early(void *ud, const struct cap_event *ev)
+{
+	size_t *n = ud;
+
+	(void)ev;
+	return ++*n < 5;
+}
+
+static void test_stop_and_errors(void **state)
+{
+	struct lp_errinfo e = {0};
+	size_t n = 0;
+	struct cap_reader *r = cap_reader_new(NULL, stop_early, &n);
+	FILE *f = fopen("captures/sim-healthy-pair.pcapng", "rb");
+
+	(void)state;
+	assert_int_equal(cap_reader_run(r, f, &e), 0);
+	assert_int_equal(n, 5);
+	cap_reader_free(r);
+
+	static const char junk[] = "not a capture at all, not at all, not at all";
+	r = cap_reader_new(NULL, stop_early, &n);
+	assert_int_equal(cap_reader_run(r, fmemopen((void *)junk, sizeof(junk), "rb"), &e), LP_EIO);
+	cap_reader_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transfer_entry),
+		cmocka_unit_test(test_goldens),
+		cmocka_unit_test(test_stop_and_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
