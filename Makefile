@@ -33,7 +33,7 @@ endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(LP_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
-ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm
+ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm -pthread
 
 # Layers (doc/HACKING.md): src/base <- usb <- proto <- src/capture <- src/device
 #   <- src/diag <- src/analyze <- src/cli. main.c links them.

@@ -7,6 +7,8 @@
  */
 #include "proto/pair_cert.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,8 +237,73 @@ int pair_cert_signed_by(X509 *cert, X509 *root)
 	return ok;
 }
 
-int pair_creds_generate(const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
-			struct lp_errinfo *e)
+/* --- background key generation ------------------------------------------ */
+
+struct pair_keygen {
+	pthread_t th[2];
+	bool started[2];
+	bool joined;
+	bool used; /* the keys went into credentials */
+	EVP_PKEY *key[2]; /* [0] root, [1] host: written by thread i only */
+};
+
+static void *keygen_thread(void *arg)
+{
+	EVP_PKEY **slot = arg;
+
+	*slot = rsa_generate();
+	return NULL;
+}
+
+static void keygen_join(struct pair_keygen *kg)
+{
+	if (kg->joined)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (kg->started[i])
+			pthread_join(kg->th[i], NULL);
+	kg->joined = true;
+}
+
+int pair_keygen_start(struct pair_keygen **out, struct lp_errinfo *e)
+{
+	struct pair_keygen *kg = calloc(1, sizeof(*kg));
+
+	if (!kg)
+		return lp_err_set(e, LP_ENOMEM, "key generation state");
+	for (int i = 0; i < 2; i++) {
+		if (pthread_create(&kg->th[i], NULL, keygen_thread, &kg->key[i]) != 0) {
+			pair_keygen_free(kg);
+			return lp_err_set(e, LP_ECRYPTO, "could not start a key-generation thread");
+		}
+		kg->started[i] = true;
+	}
+	*out = kg;
+	return 0;
+}
+
+void pair_keygen_free(struct pair_keygen *kg)
+{
+	if (!kg)
+		return;
+	keygen_join(kg);
+	EVP_PKEY_free(kg->key[0]);
+	EVP_PKEY_free(kg->key[1]);
+	free(kg);
+}
+
+/* Take the two keys (owned by the caller from now on). */
+static int keygen_take(struct pair_keygen *kg, EVP_PKEY **root, EVP_PKEY **host)
+{
+	keygen_join(kg);
+	*root = kg->key[0];
+	*host = kg->key[1];
+	kg->key[0] = kg->key[1] = NULL;
+	return *root && *host ? 0 : LP_ECRYPTO;
+}
+
+static int creds_generate(struct pair_keygen *kg, const uint8_t *device_pubkey_pem, size_t len,
+			  struct pair_creds *out, struct lp_errinfo *e)
 {
 	struct pair_creds c = {0};
 	EVP_PKEY *dev = NULL, *root_key = NULL, *host_key = NULL;
@@ -254,8 +321,17 @@ int pair_creds_generate(const uint8_t *device_pubkey_pem, size_t len, struct pai
 		r = lp_err_set(e, LP_EBADMSG, "DevicePublicKey is not an RSA public key in PEM");
 		goto out;
 	}
-	root_key = rsa_generate();
-	host_key = rsa_generate();
+	if (kg) {
+		if (kg->used) {
+			r = lp_err_set(e, LP_EINVAL, "these pairing keys were already used");
+			goto out;
+		}
+		kg->used = true;
+		keygen_take(kg, &root_key, &host_key);
+	} else {
+		root_key = rsa_generate();
+		host_key = rsa_generate();
+	}
 	if (!root_key || !host_key) {
 		r = lp_openssl_err(e, LP_ECRYPTO, "RSA key generation");
 		goto out;
@@ -285,6 +361,28 @@ out:
 	EVP_PKEY_free(host_key);
 	EVP_PKEY_free(dev);
 	return r;
+}
+
+int pair_creds_generate(const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
+			struct lp_errinfo *e)
+{
+	struct pair_keygen *kg = NULL;
+	int r;
+
+	/* two threads when we can have them; one after the other otherwise */
+	if (pair_keygen_start(&kg, NULL))
+		kg = NULL;
+	r = creds_generate(kg, device_pubkey_pem, len, out, e);
+	pair_keygen_free(kg);
+	return r;
+}
+
+int pair_creds_generate_with(struct pair_keygen *kg, const uint8_t *device_pubkey_pem, size_t len,
+			     struct pair_creds *out, struct lp_errinfo *e)
+{
+	if (!kg)
+		return lp_err_set(e, LP_EINVAL, "pair_creds_generate_with: no key generation");
+	return creds_generate(kg, device_pubkey_pem, len, out, e);
 }
 
 int pair_device_key_generate(EVP_PKEY **key, uint8_t **pubkey_pkcs1_pem, size_t *len)

@@ -49,6 +49,22 @@ struct pair_creds {
  * key cannot be parsed, LP_ETOOBIG over PAIR_MAX_PEM, LP_ECRYPTO otherwise. */
 int pair_creds_generate(const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
 			struct lp_errinfo *e);
+/* The two RSA keys of a new pairing (root and host), generated in the
+ * background, each on its own thread, so that key generation overlaps the
+ * device walk and the two keys cost the time of one (on two cores).
+ * pair_keygen_start returns at once; the threads only touch the struct. */
+struct pair_keygen;
+/* 0 and *out (owned: pair_keygen_free), or LP_ENOMEM / LP_ECRYPTO when a
+ * thread could not be started (the caller may then generate synchronously). */
+int pair_keygen_start(struct pair_keygen **out, struct lp_errinfo *e);
+/* As pair_creds_generate, with the keys of `kg` (borrowed; waits for its
+ * threads, and its keys are consumed: a second call fails with LP_EINVAL). */
+int pair_creds_generate_with(struct pair_keygen *kg, const uint8_t *device_pubkey_pem, size_t len,
+			     struct pair_creds *out, struct lp_errinfo *e);
+/* Wait for the threads (bounded by RSA generation itself) and free any
+ * unconsumed keys. NULL ok. */
+void pair_keygen_free(struct pair_keygen *kg);
+
 /* Free all blobs, wiping the private keys first. Safe on a zeroed struct. */
 void pair_creds_clear(struct pair_creds *c);
 /* Free one blob, wiping its bytes (for key material). */

@@ -39,6 +39,7 @@ struct trust_run {
 	const char *pair_dir;
 	char *session_id;
 	bool in_session;
+	struct pair_keygen *keygen; /* root and host keys, generated ahead of Pair */
 };
 
 static uint64_t req_deadline(struct trust_run *t)
@@ -145,16 +146,25 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	struct pair_record *rec;
 	char buid[37], hostid[37], where[256];
 	const char *pem;
-	uint64_t pem_len = 0, start = lp_clock_now(&app->clock);
-	uint64_t deadline = start + (uint64_t)(app->timeout_s * LP_NS_PER_S);
+	uint64_t pem_len = 0, start, deadline;
 	int r, tries = 0;
 	bool dialog_seen = false, locked_seen = false;
 
 	pem = plist_get_data_ptr(pubkey, &pem_len);
 	diag_progress(t->r, s, "generating RSA-2048 root and host keys and certificates");
-	r = pair_creds_generate((const uint8_t *)pem, (size_t)pem_len, &creds, &e);
+	if (!t->keygen && pair_keygen_start(&t->keygen, NULL))
+		t->keygen = NULL; /* no threads: generated one after the other below */
+	if (t->keygen)
+		r = pair_creds_generate_with(t->keygen, (const uint8_t *)pem, (size_t)pem_len, &creds, &e);
+	else
+		r = pair_creds_generate((const uint8_t *)pem, (size_t)pem_len, &creds, &e);
 	if (r)
 		return fail(t, s, r, &e);
+	/* --timeout is the user's window for the Trust dialog: it starts when the
+	 * first Pair request (which puts the dialog up) goes out, not before the
+	 * keys were made. */
+	start = lp_clock_now(&app->clock);
+	deadline = start + (uint64_t)(app->timeout_s * LP_NS_PER_S);
 	rec = pair_record_new();
 	if (!rec) {
 		pair_creds_clear(&creds);
@@ -479,6 +489,10 @@ int cmd_trust(struct lp_app *app)
 	t.app = app;
 	t.r = &r;
 	t.pair_dir = app->pair_dir ? app->pair_dir : PAIR_RECORD_DEFAULT_DIR;
+	/* --pair: a pairing is certain, so the two RSA keys are made while the
+	 * device walk runs (they dominate the Pair stage otherwise) */
+	if (app->pair && pair_keygen_start(&t.keygen, NULL))
+		t.keygen = NULL;
 	run(&t);
 	if (r.verdict == V_NONE)
 		diag_set_verdict(&r, V_PROTOCOL_ERROR, "stopped without a verdict");
@@ -486,6 +500,7 @@ int cmd_trust(struct lp_app *app)
 	lp_stream_close(t.stream);
 	devlink_free(t.dl);
 	pair_record_free(t.rec);
+	pair_keygen_free(t.keygen);
 	free(t.session_id);
 	code = out_finish(app, &r);
 	diag_release(&r);

@@ -193,6 +193,43 @@ static void test_bad_inputs(void **state)
 	assert_null(pair_load_key(NULL, 0));
 }
 
+/* Keys generated ahead of Pair (trust --pair starts them before the device
+ * walk): the credentials made from them chain like synchronous ones, the
+ * root and host keys differ, and the keys serve one pairing only. */
+static void test_keygen_ahead(void **state)
+{
+	struct fixture *fx = *state;
+	struct pair_keygen *kg = NULL, *unused = NULL;
+	struct pair_creds c = {0}, again = {0};
+	struct lp_errinfo e = {0};
+	X509 *root, *host, *dev;
+
+	assert_int_equal(pair_keygen_start(&kg, &e), 0);
+	assert_int_equal(pair_creds_generate_with(kg, fx->dev_pub, fx->dev_pub_len, &c, &e), 0);
+	root = blob_cert(&c.root_cert);
+	host = blob_cert(&c.host_cert);
+	dev = blob_cert(&c.device_cert);
+	assert_int_equal(pair_cert_signed_by(host, root), 1);
+	assert_int_equal(pair_cert_signed_by(dev, root), 1);
+	assert_true(c.root_key.len > 0 && c.host_key.len > 0);
+	assert_false(c.root_key.len == c.host_key.len &&
+		     memcmp(c.root_key.data, c.host_key.data, c.root_key.len) == 0);
+	assert_int_equal(pair_creds_generate_with(kg, fx->dev_pub, fx->dev_pub_len, &again, &e),
+			 LP_EINVAL);
+	assert_null(again.root_key.data);
+	assert_int_equal(pair_creds_generate_with(NULL, fx->dev_pub, fx->dev_pub_len, &again, &e),
+			 LP_EINVAL);
+	X509_free(root);
+	X509_free(host);
+	X509_free(dev);
+	pair_creds_clear(&c);
+	pair_keygen_free(kg);
+	/* started and never used: freed without a leak (ASan/valgrind) */
+	assert_int_equal(pair_keygen_start(&unused, &e), 0);
+	pair_keygen_free(unused);
+	pair_keygen_free(NULL);
+}
+
 static void test_uuid(void **state)
 {
 	char a[37], b[37];
@@ -372,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_private_keys),
 		cmocka_unit_test(test_signed_by_root),
 		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_keygen_ahead),
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_tls_host_cert),
 		cmocka_unit_test(test_tls_root_cert),
