@@ -273,3 +273,17 @@ int lkd_dict_bool(plist_t dict, const char *key, int dflt)
 	plist_get_bool_val(n, &v);
 	return v ? 1 : 0;
 }
+
+uint64_t lkd_dict_uint(plist_t dict, const char *key, uint64_t dflt)
+{
+	plist_t n;
+	uint64_t v = dflt;
+
+	if (!dict || !key || plist_get_node_type(dict) != PLIST_DICT)
+		return dflt;
+	n = plist_dict_get_item(dict, key);
+	if (!n || plist_get_node_type(n) != PLIST_UINT)
+		return dflt;
+	plist_get_uint_val(n, &v);
+	return v;
+}

@@ -43,5 +43,7 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
  * Returned strings borrowed from the plist. */
 const char *lkd_dict_str(plist_t dict, const char *key);
 int lkd_dict_bool(plist_t dict, const char *key, int dflt);
+/* The unsigned integer at `key` of a dict, or dflt (absent / another type). */
+uint64_t lkd_dict_uint(plist_t dict, const char *key, uint64_t dflt);
 
 #endif

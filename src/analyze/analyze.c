@@ -163,6 +163,9 @@ static bool on_event(void *ud, const struct cap_event *ev)
 	case CAP_EV_END:
 		a->packets = ev->u.end.packets;
 		a->read_error = ev->u.end.read_error;
+		a->end_mid_exchange = ev->u.end.mid_exchange;
+		if (ev->u.end.pending_request)
+			snprintf(a->end_pending, sizeof(a->end_pending), "%s", ev->u.end.pending_request);
 		a->t_last = ev->t;
 		a->tcp_segments = ev->u.end.tcp_segments;
 		a->umx_flows = ev->u.end.umx_flows;

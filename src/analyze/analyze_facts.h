@@ -158,6 +158,8 @@ struct an {
 	uint64_t t_last;	/* relative */
 	uint64_t cur_pkt;
 	bool read_error; /* libpcap gave up before the end of the file */
+	bool end_mid_exchange;	/* the capture stops inside an exchange */
+	char end_pending[32];	/* ... the lockdown request left unanswered, "" none */
 	/* anomalies */
 	char anomalies[AN_ANOMALY_KEEP][AN_ANOMALY_LEN];
 	size_t nanom_kept;

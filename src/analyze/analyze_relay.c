@@ -11,16 +11,6 @@
 #include "src/analyze/analyze_facts.h"
 #include "src/base/lp_str.h"
 
-static uint64_t dict_uint(plist_t dict, const char *key, uint64_t dflt)
-{
-	plist_t v = plist_dict_get_item(dict, key);
-	uint64_t x = dflt;
-
-	if (v && plist_get_node_type(v) == PLIST_UINT)
-		plist_get_uint_val(v, &x);
-	return x;
-}
-
 static void attached(struct an *a, plist_t msg, uint64_t t, uint64_t pkt)
 {
 	plist_t props = plist_dict_get_item(msg, "Properties");
@@ -29,14 +19,14 @@ static void attached(struct an *a, plist_t msg, uint64_t t, uint64_t pkt)
 
 	if (!props || plist_get_node_type(props) != PLIST_DICT)
 		props = msg;
-	d = an_relay_dev(a, (uint32_t)dict_uint(props, "DeviceID", dict_uint(msg, "DeviceID", 0)));
+	d = an_relay_dev(a, (uint32_t)lkd_dict_uint(props, "DeviceID", lkd_dict_uint(msg, "DeviceID", 0)));
 	if (!d)
 		return;
 	an_dev_touch(a, d, t);
 	d->vid = 0x05ac;
-	d->pid = (uint16_t)dict_uint(props, "ProductID", 0);
+	d->pid = (uint16_t)lkd_dict_uint(props, "ProductID", 0);
 	d->have_ids = d->pid != 0;
-	d->speed_mbps = (double)dict_uint(props, "ConnectionSpeed", 0) / 1e6;
+	d->speed_mbps = (double)lkd_dict_uint(props, "ConnectionSpeed", 0) / 1e6;
 	serial = lkd_dict_str(props, "SerialNumber");
 	if (serial) {
 		lp_sanitize_str(d->serial, sizeof(d->serial), serial);
@@ -72,7 +62,7 @@ void an_relay_event(struct an *a, const struct cap_event *ev)
 	if (type && strcmp(type, "Attached") == 0) {
 		attached(a, msg, t, ev->pkt);
 	} else if (type && strcmp(type, "Detached") == 0) {
-		struct an_dev *d = an_relay_dev(a, (uint32_t)dict_uint(msg, "DeviceID", 0));
+		struct an_dev *d = an_relay_dev(a, (uint32_t)lkd_dict_uint(msg, "DeviceID", 0));
 		if (d && !d->gone) {
 			d->gone = true;
 			d->gone_t = t;

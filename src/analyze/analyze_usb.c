@@ -187,28 +187,30 @@ static void judge_status(struct an *a, const struct cap_event *ev)
 	const struct cap_transfer *x = &ev->u.x;
 	int32_t s = x->status;
 
-	if (s == 0 || s == CAP_URB_EREMOTEIO || s == CAP_URB_EINPROGRESS)
+	switch (x->outcome) {
+	case CAP_XO_OK:
 		return;
-	if (s == CAP_URB_ENOENT || s == CAP_URB_ECONNRESET) {
+	case CAP_XO_CANCELLED:
 		d->cancelled++;
 		return;
-	}
-	if (s == CAP_URB_ENODEV || s == CAP_URB_ESHUTDOWN) {
+	case CAP_XO_GONE:
 		if (!d->gone) {
 			d->gone = true;
 			d->gone_t = ev->t;
 			d->gone_pkt = ev->pkt;
 		}
 		return;
-	}
-	if (s == CAP_URB_EPIPE && x->xfer == 2) {
-		d->stalls++; /* a control request the device does not support */
-		return;
-	}
-	if (s == CAP_URB_EPIPE)
+	case CAP_XO_STALL:
 		d->stalls++;
-	if (s == CAP_URB_ETIME || s == -110)
+		if (x->xfer == 2)
+			return; /* a control request the device does not support */
+		break;
+	case CAP_XO_TIMEOUT:
 		d->timeouts++;
+		break;
+	case CAP_XO_ERROR:
+		break;
+	}
 	d->errors++;
 	if (!d->first_err_pkt) {
 		d->first_err_pkt = ev->pkt;

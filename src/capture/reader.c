@@ -109,11 +109,19 @@ void cap_reader_begin(struct cap_reader *r, int linktype)
 void cap_reader_finish(struct cap_reader *r, bool read_error)
 {
 	struct cap_event ev = {.type = CAP_EV_END};
+	const char *req = NULL;
+	bool mid = rd_usb_mid_exchange(r, &req);
+	char pending[32] = "";
 
+	mid = rd_tcp_mid_exchange(r, &req) || mid;
+	if (req)
+		snprintf(pending, sizeof(pending), "%s", req);
 	rd_usb_finish(r);
 	rd_tcp_finish(r);
 	r->cur_t = r->t_last;
 	ev.u.end.read_error = read_error;
+	ev.u.end.mid_exchange = mid;
+	ev.u.end.pending_request = pending[0] ? pending : NULL;
 	ev.u.end.packets = r->packets;
 	ev.u.end.tcp_segments = r->tcp_segments;
 	ev.u.end.umx_flows = r->umx_flows;

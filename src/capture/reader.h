@@ -125,8 +125,20 @@ enum cap_ev_type {
 	CAP_EV_END,	   /* the capture ends (conns still open got CAP_EV_CONN first) */
 };
 
+/* How a transfer ended, from its status (usbmon's Linux errno form). */
+enum cap_outcome {
+	CAP_XO_OK,	  /* 0, -EREMOTEIO (short), -EINPROGRESS (a submit) */
+	CAP_XO_CANCELLED, /* -ENOENT, -ECONNRESET: the host cancelled it */
+	CAP_XO_GONE,	  /* -ENODEV, -ESHUTDOWN: the device left the bus */
+	CAP_XO_STALL,	  /* -EPIPE */
+	CAP_XO_TIMEOUT,	  /* -ETIME, -ETIMEDOUT: no response */
+	CAP_XO_ERROR,	  /* anything else: -EPROTO, -EILSEQ, -EOVERFLOW, ... */
+};
+enum cap_outcome cap_outcome_of(int32_t status);
+
 struct cap_transfer {
 	char type;	 /* 'S' submit, 'C' completion, 'E' submit error */
+	enum cap_outcome outcome; /* set by the reader */
 	uint8_t xfer;	 /* 0 iso, 1 interrupt, 2 control, 3 bulk */
 	uint8_t ep;	 /* bit 7 = IN */
 	int32_t status;	 /* Linux errno form (USBPcap USBD_STATUS mapped) */
@@ -175,6 +187,11 @@ struct cap_event {
 		uint8_t tls_type;
 		struct {
 			bool read_error; /* libpcap gave up before the end of the file */
+			/* the capture stops inside an exchange: a control transfer or a
+			 * mux SYN unanswered, a usbmux packet incomplete, or a lockdown
+			 * request unanswered (pending_request names the last such) */
+			bool mid_exchange;
+			const char *pending_request; /* borrowed for the event, or NULL */
 			uint64_t packets;
 			uint64_t tcp_segments, umx_flows, umx_messages; /* IP captures */
 		} end;

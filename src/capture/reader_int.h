@@ -24,6 +24,8 @@ struct rd_lkd {
 	struct lkd_framer *fr[2]; /* 0 host->device, 1 device->host */
 	bool dead[2];
 	bool ssl_expected; /* StartSession answered with EnableSessionSSL */
+	unsigned unanswered;	/* host messages not yet answered (plaintext) */
+	char last_request[32];	/* Request of the last host message */
 	struct rd_tls_dir t[2];
 };
 
@@ -113,6 +115,7 @@ bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pendin
 /* reader_usb.c */
 int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen);
 void rd_usb_finish(struct cap_reader *r);
+bool rd_usb_mid_exchange(struct cap_reader *r, const char **request);
 void rd_usb_free(struct rd_usb *u);
 
 /* reader_lkd.c */
@@ -124,6 +127,7 @@ void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t
 /* reader_tcp.c */
 int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen);
 void rd_tcp_finish(struct cap_reader *r);
+bool rd_tcp_mid_exchange(struct cap_reader *r, const char **request);
 void rd_flow_free(struct rd_flow *f);
 
 #endif

@@ -8,6 +8,7 @@
  * record headers are followed (content type, length; RFC 5246 6.2), one
  * CAP_EV_TLS_RECORD each. Nothing is decrypted.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,13 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 			return;
 		}
 		if (plist_get_node_type(msg) == PLIST_DICT) {
+			const char *req = lkd_dict_str(msg, "Request");
+			if (dir == 0) {
+				l->unanswered++;
+				snprintf(l->last_request, sizeof(l->last_request), "%s", req ? req : "?");
+			} else if (l->unanswered) {
+				l->unanswered--;
+			}
 			ev.u.msg = msg;
 			rd_emit(r, &ev);
 			if (dir == 1 && starts_tls(msg))

@@ -63,19 +63,9 @@ void rd_flow_free(struct rd_flow *f)
 	free(f);
 }
 
-static uint64_t dict_uint(plist_t dict, const char *key, uint64_t dflt)
-{
-	plist_t v = plist_dict_get_item(dict, key);
-	uint64_t x = dflt;
-
-	if (v && plist_get_node_type(v) == PLIST_UINT)
-		plist_get_uint_val(v, &x);
-	return x;
-}
-
 static void start_connect(struct cap_reader *r, struct rd_flow *f, plist_t msg)
 {
-	uint64_t port = dict_uint(msg, "PortNumber", 0);
+	uint64_t port = lkd_dict_uint(msg, "PortNumber", 0);
 	struct rd_conn *c = &f->conn;
 
 	if (c->used) /* an earlier Connect never answered */
@@ -83,7 +73,7 @@ static void start_connect(struct cap_reader *r, struct rd_flow *f, plist_t msg)
 	memset(c, 0, sizeof(*c));
 	c->used = true;
 	c->pub.relay = true;
-	c->pub.umx_device = (uint32_t)dict_uint(msg, "DeviceID", 0);
+	c->pub.umx_device = (uint32_t)lkd_dict_uint(msg, "DeviceID", 0);
 	/* PortNumber holds the port in network byte order */
 	c->pub.dport = (uint16_t)(((port & 0xff) << 8) | ((port >> 8) & 0xff));
 	c->pub.lockdown = c->pub.dport == MUX_PORT_LOCKDOWN;
@@ -151,7 +141,7 @@ static void umx_message(struct cap_reader *r, struct rd_flow *f, int side, const
 	else if (from_client && type && !strcmp(type, "ReadPairRecord"))
 		f->readpr_pending = true;
 	else if (answers && !strcmp(answers, "Connect"))
-		connect_result(r, f, (uint32_t)dict_uint(msg, "Number", 0));
+		connect_result(r, f, (uint32_t)lkd_dict_uint(msg, "Number", 0));
 	plist_free(msg);
 }
 
@@ -469,6 +459,24 @@ int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 	return 0;
 }
 
+
+bool rd_tcp_mid_exchange(struct cap_reader *r, const char **request)
+{
+	bool mid = false;
+
+	for (size_t i = 0; i < r->nflows; i++) {
+		struct rd_flow *f = r->flows[i];
+		if (f->closed)
+			continue;
+		if (f->connect_pending || f->readpr_pending)
+			mid = true;
+		if (f->conn.used && f->conn.lkd && f->conn.lkd->unanswered) {
+			mid = true;
+			*request = f->conn.lkd->last_request;
+		}
+	}
+	return mid;
+}
 
 void rd_tcp_finish(struct cap_reader *r)
 {

@@ -357,6 +357,7 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 	ev.u.x.xfer = x->xfer;
 	ev.u.x.ep = x->ep;
 	ev.u.x.status = x->status;
+	ev.u.x.outcome = cap_outcome_of(x->status);
 	ev.u.x.len = x->len;
 	ev.u.x.len_known = x->len_known;
 	ev.u.x.data = x->data;
@@ -461,6 +462,47 @@ void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_
 		x.have_setup = true;
 	}
 	urb_event(r, &x);
+}
+
+enum cap_outcome cap_outcome_of(int32_t s)
+{
+	switch (s) {
+	case 0: case CAP_URB_EREMOTEIO: case CAP_URB_EINPROGRESS: return CAP_XO_OK;
+	case CAP_URB_ENOENT: case CAP_URB_ECONNRESET: return CAP_XO_CANCELLED;
+	case CAP_URB_ENODEV: case CAP_URB_ESHUTDOWN: return CAP_XO_GONE;
+	case CAP_URB_EPIPE: return CAP_XO_STALL;
+	case CAP_URB_ETIME: case -110: return CAP_XO_TIMEOUT; /* -ETIMEDOUT */
+	default: return CAP_XO_ERROR;
+	}
+}
+
+/* Before the connections are closed: does the capture stop mid-exchange? */
+bool rd_usb_mid_exchange(struct cap_reader *r, const char **request)
+{
+	bool mid = false;
+
+	for (size_t i = 0; i < CAP_RD_PENDING; i++)
+		if (r->pend[i].used && r->pend[i].xfer == 2)
+			mid = true; /* a control transfer without its completion */
+	for (size_t i = 0; i < r->nusb; i++) {
+		struct rd_usb *u = r->usb[i];
+		if (u->pub.gone)
+			continue;
+		if (mux_rx_pending(&u->rx[0]) || mux_rx_pending(&u->rx[1]))
+			mid = true;
+		for (size_t k = 0; k < CAP_RD_MAX_CONNS; k++) {
+			struct rd_conn *c = &u->conns[k];
+			if (!c->used)
+				continue;
+			if (c->pub.state == CAP_CONN_SYN)
+				mid = true;
+			if (c->lkd && c->lkd->unanswered) {
+				mid = true;
+				*request = c->lkd->last_request;
+			}
+		}
+	}
+	return mid;
 }
 
 void rd_usb_finish(struct cap_reader *r)

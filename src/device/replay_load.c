@@ -1,14 +1,20 @@
 /* replay_load.c - loads a recorded capture's device side into the data model
- * of replay_rec.h: pcap -> usbmon records -> the chosen device's control
- * replies, usbmux ports and lockdown exchanges. Records are parsed through the
- * usbmon decoder, mux_decode, the lockdown framer and libplist only.
+ * of replay_rec.h. The file is read by the one capture reader
+ * (src/capture/reader.h); this file keeps, per enumeration, what the device
+ * said - control replies, the usbmux VERSION it answered, ports it accepted
+ * or refused, each lockdown request's meaning with the reply it got and the
+ * delay, its disconnect and bulk error count - then picks the device and
+ * joins the enumerations that are that device (it re-enumerated).
  *
- * Limits: lockdown traffic after a recorded StartSession with session TLS is
- * not extracted (the recorded bytes are TLS until StopSession; only whether
- * the device sent application data is noted); one disconnect (the first) is
- * timed; USBPcap (link type 249) captures are refused.
+ * Streaming: nothing is kept per record; the caps of replay_rec.h bound
+ * what is kept (a recording over a cap is cut there, the rest still loads).
  *
- * Reference: doc/protocol.md (usbmux, lockdown, usbmon); Linux usbmon.rst.
+ * Limits: lockdown traffic inside session TLS is not read (only whether the
+ * device sent TLS application data is noted: a reset before that is a failed
+ * handshake); IP captures of a usbmuxd relay are refused (no USB device in
+ * them).
+ *
+ * Reference: doc/protocol.md (usbmux, lockdown, usbmon).
  */
 #include "src/device/replay_rec.h"
 
@@ -16,55 +22,60 @@
 #include <string.h>
 #include <strings.h>
 
-#include <pcap/pcap.h>
-
-#include "src/base/lp_cursor.h"
-#include "usb/cap_usbmon.h"
-#include "usb/usb_desc.h"
+#include "src/capture/reader.h"
 #include "proto/lockdown_frame.h"
 #include "proto/mux.h"
+#include "usb/cap_usbmon.h"
 
-#define RD_DEVS_MAX 32	     /* distinct (bus, address) seen while choosing */
-#define RD_PENDING_CTRL 64   /* control submits awaiting their completion */
-#define RD_PENDING_REQ 16    /* lockdown requests awaiting a reply per connection */
-#define RD_STREAM_MAX (2u * MUX_MAX_PACKET)
-#define RD_VALUE_SHOWN 60    /* characters of a Key/Service value in a meaning */
+#define RD_PENDING_REQ 16 /* lockdown requests awaiting a reply per connection */
+#define RD_VALUE_SHOWN 60 /* characters of a Key/Service value in a meaning */
+#define RD_MAX_PORT_EVENTS 4096
 
-struct rd_rec {
-	uint64_t ts;
-	struct cap_usbmon_rec h; /* h.data points to own copy (or NULL) */
+/* What one enumeration showed (cap_usbdev.index). */
+struct ld_enum {
+	struct cap_usbdev *usb; /* borrowed from the reader */
+	bool any_desc;		/* some GET_DESCRIPTOR answered */
+	struct rdev_ctrl *ctrl;
+	size_t nctrl;
+	uint32_t mux_major;
+	bool gone;
+	uint64_t disc_t;
+	uint64_t bulk, bulk_err;
 };
 
-struct rd_pendreq {
-	char meaning[RDEV_MEANING_MAX];
-	uint64_t ts;
+enum ld_port_kind { LD_ACCEPTED, LD_REFUSED };
+
+struct ld_port {
+	unsigned tag;
+	enum ld_port_kind kind;
+	uint16_t port;
 };
 
-struct rd_recconn {
-	uint16_t hport, dport;
-	bool open, accepted;
-	struct lkd_framer *fh, *fd; /* host->device, device->host (lockdown only) */
-	struct rd_pendreq pend[RD_PENDING_REQ];
+struct ld_xchg {
+	unsigned tag;
+	struct rdev_xchg x;
+};
+
+struct ld_conn {
+	struct {
+		char meaning[RDEV_MEANING_MAX];
+		uint64_t ts;
+	} pend[RD_PENDING_REQ];
 	size_t npend;
-	bool tls;
+	bool accepted, tls, tls_app;
 	size_t tls_xchg;
-	bool tls_app; /* device sent TLS application data */
-	uint8_t tls_hdr[5];
-	size_t tls_hdr_n, tls_skip;
 };
 
-struct rd_stream {
-	uint8_t *buf;
-	size_t len;
-};
-
-/* loading scratch around the recording being filled */
-struct rd_ld {
-	struct rdev_rec *rec;
-	struct rd_recconn *rc;
-	size_t nrc;
-	struct rd_stream sh, sd;
-	uint32_t ver;
+struct ld {
+	struct cap_reader *reader;
+	struct ld_enum e[CAP_RD_MAX_USB];
+	size_t ne;
+	struct ld_xchg *x;
+	size_t nx;
+	struct ld_port *ports;
+	size_t nports;
+	int err;
+	bool not_usb;
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -118,28 +129,34 @@ static bool is_normal_pid(uint16_t pid)
 	return !(pid >= 0x1220 && pid <= 0x1283);
 }
 
-const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *r, const uint8_t setup[8], bool any_index)
+static const struct rdev_ctrl *ctrl_in(const struct rdev_ctrl *v, size_t n, const uint8_t setup[8], bool any_index)
 {
-	for (size_t i = 0; i < r->nctrl; i++) {
-		const uint8_t *s = r->ctrl[i].setup;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *s = v[i].setup;
 		if (s[0] == setup[0] && s[1] == setup[1] && s[2] == setup[2] && s[3] == setup[3] &&
 		    (any_index || (s[4] == setup[4] && s[5] == setup[5])))
-			return &r->ctrl[i];
+			return &v[i];
 	}
 	return NULL;
 }
 
-static int ctrl_add(struct rdev_rec *r, const uint8_t setup[8], bool stall, const uint8_t *d, size_t len)
+const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *r, const uint8_t setup[8], bool any_index)
 {
-	struct rdev_ctrl *c = (struct rdev_ctrl *)rdev_rec_ctrl(r, setup, false);
+	return ctrl_in(r->ctrl, r->nctrl, setup, any_index);
+}
+
+/* Keep the longest successful answer per request. v has room for RDEV_MAX_CTRL. */
+static int ctrl_add(struct rdev_ctrl *v, size_t *n, const uint8_t setup[8], bool stall, const uint8_t *d, size_t len)
+{
+	struct rdev_ctrl *c = (struct rdev_ctrl *)ctrl_in(v, *n, setup, false);
 	uint8_t *copy = NULL;
 
 	if (c && (stall || (!c->stall && c->len >= len)))
-		return 0; /* keep the longest successful answer */
+		return 0;
 	if (!c) {
-		if (r->nctrl >= RDEV_MAX_CTRL)
+		if (*n >= RDEV_MAX_CTRL)
 			return 0;
-		c = &r->ctrl[r->nctrl++];
+		c = &v[(*n)++];
 		memset(c, 0, sizeof(*c));
 		memcpy(c->setup, setup, 8);
 	}
@@ -156,221 +173,228 @@ static int ctrl_add(struct rdev_rec *r, const uint8_t setup[8], bool stall, cons
 	return 0;
 }
 
-/* ---- loading: reading the records ----------------------------------------- */
+/* ---- events ----------------------------------------------------------------- */
 
-struct rd_recs {
-	struct rd_rec *v;
-	size_t n, cap, bytes;
-};
-
-static void recs_free(struct rd_recs *rs)
+static struct ld_enum *enum_of(struct ld *l, const struct cap_usbdev *u)
 {
-	for (size_t i = 0; i < rs->n; i++)
-		free((void *)rs->v[i].h.data);
-	free(rs->v);
+	if (!u || u->index >= l->ne || l->e[u->index].gone)
+		return NULL; /* unknown, or after its disconnect */
+	return &l->e[u->index];
 }
 
-static int read_records(FILE *f, struct rd_recs *rs, struct lp_errinfo *e)
+static void port_add(struct ld *l, unsigned tag, enum ld_port_kind kind, uint16_t port)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
-	struct pcap_pkthdr *ph;
-	const u_char *pkt;
-	pcap_t *p;
-	int lt, rc, ret = 0;
-	bool swapped;
+	if (l->nports < RD_MAX_PORT_EVENTS)
+		l->ports[l->nports++] = (struct ld_port){tag, kind, port};
+}
 
-	p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (!p) {
-		fclose(f);
-		return lp_err_set(e, LP_EFORMAT, "replay: not a pcap/pcapng capture (%s)", errbuf);
-	}
-	lt = pcap_datalink(p);
-	if (lt != CAP_LINKTYPE_USB_LINUX && lt != CAP_LINKTYPE_USB_LINUX_MMAPPED) {
-		pcap_close(p);
-		return lp_err_set(e, LP_EFORMAT,
-				  "replay: link type %d is not Linux usbmon (189/220); USBPcap is not supported", lt);
-	}
-	swapped = pcap_is_swapped(p) == 1;
-	while ((rc = pcap_next_ex(p, &ph, &pkt)) == 1) {
-		struct cap_usbmon_rec h;
-		struct rd_rec *rr;
+static void on_control(struct ld *l, struct ld_enum *e, const struct cap_event *ev)
+{
+	const struct cap_control *c = &ev->u.ctrl;
+	int rc;
 
-		if (cap_usbmon_decode_lt(pkt, ph->caplen, lt, swapped, &h))
-			continue; /* malformed record: the rest may still replay */
-		if (h.xfer_type != 2 && h.xfer_type != 3)
-			continue;
-		if (rs->n >= RDEV_MAX_RECORDS || rs->bytes + h.data_len > RDEV_MAX_BYTES) {
-			ret = lp_err_set(e, LP_ETOOBIG, "replay: capture over %u records / %u bytes",
-					 RDEV_MAX_RECORDS, RDEV_MAX_BYTES);
+	if (!e->ctrl && !(e->ctrl = calloc(RDEV_MAX_CTRL, sizeof(*e->ctrl)))) {
+		l->err = LP_ENOMEM;
+		return;
+	}
+	if (!c->status && c->setup[0] == 0x80 && c->setup[1] == USBD_REQ_GET_DESCRIPTOR)
+		e->any_desc = true;
+	rc = ctrl_add(e->ctrl, &e->nctrl, c->setup, c->status == CAP_URB_EPIPE, c->data,
+		      (c->setup[0] & 0x80) && !c->status ? c->data_len : 0);
+	if (rc)
+		l->err = rc;
+}
+
+static void on_conn(struct ld *l, struct ld_enum *e, struct cap_conn *c)
+{
+	struct ld_conn *lc = c->user;
+
+	switch (c->state) {
+	case CAP_CONN_SYN:
+		if (!c->ended && !lc && !(c->user = calloc(1, sizeof(struct ld_conn))))
+			l->err = LP_ENOMEM;
+		break;
+	case CAP_CONN_OPEN:
+		if (!lc)
 			break;
-		}
-		if (rs->n == rs->cap) {
-			size_t nc = rs->cap ? rs->cap * 2 : 1024;
-			struct rd_rec *nv = realloc(rs->v, nc * sizeof(*nv));
-			if (!nv) {
-				ret = lp_err_set(e, LP_ENOMEM, "out of memory");
-				break;
-			}
-			rs->v = nv;
-			rs->cap = nc;
-		}
-		rr = &rs->v[rs->n];
-		rr->ts = (uint64_t)ph->ts.tv_sec * LP_NS_PER_S + (uint64_t)ph->ts.tv_usec;
-		rr->h = h;
-		rr->h.data = NULL;
-		if (h.data_len) {
-			uint8_t *d = malloc(h.data_len);
-			if (!d) {
-				ret = lp_err_set(e, LP_ENOMEM, "out of memory");
-				break;
-			}
-			memcpy(d, h.data, h.data_len);
-			rr->h.data = d;
-		}
-		rs->bytes += h.data_len;
-		rs->n++;
+		lc->accepted = true;
+		port_add(l, c->usb->index, LD_ACCEPTED, c->dport);
+		break;
+	case CAP_CONN_REFUSED:
+		if (lc)
+			port_add(l, c->usb->index, LD_REFUSED, c->dport);
+		break;
+	case CAP_CONN_RESET_DEV:
+		if (lc && lc->accepted && lc->tls && !lc->tls_app && lc->tls_xchg < l->nx)
+			l->x[lc->tls_xchg].x.tls_failed = true;
+		break;
+	default:
+		break;
 	}
-	pcap_close(p);
-	return ret;
+	(void)e;
+	if (c->ended) {
+		free(c->user);
+		c->user = NULL;
+	}
 }
 
-/* ---- loading: choosing the device ------------------------------------------ */
-
-struct rd_cand {
-	uint16_t bus;
-	uint8_t dev;
-	bool has_dd;
-	struct usbd_device dd;
-	char serial[80];
-};
-
-struct rd_pend {
-	bool used;
-	uint64_t id;
-	uint16_t bus;
-	uint8_t dev;
-	uint8_t setup[8];
-};
-
-/* Pair control completions with their submits (the setup is in the S record). */
-static bool ctrl_setup_of(struct rd_pend *pend, const struct cap_usbmon_rec *h, uint8_t setup[8])
+static void on_lockdown(struct ld *l, struct cap_conn *c, const struct cap_event *ev)
 {
-	if (h->type == CAP_USBMON_SUBMIT) {
-		if (h->flag_setup != 0)
-			return false;
-		size_t slot = RD_PENDING_CTRL;
-		for (size_t i = 0; i < RD_PENDING_CTRL; i++) {
-			if (!pend[i].used) {
-				slot = i;
-				break;
-			}
+	struct ld_conn *lc = c->user;
+	struct rdev_xchg *x;
+
+	if (!lc || lc->tls)
+		return;
+	if (ev->dir == 0) {
+		if (lc->npend < RD_PENDING_REQ) {
+			rdev_meaning(ev->u.msg, lc->pend[lc->npend].meaning, RDEV_MEANING_MAX);
+			lc->pend[lc->npend++].ts = ev->t;
 		}
-		if (slot == RD_PENDING_CTRL)
-			slot = (size_t)(h->id % RD_PENDING_CTRL); /* forget an old one */
-		pend[slot].used = true;
-		pend[slot].id = h->id;
-		pend[slot].bus = h->busnum;
-		pend[slot].dev = h->devnum;
-		memcpy(pend[slot].setup, h->setup, 8);
-		return false;
+		return;
 	}
-	for (size_t i = 0; i < RD_PENDING_CTRL; i++) {
-		if (pend[i].used && pend[i].id == h->id && pend[i].bus == h->busnum &&
-		    pend[i].dev == h->devnum) {
-			pend[i].used = false;
-			memcpy(setup, pend[i].setup, 8);
-			return true;
+	if (!lc->npend || l->nx >= RDEV_MAX_EXCHANGES)
+		return; /* unsolicited, or over the cap */
+	l->x[l->nx].tag = c->usb->index;
+	x = &l->x[l->nx].x;
+	memset(x, 0, sizeof(*x));
+	snprintf(x->meaning, sizeof(x->meaning), "%s", lc->pend[0].meaning);
+	x->reply = plist_copy(ev->u.msg);
+	if (!x->reply) {
+		l->err = LP_ENOMEM;
+		return;
+	}
+	x->delay_ns = ev->t > lc->pend[0].ts ? ev->t - lc->pend[0].ts : 0;
+	if (x->delay_ns > RDEV_MAX_DELAY_NS)
+		x->delay_ns = RDEV_MAX_DELAY_NS;
+	memmove(&lc->pend[0], &lc->pend[1], (lc->npend - 1) * sizeof(lc->pend[0]));
+	lc->npend--;
+	if (!strcmp(x->meaning, "StartSession") && !lkd_dict_str(ev->u.msg, "Error") &&
+	    lkd_dict_bool(ev->u.msg, "EnableSessionSSL", 0)) {
+		x->tls_start = true;
+		lc->tls = true; /* what follows is TLS */
+		lc->tls_xchg = l->nx;
+	}
+	l->nx++;
+}
+
+static bool on_event(void *ud, const struct cap_event *ev)
+{
+	struct ld *l = ud;
+	struct ld_enum *e;
+
+	if (ev->type == CAP_EV_USB_NEW) {
+		if (ev->usb->index < CAP_RD_MAX_USB) {
+			l->e[ev->usb->index].usb = ev->usb;
+			l->ne = ev->usb->index + 1;
 		}
-	}
-	return false;
-}
-
-static struct rd_cand *cand_get(struct rd_cand *c, size_t *n, uint16_t bus, uint8_t dev)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (c[i].bus == bus && c[i].dev == dev)
-			return &c[i];
-	if (*n >= RD_DEVS_MAX)
-		return NULL;
-	memset(&c[*n], 0, sizeof(c[0]));
-	c[*n].bus = bus;
-	c[*n].dev = dev;
-	return &c[(*n)++];
-}
-
-static int choose_device(struct rd_ld *r, const struct rd_recs *rs, const char *udid, struct rd_cand *cands,
-			 size_t *ncand, struct lp_errinfo *e)
-{
-	struct rd_pend pend[RD_PENDING_CTRL];
-	struct rd_cand *best = NULL;
-	uint8_t setup[8];
-
-	memset(pend, 0, sizeof(pend));
-	for (size_t i = 0; i < rs->n; i++) {
-		const struct cap_usbmon_rec *h = &rs->v[i].h;
-		struct rd_cand *c;
-
-		if (h->xfer_type != 2 || !ctrl_setup_of(pend, h, setup) || h->status != 0)
-			continue;
-		if (setup[0] != 0x80 || setup[1] != USBD_REQ_GET_DESCRIPTOR)
-			continue;
-		c = cand_get(cands, ncand, h->busnum, h->devnum);
-		if (!c)
-			continue;
-		if (setup[3] == USBD_DT_DEVICE && !c->has_dd &&
-		    usbd_parse_device(h->data, h->data_len, &c->dd) == 0)
-			c->has_dd = true;
-		else if (setup[3] == USBD_DT_STRING && c->has_dd && setup[2] && setup[2] == c->dd.iSerialNumber &&
-			 !c->serial[0])
-			usbd_parse_string(h->data, h->data_len, c->serial, sizeof(c->serial));
-	}
-	for (size_t i = 0; i < *ncand && !best; i++) {
-		struct rd_cand *c = &cands[i];
-		char u[80];
-		if (!c->has_dd || !udid)
-			continue;
-		usbd_serial_to_udid(c->serial, u, sizeof(u));
-		if (!strcasecmp(c->serial, udid) || !strcasecmp(u, udid))
-			best = c;
-	}
-	if (udid && !best)
-		return lp_err_set(e, LP_ENOENT, "replay: no device with UDID %s in the capture", udid);
-	for (size_t i = 0; i < *ncand && !best; i++)
-		if (cands[i].has_dd && cands[i].dd.idVendor == 0x05ac && is_normal_pid(cands[i].dd.idProduct))
-			best = &cands[i];
-	for (size_t i = 0; i < *ncand && !best; i++)
-		if (cands[i].has_dd && cands[i].dd.idVendor == 0x05ac)
-			best = &cands[i];
-	for (size_t i = 0; i < *ncand && !best; i++)
-		if (cands[i].has_dd)
-			best = &cands[i];
-	if (!best)
-		return lp_err_set(e, *ncand ? LP_EBADMSG : LP_ENOENT,
-				  "replay: no device answered GET_DESCRIPTOR(device) in the capture");
-	r->rec->dd = best->dd;
-	r->rec->bus = (uint8_t)best->bus;
-	r->rec->addr = best->dev;
-	snprintf(r->rec->serial, sizeof(r->rec->serial), "%s", best->serial);
-	return 0;
-}
-
-/* The same phone after re-enumeration: same bus, ids and serial. */
-static bool followed(const struct rd_ld *r, const struct rd_cand *cands, size_t ncand, uint16_t bus, uint8_t dev)
-{
-	if (bus != r->rec->bus)
-		return false;
-	if (dev == r->rec->addr)
 		return true;
-	for (size_t i = 0; i < ncand; i++) {
-		const struct rd_cand *c = &cands[i];
-		if (c->bus == bus && c->dev == dev)
-			return c->has_dd && c->dd.idVendor == r->rec->dd.idVendor && c->dd.idProduct == r->rec->dd.idProduct &&
-			       (!c->serial[0] || !r->rec->serial[0] || !strcmp(c->serial, r->rec->serial));
 	}
-	return false;
+	if (ev->type == CAP_EV_END || ev->type == CAP_EV_ANOMALY || ev->type == CAP_EV_GAP)
+		return true;
+	if (ev->type == CAP_EV_UMX || (ev->conn && ev->conn->relay)) {
+		l->not_usb = true;
+		return false;
+	}
+	e = enum_of(l, ev->usb ? ev->usb : ev->conn ? ev->conn->usb : NULL);
+	if (!e) {
+		if (ev->type == CAP_EV_CONN && ev->conn->ended) {
+			free(ev->conn->user);
+			ev->conn->user = NULL;
+		}
+		return true;
+	}
+	switch (ev->type) {
+	case CAP_EV_TRANSFER:
+		if (ev->u.x.type == 'C' && ev->u.x.xfer == 3 && ev->u.x.outcome != CAP_XO_GONE) {
+			e->bulk++;
+			if (ev->u.x.outcome != CAP_XO_OK && ev->u.x.outcome != CAP_XO_CANCELLED)
+				e->bulk_err++;
+		}
+		break;
+	case CAP_EV_DISCONNECT:
+		e->gone = true;
+		e->disc_t = ev->t;
+		break;
+	case CAP_EV_CONTROL:
+		on_control(l, e, ev);
+		break;
+	case CAP_EV_MUX:
+		if (ev->u.mux.protocol == MUX_PROTO_VERSION && ev->dir == 1 && ev->u.mux.ok && !e->mux_major &&
+		    (ev->u.mux.major == 1 || ev->u.mux.major == 2))
+			e->mux_major = ev->u.mux.major;
+		break;
+	case CAP_EV_CONN:
+		on_conn(l, e, ev->conn);
+		break;
+	case CAP_EV_LOCKDOWN:
+		on_lockdown(l, ev->conn, ev);
+		break;
+	case CAP_EV_TLS_RECORD:
+		if (ev->dir == 1 && ev->u.tls_type == 23 && ev->conn->user)
+			((struct ld_conn *)ev->conn->user)->tls_app = true;
+		break;
+	default:
+		break;
+	}
+	return l->err == 0;
 }
 
-/* ---- loading: the usbmux conversation -------------------------------------- */
+/* ---- choosing the device and joining its enumerations ----------------------- */
+
+static const char *serial_of(const struct cap_usbdev *u)
+{
+	uint8_t i = u->dd.iSerialNumber;
+
+	return i && i < CAP_RD_STRINGS ? u->str[i] : "";
+}
+
+static const struct cap_usbdev *choose(const struct ld *l, const char *udid, struct lp_errinfo *e, int *rc)
+{
+	const struct cap_usbdev *best = NULL;
+	size_t nany = 0;
+
+	for (size_t i = 0; i < l->ne; i++)
+		nany += l->e[i].usb && (l->e[i].any_desc || l->e[i].usb->have_dd);
+	for (size_t i = 0; i < l->ne && udid && !best; i++) {
+		const struct cap_usbdev *u = l->e[i].usb;
+		char x[80];
+		if (!u || !u->have_dd)
+			continue;
+		usbd_serial_to_udid(serial_of(u), x, sizeof(x));
+		if (!strcasecmp(serial_of(u), udid) || !strcasecmp(x, udid))
+			best = u;
+	}
+	if (udid && !best) {
+		*rc = lp_err_set(e, LP_ENOENT, "replay: no device with UDID %s in the capture", udid);
+		return NULL;
+	}
+	for (size_t i = 0; i < l->ne && !best; i++)
+		if (l->e[i].usb && l->e[i].usb->have_dd && l->e[i].usb->dd.idVendor == 0x05ac &&
+		    is_normal_pid(l->e[i].usb->dd.idProduct))
+			best = l->e[i].usb;
+	for (size_t i = 0; i < l->ne && !best; i++)
+		if (l->e[i].usb && l->e[i].usb->have_dd && l->e[i].usb->dd.idVendor == 0x05ac)
+			best = l->e[i].usb;
+	for (size_t i = 0; i < l->ne && !best; i++)
+		if (l->e[i].usb && l->e[i].usb->have_dd)
+			best = l->e[i].usb;
+	if (!best)
+		*rc = lp_err_set(e, nany ? LP_EBADMSG : LP_ENOENT,
+				 "replay: no device answered GET_DESCRIPTOR(device) in the capture");
+	return best;
+}
+
+/* The chosen device, or the same phone after re-enumeration: same bus, and
+ * the same address or the same ids and serial. */
+static bool followed(const struct cap_usbdev *best, const struct cap_usbdev *u)
+{
+	if (!u || u->index < best->index || u->bus != best->bus)
+		return false;
+	if (u->addr == best->addr)
+		return true;
+	return u->have_dd && u->dd.idVendor == best->dd.idVendor && u->dd.idProduct == best->dd.idProduct &&
+	       (!serial_of(u)[0] || !serial_of(best)[0] || !strcmp(serial_of(u), serial_of(best)));
+}
 
 static void add_port(uint16_t *v, size_t *n, uint16_t port, bool dup)
 {
@@ -382,345 +406,160 @@ static void add_port(uint16_t *v, size_t *n, uint16_t port, bool dup)
 		v[(*n)++] = port;
 }
 
-static struct rd_recconn *rc_find(struct rd_ld *r, uint16_t hport, uint16_t dport, bool create)
+static int join(struct ld *l, const struct cap_usbdev *best, struct rdev_rec *r)
 {
-	for (size_t i = r->nrc; i-- > 0;)
-		if (r->rc[i].open && r->rc[i].hport == hport && r->rc[i].dport == dport)
-			return &r->rc[i];
-	if (!create || r->nrc >= RDEV_MAX_RECCONNS)
-		return NULL;
-	struct rd_recconn *c = &r->rc[r->nrc++];
-	memset(c, 0, sizeof(*c));
-	c->hport = hport;
-	c->dport = dport;
-	c->open = true;
-	if (dport == MUX_PORT_LOCKDOWN) {
-		c->fh = lkd_framer_new();
-		c->fd = lkd_framer_new();
-	}
-	return c;
-}
+	bool follow[CAP_RD_MAX_USB] = {false};
+	bool first = true, disc_seen = false;
+	int rc = 0;
 
-static void rc_close(struct rd_recconn *c)
-{
-	c->open = false;
-	lkd_framer_free(c->fh);
-	lkd_framer_free(c->fd);
-	c->fh = c->fd = NULL;
-}
-
-static int add_exchange(struct rd_ld *r, struct rd_recconn *c, plist_t reply, uint64_t ts)
-{
-	struct rdev_xchg *x;
-	const char *err = lkd_dict_str(reply, "Error");
-
-	if (!c->npend || r->rec->nx >= RDEV_MAX_EXCHANGES) {
-		plist_free(reply);
-		return 0; /* unsolicited, or over the cap */
-	}
-	x = &r->rec->x[r->rec->nx];
-	memset(x, 0, sizeof(*x));
-	snprintf(x->meaning, sizeof(x->meaning), "%s", c->pend[0].meaning);
-	x->reply = reply;
-	x->delay_ns = ts > c->pend[0].ts ? ts - c->pend[0].ts : 0;
-	if (x->delay_ns > RDEV_MAX_DELAY_NS)
-		x->delay_ns = RDEV_MAX_DELAY_NS;
-	memmove(&c->pend[0], &c->pend[1], (c->npend - 1) * sizeof(c->pend[0]));
-	c->npend--;
-	if (!strcmp(x->meaning, "StartSession") && !err && lkd_dict_bool(reply, "EnableSessionSSL", 0)) {
-		x->tls_start = true;
-		c->tls = true;
-		c->tls_xchg = r->rec->nx;
-	}
-	r->rec->nx++;
-	return 0;
-}
-
-/* Device->host bytes of a TLS connection: does any application data record
- * (content type 23) go by? */
-static void tls_scan(struct rd_recconn *c, const uint8_t *p, size_t n)
-{
-	while (n) {
-		if (c->tls_skip) {
-			size_t k = c->tls_skip < n ? c->tls_skip : n;
-			c->tls_skip -= k;
-			p += k;
-			n -= k;
-			continue;
-		}
-		c->tls_hdr[c->tls_hdr_n++] = *p++;
-		n--;
-		if (c->tls_hdr_n == 5) {
-			if (c->tls_hdr[0] == 23)
-				c->tls_app = true;
-			c->tls_skip = (size_t)c->tls_hdr[3] << 8 | c->tls_hdr[4];
-			c->tls_hdr_n = 0;
-		}
-	}
-}
-
-static void lockdown_bytes(struct rd_ld *r, struct rd_recconn *c, bool from_host, const uint8_t *p, size_t n,
-			   uint64_t ts)
-{
-	struct lkd_framer *f = from_host ? c->fh : c->fd;
-	plist_t msg;
-	int rc;
-
-	if (c->tls) {
-		if (!from_host)
-			tls_scan(c, p, n);
-		return;
-	}
-	if (!f || lkd_framer_feed(f, p, n))
-		return;
-	while ((rc = lkd_framer_next(f, &msg, NULL, NULL)) != LP_EAGAIN) {
-		if (rc == LP_ETOOBIG)
-			return;
-		if (rc)
-			continue;
-		if (from_host) {
-			if (c->npend < RD_PENDING_REQ) {
-				rdev_meaning(msg, c->pend[c->npend].meaning, RDEV_MEANING_MAX);
-				c->pend[c->npend++].ts = ts;
-			}
-			plist_free(msg);
-		} else {
-			add_exchange(r, c, msg, ts);
-		}
-		if (c->tls)
-			return; /* what follows the StartSession reply is TLS */
-	}
-}
-
-static void mux_packet(struct rd_ld *r, bool from_host, const struct mux_packet *p, uint64_t ts)
-{
-	struct rd_recconn *c;
-
-	if (p->protocol == MUX_PROTO_VERSION) {
-		if (!from_host && p->payload_len >= 4) {
-			struct lp_rd rd;
-			lp_rd_init(&rd, p->payload, p->payload_len);
-			uint32_t major = lp_rd_be32(&rd);
-			if (major == 1 || major == 2) {
-				r->ver = major;
-				if (!r->rec->mux_major)
-					r->rec->mux_major = major;
-			}
-		}
-		return;
-	}
-	if (p->protocol != MUX_PROTO_TCP)
-		return;
-	if (from_host) {
-		if ((p->flags & (MUX_TH_SYN | MUX_TH_ACK)) == MUX_TH_SYN) {
-			c = rc_find(r, p->sport, p->dport, false);
-			if (c)
-				rc_close(c);
-			rc_find(r, p->sport, p->dport, true);
-			return;
-		}
-		c = rc_find(r, p->sport, p->dport, false);
-		if (!c)
-			return;
-		if (p->flags & MUX_TH_RST) {
-			rc_close(c);
-			return;
-		}
-		if (p->payload_len)
-			lockdown_bytes(r, c, true, p->payload, p->payload_len, ts);
-		return;
-	}
-	c = rc_find(r, p->dport, p->sport, false);
-	if (!c)
-		return;
-	if ((p->flags & (MUX_TH_SYN | MUX_TH_ACK)) == (MUX_TH_SYN | MUX_TH_ACK)) {
-		c->accepted = true;
-		add_port(r->rec->accepted, &r->rec->nacc, p->sport, false);
-		if (p->sport != MUX_PORT_LOCKDOWN)
-			add_port(r->rec->svc_ports, &r->rec->nsvc, p->sport, true);
-		return;
-	}
-	if (p->flags & MUX_TH_RST) {
-		if (!c->accepted)
-			add_port(r->rec->refused, &r->rec->nref, p->sport, false);
-		else if (c->tls && !c->tls_app && c->tls_xchg < r->rec->nx)
-			r->rec->x[c->tls_xchg].tls_failed = true;
-		rc_close(c);
-		return;
-	}
-	if (p->payload_len)
-		lockdown_bytes(r, c, false, p->payload, p->payload_len, ts);
-}
-
-static void stream_add(struct rd_ld *r, struct rd_stream *s, bool from_host, const uint8_t *d, size_t n,
-		       uint64_t ts)
-{
-	struct mux_packet p;
-	size_t off = 0;
-
-	if (s->len + n > RD_STREAM_MAX) {
-		s->len = 0; /* lost sync: start over at the next transfer */
-		if (n > RD_STREAM_MAX)
-			return;
-	}
-	memcpy(s->buf + s->len, d, n);
-	s->len += n;
-	while (s->len - off >= MUX_V1_HDR) {
-		int rc = mux_decode(s->buf + off, s->len - off, r->ver ? r->ver : 1, &p);
-		if (rc == LP_ETRUNC)
-			break;
-		if (rc) {
-			off = s->len;
-			break;
-		}
-		mux_packet(r, from_host, &p, ts);
-		off += p.length;
-	}
-	memmove(s->buf, s->buf + off, s->len - off);
-	s->len -= off;
-}
-
-static void attachment_reset(struct rd_ld *r)
-{
-	for (size_t i = 0; i < r->nrc; i++)
-		if (r->rc[i].open)
-			rc_close(&r->rc[i]);
-	r->sh.len = r->sd.len = 0;
-	r->ver = 0;
-}
-
-static int extract(struct rd_ld *r, const struct rd_recs *rs, const struct rd_cand *cands, size_t ncand)
-{
-	struct rd_pend pend[RD_PENDING_CTRL];
-	uint8_t setup[8], cur = r->rec->addr;
-	bool gone = false, first = true;
-	int ret = 0;
-
-	memset(pend, 0, sizeof(pend));
-	r->sh.buf = malloc(RD_STREAM_MAX);
-	r->sd.buf = malloc(RD_STREAM_MAX);
-	r->rc = calloc(RDEV_MAX_RECCONNS, sizeof(*r->rc));
-	r->rec->x = calloc(RDEV_MAX_EXCHANGES, sizeof(*r->rec->x));
-	if (!r->sh.buf || !r->sd.buf || !r->rc || !r->rec->x)
-		return LP_ENOMEM;
-	for (size_t i = 0; i < rs->n && !ret; i++) {
-		const struct cap_usbmon_rec *h = &rs->v[i].h;
-		uint64_t ts = rs->v[i].ts;
-		bool in = h->epnum & 0x80;
-
-		if (!followed(r, cands, ncand, h->busnum, h->devnum))
+	r->dd = best->dd;
+	r->bus = (uint8_t)best->bus;
+	r->addr = best->addr;
+	snprintf(r->serial, sizeof(r->serial), "%s", serial_of(best));
+	for (size_t i = 0; i < l->ne; i++) {
+		struct ld_enum *e = &l->e[i];
+		follow[i] = followed(best, e->usb);
+		if (!follow[i])
 			continue;
 		if (first) {
-			r->rec->t_first = ts;
+			r->t_first = e->usb->first_t;
 			first = false;
 		}
-		if (gone && h->devnum != cur && h->type == CAP_USBMON_SUBMIT) {
-			if (r->rec->disconnects == 1)
-				r->rec->back_at = ts;
-			gone = false;
-			cur = h->devnum;
-			attachment_reset(r);
+		if (disc_seen && !r->back_at)
+			r->back_at = e->usb->first_t;
+		for (size_t k = 0; k < e->nctrl && !rc; k++)
+			rc = ctrl_add(r->ctrl, &r->nctrl, e->ctrl[k].setup, e->ctrl[k].stall, e->ctrl[k].data, e->ctrl[k].len);
+		if (!r->mux_major)
+			r->mux_major = e->mux_major;
+		if (e->gone && !r->disconnects++) {
+			r->disc_at = e->disc_t;
+			disc_seen = true;
 		}
-		if (h->devnum != cur || gone)
-			continue; /* other devices; the old address after the unplug */
-		if (h->status == CAP_URB_ENODEV || h->status == CAP_URB_ESHUTDOWN) {
-			if (!gone) {
-				gone = true;
-				if (!r->rec->disconnects++)
-					r->rec->disc_at = ts;
-			}
-			continue;
-		}
-		if (h->xfer_type == 2) {
-			if (ctrl_setup_of(pend, h, setup) && h->type == CAP_USBMON_COMPLETE)
-				ret = ctrl_add(r->rec, setup, h->status == CAP_URB_EPIPE, h->data,
-					       (setup[0] & 0x80) && !h->status ? h->data_len : 0);
-			continue;
-		}
-		/* bulk */
-		if (h->type == CAP_USBMON_COMPLETE) {
-			r->rec->bulk++;
-			if (h->status && h->status != CAP_URB_EREMOTEIO && h->status != CAP_URB_ENOENT &&
-			    h->status != CAP_URB_ECONNRESET)
-				r->rec->bulk_err++;
-		}
-		if (h->clipped)
-			continue;
-		if (!in && h->type == CAP_USBMON_SUBMIT && h->data_len)
-			stream_add(r, &r->sh, true, h->data, h->data_len, ts);
-		else if (in && h->type == CAP_USBMON_COMPLETE && h->data_len &&
-			 (h->status == 0 || h->status == CAP_URB_EREMOTEIO))
-			stream_add(r, &r->sd, false, h->data, h->data_len, ts);
+		r->bulk += e->bulk;
+		r->bulk_err += e->bulk_err;
 	}
-	if (r->rec->disconnects && !r->rec->back_at)
-		r->rec->back_at = UINT64_MAX; /* never came back */
-	attachment_reset(r);
-	return ret;
+	if (r->disconnects && !r->back_at)
+		r->back_at = UINT64_MAX; /* never came back */
+	r->x = calloc(l->nx ? l->nx : 1, sizeof(*r->x));
+	if (!r->x)
+		return LP_ENOMEM;
+	for (size_t i = 0; i < l->nx; i++) {
+		if (l->x[i].tag < CAP_RD_MAX_USB && follow[l->x[i].tag]) {
+			r->x[r->nx++] = l->x[i].x;
+			l->x[i].x.reply = NULL; /* moved */
+		}
+	}
+	for (size_t i = 0; i < l->nports; i++) {
+		const struct ld_port *p = &l->ports[i];
+		if (p->tag >= CAP_RD_MAX_USB || !follow[p->tag])
+			continue;
+		if (p->kind == LD_REFUSED) {
+			add_port(r->refused, &r->nref, p->port, false);
+			continue;
+		}
+		add_port(r->accepted, &r->nacc, p->port, false);
+		if (p->port != MUX_PORT_LOCKDOWN)
+			add_port(r->svc_ports, &r->nsvc, p->port, true);
+	}
+	return rc;
 }
 
-static void load_identity(struct rd_ld *r)
+static void load_identity(struct rdev_rec *r)
 {
 	uint16_t mps = 0;
 
-	for (unsigned i = 0; i < r->rec->dd.bNumConfigurations && i < USBD_MAX_CONFIGS; i++) {
+	for (unsigned i = 0; i < r->dd.bNumConfigurations && i < USBD_MAX_CONFIGS; i++) {
 		const uint8_t setup[8] = {0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0, 0, 0};
-		const struct rdev_ctrl *c = rdev_rec_ctrl(r->rec, setup, true);
+		const struct rdev_ctrl *c = rdev_rec_ctrl(r, setup, true);
 		uint8_t ei, eo;
 		uint16_t m;
 
-		if (!c || c->stall || usbd_parse_config(c->data, c->len, &r->rec->cfg[i]))
+		if (!c || c->stall || usbd_parse_config(c->data, c->len, &r->cfg[i]))
 			continue;
-		r->rec->cfg_ok[i] = true;
-		if (usbd_find_usbmux(&r->rec->cfg[i], &ei, &eo, &m) && !mps)
+		r->cfg_ok[i] = true;
+		if (usbd_find_usbmux(&r->cfg[i], &ei, &eo, &m) && !mps)
 			mps = m;
-		for (unsigned j = 0; j < r->rec->cfg[i].num_ifaces && !mps; j++)
-			for (unsigned k = 0; k < r->rec->cfg[i].iface[j].num_eps; k++)
-				if ((r->rec->cfg[i].iface[j].ep[k].bmAttributes & 3) == 2)
-					mps = r->rec->cfg[i].iface[j].ep[k].wMaxPacketSize;
+		for (unsigned j = 0; j < r->cfg[i].num_ifaces && !mps; j++)
+			for (unsigned k = 0; k < r->cfg[i].iface[j].num_eps; k++)
+				if ((r->cfg[i].iface[j].ep[k].bmAttributes & 3) == 2)
+					mps = r->cfg[i].iface[j].ep[k].wMaxPacketSize;
 	}
-	if (r->rec->dd.bcdUSB >= 0x0300 && mps >= 1024)
-		r->rec->speed = TR_SPEED_SUPER;
+	if (r->dd.bcdUSB >= 0x0300 && mps >= 1024)
+		r->speed = TR_SPEED_SUPER;
 	else if (mps && mps <= 64)
-		r->rec->speed = TR_SPEED_FULL;
+		r->speed = TR_SPEED_FULL;
 	else
-		r->rec->speed = TR_SPEED_HIGH;
+		r->speed = TR_SPEED_HIGH;
+}
+
+static void ld_release(struct ld *l)
+{
+	for (size_t i = 0; i < l->ne; i++) {
+		for (size_t k = 0; k < l->e[i].nctrl; k++)
+			free(l->e[i].ctrl[k].data);
+		free(l->e[i].ctrl);
+	}
+	for (size_t i = 0; l->x && i < l->nx; i++)
+		plist_free(l->x[i].x.reply);
+	free(l->x);
+	free(l->ports);
+	cap_reader_free(l->reader);
 }
 
 int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rdev_rec **out,
 		  struct lp_errinfo *e)
 {
-	struct rd_recs rs = {0};
-	struct rd_cand cands[RD_DEVS_MAX];
-	size_t ncand = 0;
-	struct rd_ld ld = {0}, *r = &ld;
-	int ret;
+	struct ld *l;
+	struct rdev_rec *r = NULL;
+	int rc;
 
 	if (!f)
 		return lp_err_set(e, LP_EINVAL, "replay: no capture");
-	r->rec = calloc(1, sizeof(*r->rec));
-	if (!r->rec) {
+	l = calloc(1, sizeof(*l));
+	if (l) {
+		l->x = calloc(RDEV_MAX_EXCHANGES, sizeof(*l->x));
+		l->ports = calloc(RD_MAX_PORT_EVENTS, sizeof(*l->ports));
+		l->reader = cap_reader_new(NULL, on_event, l);
+	}
+	if (!l || !l->x || !l->ports || !l->reader) {
 		fclose(f);
+		if (l)
+			ld_release(l);
+		free(l);
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
 	}
-	ret = read_records(f, &rs, e);
-	if (!ret)
-		ret = choose_device(r, &rs, udid, cands, &ncand, e);
-	if (!ret && (ret = extract(r, &rs, cands, ncand)))
-		lp_err_set(e, ret, "replay: %s", lp_strerror(ret));
-	recs_free(&rs);
-	free(r->sh.buf);
-	free(r->sd.buf);
-	free(r->rc);
-	if (ret) {
-		rdev_rec_free(r->rec);
-		return ret;
+	rc = cap_reader_run(l->reader, f, e);
+	if (rc == LP_EIO) {
+		static const char pre[] = "not a capture libpcap can read: ";
+		char why[LP_ERRINFO_MSG];
+		const char *m = e ? e->msg : "";
+		snprintf(why, sizeof(why), "%s", strncmp(m, pre, sizeof(pre) - 1) ? m : m + sizeof(pre) - 1);
+		rc = lp_err_set(e, LP_EFORMAT, "replay: not a pcap/pcapng capture (%s)", why);
+	} else if (rc == LP_EFORMAT || (!rc && (l->not_usb || !cap_linktype_is_usb(cap_reader_linktype(l->reader))))) {
+		rc = lp_err_set(e, LP_EFORMAT, "replay: link type %d is not USB (usbmon 189/220 or USBPcap 249)",
+				cap_reader_linktype(l->reader));
+	} else if (!rc && l->err) {
+		rc = lp_err_set(e, l->err, "replay: %s", lp_strerror(l->err));
+	}
+	if (!rc) {
+		const struct cap_usbdev *best = choose(l, udid, e, &rc);
+		if (best && !(r = calloc(1, sizeof(*r))))
+			rc = lp_err_set(e, LP_ENOMEM, "out of memory");
+		else if (best && (rc = join(l, best, r)))
+			lp_err_set(e, rc, "replay: %s", lp_strerror(rc));
+	}
+	ld_release(l);
+	free(l);
+	if (rc) {
+		rdev_rec_free(r);
+		return rc;
 	}
 	load_identity(r);
 	lp_logf(log, LP_LOG_INFO,
 		"replay: device %04x:%04x %s at %u-%u: %zu control replies, usbmux v%u, %zu lockdown exchanges, "
-		"%zu disconnect(s)", r->rec->dd.idVendor, r->rec->dd.idProduct, r->rec->serial, r->rec->bus,
-		r->rec->addr, r->rec->nctrl, r->rec->mux_major, r->rec->nx, r->rec->disconnects);
-	*out = r->rec;
+		"%zu disconnect(s)", r->dd.idVendor, r->dd.idProduct, r->serial, r->bus, r->addr, r->nctrl,
+		r->mux_major, r->nx, r->disconnects);
+	*out = r;
 	return 0;
 }
 

@@ -1,13 +1,16 @@
 /* replay_rec.h - what a recorded USB capture says about one device: the data
  * model the replay device (replaydev.h) plays back, and its loader.
  *
- * Loading reads a pcap/pcapng file of usbmon records (link types 220 and 189;
- * USBPcap is not supported), picks the Apple device (the one whose serial is
+ * Loading reads a pcap/pcapng file through the one capture reader
+ * (src/capture/reader.h: usbmon link types 220 and 189, USBPcap 249), picks
+ * the Apple device (the one whose serial is
  * the given UDID, else the first in normal mode, else the first Apple device)
  * and extracts what the device said: its descriptors (GET_DESCRIPTOR replies),
  * every control reply, the usbmux VERSION it answered, which ports it accepted
  * or refused, and each lockdown request's meaning with the reply it got (paired
- * per connection), the first disconnect and the bulk error count.
+ * per connection), the first disconnect and the bulk error count. The
+ * enumerations that are the same phone (same bus; same address, or same ids
+ * and serial after a re-enumeration) are joined into one recording.
  *
  * The recording is immutable once loaded; the player keeps its own state
  * (which exchanges it used).
@@ -30,12 +33,9 @@
 #include "usb/transport.h"
 #include "usb/usb_desc.h"
 
-#define RDEV_MAX_RECORDS 2000000u    /* usbmon records read from one capture */
-#define RDEV_MAX_BYTES (256u << 20)  /* captured data bytes kept while loading */
 #define RDEV_MAX_CTRL 256	     /* distinct control replies */
 #define RDEV_MAX_EXCHANGES 8192	     /* lockdown request/reply pairs */
 #define RDEV_MAX_PORTS 64	     /* accepted/refused ports remembered */
-#define RDEV_MAX_RECCONNS 1024	     /* recorded mux connections */
 #define RDEV_MAX_DELAY_NS (30ull * LP_NS_PER_S) /* longest reply delay replayed */
 #define RDEV_MEANING_MAX 160
 
@@ -84,9 +84,10 @@ struct rdev_rec {
 
 /* Load from an open capture (adopted: closed by the call, also on failure).
  * udid optional (borrowed). log borrowed. Returns 0 and *out (owned,
- * rdev_rec_free), LP_EFORMAT (not pcap/pcapng or an unsupported link type),
+ * rdev_rec_free), LP_EFORMAT (not pcap/pcapng, or not a USB link type),
  * LP_ENOENT (no device in it), LP_EBADMSG (the device never answered
- * GET_DESCRIPTOR(device)), LP_ETOOBIG (over a cap), LP_ENOMEM. */
+ * GET_DESCRIPTOR(device)), LP_ENOMEM. Streaming: what is kept is bounded by
+ * the caps above, not by the file's size. */
 int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rdev_rec **out,
 		  struct lp_errinfo *e);
 void rdev_rec_free(struct rdev_rec *rec);

@@ -39,6 +39,16 @@ is "$rc" 0 "replay of the lab's kernel usbmon capture: exit 0"
 is "$(jget '.stages[] | select(.name=="Pair") | .status' $T/k.json)" ok "lab capture: Pair replayed"
 unlike "$(jget .evidence $T/k.json)" "replay diverged" "lab capture: no divergence"
 
+# read by the one capture reader: USBPcap (Windows) and a usbmon capture whose
+# headers are in the other byte order replay like the native ones
+run_lp $T/w.json trust --pair --pair-dir $T/pd-usbpcap --device "replay:$C/analyze-healthy-pair-usbpcap.pcap" --json
+is "$(jget .verdict $T/w.json)" TRUSTED "replay of a USBPcap capture: TRUSTED"
+run_lp $T/b.json trust --pair --pair-dir $T/pd-be --device "replay:$C/analyze-denied-big-endian.pcap" --json
+is "$(jget .verdict $T/b.json)" DENIED "replay of a byte-swapped usbmon capture: DENIED"
+run_lp $T/e.json --cable-test --device "replay:$C/usbmuxd-relay-trusted.pcap"; rc=$?
+is "$rc" 3 "a usbmuxd relay capture has no USB device: exit 3"
+like "$(cat $T/e.json.err)" "not USB" "relay capture: says why"
+
 # the Pair stage of the healthy pairing: the dialog answered on the 3rd try
 run_lp $T/p.json trust --pair --pair-dir $T/pd2 --device "replay:$C/sim-healthy-pair.pcapng" --json
 like "$(jq -r '.stages[] | select(.name=="Pair") | .detail' $T/p.json)" "after 3 attempt\(s\), Trust tapped" \

@@ -36,6 +36,8 @@ struct evlog {
 	size_t nmajor;
 	uint64_t last_pkt;
 	bool ordered;
+	bool mid;
+	char pending[32];
 	struct cap_usbdev *usb;
 };
 
@@ -55,6 +57,10 @@ static bool on_ev(void *ud, const struct cap_event *ev)
 		break;
 	case CAP_EV_USB_NEW:
 		l->usb = ev->usb;
+		break;
+	case CAP_EV_END:
+		l->mid = ev->u.end.mid_exchange;
+		snprintf(l->pending, sizeof(l->pending), "%s", ev->u.end.pending_request ? ev->u.end.pending_request : "");
 		break;
 	case CAP_EV_LOCKDOWN:
 		if (l->nlkd < 8)
@@ -270,6 +276,38 @@ static void test_transfer_entry(void **state)
 	cap_reader_free(d.r);
 }
 
+/* A capture that stops after a request the device has not answered yet says
+ * so at its end (issue 9: "the capture ends during Pair"). */
+static void test_ends_mid_exchange(void **state)
+{
+	struct evlog l = {.ordered = true};
+	struct drv d = {0};
+	uint8_t p[2048], f[1024], ver[20];
+	size_t n, fl;
+
+	(void)state;
+	d.r = cap_reader_new(NULL, on_ev, &l);
+	cap_reader_begin(d.r, CAP_LINKTYPE_USB_LINUX_MMAPPED);
+	control_in(&d, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, dev_desc, sizeof(dev_desc));
+	control_in(&d, USBD_REQ_GET_DESCRIPTOR, USBD_DT_CONFIG << 8, cfg_desc, sizeof(cfg_desc));
+	memset(ver, 0, sizeof(ver));
+	be32(ver + 4, 20);
+	be32(ver + 8, 2);
+	bulk_out(&d, ver, 20);
+	bulk_in(&d, ver, 20, 512);
+	n = tcp_pkt(p, 1, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	bulk_out(&d, p, n);
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 1, MUX_TH_SYN | MUX_TH_ACK, NULL, 0);
+	bulk_in(&d, p, n, 512);
+	fl = lockdown_frame(f, "Pair", 0);
+	n = tcp_pkt(p, 1, MUX_PORT_LOCKDOWN, MUX_TH_ACK, f, fl);
+	bulk_out(&d, p, n);
+	cap_reader_finish(d.r, false);
+	assert_true(l.mid);
+	assert_string_equal(l.pending, "Pair");
+	cap_reader_free(d.r);
+}
+
 static void test_goldens(void **state)
 {
 	static const char *files[] = {"captures/sim-healthy-pair.pcapng", "captures/analyze-healthy-pair-usbpcap.pcap",
@@ -289,6 +327,7 @@ static void test_goldens(void **state)
 		/* every one of them holds a pairing: QueryType both ways at least */
 		assert_true(l.nlkd >= 2);
 		assert_int_equal(l.nanom, 0);
+		assert_false(l.mid); /* complete sessions */
 		cap_reader_free(r);
 	}
 }
@@ -323,6 +362,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transfer_entry),
+		cmocka_unit_test(test_ends_mid_exchange),
 		cmocka_unit_test(test_goldens),
 		cmocka_unit_test(test_stop_and_errors),
 	};
