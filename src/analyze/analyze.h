@@ -42,13 +42,6 @@ struct an;
 struct an *an_new(const struct an_opts *opts);
 void an_free(struct an *a);
 
-/* pcapng only: read the Interface Description Blocks of `f` for link speed
- * and bus/device ("05ac:12a8, high speed (480 Mb/s), bus 1 device 7" as
- * linkprobe writes it; libpcap does not expose if_description). Reads from
- * the current position and seeks back to it; does nothing on a pipe or a
- * classic pcap file. Never fails (a broken block ends the scan). */
-void an_scan_pcapng(struct an *a, FILE *f);
-
 /* Fill `r` (after an_analyze_fp's reading; diag_init'ed by the caller on `clock`, which must be a virtual
  * clock: it is moved to each stage's capture time so stage start/duration
  * are relative to the first packet). Sets stages, device, verdict, metrics

@@ -168,6 +168,7 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 	pcap_t *p;
 	int rc;
 
+	rd_scan_pcapng(r, f);
 	p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!p) {
 		fclose(f);

@@ -109,6 +109,7 @@ struct cap_conn {
 };
 
 enum cap_ev_type {
+	CAP_EV_INTERFACE,  /* before the packets: a pcapng interface description */
 	CAP_EV_GAP,	   /* gap_ns of silence before this packet (>= CAP_RD_GAP_NS) */
 	CAP_EV_ANOMALY,	   /* text: what is wrong with the input, "packet N: ..." */
 	CAP_EV_USB_NEW,	   /* usb: a new enumeration */
@@ -168,6 +169,11 @@ struct cap_event {
 	int dir;
 	union {
 		uint64_t gap_ns;
+		struct {
+			const char *description; /* sanitized, borrowed for the event */
+			double speed_mbps;	 /* from "(480 Mb/s)", 0 unknown */
+			int bus, addr;		 /* from "bus B device D", -1 unknown */
+		} iface;
 		const char *text;
 		struct cap_transfer x;
 		struct cap_control ctrl;

@@ -112,6 +112,9 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
 
+/* reader_idb.c: pcapng IDB descriptions -> CAP_EV_INTERFACE */
+void rd_scan_pcapng(struct cap_reader *r, FILE *f);
+
 /* reader_usb.c */
 int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen);
 void rd_usb_finish(struct cap_reader *r);

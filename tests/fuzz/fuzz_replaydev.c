@@ -1,8 +1,9 @@
-/* fuzz_replaydev.c - libFuzzer harness for the replay device (proto/
- * replaydev.c): the input is a capture file (pcap or pcapng) read through
- * fmemopen; if it loads, a host drives the model the way linkprobe does -
- * descriptors, every configuration, usbmux VERSION, a lockdown connection
- * and a few requests - with bounded pumping. StartSession is left out: a
+/* fuzz_replaydev.c - libFuzzer harness for the replay device (the loader
+ * src/device/replay_load.c on the capture reader, and the player
+ * src/device/replaydev.c): the input is a capture file (pcap or pcapng)
+ * read through fmemopen; if it loads, a host drives the model the way
+ * linkprobe does - descriptors, every configuration, usbmux VERSION, a
+ * lockdown connection and a few requests - with bounded pumping. StartSession is left out: a
  * recorded TLS session would make the model generate an RSA key per run. */
 #include <stddef.h>
 #include <stdint.h>

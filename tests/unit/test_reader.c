@@ -332,6 +332,53 @@ static void test_goldens(void **state)
 	}
 }
 
+struct ifaces {
+	size_t n;
+	double speed;
+	int bus, addr;
+	bool before_packets;
+	size_t others;
+};
+
+static bool on_iface(void *ud, const struct cap_event *ev)
+{
+	struct ifaces *i = ud;
+
+	if (ev->type != CAP_EV_INTERFACE) {
+		i->others++;
+		return true;
+	}
+	i->before_packets = i->others == 0;
+	i->n++;
+	i->speed = ev->u.iface.speed_mbps;
+	i->bus = ev->u.iface.bus;
+	i->addr = ev->u.iface.addr;
+	return true;
+}
+
+/* linkprobe's pcapng writer puts speed and bus/device in if_description;
+ * the reader hands them over before the first packet. */
+static void test_interface_description(void **state)
+{
+	struct ifaces i = {0};
+	struct lp_errinfo e = {0};
+	struct cap_reader *r = cap_reader_new(NULL, on_iface, &i);
+
+	(void)state;
+	assert_int_equal(cap_reader_run(r, fopen("captures/sim-full-speed-cable.pcapng", "rb"), &e), 0);
+	assert_int_equal(i.n, 1);
+	assert_true(i.before_packets);
+	assert_true(i.speed == 12.0);
+	assert_int_equal(i.bus, 1);
+	assert_int_equal(i.addr, 2);
+	cap_reader_free(r);
+	memset(&i, 0, sizeof(i));
+	r = cap_reader_new(NULL, on_iface, &i);
+	assert_int_equal(cap_reader_run(r, fopen("captures/analyze-healthy-pair.pcap", "rb"), &e), 0);
+	assert_int_equal(i.n, 0); /* classic pcap: no IDBs */
+	cap_reader_free(r);
+}
+
 static bool stop_early(void *ud, const struct cap_event *ev)
 {
 	size_t *n = ud;
@@ -364,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_transfer_entry),
 		cmocka_unit_test(test_ends_mid_exchange),
 		cmocka_unit_test(test_goldens),
+		cmocka_unit_test(test_interface_description),
 		cmocka_unit_test(test_stop_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
