@@ -6,7 +6,8 @@
 #   tools/bootstrap.sh lab      + the QEMU USB lab (make lab)
 set -eu
 BUILD="build-essential pkg-config clang libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
-libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3"
+libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3
+chromium fonts-dejavu-core"
 LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils"
 want=$BUILD
 [ "${1:-}" = lab ] && want="$BUILD $LAB"

@@ -40,6 +40,7 @@ struct lp_app {
 	const char *file; /* analyze: the capture */
 	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
 	bool via_usbmuxd; /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
+	const char *report_path; /* trust, cable-test, analyze: --report FILE.html */
 
 	/* runtime */
 	struct lp_clock clock;

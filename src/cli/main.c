@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"                        | replay:FILE   (env LINKPROBE_DEVICE)\n"
 		"  --udid UDID           pick this device when several are connected\n"
 		"  --json                one JSON object on stdout\n"
+		"  --report FILE.html    trust, cable-test, analyze: a self-contained HTML report\n"
 		"  --capture FILE        record every USB transfer (pcapng; .pcap = classic pcap)\n"
 		"  --capture-streams F   record usbmux connections as synthetic TCP (pcapng)\n"
 		"  --tls-keys            put TLS session keys into the capture (Decryption Secrets Block)\n"
@@ -80,7 +81,7 @@ static int parse_seconds(const char *s, double *out)
 enum {
 	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_TLS_KEYS, OPT_KEYLOG,
 	OPT_NO_REDACT, OPT_PAIR_DIR, OPT_PAIR, OPT_TIMEOUT, OPT_DURATION, OPT_LIST, OPT_NO_COLOR,
-	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT, OPT_VIA_USBMUXD,
+	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT, OPT_VIA_USBMUXD, OPT_REPORT,
 };
 
 int main(int argc, char **argv)
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"usbmuxd-port", required_argument, NULL, OPT_USBMUXD_PORT},
 		{"via-usbmuxd", no_argument, NULL, OPT_VIA_USBMUXD},
+		{"report", required_argument, NULL, OPT_REPORT},
 		{NULL, 0, NULL, 0},
 	};
 	struct lp_app app;
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_VIA_USBMUXD: app.via_usbmuxd = true; break;
+		case OPT_REPORT: app.report_path = optarg; break;
 		case OPT_NO_COLOR: no_color = true; break;
 		case OPT_CABLE_TEST: cmdname = "cable-test"; break;
 		case 'v': app.verbose++; break;
@@ -213,6 +216,11 @@ int main(int argc, char **argv)
 	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path || app.keylog_path)) {
 		fprintf(stderr, "linkprobe: --via-usbmuxd: the daemon owns the USB traffic, so there is nothing "
 				"to capture (drop --capture/--capture-streams/--keylog)\n");
+		return EXIT_USAGE;
+	}
+	if (app.report_path && strcmp(cmdname, "trust") != 0 && strcmp(cmdname, "cable-test") != 0 &&
+	    strcmp(cmdname, "analyze") != 0) {
+		fprintf(stderr, "linkprobe: --report works with trust, cable-test and analyze, not '%s'\n", cmdname);
 		return EXIT_USAGE;
 	}
 	if (app.via_usbmuxd)

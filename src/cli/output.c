@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "src/cli/app.h"
+#include "src/cli/report_html.h"
 #include "src/base/lp_str.h"
 
 #define C_RESET "\033[0m"
@@ -38,6 +39,10 @@ struct live {
 };
 
 static struct live live_state;
+/* --report: transfers and progress notes for the HTML report. Static because
+ * the transport's observer list outlives out_finish() (the close cancels and
+ * reports transfers); released it is frozen and ignores late events. */
+static struct rep_data rep_state;
 
 static void on_stage(void *ud, const struct diag_report *r, const struct diag_stage *s)
 {
@@ -47,6 +52,10 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	const char *mark, *c;
 
 	(void)r;
+	if (app->report_path && s->status == ST_RUNNING && s->detail[0])
+		rep_add_mark(&rep_state, s->start_ns + s->duration_ns, s->name, s->detail);
+	if (app->json)
+		return;
 	if (s->status == ST_RUNNING) {
 		if (!s->detail[0])
 			return;
@@ -83,9 +92,15 @@ void out_attach(struct lp_app *app, struct diag_report *r)
 {
 	memset(&live_state, 0, sizeof(live_state));
 	live_state.app = app;
+	r->on_stage = on_stage;
+	r->on_stage_ud = &live_state;
+	if (app->report_path) {
+		rep_data_init(&rep_state, r->t0, app->file ? app->file : app->device_spec ? app->device_spec : "libusb");
+		if (app->tr && tr_add_observer(app->tr, rep_observe, &rep_state))
+			lp_logf(&app->log, LP_LOG_WARN, "report: no room for a transfer observer; "
+				"the report will have no per-transfer timeline");
+	}
 	if (!app->json) {
-		r->on_stage = on_stage;
-		r->on_stage_ud = &live_state;
 		char spec[256];
 		lp_sanitize_str(spec, sizeof(spec), app->device_spec ? app->device_spec : "libusb");
 		fprintf(app->out, "%slinkprobe %s%s  (device: %s)\n", col(app, C_BOLD), r->command,
@@ -106,6 +121,8 @@ static void print_metrics(struct lp_app *app, json_object *m)
 		if (json_object_is_type(v, json_type_object)) {
 			fprintf(app->out, "    %-22s", k);
 			json_object_object_foreach(v, k2, v2) {
+				if (json_object_is_type(v2, json_type_object) || json_object_is_type(v2, json_type_array))
+					continue; /* latency histograms: in JSON and the HTML report */
 				if (json_object_is_type(v2, json_type_double))
 					fprintf(app->out, " %s=%.3f", k2, json_object_get_double(v2));
 				else
@@ -123,8 +140,21 @@ static void print_metrics(struct lp_app *app, json_object *m)
 int out_finish(struct lp_app *app, struct diag_report *r)
 {
 	int code = diag_verdict_exit(r->verdict);
+	bool report_failed = false;
 
 	app_replay_note(app, r);
+	if (app->report_path) {
+		json_object *o = diag_to_json(r);
+		struct lp_errinfo e = {0};
+		if (rep_html_write(app->report_path, o, &rep_state, &e)) {
+			char safe[600];
+			lp_sanitize_str(safe, sizeof(safe), e.msg);
+			fprintf(stderr, "linkprobe: report not written: %s\n", safe);
+			report_failed = true;
+		}
+		json_object_put(o);
+		rep_data_release(&rep_state);
+	}
 	if (app->json) {
 		json_object *o = diag_to_json(r);
 		fprintf(app->out, "%s\n",
@@ -151,7 +181,7 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 				r->remedy_extra[0] ? " " : "", r->remedy_extra);
 	}
 	fflush(app->out);
-	return code;
+	return report_failed ? EXIT_RUNTIME : code;
 }
 
 void out_error(struct lp_app *app, const char *fmt, ...)

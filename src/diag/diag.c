@@ -230,6 +230,44 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Fixed 1-2-5 bucket edges in microseconds (upper bounds, inclusive), so
+ * histograms of different runs line up; the last bucket takes the rest. */
+static const double hist_le_us[] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
+	1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8,
+};
+#define HIST_N (sizeof(hist_le_us) / sizeof(hist_le_us[0]))
+
+/* {"le_us": [...], "counts": [...]} over the buckets from the first to the
+ * last non-empty one; `s` sorted ascending, n > 0. */
+static json_object *latency_histogram(const uint64_t *s, size_t n)
+{
+	uint64_t counts[HIST_N] = {0};
+	size_t b = 0, lo = HIST_N, hi = 0;
+	json_object *h = json_object_new_object(), *le = json_object_new_array(),
+		    *cnt = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		double us = (double)s[i] / 1000.0;
+		while (b < HIST_N - 1 && us > hist_le_us[b])
+			b++;
+		counts[b]++;
+	}
+	for (size_t i = 0; i < HIST_N; i++)
+		if (counts[i]) {
+			if (lo == HIST_N)
+				lo = i;
+			hi = i;
+		}
+	for (size_t i = lo; i <= hi && lo < HIST_N; i++) {
+		json_object_array_add(le, json_object_new_double(hist_le_us[i]));
+		json_object_array_add(cnt, json_object_new_int64((int64_t)counts[i]));
+	}
+	json_object_object_add(h, "le_us", le);
+	json_object_object_add(h, "counts", cnt);
+	return h;
+}
+
 json_object *diag_latency_json(const uint64_t *v, size_t n)
 {
 	json_object *o = json_object_new_object();
@@ -243,6 +281,7 @@ json_object *diag_latency_json(const uint64_t *v, size_t n)
 	json_object_object_add(o, "p50_us", json_object_new_double((double)s[n / 2] / 1000.0));
 	json_object_object_add(o, "p99_us", json_object_new_double((double)s[(n * 99) / 100] / 1000.0));
 	json_object_object_add(o, "max_us", json_object_new_double((double)s[n - 1] / 1000.0));
+	json_object_object_add(o, "histogram", latency_histogram(s, n));
 	free(s);
 	return o;
 }

@@ -112,7 +112,8 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
 
-/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us}
+/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us,
+ * histogram: {le_us: [bucket upper bounds, 1-2-5 steps], counts: [...]}}
  * from n samples in ns (borrowed, not reordered). Owned by the caller. */
 json_object *diag_latency_json(const uint64_t *v, size_t n);
 
