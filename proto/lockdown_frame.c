@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,18 +103,21 @@ static int scan_frames(struct lkd_framer *f)
 	return 0;
 }
 
-int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len)
+/* Copy only up to the end of the current prefix or body, so a prefix is
+ * judged before its body occupies memory; with `one`, stop as soon as a frame
+ * is complete (the bytes after it may belong to another layer). */
+static int feed(struct lkd_framer *f, const uint8_t *buf, size_t len, bool one, size_t *used)
 {
+	size_t start = len;
+
 	if (!f || (!buf && len))
 		return LP_EINVAL;
 	if (f->dead)
 		return f->dead;
 	while (len > 0) {
-		size_t have = f->len - f->scan, want, n;
+		size_t have = f->len - f->scan, want, n, ready = f->scan - f->head;
 		int r;
 
-		/* Copy only up to the end of the current prefix or body, so a
-		 * prefix is judged before its body occupies memory. */
 		if (have < LKD_PREFIX)
 			want = LKD_PREFIX - have;
 		else
@@ -126,11 +130,30 @@ int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len)
 		f->len += n;
 		buf += n;
 		len -= n;
+		if (used)
+			*used = start - len;
 		r = scan_frames(f);
 		if (r)
 			return r;
+		/* compaction moves head and scan together: compare their distance */
+		if (one && f->scan - f->head != ready)
+			break;
 	}
+	if (used)
+		*used = start - len;
 	return 0;
+}
+
+int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len)
+{
+	return feed(f, buf, len, false, NULL);
+}
+
+int lkd_framer_feed_one(struct lkd_framer *f, const uint8_t *buf, size_t len, size_t *used)
+{
+	if (used)
+		*used = 0;
+	return feed(f, buf, len, true, used);
 }
 
 int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *raw_len)

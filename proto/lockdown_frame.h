@@ -24,6 +24,12 @@ void lkd_framer_free(struct lkd_framer *f);
 /* Append received bytes. LP_ETOOBIG if a length prefix over the cap was seen
  * (the framer is then dead: every later call returns the same error). */
 int lkd_framer_feed(struct lkd_framer *f, const uint8_t *buf, size_t len);
+/* As lkd_framer_feed, but stop at the first frame boundary: take bytes only
+ * until one more frame is complete (or `len` runs out), and say in *used how
+ * many were taken. The bytes after a frame stay with the caller - lockdown
+ * switches the same stream to TLS right after a StartSession reply and back
+ * after StopSession, so what follows a frame may belong to another layer. */
+int lkd_framer_feed_one(struct lkd_framer *f, const uint8_t *buf, size_t len, size_t *used);
 /* Next complete message: 0 and *out (owned, plist_free) when one is ready;
  * LP_EAGAIN when more bytes are needed; LP_EPLIST when the body is not a
  * plist dictionary (that message is consumed and dropped); LP_ETOOBIG as above.

@@ -357,8 +357,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(&arg, 0, sizeof(arg));
-	arg.ops = &simdev_model_ops;
-	arg.model = sim;
+	arg.ops = &devcore_model_ops;
+	arg.model = simdev_model(sim);
 	simdev_link(sim, &arg.link);
 	arg.link.link_off = true;
 	arg.bus = 1;

@@ -1,5 +1,5 @@
 /* tr_sim.c - the "sim" transport backend: an in-process USB link to a
- * simulated device model (struct tr_sim_model_ops), timed on the context's
+ * simulated device model (struct devmodel_ops), timed on the context's
  * clock. See tr_sim.h for the USB semantics modelled.
  *
  * Event loop (handle_events): every in-flight transfer has a due time once
@@ -249,7 +249,7 @@ static void decide(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, ui
  * ends (buffer full, short packet, ZLP). Returns false if it must wait. */
 static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, uint64_t now)
 {
-	const struct tr_sim_model_ops *mo = sp->arg.ops;
+	const struct devmodel_ops *mo = sp->arg.ops;
 	struct tr_xfer *x = sx->x;
 	uint16_t mps = mo->max_packet(sp->arg.model, x->endpoint);
 	size_t bytes = 0;
@@ -403,7 +403,7 @@ static void pump(struct sim_ctx *sp, uint64_t now)
 static void deliver_out(struct sim_ctx *sp, struct sim_ep *e, uint8_t ep, const uint8_t *d,
 			size_t len, uint64_t now)
 {
-	const struct tr_sim_model_ops *mo = sp->arg.ops;
+	const struct devmodel_ops *mo = sp->arg.ops;
 	uint16_t mps = mo->max_packet(sp->arg.model, ep);
 	bool ended = !len || !mps || len % mps;
 
@@ -555,7 +555,7 @@ static uint64_t next_event(struct sim_ctx *sp, uint64_t now)
 
 static void run_timers(struct sim_ctx *sp, uint64_t now)
 {
-	const struct tr_sim_model_ops *mo = sp->arg.ops;
+	const struct devmodel_ops *mo = sp->arg.ops;
 
 	for (int i = 0; i < SIM_TICKS_PER_LOOP; i++) {
 		uint64_t t = mo->next_timer(sp->arg.model, sp->timer_ref);
@@ -572,7 +572,7 @@ static int sim_init(struct tr_ctx *ctx, const void *varg, struct lp_errinfo *e)
 {
 	const struct tr_sim_arg *arg = varg;
 	struct sim_ctx *sp = sim_of(ctx);
-	const struct tr_sim_model_ops *mo;
+	const struct devmodel_ops *mo;
 	uint64_t now;
 
 	if (!arg || !arg->ops)

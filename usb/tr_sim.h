@@ -1,8 +1,8 @@
 /* tr_sim.h - the "sim" backend: an in-process USB link to a simulated device
  * model, with a link model (speed, latency, faults) on the context's clock.
  *
- * The device model is an interface defined here and implemented above (the
- * simulated iPhone in src/device/simdev.c), so usb/ does not depend on proto/.
+ * The device model is the contract of usb/devmodel.h, implemented above (the
+ * device core in src/device/devcore.c), so usb/ does not depend on proto/.
  * The same model is put on a real USB controller by tools/gadget.
  *
  * USB-level semantics modelled (what a real bus does, not what we wish):
@@ -24,37 +24,8 @@
 #ifndef LP_TR_SIM_H
 #define LP_TR_SIM_H
 
+#include "usb/devmodel.h"
 #include "usb/transport.h"
-
-/* The device model. All calls come from the single driving thread. `now` is the
- * context clock's time. Every method is mandatory unless marked optional. */
-struct tr_sim_model_ops {
-	/* Is a device attached now? false for a charge-only cable. */
-	bool (*attached)(void *m, uint64_t now);
-	/* Device descriptor fields the backend needs for tr_list(). */
-	void (*identity)(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs);
-	/* The device was (re)attached: reset to the default state (unconfigured). */
-	void (*reset)(void *m, uint64_t now);
-	/* Control transfer. For IN, write up to `len` bytes to data and set *actual;
-	 * for OUT, `data` holds `len` bytes. Return 0, or LP_ESTALL to stall. */
-	int (*control)(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
-		       uint64_t now);
-	/* Endpoint info for the active configuration: wMaxPacketSize of `ep`
-	 * (0 if the endpoint does not exist in the active configuration). */
-	uint16_t (*max_packet)(void *m, uint8_t ep);
-	/* One complete host->device transfer (ended by a short packet or ZLP). */
-	void (*bulk_out)(void *m, uint8_t ep, const uint8_t *data, size_t len, uint64_t now);
-	/* Next device->host transfer on `ep`, if any: *data owned by the model and
-	 * valid until the next call; *zlp says whether the device sends a ZLP after
-	 * it. Returns 0 with data, LP_EAGAIN if nothing is queued. */
-	int (*bulk_in_next)(void *m, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
-			    uint64_t now);
-	/* Earliest time > now at which the model has something to do (a timer),
-	 * or UINT64_MAX. */
-	uint64_t (*next_timer)(void *m, uint64_t now);
-	/* Run timers due at `now`. */
-	void (*tick)(void *m, uint64_t now);
-};
 
 struct tr_sim_link {
 	enum tr_speed speed;	   /* TR_SPEED_HIGH or TR_SPEED_FULL */
@@ -69,7 +40,7 @@ struct tr_sim_link {
 /* Argument for tr_ctx_new(&tr_sim_ops, env, &arg, ...). Borrowed for the
  * context's life. */
 struct tr_sim_arg {
-	const struct tr_sim_model_ops *ops;
+	const struct devmodel_ops *ops;
 	void *model;
 	struct tr_sim_link link;
 	uint8_t bus; /* bus number reported (default 1 if 0) */

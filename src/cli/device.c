@@ -129,8 +129,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	arg = calloc(1, sizeof(*arg));
 	if (!arg)
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
-	arg->ops = &simdev_model_ops;
-	arg->model = app->sim;
+	arg->ops = &devcore_model_ops;
+	arg->model = simdev_model(app->sim);
 	simdev_link(app->sim, &arg->link);
 	if (link_off)
 		arg->link.link_off = true;

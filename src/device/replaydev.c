@@ -713,7 +713,7 @@ static void op_tick(void *m, uint64_t now)
 	oq_flush(r);
 }
 
-const struct tr_sim_model_ops rdev_model_ops = {
+const struct devmodel_ops rdev_model_ops = {
     .attached = op_attached,
     .identity = op_identity,
     .reset = op_reset,

@@ -72,7 +72,7 @@ int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock 
 void rdev_free(struct rdev *r);
 
 /* The model; `void *m` is the struct rdev. */
-extern const struct tr_sim_model_ops rdev_model_ops;
+extern const struct devmodel_ops rdev_model_ops;
 
 /* Link parameters from the recording: speed (from the bulk wMaxPacketSize),
  * no added latency, the bulk error rate, and the first recorded disconnect

@@ -1,12 +1,16 @@
-/* sim_lockdownd.h - the simulated iPhone's lockdownd and its small services
- * (private to src/device/simdev.c and src/device/sim_lockdownd.c; not a public API).
+/* sim_lockdownd.h - the simulated iPhone's lockdownd, its services and what
+ * the phone remembers (private to src/device/sim*.c; not a public API).
+ *
+ * Files: sim_state.c (key, pairings, state file, Trust dialog), sim_values.c
+ * (GetValue tables), sim_lockdownd.c (lockdown requests on 62078),
+ * sim_services.c (service ports, notification proxy, backup handshake). The
+ * connection machine (framing, session TLS) is src/device/lkd_server.c.
  *
  * Two lifetimes:
  *  - struct slkd_device: what the phone remembers across USB re-enumeration
  *    (its RSA key, identity, pairings, the Trust dialog). Owned by struct simdev.
- *  - struct slkd: one USB attachment's worth of lockdownd - the mux
- *    connections to port 62078 and to the service ports it handed out. Created
- *    when the usbmux configuration is selected, freed on reset/reconfigure.
+ *  - struct slkd: lockdownd and its services over one device core; its
+ *    connections and service ports last one attachment (slkd_reset).
  *
  * Reference: protocol-notes.md 4.1-4.11 (requests, errors, pairing, TLS) and
  * section 0 (what real devices do). Facts the notes leave open are decided
@@ -25,7 +29,11 @@
 #include "src/base/lp_clock.h"
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
+#include <plist/plist.h>
+
 #include "proto/mux.h"
+#include "src/device/devcore.h"
+#include "src/device/lkd_server.h"
 
 #define SLKD_MAX_PAIRINGS 16	  /* oldest pairing evicted beyond this */
 #define SLKD_ID_MAX 64		  /* HostID / SystemBUID / UDID text */
@@ -118,13 +126,63 @@ bool slkd_dialog_update(struct slkd_device *d, uint64_t now);
 uint64_t slkd_dialog_deadline(const struct slkd_device *d);
 const struct slkd_pairing *slkd_find_pairing(const struct slkd_device *d, const char *host_id);
 
-struct slkd;
+/* sim_state.c: pairings and persistence (for the request handlers). */
+X509 *slkd_cert_from_node(plist_t dict, const char *key); /* PEM data -> owned X509 */
+bool slkd_buid_paired(const struct slkd_device *d, const char *buid);
+void slkd_remove_pairing(struct slkd_device *d, size_t i);
+/* Adopts root/host/device. Replaces a pairing with the same HostID; evicts
+ * the oldest when full. */
+struct slkd_pairing *slkd_add_pairing(struct slkd_device *d, const char *host_id,
+				      const char *buid, X509 *root, X509 *host, X509 *device);
+int slkd_state_save(struct slkd_device *d);
 
-/* One attachment's lockdownd, speaking through `mux` (borrowed; DEVICE role).
- * Starts listening on 62078. NULL on allocation failure. */
-struct slkd *slkd_new(struct slkd_device *d, struct mux *mux);
+/* sim_values.c: GetValue of `key` (NULL: all) in `domain` (NULL: none);
+ * `session`: asked inside session TLS. 0 and *out (owned), or LP_ELKD_*. */
+int slkd_value(const struct slkd_device *d, const char *domain, const char *key, bool session,
+	       uint64_t now, plist_t *out);
+
+/* --- lockdownd over a device core ------------------------------------------- */
+
+enum slkd_kind { SLKD_LOCKDOWN, SLKD_NOTIFY, SLKD_BACKUP };
+
+struct slkd_service {
+	bool used;
+	uint16_t port;
+	enum slkd_kind kind;
+	char host_id[SLKD_ID_MAX];
+	uint64_t seq;
+};
+
+/* Per connection (lks_priv). */
+struct slkd_conn {
+	struct slkd *l;
+	enum slkd_kind kind;
+	bool session;
+	char session_id[40];
+	char host_id[SLKD_ID_MAX];
+	char *observe[SLKD_NOTIFY_NAMES];
+	size_t nobserve;
+};
+
+struct slkd {
+	struct slkd_device *d; /* borrowed */
+	struct devcore *dc;    /* borrowed */
+	struct lks *srv;       /* owned */
+	struct slkd_service svc[SLKD_MAX_SERVICES];
+	uint64_t svc_seq;
+	uint64_t now; /* of the event being handled */
+};
+
+/* lockdownd and services of the device `d` over `dc` (both borrowed). NULL on
+ * allocation failure. */
+struct slkd *slkd_new(struct slkd_device *d, struct devcore *dc, const struct lp_log *log);
 void slkd_free(struct slkd *l);
-/* mux events, forwarded by simdev. */
+void slkd_set_framing(struct slkd *l, enum lks_framing f);
+/* A usbmux configuration was selected: listen on 62078. */
+void slkd_attach(struct slkd *l);
+/* The attachment ended: connections and service ports are gone. */
+void slkd_reset(struct slkd *l);
+/* Device-core events. slkd_accept decides who serves the connection. */
 void slkd_accept(struct slkd *l, uint32_t conn, uint16_t port, uint64_t now);
 void slkd_data(struct slkd *l, uint32_t conn, const uint8_t *buf, size_t len, uint64_t now);
 void slkd_closed(struct slkd *l, uint32_t conn);
@@ -132,6 +190,20 @@ void slkd_closed(struct slkd *l, uint32_t conn);
  * it. Returns how many got it. */
 size_t slkd_notify(struct slkd *l, const char *name);
 /* How many notification-proxy clients observe `name`. */
-size_t slkd_observers(const struct slkd *l, const char *name);
+size_t slkd_observers(struct slkd *l, const char *name);
+
+/* sim_services.c, for sim_lockdownd.c */
+extern const struct lks_handler slkd_lockdown_handler; /* sim_lockdownd.c */
+/* A service port for `kind` serving `host_id`: 0 and *port, or LP_ELKD_SERVICE_LIMIT. */
+int slkd_service_open(struct slkd *l, enum slkd_kind kind, const char *host_id, uint16_t *port);
+/* Serve an accepted connection on a service port; false if the port is none
+ * of ours. */
+bool slkd_service_accept(struct slkd *l, uint32_t conn, uint16_t port);
+void slkd_service_reset(struct slkd *l);
+/* Per-connection object for any kind (NULL on allocation failure). */
+struct slkd_conn *slkd_conn_new(struct slkd *l, enum slkd_kind kind, const char *host_id);
+void slkd_conn_closed(void *ud, struct lks_conn *c);
+/* Would the host's TLS certificate `peer` be accepted for host_id's pairing? */
+bool slkd_peer_ok(const struct slkd_device *d, const char *host_id, X509 *peer);
 
 #endif

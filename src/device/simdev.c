@@ -1,6 +1,8 @@
-/* simdev.c - the simulated iPhone at USB level: profiles, descriptors,
- * control requests, the bulk pipe into a DEVICE-role usbmux codec, timers,
- * and the glue to sim_lockdownd.c. Implements struct tr_sim_model_ops.
+/* simdev.c - the simulated iPhone at USB level: profiles, identity, its
+ * descriptors, and a personality on the device core (src/device/devcore.c:
+ * chapter 9, usbmux, the IN queue) - usbmuxd's vendor mode requests, timers
+ * (Trust dialog, re-enumeration, unplug), lockdownd (sim_lockdownd.c) on the
+ * usbmux connections.
  *
  * Reference: protocol-notes.md section 0 (descriptor table of a real iPhone,
  * which this follows), 1.3 (GET_MODE/SET_MODE), 1.10, 2.10 (one mux packet
@@ -28,6 +30,7 @@
 #include "src/base/lp_cursor.h"
 #include "usb/usb_desc.h"
 #include "proto/mux.h"
+#include "src/device/devcore.h"
 #include "src/device/sim_lockdownd.h"
 
 #define SD_VID 0x05ac
@@ -134,10 +137,8 @@ struct simdev {
 	char serial[SD_SERIAL_MAX + 1]; /* iSerialNumber text */
 	const char *strings[STR_COUNT];
 	struct slkd_device dev;
-	/* descriptors: [0] full speed, [1] high speed */
-	uint8_t devdesc[18];
-	uint8_t cfg[2][SD_MAX_CONFIGS][SD_CFG_MAX];
-	size_t cfg_len[2][SD_MAX_CONFIGS];
+	struct devcore *dc; /* the USB device (owned) */
+	struct slkd *lkd;   /* lockdownd and services over it (owned) */
 	uint8_t ncfg;
 	uint16_t pid;
 	/* plug state */
@@ -146,13 +147,6 @@ struct simdev {
 	uint64_t reenum_delay_ns, reenum_gap_ns;
 	uint64_t absent_from, absent_until; /* self re-enumeration window */
 	bool absent_torn;
-	/* USB state (reset clears) */
-	uint8_t config;
-	uint8_t alt[SD_MAX_IFACES];
-	struct mux *mux;
-	struct slkd *lkd;
-	uint8_t *in_pkt;
-	uint64_t now;
 	/* counters */
 	uint32_t resets, self_reenums;
 };
@@ -294,16 +288,27 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 	return w.len;
 }
 
-static void build_descriptors(struct simdev *s)
+static int build_descriptors(struct simdev *s)
 {
 	const struct sd_profile *p = s->prof;
+	static const char *const names[STR_COUNT] = {
+	    [STR_MANUFACTURER] = "Apple Inc.",
+	    [STR_PTP] = "PTP",
+	    [STR_IPOD] = "iPod USB Interface",
+	    [STR_PTP_AMD] = "PTP + Apple Mobile Device",
+	    [STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
+	    [STR_MUX] = "Apple USB Multiplexor",
+	    [STR_ETH] = "Apple USB Ethernet",
+	};
+	uint8_t devdesc[18], cfg[2][SD_CFG_MAX];
 	struct lp_wr w;
+	int rc;
 
 	s->pid = p->kind == SD_DFU	  ? SD_PID_DFU
 		 : p->kind == SD_RECOVERY ? SD_PID_RECOVERY
 					  : SD_PID_NORMAL;
 	s->ncfg = p->kind == SD_NORMAL ? 4 : 1;
-	lp_wr_init_fixed(&w, s->devdesc, sizeof(s->devdesc));
+	lp_wr_init_fixed(&w, devdesc, sizeof(devdesc));
 	lp_wr_u8(&w, 18);
 	lp_wr_u8(&w, 1);
 	lp_wr_le16(&w, 0x0200);
@@ -318,139 +323,25 @@ static void build_descriptors(struct simdev *s)
 	lp_wr_u8(&w, STR_PRODUCT);
 	lp_wr_u8(&w, STR_SERIAL);
 	lp_wr_u8(&w, s->ncfg);
-	for (int hs = 0; hs < 2; hs++) {
-		for (uint8_t i = 0; i < s->ncfg; i++) {
-			int layout = p->kind == SD_DFU ? 'd' : p->kind == SD_RECOVERY ? 'r' : i + 1;
-			s->cfg_len[hs][i] = build_config(s->cfg[hs][i], i + 1, layout, hs == 1);
-		}
+	rc = devcore_set_device(s->dc, devdesc, sizeof(devdesc));
+	for (uint8_t i = 0; i < s->ncfg && !rc; i++) {
+		int layout = p->kind == SD_DFU ? 'd' : p->kind == SD_RECOVERY ? 'r' : i + 1;
+		size_t fs = build_config(cfg[0], i + 1, layout, false);
+		size_t hs = build_config(cfg[1], i + 1, layout, true);
+
+		rc = devcore_add_config(s->dc, cfg[0], fs, cfg[1], hs);
 	}
-	s->strings[STR_MANUFACTURER] = "Apple Inc.";
-	s->strings[STR_PRODUCT] = p->kind == SD_DFU	   ? "Apple Mobile Device (DFU Mode)"
-				  : p->kind == SD_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
-							   : "iPhone";
-	s->strings[STR_SERIAL] = s->serial;
-	s->strings[STR_PTP] = "PTP";
-	s->strings[STR_IPOD] = "iPod USB Interface";
-	s->strings[STR_PTP_AMD] = "PTP + Apple Mobile Device";
-	s->strings[STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet";
-	s->strings[STR_MUX] = "Apple USB Multiplexor";
-	s->strings[STR_ETH] = "Apple USB Ethernet";
-}
-
-/* ASCII -> UTF-16LE string descriptor. */
-static size_t encode_string(const char *str, uint8_t *out, size_t cap)
-{
-	struct lp_wr w;
-	size_t n = strlen(str);
-
-	if (n > SD_SERIAL_MAX)
-		n = SD_SERIAL_MAX;
-	lp_wr_init_fixed(&w, out, cap);
-	lp_wr_u8(&w, (uint8_t)(2 + 2 * n));
-	lp_wr_u8(&w, USBD_DT_STRING);
-	for (size_t i = 0; i < n; i++)
-		lp_wr_le16(&w, (uint8_t)str[i]);
-	return lp_wr_ok(&w) ? w.len : 0;
-}
-
-static const uint8_t *config_at(const struct simdev *s, enum tr_speed speed, uint8_t value,
-				size_t *len)
-{
-	int hs = speed == TR_SPEED_FULL ? 0 : 1;
-
-	if (value == 0 || value > s->ncfg)
-		return NULL;
-	*len = s->cfg_len[hs][value - 1];
-	return s->cfg[hs][value - 1];
-}
-
-static const uint8_t *config_set(const struct simdev *s, uint8_t value, size_t *len)
-{
-	return config_at(s, s->speed, value, len);
-}
-
-static uint16_t bulk_mps(const struct simdev *s)
-{
-	return s->speed == TR_SPEED_FULL ? SD_MPS_FS : SD_MPS_HS;
-}
-
-static bool usbmux_config(const struct simdev *s, uint8_t cfg)
-{
-	return s->prof->kind == SD_NORMAL && (cfg == 3 || cfg == 4);
-}
-
-/* --------------------------------------------------------------------------
- * USB state: the mux codec and lockdownd of one attachment
- */
-
-static void cb_accept(void *ud, uint32_t conn, uint16_t port)
-{
-	struct simdev *s = ud;
-
-	if (s->lkd)
-		slkd_accept(s->lkd, conn, port, s->now);
-}
-
-static void cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
-{
-	struct simdev *s = ud;
-
-	if (s->lkd)
-		slkd_data(s->lkd, conn, data, len, s->now);
-}
-
-static void cb_close(void *ud, uint32_t conn, int reason)
-{
-	struct simdev *s = ud;
-
-	if (s->lkd)
-		slkd_closed(s->lkd, conn);
-}
-
-static void cb_anomaly(void *ud, int err, const char *what)
-{
-	struct simdev *s = ud;
-
-	lp_logf(s->log, LP_LOG_DEBUG, "simdev: usbmux anomaly: %s (%s)", what, lp_errname(err));
-}
-
-static const struct mux_cbs sd_mux_cbs = {
-    .on_accept = cb_accept,
-    .on_data = cb_data,
-    .on_close = cb_close,
-    .on_anomaly = cb_anomaly,
-};
-
-static void usb_teardown(struct simdev *s)
-{
-	slkd_free(s->lkd);
-	s->lkd = NULL;
-	mux_free(s->mux);
-	s->mux = NULL;
-	free(s->in_pkt);
-	s->in_pkt = NULL;
-	s->config = 0;
-	memset(s->alt, 0, sizeof(s->alt));
-}
-
-static int set_config(struct simdev *s, uint8_t value)
-{
-	if (value > s->ncfg)
-		return LP_ESTALL;
-	usb_teardown(s);
-	s->config = value;
-	if (!usbmux_config(s, value))
-		return 0;
-	s->mux = mux_new(MUX_ROLE_DEVICE, &sd_mux_cbs, s, s->log);
-	if (s->mux)
-		s->lkd = slkd_new(&s->dev, s->mux);
-	if (!s->mux || !s->lkd) {
-		lp_logf(s->log, LP_LOG_ERROR, "simdev: out of memory setting configuration %u",
-			value);
-		usb_teardown(s);
-		s->config = value;
-	}
-	return 0;
+	for (uint8_t i = 1; i < STR_COUNT && !rc; i++)
+		if (names[i])
+			rc = devcore_set_string(s->dc, i, names[i]);
+	if (!rc)
+		rc = devcore_set_string(s->dc, STR_PRODUCT,
+					p->kind == SD_DFU	  ? "Apple Mobile Device (DFU Mode)"
+					: p->kind == SD_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
+								 : "iPhone");
+	if (!rc)
+		rc = devcore_set_string(s->dc, STR_SERIAL, s->serial);
+	return rc;
 }
 
 /* --------------------------------------------------------------------------
@@ -473,16 +364,18 @@ static bool is_attached(const struct simdev *s, uint64_t now)
 	return !(now >= s->absent_from && now < s->absent_until);
 }
 
-/* Consequences of what lockdownd just did; called after every entry point. */
+/* Consequences of what lockdownd just did (and of the clock): the Trust
+ * dialog's answer, re-enumeration after pairing, the unplug. The core calls
+ * it as the personality's tick, after every bulk OUT and on timers. */
 static void post_events(struct simdev *s, uint64_t now)
 {
 	struct slkd_device *d = &s->dev;
 
-	if (slkd_dialog_update(d, now) && s->lkd)
+	if (slkd_dialog_update(d, now))
 		slkd_notify(s->lkd, SLKD_NOTE_REQUEST_PAIR);
 	if (d->trusted_pair_done) {
 		bool go = s->reenum == SIMDEV_REENUM_ALWAYS ||
-			  (s->reenum == SIMDEV_REENUM_AUTO && s->lkd &&
+			  (s->reenum == SIMDEV_REENUM_AUTO &&
 			   slkd_observers(s->lkd, SLKD_NOTE_REQUEST_PAIR) > 0);
 
 		d->trusted_pair_done = false;
@@ -496,268 +389,89 @@ static void post_events(struct simdev *s, uint64_t now)
 	}
 	if (!s->absent_torn && s->absent_until && now >= s->absent_from) {
 		lp_logf(s->log, LP_LOG_INFO, "simdev: re-enumerating after pairing");
-		usb_teardown(s);
+		devcore_detach(s->dc, now);
 		s->absent_torn = true;
 		s->self_reenums++;
 	}
-	if (now >= unplug_time(s) && (s->mux || s->config)) {
+	if (now >= unplug_time(s) && devcore_config(s->dc)) {
 		lp_logf(s->log, LP_LOG_INFO, "simdev: unplugged during pairing");
-		usb_teardown(s);
+		devcore_detach(s->dc, now);
 	}
 }
 
 /* --------------------------------------------------------------------------
- * Model ops
+ * The personality on the device core
  */
 
-static bool op_attached(void *m, uint64_t now) { return is_attached(m, now); }
+static bool p_attached(void *m, uint64_t now) { return is_attached(m, now); }
 
-static void op_identity(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
+static void p_reset(void *m, bool bus, uint64_t now)
 {
 	struct simdev *s = m;
 
-	*vid = SD_VID;
-	*pid = s->pid;
-	*num_configs = s->ncfg;
+	(void)now;
+	if (s->lkd)
+		slkd_reset(s->lkd);
+	if (bus)
+		s->resets++;
 }
 
-static void op_reset(void *m, uint64_t now)
+static void p_configured(void *m, uint8_t config, uint64_t now)
 {
 	struct simdev *s = m;
 
-	s->now = now;
-	usb_teardown(s);
-	s->resets++;
+	(void)config;
+	(void)now;
+	if (devcore_mux(s->dc))
+		slkd_attach(s->lkd);
 }
 
-static int get_descriptor(const struct simdev *s, enum tr_speed speed, uint16_t wValue,
-			  uint16_t wIndex, uint8_t *data, size_t cap, size_t *actual)
+/* usbmuxd's mode requests (notes 1.3); only a phone in normal mode knows them */
+static int p_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
+		     uint64_t now)
 {
-	uint8_t type = (uint8_t)(wValue >> 8), idx = (uint8_t)wValue;
-	uint8_t tmp[256];
-	const uint8_t *src = NULL;
-	size_t n = 0;
+	struct simdev *s = m;
+	static const uint8_t mode[4] = {3, 3, 3, 0};
 
-	switch (type) {
-	case USBD_DT_DEVICE:
-		src = s->devdesc;
-		n = sizeof(s->devdesc);
-		break;
-	case USBD_DT_CONFIG:
-		src = config_at(s, speed, (uint8_t)(idx + 1), &n);
-		break;
-	case USBD_DT_STRING:
-		if (idx == STR_LANG) {
-			tmp[0] = 4;
-			tmp[1] = USBD_DT_STRING;
-			tmp[2] = 0x09;
-			tmp[3] = 0x04;
-			n = 4;
-			src = tmp;
-		} else if (idx < STR_COUNT && s->strings[idx]) {
-			n = encode_string(s->strings[idx], tmp, sizeof(tmp));
-			src = n ? tmp : NULL;
-		}
-		break;
-	case 6: /* DEVICE_QUALIFIER: the same device at the other speed */
-		memcpy(tmp, s->devdesc, 8);
-		tmp[0] = 10;
-		tmp[1] = 6;
-		tmp[8] = s->ncfg;
-		tmp[9] = 0;
-		n = 10;
-		src = tmp;
-		break;
-	}
-	(void)wIndex;
-	if (!src)
+	(void)now;
+	if (s->prof->kind != SD_NORMAL && s->prof->kind != SD_CAMERA)
 		return LP_ESTALL;
-	if (n > cap)
-		n = cap;
-	memcpy(data, src, n);
-	*actual = n;
-	return 0;
-}
-
-/* Does interface `ifn` have alternate setting `alt` in the active config? */
-static bool has_alt(const struct simdev *s, uint8_t ifn, uint8_t alt)
-{
-	size_t len = 0;
-	const uint8_t *c = config_set(s, s->config, &len);
-	struct lp_rd r;
-
-	if (!c)
-		return false;
-	lp_rd_init(&r, c, len);
-	while (lp_rd_left(&r) >= 2) {
-		struct lp_rd d;
-		uint8_t bl = c[r.off];
-
-		if (bl < 2)
-			return false;
-		d = lp_rd_sub(&r, bl);
-		if (!lp_rd_ok(&d))
-			return false;
-		lp_rd_u8(&d);
-		if (lp_rd_u8(&d) == USBD_DT_INTERFACE && lp_rd_u8(&d) == ifn && lp_rd_u8(&d) == alt)
-			return true;
-	}
-	return false;
-}
-
-static uint16_t op_max_packet(void *m, uint8_t ep)
-{
-	struct simdev *s = m;
-
-	if ((ep & 0x7f) == 0)
-		return 64;
-	switch (s->config) {
-	case 1:
-	case 3:
-	case 4:
-		if (s->prof->kind != SD_NORMAL && s->prof->kind != SD_CAMERA)
-			return 0;
-		if (ep == 0x02 || ep == 0x81)
-			return bulk_mps(s);
-		if (ep == 0x83)
-			return SD_MPS_INTR;
-		if (s->config != 1 && (ep == SIMDEV_EP_MUX_OUT || ep == SIMDEV_EP_MUX_IN))
-			return bulk_mps(s);
-		return 0;
-	case 2:
-		if (s->prof->kind != SD_NORMAL)
-			return 0;
-		if (ep == 0x81 && s->alt[1] == 1)
-			return SD_MPS_ISO;
-		if (ep == 0x83)
-			return SD_MPS_INTR;
-		return 0;
-	default:
+	if (setup[0] == 0xc0 && setup[1] == 0x45 && len >= 4) {
+		memcpy(data, mode, 4);
+		*actual = 4;
 		return 0;
 	}
-}
-
-static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
-		      uint64_t now)
-{
-	struct simdev *s = m;
-	struct lp_rd r;
-	uint8_t bm, req;
-	uint16_t wValue, wIndex, wLength;
-	size_t cap;
-	bool normal = s->prof->kind == SD_NORMAL || s->prof->kind == SD_CAMERA;
-
-	s->now = now;
-	*actual = 0;
-	lp_rd_init(&r, setup, 8);
-	bm = lp_rd_u8(&r);
-	req = lp_rd_u8(&r);
-	wValue = lp_rd_le16(&r);
-	wIndex = lp_rd_le16(&r);
-	wLength = lp_rd_le16(&r);
-	cap = len < wLength ? len : wLength;
-
-	switch (bm) {
-	case 0x80:
-		if (req == USBD_REQ_GET_DESCRIPTOR)
-			return get_descriptor(s, s->speed, wValue, wIndex, data, cap, actual);
-		if (req == USBD_REQ_GET_CONFIGURATION && cap >= 1) {
-			data[0] = s->config;
-			*actual = 1;
-			return 0;
-		}
-		if (req == 0 && cap >= 2) { /* GET_STATUS: self-powered */
-			data[0] = 1;
-			data[1] = 0;
-			*actual = 2;
-			return 0;
-		}
-		return LP_ESTALL;
-	case 0x81:
-	case 0x82:
-		if (req == 0 && cap >= 2 && s->config) { /* GET_STATUS: not halted */
-			data[0] = data[1] = 0;
-			*actual = 2;
-			return 0;
-		}
-		if (req == 10 && bm == 0x81 && cap >= 1 && wIndex < SD_MAX_IFACES &&
-		    has_alt(s, (uint8_t)wIndex, 0)) { /* GET_INTERFACE */
-			data[0] = s->alt[wIndex];
-			*actual = 1;
-			return 0;
-		}
-		return LP_ESTALL;
-	case 0x00:
-		if (req == USBD_REQ_SET_CONFIGURATION && wValue <= 0xff)
-			return set_config(s, (uint8_t)wValue);
-		return LP_ESTALL;
-	case 0x01: /* SET_INTERFACE */
-		if (req == 11 && s->config && wIndex < SD_MAX_IFACES && wValue <= 0xff &&
-		    has_alt(s, (uint8_t)wIndex, (uint8_t)wValue)) {
-			s->alt[wIndex] = (uint8_t)wValue;
-			return 0;
-		}
-		return LP_ESTALL;
-	case 0x02: /* CLEAR_FEATURE(ENDPOINT_HALT) */
-		if (req == 1 && wValue == 0 && s->config && op_max_packet(s, (uint8_t)wIndex))
-			return 0;
-		return LP_ESTALL;
-	case 0xc0:
-		/* usbmuxd's mode requests (notes 1.3); only a phone in normal
-		 * mode knows them */
-		if (!normal)
-			return LP_ESTALL;
-		if (req == 0x45 && cap >= 4) {
-			static const uint8_t mode[4] = {3, 3, 3, 0};
-			memcpy(data, mode, 4);
-			*actual = 4;
-			return 0;
-		}
-		if (req == 0x52 && cap >= 1) {
-			data[0] = 0;
-			*actual = 1;
-			return 0;
-		}
-		return LP_ESTALL;
-	default:
-		return LP_ESTALL;
+	if (setup[0] == 0xc0 && setup[1] == 0x52 && len >= 1) {
+		data[0] = 0;
+		*actual = 1;
+		return 0;
 	}
+	return LP_ESTALL;
 }
 
-static void op_bulk_out(void *m, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
+static void p_accept(void *m, uint32_t conn, uint16_t port, uint64_t now)
 {
 	struct simdev *s = m;
 
-	s->now = now;
-	if (!s->mux || ep != SIMDEV_EP_MUX_OUT || len == 0 || !is_attached(s, now))
-		return; /* PTP / unconfigured: swallowed, as a phone with no PTP peer */
-	if (mux_feed(s->mux, data, len, true) != 0)
-		lp_logf(s->log, LP_LOG_WARN, "simdev: usbmux feed failed");
-	post_events(s, now);
+	slkd_accept(s->lkd, conn, port, now);
 }
 
-static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
-			   uint64_t now)
+static void p_data(void *m, uint32_t conn, const uint8_t *data, size_t len, uint64_t now)
 {
 	struct simdev *s = m;
-	uint8_t *pkt = NULL;
-	size_t n = 0;
 
-	s->now = now;
-	if (!s->mux || ep != SIMDEV_EP_MUX_IN || !is_attached(s, now))
-		return LP_EAGAIN;
-	if (mux_out_take(s->mux, &pkt, &n) != 0)
-		return LP_EAGAIN;
-	free(s->in_pkt);
-	s->in_pkt = pkt;
-	*data = pkt;
-	*len = n;
-	/* each mux packet is its own transfer (notes 2.10) */
-	*zlp = n % bulk_mps(s) == 0;
-	return 0;
+	slkd_data(s->lkd, conn, data, len, now);
 }
 
-static uint64_t op_next_timer(void *m, uint64_t now)
+static void p_closed(void *m, uint32_t conn, uint64_t now)
+{
+	struct simdev *s = m;
+
+	(void)now;
+	slkd_closed(s->lkd, conn);
+}
+
+static uint64_t p_next_timer(void *m, uint64_t now)
 {
 	struct simdev *s = m;
 	uint64_t t[4] = {slkd_dialog_deadline(&s->dev), unplug_time(s), UINT64_MAX, UINT64_MAX};
@@ -773,25 +487,21 @@ static uint64_t op_next_timer(void *m, uint64_t now)
 	return best;
 }
 
-static void op_tick(void *m, uint64_t now)
-{
-	struct simdev *s = m;
+static void p_tick(void *m, uint64_t now) { post_events(m, now); }
 
-	s->now = now;
-	post_events(s, now);
-}
-
-const struct tr_sim_model_ops simdev_model_ops = {
-    .attached = op_attached,
-    .identity = op_identity,
-    .reset = op_reset,
-    .control = op_control,
-    .max_packet = op_max_packet,
-    .bulk_out = op_bulk_out,
-    .bulk_in_next = op_bulk_in_next,
-    .next_timer = op_next_timer,
-    .tick = op_tick,
+static const struct devcore_personality simdev_personality = {
+    .attached = p_attached,
+    .reset = p_reset,
+    .configured = p_configured,
+    .control = p_control,
+    .accept = p_accept,
+    .data = p_data,
+    .closed = p_closed,
+    .next_timer = p_next_timer,
+    .tick = p_tick,
 };
+
+void *simdev_model(struct simdev *s) { return devcore_model(s->dc); }
 
 /* --------------------------------------------------------------------------
  * Creation, identity, accessors
@@ -918,7 +628,14 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		free(s);
 		return NULL;
 	}
-	build_descriptors(s);
+	s->dc = devcore_new(&simdev_personality, s, log);
+	if (!s->dc || build_descriptors(s)) {
+		devcore_free(s->dc);
+		free(s);
+		lp_err_set(e, LP_ENOMEM, "out of memory");
+		return NULL;
+	}
+	devcore_set_speed(s->dc, s->speed);
 	pol.answer = p->answer;
 	pol.trust_delay_ns =
 	    o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS : SD_TRUST_DELAY;
@@ -926,7 +643,14 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	pol.forget_hosts = p->forget_hosts;
 	if (slkd_device_init(&s->dev, clock, log, &pol, &id, s->seed, o ? o->state_path : NULL,
 			     o && o->state_readonly, e)) {
+		devcore_free(s->dc);
 		free(s);
+		return NULL;
+	}
+	s->lkd = slkd_new(&s->dev, s->dc, log);
+	if (!s->lkd) {
+		simdev_free(s);
+		lp_err_set(e, LP_ENOMEM, "out of memory");
 		return NULL;
 	}
 	lp_logf(log, LP_LOG_DEBUG, "simdev: profile %s, UDID %s", p->name, id.udid);
@@ -937,7 +661,8 @@ void simdev_free(struct simdev *s)
 {
 	if (!s)
 		return;
-	usb_teardown(s);
+	devcore_free(s->dc); /* first: its reset hook drops lockdownd's connections */
+	slkd_free(s->lkd);
 	slkd_device_release(&s->dev);
 	free(s);
 }
@@ -985,8 +710,8 @@ void simdev_get_state(const struct simdev *s, uint64_t now, struct simdev_state 
 	if (dlg == SLKD_DIALOG_SHOWN && now >= slkd_dialog_deadline(d))
 		dlg = d->pol.answer == SLKD_ANSWER_DENY ? SLKD_DIALOG_DENIED : SLKD_DIALOG_TRUSTED;
 	st->attached = is_attached(s, now);
-	st->config = s->config;
-	st->mux_active = s->mux && mux_active(s->mux);
+	st->config = devcore_config(s->dc);
+	st->mux_active = devcore_mux(s->dc) && mux_active(devcore_mux(s->dc));
 	st->dialog = (enum simdev_dialog)dlg;
 	st->dialogs_shown = d->n.dialogs_shown;
 	st->pair_requests = d->n.pair_requests;
@@ -1010,22 +735,17 @@ void simdev_set_unplugged(struct simdev *s, bool unplugged)
 {
 	s->unplugged = unplugged;
 	if (unplugged)
-		usb_teardown(s);
+		devcore_detach(s->dc, devcore_now(s->dc));
 }
 
 void simdev_set_speed(struct simdev *s, enum tr_speed speed)
 {
 	s->speed = speed == TR_SPEED_FULL ? TR_SPEED_FULL : TR_SPEED_HIGH;
+	devcore_set_speed(s->dc, s->speed);
 }
 
 int simdev_descriptor(const struct simdev *s, enum tr_speed speed, uint8_t type, uint8_t index,
 		      uint8_t *out, size_t cap, size_t *len)
 {
-	size_t n = 0;
-	int rc;
-
-	rc = get_descriptor(s, speed, (uint16_t)(type << 8 | index), 0, out, cap, &n);
-	if (rc == 0)
-		*len = n;
-	return rc;
+	return devcore_descriptor(s->dc, speed, type, index, out, cap, len);
 }

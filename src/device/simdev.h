@@ -1,5 +1,6 @@
 /* simdev.h - the simulated iPhone: USB device, usbmux (device role) and
- * lockdownd, behind usb/tr_sim.h's device-model interface.
+ * lockdownd, a personality on the device core (src/device/devcore.h) behind
+ * the device-model contract (usb/devmodel.h).
  *
  * The same model runs in-process under the "sim" transport and on a real USB
  * controller through FunctionFS (tools/gadget), where Debian's usbmuxd and
@@ -44,6 +45,7 @@
 #include "src/base/lp_clock.h"
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
+#include "src/device/devcore.h"
 #include "usb/tr_sim.h"
 
 #define SIMDEV_PORT_LOCKDOWN 62078
@@ -81,8 +83,9 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *opts,
 			  struct lp_clock *clock, const struct lp_log *log, struct lp_errinfo *e);
 void simdev_free(struct simdev *s);
 
-/* The model; `void *m` is the struct simdev. */
-extern const struct tr_sim_model_ops simdev_model_ops;
+/* The device model to hand a driver (usb/devmodel.h): ops devcore_model_ops
+ * (src/device/devcore.h), model simdev_model(s). Borrowed, lives as long as s. */
+void *simdev_model(struct simdev *s);
 
 /* The profile's link parameters (speed, latency, error rate, disconnect,
  * re-enumeration gap; link_off false; seed from opts). */

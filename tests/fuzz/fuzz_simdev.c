@@ -101,7 +101,7 @@ static void fz_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
 
 static const struct mux_cbs fz_cbs = {.on_connect = fz_connect, .on_data = fz_data};
 
-static const struct tr_sim_model_ops *ops = &simdev_model_ops;
+static const struct devmodel_ops *ops = &devcore_model_ops;
 
 static void pump(struct fz *f)
 {
@@ -113,11 +113,11 @@ static void pump(struct fz *f)
 		bool zlp;
 
 		while (f->h && mux_out_take(f->h, &pkt, &len) == 0) {
-			ops->bulk_out(f->s, SIMDEV_EP_MUX_OUT, pkt, len, f->clk.vnow);
+			ops->bulk_out(simdev_model(f->s), SIMDEV_EP_MUX_OUT, pkt, len, f->clk.vnow);
 			free(pkt);
 			moved = true;
 		}
-		while (ops->bulk_in_next(f->s, SIMDEV_EP_MUX_IN, &d, &len, &zlp, f->clk.vnow) ==
+		while (ops->bulk_in_next(simdev_model(f->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp, f->clk.vnow) ==
 		       0) {
 			if (f->h)
 				mux_feed(f->h, d, len, true);
@@ -134,8 +134,8 @@ static void configure(struct fz *f, uint8_t cfg, bool raw)
 	size_t actual;
 	uint32_t c;
 
-	ops->reset(f->s, f->clk.vnow);
-	ops->control(f->s, setup, NULL, 0, &actual, f->clk.vnow);
+	ops->reset(simdev_model(f->s), f->clk.vnow);
+	ops->control(simdev_model(f->s), setup, NULL, 0, &actual, f->clk.vnow);
 	mux_free(f->h);
 	f->h = NULL;
 	f->have_conn = false;
@@ -303,17 +303,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dl = sizeof(buf);
 			if (dl)
 				memcpy(buf, rec + 8, dl);
-			ops->control(f.s, setup, buf, (setup[0] & 0x80) ? sizeof(buf) : dl, &actual,
+			ops->control(simdev_model(f.s), setup, buf, (setup[0] & 0x80) ? sizeof(buf) : dl, &actual,
 				     f.clk.vnow);
 		} else if ((ctl & 1) || !f.h) {
-			ops->bulk_out(f.s, SIMDEV_EP_MUX_OUT, rec, len, f.clk.vnow);
+			ops->bulk_out(simdev_model(f.s), SIMDEV_EP_MUX_OUT, rec, len, f.clk.vnow);
 		} else if (f.have_conn && len) {
 			mux_send(f.h, f.conn, rec, len);
 		}
 		pump(&f);
 		if (ctl & 2) {
 			f.clk.vnow += 1500 * LP_NS_PER_MS;
-			ops->tick(f.s, f.clk.vnow);
+			ops->tick(simdev_model(f.s), f.clk.vnow);
 			pump(&f);
 		}
 		if ((ctl & 4) && f.h) {

@@ -1,5 +1,5 @@
 /* test_hostlink.c - the host link over the sim transport against a tiny
- * device model written here: two configurations (1: PTP only, 2: PTP +
+ * device model written here as a personality on the device core: two configurations (1: PTP only, 2: PTP +
  * usbmux ff/fe/02 on 0x04/0x85), strings, a device-role mux codec with an
  * echo service, a service that sends 1 MiB on accept, and one that answers
  * once and resets. Virtual clock, so timeouts cost no wall time. */
@@ -17,6 +17,7 @@
 #include "proto/mux.h"
 #include "src/base/lp_clock.h"
 #include "src/base/lp_error.h"
+#include "src/device/devcore.h"
 #include "usb/tr_sim.h"
 #include "usb/transport.h"
 #include "usb/usb_desc.h"
@@ -27,65 +28,68 @@
 #define BIG_LEN (1u << 20)
 #define SERIAL "00008030001A2B3C4D5E6F70"
 
+/* A personality on the device core (src/device/devcore.h): the core does the
+ * descriptors, chapter 9, the usbmux device role and the IN queue. */
 struct model {
+	struct devcore *dc;
 	bool attached;
 	bool mute;	 /* never answer VERSION */
 	bool usbmux;	 /* offer configuration 2 */
 	uint32_t major;
-	int config;
-	struct mux *mux;
-	struct mux_cbs cbs;
-	uint8_t *cur; /* IN transfer handed to the sim */
 	uint8_t *big;
 	int accepts, closes, set_configs;
 	uint64_t anomalies; /* of codecs already replaced */
 };
 
-static void m_accept(void *ud, uint32_t conn, uint16_t port)
+static void m_accept(void *ud, uint32_t conn, uint16_t port, uint64_t now)
 {
 	struct model *m = ud;
 
 	m->accepts++;
 	if (port == PORT_BIG)
-		assert_int_equal(mux_send(m->mux, conn, m->big, BIG_LEN), 0);
+		assert_int_equal(devcore_send(m->dc, conn, m->big, BIG_LEN, 0), 0);
 }
 
-static void m_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
+static void m_data(void *ud, uint32_t conn, const uint8_t *data, size_t len, uint64_t now)
 {
 	struct model *m = ud;
-	uint16_t port = mux_conn_port(m->mux, conn);
+	uint16_t port = mux_conn_port(devcore_mux(m->dc), conn);
 
 	if (port == PORT_ECHO) {
-		assert_int_equal(mux_send(m->mux, conn, data, len), 0);
+		assert_int_equal(devcore_send(m->dc, conn, data, len, 0), 0);
 	} else if (port == PORT_ONCE) {
-		assert_int_equal(mux_send(m->mux, conn, (const uint8_t *)"bye", 3), 0);
-		mux_close(m->mux, conn);
+		assert_int_equal(devcore_send(m->dc, conn, (const uint8_t *)"bye", 3, 0), 0);
+		devcore_close(m->dc, conn);
 	}
 }
 
-static void m_close(void *ud, uint32_t conn, int reason)
+static void m_close(void *ud, uint32_t conn, uint64_t now)
 {
 	struct model *m = ud;
 	m->closes++;
 }
 
-static void m_new_mux(struct model *m)
+static void m_reset(void *ud, bool bus, uint64_t now)
 {
-	if (m->mux) {
+	struct model *m = ud;
+	struct mux *mx = devcore_mux(m->dc);
+
+	if (mx) {
 		struct mux_stats st;
-		mux_get_stats(m->mux, &st);
+		mux_get_stats(mx, &st);
 		m->anomalies += st.anomalies;
-		mux_free(m->mux);
 	}
-	m->cbs.on_accept = m_accept;
-	m->cbs.on_data = m_data;
-	m->cbs.on_close = m_close;
-	m->mux = mux_new(MUX_ROLE_DEVICE, &m->cbs, m, NULL);
-	assert_non_null(m->mux);
-	mux_set_device_version(m->mux, m->major ? m->major : 2);
-	mux_listen(m->mux, PORT_ECHO);
-	mux_listen(m->mux, PORT_BIG);
-	mux_listen(m->mux, PORT_ONCE);
+}
+
+static void m_configured(void *ud, uint8_t config, uint64_t now)
+{
+	struct model *m = ud;
+
+	m->set_configs++;
+	devcore_set_mux_version(m->dc, m->major ? m->major : 2);
+	devcore_listen(m->dc, PORT_ECHO);
+	devcore_listen(m->dc, PORT_BIG);
+	devcore_listen(m->dc, PORT_ONCE);
 }
 
 static bool m_attached(void *ud, uint64_t now)
@@ -94,20 +98,22 @@ static bool m_attached(void *ud, uint64_t now)
 	return m->attached;
 }
 
-static void m_identity(void *ud, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
+static bool m_filter(void *ud, const uint8_t *data, size_t len, uint64_t now)
 {
 	struct model *m = ud;
-	*vid = 0x05ac;
-	*pid = 0x12a8;
-	*num_configs = m->usbmux ? 2 : 1;
+
+	return !(m->mute && len >= 4 && data[3] == MUX_PROTO_VERSION);
 }
 
-static void m_reset(void *ud, uint64_t now)
-{
-	struct model *m = ud;
-	m->config = 0;
-	m_new_mux(m);
-}
+static const struct devcore_personality model_pers = {
+	.attached = m_attached,
+	.reset = m_reset,
+	.configured = m_configured,
+	.filter_out = m_filter,
+	.accept = m_accept,
+	.data = m_data,
+	.closed = m_close,
+};
 
 static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub, uint8_t proto,
 		       uint8_t out, uint8_t in)
@@ -127,131 +133,45 @@ static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8
 	f->ep[1].wMaxPacketSize = 512;
 }
 
-static int m_config_desc(int idx, uint8_t *out, size_t cap)
+/* Two configurations (1: PTP only, 2: PTP + usbmux ff/fe/02 on 0x04/0x85) or
+ * only the first, and three strings. */
+static void m_init(struct model *m)
 {
-	struct usbd_config c;
-
-	memset(&c, 0, sizeof(c));
-	c.bConfigurationValue = (uint8_t)(idx + 1);
-	c.bmAttributes = 0xC0;
-	c.bMaxPower = 250;
-	fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
-	c.num_ifaces = 1;
-	if (idx == 1) {
-		fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL, 0x04, 0x85);
-		c.num_ifaces = 2;
-	}
-	return usbd_encode_config(&c, out, cap);
-}
-
-static int m_control(void *ud, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
-		     uint64_t now)
-{
-	struct model *m = ud;
+	static const char *const s[] = {NULL, "Apple Inc.", "iPhone", SERIAL};
+	struct usbd_device d = {
+		.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
+		.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
+		.iProduct = 2, .iSerialNumber = 3,
+		.bNumConfigurations = (uint8_t)(m->usbmux ? 2 : 1),
+	};
 	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
-	int n = -1;
+	int n;
 
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR) {
-		uint8_t type = setup[3], idx = setup[2];
+	m->dc = devcore_new(&model_pers, m, NULL);
+	assert_non_null(m->dc);
+	n = usbd_encode_device(&d, buf, sizeof(buf));
+	assert_int_equal(devcore_set_device(m->dc, buf, (size_t)n), 0);
+	for (int idx = 0; idx < (m->usbmux ? 2 : 1); idx++) {
+		struct usbd_config c;
 
-		if (type == USBD_DT_DEVICE) {
-			struct usbd_device d = {
-				.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-				.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
-				.iProduct = 2, .iSerialNumber = 3,
-				.bNumConfigurations = (uint8_t)(m->usbmux ? 2 : 1),
-			};
-			n = usbd_encode_device(&d, buf, sizeof(buf));
-		} else if (type == USBD_DT_CONFIG && idx < (m->usbmux ? 2 : 1)) {
-			n = m_config_desc(idx, buf, sizeof(buf));
-		} else if (type == USBD_DT_STRING) {
-			static const char *const s[] = {NULL, "Apple Inc.", "iPhone", SERIAL};
-			if (idx == 0)
-				n = usbd_encode_langid(0x0409, buf, sizeof(buf));
-			else if (idx < 4)
-				n = usbd_encode_string(s[idx], buf, sizeof(buf));
+		memset(&c, 0, sizeof(c));
+		c.bConfigurationValue = (uint8_t)(idx + 1);
+		c.bmAttributes = 0xC0;
+		c.bMaxPower = 250;
+		fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
+		c.num_ifaces = 1;
+		if (idx == 1) {
+			fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL,
+				   0x04, 0x85);
+			c.num_ifaces = 2;
 		}
-		if (n < 0)
-			return LP_ESTALL;
-		*actual = (size_t)n < len ? (size_t)n : len;
-		memcpy(data, buf, *actual);
-		return 0;
+		n = usbd_encode_config(&c, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(devcore_add_config(m->dc, buf, (size_t)n, NULL, 0), 0);
 	}
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_CONFIGURATION) {
-		if (len < 1)
-			return LP_ESTALL;
-		data[0] = (uint8_t)m->config;
-		*actual = 1;
-		return 0;
-	}
-	if (setup[0] == 0x00 && setup[1] == USBD_REQ_SET_CONFIGURATION) {
-		if (setup[2] > (m->usbmux ? 2 : 1))
-			return LP_ESTALL;
-		m->config = setup[2];
-		m->set_configs++;
-		m_new_mux(m);
-		*actual = 0;
-		return 0;
-	}
-	return LP_ESTALL;
+	for (uint8_t i = 1; i < 4; i++)
+		assert_int_equal(devcore_set_string(m->dc, i, s[i]), 0);
 }
-
-static uint16_t m_max_packet(void *ud, uint8_t ep)
-{
-	struct model *m = ud;
-
-	if (m->config >= 1 && (ep == 0x02 || ep == 0x81))
-		return 512;
-	if (m->config == 2 && (ep == 0x04 || ep == 0x85))
-		return 512;
-	return 0;
-}
-
-static void m_bulk_out(void *ud, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
-{
-	struct model *m = ud;
-
-	if (ep != 0x04)
-		return;
-	if (m->mute && len >= 4 && data[3] == MUX_PROTO_VERSION)
-		return;
-	assert_int_equal(mux_feed(m->mux, data, len, true), 0);
-}
-
-static int m_bulk_in_next(void *ud, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
-			  uint64_t now)
-{
-	struct model *m = ud;
-
-	free(m->cur);
-	m->cur = NULL;
-	if (ep != 0x85 || mux_out_take(m->mux, &m->cur, len))
-		return LP_EAGAIN;
-	*data = m->cur;
-	*zlp = *len % 512 == 0;
-	return 0;
-}
-
-static uint64_t m_next_timer(void *ud, uint64_t now)
-{
-	return UINT64_MAX;
-}
-
-static void m_tick(void *ud, uint64_t now)
-{
-}
-
-static const struct tr_sim_model_ops model_ops = {
-	.attached = m_attached,
-	.identity = m_identity,
-	.reset = m_reset,
-	.control = m_control,
-	.max_packet = m_max_packet,
-	.bulk_out = m_bulk_out,
-	.bulk_in_next = m_bulk_in_next,
-	.next_timer = m_next_timer,
-	.tick = m_tick,
-};
 
 struct fx {
 	struct lp_clock clock;
@@ -279,8 +199,9 @@ static struct fx *fx_new(bool usbmux, uint32_t major, uint64_t disconnect_at)
 	assert_non_null(f->m.big);
 	for (size_t i = 0; i < BIG_LEN; i++)
 		f->m.big[i] = (uint8_t)(i * 7 + (i >> 11));
-	f->arg.ops = &model_ops;
-	f->arg.model = &f->m;
+	m_init(&f->m);
+	f->arg.ops = &devcore_model_ops;
+	f->arg.model = devcore_model(f->m.dc);
 	f->arg.link.speed = TR_SPEED_HIGH;
 	f->arg.link.latency_ns = 50 * LP_NS_PER_US;
 	f->arg.link.disconnect_at_ns = disconnect_at;
@@ -298,8 +219,7 @@ static void fx_free(struct fx *f)
 {
 	hl_close(f->hl);
 	tr_ctx_free(f->ctx);
-	mux_free(f->m.mux);
-	free(f->m.cur);
+	devcore_free(f->m.dc);
 	free(f->m.big);
 	free(f);
 }
@@ -376,9 +296,9 @@ static void test_open_echo(void **state)
 	struct hl_stats st;
 
 	open_link(f);
-	assert_int_equal(f->m.config, 2); /* the link selected the usbmux configuration */
+	assert_int_equal(devcore_config(f->m.dc), 2); /* the link selected the usbmux configuration */
 	assert_int_equal(hl_mux_version(f->hl), 2);
-	assert_true(mux_active(f->m.mux)); /* the device saw SETUP */
+	assert_true(mux_active(devcore_mux(f->m.dc))); /* the device saw SETUP */
 	assert_int_equal(hl_info(f->hl)->ep_out, 0x04);
 
 	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, &e), 0);
@@ -407,7 +327,7 @@ static void test_open_echo(void **state)
 	assert_true(st.bytes_in > BIG_LEN && st.bytes_out > BIG_LEN);
 	{
 		struct mux_stats ds;
-		mux_get_stats(f->m.mux, &ds);
+		mux_get_stats(devcore_mux(f->m.dc), &ds);
 		/* every host packet reached the device as its own transfer */
 		assert_int_equal(ds.anomalies + f->m.anomalies, 0);
 	}

@@ -243,6 +243,47 @@ static void test_control_bytes_sanitized(void **state)
 	lkd_framer_free(f);
 }
 
+/* A StartSession reply followed at once by TLS bytes: feeding one frame at a
+ * time leaves the TLS record with the caller instead of framing it. */
+static void test_stop_at_frame_boundary(void **state)
+{
+	plist_t m = sample_msg(), got = NULL;
+	static const uint8_t tls[] = {0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5};
+	uint8_t *wire, *buf;
+	size_t len, used = 0, total;
+	struct lkd_framer *f = lkd_framer_new();
+
+	assert_int_equal(lkd_frame_encode(m, &wire, &len), 0);
+	total = len + sizeof(tls);
+	buf = malloc(total);
+	assert_non_null(buf);
+	memcpy(buf, wire, len);
+	memcpy(buf + len, tls, sizeof(tls));
+	/* byte by byte through the prefix, then the rest in one go */
+	assert_int_equal(lkd_framer_feed_one(f, buf, 3, &used), 0);
+	assert_int_equal(used, 3);
+	assert_int_equal(lkd_framer_next(f, &got, NULL, NULL), LP_EAGAIN);
+	assert_int_equal(lkd_framer_feed_one(f, buf + 3, total - 3, &used), 0);
+	assert_int_equal(used, len - 3); /* stopped where the frame ends */
+	assert_int_equal(lkd_framer_pending(f), 0);
+	assert_int_equal(lkd_framer_next(f, &got, NULL, NULL), 0);
+	assert_true(same_plist(m, got));
+	plist_free(got);
+	/* two frames in one buffer: one at a time */
+	memcpy(buf, wire, len);
+	assert_int_equal(lkd_framer_feed_one(f, buf, len, &used), 0);
+	assert_int_equal(used, len);
+	assert_int_equal(lkd_framer_feed_one(f, buf, 0, &used), 0);
+	assert_int_equal(used, 0);
+	assert_int_equal(lkd_framer_next(f, &got, NULL, NULL), 0);
+	plist_free(got);
+	assert_int_equal(lkd_framer_next(f, &got, NULL, NULL), LP_EAGAIN);
+	free(buf);
+	free(wire);
+	plist_free(m);
+	lkd_framer_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_oversize_refused_before_body),
 		cmocka_unit_test(test_garbage_then_continue),
 		cmocka_unit_test(test_control_bytes_sanitized),
+		cmocka_unit_test(test_stop_at_frame_boundary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

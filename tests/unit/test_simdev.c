@@ -76,7 +76,7 @@ static const struct mux_cbs host_cbs = {
     .on_close = h_close,
 };
 
-static const struct tr_sim_model_ops *ops = &simdev_model_ops;
+static const struct devmodel_ops *ops = &devcore_model_ops;
 
 static uint64_t now(struct host *h) { return lp_clock_now(&h->clk); }
 
@@ -89,7 +89,7 @@ static int ctl(struct host *h, uint8_t bm, uint8_t req, uint16_t wv, uint16_t wi
 			    (uint8_t)wl, (uint8_t)(wl >> 8)};
 	size_t dummy;
 
-	return ops->control(h->s, setup, buf, wl, actual ? actual : &dummy, now(h));
+	return ops->control(simdev_model(h->s), setup, buf, wl, actual ? actual : &dummy, now(h));
 }
 
 /* Move packets both ways until both sides are quiet. Host packets are one
@@ -104,12 +104,12 @@ static void pump(struct host *h)
 		bool zlp;
 
 		while (mux_out_take(h->m, &pkt, &len) == 0) {
-			ops->bulk_out(h->s, SIMDEV_EP_MUX_OUT, pkt, len, now(h));
+			ops->bulk_out(simdev_model(h->s), SIMDEV_EP_MUX_OUT, pkt, len, now(h));
 			free(pkt);
 			moved = true;
 		}
-		while (ops->bulk_in_next(h->s, SIMDEV_EP_MUX_IN, &d, &len, &zlp, now(h)) == 0) {
-			uint16_t mps = ops->max_packet(h->s, SIMDEV_EP_MUX_IN);
+		while (ops->bulk_in_next(simdev_model(h->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp, now(h)) == 0) {
+			uint16_t mps = ops->max_packet(simdev_model(h->s), SIMDEV_EP_MUX_IN);
 			assert_true(len <= MUX_DEVICE_MTU);
 			assert_int_equal(zlp, len % mps == 0);
 			assert_int_equal(mux_feed(h->m, d, len, true), 0);
@@ -126,15 +126,15 @@ static void advance(struct host *h, uint64_t ms)
 	uint64_t end = now(h) + ms * LP_NS_PER_MS;
 
 	for (;;) {
-		uint64_t t = ops->next_timer(h->s, now(h));
+		uint64_t t = ops->next_timer(simdev_model(h->s), now(h));
 		if (t > end)
 			break;
 		h->clk.vnow = t;
-		ops->tick(h->s, t);
+		ops->tick(simdev_model(h->s), t);
 		pump(h);
 	}
 	h->clk.vnow = end;
-	ops->tick(h->s, end);
+	ops->tick(simdev_model(h->s), end);
 	pump(h);
 }
 
@@ -147,8 +147,8 @@ static void host_open(struct host *h, const char *profile, const struct simdev_o
 	h->s = simdev_new(profile, o, &h->clk, NULL, &e);
 	if (!h->s)
 		fail_msg("simdev_new: %s", e.msg);
-	assert_true(ops->attached(h->s, 0));
-	ops->reset(h->s, 0);
+	assert_true(ops->attached(simdev_model(h->s), 0));
+	ops->reset(simdev_model(h->s), 0);
 	h->m = mux_new(MUX_ROLE_HOST, &host_cbs, h, NULL);
 	assert_non_null(h->m);
 }
@@ -514,7 +514,7 @@ static void test_other_modes(void **state)
 	assert_int_equal(dd.bNumConfigurations, 1);
 	assert_int_equal(ctl(&h, 0x00, 9, 3, 0, NULL, 0, NULL), LP_ESTALL);
 	assert_int_equal(ctl(&h, 0x00, 9, 1, 0, NULL, 0, NULL), 0);
-	assert_int_equal(ops->max_packet(h.s, SIMDEV_EP_MUX_IN), 0);
+	assert_int_equal(ops->max_packet(simdev_model(h.s), SIMDEV_EP_MUX_IN), 0);
 	host_close(&h);
 
 	struct lp_clock clk;
@@ -522,8 +522,8 @@ static void test_other_modes(void **state)
 	lp_clock_init_virtual(&clk, 0);
 	s = simdev_new("charge-only", NULL, &clk, NULL, NULL);
 	assert_non_null(s);
-	assert_false(ops->attached(s, 0));
-	assert_false(ops->attached(s, 10 * LP_NS_PER_S));
+	assert_false(ops->attached(simdev_model(s), 0));
+	assert_false(ops->attached(simdev_model(s), 10 * LP_NS_PER_S));
 	simdev_free(s);
 	struct lp_errinfo e = {0};
 	assert_null(simdev_new("no-such-profile", NULL, &clk, NULL, &e));
@@ -585,17 +585,17 @@ static void test_usbmux_needs_config(void **state)
 	/* unconfigured: the VERSION request goes nowhere, nothing comes back */
 	assert_int_equal(mux_start(h.m, 2), 0);
 	assert_int_equal(mux_out_take(h.m, &pkt, &n), 0);
-	ops->bulk_out(h.s, SIMDEV_EP_MUX_OUT, pkt, n, 0);
+	ops->bulk_out(simdev_model(h.s), SIMDEV_EP_MUX_OUT, pkt, n, 0);
 	free(pkt);
-	assert_int_equal(ops->bulk_in_next(h.s, SIMDEV_EP_MUX_IN, &d, &n, &zlp, 0), LP_EAGAIN);
-	assert_int_equal(ops->max_packet(h.s, SIMDEV_EP_MUX_IN), 0);
+	assert_int_equal(ops->bulk_in_next(simdev_model(h.s), SIMDEV_EP_MUX_IN, &d, &n, &zlp, 0), LP_EAGAIN);
+	assert_int_equal(ops->max_packet(simdev_model(h.s), SIMDEV_EP_MUX_IN), 0);
 	mux_free(h.m);
 	h.m = mux_new(MUX_ROLE_HOST, &host_cbs, &h, NULL);
 
 	assert_int_equal(ctl(&h, 0x00, 9, 3, 0, NULL, 0, NULL), 0);
 	assert_int_equal(ctl(&h, 0x80, 8, 0, 0, buf, 1, &n), 0);
 	assert_int_equal(buf[0], 3);
-	assert_int_equal(ops->max_packet(h.s, SIMDEV_EP_MUX_IN), 512);
+	assert_int_equal(ops->max_packet(simdev_model(h.s), SIMDEV_EP_MUX_IN), 512);
 	host_mux_up(&h);
 	struct simdev_state st;
 	simdev_get_state(h.s, now(&h), &st);
@@ -610,7 +610,7 @@ static void test_usbmux_needs_config(void **state)
 
 	/* back to PTP: usbmux is gone */
 	assert_int_equal(ctl(&h, 0x00, 9, 1, 0, NULL, 0, NULL), 0);
-	assert_int_equal(ops->max_packet(h.s, SIMDEV_EP_MUX_IN), 0);
+	assert_int_equal(ops->max_packet(simdev_model(h.s), SIMDEV_EP_MUX_IN), 0);
 	simdev_get_state(h.s, now(&h), &st);
 	assert_false(st.mux_active);
 	host_close(&h);
@@ -830,7 +830,7 @@ static void test_preflight_notification(void **state)
 	assert_false(st.attached);
 	assert_int_equal(st.self_reenumerations, 1);
 	advance(&h, 500);
-	assert_true(ops->attached(h.s, now(&h)));
+	assert_true(ops->attached(simdev_model(h.s), now(&h)));
 
 	np_send(&h, np, "Shutdown", NULL); /* old conn is gone: ignored, no crash */
 	record_free(&rec);
@@ -890,10 +890,10 @@ static void test_pair_refusals(void **state)
 	record_make(&h, c, &rec, "99999999-2222-3333-4444-555555555555");
 	assert_error(request(&h, c, pair_req(&rec)), "PairingDialogResponsePending");
 	advance(&h, 900);
-	assert_true(ops->attached(h.s, now(&h)));
+	assert_true(ops->attached(simdev_model(h.s), now(&h)));
 	advance(&h, 200);
-	assert_false(ops->attached(h.s, now(&h)));
-	assert_false(ops->attached(h.s, now(&h) + 60 * LP_NS_PER_S));
+	assert_false(ops->attached(simdev_model(h.s), now(&h)));
+	assert_false(ops->attached(simdev_model(h.s), now(&h) + 60 * LP_NS_PER_S));
 	record_free(&rec);
 	host_close(&h);
 }

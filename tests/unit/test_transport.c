@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/device/devcore.h"
 #include "usb/tr_sim.h"
 #include "usb/usb_desc.h"
 
@@ -20,20 +21,16 @@
 #define MPS 512
 #define QMAX 16
 
-/* ---- echo model: every device transfer received is queued back ---------- */
+/* ---- echo model: every device transfer received is queued back ----------
+ * A raw personality on the device core (src/device/devcore.h): the core does
+ * descriptors, chapter 9 and the IN queue; this model decides what to queue. */
 
 struct echo_model {
+	struct devcore *dc;
 	bool charge_only;
 	bool echo;	    /* queue each OUT device transfer back on EP_IN */
 	bool echo_zlp;	    /* ... with a ZLP when its length is a multiple of MPS */
-	int cfg;
 	int resets;
-	/* IN queue */
-	uint8_t *q[QMAX];
-	size_t qlen[QMAX];
-	bool qzlp[QMAX];
-	size_t qh, qn;
-	uint8_t *last; /* returned by bulk_in_next, freed on the next call */
 	/* device transfers seen on OUT */
 	size_t out_len[QMAX];
 	size_t nout;
@@ -44,15 +41,7 @@ struct echo_model {
 
 static void em_push(struct echo_model *m, const uint8_t *d, size_t len, bool zlp)
 {
-	size_t i = (m->qh + m->qn) % QMAX;
-
-	assert_true(m->qn < QMAX);
-	m->q[i] = malloc(len ? len : 1);
-	if (len)
-		memcpy(m->q[i], d, len);
-	m->qlen[i] = len;
-	m->qzlp[i] = zlp;
-	m->qn++;
+	assert_int_equal(devcore_in_queue(m->dc, EP_IN, d, len, zlp), 0);
 }
 
 static bool em_attached(void *vm, uint64_t now)
@@ -61,68 +50,12 @@ static bool em_attached(void *vm, uint64_t now)
 	return !m->charge_only;
 }
 
-static void em_identity(void *vm, uint16_t *vid, uint16_t *pid, uint8_t *ncfg)
-{
-	*vid = 0x05ac;
-	*pid = 0x12a8;
-	*ncfg = 1;
-}
-
-static void em_reset(void *vm, uint64_t now)
-{
-	struct echo_model *m = vm;
-	m->cfg = 0;
-	m->resets++;
-	while (m->qn) {
-		free(m->q[m->qh]);
-		m->qh = (m->qh + 1) % QMAX;
-		m->qn--;
-	}
-}
-
-static int em_control(void *vm, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
-		      uint64_t now)
+static void em_reset(void *vm, bool bus, uint64_t now)
 {
 	struct echo_model *m = vm;
 
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_CONFIGURATION) {
-		if (len < 1)
-			return LP_ESTALL;
-		data[0] = (uint8_t)m->cfg;
-		*actual = 1;
-		return 0;
-	}
-	if (setup[0] == 0x00 && setup[1] == USBD_REQ_SET_CONFIGURATION) {
-		if (setup[2] > 1)
-			return LP_ESTALL;
-		m->cfg = setup[2];
-		*actual = 0;
-		return 0;
-	}
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR && setup[3] == USBD_DT_CONFIG &&
-	    setup[2] == 0) {
-		struct usbd_config c = {.bConfigurationValue = 1, .bmAttributes = 0xc0, .num_ifaces = 1};
-		uint8_t tmp[256];
-		int n;
-
-		c.iface[0] = (struct usbd_interface){.bInterfaceNumber = 1, .bInterfaceClass = 0xff,
-						     .bInterfaceSubClass = 0xfe,
-						     .bInterfaceProtocol = 2, .num_eps = 2};
-		c.iface[0].ep[0] = (struct usbd_endpoint){EP_OUT, 2, 0, MPS};
-		c.iface[0].ep[1] = (struct usbd_endpoint){EP_IN, 2, 0, MPS};
-		n = usbd_encode_config(&c, tmp, sizeof(tmp));
-		assert_true(n > 0);
-		*actual = (size_t)n < len ? (size_t)n : len;
-		memcpy(data, tmp, *actual);
-		return 0;
-	}
-	return LP_ESTALL;
-}
-
-static uint16_t em_max_packet(void *vm, uint8_t ep)
-{
-	struct echo_model *m = vm;
-	return m->cfg == 1 && (ep == EP_OUT || ep == EP_IN) ? MPS : 0;
+	if (bus)
+		m->resets++;
 }
 
 static void em_bulk_out(void *vm, uint8_t ep, const uint8_t *d, size_t len, uint64_t now)
@@ -132,25 +65,7 @@ static void em_bulk_out(void *vm, uint8_t ep, const uint8_t *d, size_t len, uint
 	if (m->nout < QMAX)
 		m->out_len[m->nout++] = len;
 	if (m->echo)
-		em_push(m, d, len, m->echo_zlp && len % MPS == 0);
-}
-
-static int em_bulk_in_next(void *vm, uint8_t ep, const uint8_t **d, size_t *len, bool *zlp,
-			   uint64_t now)
-{
-	struct echo_model *m = vm;
-
-	free(m->last);
-	m->last = NULL;
-	if (ep != EP_IN || !m->qn)
-		return LP_EAGAIN;
-	m->last = m->q[m->qh];
-	*d = m->last;
-	*len = m->qlen[m->qh];
-	*zlp = m->qzlp[m->qh];
-	m->qh = (m->qh + 1) % QMAX;
-	m->qn--;
-	return 0;
+		em_push(m, d, len, m->echo_zlp);
 }
 
 static uint64_t em_next_timer(void *vm, uint64_t now)
@@ -171,17 +86,37 @@ static void em_tick(void *vm, uint64_t now)
 	}
 }
 
-static const struct tr_sim_model_ops em_ops = {
+static const struct devcore_personality em_pers = {
 	.attached = em_attached,
-	.identity = em_identity,
 	.reset = em_reset,
-	.control = em_control,
-	.max_packet = em_max_packet,
 	.bulk_out = em_bulk_out,
-	.bulk_in_next = em_bulk_in_next,
 	.next_timer = em_next_timer,
 	.tick = em_tick,
+	.raw = true,
 };
+
+/* 05ac:12a8 with one configuration: interface 1, ff/fe/02, bulk EP_OUT/EP_IN. */
+static void em_init(struct echo_model *m)
+{
+	struct usbd_device d = {.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
+				.bMaxPacketSize0 = 64, .bNumConfigurations = 1};
+	struct usbd_config c = {.bConfigurationValue = 1, .bmAttributes = 0xc0, .num_ifaces = 1};
+	uint8_t tmp[256];
+	int n;
+
+	m->dc = devcore_new(&em_pers, m, NULL);
+	assert_non_null(m->dc);
+	n = usbd_encode_device(&d, tmp, sizeof(tmp));
+	assert_int_equal(devcore_set_device(m->dc, tmp, (size_t)n), 0);
+	c.iface[0] = (struct usbd_interface){.bInterfaceNumber = 1, .bInterfaceClass = 0xff,
+					     .bInterfaceSubClass = 0xfe,
+					     .bInterfaceProtocol = 2, .num_eps = 2};
+	c.iface[0].ep[0] = (struct usbd_endpoint){EP_OUT, 2, 0, MPS};
+	c.iface[0].ep[1] = (struct usbd_endpoint){EP_IN, 2, 0, MPS};
+	n = usbd_encode_config(&c, tmp, sizeof(tmp));
+	assert_true(n > 0);
+	assert_int_equal(devcore_add_config(m->dc, tmp, (size_t)n, NULL, 0), 0);
+}
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -233,8 +168,9 @@ static struct fx *fx_new(const struct tr_sim_link *link, bool charge_only, bool 
 	lp_rand_seed(&f->rnd, 42);
 	f->m.charge_only = charge_only;
 	f->m.echo = true;
-	f->arg.ops = &em_ops;
-	f->arg.model = &f->m;
+	em_init(&f->m);
+	f->arg.ops = &devcore_model_ops;
+	f->arg.model = devcore_model(f->m.dc);
 	if (link)
 		f->arg.link = *link;
 	else
@@ -258,8 +194,7 @@ static void fx_free(struct fx *f)
 	if (f->dev)
 		tr_close(f->dev);
 	tr_ctx_free(f->ctx);
-	em_reset(&f->m, 0);
-	free(f->m.last);
+	devcore_free(f->m.dc);
 	free(f);
 }
 

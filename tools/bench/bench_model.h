@@ -2,7 +2,10 @@
  * model behind the sim transport (usb/tr_sim.h) and the host stack driven
  * through it (hostlink -> transport core -> sim backend -> this model).
  *
- * The model is an iPhone reduced to what a bulk benchmark needs: 05ac:12a8,
+ * The model is a personality on the device core (src/device/devcore.h: the
+ * descriptors, chapter 9, the usbmux device role, the IN queue and its ZLP
+ * rule are the simulated iPhone's own code), reduced to what a bulk
+ * benchmark needs: 05ac:12a8,
  * one configuration with a PTP interface (0x02/0x81) and the usbmux interface
  * ff/fe/02 on bulk OUT 0x04 / IN 0x85 (wMaxPacketSize 512), and a device-role
  * mux codec (proto/mux.h, default device MTU) with two services:
@@ -32,6 +35,7 @@
 #include "proto/mux.h"
 #include "src/base/lp_clock.h"
 #include "src/base/lp_error.h"
+#include "src/device/devcore.h"
 #include "usb/tr_sim.h"
 #include "usb/transport.h"
 #include "usb/usb_desc.h"
@@ -55,10 +59,7 @@ struct bm_dconn {
 };
 
 struct bm_model {
-	int config;
-	struct mux *mux;
-	struct mux_cbs cbs;
-	uint8_t *cur;	   /* IN transfer handed to the sim */
+	struct devcore *dc; /* the USB device: descriptors, chapter 9, usbmux, IN queue */
 	uint64_t source_len;
 	uint64_t discarded;
 	struct bm_dconn conns[BM_MAX_CONNS];
@@ -91,21 +92,23 @@ static void bm_pattern_init(void)
 
 /* Keep each source connection's send queue between a quarter and a half MiB:
  * enough to fill the window, without copying 64 MiB into the queue at once. */
-static void bm_topup(struct bm_model *m)
+static void bm_topup(void *ud, uint64_t now)
 {
+	struct bm_model *m = ud;
+
 	for (size_t i = 0; i < m->nconns; i++) {
 		struct bm_dconn *c = &m->conns[i];
 		size_t unsent, n;
 
 		if (c->port != BM_PORT_SOURCE || !c->left)
 			continue;
-		unsent = mux_unsent(m->mux, c->id);
+		unsent = devcore_unsent(m->dc, c->id);
 		if (unsent >= BM_PATTERN_LEN / 2)
 			continue;
 		n = BM_PATTERN_LEN - unsent;
 		if (n > c->left)
 			n = (size_t)c->left;
-		if (mux_send(m->mux, c->id, bm_pattern, n)) {
+		if (devcore_send(m->dc, c->id, bm_pattern, n, 0)) {
 			m->fail++;
 			c->left = 0;
 			continue;
@@ -114,32 +117,32 @@ static void bm_topup(struct bm_model *m)
 	}
 }
 
-static void bm_accept(void *ud, uint32_t conn, uint16_t port)
+static void bm_accept(void *ud, uint32_t conn, uint16_t port, uint64_t now)
 {
 	struct bm_model *m = ud;
 	struct bm_dconn *c;
 
 	if (m->nconns == BM_MAX_CONNS) {
 		m->fail++;
-		mux_close(m->mux, conn);
+		devcore_close(m->dc, conn);
 		return;
 	}
 	c = &m->conns[m->nconns++];
 	c->id = conn;
 	c->port = port;
 	c->left = port == BM_PORT_SOURCE ? m->source_len : 0;
-	bm_topup(m);
+	bm_topup(m, now);
 }
 
-static void bm_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
+static void bm_data(void *ud, uint32_t conn, const uint8_t *data, size_t len, uint64_t now)
 {
 	struct bm_model *m = ud;
 
-	if (mux_conn_port(m->mux, conn) == BM_PORT_DISCARD)
+	if (mux_conn_port(devcore_mux(m->dc), conn) == BM_PORT_DISCARD)
 		m->discarded += len;
 }
 
-static void bm_close(void *ud, uint32_t conn, int reason)
+static void bm_close(void *ud, uint32_t conn, uint64_t now)
 {
 	struct bm_model *m = ud;
 
@@ -151,47 +154,37 @@ static void bm_close(void *ud, uint32_t conn, int reason)
 	}
 }
 
-static void bm_new_mux(struct bm_model *m)
+/* The codec is about to go: keep its anomaly count. */
+static void bm_reset(void *ud, bool bus, uint64_t now)
 {
-	if (m->mux) {
+	struct bm_model *m = ud;
+	struct mux *mx = devcore_mux(m->dc);
+
+	if (mx) {
 		struct mux_stats st;
 
-		mux_get_stats(m->mux, &st);
+		mux_get_stats(mx, &st);
 		m->anomalies += st.anomalies;
-		mux_free(m->mux);
 	}
 	m->nconns = 0;
-	m->cbs.on_accept = bm_accept;
-	m->cbs.on_data = bm_data;
-	m->cbs.on_close = bm_close;
-	m->mux = mux_new(MUX_ROLE_DEVICE, &m->cbs, m, NULL);
-	if (!m->mux) {
-		m->fail++;
-		return;
-	}
-	mux_listen(m->mux, BM_PORT_DISCARD);
-	mux_listen(m->mux, BM_PORT_SOURCE);
 }
 
-static bool bm_attached(void *ud, uint64_t now)
-{
-	return true;
-}
-
-static void bm_identity(void *ud, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
-{
-	*vid = 0x05ac;
-	*pid = 0x12a8;
-	*num_configs = 1;
-}
-
-static void bm_reset(void *ud, uint64_t now)
+static void bm_configured(void *ud, uint8_t config, uint64_t now)
 {
 	struct bm_model *m = ud;
 
-	m->config = 0;
-	bm_new_mux(m);
+	if (devcore_listen(m->dc, BM_PORT_DISCARD) || devcore_listen(m->dc, BM_PORT_SOURCE))
+		m->fail++;
 }
+
+static const struct devcore_personality bm_personality = {
+	.reset = bm_reset,
+	.configured = bm_configured,
+	.accept = bm_accept,
+	.data = bm_data,
+	.closed = bm_close,
+	.in_poll = bm_topup,
+};
 
 static void bm_fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
 			  uint8_t proto, uint8_t out, uint8_t in)
@@ -211,117 +204,39 @@ static void bm_fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, ui
 	f->ep[1].wMaxPacketSize = BM_MPS;
 }
 
-static int bm_control(void *ud, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
-		      uint64_t now)
+/* The device: 05ac:12a8, one configuration (PTP + usbmux), three strings. */
+static int bm_model_init(struct bm_model *m)
 {
-	struct bm_model *m = ud;
+	static const char *const str[] = {NULL, "Apple Inc.", "iPhone", "00008030001A2B3C4D5E6F70"};
+	struct usbd_device d = {
+		.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
+		.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
+		.iProduct = 2, .iSerialNumber = 3, .bNumConfigurations = 1,
+	};
+	struct usbd_config c;
 	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
-	int n = -1;
+	int n, rc;
 
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR) {
-		uint8_t type = setup[3], idx = setup[2];
-
-		if (type == USBD_DT_DEVICE) {
-			struct usbd_device d = {
-				.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-				.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
-				.iProduct = 2, .iSerialNumber = 3, .bNumConfigurations = 1,
-			};
-			n = usbd_encode_device(&d, buf, sizeof(buf));
-		} else if (type == USBD_DT_CONFIG && idx == 0) {
-			struct usbd_config c;
-
-			memset(&c, 0, sizeof(c));
-			c.bConfigurationValue = 1;
-			c.bmAttributes = 0xC0;
-			c.bMaxPower = 250;
-			bm_fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
-			bm_fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS,
-				      USBMUX_PROTOCOL, BM_EP_OUT, BM_EP_IN);
-			c.num_ifaces = 2;
-			n = usbd_encode_config(&c, buf, sizeof(buf));
-		} else if (type == USBD_DT_STRING) {
-			static const char *const s[] = {NULL, "Apple Inc.", "iPhone",
-							"00008030001A2B3C4D5E6F70"};
-			if (idx == 0)
-				n = usbd_encode_langid(0x0409, buf, sizeof(buf));
-			else if (idx < 4)
-				n = usbd_encode_string(s[idx], buf, sizeof(buf));
-		}
-		if (n < 0)
-			return LP_ESTALL;
-		*actual = (size_t)n < len ? (size_t)n : len;
-		memcpy(data, buf, *actual);
-		return 0;
-	}
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_CONFIGURATION && len >= 1) {
-		data[0] = (uint8_t)m->config;
-		*actual = 1;
-		return 0;
-	}
-	if (setup[0] == 0x00 && setup[1] == USBD_REQ_SET_CONFIGURATION && setup[2] <= 1) {
-		m->config = setup[2];
-		bm_new_mux(m);
-		*actual = 0;
-		return 0;
-	}
-	return LP_ESTALL;
+	m->dc = devcore_new(&bm_personality, m, NULL);
+	if (!m->dc)
+		return LP_ENOMEM;
+	n = usbd_encode_device(&d, buf, sizeof(buf));
+	rc = n < 0 ? n : devcore_set_device(m->dc, buf, (size_t)n);
+	memset(&c, 0, sizeof(c));
+	c.bConfigurationValue = 1;
+	c.bmAttributes = 0xC0;
+	c.bMaxPower = 250;
+	bm_fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
+	bm_fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL, BM_EP_OUT,
+		      BM_EP_IN);
+	c.num_ifaces = 2;
+	n = usbd_encode_config(&c, buf, sizeof(buf));
+	if (!rc)
+		rc = n < 0 ? n : devcore_add_config(m->dc, buf, (size_t)n, NULL, 0);
+	for (uint8_t i = 1; i < 4 && !rc; i++)
+		rc = devcore_set_string(m->dc, i, str[i]);
+	return rc;
 }
-
-static uint16_t bm_max_packet(void *ud, uint8_t ep)
-{
-	struct bm_model *m = ud;
-
-	if (m->config == 1 && (ep == 0x02 || ep == 0x81 || ep == BM_EP_OUT || ep == BM_EP_IN))
-		return BM_MPS;
-	return 0;
-}
-
-static void bm_bulk_out(void *ud, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
-{
-	struct bm_model *m = ud;
-
-	if (ep == BM_EP_OUT && m->mux && mux_feed(m->mux, data, len, true))
-		m->fail++;
-}
-
-static int bm_bulk_in_next(void *ud, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
-			   uint64_t now)
-{
-	struct bm_model *m = ud;
-
-	free(m->cur);
-	m->cur = NULL;
-	if (ep != BM_EP_IN || !m->mux)
-		return LP_EAGAIN;
-	bm_topup(m);
-	if (mux_out_take(m->mux, &m->cur, len))
-		return LP_EAGAIN;
-	*data = m->cur;
-	*zlp = *len % BM_MPS == 0;
-	return 0;
-}
-
-static uint64_t bm_next_timer(void *ud, uint64_t now)
-{
-	return UINT64_MAX;
-}
-
-static void bm_tick(void *ud, uint64_t now)
-{
-}
-
-static const struct tr_sim_model_ops bm_model_ops = {
-	.attached = bm_attached,
-	.identity = bm_identity,
-	.reset = bm_reset,
-	.control = bm_control,
-	.max_packet = bm_max_packet,
-	.bulk_out = bm_bulk_out,
-	.bulk_in_next = bm_bulk_in_next,
-	.next_timer = bm_next_timer,
-	.tick = bm_tick,
-};
 
 /* ---------------------------------------------------------------------------
  * Host side
@@ -358,8 +273,13 @@ static inline int bm_fx_init(struct bm_fx *f, bool link_off, bool virtual_clock)
 	else
 		lp_clock_init_real(&f->clock);
 	lp_rand_seed(&f->rand, 7);
-	f->arg.ops = &bm_model_ops;
-	f->arg.model = &f->m;
+	rc = bm_model_init(&f->m);
+	if (rc) {
+		fprintf(stderr, "bench: device model: %s\n", lp_errname(rc));
+		return rc;
+	}
+	f->arg.ops = &devcore_model_ops;
+	f->arg.model = devcore_model(f->m.dc);
 	f->arg.link.speed = TR_SPEED_HIGH;
 	f->arg.link.link_off = link_off;
 	f->arg.link.latency_ns = link_off ? 0 : 20 * LP_NS_PER_US;
@@ -392,10 +312,8 @@ static inline void bm_fx_release(struct bm_fx *f)
 	f->hl = NULL;
 	tr_ctx_free(f->ctx);
 	f->ctx = NULL;
-	mux_free(f->m.mux);
-	f->m.mux = NULL;
-	free(f->m.cur);
-	f->m.cur = NULL;
+	devcore_free(f->m.dc);
+	f->m.dc = NULL;
 }
 
 static inline uint64_t bm_dl(struct bm_fx *f)
@@ -541,8 +459,8 @@ static inline int bm_check(struct bm_fx *f, const char *what)
 	struct mux_stats ds = {0};
 
 	hl_get_stats(f->hl, &st);
-	if (f->m.mux)
-		mux_get_stats(f->m.mux, &ds);
+	if (devcore_mux(f->m.dc))
+		mux_get_stats(devcore_mux(f->m.dc), &ds);
 	if (f->m.fail || st.errors || st.mux.anomalies || ds.anomalies + f->m.anomalies) {
 		fprintf(stderr,
 			"bench: %s: model failures %u, transfer errors %llu, anomalies host %llu "

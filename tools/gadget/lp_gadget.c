@@ -1,5 +1,5 @@
-/* lp_gadget.c - put a USB device model (struct tr_sim_model_ops, usb/tr_sim.h:
- * the simulated iPhone of src/device/simdev.h) on a real USB device controller
+/* lp_gadget.c - put a USB device model (struct devmodel_ops, usb/devmodel.h:
+ * the simulated iPhone of src/device/simdev.h on the device core) on a real USB device controller
  * through FunctionFS, so real hosts - Linux's USB stack, libusb, usbmuxd,
  * libimobiledevice, linkprobe - talk to it over a real (virtual) bus.
  *
@@ -64,6 +64,8 @@
 #include "src/base/lp_cursor.h"
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
+#include "src/device/devcore.h"
+#include "usb/devmodel.h"
 #include "usb/tr_sim.h"
 #include "usb/usb_desc.h"
 #ifdef LP_GADGET_SIMDEV
@@ -97,9 +99,10 @@ static const struct lpg_iface_desc lpg_ifaces[] = {
 struct lpg {
 	pthread_mutex_t lock; /* held for every model call and the fields below */
 	pthread_cond_t kick;  /* IN data may be queued, enable state or timers changed */
-	const struct tr_sim_model_ops *ops;
+	const struct devmodel_ops *ops;
 	void *model;
-	void (*model_free)(void *m);
+	void *owner; /* what model_free frees */
+	void (*model_free)(void *owner);
 	struct lp_clock clock;
 	struct lp_log log;
 
@@ -149,66 +152,28 @@ static void lpg_sink(void *ud, enum lp_log_level level, const char *msg)
  * length is a multiple of 512), so a host can check that the gadget reassembles
  * and terminates transfers of every size correctly. */
 
-#define ECHO_QUEUE 64
 #define ECHO_MPS 512
 #define ECHO_EP_IN 0x85
 #define ECHO_EP_OUT 0x04
+#define ECHO_CONFIGS 4 /* as an iPhone: the host picks the highest */
 
-struct echo_model {
-	uint8_t *q[ECHO_QUEUE];
-	size_t qlen[ECHO_QUEUE];
-	unsigned head, count;
-	uint8_t *cur; /* returned by the last bulk_in_next; freed on the next call */
-	uint8_t config;
+/* A personality on the device core: raw (no usbmux codec), every OUT
+ * transfer queued back on IN with the core's ZLP rule. */
+struct echo {
+	struct devcore *dc;
 };
 
-static bool echo_attached(void *m, uint64_t now) { return true; }
-
-static void echo_identity(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
+static void echo_bulk_out(void *p, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
 {
-	*vid = 0x05ac;
-	*pid = 0x12a8;
-	*num_configs = 4; /* as an iPhone: usbmux in the highest */
+	struct echo *e = p;
+
+	if (ep == ECHO_EP_OUT)
+		devcore_in_queue(e->dc, ECHO_EP_IN, data, len, true);
 }
 
-static void echo_reset(void *m, uint64_t now)
-{
-	struct echo_model *e = m;
-
-	while (e->count) {
-		free(e->q[e->head]);
-		e->head = (e->head + 1) % ECHO_QUEUE;
-		e->count--;
-	}
-	e->config = 0;
-}
-
-static int echo_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
+static int echo_control(void *p, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
 			uint64_t now)
 {
-	struct echo_model *e = m;
-	struct usbd_config c = {.bConfigurationValue = 1, .bmAttributes = 0x80, .bMaxPower = 250,
-				.num_ifaces = 1};
-	uint8_t buf[64];
-	int n;
-
-	c.iface[0] = (struct usbd_interface){.bInterfaceClass = 0xff, .bInterfaceSubClass = 0xfe,
-					     .bInterfaceProtocol = 0x02, .bNumEndpoints = 2, .num_eps = 2};
-	c.iface[0].ep[0] = (struct usbd_endpoint){ECHO_EP_OUT, 2, 0, ECHO_MPS};
-	c.iface[0].ep[1] = (struct usbd_endpoint){ECHO_EP_IN, 2, 0, ECHO_MPS};
-	*actual = 0;
-	if (setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR && setup[3] == USBD_DT_CONFIG) {
-		n = usbd_encode_config(&c, buf, sizeof(buf));
-		if (n < 0)
-			return LP_ESTALL;
-		*actual = (size_t)n < len ? (size_t)n : len;
-		memcpy(data, buf, *actual);
-		return 0;
-	}
-	if (setup[0] == 0x00 && setup[1] == USBD_REQ_SET_CONFIGURATION) {
-		e->config = setup[2];
-		return 0;
-	}
 	if (setup[0] == 0xc0 && setup[1] == 0x45 && len >= 4) {
 		memcpy(data, "\x03\x03\x03\x00", 4);
 		*actual = 4;
@@ -222,68 +187,56 @@ static int echo_control(void *m, const uint8_t setup[8], uint8_t *data, size_t l
 	return LP_ESTALL;
 }
 
-static uint16_t echo_max_packet(void *m, uint8_t ep)
+static const struct devcore_personality echo_personality = {
+	.control = echo_control,
+	.bulk_out = echo_bulk_out,
+	.raw = true,
+};
+
+static void echo_free(void *owner)
 {
-	return (ep == ECHO_EP_IN || ep == ECHO_EP_OUT) ? ECHO_MPS : 0;
-}
+	struct echo *e = owner;
 
-static void echo_bulk_out(void *m, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
-{
-	struct echo_model *e = m;
-	uint8_t *copy;
-
-	if (ep != ECHO_EP_OUT || !e->config || e->count == ECHO_QUEUE)
-		return;
-	copy = malloc(len ? len : 1);
-	if (!copy)
-		return;
-	memcpy(copy, data, len);
-	e->q[(e->head + e->count) % ECHO_QUEUE] = copy;
-	e->qlen[(e->head + e->count) % ECHO_QUEUE] = len;
-	e->count++;
-}
-
-static int echo_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
-			     uint64_t now)
-{
-	struct echo_model *e = m;
-
-	free(e->cur);
-	e->cur = NULL;
-	if (ep != ECHO_EP_IN || !e->count)
-		return LP_EAGAIN;
-	e->cur = e->q[e->head];
-	*data = e->cur;
-	*len = e->qlen[e->head];
-	*zlp = *len % ECHO_MPS == 0;
-	e->head = (e->head + 1) % ECHO_QUEUE;
-	e->count--;
-	return 0;
-}
-
-static uint64_t echo_next_timer(void *m, uint64_t now) { return UINT64_MAX; }
-static void echo_tick(void *m, uint64_t now) {}
-
-static void echo_free(void *m)
-{
-	struct echo_model *e = m;
-
-	echo_reset(e, 0);
-	free(e->cur);
+	if (e)
+		devcore_free(e->dc);
 	free(e);
 }
 
-static const struct tr_sim_model_ops echo_ops = {
-	.attached = echo_attached,
-	.identity = echo_identity,
-	.reset = echo_reset,
-	.control = echo_control,
-	.max_packet = echo_max_packet,
-	.bulk_out = echo_bulk_out,
-	.bulk_in_next = echo_bulk_in_next,
-	.next_timer = echo_next_timer,
-	.tick = echo_tick,
-};
+static struct echo *echo_new(const struct lp_log *log)
+{
+	struct echo *e = calloc(1, sizeof(*e));
+	struct devcore *dc = e ? devcore_new(&echo_personality, e, log) : NULL;
+	struct usbd_device d = {.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
+				.bMaxPacketSize0 = 64, .bNumConfigurations = ECHO_CONFIGS};
+	uint8_t buf[64];
+	int n, rc;
+
+	if (!dc) {
+		free(e);
+		return NULL;
+	}
+	e->dc = dc;
+	n = usbd_encode_device(&d, buf, sizeof(buf));
+	rc = n < 0 ? n : devcore_set_device(dc, buf, (size_t)n);
+	for (uint8_t v = 1; v <= ECHO_CONFIGS && !rc; v++) {
+		struct usbd_config c = {.bConfigurationValue = v, .bmAttributes = 0x80,
+					.bMaxPower = 250, .num_ifaces = 1};
+
+		c.iface[0] = (struct usbd_interface){.bInterfaceClass = 0xff,
+						     .bInterfaceSubClass = 0xfe,
+						     .bInterfaceProtocol = 0x02, .bNumEndpoints = 2,
+						     .num_eps = 2};
+		c.iface[0].ep[0] = (struct usbd_endpoint){ECHO_EP_OUT, 2, 0, ECHO_MPS};
+		c.iface[0].ep[1] = (struct usbd_endpoint){ECHO_EP_IN, 2, 0, ECHO_MPS};
+		n = usbd_encode_config(&c, buf, sizeof(buf));
+		rc = n < 0 ? n : devcore_add_config(dc, buf, (size_t)n, NULL, 0);
+	}
+	if (rc) {
+		echo_free(e);
+		return NULL;
+	}
+	return e;
+}
 
 /* --- FunctionFS descriptors ------------------------------------------------ */
 
@@ -918,8 +871,9 @@ static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid,
 		LOGE(g, "simulated iPhone (profile %s): %s", profile, e.msg[0] ? e.msg : lp_strerror(e.code));
 		return e.code ? e.code : LP_EINVAL;
 	}
-	g->ops = &simdev_model_ops;
-	g->model = s;
+	g->ops = &devcore_model_ops;
+	g->model = simdev_model(s);
+	g->owner = s;
 	g->model_free = simdev_free_cb;
 	if (simdev_link(s, &link) == 0) {
 		g->speed = link.speed;
@@ -937,10 +891,15 @@ static int make_model(struct lpg *g, const char *kind, const char *profile, cons
 		      const char *state)
 {
 	if (!strcmp(kind, "echo")) {
-		g->ops = &echo_ops;
-		g->model = calloc(1, sizeof(struct echo_model));
+		struct echo *e = echo_new(&g->log);
+
+		if (!e)
+			return LP_ENOMEM;
+		g->ops = &devcore_model_ops;
+		g->model = devcore_model(e->dc);
+		g->owner = e;
 		g->model_free = echo_free;
-		return g->model ? 0 : LP_ENOMEM;
+		return 0;
 	}
 #ifdef LP_GADGET_SIMDEV
 	if (!strcmp(kind, "simdev"))
@@ -1042,10 +1001,10 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&g.lock);
 	LOGI(&g, "stopping");
 	if (g.model_free)
-		g.model_free(g.model);
+		g.model_free(g.owner);
 	_exit(0);
 out:
 	if (g.model_free)
-		g.model_free(g.model);
+		g.model_free(g.owner);
 	return rc;
 }
