@@ -160,8 +160,8 @@ static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *
 		rdev_free(rd);
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
 	}
-	arg->ops = &rdev_model_ops;
-	arg->model = rd;
+	arg->ops = &devcore_model_ops;
+	arg->model = rdev_model(rd);
 	rdev_link(rd, lp_clock_now(&app->clock), &arg->link);
 	return start_sim_backend(app, arg, e);
 }
@@ -170,7 +170,7 @@ static struct rdev *replay_model(const struct lp_app *app)
 {
 	const struct tr_sim_arg *arg = app->sim_arg;
 
-	return arg && arg->ops == &rdev_model_ops ? arg->model : NULL;
+	return arg ? rdev_of_model(arg->model) : NULL;
 }
 
 void app_replay_note(struct lp_app *app, struct diag_report *r)

@@ -47,6 +47,7 @@
 #include "src/base/lp_clock.h"
 #include "src/base/lp_error.h"
 #include "src/base/lp_log.h"
+#include "src/device/devcore.h"
 #include "usb/tr_sim.h"
 #include "src/device/replay_rec.h"
 
@@ -71,8 +72,12 @@ int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock 
 		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e);
 void rdev_free(struct rdev *r);
 
-/* The model; `void *m` is the struct rdev. */
-extern const struct devmodel_ops rdev_model_ops;
+/* The device model to hand a driver (usb/devmodel.h): ops devcore_model_ops
+ * (src/device/devcore.h), model rdev_model(r). Borrowed, lives as long as r. */
+void *rdev_model(struct rdev *r);
+/* The replay device behind a driver's model pointer, or NULL if the model is
+ * not a replay device. */
+struct rdev *rdev_of_model(void *model);
 
 /* Link parameters from the recording: speed (from the bulk wMaxPacketSize),
  * no added latency, the bulk error rate, and the first recorded disconnect

@@ -435,7 +435,7 @@ static void lockdown_bad(void *ud, struct lks_conn *c, int err, uint64_t now)
 		send_error(l, c, NULL, LP_ELKD_INVALID_RESPONSE);
 }
 
-bool slkd_peer_ok(const struct slkd_device *d, const char *host_id, X509 *peer)
+static bool peer_ok(const struct slkd_device *d, const char *host_id, X509 *peer)
 {
 	const struct slkd_pairing *p = slkd_find_pairing(d, host_id);
 	EVP_PKEY *rk;
@@ -453,12 +453,12 @@ bool slkd_peer_ok(const struct slkd_device *d, const char *host_id, X509 *peer)
 	return ok;
 }
 
-static bool lockdown_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
+bool slkd_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
 {
 	struct slkd *l = ud;
 	struct slkd_conn *sc = lks_priv(c);
 
-	if (slkd_peer_ok(l->d, sc->host_id, peer)) {
+	if (peer_ok(l->d, sc->host_id, peer)) {
 		l->d->n.tls_sessions++;
 		return true;
 	}
@@ -469,7 +469,7 @@ static bool lockdown_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
 const struct lks_handler slkd_lockdown_handler = {
     .request = lockdown_request,
     .bad = lockdown_bad,
-    .peer_ok = lockdown_peer_ok,
+    .peer_ok = slkd_peer_ok,
     .closed = slkd_conn_closed,
 };
 

@@ -203,7 +203,9 @@ void slkd_service_reset(struct slkd *l);
 /* Per-connection object for any kind (NULL on allocation failure). */
 struct slkd_conn *slkd_conn_new(struct slkd *l, enum slkd_kind kind, const char *host_id);
 void slkd_conn_closed(void *ud, struct lks_conn *c);
-/* Would the host's TLS certificate `peer` be accepted for host_id's pairing? */
-bool slkd_peer_ok(const struct slkd_device *d, const char *host_id, X509 *peer);
+/* lks peer_ok hook of every sim handler (ud: struct slkd): the host's TLS
+ * certificate must be the stored Root/Host certificate of the connection's
+ * pairing or signed by its root; counts tls_sessions / tls_rejected. */
+bool slkd_peer_ok(void *ud, struct lks_conn *c, X509 *peer);
 
 #endif

@@ -204,22 +204,9 @@ static void backup_request(void *ud, struct lks_conn *c, plist_t msg, uint64_t n
 	(void)now; /* nothing is framed on a TLS-only service */
 }
 
-static bool backup_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
-{
-	struct slkd *l = ud;
-	struct slkd_conn *sc = lks_priv(c);
-
-	if (slkd_peer_ok(l->d, sc->host_id, peer)) {
-		l->d->n.tls_sessions++;
-		return true;
-	}
-	l->d->n.tls_rejected++;
-	return false;
-}
-
 static const struct lks_handler backup_handler = {
     .request = backup_request,
-    .peer_ok = backup_peer_ok,
+    .peer_ok = slkd_peer_ok,
     .closed = slkd_conn_closed,
 };
 

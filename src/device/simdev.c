@@ -9,13 +9,7 @@
  * per IN transfer, ZLP when the length is a multiple of wMaxPacketSize), 2.12;
  * libirecovery for the DFU / recovery product IDs and serial strings.
  *
- * Normal-mode configurations (bConfigurationValue: interfaces):
- *   1 "PTP"                   0 PTP 06/01/01: bulk OUT 0x02, bulk IN 0x81, intr IN 0x83 (64)
- *   2 "iPod USB Interface"    0 audio control 01/01/00; 1 audio streaming 01/02/00
- *                             (alt 1: iso IN 0x81, 192); 2 HID 03/00/00 (intr IN 0x83, 64)
- *   3 "PTP + Apple Mobile Device"   0 PTP; 1 usbmux ff/fe/02: bulk OUT 0x04, bulk IN 0x85
- *   4 "... + Apple USB Ethernet"    0 PTP; 1 usbmux; 2 Ethernet ff/fd/01 (no endpoints)
- * Bulk wMaxPacketSize: 512 at high speed, 64 at full speed.
+ * The descriptors themselves are in sim_desc.c.
  *
  * What a device does that lives in struct simdev (survives re-enumeration):
  * key, identity, pairings, Trust dialog. What reset() clears: configuration,
@@ -31,26 +25,14 @@
 #include "usb/usb_desc.h"
 #include "proto/mux.h"
 #include "src/device/devcore.h"
+#include "src/device/sim_desc.h"
 #include "src/device/sim_lockdownd.h"
 
-#define SD_VID 0x05ac
-#define SD_PID_NORMAL 0x12a8
-#define SD_PID_DFU 0x1227
-#define SD_PID_RECOVERY 0x1281
-#define SD_MAX_CONFIGS 4
-#define SD_CFG_MAX 256 /* bytes of one configuration descriptor set */
-#define SD_MAX_IFACES 3
 #define SD_SERIAL_MAX 126 /* string descriptor: (255 - 2) / 2 characters */
-#define SD_MPS_HS 512
-#define SD_MPS_FS 64
-#define SD_MPS_INTR 64
-#define SD_MPS_ISO 192
-
-enum sd_kind { SD_NORMAL, SD_CAMERA, SD_DFU, SD_RECOVERY };
 
 struct sd_profile {
 	const char *name, *summary;
-	enum sd_kind kind;
+	enum sim_mode kind;
 	bool full_speed;
 	uint64_t latency_ns;
 	double error_rate;
@@ -86,13 +68,13 @@ static const struct sd_profile profiles[] = {
      .reenum_gap_ns = 300 * MS},
     {.name = "camera-only",
      .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
-     .kind = SD_CAMERA},
+     .kind = SIM_CAMERA},
     {.name = "dfu",
      .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
-     .kind = SD_DFU},
+     .kind = SIM_DFU},
     {.name = "recovery",
      .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
-     .kind = SD_RECOVERY},
+     .kind = SIM_RECOVERY},
     {.name = "locked",
      .summary = "passcode-locked: Pair answers PasswordProtected forever",
      .locked = true},
@@ -113,21 +95,6 @@ static const struct sd_profile profiles[] = {
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
 
-/* string descriptor indexes */
-enum {
-	STR_LANG = 0,
-	STR_MANUFACTURER,
-	STR_PRODUCT,
-	STR_SERIAL,
-	STR_PTP,
-	STR_IPOD,
-	STR_PTP_AMD,
-	STR_PTP_AMD_ETH,
-	STR_MUX,
-	STR_ETH,
-	STR_COUNT,
-};
-
 struct simdev {
 	const struct sd_profile *prof;
 	struct lp_clock *clock;
@@ -135,12 +102,9 @@ struct simdev {
 	uint64_t seed;
 	enum tr_speed speed;
 	char serial[SD_SERIAL_MAX + 1]; /* iSerialNumber text */
-	const char *strings[STR_COUNT];
 	struct slkd_device dev;
 	struct devcore *dc; /* the USB device (owned) */
 	struct slkd *lkd;   /* lockdownd and services over it (owned) */
-	uint8_t ncfg;
-	uint16_t pid;
 	/* plug state */
 	bool unplugged;
 	enum simdev_reenum reenum;
@@ -150,199 +114,6 @@ struct simdev {
 	/* counters */
 	uint32_t resets, self_reenums;
 };
-
-/* --------------------------------------------------------------------------
- * Descriptors
- */
-
-static void wr_iface(struct lp_wr *w, uint8_t num, uint8_t alt, uint8_t neps, uint8_t cls,
-		     uint8_t sub, uint8_t proto, uint8_t istr)
-{
-	lp_wr_u8(w, 9);
-	lp_wr_u8(w, 4);
-	lp_wr_u8(w, num);
-	lp_wr_u8(w, alt);
-	lp_wr_u8(w, neps);
-	lp_wr_u8(w, cls);
-	lp_wr_u8(w, sub);
-	lp_wr_u8(w, proto);
-	lp_wr_u8(w, istr);
-}
-
-static void wr_ep(struct lp_wr *w, uint8_t addr, uint8_t attr, uint16_t mps, uint8_t interval)
-{
-	lp_wr_u8(w, 7);
-	lp_wr_u8(w, 5);
-	lp_wr_u8(w, addr);
-	lp_wr_u8(w, attr);
-	lp_wr_le16(w, mps);
-	lp_wr_u8(w, interval);
-}
-
-static void wr_ptp(struct lp_wr *w, bool hs)
-{
-	wr_iface(w, 0, 0, 3, 0x06, 0x01, 0x01, STR_PTP);
-	wr_ep(w, 0x02, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
-	wr_ep(w, 0x81, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
-	wr_ep(w, 0x83, 0x03, SD_MPS_INTR, hs ? 7 : 8); /* 8 ms either way */
-}
-
-static void wr_mux(struct lp_wr *w, bool hs)
-{
-	wr_iface(w, 1, 0, 2, 0xff, 0xfe, 0x02, STR_MUX);
-	wr_ep(w, SIMDEV_EP_MUX_OUT, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
-	wr_ep(w, SIMDEV_EP_MUX_IN, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
-}
-
-/* One configuration set; bConfigurationValue `value`, `layout` picks the
- * interfaces (1..4 as in the header comment, 'd' DFU, 'r' recovery). */
-static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
-{
-	struct lp_wr w;
-	uint8_t nif = 1, istr = 0;
-
-	lp_wr_init_fixed(&w, buf, SD_CFG_MAX);
-	switch (layout) {
-	case 1:
-		nif = 1;
-		istr = STR_PTP;
-		break;
-	case 2:
-		nif = 3;
-		istr = STR_IPOD;
-		break;
-	case 3:
-		nif = 2;
-		istr = STR_PTP_AMD;
-		break;
-	case 4:
-		nif = 3;
-		istr = STR_PTP_AMD_ETH;
-		break;
-	default:
-		nif = 1;
-		istr = 0;
-		break;
-	}
-	lp_wr_u8(&w, 9);
-	lp_wr_u8(&w, 2);
-	lp_wr_le16(&w, 0); /* wTotalLength, patched below */
-	lp_wr_u8(&w, nif);
-	lp_wr_u8(&w, value);
-	lp_wr_u8(&w, istr);
-	lp_wr_u8(&w, 0xc0); /* self-powered */
-	lp_wr_u8(&w, 250);  /* 500 mA */
-	switch (layout) {
-	case 1:
-		wr_ptp(&w, hs);
-		break;
-	case 2:
-		wr_iface(&w, 0, 0, 0, 0x01, 0x01, 0x00, 0);
-		/* class-specific AC header: bcdADC 1.00, one streaming interface */
-		lp_wr_u8(&w, 9);
-		lp_wr_u8(&w, 0x24);
-		lp_wr_u8(&w, 0x01);
-		lp_wr_le16(&w, 0x0100);
-		lp_wr_le16(&w, 9);
-		lp_wr_u8(&w, 1);
-		lp_wr_u8(&w, 1);
-		wr_iface(&w, 1, 0, 0, 0x01, 0x02, 0x00, 0);
-		wr_iface(&w, 1, 1, 1, 0x01, 0x02, 0x00, 0);
-		wr_ep(&w, 0x81, 0x05, SD_MPS_ISO, hs ? 4 : 1); /* iso async, 1 ms */
-		wr_iface(&w, 2, 0, 1, 0x03, 0x00, 0x00, 0);
-		/* HID descriptor: bcdHID 1.11, one report descriptor of 47 bytes */
-		lp_wr_u8(&w, 9);
-		lp_wr_u8(&w, 0x21);
-		lp_wr_le16(&w, 0x0111);
-		lp_wr_u8(&w, 0);
-		lp_wr_u8(&w, 1);
-		lp_wr_u8(&w, 0x22);
-		lp_wr_le16(&w, 47);
-		wr_ep(&w, 0x83, 0x03, SD_MPS_INTR, hs ? 7 : 8);
-		break;
-	case 3:
-		wr_ptp(&w, hs);
-		wr_mux(&w, hs);
-		break;
-	case 4:
-		wr_ptp(&w, hs);
-		wr_mux(&w, hs);
-		wr_iface(&w, 2, 0, 0, 0xff, 0xfd, 0x01, STR_ETH);
-		break;
-	case 'd':
-		wr_iface(&w, 0, 0, 0, 0xfe, 0x01, 0x00, 0);
-		/* DFU functional descriptor: can download/manifest, 2 KiB transfers */
-		lp_wr_u8(&w, 9);
-		lp_wr_u8(&w, 0x21);
-		lp_wr_u8(&w, 0x0b);
-		lp_wr_le16(&w, 0);
-		lp_wr_le16(&w, 0x0800);
-		lp_wr_le16(&w, 0x0110);
-		break;
-	default: /* 'r' */
-		wr_iface(&w, 0, 0, 0, 0xff, 0xff, 0x51, 0);
-		break;
-	}
-	buf[2] = (uint8_t)(w.len & 0xff);
-	buf[3] = (uint8_t)(w.len >> 8);
-	return w.len;
-}
-
-static int build_descriptors(struct simdev *s)
-{
-	const struct sd_profile *p = s->prof;
-	static const char *const names[STR_COUNT] = {
-	    [STR_MANUFACTURER] = "Apple Inc.",
-	    [STR_PTP] = "PTP",
-	    [STR_IPOD] = "iPod USB Interface",
-	    [STR_PTP_AMD] = "PTP + Apple Mobile Device",
-	    [STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
-	    [STR_MUX] = "Apple USB Multiplexor",
-	    [STR_ETH] = "Apple USB Ethernet",
-	};
-	uint8_t devdesc[18], cfg[2][SD_CFG_MAX];
-	struct lp_wr w;
-	int rc;
-
-	s->pid = p->kind == SD_DFU	  ? SD_PID_DFU
-		 : p->kind == SD_RECOVERY ? SD_PID_RECOVERY
-					  : SD_PID_NORMAL;
-	s->ncfg = p->kind == SD_NORMAL ? 4 : 1;
-	lp_wr_init_fixed(&w, devdesc, sizeof(devdesc));
-	lp_wr_u8(&w, 18);
-	lp_wr_u8(&w, 1);
-	lp_wr_le16(&w, 0x0200);
-	lp_wr_u8(&w, 0);
-	lp_wr_u8(&w, 0);
-	lp_wr_u8(&w, 0);
-	lp_wr_u8(&w, 64);
-	lp_wr_le16(&w, SD_VID);
-	lp_wr_le16(&w, s->pid);
-	lp_wr_le16(&w, p->kind == SD_NORMAL || p->kind == SD_CAMERA ? 0x0804 : 0x0000);
-	lp_wr_u8(&w, STR_MANUFACTURER);
-	lp_wr_u8(&w, STR_PRODUCT);
-	lp_wr_u8(&w, STR_SERIAL);
-	lp_wr_u8(&w, s->ncfg);
-	rc = devcore_set_device(s->dc, devdesc, sizeof(devdesc));
-	for (uint8_t i = 0; i < s->ncfg && !rc; i++) {
-		int layout = p->kind == SD_DFU ? 'd' : p->kind == SD_RECOVERY ? 'r' : i + 1;
-		size_t fs = build_config(cfg[0], i + 1, layout, false);
-		size_t hs = build_config(cfg[1], i + 1, layout, true);
-
-		rc = devcore_add_config(s->dc, cfg[0], fs, cfg[1], hs);
-	}
-	for (uint8_t i = 1; i < STR_COUNT && !rc; i++)
-		if (names[i])
-			rc = devcore_set_string(s->dc, i, names[i]);
-	if (!rc)
-		rc = devcore_set_string(s->dc, STR_PRODUCT,
-					p->kind == SD_DFU	  ? "Apple Mobile Device (DFU Mode)"
-					: p->kind == SD_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
-								 : "iPhone");
-	if (!rc)
-		rc = devcore_set_string(s->dc, STR_SERIAL, s->serial);
-	return rc;
-}
 
 /* --------------------------------------------------------------------------
  * Timers and plug state
@@ -434,7 +205,7 @@ static int p_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len,
 	static const uint8_t mode[4] = {3, 3, 3, 0};
 
 	(void)now;
-	if (s->prof->kind != SD_NORMAL && s->prof->kind != SD_CAMERA)
+	if (s->prof->kind != SIM_NORMAL && s->prof->kind != SIM_CAMERA)
 		return LP_ESTALL;
 	if (setup[0] == 0xc0 && setup[1] == 0x45 && len >= 4) {
 		memcpy(data, mode, 4);
@@ -583,12 +354,12 @@ static int make_identity(struct simdev *s, const struct simdev_opts *o, struct s
 	else
 		snprintf(id->name, sizeof(id->name), "iPhone");
 	/* DFU and iBoot put their identity in the serial string (libirecovery) */
-	if (s->prof->kind == SD_DFU)
+	if (s->prof->kind == SIM_DFU)
 		snprintf(s->serial, sizeof(s->serial),
 			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C "
 			 "SRTG:[iBoot-2696.0.0.1.33]",
 			 ecid);
-	else if (s->prof->kind == SD_RECOVERY)
+	else if (s->prof->kind == SIM_RECOVERY)
 		snprintf(s->serial, sizeof(s->serial),
 			 "CPID:8010 CPRV:11 CPFM:03 SCEP:01 BDID:0C ECID:%s IBFL:3C SRNM:[%s]",
 			 ecid, id->serial);
@@ -629,7 +400,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		return NULL;
 	}
 	s->dc = devcore_new(&simdev_personality, s, log);
-	if (!s->dc || build_descriptors(s)) {
+	if (!s->dc || sim_descriptors(s->dc, p->kind, s->serial)) {
 		devcore_free(s->dc);
 		free(s);
 		lp_err_set(e, LP_ENOMEM, "out of memory");

@@ -45,20 +45,20 @@ static void pump(struct fz *f)
 		bool zlp, moved = false;
 
 		while (mux_out_take(f->host, &p, &n) == 0) {
-			rdev_model_ops.bulk_out(f->rd, 0x04, p, n, f->now);
+			devcore_model_ops.bulk_out(rdev_model(f->rd), 0x04, p, n, f->now);
 			free(p);
 			moved = true;
 		}
-		for (int k = 0; k < 64 && rdev_model_ops.bulk_in_next(f->rd, 0x85, &d, &n, &zlp, f->now) == 0; k++) {
+		for (int k = 0; k < 64 && devcore_model_ops.bulk_in_next(rdev_model(f->rd), 0x85, &d, &n, &zlp, f->now) == 0; k++) {
 			mux_feed(f->host, d, n, true);
 			moved = true;
 		}
 		if (!moved) {
-			uint64_t t = rdev_model_ops.next_timer(f->rd, f->now);
+			uint64_t t = devcore_model_ops.next_timer(rdev_model(f->rd), f->now);
 			if (t == UINT64_MAX)
 				return;
 			f->now = t;
-			rdev_model_ops.tick(f->rd, f->now);
+			devcore_model_ops.tick(rdev_model(f->rd), f->now);
 		}
 	}
 }
@@ -104,16 +104,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	rdev_link(f.rd, 0, &link);
 	rdev_get_summary(f.rd, &s);
-	rdev_model_ops.reset(f.rd, 0);
-	rdev_model_ops.identity(f.rd, &vid, &pid, &ncfg);
-	rdev_model_ops.control(f.rd, setup, buf, sizeof(buf), &got, 0);
+	devcore_model_ops.reset(rdev_model(f.rd), 0);
+	devcore_model_ops.identity(rdev_model(f.rd), &vid, &pid, &ncfg);
+	devcore_model_ops.control(rdev_model(f.rd), setup, buf, sizeof(buf), &got, 0);
 	for (unsigned i = 0; i < ncfg && i < 8; i++) {
 		uint8_t cs[8] = {0x80, 6, (uint8_t)i, 2, 0, 0, 0x00, 0x10};
-		rdev_model_ops.control(f.rd, cs, buf, sizeof(buf), &got, 0);
+		devcore_model_ops.control(rdev_model(f.rd), cs, buf, sizeof(buf), &got, 0);
 	}
 	for (unsigned v = 1; v <= 4; v++) {
 		uint8_t sc[8] = {0x00, 9, (uint8_t)v, 0, 0, 0, 0, 0};
-		if (rdev_model_ops.control(f.rd, sc, NULL, 0, &got, 0) == 0 && rdev_model_ops.max_packet(f.rd, 0x85))
+		if (devcore_model_ops.control(rdev_model(f.rd), sc, NULL, 0, &got, 0) == 0 && devcore_model_ops.max_packet(rdev_model(f.rd), 0x85))
 			break;
 	}
 	f.host = mux_new(MUX_ROLE_HOST, &cbs, &f, &log);

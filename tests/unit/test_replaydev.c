@@ -71,7 +71,7 @@ static struct fx *fx_new(const char *path)
 	lp_clock_init_virtual(&f->clock, 0);
 	f->log.max = LP_LOG_ERROR;
 	assert_int_equal(rdev_load_path(path, NULL, &f->clock, &f->log, &f->rd, &e), 0);
-	rdev_model_ops.reset(f->rd, 0);
+	devcore_model_ops.reset(rdev_model(f->rd), 0);
 	f->fr = lkd_framer_new();
 	return f;
 }
@@ -89,7 +89,7 @@ static int control(struct fx *f, uint8_t rt, uint8_t req, uint16_t val, uint16_t
 {
 	uint8_t setup[8] = {rt, req, (uint8_t)val, (uint8_t)(val >> 8), (uint8_t)idx, (uint8_t)(idx >> 8),
 			    (uint8_t)len, (uint8_t)(len >> 8)};
-	return rdev_model_ops.control(f->rd, setup, buf, len, got, f->now);
+	return devcore_model_ops.control(rdev_model(f->rd), setup, buf, len, got, f->now);
 }
 
 /* Move packets both ways; when nothing moves, run the model's next timer. */
@@ -103,21 +103,21 @@ static void pump(struct fx *f, uint64_t until)
 		bool zlp;
 
 		while (mux_out_take(f->host, &p, &n) == 0) {
-			rdev_model_ops.bulk_out(f->rd, EP_OUT, p, n, f->now);
+			devcore_model_ops.bulk_out(rdev_model(f->rd), EP_OUT, p, n, f->now);
 			free(p);
 			moved = true;
 		}
-		while (rdev_model_ops.bulk_in_next(f->rd, EP_IN, &d, &n, &zlp, f->now) == 0) {
+		while (devcore_model_ops.bulk_in_next(rdev_model(f->rd), EP_IN, &d, &n, &zlp, f->now) == 0) {
 			mux_feed(f->host, d, n, true);
 			moved = true;
 		}
 		if (moved)
 			continue;
-		uint64_t t = rdev_model_ops.next_timer(f->rd, f->now);
+		uint64_t t = devcore_model_ops.next_timer(rdev_model(f->rd), f->now);
 		if (t == UINT64_MAX || t > until)
 			return;
 		f->now = t;
-		rdev_model_ops.tick(f->rd, f->now);
+		devcore_model_ops.tick(rdev_model(f->rd), f->now);
 	}
 	fail_msg("pump did not settle");
 }
@@ -178,7 +178,7 @@ static void test_control_replies(void **state)
 	rdev_get_summary(f->rd, &s);
 	assert_int_equal(s.vid, 0x05ac);
 	assert_int_equal(strlen(s.udid), 40);
-	rdev_model_ops.identity(f->rd, &vid, &pid, &ncfg);
+	devcore_model_ops.identity(rdev_model(f->rd), &vid, &pid, &ncfg);
 	assert_int_equal(pid, 0x12a8);
 	assert_int_equal(ncfg, 4);
 	assert_int_equal(control(f, 0x80, 6, 0x0100, 0, buf, 18, &got), 0);
@@ -198,7 +198,7 @@ static void test_control_replies(void **state)
 	assert_int_equal(control(f, 0x00, 9, 4, 0, NULL, 0, &got), 0);
 	assert_int_equal(control(f, 0x80, 8, 0, 0, buf, 1, &got), 0);
 	assert_int_equal(buf[0], 4);
-	assert_int_equal(rdev_model_ops.max_packet(f->rd, EP_IN), 512);
+	assert_int_equal(devcore_model_ops.max_packet(rdev_model(f->rd), EP_IN), 512);
 	fx_free(f);
 }
 
