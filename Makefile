@@ -46,6 +46,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# libplist 2.x has no run-time version call: `linkprobe --version` names the build's
+$(B)/src/cli/version.o: LP_CFLAGS += -DLP_LIBPLIST_BUILD_VERSION='"$(shell $(PKG_CONFIG) --modversion libplist-2.0 2>/dev/null)"'
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^

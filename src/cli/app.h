@@ -24,6 +24,7 @@ struct lp_app {
 	/* options */
 	const char *device_spec; /* "libusb", "sim[:profile][,k=v]", "replay:FILE" */
 	bool json;
+	bool quiet; /* -q: only the verdict line on stdout */
 	bool color;
 	int verbose;
 	const char *capture_path;
@@ -71,6 +72,19 @@ void app_capture_keylog(void *ud, const char *line);
 
 /* output.c */
 void out_attach(struct lp_app *app, struct diag_report *r);
+/* Colour on stdout? Not with --no-color, a non-empty NO_COLOR, --json, a
+ * non-terminal or TERM=dumb. */
+bool out_use_color(bool no_color_opt, bool json);
+/* A progress line for a person watching a terminal (redrawn in place, cut to
+ * the width); nothing under --json, -q or off a terminal. Not report data. */
+void out_progress(struct lp_app *app, double t_s, const char *stage, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The log sink (ud = struct lp_app *): sanitized lines on stderr; repeated
+ * warnings folded at default verbosity, counted by out_log_flush(). */
+void out_log_sink(void *ud, enum lp_log_level level, const char *msg);
+void out_log_flush(void);
+/* version.c: `--version`: linkprobe's and the libraries' versions. */
+void out_version(FILE *f);
 int out_finish(struct lp_app *app, struct diag_report *r);
 void out_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

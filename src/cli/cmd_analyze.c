@@ -44,7 +44,7 @@ int cmd_analyze(struct lp_app *app)
 		diag_release(&r);
 		return EXIT_RUNTIME;
 	}
-	if (!app->json) {
+	if (!app->json && !app->quiet) {
 		json_object *an = r.extra ? json_object_object_get(r.extra, "anomalies") : NULL;
 		size_t n = an ? json_object_array_length(an) : 0;
 		if (n) {

@@ -208,7 +208,20 @@ static void run(struct cable *c)
 
 	s = diag_begin(r, "round trips");
 	end = lp_clock_now(&app->clock) + (uint64_t)(app->duration_s * LP_NS_PER_S);
+	uint64_t next_progress = 0;
 	while (lp_clock_now(&app->clock) < end && c->iterations < CABLE_MAX_ITER) {
+		uint64_t now = lp_clock_now(&app->clock);
+		if (now >= next_progress) { /* for a person at a terminal: not report data */
+			struct hl_stats st = {0};
+			if (c->link)
+				hl_get_stats(c->link, &st);
+			out_progress(app, (double)(now - r->t0) / LP_NS_PER_S, s->name,
+				     "%.1f of %.1f s, %llu rounds, %llu errors so far",
+				     (double)(now - r->t0 - s->start_ns) / LP_NS_PER_S, app->duration_s,
+				     (unsigned long long)c->iterations,
+				     (unsigned long long)(c->errors + link_errors + st.errors));
+			next_progress = now + LP_NS_PER_S / 10;
+		}
 		c->iterations++;
 		ret = one_round(c);
 		if (ret == LP_ENODEV) {

@@ -52,20 +52,12 @@ static void usage(FILE *f)
 		"  --via-usbmuxd         list/trust through the usbmuxd daemon when it owns the device\n"
 		"                        (env USBMUXD_SOCKET_ADDRESS=UNIX:/path|host:port; records are the daemon's)\n"
 		"  --no-color            no colour (also NO_COLOR env; off when not a terminal)\n"
-		"  -v, --verbose         log protocol detail to stderr (repeat for more)\n"
-		"  -h, --help            this help;  --version  print the version\n"
+		"  -q, --quiet           print only the verdict line (prompts still reach stderr)\n"
+		"  -v, --verbose         -v protocol milestones, -vv every USB transfer, -vvv payload hex\n"
+		"                        dumps (secrets redacted) on stderr; default folds repeated warnings\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         versions of linkprobe and the libraries it runs with\n"
 		"\nexit codes: 0 good verdict, 1 problem found, 2 usage error, 3 runtime error\n");
-}
-
-static void log_sink(void *ud, enum lp_log_level level, const char *msg)
-{
-	static const char *names[] = {"error", "warn", "info", "debug", "trace"};
-	char safe[1024];
-
-	(void)ud;
-	/* log messages may quote device or host strings: one place keeps them safe */
-	lp_sanitize_str(safe, sizeof(safe), msg);
-	fprintf(stderr, "linkprobe: %s: %s\n", names[level], safe);
 }
 
 static int parse_seconds(const char *s, double *out)
@@ -103,6 +95,7 @@ int main(int argc, char **argv)
 		{"no-color", no_argument, NULL, OPT_NO_COLOR},
 		{"cable-test", no_argument, NULL, OPT_CABLE_TEST},
 		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"usbmuxd-port", required_argument, NULL, OPT_USBMUXD_PORT},
@@ -128,7 +121,7 @@ int main(int argc, char **argv)
 	app.pair_dir = getenv("LINKPROBE_PAIR_DIR");
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vhqV", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DEVICE: app.device_spec = optarg; break;
 		case OPT_UDID: app.udid = optarg; break;
@@ -168,8 +161,10 @@ int main(int argc, char **argv)
 		case OPT_NO_COLOR: no_color = true; break;
 		case OPT_CABLE_TEST: cmdname = "cable-test"; break;
 		case 'v': app.verbose++; break;
+		case 'q': app.quiet = true; break;
 		case 'h': usage(stdout); return EXIT_GOOD;
-		case OPT_VERSION: printf("linkprobe %s\n", LP_VERSION); return EXIT_GOOD;
+		case 'V':
+		case OPT_VERSION: out_version(stdout); return EXIT_GOOD;
 		case '?':
 		default:
 			if (optopt && optopt < 256)
@@ -201,10 +196,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_GOOD;
 	}
-	app.color = !no_color && !getenv("NO_COLOR") && isatty(STDOUT_FILENO) && !app.json;
-	app.log.sink = log_sink;
+	app.color = out_use_color(no_color, app.json);
+	app.log.sink = out_log_sink;
+	app.log.ud = &app;
 	app.log.max = app.verbose >= 3 ? LP_LOG_TRACE : app.verbose == 2 ? LP_LOG_DEBUG
-		    : app.verbose == 1 ? LP_LOG_INFO : LP_LOG_WARN;
+		    : app.verbose == 1 ? LP_LOG_INFO : app.quiet ? LP_LOG_ERROR : LP_LOG_WARN;
 	if (app.tls_keys && !app.capture_path && !app.capture_streams_path) {
 		fprintf(stderr, "linkprobe: --tls-keys needs --capture or --capture-streams\n");
 		return EXIT_USAGE;

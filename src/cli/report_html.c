@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/capture/reader.h"
 #include "src/cli/app.h"
 #include "src/diag/diag.h"
 
@@ -126,6 +127,112 @@ void rep_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit
 	if (r.end_ns < r.start_ns)
 		r.end_ns = r.start_ns;
 	rep_add_xfer(d, &r);
+}
+
+/* ------------------------------------------------------------------------
+ * analyze --report: the transfers of a capture, read with the reader the
+ * analyzer uses (a second pass, only when a report is asked for)
+ */
+
+#define REP_CAP_QUEUES 128 /* (enumeration, endpoint) pairs followed */
+#define REP_CAP_FIFO 64	   /* outstanding submits per endpoint */
+
+struct cap_collect {
+	struct rep_data *d;
+	struct {
+		unsigned usb;
+		uint8_t ep;
+		uint64_t t[REP_CAP_FIFO];
+		unsigned head, n;
+	} q[REP_CAP_QUEUES];
+	size_t nq;
+};
+
+/* Linux URB status (usbmon's form; USBPcap's is mapped by the reader) */
+static uint8_t kind_of_status(int32_t st)
+{
+	switch (st) {
+	case 0: return REP_X_OK;
+	case -32: return REP_X_STALL;			/* EPIPE */
+	case -110: case -62: return REP_X_TIMEOUT;	/* ETIMEDOUT, ETIME */
+	case -2: case -104: return REP_X_CANCELLED;	/* ENOENT, ECONNRESET: unlinked */
+	case -19: case -108: return REP_X_GONE;		/* ENODEV, ESHUTDOWN */
+	default: return REP_X_ERROR;
+	}
+}
+
+static bool collect_event(void *ud, const struct cap_event *ev)
+{
+	struct cap_collect *c = ud;
+	const struct cap_transfer *x = &ev->u.x;
+	struct rep_xfer r = {0};
+	size_t i;
+
+	if (ev->type != CAP_EV_TRANSFER || !ev->usb)
+		return true;
+	for (i = 0; i < c->nq; i++)
+		if (c->q[i].usb == ev->usb->index && c->q[i].ep == x->ep)
+			break;
+	if (i == c->nq && c->nq < REP_CAP_QUEUES) {
+		c->q[i].usb = ev->usb->index;
+		c->q[i].ep = x->ep;
+		c->q[i].head = c->q[i].n = 0;
+		c->nq++;
+	}
+	if (x->type == 'S') {
+		/* an endpoint's URBs complete in the order they were submitted */
+		if (i < c->nq && c->q[i].n < REP_CAP_FIFO)
+			c->q[i].t[(c->q[i].head + c->q[i].n++) % REP_CAP_FIFO] = ev->t;
+		return true;
+	}
+	r.end_ns = ev->t;
+	r.start_ns = ev->t;
+	if (x->type == 'C' && i < c->nq && c->q[i].n) {
+		r.start_ns = c->q[i].t[c->q[i].head];
+		c->q[i].head = (c->q[i].head + 1) % REP_CAP_FIFO;
+		c->q[i].n--;
+	}
+	if (r.start_ns > r.end_ns)
+		r.start_ns = r.end_ns;
+	r.endpoint = x->ep;
+	r.type = x->xfer == 2 ? TR_XFER_CONTROL : TR_XFER_BULK;
+	r.bytes = x->type == 'C' ? x->len : 0;
+	r.packet = ev->pkt > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->pkt;
+	r.kind = kind_of_status(x->status);
+	if (x->type == 'E' && r.kind == REP_X_OK)
+		r.kind = REP_X_ERROR;
+	rep_add_xfer(c->d, &r);
+	return true;
+}
+
+int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port, struct lp_errinfo *e)
+{
+	struct cap_reader_opts o = {.usbmuxd_port = usbmuxd_port};
+	struct cap_collect *c;
+	struct cap_reader *rd;
+	FILE *f;
+	int r;
+
+	if (strcmp(path, "-") == 0) {
+		d->xfer_note = "The capture was read from a pipe, which cannot be read a second time for the "
+			       "transfer timeline.";
+		return 0;
+	}
+	f = fopen(path, "rb");
+	if (!f)
+		return lp_err_set(e, LP_EIO, "cannot reopen %s: %s", path, strerror(errno));
+	c = calloc(1, sizeof(*c));
+	rd = c ? cap_reader_new(&o, collect_event, c) : NULL;
+	if (!rd) {
+		fclose(f);
+		free(c);
+		return lp_err_set(e, LP_ENOMEM, "out of memory reading the transfers");
+	}
+	c->d = d;
+	r = cap_reader_run(rd, f, e);
+	cap_reader_free(rd);
+	free(c);
+	return r;
 }
 
 /* ------------------------------------------------------------------------
@@ -861,10 +968,11 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 
 	sb_puts(b, "<section id=\"transfers\"><h2>USB transfers by endpoint</h2>");
 	if (!d || d->nx == 0) {
-		sb_printf(b, "<p class=\"none\">%s</p></section>\n",
-			  strcmp(jstr(rep, "command"), "analyze") == 0
-				  ? "The analyzer handed over no per-transfer events for this capture."
-				  : "No USB transfer was made.");
+		sb_puts(b, "<p class=\"none\">");
+		sb_esc(b, d && d->xfer_note ? d->xfer_note
+			  : strcmp(jstr(rep, "command"), "analyze") == 0 ? "No USB transfer in this capture."
+									  : "No USB transfer was made.");
+		sb_puts(b, "</p></section>\n");
 		return;
 	}
 	for (size_t i = 0; i < d->nx; i++) {

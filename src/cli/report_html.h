@@ -62,6 +62,7 @@ struct rep_data {
 	struct rep_mark *m; /* owned */
 	size_t nm, capm;
 	bool frozen;	    /* released: late observer calls are ignored */
+	const char *xfer_note; /* why there are no transfers (static string), or NULL */
 };
 
 void rep_data_init(struct rep_data *d, uint64_t t0_ns, const char *source);
@@ -74,6 +75,11 @@ int rep_add_mark(struct rep_data *d, uint64_t t_ns, const char *stage, const cha
 /* Transport observer (ud = struct rep_data *): records every completion and
  * every failed submit, times relative to d->t0_ns. */
 void rep_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit_err);
+
+/* analyze: add the USB transfers of the capture `path` (read again with the
+ * capture reader; times from its first packet, like the analyzer's stages).
+ * "-" (a pipe) cannot be read twice: sets d->xfer_note and returns 0. */
+int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port, struct lp_errinfo *e);
 
 /* HTML-escape `src` (NUL-terminated, any bytes) for text and quoted
  * attribute contexts: & < > " ' become entities; control characters (C0

@@ -83,6 +83,13 @@ run_lp "$T/an.txt" analyze "$ROOT/captures/sim-flaky-cable.pcapng" --report "$T/
 is $? 1 "analyze --report: exit 1 (FLAKY)"
 like "$(cat "$T/an.html")" '<span class="pkt">packet 6353</span>device 1.2 gone' "analyze: anomaly with its packet number"
 like "$(cat "$T/an.html")" '<h1 id="verdict">FLAKY</h1>' "analyze: verdict"
+is "$(grep -o '<g class="lane" data-ep="0x[0-9a-f]*"' "$T/an.html" | tr '\n' ' ')" \
+	'<g class="lane" data-ep="0x00" <g class="lane" data-ep="0x04" <g class="lane" data-ep="0x85" ' \
+	"analyze: the capture's transfers, one lane per endpoint"
+like "$(cat "$T/an.html")" '<line class="gone"[^>]*><title>[^<]*packet 6353' "analyze: the disconnect at its packet"
+like "$(cat "$T/an.html")" '<rect class="x-error"[^>]*><title>[^<]*\(packet 145\)' "analyze: the first transfer error at its packet"
+cat "$ROOT/captures/sim-flaky-cable.pcapng" | "$LP" analyze - --report "$T/pipe.html" >/dev/null 2>&1
+like "$(cat "$T/pipe.html")" 'read from a pipe' "analyze from a pipe: the report says why there is no timeline"
 
 # a report that cannot be written is an error, not a silent success
 run_lp "$T/nowrite.txt" trust --device sim:healthy --pair-dir "$T/pd-healthy" --report "$T/no/such/dir/r.html"
