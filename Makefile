@@ -110,7 +110,13 @@ $(FAKE_USBMUXD): tests/fake_usbmuxd.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 
-tap: linkprobe $(FAKE_USBMUXD)
+# per-packet decode of a bus-level capture, for tests/t/62-bus.t (vs tshark)
+USBLL_DUMP := $(B)/tests/usbll-dump
+$(USBLL_DUMP): tests/usbll_dump.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
+
+tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP)
 	prove -v --timer tests/t/
 
 check: bootstrap
@@ -156,4 +162,4 @@ clean:
 
 .PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d
+-include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

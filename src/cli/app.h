@@ -29,6 +29,7 @@ struct lp_app {
 	int verbose;
 	const char *capture_path;
 	const char *capture_streams_path;
+	const char *capture_bus_path; /* --capture-bus: the simulated link's packets */
 	const char *keylog_path;
 	bool tls_keys;
 	bool no_redact;

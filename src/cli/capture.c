@@ -9,13 +9,17 @@
 
 #include "src/cli/app.h"
 #include "proto/hostlink.h"
+#include "src/capture/cap_bus.h"
 #include "src/capture/cap_streams.h"
 #include "src/capture/cap_tap.h"
 #include "src/capture/cap_writer.h"
+#include "usb/tr_sim.h"
 
 struct lp_capture {
 	struct cap_writer *usb;	    /* --capture */
 	struct cap_writer *tcp;	    /* --capture-streams */
+	struct cap_writer *bus;	    /* --capture-bus */
+	struct cap_bus *busw;
 	struct cap_tap *tap;
 	struct cap_streams *streams;
 	struct cap_keylog *keylog;
@@ -54,6 +58,24 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		if (app->tls_keys)
 			dsb = c->tcp;
 	}
+	if (app->capture_bus_path) {
+		/* the bus of the simulated link: its speed, latency and fault rate */
+		const struct tr_sim_arg *sa = app->sim_arg;
+		struct cap_bus_opts bo = {0};
+		if (!app->is_sim || !sa)
+			return lp_err_set(e, LP_EINVAL, "--capture-bus records the simulated link's bus (--device sim or "
+					  "replay:FILE); on real hardware use a bus analyzer");
+		bo.speed = sa->link.speed == TR_SPEED_FULL || sa->link.speed == TR_SPEED_LOW ? TR_SPEED_FULL : TR_SPEED_HIGH;
+		bo.latency_ns = sa->link.link_off ? 0 : sa->link.latency_ns;
+		bo.retry_rate = sa->link.error_rate > 0.5 ? 0.5 : sa->link.error_rate;
+		bo.seed = sa->link.seed ^ 0x62757363ull;
+		c->bus = cap_open(app->capture_bus_path, CAP_FMT_AUTO, NULL, e);
+		if (!c->bus)
+			return lp_err_prefix(e, "--capture-bus %s", app->capture_bus_path), e ? e->code : LP_EIO;
+		r = cap_bus_attach(app->tr, c->bus, &bo, &c->busw, e);
+		if (r)
+			return r;
+	}
 	if (app->tls_keys && !dsb)
 		return lp_err_set(e, LP_EINVAL, "--tls-keys needs a pcapng capture (classic pcap has no secrets block)");
 	if (app->keylog_path || dsb) {
@@ -77,6 +99,10 @@ void app_capture_close(struct lp_app *app)
 	cap_tap_free(c->tap);
 	if (c->usb)
 		cap_close(c->usb);
+	cap_bus_detach(c->busw);
+	cap_bus_free(c->busw);
+	if (c->bus)
+		cap_close(c->bus);
 	if (c->tcp)
 		cap_close(c->tcp);
 	free(c);

@@ -209,7 +209,7 @@ int app_open_device(struct lp_app *app, struct lp_errinfo *e)
 	}
 	if (r)
 		return r;
-	if (app->capture_path || app->capture_streams_path || app->keylog_path)
+	if (app->capture_path || app->capture_streams_path || app->capture_bus_path || app->keylog_path)
 		return app_capture_open(app, e);
 	return 0;
 }

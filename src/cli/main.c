@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"  --report FILE.html    trust, cable-test, analyze: a self-contained HTML report\n"
 		"  --capture FILE        record every USB transfer (pcapng; .pcap = classic pcap)\n"
 		"  --capture-streams F   record usbmux connections as synthetic TCP (pcapng)\n"
+		"  --capture-bus FILE    sim: record the packets the simulated USB 2.0 bus carries\n"
+		"                        (link type 295/294, as a hardware bus analyzer would)\n"
 		"  --tls-keys            put TLS session keys into the capture (Decryption Secrets Block)\n"
 		"  --keylog FILE         write TLS session keys in NSS key-log format\n"
 		"  --no-redact           keep EscrowBag/private keys in captures (default: redacted)\n"
@@ -71,7 +73,7 @@ static int parse_seconds(const char *s, double *out)
 }
 
 enum {
-	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_TLS_KEYS, OPT_KEYLOG,
+	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_CAPTURE_BUS, OPT_TLS_KEYS, OPT_KEYLOG,
 	OPT_NO_REDACT, OPT_PAIR_DIR, OPT_PAIR, OPT_TIMEOUT, OPT_DURATION, OPT_LIST, OPT_NO_COLOR,
 	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT, OPT_VIA_USBMUXD, OPT_REPORT,
 };
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"capture", required_argument, NULL, OPT_CAPTURE},
 		{"capture-streams", required_argument, NULL, OPT_CAPTURE_STREAMS},
+		{"capture-bus", required_argument, NULL, OPT_CAPTURE_BUS},
 		{"tls-keys", no_argument, NULL, OPT_TLS_KEYS},
 		{"keylog", required_argument, NULL, OPT_KEYLOG},
 		{"no-redact", no_argument, NULL, OPT_NO_REDACT},
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
 		case OPT_JSON: app.json = true; break;
 		case OPT_CAPTURE: app.capture_path = optarg; break;
 		case OPT_CAPTURE_STREAMS: app.capture_streams_path = optarg; break;
+		case OPT_CAPTURE_BUS: app.capture_bus_path = optarg; break;
 		case OPT_TLS_KEYS: app.tls_keys = true; break;
 		case OPT_KEYLOG: app.keylog_path = optarg; break;
 		case OPT_NO_REDACT: app.no_redact = true; break;
@@ -209,7 +213,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linkprobe: --via-usbmuxd works with list and trust, not '%s'\n", cmdname);
 		return EXIT_USAGE;
 	}
-	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path || app.keylog_path)) {
+	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path || app.capture_bus_path || app.keylog_path)) {
 		fprintf(stderr, "linkprobe: --via-usbmuxd: the daemon owns the USB traffic, so there is nothing "
 				"to capture (drop --capture/--capture-streams/--keylog)\n");
 		return EXIT_USAGE;
