@@ -100,7 +100,8 @@ int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r, st
 	}
 	ret = cap_reader_run(rd, f, e);
 	a->linktype = cap_reader_linktype(rd);
-	if (cap_linktype_is_usb(a->linktype))
+	an_bus_take(a, rd);
+	if (cap_linktype_is_usb(a->linktype) || a->is_bus)
 		a->usb_records = a->packets;
 	if (ret == 0)
 		an_report(a, r, clock);

@@ -185,6 +185,10 @@ struct an {
 	uint64_t tcp_segments, umx_messages, umx_flows;
 	bool umx_list_seen;
 	uint64_t umx_list_t, umx_list_pkt;
+	/* bus-level captures (analyze_bus.c) */
+	bool is_bus;
+	enum tr_speed bus_speed;
+	struct usbll_stats bus;
 };
 
 /* analyze_facts.c: the store */
@@ -196,6 +200,12 @@ void an_dev_touch(struct an *a, struct an_dev *d, uint64_t t);
 struct an_dev *an_relay_dev(struct an *a, uint32_t id);
 void an_span_start(struct an_span *s, uint64_t t, uint64_t pkt);
 void an_span_end(struct an_span *s, uint64_t t, uint64_t pkt);
+
+/* analyze_bus.c: bus-level captures. After the reader ran: keep its wire
+ * counters and give devices the bus speed; the verdict rule; metrics.bus. */
+void an_bus_take(struct an *a, const struct cap_reader *rd);
+void an_bus_verdict(const struct an *a, struct diag_report *r);
+json_object *an_bus_json(const struct an *a);
 
 /* Ingest: one reader event each (analyze.c dispatches). */
 void an_usb_event(struct an *a, const struct cap_event *ev);   /* analyze_usb.c */

@@ -422,6 +422,7 @@ static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, 
 		build_trust(&b);
 	if (r->verdict == V_NONE && !r->evidence[0])
 		diag_set_verdict(r, V_PROTOCOL_ERROR, "stopped without a verdict");
+	an_bus_verdict(a, r);
 }
 
 static int progress(const struct an_dev *d)
@@ -462,7 +463,14 @@ static void apply_idb(struct an *a)
 static const char *lt_name(int lt)
 {
 	const char *n = pcap_datalink_val_to_name(lt);
-	return n ? n : "?";
+
+	switch (lt) { /* newer than some libpcap versions' name tables */
+	case USBLL_LINKTYPE: return "USB_2_0";
+	case USBLL_LINKTYPE_LOW: return "USB_2_0_LOW_SPEED";
+	case USBLL_LINKTYPE_FULL: return "USB_2_0_FULL_SPEED";
+	case USBLL_LINKTYPE_HIGH: return "USB_2_0_HIGH_SPEED";
+	default: return n ? n : "?";
+	}
 }
 
 void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
@@ -537,7 +545,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		clk->vnow = a->t_last;
 		if (!a->packets)
 			diag_end(r, s, ST_FAIL, "the capture holds no packets");
-		else if (cap_linktype_is_usb(a->linktype))
+		else if ((cap_linktype_is_usb(a->linktype) || a->is_bus))
 			diag_end(r, s, ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
 				 (unsigned long long)a->usb_records, nother);
 		else
@@ -553,7 +561,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 	if (best && best->speed_mbps > 0)
 		json_object_object_add(m, "speed_mbps", json_object_new_double(best->speed_mbps));
 	json_object_object_add(m, "devices", jint(ncand));
-	if (cap_linktype_is_usb(a->linktype)) {
+	if ((cap_linktype_is_usb(a->linktype) || a->is_bus)) {
 		json_object *x = json_object_new_object();
 		json_object_object_add(x, "control", jint(a->xfers_ctrl));
 		json_object_object_add(x, "bulk_in", jint(a->xfers_bulk_in));
@@ -601,6 +609,8 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		json_object_object_add(g, "longest_s", json_object_new_double((double)a->longest_gap / 1e9));
 		json_object_object_add(m, "gaps", g);
 	}
+	if (a->is_bus)
+		json_object_object_add(m, "bus", an_bus_json(a));
 	json_object_object_add(m, "anomalies", jint(a->nanom));
 	if (r->metrics)
 		json_object_put(r->metrics);

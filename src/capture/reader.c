@@ -96,6 +96,7 @@ void cap_reader_free(struct cap_reader *r)
 		rd_usb_free(r->usb[i]);
 	for (size_t i = 0; i < r->nflows; i++)
 		rd_flow_free(r->flows[i]);
+	usbll_free(r->bus);
 	free(r);
 }
 
@@ -110,9 +111,11 @@ void cap_reader_finish(struct cap_reader *r, bool read_error)
 {
 	struct cap_event ev = {.type = CAP_EV_END};
 	const char *req = NULL;
-	bool mid = rd_usb_mid_exchange(r, &req);
+	bool mid;
 	char pending[32] = "";
 
+	rd_bus_finish(r); /* what the wire decoder still holds goes through first */
+	mid = rd_usb_mid_exchange(r, &req);
 	mid = rd_tcp_mid_exchange(r, &req) || mid;
 	if (req)
 		snprintf(pending, sizeof(pending), "%s", req);
@@ -168,6 +171,9 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 	pcap_t *p;
 	int rc;
 
+	/* big reads: libpcap asks stdio for every record (a bus capture is
+	 * millions of 3-byte ones) */
+	setvbuf(f, NULL, _IOFBF, 1u << 20);
 	rd_scan_pcapng(r, f);
 	p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!p) {
@@ -175,12 +181,17 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		return lp_err_set(e, LP_EIO, "not a capture libpcap can read: %s", errbuf);
 	}
 	r->linktype = pcap_datalink(p);
-	if (!cap_linktype_is_usb(r->linktype) && !cap_linktype_is_ip(r->linktype)) {
+	if (!cap_linktype_is_usb(r->linktype) && !cap_linktype_is_ip(r->linktype) && !cap_linktype_is_bus(r->linktype)) {
 		const char *name = pcap_datalink_val_to_name(r->linktype);
 		lp_err_set(e, LP_EFORMAT, "link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
-			   "USBPcap (249) and IP captures of a relayed usbmuxd socket", r->linktype, name ? name : "unknown");
+			   "USBPcap (249), USB 2.0 bus analyzers (288, 293-295) and IP captures of a relayed usbmuxd socket",
+			   r->linktype, name ? name : "unknown");
 		pcap_close(p);
 		return LP_EFORMAT;
+	}
+	if (cap_linktype_is_bus(r->linktype) && rd_bus_begin(r)) {
+		pcap_close(p);
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
 	}
 	while (!r->stop && (rc = pcap_next_ex(p, &h, &data)) != PCAP_ERROR_BREAK) {
 		uint64_t abs;
@@ -197,7 +208,9 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		r->cur_pkt = r->packets;
 		abs = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * LP_NS_PER_S + (uint64_t)(uint32_t)h->ts.tv_usec;
 		rd_clock(r, abs, &prev_abs);
-		if (cap_linktype_is_usb(r->linktype))
+		if (r->bus)
+			rd_bus_record(r, data, h->caplen, h->len);
+		else if (cap_linktype_is_usb(r->linktype))
 			rd_usb_record(r, data, h->caplen);
 		else
 			rd_ip_packet(r, data, h->caplen);

@@ -4,6 +4,9 @@
  * Input, read through libpcap at nanosecond precision. Link types:
  *   220 / 189  Linux usbmon (64- / 48-byte header)
  *   249        USBPcap (Windows)
+ *   288, 293-295  USB 2.0 packets from a bus analyzer: src/capture/usbll.c
+ *              makes them transfers, which enter the USB layers below
+ *              (reader_bus.c)
  *   0, 1, 12/101/14, 108, 113, 228, 229, 276  (loopback, Ethernet, raw IP,
  *              Linux cooked): IPv4/IPv6 TCP carrying a relayed usbmuxd
  *              socket (socat style)
@@ -44,6 +47,7 @@
 #include <plist/plist.h>
 
 #include "src/base/lp_error.h"
+#include "src/capture/usbll.h"
 #include "usb/usb_desc.h"
 
 /* Named caps (checked before allocation / on insertion). */
@@ -229,6 +233,12 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e);
 int cap_reader_linktype(const struct cap_reader *r);
 bool cap_linktype_is_usb(int lt);
 bool cap_linktype_is_ip(int lt);
+/* USB 2.0 packets (288, 293-295). */
+bool cap_linktype_is_bus(int lt);
+/* Bus-level captures: what only the wire shows (CRC failures, garbage,
+ * retries, timeouts, NAKs per endpoint, SOFs, resets; valid until
+ * cap_reader_free) and the bus speed; NULL for other link types. */
+const struct usbll_stats *cap_reader_bus_stats(const struct cap_reader *r, enum tr_speed *speed);
 
 /* Another source of transfers (a bus-level decoder, a test): set the time
  * base once, then feed records as usbmon would have shown them, in capture

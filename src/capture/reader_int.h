@@ -12,6 +12,7 @@
 #include "src/capture/reader.h"
 #include "proto/lockdown_frame.h"
 #include "proto/mux.h"
+#include "src/capture/usbll.h"
 
 struct rd_tls_dir {
 	uint8_t hdr[5];
@@ -97,6 +98,9 @@ struct cap_reader {
 	bool flow_overflow_noted;
 	unsigned tcp_gaps_listed;
 	uint64_t tcp_segments, umx_flows, umx_messages;
+	/* bus-level captures (reader_bus.c) */
+	struct usbll *bus;
+	uint64_t bus_id;
 };
 
 /* reader.c */
@@ -126,6 +130,11 @@ struct rd_lkd *rd_lkd_new(void);
 void rd_lkd_free(struct rd_lkd *l);
 /* Payload bytes of a lockdown connection, dir 0 host -> device. */
 void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len);
+
+/* reader_bus.c: link types 288, 293-295 (r->linktype set) */
+int rd_bus_begin(struct cap_reader *r);
+void rd_bus_record(struct cap_reader *r, const uint8_t *buf, size_t caplen, size_t wirelen);
+void rd_bus_finish(struct cap_reader *r);
 
 /* reader_tcp.c */
 int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen);

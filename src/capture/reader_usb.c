@@ -37,7 +37,9 @@ static struct rd_usb *usb_get(struct cap_reader *r, uint16_t bus, uint8_t addr, 
 	for (size_t i = r->nusb; i-- > 0;) {
 		u = r->usb[i];
 		if (u->pub.bus == bus && u->pub.addr == addr) {
-			if (!u->pub.gone || t <= u->pub.last_t + LP_NS_PER_S)
+			/* usbmon: completions of a gone device trail in for a while; a bus
+			 * capture says exactly when the address was given again */
+			if (!u->pub.gone || (!r->bus && t <= u->pub.last_t + LP_NS_PER_S))
 				return u;
 			break;
 		}

@@ -117,6 +117,12 @@ const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
  * from n samples in ns (borrowed, not reordered). Owned by the caller. */
 json_object *diag_latency_json(const uint64_t *v, size_t n);
 
+/* Bus-level captures (diag_bus.c): `bad` of `total` packets corrupted on the
+ * wire (crc_bad of them failed their CRC) makes the link FLAKY whatever the
+ * device did; no-op when bad is 0. */
+void diag_rule_bus_corruption(struct diag_report *r, uint64_t bad, uint64_t total, uint64_t crc_bad,
+			      uint64_t first_pkt, uint64_t retries, uint64_t gave_up);
+
 /* JSON object (owned by caller) for the report. */
 json_object *diag_to_json(const struct diag_report *r);
 

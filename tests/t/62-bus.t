@@ -3,7 +3,10 @@
 # linkprobe's packet decoder against Wireshark's usbll dissector on every
 # golden bus capture (captures/bus-*) and on a fresh --capture-bus of the
 # flaky link: packet count, PID byte and CRC5/CRC16 status of each packet
-# must be identical.
+# must be identical. Then the analysis: the wire-only evidence and verdict
+# of the flaky link, the address change after its re-enumeration, and
+# hostile bus-level files (truncated, garbage, lying lengths) giving
+# anomalies or a clear error, never a crash.
 . "$(dirname "$0")/lib.sh"
 C=$(cd "$(dirname "$0")/../../captures" && pwd)
 DUMP=$(cd "$(dirname "$0")/../.." && pwd)/build/tests/usbll-dump
@@ -51,4 +54,75 @@ run_lp "$T/live.json" --cable-test --duration 1 --device sim:flaky --capture-bus
 ok $([ -s "$T/flaky.pcapng" ]; echo $?) "--capture-bus wrote a file"
 xcheck "$T/flaky.pcapng" "fresh flaky bus capture"
 is "$(tshark -r "$T/flaky.pcapng" -T fields -e frame.encap_type 2>/dev/null | sort -u | wc -l | tr -d ' ')" 1 "one link type"
+run_lp "$T/a.json" analyze "$T/flaky.pcapng" --json
+is "$?" 1 "flaky bus capture: exit 1"
+is "$(jget .verdict "$T/a.json")" FLAKY "flaky bus capture: FLAKY"
+like "$(jget .evidence "$T/a.json")" "^[0-9]+ of [0-9]+ packets on the wire were corrupted \([0-9]+ failed their CRC" \
+	"evidence: corrupted packets counted"
+like "$(jget .remedy "$T/a.json")" "signal integrity - replace the cable, avoid hubs and extension leads" "remedy: cable and port"
+like "$(jget .metrics.bus.crc16_errors "$T/a.json")" "^[1-9]" "metrics: CRC16 errors"
+like "$(jget .metrics.bus.crc5_errors "$T/a.json")" "^[1-9]" "metrics: CRC5 errors (corrupted tokens)"
+like "$(jget .metrics.bus.garbage "$T/a.json")" "^[1-9]" "metrics: bit-level garbage between packets"
+like "$(jget .metrics.bus.retries "$T/a.json")" "^[1-9]" "metrics: retried transactions"
+like "$(jget .metrics.bus.timeouts "$T/a.json")" "^[1-9]" "metrics: timed-out transactions"
+like "$(jget .metrics.bus.host_gave_up "$T/a.json")" "^[1-9]" "metrics: transactions the host gave up on"
+is "$(jget .metrics.bus.resets "$T/a.json")" 1 "metrics: the bus reset before the re-enumeration"
+is "$(jget .metrics.bus.set_address "$T/a.json")" 2 "metrics: two SET_ADDRESS (attach, re-attach)"
+is "$(jget .metrics.reenumerations "$T/a.json")" 1 "the re-enumeration to a new address is followed"
+is "$(jget .device.address "$T/a.json")" 3 "the device is reported at its new address"
+like "$(jget '.metrics.bus.endpoints[] | select(.endpoint=="2.5in") | .nak_rate' "$T/a.json")" "^0\.[0-9]" \
+	"NAK rate of the usbmux IN endpoint"
+like "$(jget '[.anomalies[] | select(test("failed its CRC16"))][0]' "$T/a.json")" "^packet [0-9]+: DATA[01] of [0-9]+ bytes failed its CRC16" \
+	"anomaly names the packet"
+
+# the healthy ones show no corruption and the device's own verdict
+run_lp "$T/h.json" analyze "$C/bus-healthy-pair.pcap" --json
+is "$(jget .verdict "$T/h.json")" TRUSTED "healthy bus capture (link type 288): TRUSTED"
+is "$(jget .metrics.bus.speed "$T/h.json")" high "link type 288: high speed inferred from the SOFs"
+is "$(jget '.metrics.bus.crc5_errors + .metrics.bus.crc16_errors + .metrics.bus.garbage' "$T/h.json")" 0 "no corruption"
+is "$(jget '.metrics.bus.sof_missing + .metrics.bus.sof_late' "$T/h.json")" 0 "no missing or late SOF"
+run_lp "$T/c.txt" analyze "$C/bus-camera-only.pcapng"
+like "$(cat "$T/c.txt")" "verdict: CAMERA_ONLY" "camera-only from the wire"
+
+# hostile bus-level files
+python3 - "$C/bus-healthy-pair.pcap" "$T" <<'EOF'
+import struct, sys
+src, out = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+def recs(buf):
+    off, r = 24, []
+    while off + 16 <= len(buf):
+        n = struct.unpack_from('<I', buf, off + 8)[0]
+        r.append(off); off += 16 + n
+    return r
+r = recs(b)
+def w(name, data): open(out + '/' + name, 'wb').write(data)
+w('bus-truncated.pcap', b[:r[400] + 9])
+x = bytearray(b); struct.pack_into('<I', x, r[50] + 8, 0x7fffffff); w('bus-lying-caplen.pcap', x)
+x = bytearray(b); struct.pack_into('<I', x, r[60] + 12, 9999); w('bus-lying-wirelen.pcap', x)
+# every 7th packet's PID byte replaced by noise, every 11th cut short by one byte
+x = bytearray(b[:24])
+for i, o in enumerate(r):
+    n = struct.unpack_from('<I', b, o + 8)[0]
+    rec = bytearray(b[o:o + 16 + n])
+    if i % 7 == 3: rec[16] ^= 0x50
+    if i % 11 == 5 and n > 1:
+        rec = rec[:-1]; struct.pack_into('<II', rec, 8, n - 1, n - 1)
+    x += rec
+w('bus-garbage.pcap', x)
+w('bus-noise.pcap', b[:24] + b''.join(struct.pack('<IIII', 1, i * 1000, 5, 5) + bytes([(i * 37 + k * 11) & 0xff for k in range(5)]) for i in range(3000)))
+EOF
+for f in bus-truncated bus-lying-caplen bus-lying-wirelen bus-garbage bus-noise; do
+	run_lp "$T/$f.json" analyze "$T/$f.pcap" --json; rc=$?
+	ok $([ $rc -le 3 ]; echo $?) "$f: no crash (exit $rc)"
+	if [ $rc = 3 ]; then
+		like "$(cat "$T/$f.json.err")" "." "$f: a clear error"
+	else
+		like "$(jget .metrics.anomalies "$T/$f.json")" "^[1-9]" "$f: anomalies reported"
+	fi
+done
+like "$(jget '.metrics.bus.garbage' "$T/bus-garbage.json")" "^[1-9]" "noise in place of PID bytes is counted as garbage"
+like "$(jget '.metrics.bus.malformed' "$T/bus-garbage.json")" "^[1-9]" "packets cut short are counted as malformed"
+is "$(jget '.verdict' "$T/bus-garbage.json")" FLAKY "a corrupted wire is FLAKY whatever the device"
+like "$(jget '.anomalies | join(" ")' "$T/bus-lying-wirelen.json")" "captured; not decoded" "a record shorter than its wire length is an anomaly"
 done_testing
