@@ -75,6 +75,49 @@ like "$(jget '.metrics.bus.endpoints[] | select(.endpoint=="2.5in") | .nak_rate'
 like "$(jget '[.anomalies[] | select(test("failed its CRC16"))][0]' "$T/a.json")" "^packet [0-9]+: DATA[01] of [0-9]+ bytes failed its CRC16" \
 	"anomaly names the packet"
 
+# an old address reused: the flaky capture with the re-enumeration's
+# SET_ADDRESS and traffic moved from address 3 back to 2 (CRCs recomputed)
+python3 - "$C/bus-flaky-cable.pcapng" "$T/reuse.pcapng" 3 2 <<'EOF2'
+import struct, sys
+src, dst, old, new = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def crc5(v, n):
+    r = 0x1f
+    for i in range(n):
+        fb = ((v >> i) ^ r) & 1; r >>= 1
+        if fb: r ^= 0x14
+    return (~r) & 0x1f
+def crc16(d):
+    c = 0xffff
+    for b in d:
+        c ^= b
+        for i in range(8): c = (c >> 1) ^ 0xa001 if c & 1 else c >> 1
+    return (~c) & 0xffff
+b = bytearray(open(src, 'rb').read())
+off, setup0 = 0, False
+while off + 12 <= len(b):
+    t, ln = struct.unpack_from('<II', b, off)
+    if t == 6:
+        cl = struct.unpack_from('<I', b, off + 20)[0]
+        p = off + 28
+        pid = b[p] & 0xf
+        if cl == 3 and pid in (1, 9, 0xd, 4):
+            v = b[p + 1] | b[p + 2] << 8
+            if crc5(v & 0x7ff, 11) == v >> 11 and (v & 0x7f) == old:
+                v = (v & ~0x7f) | new
+                v = (v & 0x7ff) | crc5(v & 0x7ff, 11) << 11
+                b[p + 1], b[p + 2] = v & 0xff, v >> 8
+            setup0 = pid == 0xd and (v & 0x7f) == 0
+        elif cl == 11 and pid == 3 and setup0 and b[p + 1] == 0 and b[p + 2] == 5 and b[p + 3] == old:
+            b[p + 3] = new
+            c = crc16(bytes(b[p + 1:p + 9]))
+            b[p + 9], b[p + 10] = c & 0xff, c >> 8
+    off += ln
+open(dst, 'wb').write(b)
+EOF2
+run_lp "$T/reuse.json" analyze "$T/reuse.pcapng" --json
+is "$(jget '[.metrics.reenumerations, .device.address, .metrics.devices, .metrics.bus.set_address] | map(tostring) | join(" ")' "$T/reuse.json")" \
+	"1 2 1 2" "an old address given again after the reset: one device, re-enumerated, still at address 2"
+
 # the healthy ones show no corruption and the device's own verdict
 run_lp "$T/h.json" analyze "$C/bus-healthy-pair.pcap" --json
 is "$(jget .verdict "$T/h.json")" TRUSTED "healthy bus capture (link type 288): TRUSTED"

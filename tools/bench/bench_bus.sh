@@ -59,8 +59,10 @@ fi
 line=$(echo "$size $an_s" | awk '{ printf "%.1f MB/s  [%.2f s, median of '"$RUNS"']", $1 / 1e6 / $2, $2 }')
 [ -n "$ts_s" ] && line="$line  ($(echo "$ts_s $an_s" | awk '{ printf "%.1fx", $1 / $2 }') the speed of tshark -r)"
 echo "analyze (bus): $line"
+# CPU time and peak memory of one more run: on a shared machine the wall
+# time above includes waiting for a CPU; user+sys does not
 if [ -x /usr/bin/time ]; then
-	rss=$(/usr/bin/time -f %M "$LP" analyze "$CAP" 2>&1 >/dev/null | tail -n 1)
-	echo "analyze (bus): peak memory ${rss} KiB"
+	cpu=$(/usr/bin/time -f "%U %S %M" "$LP" analyze "$CAP" 2>&1 >/dev/null | tail -n 1)
+	echo "$size $cpu" | awk '{ s = $2 + $3; printf "analyze (bus): %.1f MB/s of CPU time [user+sys %.2f s], peak memory %d KiB\n", (s > 0 ? $1 / 1e6 / s : 0), s, $4 }'
 fi
 exit 0
