@@ -111,6 +111,9 @@ static void emit_sof(struct cap_bus *b, uint64_t idx)
 	/* the frame number counts milliseconds at both speeds */
 	uint16_t frame = (uint16_t)((t / FS_FRAME_NS) & 0x7ff);
 
+	/* a SOF hit on the wire: the device sees no frame start (a missing SOF) */
+	if (b->o.retry_rate > 0 && lp_rand_unit(&b->rng) < b->o.retry_rate / 2)
+		b->corrupt_token = true;
 	emit_token(b, t, USBLL_PID_SOF, frame);
 	b->have_sof = true;
 	b->sof_idx = idx;

@@ -33,6 +33,7 @@
  *    hit once and retried successfully (what only the wire shows): its
  *    CRC16 fails (5 in 8), its token's CRC5 fails (2 in 8: the device
  *    ignores the transaction), or noise that is no packet comes first (1 in 8);
+ *    at half that rate a SOF is hit (its CRC5 fails: that frame has no SOF);
  *  - nothing for a device that is gone (NO_DEVICE): its packets stop.
  *
  * Not modelled: bus time shared between endpoints beyond serialization,
