@@ -780,7 +780,10 @@ static void on_token(struct usbll *u, const struct usbll_pkt *p, uint64_t t, uin
 		return;
 	}
 	if (!p->crc_ok) {
+		/* nobody answers a corrupted token; what the host sends after it
+		 * (its data) belongs to it and is ignored too */
 		u->tx = TX_IGNORE;
+		u->tx_t = pkt_end(u, t, 3);
 		return;
 	}
 	if (p->pid == USBLL_PID_PING)
@@ -834,8 +837,10 @@ static void on_data(struct usbll *u, const struct usbll_pkt *p, uint64_t t, uint
 {
 	bool host = u->tx_pid == USBLL_PID_SETUP || u->tx_pid == USBLL_PID_OUT;
 
-	if (u->tx == TX_IGNORE)
+	if (u->tx == TX_IGNORE) {
+		u->tx_t = pkt_end(u, t, p->data_len + 3);
 		return;
+	}
 	if (u->tx != TX_TOKEN || u->tx_pid == USBLL_PID_PING) {
 		u->st.unexpected++;
 		anomaly(u, AK_UNEXPECTED, "packet %llu: %s outside a transaction", (unsigned long long)pkt,

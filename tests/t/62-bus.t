@@ -67,6 +67,7 @@ like "$(jget .metrics.bus.retries "$T/a.json")" "^[1-9]" "metrics: retried trans
 like "$(jget .metrics.bus.timeouts "$T/a.json")" "^[1-9]" "metrics: timed-out transactions"
 like "$(jget .metrics.bus.host_gave_up "$T/a.json")" "^[1-9]" "metrics: transactions the host gave up on"
 like "$(jget .metrics.bus.sof_missing "$T/a.json")" "^[1-9]" "metrics: frames whose SOF was hit (missing SOFs)"
+is "$(jget .metrics.bus.unexpected "$T/a.json")" 0 "no packet out of sequence: data after a corrupted token is ignored, as the device does"
 is "$(jget .metrics.bus.resets "$T/a.json")" 1 "metrics: the bus reset before the re-enumeration"
 is "$(jget .metrics.bus.set_address "$T/a.json")" 2 "metrics: two SET_ADDRESS (attach, re-attach)"
 is "$(jget .metrics.reenumerations "$T/a.json")" 1 "the re-enumeration to a new address is followed"

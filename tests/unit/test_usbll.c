@@ -337,6 +337,20 @@ static void test_errors(void **state)
 	/* handshake out of nowhere */
 	hs(&b, USBLL_PID_ACK);
 	assert_int_equal(st->unexpected, 1);
+	/* a token hit on the wire: its data goes unanswered and is no anomaly */
+	{
+		const uint8_t badtok[3] = {0xe1, 0x02, 0x13}; /* OUT 2.4 with a wrong CRC5 */
+		b.t += 50000;
+		feed(&b, badtok, 3);
+		data(&b, USBLL_PID_DATA1, d, 36, false);
+		assert_int_equal(st->unexpected, 1);
+		assert_int_equal(st->crc5_bad, 1);
+		token(&b, USBLL_PID_OUT, 2, 4);
+		data(&b, USBLL_PID_DATA1, d, 36, false);
+		hs(&b, USBLL_PID_ACK);
+		assert_int_equal(b.s.nx, 3);
+		assert_int_equal(b.s.x[2].len, 36);
+	}
 	usbll_free(b.u);
 }
 
