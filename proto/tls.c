@@ -96,6 +96,13 @@ static struct lp_tls *tls_new(bool server, X509 *cert, EVP_PKEY *key, struct lp_
 		goto fail;
 	}
 	if (server) {
+		/* as a real device answers (notes section 0): TLS 1.2 with
+		 * ECDHE-RSA-AES256-GCM-SHA384 when the client offers it */
+		SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+		if (!SSL_CTX_set_cipher_list(t->ctx, "ECDHE-RSA-AES256-GCM-SHA384:ALL:!aNULL:!eNULL:@SECLEVEL=0")) {
+			lp_openssl_err(e, LP_ETLS, "TLS configuration");
+			goto fail;
+		}
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, accept_any_cert);
 	} else {
 		SSL_CTX_set_options(t->ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_IGNORE_UNEXPECTED_EOF);

@@ -75,7 +75,7 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
 	char spec[256], profile[64] = "healthy", state[512] = "", name[128] = "";
-	bool virt = false, link_off = false;
+	bool virt = false, link_off = false, joined = false;
 	uint64_t seed = 1;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
@@ -101,9 +101,13 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			snprintf(name, sizeof(name), "%s", tok + 5);
 		else if (strncmp(tok, "state=", 6) == 0)
 			snprintf(state, sizeof(state), "%s", tok + 6);
+		else if (strcmp(tok, "framing=joined") == 0)
+			joined = true;
+		else if (strcmp(tok, "framing=split") == 0)
+			joined = false;
 		else
 			return lp_err_set(e, LP_EINVAL,
-					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME)", tok);
+					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, framing=split|joined)", tok);
 	}
 	if (virt)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
@@ -121,6 +125,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	if (!state[0] && sim_state_default(app, state, sizeof(state)))
 		return lp_err_set(e, LP_EIO, "cannot create a directory for the simulated device's state");
 	so.state_path = state;
+	so.framing_joined = joined;
 	if (name[0])
 		so.device_name = name;
 	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);

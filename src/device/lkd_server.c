@@ -65,7 +65,7 @@ struct lks *lks_new(struct devcore *dc, const struct lp_log *log)
 		return NULL;
 	s->dc = dc;
 	s->log = log;
-	s->framing = LKS_FRAMING_JOINED;
+	s->framing = LKS_FRAMING_SPLIT;
 	return s;
 }
 

@@ -73,8 +73,8 @@ struct lks_handler {
 	void (*closed)(void *ud, struct lks_conn *c);
 };
 
-/* The server of one device: connections over `dc` (borrowed). NULL on
- * allocation failure. */
+/* The server of one device: connections over `dc` (borrowed), replies framed
+ * as real devices do (LKS_FRAMING_SPLIT). NULL on allocation failure. */
 struct lks *lks_new(struct devcore *dc, const struct lp_log *log);
 void lks_free(struct lks *s);
 /* Forget every connection without sending anything (the attachment ended). */

@@ -12,12 +12,15 @@
  * signed by the stored root's key ends the connection (RST) after the
  * session TLS handshake: the host sees its TLS session fail.
  *
+ * Reply shapes as recorded from a real device (notes section 0): no Result
+ * key, GetValue echoes Key (and Domain), a refused key is GetProhibited.
+ *
  * Decisions where the notes say UNVERIFIED:
- *  - every success reply carries Result "Success" (accepted by every host);
  *  - an unknown Request gets Error "InvalidResponse", a message without
  *    Request gets "MissingKey";
- *  - readable without a session: identity keys (sim_values.c); domains and
- *    the rest need a session (GetProhibited);
+ *  - readable without a session: identity keys (sim_values.c); domains,
+ *    the other keys and keys the phone does not know need a session
+ *    (GetProhibited, as IDAMCapability on the recorded device);
  *  - a Pair from a host whose SystemBUID or HostID is already paired succeeds
  *    without a dialog (the phone already trusts that computer);
  *  - StartSession without HostID answers InvalidHostID (see there).
@@ -61,13 +64,10 @@ static plist_t reply_new(const char *req)
 	return r;
 }
 
-static plist_t reply_ok(const char *req)
-{
-	plist_t r = reply_new(req);
-
-	plist_dict_set_item(r, "Result", plist_new_string("Success"));
-	return r;
-}
+/* Success replies carry no Result key: the recorded QueryType, GetValue and
+ * StartSession replies have none (notes section 0), nor has any reply of an
+ * iOS since 5 (hosts check for Error instead). */
+static plist_t reply_ok(const char *req) { return reply_new(req); }
 
 static void send_error(struct slkd *l, struct lks_conn *c, const char *req, int err)
 {
@@ -102,7 +102,6 @@ static void handle_get_value(struct slkd *l, struct lks_conn *c, plist_t msg)
 		plist_dict_set_item(r, "Error", plist_new_string(lp_lockdown_error_name(err)));
 	} else {
 		plist_dict_set_item(r, "Value", v);
-		plist_dict_set_item(r, "Result", plist_new_string("Success"));
 	}
 	lks_send(c, r, 0);
 	plist_free(r);
@@ -458,7 +457,7 @@ bool slkd_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
 	struct slkd *l = ud;
 	struct slkd_conn *sc = lks_priv(c);
 
-	if (peer_ok(l->d, sc->host_id, peer)) {
+	if (!l->d->pol.refuse_host_certs && peer_ok(l->d, sc->host_id, peer)) {
 		l->d->n.tls_sessions++;
 		return true;
 	}

@@ -62,6 +62,7 @@ struct slkd_policy {
 	uint64_t trust_delay_ns; /* dialog shown -> user answers */
 	bool locked;		 /* Pair: PasswordProtected forever */
 	bool forget_hosts;	 /* pairings from the state file are ignored */
+	bool refuse_host_certs;	 /* session TLS refuses every host certificate */
 };
 
 struct slkd_identity {

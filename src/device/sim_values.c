@@ -155,8 +155,10 @@ int slkd_value(const struct slkd_device *d, const char *domain, const char *key,
 	if (key) {
 		int i = val_index(key);
 
+		/* before a session a key is refused whether or not it exists
+		 * (IDAMCapability on the recorded device: GetProhibited) */
 		if (i < 0)
-			return LP_ELKD_MISSING_VALUE;
+			return session ? LP_ELKD_MISSING_VALUE : LP_ELKD_GET_PROHIBITED;
 		if (!vals[i].pub && !session)
 			return LP_ELKD_GET_PROHIBITED;
 		*out = val_make(d, key, now);

@@ -39,7 +39,7 @@ struct sd_profile {
 	uint64_t disconnect_at_ns, reenum_gap_ns;
 	bool charge_only;
 	enum slkd_answer answer;
-	bool locked, forget_hosts;
+	bool locked, forget_hosts, refuse_host_certs;
 	uint64_t unplug_after_dialog_ns; /* 0 = never */
 };
 
@@ -91,6 +91,9 @@ static const struct sd_profile profiles[] = {
      .summary = "the phone disappears 1 s after the Trust dialog appears",
      .answer = SLKD_ANSWER_NEVER,
      .unplug_after_dialog_ns = 1000 * MS},
+    {.name = "tls-reject",
+     .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
+     .refuse_host_certs = true},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -412,6 +415,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	    o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS : SD_TRUST_DELAY;
 	pol.locked = p->locked;
 	pol.forget_hosts = p->forget_hosts;
+	pol.refuse_host_certs = p->refuse_host_certs;
 	if (slkd_device_init(&s->dev, clock, log, &pol, &id, s->seed, o ? o->state_path : NULL,
 			     o && o->state_readonly, e)) {
 		devcore_free(s->dc);
@@ -424,6 +428,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		lp_err_set(e, LP_ENOMEM, "out of memory");
 		return NULL;
 	}
+	slkd_set_framing(s->lkd, o && o->framing_joined ? LKS_FRAMING_JOINED : LKS_FRAMING_SPLIT);
 	lp_logf(log, LP_LOG_DEBUG, "simdev: profile %s, UDID %s", p->name, id.udid);
 	return s;
 }

@@ -33,7 +33,7 @@
  *
  * Profiles (simdev_profile_at): healthy, charge-only, full-speed, flaky,
  * camera-only, dfu, recovery, locked, deny, never-answers, forgot-host,
- * unplug-during-pair - summaries in the table in simdev.c.
+ * tls-reject, unplug-during-pair - summaries in the table in simdev.c.
  */
 #ifndef LP_SIMDEV_H
 #define LP_SIMDEV_H
@@ -72,6 +72,9 @@ struct simdev_opts {
 	enum simdev_reenum reenum_after_pair;
 	uint64_t reenum_delay_ms; /* Pair reply -> drop; 0 = 300 ms */
 	uint64_t reenum_gap_ms;	  /* absent for; 0 = 500 ms */
+	bool framing_joined;	  /* lockdown's length prefix in the same usbmux packet
+				     as the body (for hosts that need it); default:
+				     a packet of its own, as real devices send it */
 };
 
 struct simdev;

@@ -81,7 +81,7 @@ like "$(grep ':CONSOLE' "$T/planted.err")" "Content Security Policy" "... as a C
 # analyze shares the renderer: anomalies with packet numbers
 run_lp "$T/an.txt" analyze "$ROOT/captures/sim-flaky-cable.pcapng" --report "$T/an.html"
 is $? 1 "analyze --report: exit 1 (FLAKY)"
-like "$(cat "$T/an.html")" '<span class="pkt">packet 6353</span>device 1.2 gone' "analyze: anomaly with its packet number"
+like "$(cat "$T/an.html")" '<span class="pkt">packet 8261</span>device 1.2 gone' "analyze: anomaly with its packet number"
 like "$(cat "$T/an.html")" '<h1 id="verdict">FLAKY</h1>' "analyze: verdict"
 is "$(grep -o '<g class="lane" data-ep="0x[0-9a-f]*"' "$T/an.html" | tr '\n' ' ')" \
 	'<g class="lane" data-ep="0x00" <g class="lane" data-ep="0x04" <g class="lane" data-ep="0x85" ' \
