@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/plist_depth.h"
 #include "src/base/lp_cursor.h"
 #include "src/base/lp_error.h"
 
@@ -242,6 +243,10 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 	if (len > LKD_MAX_MESSAGE)
 		return LP_ETOOBIG;
 	if (len == 0)
+		return LP_EPLIST;
+	/* libplist recurses without a limit, parsing and freeing: refuse deep
+	 * nesting before it sees the bytes (proto/plist_depth.h) */
+	if (lkd_plist_check_depth(body, len, LKD_MAX_DEPTH) != 0)
 		return LP_EPLIST;
 	if (len >= sizeof(LKD_BPLIST_MAGIC) - 1 &&
 	    memcmp(body, LKD_BPLIST_MAGIC, sizeof(LKD_BPLIST_MAGIC) - 1) == 0) {

@@ -42,7 +42,9 @@ size_t lkd_framer_pending(const struct lkd_framer *f);
 int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len);
 
 /* Decode one plist body (no prefix) from untrusted bytes: XML or binary,
- * sanitizing XML control bytes. *out owned. LP_EPLIST on failure. */
+ * sanitizing XML control bytes. Nesting deeper than LKD_MAX_DEPTH containers
+ * is refused before libplist sees the bytes (proto/plist_depth.h). *out
+ * owned. LP_EPLIST on failure. */
 int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
 
 /* Convenience getters on a dictionary: NULL / false if absent or wrong type.

@@ -1,0 +1,55 @@
+#!/bin/sh
+# 90-hostile-files.t - hostile files where linkprobe reads plists: deeply
+# nested pair records and simulator state (issue 10). Each must give a verdict
+# or an error, never a crash.
+. "$(dirname "$0")/lib.sh"
+PD=$T/lockdown
+
+# deep_plist KIND DEPTH FILE: KIND bin (bplist00 of DEPTH nested arrays, ~9
+# bytes a level) or xml (DEPTH nested <array>s)
+deep_plist() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+kind, depth, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if kind == "xml":
+    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">' +
+            b"<array>" * depth + b"</array>" * depth + b"</plist>\n")
+else:
+    objs = bytearray()
+    offs = []
+    for i in range(depth):
+        offs.append(8 + len(objs))
+        objs += bytes([0xA1]) + struct.pack(">I", i + 1) if i + 1 < depth else bytes([0xA0]) + b"\0" * 4
+    ot = 8 + len(objs)
+    data = (b"bplist00" + bytes(objs) + b"".join(struct.pack(">I", o) for o in offs) +
+            b"\0" * 6 + bytes([4, 4]) + struct.pack(">QQQ", depth, 0, ot))
+open(path, "wb").write(data)
+PY
+}
+
+run_lp $T/a.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+is $? 0 "pair once"
+UDID=$(jget .device.udid $T/a.json)
+R="$PD/$UDID.plist"
+
+for kind in bin xml; do
+	depth=100000; [ $kind = xml ] && depth=65000
+	deep_plist $kind $depth "$R"
+	run_lp $T/b.json trust --device sim:healthy --pair-dir "$PD" --json
+	is $? 1 "$kind pair record of $depth nested arrays: exit 1, no crash"
+	is "$(jget .verdict $T/b.json)" STALE_TRUST "$kind deep record: STALE_TRUST (unreadable record)"
+	like "$(jget '.stages[] | select(.name=="pair record") | .detail' $T/b.json)" "property list|plist" \
+		"$kind deep record: the stage says the record is not a usable plist"
+done
+
+# the simulated iPhone's state file, deeply nested: an error, not a crash
+deep_plist xml 200000 $T/state.plist
+run_lp $T/c.json trust --pair --device "sim:healthy,state=$T/state.plist" --pair-dir "$T/pd2" --json
+rc=$?
+ok $([ $rc -ge 1 ] && [ $rc -le 3 ]; echo $?) "sim state of 200000 nested arrays: exit $rc, no crash"
+deep_plist bin 100000 $T/state.plist
+run_lp $T/c.json trust --pair --device "sim:healthy,state=$T/state.plist" --pair-dir "$T/pd2" --json
+rc=$?
+ok $([ $rc -ge 1 ] && [ $rc -le 3 ]; echo $?) "sim state of 100000 nested bplist arrays: exit $rc, no crash"
+
+done_testing
