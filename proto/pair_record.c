@@ -351,7 +351,9 @@ static int read_capped(const char *path, size_t cap, uint8_t **buf, size_t *len,
 	struct stat st;
 	uint8_t *b;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted where a record should be must not block
+	 * the open; it is then refused as not a regular file */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return errno_err(e, "cannot open", path);
@@ -381,6 +383,7 @@ static int read_capped(const char *path, size_t cap, uint8_t **buf, size_t *len,
 			continue;
 		if (n < 0) {
 			int r = errno_err(e, "cannot read", path);
+			OPENSSL_cleanse(b, cap + 1);
 			free(b);
 			close(fd);
 			return r;
@@ -389,6 +392,7 @@ static int read_capped(const char *path, size_t cap, uint8_t **buf, size_t *len,
 			break;
 		got += (size_t)n;
 		if (got > cap) {
+			OPENSSL_cleanse(b, cap + 1);
 			free(b);
 			close(fd);
 			return lp_err_set(e, LP_ETOOBIG, "%s grew over %zu bytes", path, cap);

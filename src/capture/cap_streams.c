@@ -447,11 +447,19 @@ int cap_keylog_open(const char *path, struct cap_writer *dsb, struct cap_keylog 
 	k->fd = -1;
 	k->dsb = dsb;
 	if (path) {
-		/* session secrets: never world-readable */
-		/* secrets: never follow a planted symlink, and never leave them in
-		 * a file others can read (an existing file is tightened to 0600) */
-		k->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (k->fd >= 0 && fchmod(k->fd, 0600) != 0 && errno != EINVAL) {
+		/* secrets: never follow a planted symlink, never leave them in
+		 * a file others can read (an existing file is tightened to
+		 * 0600), never block on a FIFO: only a regular file will do */
+		struct stat st;
+
+		k->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+			     0600);
+		if (k->fd >= 0 && (fstat(k->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+			close(k->fd);
+			free(k);
+			return lp_err_set(e, LP_EINVAL, "key log: %s is not a regular file", path);
+		}
+		if (k->fd >= 0 && fchmod(k->fd, 0600) != 0) {
 			int err = errno;
 			close(k->fd);
 			k->fd = -1;

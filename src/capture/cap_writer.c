@@ -185,15 +185,21 @@ static bool ends_with(const char *s, const char *suf)
 	return n >= m && strcasecmp(s + n - m, suf) == 0;
 }
 
-/* Open for writing without requiring a regular file. A FIFO without reader
- * makes a plain open() block forever; O_NONBLOCK fails with ENXIO instead, so
- * retry that for a bounded time and then switch back to blocking writes. */
-static int open_out(const char *path, struct lp_errinfo *e)
+/* Open for writing. Regular files are created (0644, or 0600 when the
+ * capture will hold secrets) or truncated; FIFOs (extcap's, or a reader such
+ * as `wireshark -k -i`) and character devices are written as they are.
+ *
+ * One open(2), then decisions on the descriptor, so nothing can be swapped
+ * between a check and the open: O_NOFOLLOW refuses a planted symlink (root
+ * must not truncate whatever it points to); O_NONBLOCK keeps a FIFO without
+ * a reader from blocking the open (it fails with ENXIO, retried for a bounded
+ * time); O_TRUNC is applied only once fstat says the file is regular. */
+static int open_out(const char *path, bool secret, struct lp_errinfo *e)
 {
 	const struct timespec step = {0, 10 * 1000 * 1000};
 	unsigned tries = CAP_FIFO_OPEN_WAIT_MS / 10;
 	struct stat st;
-	int fd, fl;
+	int fd, fl, en;
 
 	if (strcmp(path, "-") == 0) {
 		fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -202,25 +208,43 @@ static int open_out(const char *path, struct lp_errinfo *e)
 					  strerror(errno));
 		return fd;
 	}
-	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
-		for (;;) {
-			fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-			if (fd >= 0 || errno != ENXIO || tries-- == 0)
-				break;
-			nanosleep(&step, NULL);
-		}
-		if (fd >= 0) {
-			fl = fcntl(fd, F_GETFL);
-			if (fl >= 0)
-				fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-		}
-	} else {
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	for (;;) {
+		fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			  secret ? 0600 : 0644);
+		if (fd >= 0 || errno != ENXIO || tries-- == 0)
+			break;
+		nanosleep(&step, NULL);
 	}
-	if (fd < 0)
-		return lp_err_set(e, errno == ENXIO ? LP_ETIMEDOUT : lp_err_from_errno(errno),
+	if (fd < 0) {
+		en = errno;
+		if (en == ELOOP)
+			return lp_err_set(e, LP_EACCES, "capture: %s is a symbolic link; refusing to "
+					  "write through it", path);
+		return lp_err_set(e, en == ENXIO ? LP_ETIMEDOUT : lp_err_from_errno(en),
 				  "capture: cannot open %s: %s", path,
-				  errno == ENXIO ? "no reader on the FIFO" : strerror(errno));
+				  en == ENXIO ? "no reader on the FIFO" : strerror(en));
+	}
+	if (fstat(fd, &st) != 0) {
+		en = errno;
+		close(fd);
+		return lp_err_set(e, lp_err_from_errno(en), "capture: cannot stat %s: %s", path,
+				  strerror(en));
+	}
+	if (S_ISREG(st.st_mode)) {
+		/* an existing file keeps its mode on truncation: tighten it */
+		if (ftruncate(fd, 0) != 0 || (secret && (st.st_mode & 077) && fchmod(fd, 0600) != 0)) {
+			en = errno;
+			close(fd);
+			return lp_err_set(e, lp_err_from_errno(en), "capture: cannot truncate %s: %s",
+					  path, strerror(en));
+		}
+	} else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return lp_err_set(e, LP_EINVAL, "capture: %s is not a file, FIFO or device", path);
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return fd;
 }
 
@@ -235,7 +259,7 @@ struct cap_writer *cap_open(const char *path, enum cap_format fmt, const struct 
 		return NULL;
 	}
 	if (fmt == CAP_FMT_AUTO)
-		fmt = ends_with(path, ".pcap") ? CAP_FMT_PCAP : CAP_FMT_PCAPNG;
+		fmt = cap_format_for_path(path);
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		lp_err_set(e, LP_ENOMEM, "capture: out of memory");
@@ -245,7 +269,7 @@ struct cap_writer *cap_open(const char *path, enum cap_format fmt, const struct 
 	w->snaplen = o && o->snaplen ? o->snaplen : CAP_SNAPLEN_DEFAULT;
 	if (w->snaplen > CAP_SNAPLEN_DEFAULT)
 		w->snaplen = CAP_SNAPLEN_DEFAULT;
-	fd = open_out(path, e);
+	fd = open_out(path, o && o->secret, e);
 	if (fd < 0) {
 		free(w);
 		return NULL;
@@ -262,6 +286,11 @@ struct cap_writer *cap_open(const char *path, enum cap_format fmt, const struct 
 		}
 	}
 	return w;
+}
+
+enum cap_format cap_format_for_path(const char *path)
+{
+	return path && ends_with(path, ".pcap") ? CAP_FMT_PCAP : CAP_FMT_PCAPNG;
 }
 
 enum cap_format cap_get_format(const struct cap_writer *w)

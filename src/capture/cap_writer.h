@@ -73,19 +73,25 @@ struct cap_open_opts {
 	const char *userappl;  /* shb_userappl; NULL = "linkprobe" */
 	const char *os;	       /* shb_os; NULL = uname sysname + release */
 	const char *hardware;  /* shb_hardware; NULL = uname machine */
+	bool secret;	       /* will hold keys or unredacted secrets: mode 0600 */
 };
 
 struct cap_writer;
 
-/* Open `path` for writing (created 0644 / truncated; "-" = standard output;
- * a FIFO is opened for writing as is, waiting up to CAP_FIFO_OPEN_WAIT_MS
- * for its reader). opts may be NULL. pcapng: the Section Header Block is
+/* Open `path` for writing (created 0644, 0600 with opts->secret, or
+ * truncated, an existing file's mode tightened to 0600 with opts->secret;
+ * "-" = standard output; a symlink is refused; a FIFO or character device is
+ * written as is, waiting up to CAP_FIFO_OPEN_WAIT_MS for a FIFO's reader;
+ * anything else is refused). opts may be NULL. pcapng: the Section Header Block is
  * written at once. */
 struct cap_writer *cap_open(const char *path, enum cap_format fmt, const struct cap_open_opts *opts,
 			    struct lp_errinfo *e);
 
 /* Which format the writer produces (AUTO resolved). */
 enum cap_format cap_get_format(const struct cap_writer *w);
+/* The format CAP_FMT_AUTO picks for `path` (no I/O): lets a caller check
+ * options before anything is created or truncated. */
+enum cap_format cap_format_for_path(const char *path);
 
 /* Add an interface; returns its id (>= 0) or a negative lp_err.
  * usb: LINKTYPE_USB_LINUX_MMAPPED, if_name `name`, if_description

@@ -60,9 +60,16 @@ struct lp_app {
  * asked). Returns 0 or an lp_err with detail; usage errors are LP_EINVAL. */
 int app_open_device(struct lp_app *app, struct lp_errinfo *e);
 void app_close_device(struct lp_app *app);
+/* The user's home directory: $HOME if absolute, else the password entry's;
+ * NULL if neither (callers then refuse rather than use a shared /tmp). */
+const char *app_home(void);
 /* --device replay: append the replay's divergence (if any) to r->evidence. */
 void app_replay_note(struct lp_app *app, struct diag_report *r);
 
+/* Output options checked together before any file is opened (main calls it
+ * after parsing): LP_EINVAL (a usage error) with the reason in e. A capture
+ * on standard output ("-") moves the report to stderr (app->out). */
+int app_check_options(struct lp_app *app, struct lp_errinfo *e);
 /* capture glue (capture.c): attach to the transport; marks from diag. */
 int app_capture_open(struct lp_app *app, struct lp_errinfo *e);
 void app_capture_close(struct lp_app *app);

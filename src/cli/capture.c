@@ -4,6 +4,7 @@
  * redacted in both captures unless --no-redact, but --tls-keys/--keylog make
  * the whole session readable, including what lockdown sends inside TLS
  * (StartService's EscrowBag). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,44 @@ struct lp_capture {
 	struct lp_clock *clock;
 };
 
+static bool is_stdout(const char *path)
+{
+	return path && strcmp(path, "-") == 0;
+}
+
+int app_check_options(struct lp_app *app, struct lp_errinfo *e)
+{
+	const char *cap = app->capture_path, *str = app->capture_streams_path;
+
+	if (app->tls_keys && !cap && !str)
+		return lp_err_set(e, LP_EINVAL, "--tls-keys needs --capture or --capture-streams");
+	if (app->tls_keys && !str && cap_format_for_path(cap) != CAP_FMT_PCAPNG)
+		return lp_err_set(e, LP_EINVAL, "--tls-keys needs a pcapng capture "
+				  "(classic pcap has no secrets block): name it .pcapng");
+	if (is_stdout(cap) && is_stdout(str))
+		return lp_err_set(e, LP_EINVAL, "--capture - and --capture-streams - cannot both "
+				  "write to standard output");
+	if (is_stdout(app->keylog_path))
+		return lp_err_set(e, LP_EINVAL, "--keylog wants a file name, not '-'");
+	if ((cap && str && strcmp(cap, str) == 0) ||
+	    (app->keylog_path && ((cap && strcmp(cap, app->keylog_path) == 0) ||
+				  (str && strcmp(str, app->keylog_path) == 0))))
+		return lp_err_set(e, LP_EINVAL, "--capture, --capture-streams and --keylog need "
+				  "different files");
+	/* a capture on standard output is binary: the report goes to stderr
+	 * so `linkprobe trust --capture - | wireshark -k -i -` gets a clean
+	 * pcapng */
+	if (is_stdout(cap) || is_stdout(str))
+		app->out = stderr;
+	return 0;
+}
+
 int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 {
 	struct lp_capture *c = calloc(1, sizeof(*c));
 	struct cap_writer *dsb = NULL;
+	/* keys (Decryption Secrets Block) or unredacted EscrowBag/private keys */
+	struct cap_open_opts oo = {.secret = app->tls_keys || app->no_redact};
 	int r;
 
 	if (!c)
@@ -38,7 +73,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 	c->clock = &app->clock;
 	if (app->capture_path) {
 		struct cap_tap_opts o = {.no_redact = app->no_redact};
-		c->usb = cap_open(app->capture_path, CAP_FMT_AUTO, NULL, e);
+		c->usb = cap_open(app->capture_path, CAP_FMT_AUTO, &oo, e);
 		if (!c->usb)
 			return lp_err_prefix(e, "--capture %s", app->capture_path), e ? e->code : LP_EIO;
 		r = cap_tap_attach(app->tr, c->usb, &o, &c->tap, e);
@@ -48,7 +83,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 			dsb = c->usb;
 	}
 	if (app->capture_streams_path) {
-		c->tcp = cap_open(app->capture_streams_path, CAP_FMT_PCAPNG, NULL, e);
+		c->tcp = cap_open(app->capture_streams_path, CAP_FMT_PCAPNG, &oo, e);
 		if (!c->tcp)
 			return lp_err_prefix(e, "--capture-streams %s", app->capture_streams_path), e ? e->code : LP_EIO;
 		r = cap_streams_new(c->tcp, "usbmux-streams", &c->streams, e);

@@ -10,11 +10,14 @@
  *                                 device; clock as for sim, from env)
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/cli/app.h"
+#include "src/base/lp_num.h"
 #include "src/device/replaydev.h"
 #include "src/device/simdev.h"
 #include "usb/tr_sim.h"
@@ -43,9 +46,20 @@ static int start_sim_backend(struct lp_app *app, struct tr_sim_arg *arg, struct 
 /* The simulated iPhone remembers its key and pairings like a real one, so a
  * second run reuses the pair record. State lives beside the pair records when
  * --pair-dir is given (tests stay isolated), else in the XDG state dir. */
+const char *app_home(void)
+{
+	const char *h = getenv("HOME");
+	const struct passwd *pw;
+
+	if (h && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+}
+
 static int sim_state_default(struct lp_app *app, char *out, size_t n)
 {
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = app_home();
 	char dir[400];
 
 	if (app->pair_dir) {
@@ -54,10 +68,14 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 		snprintf(out, n, "%s/.linkprobe-sim-device", app->pair_dir);
 		return 0;
 	}
-	if (xdg && *xdg)
+	/* never a shared directory such as /tmp: the state holds the
+	 * simulated device's private key and pairings */
+	if (xdg && xdg[0] == '/')
 		snprintf(dir, sizeof(dir), "%s/linkprobe", xdg);
+	else if (home)
+		snprintf(dir, sizeof(dir), "%s/.local/state/linkprobe", home);
 	else
-		snprintf(dir, sizeof(dir), "%s/.local/state/linkprobe", home && *home ? home : "/tmp");
+		return -1;
 	for (char *p = dir + 1; *p; p++) { /* mkdir -p */
 		if (*p != '/')
 			continue;
@@ -93,8 +111,11 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			virt = true;
 		else if (strcmp(tok, "clock=real") == 0)
 			virt = false;
-		else if (strncmp(tok, "seed=", 5) == 0)
-			seed = strtoull(tok + 5, NULL, 0);
+		else if (strncmp(tok, "seed=", 5) == 0) {
+			if (lp_parse_uint(tok + 5, 0, UINT64_MAX, &seed))
+				return lp_err_set(e, LP_EINVAL, "sim option seed wants a decimal number, got '%s'",
+						  tok + 5);
+		}
 		else if (strcmp(tok, "link=off") == 0)
 			link_off = true;
 		else if (strncmp(tok, "name=", 5) == 0)

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "src/cli/app.h"
+#include "src/base/lp_num.h"
 #include "src/base/lp_str.h"
 #include "src/device/simdev.h"
 
@@ -114,12 +115,16 @@ static void extcap_log(void *ud, enum lp_log_level level, const char *msg)
  * (beside the simulated device's own state), created as needed. */
 static int sim_pair_dir(char *out, size_t n)
 {
-	const char *home = getenv("HOME");
+	const char *home = app_home();
 	static const char *const parts[] = {"/.local", "/.local/state", "/.local/state/linkprobe",
 					    "/.local/state/linkprobe/extcap-pairs"};
 
-	if (!home || !*home)
-		home = "/tmp";
+	/* never a shared directory such as /tmp: the records hold private keys */
+	if (!home) {
+		errno = ENOENT;
+		snprintf(out, n, "$HOME/.local/state/linkprobe/extcap-pairs (no home directory)");
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		snprintf(out, n, "%s%s", home, parts[i]);
 		if (mkdir(out, 0700) != 0 && errno != EEXIST)
@@ -178,14 +183,10 @@ static int run_capture(const struct extcap_args *a, bool sim)
 
 static int parse_double(const char *opt, const char *s, double lo, double *out)
 {
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || v < lo || v > 86400) {
+	if (lp_parse_decimal(s, lo, 86400, out)) {
 		fprintf(stderr, "linkprobe: extcap: %s wants seconds (%g..86400), got '%s'\n", opt, lo, s);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 

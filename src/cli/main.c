@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "src/cli/app.h"
+#include "src/base/lp_num.h"
 #include "src/base/lp_str.h"
 
 struct cmd {
@@ -64,12 +65,7 @@ static void usage(FILE *f)
 
 static int parse_seconds(const char *s, double *out)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || *end || v < 0 || v > 86400)
-		return -1;
-	*out = v;
-	return 0;
+	return lp_parse_decimal(s, 0, 86400, out) ? -1 : 0;
 }
 
 enum {
@@ -151,9 +147,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIST: app.list_profiles = true; break;
 		case OPT_USBMUXD_PORT: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (end == optarg || *end || v < 1 || v > 65535) {
+			uint64_t v;
+			if (lp_parse_uint(optarg, 1, 65535, &v)) {
 				fprintf(stderr, "linkprobe: --usbmuxd-port wants 1..65535, got '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -200,15 +195,20 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_GOOD;
 	}
+	{
+		struct lp_errinfo e = {0};
+
+		/* every option checked before any output file is created or truncated */
+		if (app_check_options(&app, &e)) {
+			fprintf(stderr, "linkprobe: %s\n", e.msg);
+			return EXIT_USAGE;
+		}
+	}
 	app.color = out_use_color(no_color, app.json);
 	app.log.sink = out_log_sink;
 	app.log.ud = &app;
 	app.log.max = app.verbose >= 3 ? LP_LOG_TRACE : app.verbose == 2 ? LP_LOG_DEBUG
 		    : app.verbose == 1 ? LP_LOG_INFO : app.quiet ? LP_LOG_ERROR : LP_LOG_WARN;
-	if (app.tls_keys && !app.capture_path && !app.capture_streams_path) {
-		fprintf(stderr, "linkprobe: --tls-keys needs --capture or --capture-streams\n");
-		return EXIT_USAGE;
-	}
 	if (app.via_usbmuxd && strcmp(cmdname, "trust") != 0 && strcmp(cmdname, "list") != 0) {
 		fprintf(stderr, "linkprobe: --via-usbmuxd works with list and trust, not '%s'\n", cmdname);
 		return EXIT_USAGE;

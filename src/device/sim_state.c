@@ -256,14 +256,20 @@ out:
 
 static int read_file_capped(const char *path, uint8_t **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK and the regular-file check: a FIFO at the state path must
+	 * not block the open or the reads */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	uint8_t *buf;
 	size_t off = 0;
 
 	if (fd < 0)
 		return errno == ENOENT ? LP_ENOENT : lp_err_from_errno(errno);
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > SLKD_STATE_MAX) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return LP_EINVAL;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > SLKD_STATE_MAX) {
 		close(fd);
 		return LP_ETOOBIG;
 	}
@@ -302,6 +308,7 @@ static int state_load(struct slkd_device *d, struct lp_errinfo *e)
 	if (rc)
 		return lp_err_set(e, rc, "simdev state %s: %s", d->state_path, lp_strerror(rc));
 	rc = lkd_plist_decode(buf, len, &root);
+	OPENSSL_cleanse(buf, len); /* the device's private key */
 	free(buf);
 	if (rc || plist_get_node_type(root) != PLIST_DICT) {
 		plist_free(root);
