@@ -19,6 +19,7 @@
 
 #include "src/base/lp_str.h"
 #include "proto/lockdown_frame.h"
+#include "proto/pair_cert.h"
 
 #define LKD_RECV_CHUNK 16384
 #define TLS_ALERT 0x15
@@ -88,6 +89,33 @@ void lkd_set_keylog(struct lkd_client *c, lp_tls_keylog_fn fn, void *ud)
 	c->keylog_ud = ud;
 	if (c->tls)
 		lp_tls_set_keylog(c->tls, fn, ud);
+}
+
+bool lkd_escrow_allowed(const struct lkd_client *c, const uint8_t *device_cert_pem, size_t len,
+			const char **why)
+{
+	X509 *mine;
+	bool same;
+
+	*why = "";
+	if (!c || !c->tls) {
+		*why = "the session is not encrypted";
+		return false;
+	}
+	if (!c->peer_cert) {
+		*why = "the device presented no TLS certificate";
+		return false;
+	}
+	mine = device_cert_pem && len ? pair_load_cert(device_cert_pem, len) : NULL;
+	if (!mine) {
+		*why = "the pair record's DeviceCertificate does not load";
+		return false;
+	}
+	same = X509_cmp(c->peer_cert, mine) == 0;
+	X509_free(mine);
+	if (!same)
+		*why = "the device's TLS certificate is not the pair record's DeviceCertificate";
+	return same;
 }
 
 bool lkd_in_tls(const struct lkd_client *c)
@@ -592,6 +620,8 @@ int lkd_start_service(struct lkd_client *c, const char *name, plist_t escrow_bag
 
 	if (!c || !name || !port)
 		return lp_err_set(e, LP_EINVAL, "lkd_start_service: bad argument");
+	if (escrow_bag && !c->tls)
+		return lp_err_set(e, LP_EINVAL, "StartService: the EscrowBag goes only inside session TLS");
 	req = plist_new_dict();
 	plist_dict_set_item(req, "Service", plist_new_string(name));
 	if (escrow_bag && plist_get_node_type(escrow_bag) == PLIST_DATA)

@@ -73,7 +73,10 @@ int lkd_start_tls(struct lkd_client *c, X509 *cert, EVP_PKEY *key, uint64_t dead
  * plaintext (a close_notify from the device is skipped when it arrives). */
 int lkd_stop_session(struct lkd_client *c, const char *session_id, uint64_t deadline,
 		     struct lp_errinfo *e);
-/* StartService: escrow_bag (borrowed data node) or NULL. */
+/* StartService: escrow_bag (borrowed data node) or NULL. The EscrowBag
+ * unlocks the device's keybag for backups: it is sent only inside session TLS
+ * (outside it the call fails with LP_EINVAL and sends nothing); the caller
+ * decides with lkd_escrow_allowed() whether this device may have it. */
 int lkd_start_service(struct lkd_client *c, const char *name, plist_t escrow_bag, uint16_t *port,
 		      bool *ssl, uint64_t deadline, struct lp_errinfo *e);
 int lkd_goodbye(struct lkd_client *c, uint64_t deadline, struct lp_errinfo *e);
@@ -85,6 +88,13 @@ int lkd_tls_info(const struct lkd_client *c, const char **version, const char **
  * (borrowed, NULL if none). Hosts do not verify it (notes 4.9); the
  * diagnosis compares it with the record's DeviceCertificate as evidence. */
 X509 *lkd_tls_peer_cert(const struct lkd_client *c);
+/* May the record's EscrowBag go to this device? Only inside session TLS and
+ * only when the device's TLS certificate is the record's DeviceCertificate
+ * (device_cert_pem, borrowed): a fake device that knows the victim's UDID
+ * (public) cannot present it without the device key. true, or false with
+ * *why (static) saying why the bag is withheld. */
+bool lkd_escrow_allowed(const struct lkd_client *c, const uint8_t *device_cert_pem, size_t len,
+			const char **why);
 /* true while frames travel inside TLS. */
 bool lkd_in_tls(const struct lkd_client *c);
 

@@ -433,9 +433,16 @@ static int run(struct trust_run *t)
 	{
 		plist_t escrow = NULL;
 		bool svc_ssl = false;
-		if (t->rec->escrow_bag.len)
+		const char *why = "the pair record has no EscrowBag";
+		bool escrow_sent;
+		/* the bag unlocks the device's keybag: only for the device that
+		 * proved it holds the paired key, and only encrypted */
+		if (t->rec->escrow_bag.len &&
+		    lkd_escrow_allowed(t->lkd, t->rec->device_certificate.data,
+				       t->rec->device_certificate.len, &why))
 			escrow = plist_new_data((const char *)t->rec->escrow_bag.data, t->rec->escrow_bag.len);
 		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl, req_deadline(t), &e);
+		escrow_sent = escrow != NULL;
 		plist_free(escrow);
 		if (ret) {
 			fail(t, s, ret, &e);
@@ -448,8 +455,9 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lp_stream_close(svc);
-		diag_end(r, s, ST_OK, "%s on port %u%s, connection opened", BACKUP_SERVICE, port,
-			 svc_ssl ? " (service TLS)" : "");
+		diag_end(r, s, ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s", BACKUP_SERVICE,
+			 port, svc_ssl ? " (service TLS)" : "", escrow_sent ? "sent" : "withheld: ",
+			 escrow_sent ? "" : why);
 	}
 
 	/* StopSession */

@@ -42,6 +42,25 @@ for kind in bin xml; do
 		"$kind deep record: the stage says the record is not a usable plist"
 done
 
+# the EscrowBag goes only to the device that presents the record's
+# DeviceCertificate inside session TLS
+rm -rf "$PD"
+run_lp $T/e.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+is "$(jget .verdict $T/e.json)" TRUSTED "healthy: TRUSTED"
+like "$(jget '.stages[] | select(.name=="StartService") | .detail' $T/e.json)" "EscrowBag sent" \
+	"healthy: the device proved the paired key, EscrowBag sent"
+python3 - "$PD/$UDID.plist" <<'PY'
+import plistlib, sys
+d = plistlib.load(open(sys.argv[1], "rb"))
+d["DeviceCertificate"] = d["HostCertificate"]   # not what the device presents
+plistlib.dump(d, open(sys.argv[1], "wb"))
+PY
+run_lp $T/e.json trust --device sim:healthy --pair-dir "$PD" --json
+is "$(jget .verdict $T/e.json)" TRUSTED "other certificate: the backup service still starts"
+like "$(jget '.stages[] | select(.name=="StartService") | .detail' $T/e.json)" \
+	"EscrowBag withheld: the device's TLS certificate is not the pair record's DeviceCertificate" \
+	"a device without the record's DeviceCertificate does not get the EscrowBag; the stage says why"
+
 # the simulated iPhone's state file, deeply nested: an error, not a crash
 deep_plist xml 200000 $T/state.plist
 run_lp $T/c.json trust --pair --device "sim:healthy,state=$T/state.plist" --pair-dir "$T/pd2" --json

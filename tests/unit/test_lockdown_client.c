@@ -573,6 +573,19 @@ static void test_session_tls(void **state)
 	assert_string_equal(sid, "SESSION-1");
 	assert_true(ssl);
 	assert_string_equal(lkd_dict_str(f->last_req, "SystemBUID"), g_rec->system_buid);
+	{
+		/* issue 10: no EscrowBag before the device has proved itself */
+		const char *why = NULL;
+
+		assert_false(lkd_escrow_allowed(c, g_rec->device_certificate.data,
+						g_rec->device_certificate.len, &why));
+		assert_string_equal(why, "the session is not encrypted");
+		plist_free(f->last_req);
+		f->last_req = NULL;
+		assert_int_equal(lkd_start_service(c, "com.apple.afc", bag, &port, &ssl, dl(f), &e),
+				 LP_EINVAL);
+		assert_null(f->last_req); /* nothing went out in plaintext */
+	}
 	assert_int_equal(lkd_start_tls(c, g_host_cert, g_host_key, dl(f), &e), 0);
 	assert_true(lkd_in_tls(c));
 	assert_int_equal(lkd_tls_info(c, &ver, &ciph), 0);
@@ -584,6 +597,17 @@ static void test_session_tls(void **state)
 
 	assert_int_equal(lkd_get_value(c, NULL, "ProductVersion", &v, dl(f), &e), 0);
 	assert_string_equal(plist_get_string_ptr(v, NULL), "17.5");
+	{
+		const char *why = NULL;
+
+		assert_true(lkd_escrow_allowed(c, g_rec->device_certificate.data,
+					       g_rec->device_certificate.len, &why));
+		/* a device presenting any other certificate does not get it */
+		assert_false(lkd_escrow_allowed(c, g_rec->host_certificate.data,
+						g_rec->host_certificate.len, &why));
+		assert_string_equal(why, "the device's TLS certificate is not the pair record's DeviceCertificate");
+		assert_false(lkd_escrow_allowed(c, NULL, 0, &why));
+	}
 	plist_free(v);
 	assert_int_equal(lkd_start_service(c, "com.apple.afc", bag, &port, &ssl, dl(f), &e), 0);
 	assert_int_equal(port, 49152);
