@@ -386,7 +386,8 @@ static int hl_flush(struct hl_link *hl)
 	size_t len;
 	int rc;
 
-	while (!hl->dead && mux_out_take(hl->mux, &pkt, &len) == 0) {
+	while (!hl->dead && hl->tx_inflight + 2 <= HL_MAX_TX_INFLIGHT &&
+	       mux_out_take(hl->mux, &pkt, &len) == 0) {
 		bool zlp = hl->probe.mps && len % hl->probe.mps == 0;
 
 		rc = hl_tx_submit(hl, pkt, len, false);
@@ -410,8 +411,21 @@ static void hl_rx_done(struct tr_xfer *x)
 		hl->rx_errors_in_row = 0;
 		hl->st.xfers_in++;
 		hl->st.bytes_in += x->actual;
-		if (mux_feed(hl->mux, r->buf, x->actual, x->actual < x->len))
-			hl->pending_err = LP_ENOMEM;
+		int frc = mux_feed(hl->mux, r->buf, x->actual, x->actual < x->len);
+
+		if (frc == LP_EPROTO && !hl->fatal_err) {
+			size_t bytes, n = mux_out_queued(hl->mux, &bytes);
+
+			/* the device floods IN and does not take OUT: stop
+			 * reading it rather than queue answers without end */
+			hl->fatal_err = LP_EPROTO;
+			lp_logf(hl->log, LP_LOG_ERROR,
+				"hostlink: the device keeps sending while %zu OUT transfers are pending "
+				"and %zu packets (%zu bytes) wait: giving up (protocol error)",
+				hl->tx_inflight, n, bytes);
+		} else if (frc) {
+			hl->pending_err = frc;
+		}
 	} else {
 		hl_note_error(hl, x);
 		if (x->status != TR_STATUS_CANCELLED && x->status != TR_STATUS_NO_DEVICE) {

@@ -36,6 +36,11 @@
 #define HL_MAX_RTT 32		  /* control transfer round trips kept */
 #define HL_RXBUF_MAX (16u << 20)  /* unread bytes per stream before it is reset */
 #define HL_MAX_RX_ERRORS 8	  /* consecutive failed IN transfers before giving up */
+/* OUT transfers submitted and not completed. A device that stalls (NAKs)
+ * OUT forever keeps them all pending; past this the packets wait in the mux
+ * codec's queue, whose cap (MUX_OUTQ_MAX_*) turns a device that keeps
+ * flooding IN into a protocol error instead of unbounded host memory. */
+#define HL_MAX_TX_INFLIGHT 64
 
 /* What the descriptors say, and how long reading them took. */
 struct hl_probe {

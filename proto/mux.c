@@ -118,6 +118,8 @@ struct mux {
 	size_t nlisten;
 	/* output */
 	struct mux_out *out_head, *out_tail;
+	size_t out_count, out_bytes;
+	int fatal; /* sticky: LP_EPROTO once the output queue went over its cap */
 	struct mux_stats st;
 };
 
@@ -258,6 +260,17 @@ static int mux_emit(struct mux *m, uint32_t proto, bool v1_hdr, const uint8_t *a
 
 	if (len > MUX_MAX_PACKET)
 		return LP_ETOOBIG;
+	if (m->fatal)
+		return m->fatal;
+	if (m->out_count >= MUX_OUTQ_MAX_PACKETS || len > MUX_OUTQ_MAX_BYTES - m->out_bytes) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "output queue over its cap (%zu packets, %zu bytes waiting): "
+			 "the peer sends faster than it takes our packets", m->out_count, m->out_bytes);
+		m->fatal = LP_EPROTO;
+		mux_anomaly(m, LP_EPROTO, what);
+		return m->fatal;
+	}
 	o = malloc(sizeof(*o));
 	buf = malloc(len);
 	if (!o || !buf) {
@@ -283,6 +296,8 @@ static int mux_emit(struct mux *m, uint32_t proto, bool v1_hdr, const uint8_t *a
 	else
 		m->out_head = o;
 	m->out_tail = o;
+	m->out_count++;
+	m->out_bytes += len;
 	m->st.packets_out++;
 	m->st.bytes_out += len;
 	return 0;
@@ -888,6 +903,8 @@ static void mux_rx_packet_cb(void *ud, const uint8_t *pkt, size_t len, bool span
 {
 	struct mux *m = ud;
 
+	if (m->fatal) /* the output queue overflowed: the codec is dead */
+		return;
 	if (spanned)
 		m->st.reassembled++;
 	mux_in_packet(m, pkt, len);
@@ -911,8 +928,13 @@ static const struct mux_rx_cbs mux_rx_cbs = {.on_packet = mux_rx_packet_cb, .on_
 
 int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end)
 {
+	int r;
+
+	if (m->fatal)
+		return m->fatal;
 	m->rx.hdr_version = m->version;
-	return mux_rx_feed(&m->rx, buf, len, transfer_end, &mux_rx_cbs, m);
+	r = mux_rx_feed(&m->rx, buf, len, transfer_end, &mux_rx_cbs, m);
+	return r ? r : m->fatal;
 }
 
 /* ---------------------------------------------------------------------------
@@ -928,6 +950,8 @@ int mux_out_take(struct mux *m, uint8_t **pkt, size_t *len)
 	m->out_head = o->next;
 	if (!m->out_head)
 		m->out_tail = NULL;
+	m->out_count--;
+	m->out_bytes -= o->len;
 	*pkt = o->buf;
 	*len = o->len;
 	free(o);
@@ -939,12 +963,26 @@ bool mux_out_pending(const struct mux *m)
 	return m->out_head != NULL;
 }
 
+size_t mux_out_queued(const struct mux *m, size_t *bytes)
+{
+	if (bytes)
+		*bytes = m->out_bytes;
+	return m->out_count;
+}
+
+int mux_error(const struct mux *m)
+{
+	return m->fatal;
+}
+
 int mux_connect(struct mux *m, uint16_t port, uint32_t *conn)
 {
 	struct mux_conn *c;
 	uint16_t sport = 0;
 	int r;
 
+	if (m->fatal)
+		return m->fatal;
 	if (m->role != MUX_ROLE_HOST || m->state != MUX_ST_ACTIVE)
 		return LP_EINVAL;
 	/* local ports from 1 upward, skipping ones in use (usbmuxd) */
@@ -1000,6 +1038,8 @@ int mux_send(struct mux *m, uint32_t conn, const uint8_t *data, size_t len)
 {
 	struct mux_conn *c = mux_conn_by_id(m, conn);
 
+	if (m->fatal)
+		return m->fatal;
 	if (!c)
 		return LP_ENOENT;
 	if (!len)

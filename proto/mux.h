@@ -37,6 +37,14 @@
 #define MUX_MAX_CONNS 64
 #define MUX_SENDQ_MAX (4u << 20) /* per-connection unsent bytes cap */
 #define MUX_DEFAULT_WINDOW 0x0200 /* th_win value: 0x200 << 8 = 128 KiB */
+/* Packets waiting in the output queue (mux_out_take not yet called). Every
+ * packet to a closed port is answered by RST and every data packet by an ACK,
+ * so one 16 KiB IN transfer of 36-byte packets queues 455 answers; a peer
+ * that floods us and does not take our packets would grow it without end.
+ * Real traffic keeps a few packets queued (the data pump is bounded by the
+ * peer's window). Over either cap the codec stops with LP_EPROTO. */
+#define MUX_OUTQ_MAX_PACKETS 2048
+#define MUX_OUTQ_MAX_BYTES (16u << 20)
 
 enum mux_role { MUX_ROLE_HOST, MUX_ROLE_DEVICE };
 
@@ -115,13 +123,20 @@ bool mux_active(const struct mux *m); /* version done (and SETUP sent/seen for v
 /* Feed bytes of one completed USB transfer. `transfer_end` true when the
  * transfer was short (the device ended its transfer): a partial packet left
  * at that point is dropped as an anomaly. Packets may span several calls.
- * Returns 0, or LP_ENOMEM. Malformed input is reported through on_anomaly. */
+ * Returns 0, LP_ENOMEM, or LP_EPROTO once the output queue went over
+ * MUX_OUTQ_MAX_PACKETS/BYTES (sticky: the codec is dead, mux_error() says so,
+ * and every later feed, send or connect returns it). Malformed input is
+ * reported through on_anomaly. */
 int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end);
 
 /* Output: take the next packet to send (owned by the caller, free()). Returns
  * 0 with a packet, LP_EAGAIN if none is pending. */
 int mux_out_take(struct mux *m, uint8_t **pkt, size_t *len);
 bool mux_out_pending(const struct mux *m);
+/* Packets and bytes waiting in the output queue. */
+size_t mux_out_queued(const struct mux *m, size_t *bytes);
+/* 0, or the sticky error that stopped the codec (LP_EPROTO: queue cap). */
+int mux_error(const struct mux *m);
 
 /* host: open a connection to device `port`; *conn receives its id. */
 int mux_connect(struct mux *m, uint16_t port, uint32_t *conn);

@@ -1056,6 +1056,74 @@ static void test_rx_lying_lengths(void **state)
 	mux_rx_reset(&rx);
 }
 
+/* Issue 10: every packet to a closed port is answered with RST, so one
+ * 16 KiB IN transfer of 36-byte packets queues 455 answers. A device that
+ * keeps sending while nobody takes the answers must hit a cap, not grow
+ * host memory: LP_EPROTO, sticky, with the queue bounded. */
+static size_t flood_transfer(uint8_t *buf, size_t cap, uint16_t *tx_seq)
+{
+	size_t off = 0;
+
+	while (cap - off >= 36) {
+		uint8_t *q = buf + off;
+
+		memset(q, 0, 36);
+		q[3] = MUX_PROTO_TCP;
+		q[7] = 36;
+		q[8] = 0xFE, q[9] = 0xED, q[10] = 0xFA, q[11] = 0xCE;
+		q[12] = (uint8_t)(*tx_seq >> 8), q[13] = (uint8_t)*tx_seq;
+		(*tx_seq)++;
+		q[16] = 0xF2, q[17] = 0x7E; /* sport 62078 */
+		q[18] = 0x11, q[19] = 0x5C; /* dport 4444: nothing open there */
+		q[28] = 0x50;
+		q[29] = MUX_TH_ACK;
+		q[30] = 0x02;
+		off += 36;
+	}
+	return off;
+}
+
+static void test_out_queue_cap(void **state)
+{
+	struct pair *p = pair_new();
+	uint8_t *buf = malloc(IN_BUF), *pkt;
+	uint16_t seq = 0x100;
+	size_t len, n, bytes, queued_max = 0;
+	int rc = 0, transfers = 0;
+	uint32_t c;
+
+	assert_non_null(buf);
+	negotiate(p);
+	n = flood_transfer(buf, IN_BUF, &seq);
+	assert_int_equal(n / 36, 455);
+	/* drained after every transfer: no limit reached however long it goes */
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(mux_feed(p->host.m, buf, n, true), 0);
+		assert_int_equal(mux_out_queued(p->host.m, NULL), 455);
+		while (mux_out_take(p->host.m, &pkt, &len) == 0)
+			free(pkt);
+		flood_transfer(buf, IN_BUF, &seq);
+	}
+	/* never drained: stops at the cap */
+	while (transfers < 100 && (rc = mux_feed(p->host.m, buf, n, true)) == 0) {
+		transfers++;
+		if (mux_out_queued(p->host.m, NULL) > queued_max)
+			queued_max = mux_out_queued(p->host.m, NULL);
+		flood_transfer(buf, IN_BUF, &seq);
+	}
+	assert_int_equal(rc, LP_EPROTO);
+	assert_int_equal(transfers, MUX_OUTQ_MAX_PACKETS / 455);
+	assert_true(mux_out_queued(p->host.m, &bytes) <= MUX_OUTQ_MAX_PACKETS);
+	assert_true(bytes <= MUX_OUTQ_MAX_BYTES);
+	assert_int_equal(p->host.last_anomaly, LP_EPROTO);
+	assert_int_equal(mux_error(p->host.m), LP_EPROTO);
+	/* sticky: the codec is dead */
+	assert_int_equal(mux_feed(p->host.m, buf, n, true), LP_EPROTO);
+	assert_int_equal(mux_connect(p->host.m, 1234, &c), LP_EPROTO);
+	free(buf);
+	pair_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1076,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_rx_lying_lengths),
+		cmocka_unit_test(test_out_queue_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
