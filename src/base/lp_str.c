@@ -3,6 +3,38 @@
 
 #include <string.h>
 
+/* Unicode format characters (general category Cf, Unicode 15.0) and the line
+ * and paragraph separators (Zl, Zp): invisible, or they reorder (bidi
+ * embeddings, overrides, isolates, marks) or break what a terminal shows, so
+ * a device name could hide or disguise text. Sorted ranges, inclusive. */
+static const struct {
+	uint32_t lo, hi;
+} invisible[] = {
+	{0x00AD, 0x00AD},   {0x0600, 0x0605},	{0x061C, 0x061C},   {0x06DD, 0x06DD},
+	{0x070F, 0x070F},   {0x0890, 0x0891},	{0x08E2, 0x08E2},   {0x180E, 0x180E},
+	{0x200B, 0x200F},   {0x2028, 0x202E},	{0x2060, 0x2064},   {0x2066, 0x206F},
+	{0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},	{0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+	{0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+	{0xE0020, 0xE007F},
+};
+
+static int is_invisible(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(invisible) / sizeof(invisible[0]);
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cp < invisible[mid].lo)
+			hi = mid;
+		else if (cp > invisible[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
 /* Length of a valid, printable UTF-8 sequence at s (0 if invalid). */
 static size_t utf8_len(const uint8_t *s, size_t n)
 {
@@ -30,10 +62,10 @@ static size_t utf8_len(const uint8_t *s, size_t n)
 			return 0;
 		cp = cp << 6 | (s[i] & 0x3F);
 	}
-	/* overlong, surrogates, out of range, C1 controls, bidi overrides */
+	/* overlong, surrogates, out of range, C1 controls, format characters */
 	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
 	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || (cp >= 0x80 && cp < 0xA0) ||
-	    (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+	    is_invisible(cp))
 		return 0;
 	return len;
 }
