@@ -20,6 +20,21 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+/* Cipher suites, best first (pairing keys are RSA, so only RSA
+ * authentication is listed):
+ *  - ECDHE-RSA with AEAD: what current iOS picks (section 0 records
+ *    ECDHE-RSA-AES256-GCM-SHA384 under TLS 1.2);
+ *  - ECDHE-RSA with AES-CBC-SHA: TLS 1.0 has no AEAD, and lockdownd before
+ *    iOS 10 is capped at TLS 1.0 (notes 4.9);
+ *  - RSA key exchange with AES-GCM / AES-CBC-SHA: the oldest lockdownd and
+ *    GnuTLS-era peers offer only RSA key exchange with AES-CBC (notes 4.9).
+ * Nothing else: no RC4, 3DES, DES, NULL, anonymous, export, CAMELLIA, ARIA,
+ * SEED, IDEA, PSK or SRP suites. */
+#define LP_TLS_CIPHERS                                                                    \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:"                                       \
+	"AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA:AES128-SHA:@SECLEVEL=0"
+
 struct lp_tls {
 	SSL_CTX *ctx;
 	SSL *ssl;
@@ -87,11 +102,16 @@ static struct lp_tls *tls_new(bool server, X509 *cert, EVP_PKEY *key, struct lp_
 		lp_openssl_err(e, LP_ETLS, "SSL_CTX_new");
 		goto fail;
 	}
-	/* Pairing keys and old iOS need SHA-1 / TLS 1.0 era parameters. */
+	/* Pairing keys and old iOS need SHA-1 / TLS 1.0 era parameters:
+	 * security level 0 (SHA-1 signatures, 1024-bit keys in old records),
+	 * TLS 1.0 as the floor (lockdownd before iOS 10 speaks only TLS 1.0,
+	 * notes 4.9). Renegotiation is never needed and only gives a hostile
+	 * peer a second handshake to play with: refused. */
 	SSL_CTX_set_security_level(t->ctx, 0);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (!SSL_CTX_set_min_proto_version(t->ctx, TLS1_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_cipher_list(t->ctx, "ALL:!aNULL:!eNULL:@SECLEVEL=0")) {
+	    !SSL_CTX_set_cipher_list(t->ctx, LP_TLS_CIPHERS)) {
 		lp_openssl_err(e, LP_ETLS, "TLS configuration");
 		goto fail;
 	}
