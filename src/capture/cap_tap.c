@@ -133,6 +133,148 @@ static size_t match_open(const uint8_t *s, size_t i, size_t n, uint8_t *mode)
 	return j + 5 - i;
 }
 
+/* ---- binary plists -----------------------------------------------------
+ * A lockdown message may be a binary plist ("bplist00", layout in
+ * proto/plist_depth.c) in which a secret's key is an ASCII string object
+ * (marker 0x5n) and its value a data object (0x4n) elsewhere in the object
+ * table. When the whole body (its length is the lockdown prefix just before
+ * the magic) is in view, the data objects that are values of secret keys are
+ * blanked exactly. When the body runs past the transfer, the bytes from the
+ * first secret key name to the end of the body are blanked: the writers we
+ * know (CoreFoundation, libplist) put a key's object before its value's. */
+
+#define BP_TRAILER 32
+
+static uint64_t bp_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Offset of object `idx` in b[0..len), 0 if out of bounds. */
+static size_t bp_obj(const uint8_t *b, size_t len, size_t ot, unsigned osz, uint64_t n, uint64_t idx)
+{
+	uint64_t off;
+
+	if (idx >= n)
+		return 0;
+	off = bp_be(b + ot + idx * osz, osz);
+	return off >= 8 && off < ot ? (size_t)off : 0;
+}
+
+/* Count field of the object at o (low nibble or a following int object):
+ * *count and the offset of its payload; false if malformed. */
+static bool bp_count(const uint8_t *b, size_t end, size_t o, uint64_t *count, size_t *payload)
+{
+	uint64_t c = b[o] & 0x0F;
+	size_t p = o + 1;
+
+	if (c == 0x0F) {
+		unsigned nb;
+
+		if (p >= end || (b[p] & 0xF0) != 0x10 || (b[p] & 0x0F) > 3)
+			return false;
+		nb = 1u << (b[p] & 0x0F);
+		if (nb > end - p - 1)
+			return false;
+		c = bp_be(b + p + 1, nb);
+		p += 1 + nb;
+	}
+	*count = c;
+	*payload = p;
+	return true;
+}
+
+static bool bp_is_secret_key(const uint8_t *b, size_t end, size_t o)
+{
+	uint64_t c;
+	size_t p;
+
+	if ((b[o] & 0xF0) != 0x50 || !bp_count(b, end, o, &c, &p) || c > end - p)
+		return false;
+	for (size_t k = 0; k < sizeof(secret_keys) / sizeof(secret_keys[0]); k++)
+		if (strlen(secret_keys[k]) == c && memcmp(b + p, secret_keys[k], c) == 0)
+			return true;
+	return false;
+}
+
+static void blank(uint8_t *b, size_t from, size_t to, size_t mut, size_t *count)
+{
+	for (size_t i = from < mut ? mut : from; i < to; i++) {
+		b[i] = (uint8_t)redact_marker[(i - from) % sizeof(redact_marker)];
+		(*count)++;
+	}
+}
+
+/* Redact the data values of secret keys in the complete bplist b[0..len);
+ * positions below mut (relative to b) are read-only. */
+static void bp_redact_whole(uint8_t *b, size_t len, size_t mut, size_t *count)
+{
+	unsigned osz, rsz;
+	uint64_t n, ot;
+
+	if (len < 8 + BP_TRAILER)
+		return;
+	osz = b[len - BP_TRAILER + 6];
+	rsz = b[len - BP_TRAILER + 7];
+	n = bp_be(b + len - 24, 8);
+	ot = bp_be(b + len - 8, 8);
+	if (osz < 1 || osz > 8 || rsz < 1 || rsz > 8 || ot < 8 || ot >= len - BP_TRAILER ||
+	    n > (len - BP_TRAILER - ot) / osz)
+		return;
+	for (uint64_t i = 0; i < n; i++) {
+		size_t o = bp_obj(b, len, (size_t)ot, osz, n, i), p;
+		uint64_t c;
+
+		if (!o || (b[o] & 0xF0) != 0xD0 || !bp_count(b, (size_t)ot, o, &c, &p) ||
+		    c > ((size_t)ot - p) / rsz / 2)
+			continue;
+		for (uint64_t k = 0; k < c; k++) {
+			size_t ko = bp_obj(b, len, (size_t)ot, osz, n, bp_be(b + p + k * rsz, rsz));
+			size_t vo = bp_obj(b, len, (size_t)ot, osz, n, bp_be(b + p + (c + k) * rsz, rsz));
+			uint64_t dl;
+			size_t dp;
+
+			if (!ko || !vo || !bp_is_secret_key(b, (size_t)ot, ko) || (b[vo] & 0xF0) != 0x40 ||
+			    !bp_count(b, (size_t)ot, vo, &dl, &dp) || dl > (size_t)ot - dp)
+				continue;
+			blank(b, dp, dp + (size_t)dl, mut, count);
+		}
+	}
+}
+
+/* A "bplist00" at view[i]: redact it. Returns the offset in view where
+ * scanning may go on (the end of the body, or n). */
+static size_t bp_redact(struct cap_redactor *r, uint8_t *view, size_t i, size_t n, size_t mut,
+			size_t *count)
+{
+	uint32_t body = 0;
+	size_t end;
+
+	if (i >= 4)
+		body = (uint32_t)bp_be(view + i - 4, 4);
+	if (body < 8 + BP_TRAILER || body > CAP_REDACT_BPLIST_MAX)
+		body = 0; /* no lockdown prefix in view: assume it runs to the end */
+	if (body && body <= n - i) {
+		bp_redact_whole(view + i, body, mut > i ? mut - i : 0, count);
+		return i + body;
+	}
+	end = n;
+	r->bp_body = body ? (uint32_t)(i + body - n) : CAP_REDACT_BPLIST_MAX;
+	r->bp_armed = false;
+	for (size_t k = i + 8; k < n; k++) {
+		if ((view[k] & 0xF0) == 0x50 && bp_is_secret_key(view, n, k)) {
+			blank(view, k, n, mut, count);
+			r->bp_armed = true;
+			break;
+		}
+	}
+	return end;
+}
+
 /* Length of a usbmux TCP header (mux header + 20-byte TCP header) at the
  * start of a transfer, 0 if it does not start with one. Text never holds NUL
  * bytes, so "00 00 00 06" cannot be the middle of a base64 body. */
@@ -162,7 +304,21 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 
 	if (!buf || !len)
 		return 0;
-	if (r->mode != RD_NONE) {
+	if (r->bp_body && r->bp_armed) {
+		/* the rest of a binary plist that held a secret key */
+		size_t h = mux_hdr_len(buf, len), m = len - h;
+
+		if (m > r->bp_body)
+			m = r->bp_body;
+		blank(buf, h, h + m, 0, &count);
+		r->bp_body -= (uint32_t)m;
+		if (!r->bp_body)
+			r->bp_armed = false;
+		r->ncarry = 0;
+		if (h + m == len)
+			return count;
+		p = h + m;
+	} else if (r->mode != RD_NONE) {
 		p = mux_hdr_len(buf, len);
 		p = redact_body(r, buf, p, len, 0, &count);
 		if (p == len)
@@ -187,10 +343,43 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 		n = len - p;
 		mut = 0;
 	}
-	for (i = 0; i < n; i++) {
+	i = 0;
+	if (r->bp_body) {
+		/* inside a binary plist that began earlier: look for a secret
+		 * key name (the carry catches one cut by the boundary) */
+		size_t portion = n - mut < r->bp_body ? n - mut : r->bp_body;
+
+		for (size_t k = 0; k < mut + portion; k++) {
+			if ((view[k] & 0xF0) == 0x50 && bp_is_secret_key(view, mut + portion, k)) {
+				blank(view, k, mut + portion, mut, &count);
+				r->bp_armed = true;
+				break;
+			}
+		}
+		r->bp_body -= (uint32_t)portion;
+		if (!r->bp_body)
+			r->bp_armed = false;
+		i = mut + portion;
+		if (r->bp_armed)
+			resolved = n;
+	}
+	for (; i < n; i++) {
 		uint8_t mode = RD_NONE;
 		size_t ol, end;
 
+		if (view[i] == 'b' && at(view, i, n, "bplist00")) {
+			end = bp_redact(r, view, i, n, mut, &count);
+			if (end >= n) {
+				/* armed: nothing to carry; else keep the tail so a
+				 * key name cut by the boundary is seen next time */
+				if (r->bp_armed)
+					resolved = n;
+				break;
+			}
+			resolved = end;
+			i = end - 1;
+			continue;
+		}
 		if (view[i] != '<' && view[i] != '-')
 			continue;
 		ol = match_open(view, i, n, &mode);

@@ -108,9 +108,14 @@ void cap_tap_free(struct cap_tap *t);
  */
 #define CAP_REDACT_CARRY 160
 
+#define CAP_REDACT_BPLIST_MAX (4u << 20) /* a binary plist body longer than this is not one */
+
 struct cap_redactor {
 	uint8_t mode;	  /* 0 outside, 1 in an XML <data> body, 2 in a PEM body */
 	uint8_t phase;	  /* position in "REDACTED" */
+	uint32_t bp_body; /* bytes of a binary plist body still to come (it ran
+			   * past a transfer) */
+	bool bp_armed;	  /* ... and it held a secret key: blank them all */
 	size_t ncarry;
 	uint8_t carry[CAP_REDACT_CARRY];
 };

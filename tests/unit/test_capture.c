@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <plist/plist.h>
 
 #include "src/base/lp_clock.h"
 #include "src/base/lp_cursor.h"
@@ -1255,6 +1256,71 @@ static int teardown_all(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Issue 10: a binary plist (a device may answer Pair in bplist00) keeps
+ * its secrets out of the capture too, whole or cut across transfers. */
+static uint8_t *bplist_secret_msg(size_t *len)
+{
+	static const uint8_t bag[40] = "ESCROW-SECRET-0123456789-ESCROW-SECRET!";
+	plist_t d = plist_new_dict();
+	char *bin = NULL;
+	uint32_t bl = 0;
+	uint8_t *m;
+
+	plist_dict_set_item(d, "Request", plist_new_string("Pair"));
+	plist_dict_set_item(d, "EscrowBag", plist_new_data((const char *)bag, sizeof(bag)));
+	plist_dict_set_item(d, "HostID", plist_new_string("ABCD-1234"));
+	plist_dict_set_item(d, "HostPrivateKey", plist_new_data("PRIVATE-KEY-BYTES-PRIVATE-KEY", 29));
+	plist_to_bin(d, &bin, &bl);
+	plist_free(d);
+	m = malloc(4 + bl);
+	assert_non_null(m);
+	m[0] = (uint8_t)(bl >> 24), m[1] = (uint8_t)(bl >> 16), m[2] = (uint8_t)(bl >> 8), m[3] = (uint8_t)bl;
+	memcpy(m + 4, bin, bl);
+	plist_to_bin_free(bin);
+	*len = 4 + bl;
+	return m;
+}
+
+static bool has(const uint8_t *b, size_t n, const char *s)
+{
+	return memmem(b, n, s, strlen(s)) != NULL;
+}
+
+static void test_redact_binary_plist(void **state)
+{
+	size_t len;
+	uint8_t *m = bplist_secret_msg(&len);
+	plist_t back = NULL;
+
+	assert_true(has(m, len, "ESCROW-SECRET"));
+	assert_true(cap_redact(m, len) >= 40 + 29);
+	assert_false(has(m, len, "ESCROW-SECRET"));
+	assert_false(has(m, len, "PRIVATE-KEY-BYTES"));
+	/* exact: the structure survives, the rest is untouched */
+	plist_from_bin((const char *)m + 4, (uint32_t)(len - 4), &back);
+	assert_non_null(back);
+	assert_string_equal(plist_get_string_ptr(plist_dict_get_item(back, "HostID"), NULL), "ABCD-1234");
+	plist_free(back);
+	free(m);
+
+	/* cut across two transfers at every point, the prefix in its own one */
+	m = bplist_secret_msg(&len);
+	for (size_t cut = 5; cut < len; cut++) {
+		struct cap_redactor r;
+		uint8_t *b = malloc(len);
+
+		memcpy(b, m, len);
+		cap_redactor_init(&r);
+		cap_redactor_feed(&r, b, 4);
+		cap_redactor_feed(&r, b + 4, cut - 4);
+		cap_redactor_feed(&r, b + cut, len - cut);
+		if (has(b, len, "ESCROW-SECRET") || has(b, len, "PRIVATE-KEY-BYTES"))
+			fail_msg("secret left in the capture with the cut at %zu of %zu", cut, len);
+		free(b);
+	}
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1269,6 +1335,7 @@ int main(void)
 		cmocka_unit_test(test_kill_safety_pcapng),
 		cmocka_unit_test(test_kill_safety_pcap),
 		cmocka_unit_test(test_redact_plist),
+		cmocka_unit_test(test_redact_binary_plist),
 		cmocka_unit_test(test_redact_pem),
 		cmocka_unit_test(test_redact_split),
 		cmocka_unit_test(test_tap_redaction),
