@@ -21,6 +21,8 @@
  */
 #include "proto/hostlink.h"
 
+#include <openssl/crypto.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -320,6 +322,8 @@ static void hl_tx_free(struct hl_link *hl, struct hl_tx *t)
 		hl->tx_head = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
+	if (t->pkt)
+		OPENSSL_cleanse(t->pkt, t->x.len); /* plaintext lockdown requests */
 	free(t->pkt);
 	free(t);
 }
@@ -602,13 +606,21 @@ static void hl_cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
 
 			while (ncap < c->rxlen + len)
 				ncap *= 2;
-			nb = realloc(c->rx, ncap);
+			/* not realloc: the old block may hold a Pair reply's
+			 * EscrowBag and is wiped before it is freed */
+			nb = malloc(ncap);
 			if (!nb) {
 				mux_close(hl->mux, conn);
 				c->state = HL_CLOSED;
 				c->reason = LP_ENOMEM;
 				return;
 			}
+			if (c->rx) {
+				memcpy(nb, c->rx + c->rxhead, c->rxlen);
+				OPENSSL_cleanse(c->rx, c->rxcap);
+				free(c->rx);
+			}
+			c->rxhead = 0;
 			c->rx = nb;
 			c->rxcap = ncap;
 		}
@@ -949,6 +961,8 @@ static void hl_stream_close(struct lp_stream *s)
 		}
 		hl_conn_unlink(c);
 	}
+	if (c->rx)
+		OPENSSL_cleanse(c->rx, c->rxcap); /* lockdown plaintext: EscrowBag */
 	free(c->rx);
 	free(c);
 }

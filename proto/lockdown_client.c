@@ -13,6 +13,8 @@
  */
 #include "proto/lockdown_client.h"
 
+#include <openssl/crypto.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +199,7 @@ static int flush_tls(struct lkd_client *c, uint64_t dl, struct lp_errinfo *e)
 	if (r)
 		return lp_err_set(e, r, "TLS: %s", lp_strerror(r));
 	r = n ? lp_stream_send(c->stream, out, n, dl, e) : 0;
-	free(out);
+	free(out); /* ciphertext */
 	return r;
 }
 
@@ -353,8 +355,10 @@ static int transact(struct lkd_client *c, const char *request, plist_t req, plis
 		return lp_err_set(e, r, "cannot encode %s request", request);
 	}
 	observe(c, LKD_DIR_SEND, req);
+	pair_plist_wipe_secrets(req); /* StartService's EscrowBag */
 	plist_free(req);
 	r = send_bytes(c, wire, len, dl, e);
+	OPENSSL_cleanse(wire, len);
 	free(wire);
 	if (r) {
 		lp_err_prefix(e, "sending %s", request);

@@ -49,6 +49,9 @@ void lkd_framer_free(struct lkd_framer *f)
 {
 	if (!f)
 		return;
+	/* Pair replies carry the EscrowBag */
+	if (f->buf)
+		OPENSSL_cleanse(f->buf, f->cap);
 	free(f->buf);
 	free(f);
 }
@@ -81,9 +84,15 @@ static int reserve(struct lkd_framer *f, size_t n)
 	ncap = f->cap ? f->cap : 256;
 	while (ncap < need)
 		ncap *= 2;
-	nb = realloc(f->buf, ncap);
+	/* not realloc: the old block may hold an EscrowBag and must be wiped */
+	nb = malloc(ncap);
 	if (!nb)
 		return LP_ENOMEM;
+	if (f->buf) {
+		memcpy(nb, f->buf, f->len);
+		OPENSSL_cleanse(f->buf, f->cap);
+		free(f->buf);
+	}
 	f->buf = nb;
 	f->cap = ncap;
 	return 0;
@@ -217,17 +226,20 @@ int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len)
 		return LP_EPLIST;
 	}
 	if (xlen > LKD_MAX_MESSAGE) {
+		OPENSSL_cleanse(xml, xlen);
 		plist_to_xml_free(xml);
 		return LP_ETOOBIG;
 	}
 	buf = malloc(LKD_PREFIX + (size_t)xlen);
 	if (!buf) {
+		OPENSSL_cleanse(xml, xlen);
 		plist_to_xml_free(xml);
 		return LP_ENOMEM;
 	}
 	lp_wr_init_fixed(&w, buf, LKD_PREFIX + (size_t)xlen);
 	lp_wr_be32(&w, xlen);
 	lp_wr_bytes(&w, xml, xlen);
+	OPENSSL_cleanse(xml, xlen); /* StartService carries the EscrowBag */
 	plist_to_xml_free(xml);
 	*out = buf;
 	*len = w.len;

@@ -30,6 +30,19 @@
  * Codec
  */
 
+/* Wipe a PairRecordData value (a whole record, private keys included) and
+ * the record's own secret keys if the dict is one, before plist_free. */
+static void wipe_record_data(plist_t d)
+{
+	plist_t n = d ? plist_dict_get_item(d, "PairRecordData") : NULL;
+	uint64_t len = 0;
+	const char *p;
+
+	if (n && plist_get_node_type(n) == PLIST_DATA && (p = plist_get_data_ptr(n, &len)) && len)
+		OPENSSL_cleanse((void *)p, (size_t)len);
+	pair_plist_wipe_secrets(d);
+}
+
 int umc_encode_request(const char *type, plist_t extra, uint32_t tag, uint8_t **out, size_t *len,
 		       struct lp_errinfo *e)
 {
@@ -48,12 +61,14 @@ int umc_encode_request(const char *type, plist_t extra, uint32_t tag, uint8_t **
 	if (extra)
 		plist_dict_merge(&d, extra);
 	plist_to_xml(d, &xml, &xlen);
+	wipe_record_data(d);
 	plist_free(d);
 	if (!xml || !xlen) {
 		plist_to_xml_free(xml);
 		return lp_err_set(e, LP_EPLIST, "cannot encode the %s request as XML", type);
 	}
 	if (xlen > UMC_MAX_MESSAGE - UMC_HEADER_LEN) {
+		OPENSSL_cleanse(xml, xlen);
 		plist_to_xml_free(xml);
 		return lp_err_set(e, LP_ETOOBIG, "%s request of %u bytes is over the %u-byte cap", type, xlen,
 				  UMC_MAX_MESSAGE);
@@ -64,9 +79,12 @@ int umc_encode_request(const char *type, plist_t extra, uint32_t tag, uint8_t **
 	lp_wr_le32(&w, UMC_MSG_PLIST);
 	lp_wr_le32(&w, tag);
 	lp_wr_bytes(&w, xml, xlen);
+	OPENSSL_cleanse(xml, xlen); /* SavePairRecord: the record, keys included */
 	plist_to_xml_free(xml);
 	if (!lp_wr_ok(&w)) {
 		int err = w.err;
+		if (w.buf)
+			OPENSSL_cleanse(w.buf, w.cap);
 		lp_wr_release(&w);
 		return lp_err_set(e, err, "encoding the %s request: %s", type, lp_strerror(err));
 	}
@@ -650,12 +668,15 @@ static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_
 			return lp_err_set(e, LP_ENOMEM, "out of memory");
 		rc = lp_stream_read_full(s, body, h.length - UMC_HEADER_LEN, deadline, e);
 		if (rc) {
+			OPENSSL_cleanse(body, h.length - UMC_HEADER_LEN);
 			free(body);
 			lp_err_prefix(e, "usbmuxd %s reply body", type);
 			return rc;
 		}
 	}
 	rc = umc_decode_body(&h, body, h.length - UMC_HEADER_LEN, reply, e);
+	if (body) /* a ReadPairRecord reply holds the record, keys included */
+		OPENSSL_cleanse(body, h.length - UMC_HEADER_LEN);
 	free(body);
 	if (rc) {
 		lp_err_prefix(e, "usbmuxd %s reply", type);
@@ -841,6 +862,7 @@ int umc_save_pair_record(struct umc *c, const struct pair_record *rec, uint32_t 
 	if (!p)
 		return lp_err_set(e, LP_EINVAL, "pair record is missing a required field");
 	plist_to_bin(p, &bin, &blen);
+	pair_plist_wipe_secrets(p);
 	plist_free(p);
 	if (!bin || !blen) {
 		plist_to_bin_free(bin);
@@ -848,6 +870,7 @@ int umc_save_pair_record(struct umc *c, const struct pair_record *rec, uint32_t 
 	}
 	extra = plist_new_dict();
 	if (!extra) {
+		OPENSSL_cleanse(bin, blen);
 		plist_to_bin_free(bin);
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
 	}
@@ -856,9 +879,10 @@ int umc_save_pair_record(struct umc *c, const struct pair_record *rec, uint32_t 
 	if (device_id)
 		plist_dict_set_item(extra, "DeviceID", plist_new_uint(device_id));
 	/* the private keys were in `bin`: wipe before freeing */
-	memset(bin, 0, blen);
+	OPENSSL_cleanse(bin, blen);
 	plist_to_bin_free(bin);
 	rc = umc_request(c, "SavePairRecord", extra, &reply, deadline, e);
+	wipe_record_data(extra);
 	plist_free(extra);
 	if (rc)
 		return rc;
