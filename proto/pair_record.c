@@ -12,8 +12,11 @@
  */
 #include "proto/pair_record.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,6 +462,74 @@ void pair_plist_wipe_secrets(plist_t dict)
 	}
 }
 
+/* Test hook (tests/t/92-kill.t): LINKPROBE_TEST_WRITE_STOP=N[:SUFFIX] makes
+ * the Nth step of the atomic writers in this process (each syscall, and each
+ * chunk of at most WRITE_STOP_CHUNK bytes), counting only files whose name
+ * ends in SUFFIX if given, stop the process with SIGSTOP, so a test can
+ * SIGKILL it at a chosen point. Unset: no effect. */
+#define WRITE_STOP_CHUNK 64
+
+static long write_stop_at(const char **suffix)
+{
+	static long at = -1;
+	static const char *suf;
+
+	if (at < 0) {
+		const char *v = getenv("LINKPROBE_TEST_WRITE_STOP");
+		char *end = NULL;
+
+		at = v && *v ? strtol(v, &end, 10) : 0;
+		if (at < 0)
+			at = 0;
+		suf = end && *end == ':' ? end + 1 : NULL;
+	}
+	if (suffix)
+		*suffix = suf;
+	return at;
+}
+
+static void write_point(const char *name)
+{
+	static long n;
+	const char *suf;
+	long at = write_stop_at(&suf);
+
+	if (!at || (suf && (strlen(name) < strlen(suf) ||
+			    strcmp(name + strlen(name) - strlen(suf), suf) != 0)))
+		return;
+	if (++n == at)
+		raise(SIGSTOP);
+}
+
+/* A write killed between mkostemp and rename leaves ".NAME.XXXXXX" behind;
+ * the next write of NAME removes those older than PAIR_TEMP_STALE_S (younger
+ * ones may belong to a writer running now). */
+#define PAIR_TEMP_STALE_S 60
+
+static void remove_stale_temps(const char *dir, const char *name)
+{
+	size_t nl = strlen(name);
+	time_t now = time(NULL);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *f = de->d_name;
+		char p[PATH_MAX];
+		struct stat st;
+
+		if (f[0] != '.' || strlen(f) != 1 + nl + 7 || memcmp(f + 1, name, nl) != 0 || f[1 + nl] != '.')
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, f) >= (int)sizeof(p))
+			continue;
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > PAIR_TEMP_STALE_S)
+			unlink(p);
+	}
+	closedir(d);
+}
+
 int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
 			   bool exclusive, struct lp_errinfo *e)
 {
@@ -476,11 +547,17 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 	n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return lp_err_set(e, LP_EINVAL, "path too long: %s", path);
+	remove_stale_temps(dir, name);
+	write_point(name);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return errno_err(e, "cannot create temporary file in", dir);
 	while (off < len) {
-		ssize_t w = write(fd, p + off, len - off);
+		size_t chunk = write_stop_at(NULL) && len - off > WRITE_STOP_CHUNK ? WRITE_STOP_CHUNK : len - off;
+		ssize_t w;
+
+		write_point(name);
+		w = write(fd, p + off, chunk);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -491,10 +568,12 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 		}
 		off += (size_t)w;
 	}
+	write_point(name);
 	if (fsync(fd) < 0) {
 		r = errno_err(e, "cannot fsync", tmp);
 		goto fail;
 	}
+	write_point(name);
 	if (fchmod(fd, 0600) < 0) {
 		r = errno_err(e, "cannot chmod", tmp);
 		goto fail;
@@ -505,6 +584,7 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 		goto fail;
 	}
 	fd = -1;
+	write_point(name);
 	if (exclusive) {
 		if (link(tmp, path) < 0) {
 			r = errno == EEXIST ? lp_err_set(e, LP_EBUSY, "%s appeared meanwhile", path)
@@ -516,7 +596,9 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 		r = errno_err(e, "cannot rename to", path);
 		goto fail;
 	}
+	write_point(name);
 	fsync_dir(dir);
+	write_point(name);
 	return 0;
 fail:
 	if (fd >= 0)

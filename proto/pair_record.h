@@ -98,8 +98,10 @@ void pair_plist_wipe_secrets(plist_t dict);
 
 /* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
  * temp file in the same directory, fsync, rename (or link if `exclusive`:
- * LP_EBUSY when the file already exists), fsync the directory. The temp file
- * never survives; the old file is intact on any failure. For every file that
+ * LP_EBUSY when the file already exists), fsync the directory. The old file
+ * is intact on any failure, and the temp file is removed - unless the
+ * process is killed between creating and renaming it: then ".NAME.XXXXXX"
+ * stays in `dir`, and the next write of NAME removes those older than 60 s. For every file that
  * holds key material (pair records, SystemConfiguration, the simulated
  * device's state). */
 int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
