@@ -133,7 +133,8 @@ like "$(pcap_count $T/flaky.pcapng)" "^$(ts $T/flaky.pcapng | wc -l) 220 eof$" "
 "$LP" --cable-test --duration 30 --device sim:healthy,clock=real --capture $T/kill.pcapng \
 	>/dev/null 2>&1 &
 pid=$!
-sleep 1
+# killed once it has written a good part of its capture, not after a guess
+ok "$(wait_for 60 file_over $T/kill.pcapng 20000; echo $?)" "the cable test is capturing (over 20 kB written)"
 kill -9 $pid
 wait $pid 2>/dev/null
 is "$?" 137 "cable test killed with SIGKILL"

@@ -43,8 +43,6 @@ run_lp $T/bad.out --capture --extcap-interface linkprobe-sim
 is "$?" 2 "--capture without --fifo: usage error"
 
 # ---- capture into a FIFO -----------------------------------------------------
-export HOME=$T/home
-mkdir -p $HOME
 mkfifo $T/fifo
 timeout 120 cat $T/fifo >$T/trust.pcapng &
 reader=$!
@@ -77,7 +75,8 @@ reader=$!
 "$LP" --capture --extcap-interface linkprobe-sim --fifo $T/fifo --command cable-test \
 	--duration 30 --profile healthy,clock=real >/dev/null 2>&1 &
 pid=$!
-sleep 1
+# Wireshark stops it mid-capture: once data has reached the FIFO's reader
+ok "$(wait_for 60 file_over $T/term.pcapng 2000; echo $?)" "capturing into the FIFO (over 2 kB read)"
 kill -TERM $pid
 wait $pid
 is "$?" 143 "capture ended by SIGTERM"

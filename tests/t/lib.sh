@@ -1,10 +1,18 @@
 # lib.sh - tiny TAP library for linkprobe's CLI tests (git's t/test-lib.sh idea).
 # Source it, call plan N (or done_testing at the end), then ok/is/like/...
-# LP is the binary under test; every run gets a fresh temp dir in $T.
+# LP is the binary under test; every run gets a fresh temp dir in $T, and a
+# private home inside it (HOME, XDG_*): no test reads or writes the state of
+# the user running it (the simulated iPhone keeps its key in XDG_STATE_HOME).
+# Waits are for a condition (wait_for), never a bare sleep; time bounds leave
+# room for a loaded machine.
 set -u
 LP=${LP:-$(cd "$(dirname "$0")/../.." && pwd)/linkprobe}
 T=$(mktemp -d "${TMPDIR:-/tmp}/lp-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+export HOME=$T/home XDG_STATE_HOME=$T/home/.local/state XDG_CONFIG_HOME=$T/home/.config \
+	XDG_CACHE_HOME=$T/home/.cache XDG_DATA_HOME=$T/home/.local/share XDG_RUNTIME_DIR=$T/run
+mkdir -p "$XDG_STATE_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR"
+chmod 0700 "$XDG_RUNTIME_DIR"
 export LINKPROBE_SIM_CLOCK=virtual   # virtual clock: deterministic, no wall time
 unset LINKPROBE_DEVICE LINKPROBE_PAIR_DIR NO_COLOR
 _n=0
@@ -39,3 +47,15 @@ run_lp() {
 	return $rc
 }
 jget() { jq -r "$1" "$2"; }
+# wait_for SECONDS CMD...: until CMD succeeds (polled every 50 ms); fails when
+# SECONDS pass first. For "the process got this far" before signalling it.
+wait_for() {
+	_wl=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$_wl" ] && return 1
+		sleep 0.05
+	done
+}
+# file_over FILE BYTES: FILE exists and holds more than BYTES
+file_over() { [ -e "$1" ] && [ "$(stat -c %s "$1")" -gt "$2" ]; }

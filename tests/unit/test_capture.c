@@ -619,8 +619,9 @@ static void kill_run(const char *path)
 				_exit(3);
 		}
 	}
-	/* let it write a good number of records, then kill it mid-stream */
-	for (int tries = 0; tries < 500; tries++) {
+	/* let it write a good number of records, then kill it mid-stream (the
+	 * condition, not a time: up to 30 s on a loaded machine) */
+	for (int tries = 0; tries < 15000; tries++) {
 		const struct timespec ms = {0, 2000000};
 
 		if (stat(path, &sb) == 0 && sb.st_size > 200000)

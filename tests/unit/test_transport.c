@@ -538,7 +538,9 @@ static void test_sync_timeout_virtual(void **state)
 	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, b, sizeof(b), 30000, &act), LP_ETIMEDOUT);
 	assert_int_equal(act, 0);
 	assert_true(lp_clock_now(&f->clk) - t0 >= 30 * LP_NS_PER_S);
-	assert_true(wall_ns() - w0 < LP_NS_PER_S);
+	/* virtual time: far less than the 30 s a real wait takes, with room for
+	 * a loaded machine */
+	assert_true(wall_ns() - w0 < 10 * LP_NS_PER_S);
 	/* the cancelled transfer was reaped */
 	assert_int_equal(f->dev->in_flight, 0);
 	assert_int_equal(f->evs[f->nev - 1].st, TR_STATUS_CANCELLED);
@@ -671,12 +673,14 @@ static void test_real_clock(void **state)
 	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, in, sizeof(in), 1000, &act), 0);
 	assert_int_equal(act, 100);
 	assert_true(wall_ns() - w0 >= 6 * LP_NS_PER_MS);
-	assert_true(wall_ns() - w0 < 500 * LP_NS_PER_MS);
+	/* upper bounds only catch "waited for the whole timeout or forever";
+	 * a loaded machine may deschedule us for a while */
+	assert_true(wall_ns() - w0 < 5 * LP_NS_PER_S);
 	/* nothing to read: a real 50 ms timeout */
 	w0 = wall_ns();
 	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, in, sizeof(in), 50, &act), LP_ETIMEDOUT);
 	assert_true(wall_ns() - w0 >= 50 * LP_NS_PER_MS);
-	assert_true(wall_ns() - w0 < 500 * LP_NS_PER_MS);
+	assert_true(wall_ns() - w0 < 5 * LP_NS_PER_S);
 	fx_free(f);
 }
 
