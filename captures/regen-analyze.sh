@@ -1,30 +1,88 @@
 #!/bin/sh
 # regen-analyze.sh - derive the analyzer's extra golden captures from the sim
-# captures (regen.sh) and synthesize the usbmuxd-relay ones, then refresh the
-# expected outputs listed in TESTLIST.
-#   captures/regen-analyze.sh [LINKPROBE]    (needs python3 and jq)
-# Review `git diff captures/expected` before committing: an expected file
-# changes only when the analyzer's verdict or stages change on purpose.
+# captures (regen.sh), synthesize the usbmuxd-relay ones, and check every case
+# of TESTLIST against its hand-written verdict and stages.
+#   captures/regen-analyze.sh [--update-counts] [LINKPROBE]   (python3, jq)
+#
+# It never decides what is right: a verdict, an exit code or a stage status
+# that differs from TESTLIST (written by hand) or from expected/NAME.json is
+# refused - nothing is written and it exits 1. Fix the analyzer, or change
+# TESTLIST by hand if the session really deserves another verdict. The
+# normalized expected files hold no times and no wording; any other change in
+# them (device identity, counts) is shown and refused too unless
+# --update-counts is given. An analyze that errors out (exit 2, 3, a signal)
+# fails the run. Everything is made in a temporary directory first and moved
+# into place only when every case passed.
 set -eu
 cd "$(dirname "$0")"
+UPDATE=
+if [ "${1:-}" = --update-counts ]; then UPDATE=1; shift; fi
 LP=${1:-../linkprobe}
 CONV=../tools/captures/capconv.py
 RELAY=../tools/captures/gen_usbmuxd_relay.py
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 $CONV sim-healthy-pair.pcapng analyze-healthy-pair.pcap --to 220
-python3 $CONV sim-healthy-pair.pcapng analyze-healthy-pair-189.pcap --to 189
-python3 $CONV sim-healthy-pair.pcapng analyze-healthy-pair-usbpcap.pcap --to 249
-python3 $CONV sim-denied.pcapng analyze-denied-big-endian.pcap --big-endian
+mkdir "$tmp/cap" "$tmp/exp"
+python3 $CONV sim-healthy-pair.pcapng "$tmp/cap/analyze-healthy-pair.pcap" --to 220
+python3 $CONV sim-healthy-pair.pcapng "$tmp/cap/analyze-healthy-pair-189.pcap" --to 189
+python3 $CONV sim-healthy-pair.pcapng "$tmp/cap/analyze-healthy-pair-usbpcap.pcap" --to 249
+python3 $CONV sim-denied.pcapng "$tmp/cap/analyze-denied-big-endian.pcap" --big-endian
 python3 $CONV sim-denied.pcapng "$tmp/second.pcap" --renumber 3.7 --shift 0.5
-python3 $CONV merge analyze-two-devices.pcap analyze-healthy-pair.pcap "$tmp/second.pcap"
+python3 $CONV merge "$tmp/cap/analyze-two-devices.pcap" "$tmp/cap/analyze-healthy-pair.pcap" "$tmp/second.pcap"
 for s in trusted denied refused; do
-	python3 $RELAY usbmuxd-relay-$s.pcap --scenario $s
+	python3 $RELAY "$tmp/cap/usbmuxd-relay-$s.pcap" --scenario $s
 done
-grep -v '^#' TESTLIST | while read -r name file opts; do
+
+bad=0
+grep -v '^#' TESTLIST | { while read -r name file opts verdict stages; do
 	[ -n "$name" ] || continue
 	[ "$opts" = - ] && opts=
+	f=$file
+	[ -e "$tmp/cap/$file" ] && f=$tmp/cap/$file
+	rc=0
 	# shellcheck disable=SC2086
-	"$LP" analyze "$file" $opts --json | jq -S -f expected/normalize.jq > "expected/$name.json" || true
+	"$LP" analyze "$f" $opts --json >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
+	if [ "$rc" != 0 ] && [ "$rc" != 1 ]; then
+		echo "$name: analyze $file failed (exit $rc): $(head -3 "$tmp/$name.err")" >&2
+		bad=1
+		continue
+	fi
+	jq -S -f expected/normalize.jq "$tmp/$name.out" >"$tmp/exp/$name.json" || {
+		echo "$name: analyze output is not the JSON normalize.jq expects" >&2
+		bad=1
+		continue
+	}
+	got_v=$(jq -r .verdict "$tmp/exp/$name.json")
+	# stage names carry their spaces as "_" in TESTLIST; the status follows "="
+	got_s=$(jq -r '[.stages[]] | map(split(": ") | (.[0] | gsub(" "; "_")) + "=" + .[1]) | join(" ")' "$tmp/exp/$name.json")
+	if [ "$got_v" != "$verdict" ] || [ "$got_s" != "$stages" ]; then
+		echo "$name: REFUSED - analyze says $got_v [$got_s]" >&2
+		echo "$name:   TESTLIST (by hand) says $verdict [$stages]" >&2
+		bad=1
+		continue
+	fi
+	case $verdict in GOOD | TRUSTED | FOUND) w=0 ;; *) w=1 ;; esac
+	if [ "$rc" != "$w" ] || [ "$(jq -r .exit_code "$tmp/exp/$name.json")" != "$w" ]; then
+		echo "$name: REFUSED - exit code $rc for verdict $verdict (want $w)" >&2
+		bad=1
+		continue
+	fi
+	if [ -e "expected/$name.json" ] && ! cmp -s "expected/$name.json" "$tmp/exp/$name.json"; then
+		old_v=$(jq -r '[.verdict, .exit_code, .stages] | tostring' "expected/$name.json")
+		new_v=$(jq -r '[.verdict, .exit_code, .stages] | tostring' "$tmp/exp/$name.json")
+		if [ "$old_v" != "$new_v" ]; then
+			echo "$name: REFUSED - expected/$name.json has another verdict or stages" >&2
+			bad=1
+		elif [ -z "$UPDATE" ]; then
+			echo "$name: counts or device identity changed (rerun with --update-counts to accept):" >&2
+			diff -u "expected/$name.json" "$tmp/exp/$name.json" >&2 || true
+			bad=1
+		fi
+	fi
 done
+[ "$bad" = 0 ]; } || { echo "regen-analyze: nothing written" >&2; exit 1; }
+
+# every case passed: move the derived captures and the expected files in
+mv "$tmp"/cap/* .
+mv "$tmp"/exp/*.json expected/
 ls -l analyze-*.pcap usbmuxd-relay-*.pcap

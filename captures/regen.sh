@@ -10,9 +10,12 @@ LP=${1:-../linkprobe}
 export LINKPROBE_SIM_CLOCK=virtual
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cap() { # name, then linkprobe arguments
+cap() { # name, then linkprobe arguments; a problem verdict (exit 1) is a
+	# capture like any other, a runtime error (exit 2, 3, a signal) is not
 	n=$1; shift
-	"$LP" "$@" --capture "sim-$n.pcapng" --json > /dev/null || true
+	rc=0
+	"$LP" "$@" --capture "sim-$n.pcapng" --json > /dev/null || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 1 ] || { echo "regen: $n: linkprobe exited $rc" >&2; exit 1; }
 }
 cap healthy-pair      trust --pair --device sim:healthy --pair-dir "$tmp/a"
 cap healthy-record    trust --device sim:healthy --pair-dir "$tmp/a"

@@ -7,12 +7,21 @@
 C=$(cd "$(dirname "$0")/../../captures" && pwd)
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 
-grep -v '^#' "$C/TESTLIST" | while read -r name file opts; do
+# the hand-written verdict and stages of TESTLIST, then the rest of the
+# expected output (device identity, counts) from expected/<name>.json
+stages_of() { jq -r '[.stages[] | "\(.name | gsub(" "; "_"))=\(.status)"] | join(" ")' "$1" 2>/dev/null; }
+grep -v '^#' "$C/TESTLIST" | while read -r name file opts verdict stages; do
 	[ -n "$name" ] || continue
 	[ "$opts" = - ] && opts=
 	# shellcheck disable=SC2086
 	run_lp "$T/$name.json" analyze "$C/$file" $opts --json
 	echo "$? $name" >> "$T/rcs"
+	got=$(jq -r .verdict "$T/$name.json" 2>/dev/null)
+	if [ -n "$verdict" ] && [ "$got" = "$verdict" ]; then echo "ok - $name: verdict $verdict (TESTLIST)"; else
+		echo "not ok - $name: verdict '$got', TESTLIST says '$verdict'"; fi
+	got=$(stages_of "$T/$name.json")
+	if [ -n "$stages" ] && [ "$got" = "$stages" ]; then echo "ok - $name: stages (TESTLIST)"; else
+		echo "not ok - $name: stages differ from TESTLIST"; echo "#   got:  $got"; echo "#   want: $stages"; fi
 	jq -S -f "$C/expected/normalize.jq" "$T/$name.json" > "$T/$name.norm" 2>/dev/null
 	if diff -u "$C/expected/$name.json" "$T/$name.norm" > "$T/$name.diff"; then
 		echo "ok - golden $name ($file)"
@@ -21,7 +30,8 @@ grep -v '^#' "$C/TESTLIST" | while read -r name file opts; do
 	fi
 	want=$(jq -r .exit_code "$C/expected/$name.json")
 	got=$(grep " $name\$" "$T/rcs" | cut -d' ' -f1)
-	if [ "$got" = "$want" ]; then echo "ok - exit code $got for $name"; else echo "not ok - exit code $got for $name (want $want)"; fi
+	case $verdict in GOOD | TRUSTED | FOUND) w=0 ;; *) w=1 ;; esac
+	if [ "$got" = "$want" ] && [ "$got" = "$w" ]; then echo "ok - exit code $got for $name"; else echo "not ok - exit code $got for $name (want $w)"; fi
 done > "$T/golden.tap"
 while read -r line; do
 	case "$line" in
