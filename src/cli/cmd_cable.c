@@ -69,18 +69,56 @@ static void drop_link(struct cable *c)
 	c->link = NULL;
 }
 
-/* The device vanished: wait for it to re-enumerate and bring usbmux up again. */
+/* The device vanished: wait for it to re-enumerate and bring usbmux up again.
+ * On a real host the attachment that left can stay listed for a while after
+ * its transfers failed (libusb hears of the removal through udev, once udev's
+ * rules for it have run), and a new attachment can vanish again before it is
+ * opened: the old one (same session) is skipped, and an open that finds the
+ * device gone is retried, until CABLE_REENUM_WAIT_S have passed. */
 static int reconnect(struct cable *c)
 {
+	struct lp_clock *clk = &c->app->clock;
+	uint64_t deadline = lp_clock_now(clk) + CABLE_REENUM_WAIT_S * LP_NS_PER_S;
+	uint32_t gone = c->info.session;
 	struct lp_errinfo e = {0};
 	int r;
 
 	drop_link(c);
 	c->reenums++;
-	r = find_device(c->app, c->r, CABLE_REENUM_WAIT_S * LP_NS_PER_S, &c->info, &e);
-	if (r)
-		return r;
-	return hl_open(c->app->tr, &c->info, NULL, &c->link, &e);
+	for (;;) {
+		struct tr_devinfo devs[16];
+		struct hl_probe p;
+		uint64_t now, next;
+		size_t n = 0;
+
+		r = tr_list(c->app->tr, devs, 16, &n, &e);
+		if (r)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			if (devs[i].session == gone)
+				continue;
+			if (c->app->udid && (hl_probe(c->app->tr, &devs[i], &p, NULL) ||
+					     strcmp(p.udid, c->app->udid) != 0))
+				continue;
+			r = hl_open(c->app->tr, &devs[i], NULL, &c->link, &e);
+			if (r == 0) {
+				c->info = devs[i];
+				find_fill_dev(c->r, &c->info);
+				return 0;
+			}
+			if (r != LP_ENODEV)
+				return r;
+		}
+		now = lp_clock_now(clk);
+		if (now >= deadline)
+			return LP_ENODEV;
+		/* a hotplug event, or a fresh look every 200 ms (an event can come
+		 * between the list above and this wait) */
+		next = now + 200 * LP_NS_PER_MS;
+		r = tr_wait_hotplug(c->app->tr, next < deadline ? next : deadline);
+		if (r)
+			return r;
+	}
 }
 
 static int one_round(struct cable *c)
