@@ -5,6 +5,7 @@
 # largest 49152) come back byte-exact and correctly terminated, at high and
 # at full speed (where the gadget terminates for 64-byte packets itself).
 . "$LAB_REPO/tests/lab/lib.sh"
+plan 6
 trap lab_cleanup EXIT
 SIZES="1 63 64 65 511 512 513 1000 1024 4096 16383 16384 16385 32768 49152 65536 100000"
 

@@ -6,8 +6,8 @@
 # exchange is captured on usbmon into interop.pcap (checked by 30-usbmon).
 # On failure, usbmuxd's -v -v log is quoted into the TAP as diagnostics.
 . "$LAB_REPO/tests/lab/lib.sh"
+plan 12
 trap lab_cleanup EXIT
-LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
 
 check "systemd-udevd running (hotplug for libusb)" start_udevd
 check "usbmuxd started (-v -v, with preflight)" start_usbmuxd || { explain; exit 0; }

@@ -11,15 +11,11 @@
 # 20-interop leaves the idevicepair record behind in a full run; alone, this
 # scenario pairs with idevicepair first.
 . "$LAB_REPO/tests/lab/lib.sh"
+plan 16
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 LD=/var/lib/lockdown
-LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
 
-if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
-	skip "pair records shared with libimobiledevice" "no ./linkprobe with a trust command"
-	exit 0
-fi
 stage() { jq -r --arg n "$2" '.stages[] | select(.name == $n) | .status' "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
 hostid() { plistutil -i "$1" -f xml 2>/dev/null | sed -n '/<key>HostID<\/key>/{n;s/.*<string>\(.*\)<\/string>.*/\1/p}'; }
 
@@ -35,7 +31,7 @@ if [ ! -s "$LD/$U.plist" ]; then
 	start_udevd
 	start_usbmuxd || explain
 	retry 120 1 listed || explain
-	check "idevicepair pair (retried until Trust)" retry 120 2 pair || explain
+	retry 120 2 pair || { diag "idevicepair pair failed"; explain; }
 	retry 60 1 listed
 	stop_usbmuxd
 fi

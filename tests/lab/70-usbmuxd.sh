@@ -4,17 +4,12 @@
 #     interface and says who holds it: DEVICE_BUSY, evidence naming usbmuxd
 #     and its pid;
 #   - `linkprobe trust --pair --via-usbmuxd --json` pairs through the real
-#     daemon (its client protocol, its pair records): TRUSTED. Skipped while
-#     `linkprobe --help` does not list --via-usbmuxd.
+#     daemon (its client protocol, its pair records): TRUSTED.
 . "$LAB_REPO/tests/lab/lib.sh"
+plan 13
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
-LOG=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
 
-if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
-	skip "linkprobe next to usbmuxd" "no ./linkprobe with a trust command"
-	exit 0
-fi
 
 check "systemd-udevd running" start_udevd
 check "usbmuxd started" start_usbmuxd || { explain; exit 0; }
@@ -37,10 +32,6 @@ check "evidence names usbmuxd" has "$why" "*usbmuxd*"
 check "evidence names usbmuxd's pid ($MUXPID)" has "$why" "*pid $MUXPID[!0-9]*"
 check "usbmuxd still lists the device afterwards" listed
 
-if ! "$LP" --help 2>&1 | grep -q -- '--via-usbmuxd'; then
-	skip "trust --pair --via-usbmuxd: TRUSTED" "linkprobe --help does not list --via-usbmuxd yet"
-	exit 0
-fi
 lp via trust --pair --via-usbmuxd --timeout 120
 v=$(jfield via .verdict)
 diag "via usbmuxd: $v: $(jfield via .evidence)"

@@ -7,21 +7,20 @@
 # bulk transfers - endpoints, lengths, bytes, order - and timestamps within
 # its tolerance. Both captures stay in $LAB_OUT as artifacts.
 . "$LAB_REPO/tests/lab/lib.sh"
+# 5 of its own + the 7 results of tools/lab/crosscheck.sh
+plan 12
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 LPCAP=$LAB_OUT/lp-trust.pcapng
 KCAP=$LAB_OUT/kernel-trust.pcap
 
-if ! [ -x "$LP" ] || ! "$LP" --help 2>&1 | grep -q '^  trust '; then
-	skip "capture cross-check" "no ./linkprobe with a trust command"
-	exit 0
-fi
 
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 bus=$(cat "$(devdir)/busnum")
 modprobe usbmon 2>/dev/null || true
 rm -f "$LPCAP" "$KCAP"
+CAPFILE=$KCAP
 dumpcap -q -P -i "usbmon$bus" -w "$KCAP" >"$LAB_OUT/dumpcap-kernel-trust.log" 2>&1 &
 echo $! >"$LAB_STATE/dumpcap.pid"
 check "usbmon$bus capture started" retry 20 0.1 test -s "$KCAP" || exit 0
@@ -49,4 +48,4 @@ while IFS= read -r l; do
 	"Bail out!"*) fail "crosscheck: $l"; n=$((n + 1)) ;;
 	esac
 done <"$LAB_OUT/crosscheck.txt"
-[ "$n" -gt 0 ] || fail "crosscheck printed no result"
+echo "crosscheck reported $n results"

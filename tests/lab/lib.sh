@@ -4,10 +4,21 @@
 # across all scenarios of a run through $LAB_STATE/tapnum; diagnostics go to
 # stdout (the scenario's .out file in $LAB_OUT).
 #   sh tests/lab/lib.sh cleanup     stop everything a scenario may have left
+#
+# Every scenario declares its plan on a line of its own, `plan N`, right after
+# sourcing this file. guest.sh reads those lines before anything runs and
+# prints the run's total plan first; a scenario that reports fewer results
+# than it planned (it stopped early) gets `not ok` for each missing one, and
+# every scenario gets one more result of its own: it ran to the end, with
+# exactly its plan. There is no skip: a feature that is missing is a failure.
 : "${LAB_REPO:?}" "${LAB_OUT:?}" "${LAB_TAP:?}" "${LAB_STATE:?}"
 LAB_SCENARIO=${LAB_SCENARIO:-manual}
 GADGET="$LAB_REPO/tools/gadget/gadget.sh"
 export LP_GADGET_BIN="$LAB_BIN/lp_gadget" LP_GADGET_LOGDIR="$LAB_OUT"
+# a private home: nothing a scenario runs reads or writes the user's state
+export HOME=$LAB_STATE/home XDG_STATE_HOME=$LAB_STATE/home/.local/state \
+	XDG_CONFIG_HOME=$LAB_STATE/home/.config XDG_CACHE_HOME=$LAB_STATE/home/.cache
+mkdir -p "$XDG_STATE_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME"
 # one device key for the whole run: RSA keygen costs seconds under TCG
 export LP_GADGET_STATE="$LAB_STATE/simdev.state"
 
@@ -22,11 +33,13 @@ _tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
 # traced command is expensive under TCG)
 set -x
 diag() { _tap "# $*"; }
+# plan N: the number of results this scenario reports (read statically by
+# guest.sh too; the two must agree)
+plan() { echo "$1" >"$LAB_STATE/plan.$LAB_SCENARIO"; }
 # timestamps without a fork (each fork costs under TCG)
 now_s() { read -r _up _ </proc/uptime; echo "${_up%.*}"; }
 pass() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $*"; }
 fail() { _tap "not ok $(_tap_next) - $LAB_SCENARIO: $*"; }
-skip() { _tap "ok $(_tap_next) - $LAB_SCENARIO: $1 # SKIP $2"; }
 # check DESC CMD...: ok if CMD succeeds; its output goes to the .out file
 check() {
 	_cd=$1
@@ -69,13 +82,16 @@ start_udevd() {
 	/lib/systemd/systemd-udevd --daemon >>"$LAB_OUT/udevd.log" 2>&1 || return 1
 	pidof systemd-udevd >"$LAB_STATE/udevd.pid"
 }
-# start_usbmuxd [EXTRA ARGS]: Debian's usbmuxd, verbose, logging to
-# $LAB_OUT/usbmuxd-<scenario>.log; waits until it accepts clients
+# start_usbmuxd [EXTRA ARGS]: Debian's usbmuxd, verbose, logging to $LOG
+# (tmpfs: -v -v writes a line per transfer, and a log on the 9p share slowed
+# the daemon enough under load to miss its own 5 s connect timeouts), copied
+# to $LAB_OUT/usbmuxd-<scenario>.log when it stops; waits until it accepts
+# clients
+LOG=$LAB_STATE/usbmuxd-$LAB_SCENARIO.log
 start_usbmuxd() {
-	log=$LAB_OUT/usbmuxd-$LAB_SCENARIO.log
-	usbmuxd -f -v -v "$@" >>"$log" 2>&1 &
+	usbmuxd -f -v -v "$@" >>"$LOG" 2>&1 &
 	echo $! >"$LAB_STATE/usbmuxd.pid"
-	retry 10 0.1 grep -q 'Initialization complete' "$log"
+	retry 20 0.1 grep -q 'Initialization complete' "$LOG"
 }
 stop_pid() {
 	[ -s "$1" ] || return 0
@@ -85,22 +101,32 @@ stop_pid() {
 	kill -9 "$p" 2>/dev/null || true
 	rm -f "$1"
 }
-stop_usbmuxd() { stop_pid "$LAB_STATE/usbmuxd.pid"; rm -f /run/usbmuxd; }
+stop_usbmuxd() {
+	stop_pid "$LAB_STATE/usbmuxd.pid"
+	rm -f /run/usbmuxd
+	[ -e "$LOG" ] && cp "$LOG" "$LAB_OUT/"
+	return 0
+}
 stop_udevd() { udevadm control --exit 2>/dev/null || stop_pid "$LAB_STATE/udevd.pid"; rm -f "$LAB_STATE/udevd.pid"; }
 
 # --- usbmon capture -------------------------------------------------------------
-# capture_start NAME: dumpcap on usbmon0 (all buses) into $LAB_OUT/NAME.pcap
+# capture_start NAME [IFACE [FILTER]]: dumpcap on IFACE (default usbmon0, all
+# buses) into $LAB_OUT/NAME.pcap (classic pcap)
 capture_start() {
 	CAPFILE=$LAB_OUT/$1.pcap
 	modprobe usbmon 2>/dev/null || true
-	dumpcap -q -P -i usbmon0 -w "$CAPFILE" >"$LAB_OUT/dumpcap-$1.log" 2>&1 &
+	rm -f "$CAPFILE"
+	dumpcap -q -P -i "${2:-usbmon0}" ${3:+-f "$3"} -w "$CAPFILE" >"$LAB_OUT/dumpcap-$1.log" 2>&1 &
 	echo $! >"$LAB_STATE/dumpcap.pid"
 	# dumpcap writes the pcap header once it captures
 	retry 20 0.1 test -s "$CAPFILE"
 }
+# _quiet FILE: FILE did not grow over the last 0.3 s
+_quiet() { _s1=$(stat -c %s "$1" 2>/dev/null); sleep 0.3; [ "$(stat -c %s "$1" 2>/dev/null)" = "$_s1" ]; }
 capture_stop() {
 	[ -s "$LAB_STATE/dumpcap.pid" ] || return 0
-	sleep 0.5 # let the last URBs land
+	# the last URBs have landed: the capture stopped growing (bounded)
+	[ -n "${CAPFILE:-}" ] && retry 10 0 _quiet "$CAPFILE"
 	kill -INT "$(cat "$LAB_STATE/dumpcap.pid")" 2>/dev/null || true
 	stop_pid "$LAB_STATE/dumpcap.pid"
 }

@@ -1,11 +1,17 @@
 #!/bin/sh
 # guest.sh - runs inside the lab VM (started by tools/lab/init after
 # switch_root): runs the scenario scripts tests/lab/NN-*.sh in order and
-# collects their TAP into $LAB_OUT/tap.txt, which the host streams.
+# collects their TAP into $LAB_TAP ($LAB_OUT/tap.txt), which the host streams.
 #
-# Scenarios print `ok`/`not ok`/`# SKIP` lines through tests/lab/lib.sh, which
-# numbers them across scenarios; this script adds the plan at the end. A
-# scenario that dies or overruns its time gets a `not ok` of its own.
+# The plan comes first: each selected scenario declares `plan N` (a line of its
+# own, tests/lab/lib.sh), read here before anything runs; the run's plan is
+# the sum plus one result per scenario, "ran to the end with exactly its plan".
+# Scenarios print `ok`/`not ok` through lib.sh, numbered across scenarios. A
+# scenario that stops early gets `not ok` for every planned result it did not
+# report; one that stops early, dies, overruns its time, or reports more
+# than it planned fails its own last result (and the host sees the count disagree with the
+# plan). `# needs: NN-name` in a scenario runs that one first when the
+# selection leaves it out (30-usbmon reads 20-interop's capture).
 #   guest.sh ENVFILE      (LAB_REPO, LAB_OUT, LAB_KVER, LAB_ONLY)
 . "$1"
 export LAB_REPO LAB_OUT LAB_KVER
@@ -15,7 +21,7 @@ export LAB_BIN=$LAB_OUT/bin
 export LAB_TAP=$LAB_OUT/tap.txt
 export LAB_STATE=/run/lab
 # per-scenario bound (the whole run is bounded on the host too)
-SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-300}
+SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-600}
 
 mkdir -p "$LAB_STATE"
 echo 0 >"$LAB_STATE/tapnum"
@@ -27,31 +33,73 @@ tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
 tap "# guest: kernel $(uname -r), UDCs: $(ls /sys/class/udc 2>/dev/null | tr '\n' ' ')"
 
 cd "$LAB_REPO" || exit 3
+selected() {
+	[ -z "$LAB_ONLY" ] && return 0
+	for w in $LAB_ONLY; do case $1 in *"$w"*) return 0 ;; esac; done
+	return 1
+}
+# the scenarios to run: the selection and what it needs, in file order
+need=
+for s in tests/lab/[0-9][0-9]-*.sh; do
+	selected "$(basename "$s" .sh)" || continue
+	need="$need $(sed -n 's/^# needs: *//p' "$s")"
+done
+run=
 for s in tests/lab/[0-9][0-9]-*.sh; do
 	name=$(basename "$s" .sh)
-	if [ -n "$LAB_ONLY" ]; then
-		hit=
-		for w in $LAB_ONLY; do case $name in *"$w"*) hit=1 ;; esac; done
-		[ -n "$hit" ] || continue
-	fi
-	tap "# --- $name ($(cut -d' ' -f1 /proc/uptime)s)"
+	hit=
+	selected "$name" && hit=1
+	for n in $need; do [ "$n" = "$name" ] && hit=1; done
+	[ -n "$hit" ] && run="$run $s"
+done
+# the plan, before anything runs
+total=0
+for s in $run; do
+	p=$(sed -n 's/^plan \([0-9][0-9]*\)$/\1/p' "$s")
+	case $p in
+	"" | *[!0-9]*) p=0 ;; # no plan (or two): its own last result fails
+	esac
+	echo "$p" >"$LAB_STATE/static-plan.$(basename "$s" .sh)"
+	total=$((total + p + 1))
+done
+[ -n "$run" ] || tap "# guest: no scenario matches '$LAB_ONLY'"
+tap "1..$total"
+
+for s in $run; do
+	name=$(basename "$s" .sh)
+	planned=$(cat "$LAB_STATE/static-plan.$name")
+	tap "# --- $name ($(cut -d' ' -f1 /proc/uptime)s, plan $planned)"
 	before=$(cat "$LAB_STATE/tapnum")
 	rc=0
-	LAB_SCENARIO=$name timeout -k 5 "$SCENARIO_TIMEOUT" sh "$s" >"$LAB_OUT/$name.out" 2>&1 || rc=$?
+	# the trace goes to tmpfs (a line per command: slow on the 9p share under
+	# load) and is copied to $LAB_OUT after the scenario
+	LAB_SCENARIO=$name timeout -k 5 "$SCENARIO_TIMEOUT" sh "$s" >"$LAB_STATE/$name.out" 2>&1 || rc=$?
 	after=$(cat "$LAB_STATE/tapnum")
-	if [ "$rc" != 0 ]; then
-		n=$((after + 1))
-		echo $n >"$LAB_STATE/tapnum"
-		[ "$rc" = 124 ] && why="timed out after ${SCENARIO_TIMEOUT}s" || why="exited $rc"
-		tap "not ok $n - $name: scenario $why (see $name.out)"
-	elif [ "$after" = "$before" ]; then
-		n=$((after + 1))
-		echo $n >"$LAB_STATE/tapnum"
-		tap "not ok $n - $name: scenario reported no test"
+	ran=$((after - before))
+	declared=$(cat "$LAB_STATE/plan.$name" 2>/dev/null)
+	n=$after
+	while [ "$ran" -lt "$planned" ]; do
+		n=$((n + 1))
+		ran=$((ran + 1))
+		tap "not ok $n - $name: planned result $ran of $planned not reported (the scenario stopped early: see $name.out)"
+	done
+	why=
+	[ "$planned" = 0 ] && why="no \`plan N\` line"
+	[ -z "$why" ] && [ "$declared" != "$planned" ] && why="plan() said '${declared:-nothing}', the file says $planned"
+	[ -z "$why" ] && [ $((after - before)) -gt "$planned" ] && why="reported $((after - before)) results, planned $planned"
+	[ -z "$why" ] && [ "$rc" = 124 ] && why="timed out after ${SCENARIO_TIMEOUT}s"
+	[ -z "$why" ] && [ "$rc" != 0 ] && why="exited $rc"
+	[ -z "$why" ] && [ $((after - before)) -lt "$planned" ] && why="stopped after $((after - before)) of $planned planned results"
+	n=$((n + 1))
+	if [ -z "$why" ]; then
+		tap "ok $n - $name: ran to the end, $planned of $planned planned results"
+	else
+		tap "not ok $n - $name: $why (see $name.out)"
 	fi
+	echo $n >"$LAB_STATE/tapnum"
 	# whatever a scenario left behind must not leak into the next one
-	sh "$LAB_REPO/tests/lab/lib.sh" cleanup >>"$LAB_OUT/$name.out" 2>&1
+	LAB_SCENARIO=$name sh "$LAB_REPO/tests/lab/lib.sh" cleanup >>"$LAB_STATE/$name.out" 2>&1
+	cp "$LAB_STATE/$name.out" "$LAB_OUT/$name.out"
 done
-tap "1..$(cat "$LAB_STATE/tapnum")"
 tap "# guest: done at $(cut -d' ' -f1 /proc/uptime)s"
 exit 0
