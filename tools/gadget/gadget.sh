@@ -13,14 +13,30 @@
 # lp_gadget starts first, on the usbmux FunctionFS instance: its ready file
 # says what the model is (VID/PID, bcdDevice, strings, serial = UDID, number of
 # configurations, attached, speed), and configfs is built to match:
-#   model                    configfs
-#   iPhone, 4 configurations c.1 "PTP" (inert 06/01/01 interface, ffs.ptp)
-#                            c.2 "iPod USB Interface" (hid.ipod, usb_f_hid)
-#                            c.3 PTP (ffs.ptp3) + usbmux (ffs.usbmux)
-#   The iPhone's 4th configuration (usbmux again + Apple Ethernet) is left
-#   out: one FunctionFS instance serves one configuration and one model, so
-#   usbmux sits in the highest configuration, where usbmuxd looks for it. The
-#   model is told SET_CONFIGURATION(its highest) when FunctionFS enables it.
+#   model                    configfs (protocol-notes section 0: a real iPhone)
+#   iPhone, 4 configurations c.1 "PTP": ffs.ptp (06/01/01: bulk IN, OUT, intr IN)
+#                            c.2 "iPod USB Interface": ffs.audio (audio control
+#                                01/01/00 + audio streaming 01/02/00) + hid.ipod
+#                                (usb_f_hid: 03/00/00, interrupt IN)
+#                            c.3 "PTP + Apple Mobile Device": ffs.ptp + ffs.usbmux
+#                            c.4 "PTP + Apple Mobile Device + Apple USB Ethernet":
+#                                ffs.ptp + ffs.usbmux + ffs.eth (ff/fd/01)
+#   One FunctionFS instance is linked into several configurations (FunctionFS
+#   binds once and serves whichever is selected): the same PTP function in
+#   c.1/c.3/c.4, the same usbmux function in c.3/c.4, as on the phone. The
+#   model is told SET_CONFIGURATION(4) when FunctionFS enables usbmux (it
+#   cannot tell 3 from 4: FunctionFS only says "enabled").
+#   What differs from a real iPhone (what configfs/dummy_hcd allow):
+#   endpoint addresses (dummy_hcd's fixed endpoints, assigned per
+#   configuration: read them from the descriptors); the Ethernet interface has
+#   its bulk endpoints in alternate setting 0 (a real one in alt 1); the
+#   audio streaming interface has no alternate setting 1 with its
+#   isochronous IN endpoint (dummy_hcd offers no isochronous endpoints: Linux's
+#   own UAC1 function fails to bind on it, -ENODEV), and the audio interfaces
+#   carry no class-specific descriptors; the HID report descriptor is a
+#   generic vendor one;
+#   configuration strings and bMaxPower (500 mA) are ours; every interface
+#   besides usbmux is inert (requests stalled, no data).
 #   1 configuration          camera-only: c.1 PTP only, no usbmux
 #   PID 1227 / 128x          DFU / recovery: c.1 with one inert interface
 # and the profile is put on the bus physically:
@@ -107,12 +123,17 @@ config() {
 	for f in "$@"; do ln -s "$G/functions/$f" "$G/configs/c.$n/"; done
 }
 
-# An iPod-style HID interface (one vendor-page input report) for c.2.
+# Configuration 2's HID function: an iPod-style HID interface (one
+# vendor-page input report), after the audio interfaces (ffs.audio).
 hid_function() {
-	mkdir "$G/functions/hid.ipod" 2>/dev/null || return 1
+	modprobe usb_f_hid || die "usb_f_hid missing: no configuration 2"
+	mkdir "$G/functions/hid.ipod" || die "cannot create the HID function"
 	echo 0 >"$G/functions/hid.ipod/protocol"
 	echo 0 >"$G/functions/hid.ipod/subclass"
 	echo 8 >"$G/functions/hid.ipod/report_length"
+	# interrupt IN only, as the phone's (kernels without this attribute add
+	# an interrupt OUT endpoint)
+	[ -e "$G/functions/hid.ipod/no_out_endpoint" ] && echo 1 >"$G/functions/hid.ipod/no_out_endpoint"
 	# Usage Page 0xFF00, Usage 1, Collection(App), 8 x 8-bit Input, End
 	printf '\006\000\377\011\001\241\001\025\000\046\377\000\165\010\225\010\011\001\201\002\300' \
 		>"$G/functions/hid.ipod/report_desc"
@@ -177,16 +198,15 @@ cmd_up() {
 	echo "$serial" >"$RUN/udid"
 	case $mode in
 	normal)
-		mkdir "$G/functions/ffs.ptp" "$G/functions/ffs.ptp3"
+		mkdir "$G/functions/ffs.ptp" "$G/functions/ffs.eth" "$G/functions/ffs.audio"
 		start_ffs ptp ptp
-		start_ffs ptp3 ptp
+		start_ffs eth ethernet
+		start_ffs audio audio
+		hid_function
 		config 1 "PTP" ffs.ptp
-		if hid_function; then
-			config 2 "iPod USB Interface" hid.ipod
-		else
-			say "usb_f_hid unavailable: no configuration 2"
-		fi
-		config 3 "PTP + Apple Mobile Device" ffs.ptp3 ffs.usbmux
+		config 2 "iPod USB Interface" ffs.audio hid.ipod
+		config 3 "PTP + Apple Mobile Device" ffs.ptp ffs.usbmux
+		config 4 "PTP + Apple Mobile Device + Apple USB Ethernet" ffs.ptp ffs.usbmux ffs.eth
 		;;
 	camera)
 		mkdir "$G/functions/ffs.ptp"
@@ -201,7 +221,8 @@ cmd_up() {
 	esac
 
 	if [ -n "$bind" ]; then
-		cmd_rebind
+		cmd_rebind 2>"$RUN/bind.err" ||
+			die "binding to the UDC failed: $(cat "$RUN/bind.err"); kernel: $(dmesg 2>/dev/null | tail -8 | tr '\n' '|')"
 	else
 		say "profile $PROFILE: gadget built, not bound (no device on the bus)"
 	fi

@@ -3,7 +3,7 @@
  * through FunctionFS, so real hosts - Linux's USB stack, libusb, usbmuxd,
  * libimobiledevice, linkprobe - talk to it over a real (virtual) bus.
  *
- *   lp_gadget --ffs DIR [--iface usbmux|ptp|dfu|recovery] [--profile NAME]
+ *   lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]
  *             [--udid UDID] [--model simdev|echo] [--ready FILE]
  *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]
  *
@@ -23,7 +23,7 @@
  *           vendor requests 0x45 (GET_MODE) and 0x52 (SET_MODE) go to
  *           model->control, everything else is stalled.
  *      timers model->next_timer/tick on a real lp_clock.
- *  - ptp, dfu, recovery: inert interfaces (descriptors only, every request
+ *  - ptp, ethernet, audio, dfu, recovery: inert interfaces (descriptors only, every request
  *    stalled) for the configurations a real iPhone has besides usbmux, and for
  *    DFU/recovery mode.
  * --udc-attr: the model's own (dis)appearance (re-enumeration after pairing,
@@ -79,7 +79,7 @@
 #define LPG_TIMER_IDLE_NS (1000 * LP_NS_PER_MS) /* re-check interval with no timer */
 #define LPG_SETUP_LEN 8
 
-enum lpg_iface { LPG_USBMUX, LPG_PTP, LPG_DFU, LPG_RECOVERY };
+enum lpg_iface { LPG_USBMUX, LPG_PTP, LPG_DFU, LPG_RECOVERY, LPG_ETHERNET, LPG_AUDIO };
 
 struct lpg_iface_desc {
 	const char *name;
@@ -87,6 +87,7 @@ struct lpg_iface_desc {
 	bool bulk;     /* bulk IN + bulk OUT */
 	bool intr_in;  /* an interrupt IN endpoint (PTP events) */
 	const char *str;
+	uint8_t cls2, subcls2, proto2; /* a second interface without endpoints, if cls2 */
 };
 
 static const struct lpg_iface_desc lpg_ifaces[] = {
@@ -94,6 +95,15 @@ static const struct lpg_iface_desc lpg_ifaces[] = {
 	[LPG_PTP] = {"ptp", 0x06, 0x01, 0x01, true, true, "PTP"},
 	[LPG_DFU] = {"dfu", 0xfe, 0x01, 0x02, false, false, "Apple Mobile Device (DFU Mode)"},
 	[LPG_RECOVERY] = {"recovery", 0xff, 0xff, 0x00, true, false, "Apple Mobile Device (Recovery Mode)"},
+	/* configuration 4's Apple USB Ethernet (ipheth's ff/fd/01); a real
+	 * iPhone puts its bulk endpoints in alternate setting 1, here they are in
+	 * alternate setting 0 (inert either way: every request is stalled) */
+	[LPG_ETHERNET] = {"ethernet", 0xff, 0xfd, 0x01, true, false, "Apple USB Ethernet"},
+	/* configuration 2's iPod audio: audio control 01/01/00 + audio streaming
+	 * 01/02/00. A real iPhone streams on an isochronous IN endpoint in the
+	 * streaming interface's alternate setting 1; dummy_hcd has no isochronous
+	 * endpoints, so only the zero-bandwidth alternate setting 0 is here */
+	[LPG_AUDIO] = {"audio", 0x01, 0x01, 0x00, false, false, "iPod Audio", 0x01, 0x02, 0x00},
 };
 
 struct lpg {
@@ -274,6 +284,18 @@ static unsigned put_speed(struct lp_wr *w, const struct lpg_iface_desc *d, bool 
 	if (d->intr_in) {
 		/* 8 ms either way: 2^(4-1) microframes at high speed, 8 frames at full */
 		put_endpoint(w, 3 | USB_DIR_IN, USB_ENDPOINT_XFER_INT, 64, hs ? 4 : 8);
+		n++;
+	}
+	if (d->cls2) {
+		lp_wr_u8(w, USB_DT_INTERFACE_SIZE);
+		lp_wr_u8(w, USB_DT_INTERFACE);
+		lp_wr_u8(w, 1); /* bInterfaceNumber: FunctionFS renumbers */
+		lp_wr_u8(w, 0);
+		lp_wr_u8(w, 0);
+		lp_wr_u8(w, d->cls2);
+		lp_wr_u8(w, d->subcls2);
+		lp_wr_u8(w, d->proto2);
+		lp_wr_u8(w, 1);
 		n++;
 	}
 	return n;
@@ -839,7 +861,7 @@ static int lpg_write_ready(struct lpg *g, const char *path)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lp_gadget --ffs DIR [--iface usbmux|ptp|dfu|recovery] [--profile NAME]\n"
+	fprintf(f, "usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
 		   "                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
 		   "                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]\n");
 }
