@@ -22,6 +22,7 @@
 #define CABLE_REQ_MS 500       /* one probe round trip may take this long */
 #define CABLE_CLOSED_PORT 1    /* nothing listens there: the device answers RST */
 #define CABLE_REENUM_WAIT_S 5  /* how long a vanished device may take to return */
+#define CABLE_GONE_WAIT_S 3    /* how long the kernel may take to remove a device whose transfers fail */
 
 struct samples {
 	uint64_t v[CABLE_MAX_SAMPLES];
@@ -119,6 +120,31 @@ static int reconnect(struct cable *c)
 		if (r)
 			return r;
 	}
+}
+
+/* The last round ended in errors: is that the start of an unplug? The kernel
+ * fails the in-flight transfers first (EPROTO: a transfer error) and removes
+ * the device up to seconds later, so errors at the end of the test are not a
+ * flaky link until the device has been seen to stay. A descriptor request
+ * every 200 ms tells: ENODEV = gone, an answer = still there. */
+static bool gone_after_errors(struct cable *c)
+{
+	struct lp_clock *clk = &c->app->clock;
+	uint64_t deadline = lp_clock_now(clk) + CABLE_GONE_WAIT_S * LP_NS_PER_S;
+	uint8_t desc[18];
+
+	while (lp_clock_now(clk) < deadline) {
+		size_t got = 0;
+		int r = tr_control_sync(hl_dev(c->link), 0x80, 6, 0x0100, 0, desc, sizeof(desc),
+					CABLE_REQ_MS, &got);
+		if (r == LP_ENODEV)
+			return true;
+		if (r == 0 && got == sizeof(desc))
+			return false;
+		if (hl_pump(c->link, lp_clock_now(clk) + 200 * LP_NS_PER_MS) == LP_ENODEV)
+			return true;
+	}
+	return false;
 }
 
 static int one_round(struct cable *c)
@@ -247,8 +273,12 @@ static void run(struct cable *c)
 	s = diag_begin(r, "round trips");
 	end = lp_clock_now(&app->clock) + (uint64_t)(app->duration_s * LP_NS_PER_S);
 	uint64_t next_progress = 0;
-	while (lp_clock_now(&app->clock) < end && c->iterations < CABLE_MAX_ITER) {
-		uint64_t now = lp_clock_now(&app->clock);
+	for (;;) {
+		uint64_t now = lp_clock_now(&app->clock), errs_before = c->errors;
+		struct hl_stats before = {0};
+
+		if (now >= end || c->iterations >= CABLE_MAX_ITER)
+			break;
 		if (now >= next_progress) { /* for a person at a terminal: not report data */
 			struct hl_stats st = {0};
 			if (c->link)
@@ -260,8 +290,19 @@ static void run(struct cable *c)
 				     (unsigned long long)(c->errors + link_errors + st.errors));
 			next_progress = now + LP_NS_PER_S / 10;
 		}
+		if (c->link)
+			hl_get_stats(c->link, &before);
 		c->iterations++;
 		ret = one_round(c);
+		if (ret == 0 && lp_clock_now(&app->clock) >= end) {
+			/* the test is over: errors in its last round may be an unplug
+			 * the kernel has not finished yet */
+			struct hl_stats after = {0};
+			if (c->link)
+				hl_get_stats(c->link, &after);
+			if (c->link && (c->errors != errs_before || after.errors != before.errors) && gone_after_errors(c))
+				ret = LP_ENODEV;
+		}
 		if (ret == LP_ENODEV) {
 			struct hl_stats st;
 			hl_get_stats(c->link, &st);
