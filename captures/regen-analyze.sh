@@ -37,6 +37,8 @@ bad=0
 grep -v '^#' TESTLIST | { while read -r name file opts verdict stages; do
 	[ -n "$name" ] || continue
 	[ "$opts" = - ] && opts=
+	todo=
+	case $stages in *" # TODO "*) todo=${stages#* \# TODO }; stages=${stages%% \# TODO *} ;; esac
 	f=$file
 	[ -e "$tmp/cap/$file" ] && f=$tmp/cap/$file
 	rc=0
@@ -55,6 +57,17 @@ grep -v '^#' TESTLIST | { while read -r name file opts verdict stages; do
 	got_v=$(jq -r .verdict "$tmp/exp/$name.json")
 	# stage names carry their spaces as "_" in TESTLIST; the status follows "="
 	got_s=$(jq -r '[.stages[]] | map(split(": ") | (.[0] | gsub(" "; "_")) + "=" + .[1]) | join(" ")' "$tmp/exp/$name.json")
+	if [ -n "$todo" ] && [ "$got_v" = "$verdict" ]; then
+		# known wrong stages: reported, never written into expected/ (the
+		# verdict is still held to TESTLIST, below otherwise)
+		if [ "$got_s" != "$stages" ]; then
+			echo "$name: TODO ($todo) - analyze says [$got_s], TESTLIST [$stages]" >&2
+		else
+			echo "$name: TODO ($todo) now agrees with TESTLIST: remove the TODO" >&2
+		fi
+		rm -f "$tmp/exp/$name.json"
+		continue
+	fi
 	if [ "$got_v" != "$verdict" ] || [ "$got_s" != "$stages" ]; then
 		echo "$name: REFUSED - analyze says $got_v [$got_s]" >&2
 		echo "$name:   TESTLIST (by hand) says $verdict [$stages]" >&2

@@ -8,7 +8,7 @@ set -eu
 BUILD="build-essential pkg-config clang libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
 libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3
 chromium fonts-dejavu-core"
-LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils"
+LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"
 want=$BUILD
 [ "${1:-}" = lab ] && want="$BUILD $LAB"
 missing=

@@ -13,6 +13,12 @@ stages_of() { jq -r '[.stages[] | "\(.name | gsub(" "; "_"))=\(.status)"] | join
 grep -v '^#' "$C/TESTLIST" | while read -r name file opts verdict stages; do
 	[ -n "$name" ] || continue
 	[ "$opts" = - ] && opts=
+	# a case whose stages the analyzer is known to get wrong: "# TODO why"
+	# after its stages; the stage check is a TAP TODO, its expected file (if
+	# any) is compared without the stages, the verdict and exit code still
+	# count
+	todo=
+	case $stages in *" # TODO "*) todo=${stages#* \# TODO }; stages=${stages%% \# TODO *} ;; esac
 	# shellcheck disable=SC2086
 	run_lp "$T/$name.json" analyze "$C/$file" $opts --json
 	echo "$? $name" >> "$T/rcs"
@@ -20,21 +26,32 @@ grep -v '^#' "$C/TESTLIST" | while read -r name file opts verdict stages; do
 	if [ -n "$verdict" ] && [ "$got" = "$verdict" ]; then echo "ok - $name: verdict $verdict (TESTLIST)"; else
 		echo "not ok - $name: verdict '$got', TESTLIST says '$verdict'"; fi
 	got=$(stages_of "$T/$name.json")
-	if [ -n "$stages" ] && [ "$got" = "$stages" ]; then echo "ok - $name: stages (TESTLIST)"; else
-		echo "not ok - $name: stages differ from TESTLIST"; echo "#   got:  $got"; echo "#   want: $stages"; fi
+	if [ -n "$stages" ] && [ "$got" = "$stages" ]; then echo "ok - $name: stages (TESTLIST)${todo:+ # TODO $todo}"; else
+		echo "not ok - $name: stages differ from TESTLIST${todo:+ # TODO $todo}"; echo "#   got:  $got"; echo "#   want: $stages"; fi
 	jq -S -f "$C/expected/normalize.jq" "$T/$name.json" > "$T/$name.norm" 2>/dev/null
-	if diff -u "$C/expected/$name.json" "$T/$name.norm" > "$T/$name.diff"; then
+	if [ -n "$todo" ] && [ -e "$C/expected/$name.json" ]; then
+		# known wrong stages: the rest of the expected output still holds
+		jq -S 'del(.stages)' "$C/expected/$name.json" > "$T/$name.want"
+		jq -S 'del(.stages)' "$T/$name.norm" > "$T/$name.got"
+		if diff -u "$T/$name.want" "$T/$name.got" > "$T/$name.diff"; then echo "ok - golden $name ($file), stages aside"; else
+			echo "not ok - golden $name ($file), stages aside"; sed 's/^/# /' "$T/$name.diff" | head -40; fi
+		want=$(jq -r .exit_code "$C/expected/$name.json")
+	elif [ -n "$todo" ]; then
+		want=$(jq -r .exit_code "$T/$name.norm")
+	elif diff -u "$C/expected/$name.json" "$T/$name.norm" > "$T/$name.diff"; then
 		echo "ok - golden $name ($file)"
+		want=$(jq -r .exit_code "$C/expected/$name.json")
 	else
 		echo "not ok - golden $name ($file)"; sed 's/^/# /' "$T/$name.diff" | head -40
+		want=$(jq -r .exit_code "$C/expected/$name.json")
 	fi
-	want=$(jq -r .exit_code "$C/expected/$name.json")
 	got=$(grep " $name\$" "$T/rcs" | cut -d' ' -f1)
 	case $verdict in GOOD | TRUSTED | FOUND) w=0 ;; *) w=1 ;; esac
 	if [ "$got" = "$want" ] && [ "$got" = "$w" ]; then echo "ok - exit code $got for $name"; else echo "not ok - exit code $got for $name (want $w)"; fi
 done > "$T/golden.tap"
 while read -r line; do
 	case "$line" in
+	*" # TODO "*) _n=$((_n + 1)); echo "${line%%ok - *}ok $_n - ${line#*ok - }" ;;
 	ok*) ok 0 "${line#ok - }" ;;
 	"not ok"*) ok 1 "${line#not ok - }" ;;
 	*) echo "$line" ;;

@@ -28,6 +28,13 @@ is() { # is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then echo "ok $_n - $3"; else
 		echo "not ok $_n - $3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; _fail=1; fi
 }
+# todo_is GOT WANT DESCRIPTION REASON: a known failure, reported as a TAP
+# TODO (it runs, it shows, it does not fail the suite; "ok # TODO" says fixed)
+todo_is() {
+	_n=$((_n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $_n - $3 # TODO $4"; else
+		echo "not ok $_n - $3 # TODO $4"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+}
 like() { # like GOT REGEX DESCRIPTION
 	_n=$((_n + 1))
 	if printf '%s' "$1" | grep -qE -- "$2"; then echo "ok $_n - $3"; else
