@@ -56,7 +56,7 @@ static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum d
 static void skip_stage(struct build *b, const char *name, uint64_t t, const char *why)
 {
 	struct diag_stage *s = stage_at(b, name, t);
-	stage_end(b, s, t, ST_SKIPPED, "%s", why);
+	stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", why);
 }
 
 static uint64_t span_end_t(const struct an_span *s) { return s->done ? s->t1 : s->t0; }
@@ -69,28 +69,28 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 
 	b->stopped = true;
 	if (d->gone && d->gone_t >= s->start_ns) {
-		stage_end(b, s, d->gone_t, ST_FAIL, "%s: device left the bus (packet %llu)", what,
+		stage_end(b, s, d->gone_t, DIAG_ST_FAIL, "%s: device left the bus (packet %llu)", what,
 			  (unsigned long long)d->gone_pkt);
-		diag_set_verdict(b->r, d->reenum ? V_FLAKY : V_DISCONNECTED, "stage %s: device disconnected at packet %llu",
+		diag_set_verdict(b->r, d->reenum ? DIAG_V_FLAKY : DIAG_V_DISCONNECTED, "stage %s: device disconnected at packet %llu",
 				 s->name, (unsigned long long)d->gone_pkt);
 	} else if (d->errors) {
-		stage_end(b, s, t, ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
-		diag_set_verdict(b->r, V_FLAKY, "stage %s: %llu USB transfer error(s), first at packet %llu (%d)", s->name,
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
+		diag_set_verdict(b->r, DIAG_V_FLAKY, "stage %s: %llu USB transfer error(s), first at packet %llu (%d)", s->name,
 				 (unsigned long long)d->errors, (unsigned long long)d->first_err_pkt, d->first_err_status);
 	} else if (pending) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
 	} else if (b->a->read_error) {
-		stage_end(b, s, t, ST_FAIL, "%s: the file is cut short", what);
-		diag_set_verdict(b->r, V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s: the file is cut short", what);
+		diag_set_verdict(b->r, DIAG_V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
 				 (unsigned long long)b->a->packets, s->name);
 	} else if (b->a->nanom) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
 				 what, (unsigned long long)b->a->nanom, b->a->anomalies[0]);
 	} else {
-		stage_end(b, s, t, ST_SKIPPED, "%s", what);
-		diag_set_verdict(b->r, V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
+		stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
 	}
 }
 
@@ -143,20 +143,20 @@ static bool stage_find(struct build *b)
 
 	speed_text(d, sp, sizeof(sp));
 	if (strcmp(mode, "dfu") == 0 || strcmp(mode, "recovery") == 0 || strcmp(mode, "wtf") == 0) {
-		stage_end(b, s, t1, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", d->vid, d->pid, mode);
-		diag_set_verdict(b->r, strcmp(mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
+		stage_end(b, s, t1, DIAG_ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", d->vid, d->pid, mode);
+		diag_set_verdict(b->r, strcmp(mode, "recovery") == 0 ? DIAG_V_RECOVERY_MODE : DIAG_V_DFU_MODE,
 				 "USB product ID %04x = %s mode", d->pid, mode);
 		return false;
 	}
 	if (d->via_usbmuxd)
-		stage_end(b, s, t1, ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
+		stage_end(b, s, t1, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
 			  d->serial[0] ? d->serial : "?", sp);
 	else if (d->have_ids)
-		stage_end(b, s, t1, ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
+		stage_end(b, s, t1, DIAG_ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
 			  d->product[0] ? " " : "", d->product, d->bus, d->addr, sp,
 			  d->instances > 1 ? ", re-enumerated" : "");
 	else
-		stage_end(b, s, t1, ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
+		stage_end(b, s, t1, DIAG_ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
 			  d->addr, sp);
 	return true;
 }
@@ -169,15 +169,15 @@ static bool camera_only(struct build *b, struct diag_stage *s, uint64_t t)
 	if (d->mux_seen)
 		return false;
 	if (d->configs_known && !d->any_mux_config) {
-		stage_end(b, s, t, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %u configuration(s) read",
+		stage_end(b, s, t, DIAG_ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %u configuration(s) read",
 			  d->nconfigs);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
+		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
 		return true;
 	}
 	if (d->sel_config >= 0 && !d->sel_has_mux) {
-		stage_end(b, s, t, ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
+		stage_end(b, s, t, DIAG_ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
 			  "(usbmux is in configuration %u): recognized as a camera", d->sel_config, d->mux_config);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
+		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
 		return true;
 	}
 	return false;
@@ -194,7 +194,7 @@ static void build_cable(struct build *b)
 		s = stage_at(b, "descriptors", d->desc.t0);
 		if (camera_only(b, s, d->desc.t1))
 			return;
-		stage_end(b, s, d->desc.t1, ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
+		stage_end(b, s, d->desc.t1, DIAG_ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
 			  d->any_mux_config ? "offered" : "not seen");
 	} else {
 		skip_stage(b, "descriptors", d->first_t, "descriptor requests not in the capture");
@@ -204,24 +204,24 @@ static void build_cable(struct build *b)
 		stop_at(b, s, d->last_t, "no usbmux VERSION exchange", d->version.seen);
 		return;
 	}
-	stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u", d->mux_major, d->mux_config);
+	stage_end(b, s, d->version.t1, DIAG_ST_OK, "usbmux v%u on configuration %u", d->mux_major, d->mux_config);
 	t = d->version.t1;
 	s = stage_at(b, "round trips", t);
 	bool bad = d->errors || d->reenum || d->gone;
-	stage_end(b, s, d->last_t, bad ? ST_FAIL : ST_OK,
+	stage_end(b, s, d->last_t, bad ? DIAG_ST_FAIL : DIAG_ST_OK,
 		  "%llu mux connection(s) (%llu refused), %u QueryType, %llu transfer error(s), %u re-enumeration(s)%s",
 		  (unsigned long long)(a->conns_total), (unsigned long long)d->refused_conns, d->querytypes,
 		  (unsigned long long)d->errors, d->reenum, d->gone && !d->reenum ? ", device left the bus" : "");
 	if (d->errors || d->reenum)
-		diag_set_verdict(b->r, V_FLAKY, "%llu transfer/protocol errors and %u re-enumerations in %.1f s",
+		diag_set_verdict(b->r, DIAG_V_FLAKY, "%llu transfer/protocol errors and %u re-enumerations in %.1f s",
 				 (unsigned long long)d->errors, d->reenum, (double)(d->last_t - d->first_t) / 1e9);
 	else if (d->gone)
-		diag_set_verdict(b->r, V_DISCONNECTED, "device left the bus at packet %llu",
+		diag_set_verdict(b->r, DIAG_V_DISCONNECTED, "device left the bus at packet %llu",
 				 (unsigned long long)d->gone_pkt);
 	else if (d->speed_mbps > 0 && d->speed_mbps < 480)
-		diag_set_verdict(b->r, V_DEGRADED, "link runs at %g Mb/s, not high speed (480 Mb/s)", d->speed_mbps);
+		diag_set_verdict(b->r, DIAG_V_DEGRADED, "link runs at %g Mb/s, not high speed (480 Mb/s)", d->speed_mbps);
 	else
-		diag_set_verdict(b->r, V_GOOD, "no errors in %u lockdown round trips%s", d->querytypes,
+		diag_set_verdict(b->r, DIAG_V_GOOD, "no errors in %u lockdown round trips%s", d->querytypes,
 				 d->speed_mbps > 0 ? "" : " (link speed not recorded in the capture)");
 }
 
@@ -243,7 +243,7 @@ static void build_trust(struct build *b)
 				d->version.seen);
 			return;
 		}
-		stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		stage_end(b, s, d->version.t1, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
 			  d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
 	}
 
@@ -255,11 +255,11 @@ static void build_trust(struct build *b)
 		return;
 	}
 	if (d->lconnect_refused) {
-		stage_end(b, s, d->lconnect.t1, ST_FAIL, "lockdownd (port 62078) refused the connection");
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage lockdown connect: connection refused");
+		stage_end(b, s, d->lconnect.t1, DIAG_ST_FAIL, "lockdownd (port 62078) refused the connection");
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage lockdown connect: connection refused");
 		return;
 	}
-	stage_end(b, s, d->lconnect.t1, ST_OK, "%s connection to port %u (lockdownd) open",
+	stage_end(b, s, d->lconnect.t1, DIAG_ST_OK, "%s connection to port %u (lockdownd) open",
 		  d->via_usbmuxd ? "usbmuxd" : "mux", MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
@@ -269,17 +269,17 @@ static void build_trust(struct build *b)
 		return;
 	}
 	if (strcmp(d->qtype_str, "com.apple.mobile.lockdown") != 0) {
-		stage_end(b, s, d->qtype.t1, ST_FAIL, "device answers as %s, not lockdownd", d->qtype_str[0] ? d->qtype_str : "?");
-		diag_set_verdict(b->r, strstr(d->qtype_str, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR, "QueryType = %s",
+		stage_end(b, s, d->qtype.t1, DIAG_ST_FAIL, "device answers as %s, not lockdownd", d->qtype_str[0] ? d->qtype_str : "?");
+		diag_set_verdict(b->r, strstr(d->qtype_str, "restore") ? DIAG_V_RECOVERY_MODE : DIAG_V_PROTOCOL_ERROR, "QueryType = %s",
 				 d->qtype_str);
 		return;
 	}
-	stage_end(b, s, d->qtype.t1, ST_OK, "%s", d->qtype_str);
+	stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 
 	/* device info */
 	if (d->info.seen) {
 		s = stage_at(b, "device info", d->info.t0);
-		stage_end(b, s, span_end_t(&d->info), ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
+		stage_end(b, s, span_end_t(&d->info), DIAG_ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
 			  d->name[0] ? d->name : "?", d->product_type[0] ? d->product_type : "?",
 			  d->product_version[0] ? d->product_version : "?", d->udid[0] ? d->udid : "?", d->getvalues,
 			  d->getvalue_errors);
@@ -305,25 +305,25 @@ static void build_trust(struct build *b)
 		if (!d->pair_ok) {
 			double secs = (double)(d->pair.t1 - d->pair.t0) / 1e9;
 			if (d->pair_err == LP_ELKD_USER_DENIED_PAIRING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "UserDeniedPairing after %u Pair attempt(s): \"Don't Trust\" was tapped",
+				stage_end(b, s, d->pair.t1, DIAG_ST_FAIL, "UserDeniedPairing after %u Pair attempt(s): \"Don't Trust\" was tapped",
 					  d->pair_tries);
-				diag_set_verdict(b->r, V_DENIED, "stage Pair: UserDeniedPairing");
+				diag_set_verdict(b->r, DIAG_V_DENIED, "stage Pair: UserDeniedPairing");
 			} else if (d->pair_err == LP_ELKD_PASSWORD_PROTECTED) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "device stayed locked for %.0f s (%u Pair attempts answered PasswordProtected)",
+				stage_end(b, s, d->pair.t1, DIAG_ST_FAIL, "device stayed locked for %.0f s (%u Pair attempts answered PasswordProtected)",
 					  secs, d->pair_tries);
-				diag_set_verdict(b->r, V_LOCKED, "stage Pair: PasswordProtected");
+				diag_set_verdict(b->r, DIAG_V_LOCKED, "stage Pair: PasswordProtected");
 			} else if (d->pair_err == LP_ELKD_PAIRING_DIALOG_PENDING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s (%u Pair attempts, "
+				stage_end(b, s, d->pair.t1, DIAG_ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s (%u Pair attempts, "
 					  "device kept answering PairingDialogResponsePending)", secs, d->pair_tries);
-				diag_set_verdict(b->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", secs);
+				diag_set_verdict(b->r, DIAG_V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", secs);
 			} else {
 				snprintf(e, sizeof(e), "%s", d->last_error);
-				stage_end(b, s, d->pair.t1, ST_FAIL, "lockdown error %s", e);
-				diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage Pair: %s", e);
+				stage_end(b, s, d->pair.t1, DIAG_ST_FAIL, "lockdown error %s", e);
+				diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage Pair: %s", e);
 			}
 			return;
 		}
-		stage_end(b, s, d->pair.t1, ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
+		stage_end(b, s, d->pair.t1, DIAG_ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
 			  d->pair_pending ? ", Trust tapped on the device" : "");
 	} else {
 		skip_stage(b, "Pair", span_end_t(&d->qtype), "no Pair request in the capture (an existing pair record was used)");
@@ -338,15 +338,15 @@ static void build_trust(struct build *b)
 	}
 	if (!d->session_ok) {
 		const char *name = lp_lockdown_error_name(d->session_err);
-		stage_end(b, s, d->session.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
+		stage_end(b, s, d->session.t1, DIAG_ST_FAIL, "lockdown error %s", name ? name : d->last_error);
 		if (d->session_err == LP_ELKD_INVALID_HOST_ID) {
-			diag_set_verdict(b->r, V_STALE_TRUST, "stage StartSession: InvalidHostID (the device does not know the host's pairing)");
+			diag_set_verdict(b->r, DIAG_V_STALE_TRUST, "stage StartSession: InvalidHostID (the device does not know the host's pairing)");
 		} else {
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartSession: %s", name ? name : d->last_error);
+			diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage StartSession: %s", name ? name : d->last_error);
 		}
 		return;
 	}
-	stage_end(b, s, d->session.t1, ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
+	stage_end(b, s, d->session.t1, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
 		  d->session_ssl ? "true" : "false");
 
 	/* TLS */
@@ -363,13 +363,13 @@ static void build_trust(struct build *b)
 				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
 				return;
 			}
-			stage_end(b, s, span_end_t(&d->tls), ST_FAIL, "%s",
+			stage_end(b, s, span_end_t(&d->tls), DIAG_ST_FAIL, "%s",
 				  d->tls_state == TLS_FAILED ? d->tls_detail : "handshake never completed (no application data)");
-			diag_set_verdict(b->r, V_TLS_FAILED, "stage TLS: %s",
+			diag_set_verdict(b->r, DIAG_V_TLS_FAILED, "stage TLS: %s",
 					 d->tls_state == TLS_FAILED ? d->tls_detail : "no application data after the handshake");
 			return;
 		}
-		stage_end(b, s, d->tls.t1, ST_OK, "%s", d->tls_detail);
+		stage_end(b, s, d->tls.t1, DIAG_ST_OK, "%s", d->tls_detail);
 	}
 
 	/* StartService */
@@ -382,15 +382,15 @@ static void build_trust(struct build *b)
 		}
 		if (!d->service_ok) {
 			const char *name = lp_lockdown_error_name(d->service_err);
-			stage_end(b, s, d->service.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartService: %s", name ? name : d->last_error);
+			stage_end(b, s, d->service.t1, DIAG_ST_FAIL, "lockdown error %s", name ? name : d->last_error);
+			diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage StartService: %s", name ? name : d->last_error);
 			return;
 		}
 		if (d->service_inferred)
-			stage_end(b, s, d->service.t1, ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
+			stage_end(b, s, d->service.t1, DIAG_ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
 				  d->service_port);
 		else
-			stage_end(b, s, d->service.t1, ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
+			stage_end(b, s, d->service.t1, DIAG_ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
 				  d->service_port);
 		after = d->service.t1;
 	} else {
@@ -400,12 +400,12 @@ static void build_trust(struct build *b)
 	/* StopSession */
 	if (d->stop.done) {
 		s = stage_at(b, "StopSession", d->stop.t0);
-		stage_end(b, s, d->stop.t1, ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
+		stage_end(b, s, d->stop.t1, DIAG_ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
 								  : "session closed");
 	} else {
 		skip_stage(b, "StopSession", after, "not in the capture");
 	}
-	diag_set_verdict(b->r, V_TRUSTED, "session TLS%s started with a pairing the device accepted",
+	diag_set_verdict(b->r, DIAG_V_TRUSTED, "session TLS%s started with a pairing the device accepted",
 			 d->service_ok ? " and a service" : "");
 }
 
@@ -420,8 +420,8 @@ static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, 
 		build_cable(&b);
 	else
 		build_trust(&b);
-	if (r->verdict == V_NONE && !r->evidence[0])
-		diag_set_verdict(r, V_PROTOCOL_ERROR, "stopped without a verdict");
+	if (r->verdict == DIAG_V_NONE && !r->evidence[0])
+		diag_set_verdict(r, DIAG_V_PROTOCOL_ERROR, "stopped without a verdict");
 	an_bus_verdict(a, r);
 }
 
@@ -527,7 +527,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				{
 					size_t ok = 0;
 					for (size_t k = 0; k < tmp.nstages; k++)
-						ok += tmp.stages[k].status == ST_OK;
+						ok += tmp.stages[k].status == DIAG_ST_OK;
 					json_object_object_add(o, "stages_ok", jint(ok));
 				}
 				json_object_object_add(o, "primary", json_object_new_boolean(d == best));
@@ -544,14 +544,14 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		s = diag_begin(r, "find device");
 		clk->vnow = a->t_last;
 		if (!a->packets)
-			diag_end(r, s, ST_FAIL, "the capture holds no packets");
+			diag_end(r, s, DIAG_ST_FAIL, "the capture holds no packets");
 		else if ((cap_linktype_is_usb(a->linktype) || a->is_bus))
-			diag_end(r, s, ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
+			diag_end(r, s, DIAG_ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
 				 (unsigned long long)a->usb_records, nother);
 		else
-			diag_end(r, s, ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
+			diag_end(r, s, DIAG_ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
 				 a->o.usbmuxd_port ? "" : " (use --usbmuxd-port if the relay's port is unusual)");
-		diag_set_verdict(r, V_NO_DEVICE, "%s", s->detail);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
 	}
 
 	m = json_object_new_object();

@@ -161,37 +161,37 @@ static void run(struct cable *c)
 	s = diag_begin(r, "find device");
 	ret = find_device(app, r, LP_NS_PER_S, &c->info, &e);
 	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, ret == LP_ENODEV ? V_NO_DEVICE : find_verdict_for_err(ret), "%s", e.msg);
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, ret == LP_ENODEV ? DIAG_V_NO_DEVICE : diag_verdict_for_err(ret), "%s", e.msg);
 		return;
 	}
-	diag_end(r, s, ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", c->info.vid, c->info.pid,
+	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", c->info.vid, c->info.pid,
 		 c->info.bus, c->info.addr, tr_speed_name(c->info.speed), r->dev.speed_mbps);
 
 	s = diag_begin(r, "descriptors");
 	ret = hl_probe(app->tr, &c->info, &p, &e);
 	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, find_verdict_for_err(ret), "descriptor requests failed: %s", e.msg);
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, diag_verdict_for_err(ret), "descriptor requests failed: %s", e.msg);
 		return;
 	}
 	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p.udid);
 	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p.product);
 	r->dev.has_usbmux = p.has_usbmux;
 	json_object_object_add(r->metrics, "enumeration_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
-	diag_end(r, s, ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux %s",
+	diag_end(r, s, DIAG_ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux %s",
 		 p.num_configs, (double)p.desc_ns / LP_NS_PER_MS, p.num_rtt,
 		 p.has_usbmux ? "present" : "absent");
 	if (strcmp(r->dev.mode, "dfu") == 0 || strcmp(r->dev.mode, "wtf") == 0) {
-		diag_set_verdict(r, V_DFU_MODE, "USB product ID %04x = %s mode", c->info.pid, r->dev.mode);
+		diag_set_verdict(r, DIAG_V_DFU_MODE, "USB product ID %04x = %s mode", c->info.pid, r->dev.mode);
 		return;
 	}
 	if (strcmp(r->dev.mode, "recovery") == 0) {
-		diag_set_verdict(r, V_RECOVERY_MODE, "USB product ID %04x = recovery mode", c->info.pid);
+		diag_set_verdict(r, DIAG_V_RECOVERY_MODE, "USB product ID %04x = recovery mode", c->info.pid);
 		return;
 	}
 	if (!p.has_usbmux) {
-		diag_set_verdict(r, V_CAMERA_ONLY, "%zu configuration(s), none with the usbmux interface (ff/fe/02)",
+		diag_set_verdict(r, DIAG_V_CAMERA_ONLY, "%zu configuration(s), none with the usbmux interface (ff/fe/02)",
 				 p.num_configs);
 		return;
 	}
@@ -199,12 +199,12 @@ static void run(struct cable *c)
 	s = diag_begin(r, "usbmux");
 	ret = hl_open(app->tr, &c->info, NULL, &c->link, &e);
 	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, find_verdict_for_err(ret), "usbmux did not come up: %s", e.msg);
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, diag_verdict_for_err(ret), "usbmux did not come up: %s", e.msg);
 		return;
 	}
 	app_capture_link(app, c->link);
-	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u", hl_mux_version(c->link), hl_info(c->link)->usbmux_config);
+	diag_end(r, s, DIAG_ST_OK, "usbmux v%u on configuration %u", hl_mux_version(c->link), hl_info(c->link)->usbmux_config);
 
 	s = diag_begin(r, "round trips");
 	end = lp_clock_now(&app->clock) + (uint64_t)(app->duration_s * LP_NS_PER_S);
@@ -231,9 +231,9 @@ static void run(struct cable *c)
 			diag_progress(r, s, "device vanished from USB after %.2f s; waiting for it to re-enumerate",
 				      (double)(lp_clock_now(&app->clock) - r->t0) / LP_NS_PER_S);
 			if (reconnect(c)) {
-				diag_end(r, s, ST_FAIL, "device disconnected and did not come back within %d s",
+				diag_end(r, s, DIAG_ST_FAIL, "device disconnected and did not come back within %d s",
 					 CABLE_REENUM_WAIT_S);
-				diag_set_verdict(r, V_DISCONNECTED, "device left the bus during the test");
+				diag_set_verdict(r, DIAG_V_DISCONNECTED, "device left the bus during the test");
 				c->link = c->link; /* closed by reconnect on failure paths below */
 				goto metrics;
 			}
@@ -246,19 +246,19 @@ static void run(struct cable *c)
 		hl_get_stats(c->link, &hs);
 		link_errors += hs.errors;
 	}
-	diag_end(r, s, c->errors || c->reenums || link_errors ? ST_FAIL : ST_OK,
+	diag_end(r, s, c->errors || c->reenums || link_errors ? DIAG_ST_FAIL : DIAG_ST_OK,
 		 "%llu rounds: %zu control, %zu usbmux, %zu lockdown round trips; %llu errors, %llu re-enumerations",
 		 (unsigned long long)c->iterations, c->ctrl.n, c->mux.n, c->lkd_rtt.n,
 		 (unsigned long long)(c->errors + link_errors), (unsigned long long)c->reenums);
 	if (c->errors || c->reenums || link_errors)
-		diag_set_verdict(r, V_FLAKY, "%llu transfer/protocol errors and %llu re-enumerations in %.1f s%s%s",
+		diag_set_verdict(r, DIAG_V_FLAKY, "%llu transfer/protocol errors and %llu re-enumerations in %.1f s%s%s",
 				 (unsigned long long)(c->errors + link_errors), (unsigned long long)c->reenums,
 				 app->duration_s, c->first_error[0] ? "; first: " : "", c->first_error);
 	else if (c->info.speed < TR_SPEED_HIGH)
-		diag_set_verdict(r, V_DEGRADED, "link runs at %s speed (%g Mb/s), not high speed (480 Mb/s)",
+		diag_set_verdict(r, DIAG_V_DEGRADED, "link runs at %s speed (%g Mb/s), not high speed (480 Mb/s)",
 				 tr_speed_name(c->info.speed), (double)tr_speed_bps(c->info.speed) / 1e6);
 	else
-		diag_set_verdict(r, V_GOOD, "%s speed, no errors in %llu rounds", tr_speed_name(c->info.speed),
+		diag_set_verdict(r, DIAG_V_GOOD, "%s speed, no errors in %llu rounds", tr_speed_name(c->info.speed),
 				 (unsigned long long)c->iterations);
 metrics:
 	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double((double)tr_speed_bps(c->info.speed) / 1e6));

@@ -93,11 +93,11 @@ int cmd_list(struct lp_app *app)
 	s = diag_begin(&r, "enumerate");
 	ret = tr_list(app->tr, devs, LIST_MAX, &n, &e);
 	if (ret) {
-		diag_end(&r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(&r, find_verdict_for_err(ret), "%s", e.msg);
+		diag_end(&r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(&r, diag_verdict_for_err(ret), "%s", e.msg);
 		goto done;
 	}
-	diag_end(&r, s, ST_OK, "%zu Apple device(s) on USB", n);
+	diag_end(&r, s, DIAG_ST_OK, "%zu Apple device(s) on USB", n);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct tr_devinfo *d = &devs[i];
@@ -116,7 +116,7 @@ int cmd_list(struct lp_app *app)
 		json_object_object_add(jd, "mode", json_object_new_string(mode));
 		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)tr_speed_bps(d->speed) / 1e6));
 		if (ret) {
-			diag_end(&r, s, ST_FAIL, "%04x:%04x (%s mode): %s", d->vid, d->pid, mode, e.msg);
+			diag_end(&r, s, DIAG_ST_FAIL, "%04x:%04x (%s mode): %s", d->vid, d->pid, mode, e.msg);
 			json_object_object_add(jd, "error", json_object_new_string(e.msg));
 			json_object_array_add(jdevs, jd);
 			continue;
@@ -138,17 +138,17 @@ int cmd_list(struct lp_app *app)
 			json_object_object_add(jd, "usbmux_config", json_object_new_int(p.usbmux_config));
 		json_object_object_add(jd, "descriptor_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
 		json_object_array_add(jdevs, jd);
-		diag_end(&r, s, ST_OK, "%04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
+		diag_end(&r, s, DIAG_ST_OK, "%04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
 			 d->vid, d->pid, p.manufacturer, p.product, mode, (double)tr_speed_bps(d->speed) / 1e6,
 			 p.udid[0] ? p.udid : "?", cfgs,
 			 p.has_usbmux ? "yes" : strcmp(mode, "normal") == 0 ? "NO (camera only)" : "no");
 	}
 	if (n == 0)
-		diag_set_verdict(&r, V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
+		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
 	else if (ok == 0)
-		diag_set_verdict(&r, V_USB_ERROR, "%zu device(s) found but none answered descriptor requests", n);
+		diag_set_verdict(&r, DIAG_V_USB_ERROR, "%zu device(s) found but none answered descriptor requests", n);
 	else
-		diag_set_verdict(&r, V_FOUND, "%zu Apple device(s)", n);
+		diag_set_verdict(&r, DIAG_V_FOUND, "%zu Apple device(s)", n);
 done:
 	r.extra = json_object_new_object();
 	json_object_object_add(r.extra, "devices", jdevs);

@@ -50,13 +50,13 @@ static uint64_t req_deadline(struct trust_run *t)
 /* Fail the stage with the error's evidence and set the verdict it implies. */
 static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct lp_errinfo *e)
 {
-	enum diag_verdict v = find_verdict_for_err(err);
+	enum diag_verdict v = diag_verdict_for_err(err);
 	const char *lkd = lp_lockdown_error_name(err);
 
 	if (lkd)
-		diag_end(t->r, s, ST_FAIL, "lockdown error %s: %s", lkd, lp_strerror(err));
+		diag_end(t->r, s, DIAG_ST_FAIL, "lockdown error %s: %s", lkd, lp_strerror(err));
 	else
-		diag_end(t->r, s, ST_FAIL, "%s (%s)", e && e->msg[0] ? e->msg : lp_strerror(err), lp_errname(err));
+		diag_end(t->r, s, DIAG_ST_FAIL, "%s (%s)", e && e->msg[0] ? e->msg : lp_strerror(err), lp_errname(err));
 	diag_set_verdict(t->r, v, "stage %s: %s", s->name, s->detail);
 	return err;
 }
@@ -111,7 +111,7 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 			lp_logf(&t->app->log, LP_LOG_WARN, "ignoring a malformed WiFiAddress from the device");
 	}
 	plist_free(v);
-	diag_end(t->r, s, ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
+	diag_end(t->r, s, DIAG_ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
 		 d->product_type[0] ? d->product_type : "?", d->product_version[0] ? d->product_version : "?",
 		 d->udid);
 	return 0;
@@ -227,16 +227,16 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	if (r) {
 		pair_record_free(rec);
 		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
-			diag_end(t->r, s, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s "
+			diag_end(t->r, s, DIAG_ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s "
 				 "(%d Pair attempts, device kept answering PairingDialogResponsePending)",
 				 app->timeout_s, tries);
-			diag_set_verdict(t->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", app->timeout_s);
+			diag_set_verdict(t->r, DIAG_V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", app->timeout_s);
 			return r;
 		}
 		if (r == LP_ELKD_PASSWORD_PROTECTED) {
-			diag_end(t->r, s, ST_FAIL, "device stayed locked for %.0f s (%d Pair attempts answered "
+			diag_end(t->r, s, DIAG_ST_FAIL, "device stayed locked for %.0f s (%d Pair attempts answered "
 				 "PasswordProtected)", app->timeout_s, tries);
-			diag_set_verdict(t->r, V_LOCKED, "stage Pair: PasswordProtected");
+			diag_set_verdict(t->r, DIAG_V_LOCKED, "stage Pair: PasswordProtected");
 			return r;
 		}
 		(void)locked_seen;
@@ -250,7 +250,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	pair_record_free(t->rec);
 	t->rec = rec;
 	devlink_record_name(t->dl, rec->udid, where, sizeof(where));
-	diag_end(t->r, s, ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
+	diag_end(t->r, s, DIAG_ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
 		 dialog_seen ? ", Trust tapped on the device" : "", where, t->dl->save_note);
 	return 0;
 }
@@ -270,25 +270,25 @@ static int open_direct(struct trust_run *t)
 	s = diag_begin(r, "find device");
 	ret = find_device(app, r, LP_NS_PER_S, &info, &e);
 	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, ret == LP_ENODEV ? V_NO_DEVICE : find_verdict_for_err(ret), "%s", e.msg);
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, ret == LP_ENODEV ? DIAG_V_NO_DEVICE : diag_verdict_for_err(ret), "%s", e.msg);
 		return ret;
 	}
 	if (strcmp(r->dev.mode, "normal") != 0) {
-		diag_end(r, s, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", info.vid, info.pid, r->dev.mode);
-		diag_set_verdict(r, strcmp(r->dev.mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
+		diag_end(r, s, DIAG_ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", info.vid, info.pid, r->dev.mode);
+		diag_set_verdict(r, strcmp(r->dev.mode, "recovery") == 0 ? DIAG_V_RECOVERY_MODE : DIAG_V_DFU_MODE,
 				 "USB product ID %04x = %s mode", info.pid, r->dev.mode);
 		return LP_EUNSUPPORTED;
 	}
-	diag_end(r, s, ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info.vid, info.pid, info.bus,
+	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info.vid, info.pid, info.bus,
 		 info.addr, tr_speed_name(info.speed), r->dev.speed_mbps);
 
 	/* usbmux version */
 	s = diag_begin(r, "usbmux version");
 	ret = hl_open(app->tr, &info, NULL, &t->link, &e);
 	if (ret == LP_EUNSUPPORTED) {
-		diag_end(r, s, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %s", e.msg);
-		diag_set_verdict(r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
+		diag_end(r, s, DIAG_ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %s", e.msg);
+		diag_set_verdict(r, DIAG_V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
 		return ret;
 	}
 	if (ret)
@@ -303,7 +303,7 @@ static int open_direct(struct trust_run *t)
 	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
 	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p->product);
 	r->dev.has_usbmux = true;
-	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+	diag_end(r, s, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
 		 hl_mux_version(t->link), p->usbmux_config, p->usbmux_iface, p->ep_out, p->ep_in, p->mps);
 	return 0;
 }
@@ -334,7 +334,7 @@ static int run(struct trust_run *t)
 		return fail(t, s, LP_ENOMEM, NULL);
 	if (app->cap)
 		lkd_set_keylog(t->lkd, app_capture_keylog, app);
-	diag_end(r, s, ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
+	diag_end(r, s, DIAG_ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
 	s = diag_begin(r, "QueryType");
@@ -342,13 +342,13 @@ static int run(struct trust_run *t)
 	if (ret)
 		return fail(t, s, ret, &e);
 	if (strcmp(type, "com.apple.mobile.lockdown") != 0) {
-		diag_end(r, s, ST_FAIL, "device answers as %s, not lockdownd", type);
-		diag_set_verdict(r, strstr(type, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR,
+		diag_end(r, s, DIAG_ST_FAIL, "device answers as %s, not lockdownd", type);
+		diag_set_verdict(r, strstr(type, "restore") ? DIAG_V_RECOVERY_MODE : DIAG_V_PROTOCOL_ERROR,
 				 "QueryType = %s", type);
 		free(type);
 		return LP_EPROTO;
 	}
-	diag_end(r, s, ST_OK, "%s", type);
+	diag_end(r, s, DIAG_ST_OK, "%s", type);
 	free(type);
 
 	/* device info */
@@ -361,18 +361,18 @@ static int run(struct trust_run *t)
 	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
 	ret = devlink_record_load(t->dl, r->dev.udid, &t->rec, &e);
 	if (ret == 0 && !app->pair) {
-		diag_end(r, s, ST_OK, "%s, HostID %s", where, t->rec->host_id);
+		diag_end(r, s, DIAG_ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;
 	} else if (ret == 0 || ret == LP_ENOENT) {
-		diag_end(r, s, ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
+		diag_end(r, s, DIAG_ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
 					   : "no record for this device (%s): pairing", where);
 		need_pair = true;
 	} else if (app->pair) {
-		diag_end(r, s, ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
+		diag_end(r, s, DIAG_ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
 		need_pair = true;
 	} else {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, V_STALE_TRUST, "the pair record is unreadable");
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, DIAG_V_STALE_TRUST, "the pair record is unreadable");
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
 			 "The record %s could not be used: move it away or run with --pair to replace it.",
 			 where);
@@ -399,12 +399,12 @@ static int run(struct trust_run *t)
 		goto out;
 	}
 	t->in_session = true;
-	diag_end(r, s, ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
+	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
 
 	/* TLS */
 	s = diag_begin(r, "TLS");
 	if (!ssl) {
-		diag_end(r, s, ST_SKIPPED, "device did not ask for session TLS");
+		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
 	} else {
 		X509 *cert = pair_load_cert(t->rec->host_certificate.data, t->rec->host_certificate.len);
 		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data, t->rec->host_private_key.len);
@@ -424,7 +424,7 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lkd_tls_info(t->lkd, &ver, &cipher);
-		diag_end(r, s, ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
+		diag_end(r, s, DIAG_ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
 			 device_cert_evidence(t));
 	}
 
@@ -448,7 +448,7 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lp_stream_close(svc);
-		diag_end(r, s, ST_OK, "%s on port %u%s, connection opened", BACKUP_SERVICE, port,
+		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened", BACKUP_SERVICE, port,
 			 svc_ssl ? " (service TLS)" : "");
 	}
 
@@ -460,8 +460,8 @@ static int run(struct trust_run *t)
 		goto out;
 	}
 	t->in_session = false;
-	diag_end(r, s, ST_OK, "session %s closed", t->session_id);
-	diag_set_verdict(r, V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
+	diag_end(r, s, DIAG_ST_OK, "session %s closed", t->session_id);
+	diag_set_verdict(r, DIAG_V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
 			 need_pair ? "the pairing made now" : "the stored pairing");
 out:
 	plist_free(pubkey);
@@ -494,8 +494,8 @@ int cmd_trust(struct lp_app *app)
 	if (app->pair && pair_keygen_start(&t.keygen, NULL))
 		t.keygen = NULL;
 	run(&t);
-	if (r.verdict == V_NONE)
-		diag_set_verdict(&r, V_PROTOCOL_ERROR, "stopped without a verdict");
+	if (r.verdict == DIAG_V_NONE && !r.evidence[0])
+		diag_set_verdict(&r, DIAG_V_PROTOCOL_ERROR, "stopped without a verdict");
 	lkd_client_free(t.lkd);
 	lp_stream_close(t.stream);
 	devlink_free(t.dl);

@@ -1,4 +1,4 @@
-/* find.c - finding the device to talk to, and mapping errors to verdicts. */
+/* find.c - finding the device to talk to. */
 #include "src/cli/find.h"
 
 #include <string.h>
@@ -61,26 +61,4 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	*out = devs[best];
 	find_fill_dev(r, out);
 	return 0;
-}
-
-enum diag_verdict find_verdict_for_err(int err)
-{
-	switch (err) {
-	case LP_ENODEV: return V_DISCONNECTED;
-	case LP_EACCES: return V_ACCESS_DENIED;
-	case LP_EBUSY: return V_DEVICE_BUSY;
-	case LP_ETLS: return V_TLS_FAILED;
-	case LP_ELKD_PASSWORD_PROTECTED: return V_LOCKED;
-	case LP_ELKD_USER_DENIED_PAIRING: return V_DENIED;
-	case LP_ELKD_PAIRING_DIALOG_PENDING: return V_TRUST_PENDING;
-	case LP_ELKD_INVALID_HOST_ID: return V_STALE_TRUST;
-	case LP_EPROTO: case LP_EBADMSG: case LP_EPLIST: case LP_ETOOBIG: case LP_ECONNREFUSED:
-	case LP_ECONNRESET: case LP_ECLOSED:
-		return V_PROTOCOL_ERROR;
-	case LP_ESTALL: case LP_EOVERFLOW: case LP_EUSB: case LP_EIO: case LP_ETIMEDOUT:
-	case LP_ECANCELED:
-		return V_USB_ERROR;
-	default:
-		return lp_is_lockdown_error(err) ? V_PROTOCOL_ERROR : V_USB_ERROR;
-	}
 }

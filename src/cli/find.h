@@ -3,6 +3,7 @@
 #define LP_FIND_H
 
 #include "src/cli/app.h"
+#include "src/diag/rules.h"
 #include "usb/transport.h"
 
 /* List Apple devices, waiting up to wait_ns for one to appear; pick the one
@@ -14,9 +15,5 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 
 /* Fill r->dev from a listing entry (vid/pid/bus/addr/speed/mode). */
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d);
-
-/* Map an lp_err from a stage to a verdict (USB errors, disconnects, access,
- * busy, lockdown errors). */
-enum diag_verdict find_verdict_for_err(int err);
 
 #endif

@@ -217,9 +217,9 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	const char *mark, *c;
 
 	(void)r;
-	if (app->report_path && s->status == ST_RUNNING && s->detail[0])
+	if (app->report_path && s->status == DIAG_ST_RUNNING && s->detail[0])
 		rep_add_mark(&rep_state, s->start_ns + s->duration_ns, s->name, s->detail);
-	if (s->status == ST_RUNNING) {
+	if (s->status == DIAG_ST_RUNNING) {
 		FILE *f = prompt_stream(app);
 		if (!s->detail[0] || !f)
 			return;
@@ -238,8 +238,8 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	if (app->json || app->quiet)
 		return;
 	switch (s->status) {
-	case ST_OK: mark = "ok  "; c = C_GREEN; break;
-	case ST_FAIL: mark = "FAIL"; c = C_RED; break;
+	case DIAG_ST_OK: mark = "ok  "; c = C_GREEN; break;
+	case DIAG_ST_FAIL: mark = "FAIL"; c = C_RED; break;
 	default: mark = "skip"; c = C_DIM; break;
 	}
 	fmt_dur(dur, sizeof(dur), s->duration_ns);
