@@ -1,9 +1,12 @@
-/* find.c - finding the device to talk to. */
+/* find.c - finding the device to talk to, and the USB stages every direct
+ * command runs first: find device -> descriptors -> usbmux. */
 #include "src/cli/find.h"
 
 #include <string.h>
 
 #include "proto/hostlink.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
 
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d)
 {
@@ -60,5 +63,66 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	}
 	*out = devs[best];
 	find_fill_dev(r, out);
+	return 0;
+}
+
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info, struct hl_probe *p,
+		    struct hl_link **link)
+{
+	struct lp_errinfo e = {0};
+	struct diag_stage *s;
+	const struct hl_probe *lp;
+	int ret;
+
+	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
+	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
+	ret = find_device(app, r, LP_NS_PER_S, info, &e);
+	if (ret) {
+		if (ret == LP_ENODEV) {
+			diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+			diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e.msg);
+		} else {
+			diag_rule_err(r, s, ret, e.msg);
+		}
+		return ret;
+	}
+	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid, info->pid,
+		 info->bus, info->addr, tr_speed_name(info->speed), r->dev.speed_mbps);
+
+	/* descriptors: what the device offers, and in which mode it is */
+	s = diag_stage_begin(r, DIAG_STAGE_DESCRIPTORS);
+	ret = hl_probe(app->tr, info, p, &e);
+	if (ret) {
+		diag_rule_err(r, s, ret, e.msg);
+		return ret;
+	}
+	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
+	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p->product);
+	r->dev.has_usbmux = p->has_usbmux;
+	if (diag_rule_mode(r, s, info->vid, info->pid))
+		return LP_EUNSUPPORTED;
+	if (!p->has_usbmux) {
+		diag_rule_camera_only(r, s, p->num_configs);
+		return LP_EUNSUPPORTED;
+	}
+	diag_end(r, s, DIAG_ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in configuration %u",
+		 p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt, p->usbmux_config);
+
+	/* usbmux: select the configuration, claim the interface, VERSION */
+	s = diag_stage_begin(r, DIAG_STAGE_USBMUX);
+	ret = hl_open(app->tr, info, NULL, link, &e);
+	if (ret == LP_EUNSUPPORTED) {
+		/* the configurations changed under us: report what hl_open saw */
+		diag_rule_camera_only(r, s, p->num_configs);
+		return ret;
+	}
+	if (ret) {
+		diag_rule_err(r, s, ret, e.msg);
+		return ret;
+	}
+	app_capture_link(app, *link);
+	lp = hl_info(*link);
+	diag_end(r, s, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		 hl_mux_version(*link), lp->usbmux_config, lp->usbmux_iface, lp->ep_out, lp->ep_in, lp->mps);
 	return 0;
 }

@@ -526,23 +526,47 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 	return report_failed ? EXIT_RUNTIME : code;
 }
 
-void out_error(struct lp_app *app, const char *fmt, ...)
+static void out_verror(struct lp_app *app, int code, const char *fmt, va_list ap)
 {
 	char msg[1024], safe[1024];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	lp_sanitize_str(safe, sizeof(safe), msg);
 	line_clear(&live_state);
 	out_log_flush();
 	if (app->json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "error", json_object_new_string(safe));
-		json_object_object_add(o, "exit_code", json_object_new_int(EXIT_RUNTIME));
-		fprintf(app->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		fprintf(app->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	}
 	fprintf(stderr, "linkprobe: %s\n", safe);
+}
+
+void out_error(struct lp_app *app, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_verror(app, EXIT_RUNTIME, fmt, ap);
+	va_end(ap);
+}
+
+int out_usage_error(struct lp_app *app, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_verror(app, EXIT_USAGE, fmt, ap);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+int out_open_failed(struct lp_app *app, const struct lp_errinfo *e)
+{
+	if (e->code == LP_EINVAL)
+		return out_usage_error(app, "%s", e->msg);
+	out_error(app, "%s", e->msg);
+	return EXIT_RUNTIME;
 }

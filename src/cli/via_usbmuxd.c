@@ -15,6 +15,7 @@
 
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/diag/stages.h"
 #include "proto/usbmuxd_client.h"
 
 #define VIA_REQ_TIMEOUT_MS 10000 /* any single daemon request */
@@ -181,7 +182,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	int ret;
 
 	/* find device */
-	s = diag_begin(r, "find device");
+	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
 	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
 	if (!ret)
 		ret = list_wait(app, umc, devs, &n, &e);
@@ -222,8 +223,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		umc_free(umc);
-		diag_end(r, diag_begin(r, "usbmuxd connect"), DIAG_ST_FAIL, "out of memory");
-		diag_set_verdict(r, DIAG_V_PROTOCOL_ERROR, "out of memory");
+		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL, "out of memory");
+		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
 		return LP_ENOMEM;
 	}
 	v->app = app;
@@ -236,7 +237,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 
 	/* usbmuxd connect: the daemon answers a second request and gives the
 	 * SystemBUID a Pair needs */
-	s = diag_begin(r, "usbmuxd connect");
+	s = diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT);
 	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), &e);
 	if (ret) {
 		daemon_fail(r, s, umc, ret, &e);
@@ -265,7 +266,7 @@ int cmd_list_usbmuxd(struct lp_app *app)
 	out_attach(app, &r);
 	jdevs = json_object_new_array();
 
-	s = diag_begin(&r, "enumerate");
+	s = diag_stage_begin(&r, DIAG_STAGE_ENUMERATE);
 	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
 	if (!ret)
 		ret = umc_list_devices(umc, devs, UMC_MAX_DEVICES, &n,
@@ -279,7 +280,6 @@ int cmd_list_usbmuxd(struct lp_app *app)
 		const struct umc_device *d = &devs[i];
 		const char *mode = diag_mode_for_pid(APPLE_VID, d->product_id);
 		json_object *jd = json_object_new_object();
-		char name[48];
 
 		if (i == 0)
 			fill_dev(&r, d);
@@ -296,9 +296,9 @@ int cmd_list_usbmuxd(struct lp_app *app)
 				       json_object_new_string(d->conn_type[0] ? d->conn_type : "USB"));
 		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(1));
 		json_object_array_add(jdevs, jd);
-		snprintf(name, sizeof(name), "usbmuxd device %u", d->device_id);
-		s = diag_begin(&r, name);
-		diag_end(&r, s, DIAG_ST_OK, "%04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s", APPLE_VID,
+		s = diag_stage_begin(&r, DIAG_STAGE_DEVICE);
+		diag_end(&r, s, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s",
+			 d->device_id, APPLE_VID,
 			 d->product_id, d->conn_type[0] ? d->conn_type : "USB", mode, d->location_id,
 			 (double)d->speed_bps / 1e6, d->udid);
 	}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/lp_error.h"
 #include "src/base/lp_str.h"
 
 struct verdict_row {
@@ -268,19 +269,60 @@ static json_object *latency_histogram(const uint64_t *s, size_t n)
 	return h;
 }
 
+/* index of the nearest-rank p-th percentile among n sorted samples */
+static size_t rank_index(size_t n, unsigned p)
+{
+	size_t k = (n * p + 99) / 100; /* ceil(n * p / 100), 1-based */
+	return k ? k - 1 : 0;
+}
+
+/* A sorted copy of v (NULL on allocation failure; n > 0). */
+static uint64_t *sorted_copy(const uint64_t *v, size_t n)
+{
+	uint64_t *s;
+
+	if (n > SIZE_MAX / sizeof(*s) || !(s = malloc(n * sizeof(*s))))
+		return NULL;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	return s;
+}
+
+static void latency_of_sorted(const uint64_t *s, size_t n, struct diag_latency *out)
+{
+	out->count = n;
+	out->p50_ns = s[rank_index(n, 50)];
+	out->p99_ns = s[rank_index(n, 99)];
+	out->max_ns = s[n - 1];
+}
+
+int diag_latency(const uint64_t *v, size_t n, struct diag_latency *out)
+{
+	uint64_t *s;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return 0;
+	if (!(s = sorted_copy(v, n)))
+		return LP_ENOMEM;
+	latency_of_sorted(s, n, out);
+	free(s);
+	return 0;
+}
+
 json_object *diag_latency_json(const uint64_t *v, size_t n)
 {
 	json_object *o = json_object_new_object();
+	struct diag_latency l;
 	uint64_t *s;
 
 	json_object_object_add(o, "count", json_object_new_int64((int64_t)n));
-	if (n == 0 || !(s = malloc(n * sizeof(*s))))
+	if (n == 0 || !(s = sorted_copy(v, n)))
 		return o;
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_u64);
-	json_object_object_add(o, "p50_us", json_object_new_double((double)s[n / 2] / 1000.0));
-	json_object_object_add(o, "p99_us", json_object_new_double((double)s[(n * 99) / 100] / 1000.0));
-	json_object_object_add(o, "max_us", json_object_new_double((double)s[n - 1] / 1000.0));
+	latency_of_sorted(s, n, &l);
+	json_object_object_add(o, "p50_us", json_object_new_double((double)l.p50_ns / 1000.0));
+	json_object_object_add(o, "p99_us", json_object_new_double((double)l.p99_ns / 1000.0));
+	json_object_object_add(o, "max_us", json_object_new_double((double)l.max_ns / 1000.0));
 	json_object_object_add(o, "histogram", latency_histogram(s, n));
 	free(s);
 	return o;

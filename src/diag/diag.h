@@ -112,9 +112,18 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
 
-/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us,
+/* Latency statistics of n samples in ns (borrowed, not reordered):
+ * percentiles by nearest rank (the smallest sample with at least p% of the
+ * samples at or below it). All zero when n == 0. 0, or LP_ENOMEM. */
+struct diag_latency {
+	size_t count;
+	uint64_t p50_ns, p99_ns, max_ns;
+};
+int diag_latency(const uint64_t *v, size_t n, struct diag_latency *out);
+
+/* The same in the report's schema: {count, p50_us, p99_us, max_us,
  * histogram: {le_us: [bucket upper bounds, 1-2-5 steps], counts: [...]}}
- * from n samples in ns (borrowed, not reordered). Owned by the caller. */
+ * (only count when n == 0). Owned by the caller. */
 json_object *diag_latency_json(const uint64_t *v, size_t n);
 
 /* Bus-level captures (diag_bus.c): `bad` of `total` packets corrupted on the
