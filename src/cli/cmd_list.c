@@ -77,6 +77,8 @@ int cmd_list(struct lp_app *app)
 	struct tr_devinfo devs[LIST_MAX];
 	struct diag_stage *s;
 	size_t n = 0, ok = 0;
+	int first_err = 0;
+	char first_msg[sizeof(e.msg)] = "";
 	json_object *jdevs;
 	int code, ret;
 
@@ -119,6 +121,10 @@ int cmd_list(struct lp_app *app)
 			diag_end(&r, s, DIAG_ST_FAIL, "bus %u address %u: %04x:%04x (%s mode): %s", d->bus, d->addr, d->vid,
 				 d->pid, mode, e.msg);
 			json_object_object_add(jd, "error", json_object_new_string(e.msg));
+			if (!first_err) {
+				first_err = ret;
+				snprintf(first_msg, sizeof(first_msg), "%s", e.msg);
+			}
 			json_object_array_add(jdevs, jd);
 			continue;
 		}
@@ -147,7 +153,8 @@ int cmd_list(struct lp_app *app)
 	if (n == 0)
 		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
 	else if (ok == 0)
-		diag_set_verdict(&r, DIAG_V_USB_ERROR, "%zu device(s) found but none answered descriptor requests", n);
+		diag_set_verdict(&r, diag_verdict_for_err(first_err), "%zu device(s) found, none could be read: %s", n,
+				 first_msg);
 	else
 		diag_set_verdict(&r, DIAG_V_FOUND, "%zu Apple device(s)", n);
 done:

@@ -101,6 +101,13 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 	r->dev.has_usbmux = p->has_usbmux;
 	if (diag_rule_mode(r, s, info->vid, info->pid))
 		return LP_EUNSUPPORTED;
+	if (!p->has_usbmux && p->config_errors) {
+		/* a configuration we could not read may be the usbmux one */
+		diag_end(r, s, DIAG_ST_FAIL, "%zu of %zu configuration(s) could not be read, and none that could offers usbmux",
+			 p->config_errors, p->config_errors + p->num_configs);
+		diag_set_verdict(r, DIAG_V_USB_ERROR, "stage descriptors: %s", s->detail);
+		return LP_EIO;
+	}
 	if (!p->has_usbmux) {
 		diag_rule_camera_only(r, s, p->num_configs);
 		return LP_EUNSUPPORTED;
