@@ -2,16 +2,19 @@
  * metrics a live `trust` or `--cable-test` run gives, built from what the
  * fact store (analyze_facts.h) holds. Reads facts only; never the capture.
  *
- * Stage names follow the live commands: a capture that looks like a cable
- * test (connects to a closed port, repeated QueryType, no pairing) gets
- * cmd_cable.c's stages (find device, descriptors, usbmux, round trips); any
- * other gets cmd_trust.c's (find device, usbmux version, lockdown connect,
- * QueryType, device info, pair record, Pair, StartSession, TLS,
- * StartService, StopSession). The pair record lives on the host's disk: its
- * stage is skipped (a usbmuxd relay shows ReadPairRecord, then it is known).
- * Times are capture times relative to the first packet. Verdict rules are
- * the live ones: the first failing stage decides; a device that left the bus
- * at that point is DISCONNECTED; errors with re-enumeration are FLAKY.
+ * Stage names and verdict rules are src/diag's (stages.h, rules.h), the
+ * same the live commands use: every capture gets find device, descriptors
+ * (mode, camera-only) and usbmux as find.h runs them; one that looks like a
+ * cable test (connects to a closed port, repeated QueryType, no pairing)
+ * then gets round trips, any other trust's lockdown stages (lockdown
+ * connect, QueryType, device info, pair record, Pair, StartSession, TLS,
+ * StartService, StopSession). A usbmuxd relay has "usbmuxd connect" in
+ * place of the USB stages, as --via-usbmuxd. The pair record lives on the
+ * host's disk: its stage is skipped (a relay shows ReadPairRecord, then it
+ * is known). Times are capture times relative to the first packet. The
+ * first failing stage decides; a device that left the bus in it is
+ * DISCONNECTED; tests/t/65-parity.t holds live and offline to the same
+ * verdict and stages.
  */
 #include <stdarg.h>
 #include <stdio.h>
