@@ -377,6 +377,23 @@ static int run(struct trust_run *t)
 			diag_rule_tls_failed(r, s, ret, e.msg);
 			goto out;
 		}
+		/* With TLS 1.3 our side of the handshake ends before the device has
+		 * judged the host certificate: one request inside TLS shows whether
+		 * it accepted the session (a device that refuses ends it). A
+		 * lockdown refusal of the request itself still proves the session. */
+		{
+			plist_t v = NULL;
+			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t), &e);
+			plist_free(v);
+			if (ret && !lp_is_lockdown_error(ret)) {
+				char why[sizeof(e.msg) + 128];
+				snprintf(why, sizeof(why), "the device ended the session right after the handshake: it did "
+					 "not accept the host certificate of the pair record (%s)", e.msg);
+				diag_rule_tls_failed(r, s, ret, why);
+				goto out;
+			}
+			ret = 0;
+		}
 		lkd_tls_info(t->lkd, &ver, &cipher);
 		diag_end(r, s, DIAG_ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
 			 device_cert_evidence(t));
