@@ -199,6 +199,9 @@ int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **o
 
 	if (!ctx || !info || !out)
 		return lp_err_set(e, LP_EINVAL, "tr_open: bad arguments");
+	if (ctx->faults.fail_open_err)
+		return lp_err_set(e, ctx->faults.fail_open_err, "opening %03u/%03u: %s (injected fault)", info->bus,
+				  info->addr, lp_strerror(ctx->faults.fail_open_err));
 	cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return lp_err_set(e, LP_ENOMEM, "tr_open: out of memory");
@@ -316,6 +319,9 @@ int tr_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo *e)
 {
 	if (!dev || ifnum < 0 || ifnum > 255)
 		return lp_err_set(e, LP_EINVAL, "tr_claim_interface: bad arguments");
+	if (dev->ctx->faults.fail_claim_err)
+		return lp_err_set(e, dev->ctx->faults.fail_claim_err, "claiming interface %d: %s (injected fault)", ifnum,
+				  lp_strerror(dev->ctx->faults.fail_claim_err));
 	return dev->ctx->ops->claim_interface(dev, ifnum, e);
 }
 

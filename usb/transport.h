@@ -179,6 +179,8 @@ struct tr_faults {
 	double error_rate;	  /* probability a completion becomes error_status */
 	enum tr_status error_status;
 	uint8_t only_endpoint;	  /* 0xff = any endpoint; else only this endpoint address */
+	int fail_open_err;	  /* 0 = off; else every tr_open fails with it (LP_EACCES...) */
+	int fail_claim_err;	  /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
 };
 
 struct tr_ctx {

@@ -257,6 +257,15 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 		an_span_end(&d->tls, t, a->cur_pkt);
 		snprintf(d->tls_detail, sizeof(d->tls_detail), "connection closed during the TLS handshake%s",
 			 l->t[1].hs ? "" : " (no answer from the device)");
+	} else if (d->tls_state == TLS_OK && !d->stop.done && !d->service.seen && c->state == CAP_CONN_RESET_DEV &&
+		   !d->gone) {
+		/* the device, still on the bus, reset the session before anything
+		 * was done in it: with TLS 1.3 the host's handshake ends before the
+		 * device judges the host certificate, and this is how it refuses */
+		d->tls_state = TLS_FAILED;
+		d->tls.t1 = t;
+		snprintf(d->tls_detail, sizeof(d->tls_detail), "the device ended the session right after the handshake: it "
+			 "did not accept the host certificate of the pair record");
 	} else if (d->tls_state == TLS_OK && !d->stop.done) {
 		an_span_start(&d->stop, l->t[0].last_app_t ? l->t[0].last_app_t : t, a->cur_pkt);
 		an_span_end(&d->stop, t, a->cur_pkt);

@@ -2,16 +2,19 @@
  * metrics a live `trust` or `--cable-test` run gives, built from what the
  * fact store (analyze_facts.h) holds. Reads facts only; never the capture.
  *
- * Stage names follow the live commands: a capture that looks like a cable
- * test (connects to a closed port, repeated QueryType, no pairing) gets
- * cmd_cable.c's stages (find device, descriptors, usbmux, round trips); any
- * other gets cmd_trust.c's (find device, usbmux version, lockdown connect,
- * QueryType, device info, pair record, Pair, StartSession, TLS,
- * StartService, StopSession). The pair record lives on the host's disk: its
- * stage is skipped (a usbmuxd relay shows ReadPairRecord, then it is known).
- * Times are capture times relative to the first packet. Verdict rules are
- * the live ones: the first failing stage decides; a device that left the bus
- * at that point is DISCONNECTED; errors with re-enumeration are FLAKY.
+ * Stage names and verdict rules are src/diag's (stages.h, rules.h), the
+ * same the live commands use: every capture gets find device, descriptors
+ * (mode, camera-only) and usbmux as find.h runs them; one that looks like a
+ * cable test (connects to a closed port, repeated QueryType, no pairing)
+ * then gets round trips, any other trust's lockdown stages (lockdown
+ * connect, QueryType, device info, pair record, Pair, StartSession, TLS,
+ * StartService, StopSession). A usbmuxd relay has "usbmuxd connect" in
+ * place of the USB stages, as --via-usbmuxd. The pair record lives on the
+ * host's disk: its stage is skipped (a relay shows ReadPairRecord, then it
+ * is known). Times are capture times relative to the first packet. The
+ * first failing stage decides; a device that left the bus in it is
+ * DISCONNECTED; tests/t/65-parity.t holds live and offline to the same
+ * verdict and stages.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +25,8 @@
 
 #include "src/analyze/analyze_facts.h"
 #include "src/base/lp_str.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
 
 /* --- report ---------------------------------------------------------------- */
 
@@ -31,12 +36,13 @@ struct build {
 	struct diag_report *r;
 	struct lp_clock *clk;
 	bool stopped;
+	bool cable; /* the capture is a cable test's (round trips, no pairing) */
 };
 
-static struct diag_stage *stage_at(struct build *b, const char *name, uint64_t t0)
+static struct diag_stage *stage_at(struct build *b, enum diag_stage_id id, uint64_t t0)
 {
 	b->clk->vnow = t0;
-	return diag_begin(b->r, name);
+	return diag_stage_begin(b->r, id);
 }
 
 static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st, const char *fmt, ...)
@@ -53,10 +59,10 @@ static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum d
 	diag_end(b->r, s, st, "%s", tmp);
 }
 
-static void skip_stage(struct build *b, const char *name, uint64_t t, const char *why)
+static void skip_stage(struct build *b, enum diag_stage_id id, uint64_t t, const char *why)
 {
-	struct diag_stage *s = stage_at(b, name, t);
-	stage_end(b, s, t, ST_SKIPPED, "%s", why);
+	struct diag_stage *s = stage_at(b, id, t);
+	stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", why);
 }
 
 static uint64_t span_end_t(const struct an_span *s) { return s->done ? s->t1 : s->t0; }
@@ -69,28 +75,32 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 
 	b->stopped = true;
 	if (d->gone && d->gone_t >= s->start_ns) {
-		stage_end(b, s, d->gone_t, ST_FAIL, "%s: device left the bus (packet %llu)", what,
-			  (unsigned long long)d->gone_pkt);
-		diag_set_verdict(b->r, d->reenum ? V_FLAKY : V_DISCONNECTED, "stage %s: device disconnected at packet %llu",
-				 s->name, (unsigned long long)d->gone_pkt);
+		/* as live: the device leaving mid-stage is DISCONNECTED (whether it
+		 * came back is the cable test's business) */
+		b->clk->vnow = d->gone_t;
+		diag_rule_gone(b->r, s, what);
+		snprintf(s->detail + strlen(s->detail), sizeof(s->detail) - strlen(s->detail), " (packet %llu)",
+			 (unsigned long long)d->gone_pkt);
 	} else if (d->errors) {
-		stage_end(b, s, t, ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
-		diag_set_verdict(b->r, V_FLAKY, "stage %s: %llu USB transfer error(s), first at packet %llu (%d)", s->name,
-				 (unsigned long long)d->errors, (unsigned long long)d->first_err_pkt, d->first_err_status);
+		/* as live: a transfer that failed ends the exchange with a USB error */
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
+		diag_set_verdict(b->r, diag_verdict_for_err(LP_EUSB), "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
+				 s->name, (unsigned long long)d->errors, (unsigned long long)d->first_err_pkt,
+				 d->first_err_status);
 	} else if (pending) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
 	} else if (b->a->read_error) {
-		stage_end(b, s, t, ST_FAIL, "%s: the file is cut short", what);
-		diag_set_verdict(b->r, V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s: the file is cut short", what);
+		diag_set_verdict(b->r, DIAG_V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
 				 (unsigned long long)b->a->packets, s->name);
 	} else if (b->a->nanom) {
-		stage_end(b, s, t, ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
 				 what, (unsigned long long)b->a->nanom, b->a->anomalies[0]);
 	} else {
-		stage_end(b, s, t, ST_SKIPPED, "%s", what);
-		diag_set_verdict(b->r, V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
+		stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", what);
+		diag_set_verdict(b->r, DIAG_V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
 	}
 }
 
@@ -131,297 +141,280 @@ static const char *speed_text(const struct an_dev *d, char *buf, size_t n)
 	return buf;
 }
 
-/* find device; returns false when the flow ends there. */
-static bool stage_find(struct build *b)
+/* find device: anything Apple on the bus (its mode is the descriptors
+ * stage's business, as live). */
+static void stage_find(struct build *b)
 {
 	struct an_dev *d = b->d;
-	const char *mode = b->r->dev.mode ? b->r->dev.mode : "unknown";
 	uint64_t t0 = d->via_usbmuxd && d->umx_find.seen ? d->umx_find.t0 : d->first_t;
 	uint64_t t1 = d->via_usbmuxd && d->umx_find.done ? d->umx_find.t1 : d->desc.seen ? d->desc.t0 : t0;
-	struct diag_stage *s = stage_at(b, "find device", t0);
+	struct diag_stage *s = stage_at(b, DIAG_STAGE_FIND_DEVICE, t0);
 	char sp[48];
 
 	speed_text(d, sp, sizeof(sp));
-	if (strcmp(mode, "dfu") == 0 || strcmp(mode, "recovery") == 0 || strcmp(mode, "wtf") == 0) {
-		stage_end(b, s, t1, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", d->vid, d->pid, mode);
-		diag_set_verdict(b->r, strcmp(mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
-				 "USB product ID %04x = %s mode", d->pid, mode);
-		return false;
-	}
 	if (d->via_usbmuxd)
-		stage_end(b, s, t1, ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
+		stage_end(b, s, t1, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
 			  d->serial[0] ? d->serial : "?", sp);
 	else if (d->have_ids)
-		stage_end(b, s, t1, ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
+		stage_end(b, s, t1, DIAG_ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
 			  d->product[0] ? " " : "", d->product, d->bus, d->addr, sp,
 			  d->instances > 1 ? ", re-enumerated" : "");
 	else
-		stage_end(b, s, t1, ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
+		stage_end(b, s, t1, DIAG_ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
 			  d->addr, sp);
-	return true;
 }
 
-/* Camera-only: no usbmux configuration, or the host picked one without it. */
-static bool camera_only(struct build *b, struct diag_stage *s, uint64_t t)
+/* The USB stages every direct run starts with (src/cli/find.h): descriptors
+ * (mode, camera-only), then usbmux. Through usbmuxd the daemon runs them:
+ * "usbmuxd connect" instead. false when the flow ends here. */
+static bool build_usb(struct build *b)
 {
 	struct an_dev *d = b->d;
+	struct diag_stage *s;
+	uint64_t t;
 
-	if (d->mux_seen)
+	if (d->via_usbmuxd) {
+		skip_stage(b, DIAG_STAGE_USBMUXD_CONNECT, span_end_t(&d->umx_find),
+			   "the client's own requests to the daemon (ReadBUID) are not decoded from a relay");
+		return true;
+	}
+
+	/* descriptors */
+	t = d->desc.seen ? d->desc.t0 : d->first_t;
+	s = stage_at(b, DIAG_STAGE_DESCRIPTORS, t);
+	b->clk->vnow = d->desc.seen ? d->desc.t1 : t;
+	if (d->have_ids && diag_rule_mode(b->r, s, d->vid, d->pid))
 		return false;
-	if (d->configs_known && !d->any_mux_config) {
-		stage_end(b, s, t, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %u configuration(s) read",
-			  d->nconfigs);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
-		return true;
+	if (!d->mux_seen && d->configs_known && !d->any_mux_config) {
+		diag_rule_camera_only(b->r, s, d->nconfigs);
+		return false;
 	}
-	if (d->sel_config >= 0 && !d->sel_has_mux) {
-		stage_end(b, s, t, ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
+	if (d->desc.seen)
+		stage_end(b, s, d->desc.t1, DIAG_ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
+			  d->any_mux_config ? "offered" : "not seen");
+	else
+		stage_end(b, s, t, DIAG_ST_SKIPPED, "descriptor requests not in the capture");
+
+	/* usbmux */
+	t = d->version.seen ? d->version.t0 : d->sel_config >= 0 ? d->sel_t : d->last_t;
+	s = stage_at(b, DIAG_STAGE_USBMUX, t);
+	if (!d->mux_seen && d->sel_config >= 0 && !d->sel_has_mux) {
+		stage_end(b, s, d->sel_t, DIAG_ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
 			  "(usbmux is in configuration %u): recognized as a camera", d->sel_config, d->mux_config);
-		diag_set_verdict(b->r, V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
-		return true;
+		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
+		return false;
 	}
-	return false;
+	if (!d->version.done) {
+		stop_at(b, s, d->last_t, d->version.seen ? "no answer to usbmux VERSION" : "no usbmux traffic in the capture",
+			d->version.seen);
+		return false;
+	}
+	stage_end(b, s, d->version.t1, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		  d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
+	return true;
 }
 
 static void build_cable(struct build *b)
 {
 	struct an *a = b->a;
 	struct an_dev *d = b->d;
-	struct diag_stage *s;
-	uint64_t t;
+	struct diag_cable_facts f = {0};
+	struct diag_stage *s = stage_at(b, DIAG_STAGE_ROUND_TRIPS, d->version.t1);
 
-	if (d->desc.seen) {
-		s = stage_at(b, "descriptors", d->desc.t0);
-		if (camera_only(b, s, d->desc.t1))
-			return;
-		stage_end(b, s, d->desc.t1, ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
-			  d->any_mux_config ? "offered" : "not seen");
+	f.ctrl = a->rtt_ctrl.n;
+	f.mux = d->refused_conns;
+	f.lockdown = d->querytypes;
+	f.errors = d->errors;
+	f.reenums = d->reenum;
+	f.gone = d->gone && !d->reenum;
+	f.speed_mbps = d->speed_mbps;
+	f.secs = (double)(d->last_t - d->version.t1) / 1e9;
+	b->clk->vnow = d->last_t > s->start_ns ? d->last_t : s->start_ns;
+	diag_rule_cable(b->r, s, &f);
+}
+
+/* The end of a lockdown stage that was refused with lockdown error `err`. */
+static void refused(struct build *b, struct diag_stage *s, uint64_t t, int err)
+{
+	b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+	if (lp_lockdown_error_name(err)) {
+		diag_rule_err(b->r, s, err, NULL);
 	} else {
-		skip_stage(b, "descriptors", d->first_t, "descriptor requests not in the capture");
+		/* an error string outside the table: name it as the device sent it */
+		diag_end(b->r, s, DIAG_ST_FAIL, "lockdown error %s", b->d->last_error[0] ? b->d->last_error : "?");
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, s->detail);
 	}
-	s = stage_at(b, "usbmux", d->version.seen ? d->version.t0 : d->first_t);
-	if (!d->version.done) {
-		stop_at(b, s, d->last_t, "no usbmux VERSION exchange", d->version.seen);
-		return;
-	}
-	stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u", d->mux_major, d->mux_config);
-	t = d->version.t1;
-	s = stage_at(b, "round trips", t);
-	bool bad = d->errors || d->reenum || d->gone;
-	stage_end(b, s, d->last_t, bad ? ST_FAIL : ST_OK,
-		  "%llu mux connection(s) (%llu refused), %u QueryType, %llu transfer error(s), %u re-enumeration(s)%s",
-		  (unsigned long long)(a->conns_total), (unsigned long long)d->refused_conns, d->querytypes,
-		  (unsigned long long)d->errors, d->reenum, d->gone && !d->reenum ? ", device left the bus" : "");
-	if (d->errors || d->reenum)
-		diag_set_verdict(b->r, V_FLAKY, "%llu transfer/protocol errors and %u re-enumerations in %.1f s",
-				 (unsigned long long)d->errors, d->reenum, (double)(d->last_t - d->first_t) / 1e9);
-	else if (d->gone)
-		diag_set_verdict(b->r, V_DISCONNECTED, "device left the bus at packet %llu",
-				 (unsigned long long)d->gone_pkt);
-	else if (d->speed_mbps > 0 && d->speed_mbps < 480)
-		diag_set_verdict(b->r, V_DEGRADED, "link runs at %g Mb/s, not high speed (480 Mb/s)", d->speed_mbps);
-	else
-		diag_set_verdict(b->r, V_GOOD, "no errors in %u lockdown round trips%s", d->querytypes,
-				 d->speed_mbps > 0 ? "" : " (link speed not recorded in the capture)");
 }
 
 static void build_trust(struct build *b)
 {
 	struct an_dev *d = b->d;
 	struct diag_stage *s;
-	char e[64];
-
-	/* usbmux version */
-	if (d->via_usbmuxd) {
-		skip_stage(b, "usbmux version", span_end_t(&d->umx_find), "run by usbmuxd; not visible on its client socket");
-	} else {
-		s = stage_at(b, "usbmux version", d->version.seen ? d->version.t0 : d->sel_config >= 0 ? d->sel_t : d->last_t);
-		if (camera_only(b, s, d->sel_config >= 0 ? d->sel_t : d->last_t))
-			return;
-		if (!d->version.done) {
-			stop_at(b, s, d->last_t, d->version.seen ? "no answer to usbmux VERSION" : "no usbmux traffic in the capture",
-				d->version.seen);
-			return;
-		}
-		stage_end(b, s, d->version.t1, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
-			  d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
-	}
 
 	/* lockdown connect */
-	s = stage_at(b, "lockdown connect", d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
+	s = stage_at(b, DIAG_STAGE_LOCKDOWN_CONNECT, d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
 	if (!d->lconnect.done) {
 		stop_at(b, s, d->last_t, d->lconnect.seen ? "no answer to the connection request to port 62078"
 							 : "no connection to lockdownd (port 62078) in the capture", d->lconnect.seen);
 		return;
 	}
 	if (d->lconnect_refused) {
-		stage_end(b, s, d->lconnect.t1, ST_FAIL, "lockdownd (port 62078) refused the connection");
-		diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage lockdown connect: connection refused");
+		b->clk->vnow = d->lconnect.t1;
+		diag_rule_err(b->r, s, LP_ECONNREFUSED, "lockdownd (port 62078) refused the connection");
 		return;
 	}
-	stage_end(b, s, d->lconnect.t1, ST_OK, "%s connection to port %u (lockdownd) open",
+	stage_end(b, s, d->lconnect.t1, DIAG_ST_OK, "%s connection to port %u (lockdownd) open",
 		  d->via_usbmuxd ? "usbmuxd" : "mux", MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
-	s = stage_at(b, "QueryType", d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
+	s = stage_at(b, DIAG_STAGE_QUERY_TYPE, d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
 	if (!d->qtype.done) {
 		stop_at(b, s, d->last_t, d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture", d->qtype.seen);
 		return;
 	}
-	if (strcmp(d->qtype_str, "com.apple.mobile.lockdown") != 0) {
-		stage_end(b, s, d->qtype.t1, ST_FAIL, "device answers as %s, not lockdownd", d->qtype_str[0] ? d->qtype_str : "?");
-		diag_set_verdict(b->r, strstr(d->qtype_str, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR, "QueryType = %s",
-				 d->qtype_str);
+	b->clk->vnow = d->qtype.t1;
+	if (!diag_rule_query_type(b->r, s, d->qtype_str))
 		return;
-	}
-	stage_end(b, s, d->qtype.t1, ST_OK, "%s", d->qtype_str);
+	stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 
 	/* device info */
 	if (d->info.seen) {
-		s = stage_at(b, "device info", d->info.t0);
-		stage_end(b, s, span_end_t(&d->info), ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
+		s = stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0);
+		stage_end(b, s, span_end_t(&d->info), DIAG_ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
 			  d->name[0] ? d->name : "?", d->product_type[0] ? d->product_type : "?",
 			  d->product_version[0] ? d->product_version : "?", d->udid[0] ? d->udid : "?", d->getvalues,
 			  d->getvalue_errors);
 	} else {
-		skip_stage(b, "device info", d->qtype.t1, "no GetValue in the capture");
+		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}
 
 	/* pair record */
 	if (d->pair_record_read)
-		skip_stage(b, "pair record", d->qtype.t1,
+		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
 			   d->pair_record_found ? "usbmuxd returned a stored pair record (ReadPairRecord)"
 						: "usbmuxd has no pair record for this device (ReadPairRecord)");
 	else
-		skip_stage(b, "pair record", d->qtype.t1, "not visible in a capture (read from the host's disk)");
+		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1, "not visible in a capture (read from the host's disk)");
 
 	/* Pair */
 	if (d->pair.seen) {
-		s = stage_at(b, "Pair", d->pair.t0);
-		if (!d->pair.done) {
-			stop_at(b, s, d->last_t, "no reply to Pair", true);
+		s = stage_at(b, DIAG_STAGE_PAIR, d->pair.t0);
+		if (!d->pair.done || (!d->pair_ok && d->gone && d->gone_t >= d->pair.t0)) {
+			/* no reply, or the device left while the host kept asking */
+			bool left = d->gone && d->gone_t >= d->pair.t0;
+			stop_at(b, s, d->last_t,
+				left ? (d->pair_pending ? "while the Trust dialog was up" : "while waiting to pair") : "no reply to Pair",
+				true);
 			return;
 		}
 		if (!d->pair_ok) {
-			double secs = (double)(d->pair.t1 - d->pair.t0) / 1e9;
-			if (d->pair_err == LP_ELKD_USER_DENIED_PAIRING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "UserDeniedPairing after %u Pair attempt(s): \"Don't Trust\" was tapped",
-					  d->pair_tries);
-				diag_set_verdict(b->r, V_DENIED, "stage Pair: UserDeniedPairing");
-			} else if (d->pair_err == LP_ELKD_PASSWORD_PROTECTED) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "device stayed locked for %.0f s (%u Pair attempts answered PasswordProtected)",
-					  secs, d->pair_tries);
-				diag_set_verdict(b->r, V_LOCKED, "stage Pair: PasswordProtected");
-			} else if (d->pair_err == LP_ELKD_PAIRING_DIALOG_PENDING) {
-				stage_end(b, s, d->pair.t1, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s (%u Pair attempts, "
-					  "device kept answering PairingDialogResponsePending)", secs, d->pair_tries);
-				diag_set_verdict(b->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", secs);
-			} else {
-				snprintf(e, sizeof(e), "%s", d->last_error);
-				stage_end(b, s, d->pair.t1, ST_FAIL, "lockdown error %s", e);
-				diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage Pair: %s", e);
-			}
+			struct diag_pair_end pe = {
+				.err = d->pair_err,
+				.tries = d->pair_tries,
+				.waited_s = (double)(d->pair.t1 - d->pair.t0) / 1e9,
+				.dialog_seen = d->pair_pending > 0,
+			};
+			b->clk->vnow = d->pair.t1;
+			if (lp_lockdown_error_name(d->pair_err))
+				diag_rule_pair_failed(b->r, s, &pe);
+			else
+				refused(b, s, d->pair.t1, d->pair_err);
 			return;
 		}
-		stage_end(b, s, d->pair.t1, ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
+		stage_end(b, s, d->pair.t1, DIAG_ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
 			  d->pair_pending ? ", Trust tapped on the device" : "");
 	} else {
-		skip_stage(b, "Pair", span_end_t(&d->qtype), "no Pair request in the capture (an existing pair record was used)");
+		skip_stage(b, DIAG_STAGE_PAIR, span_end_t(&d->qtype), "no Pair request in the capture (an existing pair record was used)");
 	}
 
 	/* StartSession */
-	s = stage_at(b, "StartSession", d->session.seen ? d->session.t0 : d->last_t);
+	s = stage_at(b, DIAG_STAGE_START_SESSION, d->session.seen ? d->session.t0 : d->last_t);
 	if (!d->session.done) {
 		stop_at(b, s, d->last_t, d->session.seen ? "no reply to StartSession" : "no StartSession in the capture",
 			d->session.seen);
 		return;
 	}
 	if (!d->session_ok) {
-		const char *name = lp_lockdown_error_name(d->session_err);
-		stage_end(b, s, d->session.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
-		if (d->session_err == LP_ELKD_INVALID_HOST_ID) {
-			diag_set_verdict(b->r, V_STALE_TRUST, "stage StartSession: InvalidHostID (the device does not know the host's pairing)");
-		} else {
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartSession: %s", name ? name : d->last_error);
-		}
+		refused(b, s, d->session.t1, d->session_err);
 		return;
 	}
-	stage_end(b, s, d->session.t1, ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
+	stage_end(b, s, d->session.t1, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
 		  d->session_ssl ? "true" : "false");
 
 	/* TLS */
 	if (!d->session_ssl) {
-		skip_stage(b, "TLS", d->session.t1, "device did not ask for session TLS");
+		skip_stage(b, DIAG_STAGE_TLS, d->session.t1, "device did not ask for session TLS");
 	} else {
-		s = stage_at(b, "TLS", d->tls.seen ? d->tls.t0 : d->session.t1);
+		s = stage_at(b, DIAG_STAGE_TLS, d->tls.seen ? d->tls.t0 : d->session.t1);
 		if (d->tls_state == TLS_NONE) {
 			stop_at(b, s, d->last_t, "no TLS handshake after StartSession", false);
 			return;
 		}
 		if (d->tls_state != TLS_OK) {
-			if (d->tls_state == TLS_STARTED && d->gone) {
+			if (d->tls_state == TLS_STARTED && (d->gone || d->errors)) {
 				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
 				return;
 			}
-			stage_end(b, s, span_end_t(&d->tls), ST_FAIL, "%s",
-				  d->tls_state == TLS_FAILED ? d->tls_detail : "handshake never completed (no application data)");
-			diag_set_verdict(b->r, V_TLS_FAILED, "stage TLS: %s",
-					 d->tls_state == TLS_FAILED ? d->tls_detail : "no application data after the handshake");
+			b->clk->vnow = span_end_t(&d->tls) > s->start_ns ? span_end_t(&d->tls) : s->start_ns;
+			diag_rule_tls_failed(b->r, s, LP_ETLS,
+					     d->tls_state == TLS_FAILED ? d->tls_detail
+									 : "handshake never completed (no application data)");
 			return;
 		}
-		stage_end(b, s, d->tls.t1, ST_OK, "%s", d->tls_detail);
+		stage_end(b, s, d->tls.t1, DIAG_ST_OK, "%s", d->tls_detail);
 	}
 
 	/* StartService */
 	uint64_t after = d->session_ssl ? d->tls.t1 : d->session.t1;
 	if (d->service.seen) {
-		s = stage_at(b, "StartService", d->service.t0);
+		s = stage_at(b, DIAG_STAGE_START_SERVICE, d->service.t0);
 		if (!d->service.done) {
 			stop_at(b, s, d->last_t, "no reply to StartService", true);
 			return;
 		}
 		if (!d->service_ok) {
-			const char *name = lp_lockdown_error_name(d->service_err);
-			stage_end(b, s, d->service.t1, ST_FAIL, "lockdown error %s", name ? name : d->last_error);
-			diag_set_verdict(b->r, V_PROTOCOL_ERROR, "stage StartService: %s", name ? name : d->last_error);
+			refused(b, s, d->service.t1, d->service_err);
 			return;
 		}
 		if (d->service_inferred)
-			stage_end(b, s, d->service.t1, ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
+			stage_end(b, s, d->service.t1, DIAG_ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
 				  d->service_port);
 		else
-			stage_end(b, s, d->service.t1, ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
+			stage_end(b, s, d->service.t1, DIAG_ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
 				  d->service_port);
 		after = d->service.t1;
 	} else {
-		skip_stage(b, "StartService", after, "no service connection in the capture");
+		skip_stage(b, DIAG_STAGE_START_SERVICE, after, "no service connection in the capture");
 	}
 
 	/* StopSession */
 	if (d->stop.done) {
-		s = stage_at(b, "StopSession", d->stop.t0);
-		stage_end(b, s, d->stop.t1, ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
+		s = stage_at(b, DIAG_STAGE_STOP_SESSION, d->stop.t0);
+		stage_end(b, s, d->stop.t1, DIAG_ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
 								  : "session closed");
 	} else {
-		skip_stage(b, "StopSession", after, "not in the capture");
+		skip_stage(b, DIAG_STAGE_STOP_SESSION, after, "not in the capture");
 	}
-	diag_set_verdict(b->r, V_TRUSTED, "session TLS%s started with a pairing the device accepted",
+	diag_set_verdict(b->r, DIAG_V_TRUSTED, "session TLS%s started with a pairing the device accepted",
 			 d->service_ok ? " and a service" : "");
 }
 
 static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, struct lp_clock *clk)
 {
-	struct build b = {a, d, r, clk, false};
+	struct build b = {a, d, r, clk, false, false};
 
 	fill_device(&b);
-	if (!stage_find(&b))
-		return;
-	if (!d->via_usbmuxd && cable_like(d))
+	stage_find(&b);
+	if (!build_usb(&b))
+		goto out;
+	b.cable = !d->via_usbmuxd && cable_like(d);
+	if (b.cable)
 		build_cable(&b);
 	else
 		build_trust(&b);
-	if (r->verdict == V_NONE && !r->evidence[0])
-		diag_set_verdict(r, V_PROTOCOL_ERROR, "stopped without a verdict");
+out:
+	if (r->verdict == DIAG_V_NONE && !r->evidence[0])
+		diag_set_verdict(r, DIAG_V_PROTOCOL_ERROR, "stopped without a verdict");
 	an_bus_verdict(a, r);
 }
 
@@ -527,7 +520,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				{
 					size_t ok = 0;
 					for (size_t k = 0; k < tmp.nstages; k++)
-						ok += tmp.stages[k].status == ST_OK;
+						ok += tmp.stages[k].status == DIAG_ST_OK;
 					json_object_object_add(o, "stages_ok", jint(ok));
 				}
 				json_object_object_add(o, "primary", json_object_new_boolean(d == best));
@@ -541,17 +534,17 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 	} else {
 		struct diag_stage *s;
 		clk->vnow = 0;
-		s = diag_begin(r, "find device");
+		s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
 		clk->vnow = a->t_last;
 		if (!a->packets)
-			diag_end(r, s, ST_FAIL, "the capture holds no packets");
+			diag_end(r, s, DIAG_ST_FAIL, "the capture holds no packets");
 		else if ((cap_linktype_is_usb(a->linktype) || a->is_bus))
-			diag_end(r, s, ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
+			diag_end(r, s, DIAG_ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
 				 (unsigned long long)a->usb_records, nother);
 		else
-			diag_end(r, s, ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
+			diag_end(r, s, DIAG_ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
 				 a->o.usbmuxd_port ? "" : " (use --usbmuxd-port if the relay's port is unusual)");
-		diag_set_verdict(r, V_NO_DEVICE, "%s", s->detail);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
 	}
 
 	m = json_object_new_object();

@@ -94,7 +94,14 @@ void out_log_flush(void);
 /* version.c: `--version`: linkprobe's and the libraries' versions. */
 void out_version(FILE *f);
 int out_finish(struct lp_app *app, struct diag_report *r);
+/* A runtime error (exit 3) on stderr, and as {"error", "exit_code"} on
+ * stdout under --json. */
 void out_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a usage error (exit 2); returns EXIT_USAGE. */
+int out_usage_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* app_open_device failed with e: LP_EINVAL is a usage error, anything else
+ * a runtime error. Prints and returns the exit code. */
+int out_open_failed(struct lp_app *app, const struct lp_errinfo *e);
 
 /* Commands: return the process exit code. */
 int cmd_list(struct lp_app *app);

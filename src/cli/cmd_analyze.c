@@ -21,12 +21,10 @@ int cmd_analyze(struct lp_app *app)
 	int ret, code;
 
 	if (!app->file) {
-		out_error(app, "analyze needs a capture file: linkprobe analyze FILE");
-		return EXIT_USAGE;
+		return out_usage_error(app, "analyze needs a capture file: linkprobe analyze FILE");
 	}
 	if (app->usbmuxd_port < 0 || app->usbmuxd_port > 65535) {
-		out_error(app, "--usbmuxd-port must be 1..65535");
-		return EXIT_USAGE;
+		return out_usage_error(app, "option '--usbmuxd-port' must be 1..65535");
 	}
 	f = strcmp(app->file, "-") == 0 ? stdin : fopen(app->file, "rb");
 	if (!f) {

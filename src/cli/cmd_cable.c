@@ -1,14 +1,15 @@
 /* cmd_cable.c - `linkprobe --cable-test`: is this cable data-capable, at what
  * speed, and is the port flaky - measured, not guessed.
  *
- * Stages: find device (does anything enumerate at all: a charge-only cable
+ * Stages (src/diag/stages.h; the first three are find.h's, shared with
+ * trust): find device (does anything enumerate at all: a charge-only cable
  * shows nothing) -> descriptors (enumeration/descriptor time, mode,
  * configurations) -> usbmux (open, VERSION) -> round trips for --duration
  * seconds: control transfers (GET_DESCRIPTOR), usbmux connects to a closed
  * port (answered by RST) and lockdown QueryType over one connection, with
- * latency p50/p99/max, transfer errors and re-enumerations. Verdict: GOOD,
- * DEGRADED (full speed), FLAKY (errors or re-enumeration), NO_DEVICE,
- * CAMERA_ONLY, RECOVERY_MODE, DFU_MODE. */
+ * latency p50/p99/max, transfer errors and re-enumerations. The verdict is
+ * diag_rule_cable's (GOOD, DEGRADED, FLAKY, DISCONNECTED) or the USB stages'
+ * (NO_DEVICE, CAMERA_ONLY, RECOVERY_MODE, DFU_MODE, ...). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@
 #include "src/cli/find.h"
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
 
 #define CABLE_MAX_SAMPLES 4096
 #define CABLE_MAX_ITER 20000
@@ -215,64 +218,23 @@ static void run(struct cable *c)
 {
 	struct lp_app *app = c->app;
 	struct diag_report *r = c->r;
+	struct diag_cable_facts f = {0};
 	struct diag_stage *s;
-	struct lp_errinfo e = {0};
 	struct hl_probe p;
 	struct hl_stats hs;
-	uint64_t end, link_errors = 0;
+	uint64_t end, t_start, link_errors = 0, next_progress = 0;
 	int ret;
 
-	s = diag_begin(r, "find device");
-	ret = find_device(app, r, LP_NS_PER_S, &c->info, &e);
-	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, ret == LP_ENODEV ? V_NO_DEVICE : find_verdict_for_err(ret), "%s", e.msg);
+	memset(&p, 0, sizeof(p));
+	ret = find_usb_stages(app, r, &c->info, &p, &c->link);
+	if (p.desc_ns)
+		json_object_object_add(r->metrics, "enumeration_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+	if (ret)
 		return;
-	}
-	diag_end(r, s, ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", c->info.vid, c->info.pid,
-		 c->info.bus, c->info.addr, tr_speed_name(c->info.speed), r->dev.speed_mbps);
 
-	s = diag_begin(r, "descriptors");
-	ret = hl_probe(app->tr, &c->info, &p, &e);
-	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, find_verdict_for_err(ret), "descriptor requests failed: %s", e.msg);
-		return;
-	}
-	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p.udid);
-	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p.product);
-	r->dev.has_usbmux = p.has_usbmux;
-	json_object_object_add(r->metrics, "enumeration_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
-	diag_end(r, s, ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux %s",
-		 p.num_configs, (double)p.desc_ns / LP_NS_PER_MS, p.num_rtt,
-		 p.has_usbmux ? "present" : "absent");
-	if (strcmp(r->dev.mode, "dfu") == 0 || strcmp(r->dev.mode, "wtf") == 0) {
-		diag_set_verdict(r, V_DFU_MODE, "USB product ID %04x = %s mode", c->info.pid, r->dev.mode);
-		return;
-	}
-	if (strcmp(r->dev.mode, "recovery") == 0) {
-		diag_set_verdict(r, V_RECOVERY_MODE, "USB product ID %04x = recovery mode", c->info.pid);
-		return;
-	}
-	if (!p.has_usbmux) {
-		diag_set_verdict(r, V_CAMERA_ONLY, "%zu configuration(s), none with the usbmux interface (ff/fe/02)",
-				 p.num_configs);
-		return;
-	}
-
-	s = diag_begin(r, "usbmux");
-	ret = hl_open(app->tr, &c->info, NULL, &c->link, &e);
-	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, find_verdict_for_err(ret), "usbmux did not come up: %s", e.msg);
-		return;
-	}
-	app_capture_link(app, c->link);
-	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u", hl_mux_version(c->link), hl_info(c->link)->usbmux_config);
-
-	s = diag_begin(r, "round trips");
-	end = lp_clock_now(&app->clock) + (uint64_t)(app->duration_s * LP_NS_PER_S);
-	uint64_t next_progress = 0;
+	s = diag_stage_begin(r, DIAG_STAGE_ROUND_TRIPS);
+	t_start = lp_clock_now(&app->clock);
+	end = t_start + (uint64_t)(app->duration_s * LP_NS_PER_S);
 	for (;;) {
 		uint64_t now = lp_clock_now(&app->clock), errs_before = c->errors;
 		struct hl_stats before = {0};
@@ -310,11 +272,8 @@ static void run(struct cable *c)
 			diag_progress(r, s, "device vanished from USB after %.2f s; waiting for it to re-enumerate",
 				      (double)(lp_clock_now(&app->clock) - r->t0) / LP_NS_PER_S);
 			if (reconnect(c)) {
-				diag_end(r, s, ST_FAIL, "device disconnected and did not come back within %d s",
-					 CABLE_REENUM_WAIT_S);
-				diag_set_verdict(r, V_DISCONNECTED, "device left the bus during the test");
-				c->link = c->link; /* closed by reconnect on failure paths below */
-				goto metrics;
+				f.gone = true;
+				break;
 			}
 		} else if (ret) {
 			note_error(c, "probe", ret, NULL);
@@ -325,29 +284,25 @@ static void run(struct cable *c)
 		hl_get_stats(c->link, &hs);
 		link_errors += hs.errors;
 	}
-	diag_end(r, s, c->errors || c->reenums || link_errors ? ST_FAIL : ST_OK,
-		 "%llu rounds: %zu control, %zu usbmux, %zu lockdown round trips; %llu errors, %llu re-enumerations",
-		 (unsigned long long)c->iterations, c->ctrl.n, c->mux.n, c->lkd_rtt.n,
-		 (unsigned long long)(c->errors + link_errors), (unsigned long long)c->reenums);
-	if (c->errors || c->reenums || link_errors)
-		diag_set_verdict(r, V_FLAKY, "%llu transfer/protocol errors and %llu re-enumerations in %.1f s%s%s",
-				 (unsigned long long)(c->errors + link_errors), (unsigned long long)c->reenums,
-				 app->duration_s, c->first_error[0] ? "; first: " : "", c->first_error);
-	else if (c->info.speed < TR_SPEED_HIGH)
-		diag_set_verdict(r, V_DEGRADED, "link runs at %s speed (%g Mb/s), not high speed (480 Mb/s)",
-				 tr_speed_name(c->info.speed), (double)tr_speed_bps(c->info.speed) / 1e6);
-	else
-		diag_set_verdict(r, V_GOOD, "%s speed, no errors in %llu rounds", tr_speed_name(c->info.speed),
-				 (unsigned long long)c->iterations);
-metrics:
-	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double((double)tr_speed_bps(c->info.speed) / 1e6));
+	f.rounds = c->iterations;
+	f.ctrl = c->ctrl.n;
+	f.mux = c->mux.n;
+	f.lockdown = c->lkd_rtt.n;
+	f.errors = c->errors + link_errors;
+	f.reenums = c->reenums - (f.gone ? 1 : 0); /* the last departure did not come back */
+	f.speed_mbps = (double)tr_speed_bps(c->info.speed) / 1e6;
+	f.secs = (double)(lp_clock_now(&app->clock) - t_start) / LP_NS_PER_S;
+	f.first_error = c->first_error;
+	diag_rule_cable(r, s, &f);
+
+	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double(f.speed_mbps));
 	json_object_object_add(r->metrics, "duration_s", json_object_new_double(app->duration_s));
 	json_object_object_add(r->metrics, "rounds", json_object_new_int64((int64_t)c->iterations));
 	json_object_object_add(r->metrics, "control_rtt", diag_latency_json(c->ctrl.v, c->ctrl.n));
 	json_object_object_add(r->metrics, "mux_rtt", diag_latency_json(c->mux.v, c->mux.n));
 	json_object_object_add(r->metrics, "lockdown_rtt", diag_latency_json(c->lkd_rtt.v, c->lkd_rtt.n));
-	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)(c->errors + link_errors)));
-	json_object_object_add(r->metrics, "reenumerations", json_object_new_int64((int64_t)c->reenums));
+	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)f.errors));
+	json_object_object_add(r->metrics, "reenumerations", json_object_new_int64((int64_t)f.reenums));
 }
 
 int cmd_cable_test(struct lp_app *app)
@@ -358,9 +313,9 @@ int cmd_cable_test(struct lp_app *app)
 	int code;
 
 	if (app_open_device(app, &e)) {
-		out_error(app, "%s", e.msg);
+		code = out_open_failed(app, &e);
 		app_close_device(app);
-		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		return code;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -8,6 +8,7 @@
 #include "src/cli/app.h"
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/diag/stages.h"
 #include "proto/hostlink.h"
 
 #define LIST_MAX 32
@@ -76,38 +77,39 @@ int cmd_list(struct lp_app *app)
 	struct tr_devinfo devs[LIST_MAX];
 	struct diag_stage *s;
 	size_t n = 0, ok = 0;
+	int first_err = 0;
+	char first_msg[sizeof(e.msg)] = "";
 	json_object *jdevs;
 	int code, ret;
 
 	if (app->via_usbmuxd)
 		return cmd_list_usbmuxd(app);
 	if (app_open_device(app, &e)) {
-		out_error(app, "%s", e.msg);
+		code = out_open_failed(app, &e);
 		app_close_device(app);
-		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		return code;
 	}
 	diag_init(&r, "list", &app->clock);
 	out_attach(app, &r);
 	jdevs = json_object_new_array();
 
-	s = diag_begin(&r, "enumerate");
+	s = diag_stage_begin(&r, DIAG_STAGE_ENUMERATE);
 	ret = tr_list(app->tr, devs, LIST_MAX, &n, &e);
 	if (ret) {
-		diag_end(&r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(&r, find_verdict_for_err(ret), "%s", e.msg);
+		diag_end(&r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(&r, diag_verdict_for_err(ret), "%s", e.msg);
 		goto done;
 	}
-	diag_end(&r, s, ST_OK, "%zu Apple device(s) on USB", n);
+	diag_end(&r, s, DIAG_ST_OK, "%zu Apple device(s) on USB", n);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct tr_devinfo *d = &devs[i];
 		const char *mode = diag_mode_for_pid(d->vid, d->pid);
 		struct hl_probe p;
-		char name[48], cfgs[256];
+		char cfgs[256];
 		json_object *jd = json_object_new_object();
 
-		snprintf(name, sizeof(name), "descriptors %u-%u", d->bus, d->addr);
-		s = diag_begin(&r, name);
+		s = diag_stage_begin(&r, DIAG_STAGE_DESCRIPTORS);
 		ret = hl_probe(app->tr, d, &p, &e);
 		json_object_object_add(jd, "vid", json_object_new_int(d->vid));
 		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
@@ -116,8 +118,13 @@ int cmd_list(struct lp_app *app)
 		json_object_object_add(jd, "mode", json_object_new_string(mode));
 		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)tr_speed_bps(d->speed) / 1e6));
 		if (ret) {
-			diag_end(&r, s, ST_FAIL, "%04x:%04x (%s mode): %s", d->vid, d->pid, mode, e.msg);
+			diag_end(&r, s, DIAG_ST_FAIL, "bus %u address %u: %04x:%04x (%s mode): %s", d->bus, d->addr, d->vid,
+				 d->pid, mode, e.msg);
 			json_object_object_add(jd, "error", json_object_new_string(e.msg));
+			if (!first_err) {
+				first_err = ret;
+				snprintf(first_msg, sizeof(first_msg), "%s", e.msg);
+			}
 			json_object_array_add(jdevs, jd);
 			continue;
 		}
@@ -138,17 +145,18 @@ int cmd_list(struct lp_app *app)
 			json_object_object_add(jd, "usbmux_config", json_object_new_int(p.usbmux_config));
 		json_object_object_add(jd, "descriptor_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
 		json_object_array_add(jdevs, jd);
-		diag_end(&r, s, ST_OK, "%04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
-			 d->vid, d->pid, p.manufacturer, p.product, mode, (double)tr_speed_bps(d->speed) / 1e6,
+		diag_end(&r, s, DIAG_ST_OK, "bus %u address %u: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
+			 d->bus, d->addr, d->vid, d->pid, p.manufacturer, p.product, mode, (double)tr_speed_bps(d->speed) / 1e6,
 			 p.udid[0] ? p.udid : "?", cfgs,
 			 p.has_usbmux ? "yes" : strcmp(mode, "normal") == 0 ? "NO (camera only)" : "no");
 	}
 	if (n == 0)
-		diag_set_verdict(&r, V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
+		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
 	else if (ok == 0)
-		diag_set_verdict(&r, V_USB_ERROR, "%zu device(s) found but none answered descriptor requests", n);
+		diag_set_verdict(&r, diag_verdict_for_err(first_err), "%zu device(s) found, none could be read: %s", n,
+				 first_msg);
 	else
-		diag_set_verdict(&r, V_FOUND, "%zu Apple device(s)", n);
+		diag_set_verdict(&r, DIAG_V_FOUND, "%zu Apple device(s)", n);
 done:
 	r.extra = json_object_new_object();
 	json_object_object_add(r.extra, "devices", jdevs);

@@ -7,8 +7,7 @@
 int cmd_sim(struct lp_app *app)
 {
 	if (!app->list_profiles) {
-		fprintf(stderr, "linkprobe: usage: linkprobe sim --list\n");
-		return EXIT_USAGE;
+		return out_usage_error(app, "sim needs --list: linkprobe sim --list");
 	}
 	if (app->json) {
 		json_object *arr = json_object_new_array();

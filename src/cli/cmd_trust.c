@@ -1,13 +1,15 @@
 /* cmd_trust.c - `linkprobe trust`: walk the stages from USB to a running
  * lockdown service and say exactly where it stalls, with the remedy.
  *
- *   find device -> usbmux version -> lockdown connect -> QueryType ->
+ *   find device -> descriptors -> usbmux -> lockdown connect -> QueryType ->
  *   device info -> pair record -> [Pair, waiting on the Trust dialog] ->
  *   StartSession -> TLS -> StartService (backup) -> StopSession
  *
- * With --via-usbmuxd the first two stages are "find device" (ListDevices)
- * and "usbmuxd connect", connections go through the daemon and the pair
- * record is the daemon's; everything after is the same code (devlink.h).
+ * Stage names and the rules that pick a verdict are src/diag's (stages.h,
+ * rules.h). With --via-usbmuxd the USB stages are "find device"
+ * (ListDevices) and "usbmuxd connect", connections go through the daemon and
+ * the pair record is the daemon's; everything after is the same code
+ * (devlink.h).
  *
  * Pair runs when --pair is given or no record exists. While the device shows
  * "Trust This Computer?" it answers PairingDialogResponsePending; we retry
@@ -20,6 +22,8 @@
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
 #include "src/base/lp_str.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
 #include "proto/pair_cert.h"
@@ -50,14 +54,7 @@ static uint64_t req_deadline(struct trust_run *t)
 /* Fail the stage with the error's evidence and set the verdict it implies. */
 static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct lp_errinfo *e)
 {
-	enum diag_verdict v = find_verdict_for_err(err);
-	const char *lkd = lp_lockdown_error_name(err);
-
-	if (lkd)
-		diag_end(t->r, s, ST_FAIL, "lockdown error %s: %s", lkd, lp_strerror(err));
-	else
-		diag_end(t->r, s, ST_FAIL, "%s (%s)", e && e->msg[0] ? e->msg : lp_strerror(err), lp_errname(err));
-	diag_set_verdict(t->r, v, "stage %s: %s", s->name, s->detail);
+	diag_rule_err(t->r, s, err, e ? e->msg : NULL);
 	return err;
 }
 
@@ -75,7 +72,7 @@ static void copy_str_value(struct lkd_client *c, const char *key, char *dst, siz
 
 static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 {
-	struct diag_stage *s = diag_begin(t->r, "device info");
+	struct diag_stage *s = diag_stage_begin(t->r, DIAG_STAGE_DEVICE_INFO);
 	struct lp_errinfo e = {0};
 	struct diag_device *d = &t->r->dev;
 	char udid[80] = "";
@@ -111,7 +108,7 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 			lp_logf(&t->app->log, LP_LOG_WARN, "ignoring a malformed WiFiAddress from the device");
 	}
 	plist_free(v);
-	diag_end(t->r, s, ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
+	diag_end(t->r, s, DIAG_ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
 		 d->product_type[0] ? d->product_type : "?", d->product_version[0] ? d->product_version : "?",
 		 d->udid);
 	return 0;
@@ -140,7 +137,7 @@ static const char *device_cert_evidence(struct trust_run *t)
 static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 {
 	struct lp_app *app = t->app;
-	struct diag_stage *s = diag_begin(t->r, "Pair");
+	struct diag_stage *s = diag_stage_begin(t->r, DIAG_STAGE_PAIR);
 	struct lp_errinfo e = {0};
 	struct pair_creds creds;
 	struct pair_record *rec;
@@ -219,28 +216,21 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		next = now + LP_NS_PER_S < deadline ? now + LP_NS_PER_S : deadline;
 		if (devlink_idle(t->dl, next) == LP_ENODEV) {
 			r = LP_ENODEV;
-			lp_err_set(&e, r, "the device disappeared while %s",
-				   dialog_seen ? "the Trust dialog was up" : "waiting to pair");
 			break;
 		}
 	}
 	if (r) {
+		struct diag_pair_end pe = {
+			.err = r,
+			.tries = (unsigned)tries,
+			.waited_s = (double)(lp_clock_now(&app->clock) - start) / LP_NS_PER_S,
+			.dialog_seen = dialog_seen,
+			.msg = e.msg,
+		};
 		pair_record_free(rec);
-		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
-			diag_end(t->r, s, ST_FAIL, "no answer to \"Trust This Computer?\" within %.0f s "
-				 "(%d Pair attempts, device kept answering PairingDialogResponsePending)",
-				 app->timeout_s, tries);
-			diag_set_verdict(t->r, V_TRUST_PENDING, "stage Pair: Trust dialog unanswered for %.0f s", app->timeout_s);
-			return r;
-		}
-		if (r == LP_ELKD_PASSWORD_PROTECTED) {
-			diag_end(t->r, s, ST_FAIL, "device stayed locked for %.0f s (%d Pair attempts answered "
-				 "PasswordProtected)", app->timeout_s, tries);
-			diag_set_verdict(t->r, V_LOCKED, "stage Pair: PasswordProtected");
-			return r;
-		}
 		(void)locked_seen;
-		return fail(t, s, r, &e);
+		diag_rule_pair_failed(t->r, s, &pe);
+		return r;
 	}
 	r = devlink_record_save(t->dl, rec, &e);
 	if (r) {
@@ -250,61 +240,28 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	pair_record_free(t->rec);
 	t->rec = rec;
 	devlink_record_name(t->dl, rec->udid, where, sizeof(where));
-	diag_end(t->r, s, ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
+	diag_end(t->r, s, DIAG_ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
 		 dialog_seen ? ", Trust tapped on the device" : "", where, t->dl->save_note);
 	return 0;
 }
 
-/* The direct path's first stages: find the device on USB, bring usbmux up. */
+/* The direct path's first stages: find the device on USB, read its
+ * descriptors, bring usbmux up (find.h). */
 static int open_direct(struct trust_run *t)
 {
-	struct lp_app *app = t->app;
-	struct diag_report *r = t->r;
-	struct diag_stage *s;
-	struct lp_errinfo e = {0};
 	struct tr_devinfo info;
-	const struct hl_probe *p;
+	struct hl_probe p;
 	int ret;
 
-	/* find device */
-	s = diag_begin(r, "find device");
-	ret = find_device(app, r, LP_NS_PER_S, &info, &e);
-	if (ret) {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, ret == LP_ENODEV ? V_NO_DEVICE : find_verdict_for_err(ret), "%s", e.msg);
-		return ret;
-	}
-	if (strcmp(r->dev.mode, "normal") != 0) {
-		diag_end(r, s, ST_FAIL, "%04x:%04x is in %s mode (no usbmux)", info.vid, info.pid, r->dev.mode);
-		diag_set_verdict(r, strcmp(r->dev.mode, "recovery") == 0 ? V_RECOVERY_MODE : V_DFU_MODE,
-				 "USB product ID %04x = %s mode", info.pid, r->dev.mode);
-		return LP_EUNSUPPORTED;
-	}
-	diag_end(r, s, ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info.vid, info.pid, info.bus,
-		 info.addr, tr_speed_name(info.speed), r->dev.speed_mbps);
-
-	/* usbmux version */
-	s = diag_begin(r, "usbmux version");
-	ret = hl_open(app->tr, &info, NULL, &t->link, &e);
-	if (ret == LP_EUNSUPPORTED) {
-		diag_end(r, s, ST_FAIL, "no configuration offers the usbmux interface (ff/fe/02): %s", e.msg);
-		diag_set_verdict(r, V_CAMERA_ONLY, "only a camera (PTP) interface is offered");
-		return ret;
-	}
+	ret = find_usb_stages(t->app, t->r, &info, &p, &t->link);
 	if (ret)
-		return fail(t, s, ret, &e);
-	t->dl = devlink_direct_new(t->link, t->pair_dir, &app->clock);
+		return ret;
+	t->dl = devlink_direct_new(t->link, t->pair_dir, &t->app->clock);
 	if (!t->dl) {
 		t->link = NULL;
-		return fail(t, s, LP_ENOMEM, NULL);
+		diag_set_verdict(t->r, DIAG_V_NONE, "out of memory");
+		return LP_ENOMEM;
 	}
-	app_capture_link(app, t->link);
-	p = hl_info(t->link);
-	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
-	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p->product);
-	r->dev.has_usbmux = true;
-	diag_end(r, s, ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
-		 hl_mux_version(t->link), p->usbmux_config, p->usbmux_iface, p->ep_out, p->ep_in, p->mps);
 	return 0;
 }
 
@@ -325,7 +282,7 @@ static int run(struct trust_run *t)
 		return ret;
 
 	/* lockdown connect */
-	s = diag_begin(r, "lockdown connect");
+	s = diag_stage_begin(r, DIAG_STAGE_LOCKDOWN_CONNECT);
 	ret = devlink_connect(t->dl, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, &e);
 	if (ret)
 		return fail(t, s, ret, &e);
@@ -334,21 +291,18 @@ static int run(struct trust_run *t)
 		return fail(t, s, LP_ENOMEM, NULL);
 	if (app->cap)
 		lkd_set_keylog(t->lkd, app_capture_keylog, app);
-	diag_end(r, s, ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
+	diag_end(r, s, DIAG_ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
-	s = diag_begin(r, "QueryType");
+	s = diag_stage_begin(r, DIAG_STAGE_QUERY_TYPE);
 	ret = lkd_query_type(t->lkd, &type, req_deadline(t), &e);
 	if (ret)
 		return fail(t, s, ret, &e);
-	if (strcmp(type, "com.apple.mobile.lockdown") != 0) {
-		diag_end(r, s, ST_FAIL, "device answers as %s, not lockdownd", type);
-		diag_set_verdict(r, strstr(type, "restore") ? V_RECOVERY_MODE : V_PROTOCOL_ERROR,
-				 "QueryType = %s", type);
+	if (!diag_rule_query_type(r, s, type)) {
 		free(type);
 		return LP_EPROTO;
 	}
-	diag_end(r, s, ST_OK, "%s", type);
+	diag_end(r, s, DIAG_ST_OK, "%s", type);
 	free(type);
 
 	/* device info */
@@ -357,22 +311,22 @@ static int run(struct trust_run *t)
 		goto out;
 
 	/* pair record */
-	s = diag_begin(r, "pair record");
+	s = diag_stage_begin(r, DIAG_STAGE_PAIR_RECORD);
 	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
 	ret = devlink_record_load(t->dl, r->dev.udid, &t->rec, &e);
 	if (ret == 0 && !app->pair) {
-		diag_end(r, s, ST_OK, "%s, HostID %s", where, t->rec->host_id);
+		diag_end(r, s, DIAG_ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;
 	} else if (ret == 0 || ret == LP_ENOENT) {
-		diag_end(r, s, ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
+		diag_end(r, s, DIAG_ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
 					   : "no record for this device (%s): pairing", where);
 		need_pair = true;
 	} else if (app->pair) {
-		diag_end(r, s, ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
+		diag_end(r, s, DIAG_ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
 		need_pair = true;
 	} else {
-		diag_end(r, s, ST_FAIL, "%s", e.msg);
-		diag_set_verdict(r, V_STALE_TRUST, "the pair record is unreadable");
+		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+		diag_set_verdict(r, DIAG_V_STALE_TRUST, "the pair record is unreadable");
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
 			 "The record %s could not be used: move it away or run with --pair to replace it.",
 			 where);
@@ -384,11 +338,11 @@ static int run(struct trust_run *t)
 		if (ret)
 			goto out;
 	} else {
-		diag_skip(r, "Pair", "a pair record exists (use --pair to pair again)");
+		diag_stage_skip(r, DIAG_STAGE_PAIR, "a pair record exists (use --pair to pair again)");
 	}
 
 	/* StartSession */
-	s = diag_begin(r, "StartSession");
+	s = diag_stage_begin(r, DIAG_STAGE_START_SESSION);
 	ret = lkd_start_session(t->lkd, t->rec->host_id, t->rec->system_buid, &t->session_id, &ssl,
 				req_deadline(t), &e);
 	if (ret) {
@@ -399,12 +353,12 @@ static int run(struct trust_run *t)
 		goto out;
 	}
 	t->in_session = true;
-	diag_end(r, s, ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
+	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
 
 	/* TLS */
-	s = diag_begin(r, "TLS");
+	s = diag_stage_begin(r, DIAG_STAGE_TLS);
 	if (!ssl) {
-		diag_end(r, s, ST_SKIPPED, "device did not ask for session TLS");
+		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
 	} else {
 		X509 *cert = pair_load_cert(t->rec->host_certificate.data, t->rec->host_certificate.len);
 		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data, t->rec->host_private_key.len);
@@ -420,16 +374,33 @@ static int run(struct trust_run *t)
 		X509_free(cert);
 		EVP_PKEY_free(key);
 		if (ret) {
-			fail(t, s, ret == LP_ENODEV ? ret : LP_ETLS, &e);
+			diag_rule_tls_failed(r, s, ret, e.msg);
 			goto out;
 		}
+		/* With TLS 1.3 our side of the handshake ends before the device has
+		 * judged the host certificate: one request inside TLS shows whether
+		 * it accepted the session (a device that refuses ends it). A
+		 * lockdown refusal of the request itself still proves the session. */
+		{
+			plist_t v = NULL;
+			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t), &e);
+			plist_free(v);
+			if (ret && !lp_is_lockdown_error(ret)) {
+				char why[sizeof(e.msg) + 128];
+				snprintf(why, sizeof(why), "the device ended the session right after the handshake: it did "
+					 "not accept the host certificate of the pair record (%s)", e.msg);
+				diag_rule_tls_failed(r, s, ret, why);
+				goto out;
+			}
+			ret = 0;
+		}
 		lkd_tls_info(t->lkd, &ver, &cipher);
-		diag_end(r, s, ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
+		diag_end(r, s, DIAG_ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
 			 device_cert_evidence(t));
 	}
 
 	/* StartService */
-	s = diag_begin(r, "StartService");
+	s = diag_stage_begin(r, DIAG_STAGE_START_SERVICE);
 	{
 		plist_t escrow = NULL;
 		bool svc_ssl = false;
@@ -455,21 +426,21 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lp_stream_close(svc);
-		diag_end(r, s, ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s", BACKUP_SERVICE,
+		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s", BACKUP_SERVICE,
 			 port, svc_ssl ? " (service TLS)" : "", escrow_sent ? "sent" : "withheld: ",
 			 escrow_sent ? "" : why);
 	}
 
 	/* StopSession */
-	s = diag_begin(r, "StopSession");
+	s = diag_stage_begin(r, DIAG_STAGE_STOP_SESSION);
 	ret = lkd_stop_session(t->lkd, t->session_id, req_deadline(t), &e);
 	if (ret) {
 		fail(t, s, ret, &e);
 		goto out;
 	}
 	t->in_session = false;
-	diag_end(r, s, ST_OK, "session %s closed", t->session_id);
-	diag_set_verdict(r, V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
+	diag_end(r, s, DIAG_ST_OK, "session %s closed", t->session_id);
+	diag_set_verdict(r, DIAG_V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
 			 need_pair ? "the pairing made now" : "the stored pairing");
 out:
 	plist_free(pubkey);
@@ -488,9 +459,9 @@ int cmd_trust(struct lp_app *app)
 	if (app->via_usbmuxd) {
 		lp_clock_init_real(&app->clock); /* the daemon owns the device: nothing to open */
 	} else if (app_open_device(app, &e)) {
-		out_error(app, "%s", e.msg);
+		code = out_open_failed(app, &e);
 		app_close_device(app);
-		return e.code == LP_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		return code;
 	}
 	diag_init(&r, "trust", &app->clock);
 	out_attach(app, &r);
@@ -502,8 +473,8 @@ int cmd_trust(struct lp_app *app)
 	if (app->pair && pair_keygen_start(&t.keygen, NULL))
 		t.keygen = NULL;
 	run(&t);
-	if (r.verdict == V_NONE)
-		diag_set_verdict(&r, V_PROTOCOL_ERROR, "stopped without a verdict");
+	if (r.verdict == DIAG_V_NONE && !r.evidence[0])
+		diag_set_verdict(&r, DIAG_V_PROTOCOL_ERROR, "stopped without a verdict");
 	lkd_client_free(t.lkd);
 	lp_stream_close(t.stream);
 	devlink_free(t.dl);

@@ -90,11 +90,41 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 	return 0;
 }
 
+#define SIM_FAULTS "open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later one fail"
+
+/* --device sim:PROFILE,fault=F: the transport core's fault plan, so the
+ * host-side failures a real bus can produce (no permission, an interface
+ * held by usbmuxd, transfers failing) are reachable without one. */
+static int parse_fault(const char *f, struct tr_faults *out)
+{
+	char *end;
+
+	if (strcmp(f, "open-eacces") == 0)
+		out->fail_open_err = LP_EACCES;
+	else if (strcmp(f, "open-ebusy") == 0)
+		out->fail_open_err = LP_EBUSY;
+	else if (strcmp(f, "claim-ebusy") == 0)
+		out->fail_claim_err = LP_EBUSY;
+	else if (strncmp(f, "submit-", 7) == 0) {
+		unsigned long long n = strtoull(f + 7, &end, 10);
+		if (end == f + 7 || *end || n == 0)
+			return -1;
+		out->fail_submit_nth = n;
+		out->fail_submit_persist = true;
+		out->fail_submit_err = LP_EUSB;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
+	int r;
 	char spec[256], profile[64] = "healthy", state[512] = "", name[128] = "";
-	bool virt = false, link_off = false, joined = false;
+	bool virt = false, link_off = false, joined = false, faulty = false;
 	uint64_t seed = 1;
+	struct tr_faults faults;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
@@ -103,6 +133,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 
 	if (ev && strcmp(ev, "virtual") == 0)
 		virt = true;
+	memset(&faults, 0, sizeof(faults));
+	faults.only_endpoint = 0xff;
 	snprintf(spec, sizeof(spec), "%s", rest);
 	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strchr(tok, '=') && tok == spec)
@@ -126,9 +158,14 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = true;
 		else if (strcmp(tok, "framing=split") == 0)
 			joined = false;
-		else
+		else if (strncmp(tok, "fault=", 6) == 0) {
+			if (parse_fault(tok + 6, &faults))
+				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)", tok + 6, SIM_FAULTS);
+			faulty = true;
+		} else
 			return lp_err_set(e, LP_EINVAL,
-					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, framing=split|joined)", tok);
+					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
+					  "framing=split|joined, fault=F)", tok);
 	}
 	if (virt)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
@@ -161,7 +198,10 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	if (link_off)
 		arg->link.link_off = true;
 	arg->link.seed = seed;
-	return start_sim_backend(app, arg, e);
+	r = start_sim_backend(app, arg, e);
+	if (!r && faulty)
+		tr_set_faults(app->tr, &faults);
+	return r;
 }
 
 /* The device side of a capture on the sim backend (app->sim stays NULL; the

@@ -1,9 +1,12 @@
-/* find.c - finding the device to talk to, and mapping errors to verdicts. */
+/* find.c - finding the device to talk to, and the USB stages every direct
+ * command runs first: find device -> descriptors -> usbmux. */
 #include "src/cli/find.h"
 
 #include <string.h>
 
 #include "proto/hostlink.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
 
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d)
 {
@@ -63,24 +66,70 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	return 0;
 }
 
-enum diag_verdict find_verdict_for_err(int err)
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info, struct hl_probe *p,
+		    struct hl_link **link)
 {
-	switch (err) {
-	case LP_ENODEV: return V_DISCONNECTED;
-	case LP_EACCES: return V_ACCESS_DENIED;
-	case LP_EBUSY: return V_DEVICE_BUSY;
-	case LP_ETLS: return V_TLS_FAILED;
-	case LP_ELKD_PASSWORD_PROTECTED: return V_LOCKED;
-	case LP_ELKD_USER_DENIED_PAIRING: return V_DENIED;
-	case LP_ELKD_PAIRING_DIALOG_PENDING: return V_TRUST_PENDING;
-	case LP_ELKD_INVALID_HOST_ID: return V_STALE_TRUST;
-	case LP_EPROTO: case LP_EBADMSG: case LP_EPLIST: case LP_ETOOBIG: case LP_ECONNREFUSED:
-	case LP_ECONNRESET: case LP_ECLOSED:
-		return V_PROTOCOL_ERROR;
-	case LP_ESTALL: case LP_EOVERFLOW: case LP_EUSB: case LP_EIO: case LP_ETIMEDOUT:
-	case LP_ECANCELED:
-		return V_USB_ERROR;
-	default:
-		return lp_is_lockdown_error(err) ? V_PROTOCOL_ERROR : V_USB_ERROR;
+	struct lp_errinfo e = {0};
+	struct diag_stage *s;
+	const struct hl_probe *lp;
+	int ret;
+
+	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
+	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
+	ret = find_device(app, r, LP_NS_PER_S, info, &e);
+	if (ret) {
+		if (ret == LP_ENODEV) {
+			diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
+			diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e.msg);
+		} else {
+			diag_rule_err(r, s, ret, e.msg);
+		}
+		return ret;
 	}
+	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid, info->pid,
+		 info->bus, info->addr, tr_speed_name(info->speed), r->dev.speed_mbps);
+
+	/* descriptors: what the device offers, and in which mode it is */
+	s = diag_stage_begin(r, DIAG_STAGE_DESCRIPTORS);
+	ret = hl_probe(app->tr, info, p, &e);
+	if (ret) {
+		diag_rule_err(r, s, ret, e.msg);
+		return ret;
+	}
+	snprintf(r->dev.udid, sizeof(r->dev.udid), "%s", p->udid);
+	snprintf(r->dev.product, sizeof(r->dev.product), "%s", p->product);
+	r->dev.has_usbmux = p->has_usbmux;
+	if (diag_rule_mode(r, s, info->vid, info->pid))
+		return LP_EUNSUPPORTED;
+	if (!p->has_usbmux && p->config_errors) {
+		/* a configuration we could not read may be the usbmux one */
+		diag_end(r, s, DIAG_ST_FAIL, "%zu of %zu configuration(s) could not be read, and none that could offers usbmux",
+			 p->config_errors, p->config_errors + p->num_configs);
+		diag_set_verdict(r, DIAG_V_USB_ERROR, "stage descriptors: %s", s->detail);
+		return LP_EIO;
+	}
+	if (!p->has_usbmux) {
+		diag_rule_camera_only(r, s, p->num_configs);
+		return LP_EUNSUPPORTED;
+	}
+	diag_end(r, s, DIAG_ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in configuration %u",
+		 p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt, p->usbmux_config);
+
+	/* usbmux: select the configuration, claim the interface, VERSION */
+	s = diag_stage_begin(r, DIAG_STAGE_USBMUX);
+	ret = hl_open(app->tr, info, NULL, link, &e);
+	if (ret == LP_EUNSUPPORTED) {
+		/* the configurations changed under us: report what hl_open saw */
+		diag_rule_camera_only(r, s, p->num_configs);
+		return ret;
+	}
+	if (ret) {
+		diag_rule_err(r, s, ret, e.msg);
+		return ret;
+	}
+	app_capture_link(app, *link);
+	lp = hl_info(*link);
+	diag_end(r, s, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		 hl_mux_version(*link), lp->usbmux_config, lp->usbmux_iface, lp->ep_out, lp->ep_in, lp->mps);
+	return 0;
 }

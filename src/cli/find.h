@@ -1,8 +1,9 @@
-/* find.h - the "find device" stage shared by every command. */
+/* find.h - the USB stages shared by every direct command. */
 #ifndef LP_FIND_H
 #define LP_FIND_H
 
 #include "src/cli/app.h"
+#include "src/diag/rules.h"
 #include "usb/transport.h"
 
 /* List Apple devices, waiting up to wait_ns for one to appear; pick the one
@@ -15,8 +16,14 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 /* Fill r->dev from a listing entry (vid/pid/bus/addr/speed/mode). */
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d);
 
-/* Map an lp_err from a stage to a verdict (USB errors, disconnects, access,
- * busy, lockdown errors). */
-enum diag_verdict find_verdict_for_err(int err);
+struct hl_probe;
+struct hl_link;
+/* The stages "find device", "descriptors" and "usbmux" (stages.h): find
+ * the device, read its descriptors (its mode: DFU/recovery; camera-only),
+ * open usbmux on it. Fills r->dev, *info and *p; *link owned by the caller
+ * (hl_close) and attached to the capture. On failure the failing stage and
+ * the verdict are set and the lp_err is returned. */
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info, struct hl_probe *p,
+		    struct hl_link **link);
 
 #endif

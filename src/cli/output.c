@@ -217,9 +217,9 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	const char *mark, *c;
 
 	(void)r;
-	if (app->report_path && s->status == ST_RUNNING && s->detail[0])
+	if (app->report_path && s->status == DIAG_ST_RUNNING && s->detail[0])
 		rep_add_mark(&rep_state, s->start_ns + s->duration_ns, s->name, s->detail);
-	if (s->status == ST_RUNNING) {
+	if (s->status == DIAG_ST_RUNNING) {
 		FILE *f = prompt_stream(app);
 		if (!s->detail[0] || !f)
 			return;
@@ -238,8 +238,8 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	if (app->json || app->quiet)
 		return;
 	switch (s->status) {
-	case ST_OK: mark = "ok  "; c = C_GREEN; break;
-	case ST_FAIL: mark = "FAIL"; c = C_RED; break;
+	case DIAG_ST_OK: mark = "ok  "; c = C_GREEN; break;
+	case DIAG_ST_FAIL: mark = "FAIL"; c = C_RED; break;
 	default: mark = "skip"; c = C_DIM; break;
 	}
 	fmt_dur(dur, sizeof(dur), s->duration_ns);
@@ -526,23 +526,47 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 	return report_failed ? EXIT_RUNTIME : code;
 }
 
-void out_error(struct lp_app *app, const char *fmt, ...)
+static void out_verror(struct lp_app *app, int code, const char *fmt, va_list ap)
 {
 	char msg[1024], safe[1024];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	lp_sanitize_str(safe, sizeof(safe), msg);
 	line_clear(&live_state);
 	out_log_flush();
 	if (app->json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "error", json_object_new_string(safe));
-		json_object_object_add(o, "exit_code", json_object_new_int(EXIT_RUNTIME));
-		fprintf(app->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		fprintf(app->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	}
 	fprintf(stderr, "linkprobe: %s\n", safe);
+}
+
+void out_error(struct lp_app *app, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_verror(app, EXIT_RUNTIME, fmt, ap);
+	va_end(ap);
+}
+
+int out_usage_error(struct lp_app *app, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_verror(app, EXIT_USAGE, fmt, ap);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+int out_open_failed(struct lp_app *app, const struct lp_errinfo *e)
+{
+	if (e->code == LP_EINVAL)
+		return out_usage_error(app, "%s", e->msg);
+	out_error(app, "%s", e->msg);
+	return EXIT_RUNTIME;
 }

@@ -15,6 +15,7 @@
 
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/diag/stages.h"
 #include "proto/usbmuxd_client.h"
 
 #define VIA_REQ_TIMEOUT_MS 10000 /* any single daemon request */
@@ -111,21 +112,21 @@ static const struct devlink_ops via_ops = {
 static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *umc, int err,
 		       const struct lp_errinfo *e)
 {
-	diag_end(r, s, ST_FAIL, "%s", e->msg[0] ? e->msg : lp_strerror(err));
+	diag_end(r, s, DIAG_ST_FAIL, "%s", e->msg[0] ? e->msg : lp_strerror(err));
 	if (err == LP_ENOENT) {
-		diag_set_verdict(r, V_NO_DEVICE, "%s", e->msg);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
 			 "Start usbmuxd (sudo systemctl start usbmuxd), point %s at it (UNIX:/path or "
 			 "host:port), or run without --via-usbmuxd to talk to the device directly.",
 			 UMC_ENV_ADDRESS);
 	} else if (err == LP_EACCES) {
-		diag_set_verdict(r, V_ACCESS_DENIED, "%s", e->msg);
+		diag_set_verdict(r, DIAG_V_ACCESS_DENIED, "%s", e->msg);
 	} else if (err == LP_EINVAL) {
-		diag_set_verdict(r, V_NO_DEVICE, "%s", e->msg);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra), "Set %s to UNIX:/path or host:port.",
 			 UMC_ENV_ADDRESS);
 	} else {
-		diag_set_verdict(r, find_verdict_for_err(err), "usbmuxd at %s: %s", umc ? umc_addr(umc) : "?",
+		diag_set_verdict(r, diag_verdict_for_err(err), "usbmuxd at %s: %s", umc ? umc_addr(umc) : "?",
 				 e->msg);
 	}
 	return err;
@@ -181,7 +182,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	int ret;
 
 	/* find device */
-	s = diag_begin(r, "find device");
+	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
 	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
 	if (!ret)
 		ret = list_wait(app, umc, devs, &n, &e);
@@ -191,9 +192,9 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 		return ret;
 	}
 	if (n == 0) {
-		diag_end(r, s, ST_FAIL, "usbmuxd at %s lists no device after %.1f s", umc_addr(umc),
+		diag_end(r, s, DIAG_ST_FAIL, "usbmuxd at %s lists no device after %.1f s", umc_addr(umc),
 			 VIA_FIND_WAIT_MS / 1000.0);
-		diag_set_verdict(r, V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
 			 "usbmuxd lists a phone only after its own lockdown check: if one is plugged in, "
 			 "unlock it and watch for \"Trust This Computer?\", or run without --via-usbmuxd.");
@@ -205,8 +206,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 			break;
 	}
 	if (best == n && app->udid) {
-		diag_end(r, s, ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd", app->udid, n);
-		diag_set_verdict(r, V_NO_DEVICE, "no device with UDID %s among %zu listed by usbmuxd at %s",
+		diag_end(r, s, DIAG_ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd", app->udid, n);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "no device with UDID %s among %zu listed by usbmuxd at %s",
 				 app->udid, n, umc_addr(umc));
 		umc_free(umc);
 		return LP_ENODEV;
@@ -214,7 +215,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	if (best == n)
 		best = 0;
 	fill_dev(r, &devs[best]);
-	diag_end(r, s, ST_OK, "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
+	diag_end(r, s, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
 		 devs[best].device_id, APPLE_VID, devs[best].product_id,
 		 devs[best].conn_type[0] ? devs[best].conn_type : "USB", devs[best].location_id,
 		 r->dev.speed_mbps, devs[best].udid);
@@ -222,8 +223,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		umc_free(umc);
-		diag_end(r, diag_begin(r, "usbmuxd connect"), ST_FAIL, "out of memory");
-		diag_set_verdict(r, V_PROTOCOL_ERROR, "out of memory");
+		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL, "out of memory");
+		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
 		return LP_ENOMEM;
 	}
 	v->app = app;
@@ -236,14 +237,14 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 
 	/* usbmuxd connect: the daemon answers a second request and gives the
 	 * SystemBUID a Pair needs */
-	s = diag_begin(r, "usbmuxd connect");
+	s = diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT);
 	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), &e);
 	if (ret) {
 		daemon_fail(r, s, umc, ret, &e);
 		via_free(&v->l);
 		return ret;
 	}
-	diag_end(r, s, ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s", umc_addr(umc),
+	diag_end(r, s, DIAG_ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s", umc_addr(umc),
 		 v->device_id, v->buid);
 	*out = &v->l;
 	return 0;
@@ -265,7 +266,7 @@ int cmd_list_usbmuxd(struct lp_app *app)
 	out_attach(app, &r);
 	jdevs = json_object_new_array();
 
-	s = diag_begin(&r, "enumerate");
+	s = diag_stage_begin(&r, DIAG_STAGE_ENUMERATE);
 	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
 	if (!ret)
 		ret = umc_list_devices(umc, devs, UMC_MAX_DEVICES, &n,
@@ -274,12 +275,11 @@ int cmd_list_usbmuxd(struct lp_app *app)
 		daemon_fail(&r, s, umc, ret, &e);
 		goto done;
 	}
-	diag_end(&r, s, ST_OK, "%zu device(s) listed by usbmuxd at %s", n, umc_addr(umc));
+	diag_end(&r, s, DIAG_ST_OK, "%zu device(s) listed by usbmuxd at %s", n, umc_addr(umc));
 	for (size_t i = 0; i < n; i++) {
 		const struct umc_device *d = &devs[i];
 		const char *mode = diag_mode_for_pid(APPLE_VID, d->product_id);
 		json_object *jd = json_object_new_object();
-		char name[48];
 
 		if (i == 0)
 			fill_dev(&r, d);
@@ -296,16 +296,16 @@ int cmd_list_usbmuxd(struct lp_app *app)
 				       json_object_new_string(d->conn_type[0] ? d->conn_type : "USB"));
 		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(1));
 		json_object_array_add(jdevs, jd);
-		snprintf(name, sizeof(name), "usbmuxd device %u", d->device_id);
-		s = diag_begin(&r, name);
-		diag_end(&r, s, ST_OK, "%04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s", APPLE_VID,
+		s = diag_stage_begin(&r, DIAG_STAGE_DEVICE);
+		diag_end(&r, s, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s",
+			 d->device_id, APPLE_VID,
 			 d->product_id, d->conn_type[0] ? d->conn_type : "USB", mode, d->location_id,
 			 (double)d->speed_bps / 1e6, d->udid);
 	}
 	if (n == 0)
-		diag_set_verdict(&r, V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
+		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
 	else
-		diag_set_verdict(&r, V_FOUND, "%zu device(s) via usbmuxd", n);
+		diag_set_verdict(&r, DIAG_V_FOUND, "%zu device(s) via usbmuxd", n);
 done:
 	r.extra = json_object_new_object();
 	json_object_object_add(r.extra, "devices", jdevs);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/lp_error.h"
 #include "src/base/lp_str.h"
 
 struct verdict_row {
@@ -21,68 +22,68 @@ struct verdict_row {
 };
 
 static const struct verdict_row verdicts[] = {
-	{V_NONE, "NONE", 3, "linkprobe stopped before it could reach a verdict."},
-	{V_GOOD, "GOOD", 0, ""},
-	{V_TRUSTED, "TRUSTED", 0, ""},
-	{V_FOUND, "FOUND", 0, ""},
-	{V_DEGRADED, "DEGRADED", 1,
+	{DIAG_V_NONE, "NONE", 3, "linkprobe stopped before it could reach a verdict."},
+	{DIAG_V_GOOD, "GOOD", 0, ""},
+	{DIAG_V_TRUSTED, "TRUSTED", 0, ""},
+	{DIAG_V_FOUND, "FOUND", 0, ""},
+	{DIAG_V_DEGRADED, "DEGRADED", 1,
 	 "The device is connected at USB full speed (12 Mb/s) instead of high speed (480 Mb/s). "
 	 "Use a different cable (an Apple or MFi-certified data cable) and plug it straight into a "
 	 "computer port, not a hub or front-panel port; sync and backup will be ~40x slower until then."},
-	{V_FLAKY, "FLAKY", 1,
+	{DIAG_V_FLAKY, "FLAKY", 1,
 	 "The link drops transfers or the device re-enumerated during the test. Try another cable "
 	 "first, then another USB port (directly on the computer, no hub or extension), and check "
 	 "the Lightning/USB-C connector for lint. Re-run the cable test to confirm."},
-	{V_NO_DEVICE, "NO_DEVICE", 1,
+	{DIAG_V_NO_DEVICE, "NO_DEVICE", 1,
 	 "No Apple device enumerated on USB. If the phone charges, the cable is likely charge-only "
 	 "or damaged, or the port supplies power without data: try a known data-capable cable and "
 	 "another port. If it does not charge either, check the port and the device's connector."},
-	{V_CAMERA_ONLY, "CAMERA_ONLY", 1,
+	{DIAG_V_CAMERA_ONLY, "CAMERA_ONLY", 1,
 	 "The device offers only its camera (PTP) interface, no usbmux: the computer sees it as a "
 	 "camera. Unlock the device and tap Trust if asked, make sure no MDM/Restrictions setting "
 	 "blocks USB accessories, and on Linux install/start usbmuxd so the right configuration is "
 	 "selected; restart the device if it persists."},
-	{V_RECOVERY_MODE, "RECOVERY_MODE", 1,
+	{DIAG_V_RECOVERY_MODE, "RECOVERY_MODE", 1,
 	 "The device is in recovery mode (iBoot); it cannot pair or sync. Restart it normally, or "
 	 "update/restore it with Finder, iTunes or idevicerestore."},
-	{V_DFU_MODE, "DFU_MODE", 1,
+	{DIAG_V_DFU_MODE, "DFU_MODE", 1,
 	 "The device is in DFU mode; it cannot pair or sync. Force-restart it to leave DFU, or "
 	 "restore it with Finder, iTunes or idevicerestore."},
-	{V_TRUST_PENDING, "TRUST_PENDING", 1,
+	{DIAG_V_TRUST_PENDING, "TRUST_PENDING", 1,
 	 "The device showed \"Trust This Computer?\" but nobody answered before the timeout. Unlock "
 	 "the device, tap Trust and enter the passcode, then run `linkprobe trust --pair` again "
 	 "(use --timeout for more time). If the dialog never appears, use Settings > General > "
 	 "Transfer or Reset > Reset > Reset Location & Privacy and reconnect."},
-	{V_DENIED, "DENIED", 1,
+	{DIAG_V_DENIED, "DENIED", 1,
 	 "The user tapped \"Don't Trust\". To be asked again: unplug and reconnect, or reset the "
 	 "trust settings (Settings > General > Transfer or Reset > Reset > Reset Location & "
 	 "Privacy), then run `linkprobe trust --pair` and tap Trust."},
-	{V_LOCKED, "LOCKED", 1,
+	{DIAG_V_LOCKED, "LOCKED", 1,
 	 "The device is locked with a passcode, so it refuses to pair. Unlock it (home screen "
 	 "visible), keep it unlocked, and run `linkprobe trust --pair` again."},
-	{V_STALE_TRUST, "STALE_TRUST", 1,
+	{DIAG_V_STALE_TRUST, "STALE_TRUST", 1,
 	 "This computer has a pair record but the device no longer knows it (trust was reset on "
 	 "the device, or the device was erased/restored). Pair again with `linkprobe trust --pair` "
 	 "(it replaces the stale record) and tap Trust."},
-	{V_TLS_FAILED, "TLS_FAILED", 1,
+	{DIAG_V_TLS_FAILED, "TLS_FAILED", 1,
 	 "The session TLS handshake failed: the pair record does not match what the device "
 	 "stored. Re-pair with `linkprobe trust --pair`; if it keeps failing, Reset Location & "
 	 "Privacy on the device and pair again."},
-	{V_USB_ERROR, "USB_ERROR", 1,
+	{DIAG_V_USB_ERROR, "USB_ERROR", 1,
 	 "USB transfers failed. Try another cable and another port directly on the computer; "
 	 "restart the device if it persists."},
-	{V_DISCONNECTED, "DISCONNECTED", 1,
+	{DIAG_V_DISCONNECTED, "DISCONNECTED", 1,
 	 "The device disappeared from USB in the middle of the exchange (unplugged, a loose "
 	 "connector, or a cable/port that drops the link). Reconnect firmly with a known-good "
 	 "cable and run the command again; if it recurs, run `linkprobe --cable-test`."},
-	{V_PROTOCOL_ERROR, "PROTOCOL_ERROR", 1,
+	{DIAG_V_PROTOCOL_ERROR, "PROTOCOL_ERROR", 1,
 	 "The device answered in a way that breaks the protocol. Restart the device; if it "
 	 "persists, capture the session with --capture and attach it to a bug report."},
-	{V_ACCESS_DENIED, "ACCESS_DENIED", 1,
+	{DIAG_V_ACCESS_DENIED, "ACCESS_DENIED", 1,
 	 "No permission to open the USB device. Install the udev rule (sudo install -m 644 "
 	 "tools/udev/39-linkprobe.rules /etc/udev/rules.d/ && sudo udevadm control --reload && "
 	 "sudo udevadm trigger), then reconnect the device; or run linkprobe as root."},
-	{V_DEVICE_BUSY, "DEVICE_BUSY", 1,
+	{DIAG_V_DEVICE_BUSY, "DEVICE_BUSY", 1,
 	 "Another program holds the device's usbmux interface (usually usbmuxd). Use "
 	 "--via-usbmuxd to go through the daemon, or stop it (sudo systemctl stop usbmuxd) "
 	 "while linkprobe talks to the device directly."},
@@ -136,7 +137,7 @@ struct diag_stage *diag_begin(struct diag_report *r, const char *name)
 	s = &r->stages[r->nstages++];
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	s->status = ST_RUNNING;
+	s->status = DIAG_ST_RUNNING;
 	s->start_ns = lp_clock_now(r->clock) - r->t0;
 	if (r->on_mark) {
 		char m[80];
@@ -183,7 +184,7 @@ void diag_progress(struct diag_report *r, struct diag_stage *s, const char *fmt,
 void diag_skip(struct diag_report *r, const char *name, const char *why)
 {
 	struct diag_stage *s = diag_begin(r, name);
-	diag_end(r, s, ST_SKIPPED, "%s", why);
+	diag_end(r, s, DIAG_ST_SKIPPED, "%s", why);
 }
 
 void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fmt, ...)
@@ -217,9 +218,9 @@ const char *diag_mode_for_pid(uint16_t vid, uint16_t pid)
 static const char *status_name(enum diag_status s)
 {
 	switch (s) {
-	case ST_OK: return "ok";
-	case ST_FAIL: return "fail";
-	case ST_SKIPPED: return "skipped";
+	case DIAG_ST_OK: return "ok";
+	case DIAG_ST_FAIL: return "fail";
+	case DIAG_ST_SKIPPED: return "skipped";
 	default: return "running";
 	}
 }
@@ -268,19 +269,60 @@ static json_object *latency_histogram(const uint64_t *s, size_t n)
 	return h;
 }
 
+/* index of the nearest-rank p-th percentile among n sorted samples */
+static size_t rank_index(size_t n, unsigned p)
+{
+	size_t k = (n * p + 99) / 100; /* ceil(n * p / 100), 1-based */
+	return k ? k - 1 : 0;
+}
+
+/* A sorted copy of v (NULL on allocation failure; n > 0). */
+static uint64_t *sorted_copy(const uint64_t *v, size_t n)
+{
+	uint64_t *s;
+
+	if (n > SIZE_MAX / sizeof(*s) || !(s = malloc(n * sizeof(*s))))
+		return NULL;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	return s;
+}
+
+static void latency_of_sorted(const uint64_t *s, size_t n, struct diag_latency *out)
+{
+	out->count = n;
+	out->p50_ns = s[rank_index(n, 50)];
+	out->p99_ns = s[rank_index(n, 99)];
+	out->max_ns = s[n - 1];
+}
+
+int diag_latency(const uint64_t *v, size_t n, struct diag_latency *out)
+{
+	uint64_t *s;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return 0;
+	if (!(s = sorted_copy(v, n)))
+		return LP_ENOMEM;
+	latency_of_sorted(s, n, out);
+	free(s);
+	return 0;
+}
+
 json_object *diag_latency_json(const uint64_t *v, size_t n)
 {
 	json_object *o = json_object_new_object();
+	struct diag_latency l;
 	uint64_t *s;
 
 	json_object_object_add(o, "count", json_object_new_int64((int64_t)n));
-	if (n == 0 || !(s = malloc(n * sizeof(*s))))
+	if (n == 0 || !(s = sorted_copy(v, n)))
 		return o;
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_u64);
-	json_object_object_add(o, "p50_us", json_object_new_double((double)s[n / 2] / 1000.0));
-	json_object_object_add(o, "p99_us", json_object_new_double((double)s[(n * 99) / 100] / 1000.0));
-	json_object_object_add(o, "max_us", json_object_new_double((double)s[n - 1] / 1000.0));
+	latency_of_sorted(s, n, &l);
+	json_object_object_add(o, "p50_us", json_object_new_double((double)l.p50_ns / 1000.0));
+	json_object_object_add(o, "p99_us", json_object_new_double((double)l.p99_ns / 1000.0));
+	json_object_object_add(o, "max_us", json_object_new_double((double)l.max_ns / 1000.0));
 	json_object_object_add(o, "histogram", latency_histogram(s, n));
 	free(s);
 	return o;

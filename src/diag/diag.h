@@ -19,26 +19,26 @@
 #include "src/base/lp_clock.h"
 
 enum diag_verdict {
-	V_NONE = 0,
-	V_GOOD,		/* cable test: data link healthy */
-	V_TRUSTED,	/* trust: session + service started */
-	V_FOUND,	/* list: at least one device */
-	V_DEGRADED,	/* full speed link */
-	V_FLAKY,	/* transfer errors / re-enumerations */
-	V_NO_DEVICE,
-	V_CAMERA_ONLY,
-	V_RECOVERY_MODE,
-	V_DFU_MODE,
-	V_TRUST_PENDING,
-	V_DENIED,
-	V_LOCKED,
-	V_STALE_TRUST,
-	V_TLS_FAILED,
-	V_USB_ERROR,
-	V_DISCONNECTED,
-	V_PROTOCOL_ERROR,
-	V_ACCESS_DENIED,
-	V_DEVICE_BUSY,
+	DIAG_V_NONE = 0,
+	DIAG_V_GOOD,		/* cable test: data link healthy */
+	DIAG_V_TRUSTED,	/* trust: session + service started */
+	DIAG_V_FOUND,	/* list: at least one device */
+	DIAG_V_DEGRADED,	/* full speed link */
+	DIAG_V_FLAKY,	/* transfer errors / re-enumerations */
+	DIAG_V_NO_DEVICE,
+	DIAG_V_CAMERA_ONLY,
+	DIAG_V_RECOVERY_MODE,
+	DIAG_V_DFU_MODE,
+	DIAG_V_TRUST_PENDING,
+	DIAG_V_DENIED,
+	DIAG_V_LOCKED,
+	DIAG_V_STALE_TRUST,
+	DIAG_V_TLS_FAILED,
+	DIAG_V_USB_ERROR,
+	DIAG_V_DISCONNECTED,
+	DIAG_V_PROTOCOL_ERROR,
+	DIAG_V_ACCESS_DENIED,
+	DIAG_V_DEVICE_BUSY,
 };
 
 const char *diag_verdict_name(enum diag_verdict v);
@@ -47,7 +47,7 @@ const char *diag_verdict_remedy(enum diag_verdict v);
 /* 0 for good verdicts (GOOD, TRUSTED, FOUND), 1 for problems found. */
 int diag_verdict_exit(enum diag_verdict v);
 
-enum diag_status { ST_RUNNING, ST_OK, ST_FAIL, ST_SKIPPED };
+enum diag_status { DIAG_ST_RUNNING, DIAG_ST_OK, DIAG_ST_FAIL, DIAG_ST_SKIPPED };
 
 #define DIAG_MAX_STAGES 32
 #define DIAG_DETAIL 512
@@ -112,9 +112,18 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);
 
-/* Latency statistics in the report's schema: {count, p50_us, p99_us, max_us,
+/* Latency statistics of n samples in ns (borrowed, not reordered):
+ * percentiles by nearest rank (the smallest sample with at least p% of the
+ * samples at or below it). All zero when n == 0. 0, or LP_ENOMEM. */
+struct diag_latency {
+	size_t count;
+	uint64_t p50_ns, p99_ns, max_ns;
+};
+int diag_latency(const uint64_t *v, size_t n, struct diag_latency *out);
+
+/* The same in the report's schema: {count, p50_us, p99_us, max_us,
  * histogram: {le_us: [bucket upper bounds, 1-2-5 steps], counts: [...]}}
- * from n samples in ns (borrowed, not reordered). Owned by the caller. */
+ * (only count when n == 0). Owned by the caller. */
 json_object *diag_latency_json(const uint64_t *v, size_t n);
 
 /* Bus-level captures (diag_bus.c): `bad` of `total` packets corrupted on the

@@ -21,9 +21,9 @@ void diag_rule_bus_corruption(struct diag_report *r, uint64_t bad, uint64_t tota
 
 	if (!r || !bad)
 		return;
-	if (r->verdict != V_NONE && r->verdict != V_FLAKY)
+	if (r->verdict != DIAG_V_NONE && r->verdict != DIAG_V_FLAKY)
 		snprintf(was, sizeof(was), "; without them the verdict would be %s", diag_verdict_name(r->verdict));
-	diag_set_verdict(r, V_FLAKY,
+	diag_set_verdict(r, DIAG_V_FLAKY,
 			 "%llu of %llu packets on the wire were corrupted (%llu failed their CRC, %llu unreadable; "
 			 "first at packet %llu); %llu transactions retried, %llu given up by the host%s",
 			 (unsigned long long)bad, (unsigned long long)total, (unsigned long long)crc_bad,

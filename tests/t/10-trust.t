@@ -9,7 +9,7 @@ is $? 0 "trust --pair exits 0"
 is "$(jget .verdict $T/a.json)" TRUSTED "verdict TRUSTED"
 is "$(jget '[.stages[].status] | map(select(. != "ok")) | length' $T/a.json)" 0 "every stage ok"
 is "$(jget '[.stages[].name] | join(",")' $T/a.json)" \
-	"find device,usbmux version,lockdown connect,QueryType,device info,pair record,Pair,StartSession,TLS,StartService,StopSession" \
+	"find device,descriptors,usbmux,lockdown connect,QueryType,device info,pair record,Pair,StartSession,TLS,StartService,StopSession" \
 	"all stages in order, Pair included"
 like "$(jget '.stages[] | select(.name=="TLS") | .detail' $T/a.json)" "TLSv1\.[23]" "TLS stage names the protocol"
 like "$(jget '.stages[] | select(.name=="TLS") | .detail' $T/a.json)" "presented the DeviceCertificate of the pair record" "TLS stage: the device proved the paired key"

@@ -36,7 +36,7 @@ is $? 0 "trust --pair --via-usbmuxd exits 0"
 is "$(jget .verdict $T/a.json)" TRUSTED "verdict TRUSTED"
 is "$(jget '[.stages[].name] | join(",")' $T/a.json)" \
 	"find device,usbmuxd connect,lockdown connect,QueryType,device info,pair record,Pair,StartSession,TLS,StartService,StopSession" \
-	"stages: usbmuxd connect instead of usbmux version"
+	"stages: usbmuxd connect instead of descriptors and usbmux"
 is "$(jget '[.stages[].status] | map(select(. != "ok")) | length' $T/a.json)" 0 "every stage ok"
 like "$(jget '.stages[] | select(.name=="lockdown connect") | .detail' $T/a.json)" "usbmuxd connection to port 62078" "lockdown reached through usbmuxd Connect"
 like "$(jget '.stages[] | select(.name=="usbmuxd connect") | .detail' $T/a.json)" "SystemBUID [0-9A-F-]{36}" "usbmuxd connect reads the BUID"

@@ -86,12 +86,12 @@ static json_object *hostile_report(void)
 	snprintf(r.dev.udid, sizeof(r.dev.udid), "abc\xe2\x80\xae" "def");
 	struct diag_stage *s = diag_begin(&r, "find device");
 	lp_clock_advance(&clk, 1000000);
-	diag_end(&r, s, ST_OK, "found <b>it</b>");
+	diag_end(&r, s, DIAG_ST_OK, "found <b>it</b>");
 	s = diag_begin(&r, "Pair");
 	lp_clock_advance(&clk, 2000000000);
-	diag_end(&r, s, ST_FAIL, "lockdown error UserDeniedPairing");
+	diag_end(&r, s, DIAG_ST_FAIL, "lockdown error UserDeniedPairing");
 	diag_skip(&r, "StartSession", "after a failure");
-	diag_set_verdict(&r, V_DENIED, "device said <img src=x onerror=alert(2)>");
+	diag_set_verdict(&r, DIAG_V_DENIED, "device said <img src=x onerror=alert(2)>");
 	r.metrics = json_object_new_object();
 	json_object_object_add(r.metrics, "control_rtt", diag_latency_json(samples, 4));
 	r.extra = json_object_new_object();

@@ -1,0 +1,90 @@
+/* rules.h - the rules that turn evidence into a verdict, and the sentence
+ * a stage ends with when a rule decides it, written once for every command
+ * and for the capture analyzer.
+ *
+ * A live run and `analyze` on its capture must reach the same verdict from
+ * the same facts, so neither side decides a verdict on its own: both hand
+ * their facts to these functions (tests/t/65-parity.t holds them to it).
+ * Each diag_rule_* function ends the stage it is given (status, detail) and
+ * sets the report's verdict and evidence ("stage NAME: ..."). */
+#ifndef LP_DIAG_RULES_H
+#define LP_DIAG_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/diag/diag.h"
+#include "src/diag/stages.h"
+
+/* The verdict an lp_err implies when it ends a stage after the device was
+ * found: USB transfer errors, the device leaving the bus, permissions, a
+ * held interface, TLS, and each lockdown refusal (PasswordProtected is
+ * LOCKED in whatever stage it is answered). Errors that are this host's own
+ * (out of memory, a bad argument, a key that does not load) are
+ * DIAG_V_NONE: linkprobe could not finish, and nothing is blamed on the
+ * device or the cable. */
+enum diag_verdict diag_verdict_for_err(int err);
+
+/* Stage `s` failed with `err`; `msg` (may be NULL or "") is the evidence
+ * in words. Lockdown errors are named as the device sent them. */
+void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const char *msg);
+
+/* USB mode: a device in DFU/WTF or recovery mode (by its product ID)
+ * cannot pair or sync. Ends `s` FAIL with DFU_MODE/RECOVERY_MODE and
+ * returns true; returns false (s untouched) for any other mode. */
+bool diag_rule_mode(struct diag_report *r, struct diag_stage *s, uint16_t vid, uint16_t pid);
+
+/* No configuration offers the usbmux interface: CAMERA_ONLY. `nconfigs`
+ * configurations were read. */
+void diag_rule_camera_only(struct diag_report *r, struct diag_stage *s, size_t nconfigs);
+
+/* QueryType answered `type`: true (stage left open for the caller's
+ * sentence) when it is lockdownd; else ends `s` FAIL (a restore-mode
+ * service: RECOVERY_MODE; anything else: PROTOCOL_ERROR). */
+bool diag_rule_query_type(struct diag_report *r, struct diag_stage *s, const char *type);
+
+/* The session TLS handshake failed with `err`: a transfer error or the
+ * device leaving the bus is the link's fault (USB_ERROR, DISCONNECTED);
+ * anything else is TLS_FAILED. */
+void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg);
+
+/* How a Pair that did not succeed ended. */
+struct diag_pair_end {
+	int err;	  /* last answer: an LP_ELKD_* code, LP_ENODEV when the device
+			   * left the bus, another lp_err */
+	unsigned tries;	  /* Pair requests sent */
+	double waited_s;  /* from the first request to the end */
+	bool dialog_seen; /* PairingDialogResponsePending was answered */
+	const char *msg;  /* evidence for other errors; may be NULL */
+};
+void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s, const struct diag_pair_end *p);
+
+/* The device left the bus during stage `s` (live: LP_ENODEV; capture: a
+ * disconnect inside the stage). DISCONNECTED. `what` says what was under
+ * way ("waiting for the Trust dialog"), may be NULL. */
+void diag_rule_gone(struct diag_report *r, struct diag_stage *s, const char *what);
+
+/* The cable test's facts after its round trips. */
+struct diag_cable_facts {
+	uint64_t rounds;	/* probe rounds (0: unknown, e.g. from a capture) */
+	uint64_t ctrl, mux, lockdown; /* successful round trips of each kind */
+	uint64_t errors;	/* failed transfers and protocol errors */
+	uint64_t reenums;	/* times the device left the bus and came back */
+	bool gone;		/* it left the bus and did not come back */
+	double speed_mbps;	/* link speed; 0 = not known */
+	double secs;		/* how long the test ran */
+	const char *first_error; /* may be NULL */
+};
+
+/* The verdict alone: DISCONNECTED if the device did not come back, else
+ * FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED: fix the
+ * link before judging its speed), else DEGRADED below high speed (480 Mb/s)
+ * when the speed is known, else GOOD. */
+enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f);
+
+/* End the "round trips" stage `s` with the facts' sentence (FAIL when the
+ * verdict is not GOOD/DEGRADED) and set the verdict. */
+void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct diag_cable_facts *f);
+
+#endif

@@ -1,0 +1,411 @@
+/* test_diag.c - the diagnosis module with known inputs: the error -> verdict
+ * map for every lp_err, every cable-test boundary (0 vs 1 error, a
+ * re-enumeration without errors, FLAKY over DEGRADED, full and low speed,
+ * a device that does not come back), the latency statistics (exact
+ * nearest-rank percentiles), the mode / Pair / TLS / QueryType rules, the
+ * stage vocabulary and the JSON form of a report. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <string.h>
+
+#include "src/base/lp_clock.h"
+#include "src/base/lp_error.h"
+#include "src/diag/diag.h"
+#include "src/diag/rules.h"
+#include "src/diag/stages.h"
+
+struct fixture {
+	struct lp_clock clk;
+	struct diag_report r;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&f, 0, sizeof(f));
+	lp_clock_init_virtual(&f.clk, 0);
+	diag_init(&f.r, "test", &f.clk);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	diag_release(&f->r);
+	return 0;
+}
+
+/* --- error -> verdict --------------------------------------------------- */
+
+static void test_err_map(void **state)
+{
+	static const struct { int err; enum diag_verdict v; } rows[] = {
+		{LP_ENODEV, DIAG_V_DISCONNECTED},
+		{LP_EACCES, DIAG_V_ACCESS_DENIED},
+		{LP_EBUSY, DIAG_V_DEVICE_BUSY},
+		{LP_ETLS, DIAG_V_TLS_FAILED},
+		{LP_ELKD_PASSWORD_PROTECTED, DIAG_V_LOCKED},
+		{LP_ELKD_USER_DENIED_PAIRING, DIAG_V_DENIED},
+		{LP_ELKD_PAIRING_DIALOG_PENDING, DIAG_V_TRUST_PENDING},
+		{LP_ELKD_INVALID_HOST_ID, DIAG_V_STALE_TRUST},
+		{LP_EPROTO, DIAG_V_PROTOCOL_ERROR},
+		{LP_EBADMSG, DIAG_V_PROTOCOL_ERROR},
+		{LP_EPLIST, DIAG_V_PROTOCOL_ERROR},
+		{LP_ETOOBIG, DIAG_V_PROTOCOL_ERROR},
+		{LP_ETRUNC, DIAG_V_PROTOCOL_ERROR},
+		{LP_ECONNREFUSED, DIAG_V_PROTOCOL_ERROR},
+		{LP_ECONNRESET, DIAG_V_PROTOCOL_ERROR},
+		{LP_ECLOSED, DIAG_V_PROTOCOL_ERROR},
+		{LP_ESTALL, DIAG_V_USB_ERROR},
+		{LP_EOVERFLOW, DIAG_V_USB_ERROR},
+		{LP_EUSB, DIAG_V_USB_ERROR},
+		{LP_EIO, DIAG_V_USB_ERROR},
+		{LP_ETIMEDOUT, DIAG_V_USB_ERROR},
+		{LP_ECANCELED, DIAG_V_USB_ERROR},
+		/* this host's own faults blame neither the device nor the cable */
+		{LP_OK, DIAG_V_NONE},
+		{LP_ENOMEM, DIAG_V_NONE},
+		{LP_EINVAL, DIAG_V_NONE},
+		{LP_ECRYPTO, DIAG_V_NONE},
+		{LP_ENOENT, DIAG_V_NONE},
+		{LP_EUNSUPPORTED, DIAG_V_NONE},
+		{LP_EDIVERGED, DIAG_V_NONE},
+		{LP_EAGAIN, DIAG_V_NONE},
+		{LP_EFORMAT, DIAG_V_NONE},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum diag_verdict got = diag_verdict_for_err(rows[i].err);
+		if (got != rows[i].v)
+			fail_msg("%s: got %s, want %s", lp_errname(rows[i].err), diag_verdict_name(got),
+				 diag_verdict_name(rows[i].v));
+	}
+	/* every other lockdown refusal is a protocol error, none a USB error */
+	for (int err = LP_ELKD_FIRST; err >= LP_ELKD_LAST; err--) {
+		if (err == LP_ELKD_PASSWORD_PROTECTED || err == LP_ELKD_USER_DENIED_PAIRING ||
+		    err == LP_ELKD_PAIRING_DIALOG_PENDING || err == LP_ELKD_INVALID_HOST_ID)
+			continue;
+		assert_int_equal(diag_verdict_for_err(err), DIAG_V_PROTOCOL_ERROR);
+	}
+}
+
+static void test_rule_err_names_stage(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_START_SESSION);
+
+	/* one rule: PasswordProtected is LOCKED in StartSession too (it was
+	 * PROTOCOL_ERROR when read from a capture) */
+	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED);
+	assert_non_null(strstr(s->detail, "PasswordProtected"));
+	assert_non_null(strstr(f->r.evidence, "stage StartSession:"));
+}
+
+/* --- cable test ---------------------------------------------------------- */
+
+static const struct diag_cable_facts clean = {
+	.rounds = 100, .ctrl = 100, .mux = 100, .lockdown = 100, .speed_mbps = 480, .secs = 2,
+};
+
+static void test_cable_boundaries(void **state)
+{
+	struct diag_cable_facts f;
+	(void)state;
+
+	f = clean;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_GOOD);
+	f.errors = 1; /* one error is enough */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f = clean;
+	f.reenums = 1; /* a re-enumeration without any transfer error */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f = clean;
+	f.speed_mbps = 12; /* full speed, clean */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DEGRADED);
+	f.speed_mbps = 1.5; /* low speed */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DEGRADED);
+	f.speed_mbps = 12;
+	f.errors = 1; /* errors at full speed: FLAKY wins */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f.errors = 0;
+	f.reenums = 1;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f = clean;
+	f.speed_mbps = 479.9;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DEGRADED);
+	f.speed_mbps = 5000; /* super speed */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_GOOD);
+	f.speed_mbps = 0; /* speed not recorded (a capture without it): not DEGRADED */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_GOOD);
+	f = clean;
+	f.gone = true; /* left and did not come back, whatever else */
+	f.errors = 5;
+	f.speed_mbps = 12;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DISCONNECTED);
+}
+
+static void test_cable_rule_stage(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_cable_facts c = clean;
+	struct diag_stage *s;
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
+	diag_rule_cable(&f->r, s, &c);
+	assert_int_equal(s->status, DIAG_ST_OK);
+	assert_int_equal(f->r.verdict, DIAG_V_GOOD);
+	assert_string_equal(s->detail,
+			    "100 rounds: 100 control, 100 usbmux, 100 lockdown round trips; 0 errors, 0 re-enumerations");
+
+	c.speed_mbps = 12; /* DEGRADED: the round trips themselves were fine */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
+	diag_rule_cable(&f->r, s, &c);
+	assert_int_equal(s->status, DIAG_ST_OK);
+	assert_int_equal(f->r.verdict, DIAG_V_DEGRADED);
+	assert_non_null(strstr(f->r.evidence, "full speed (12 Mb/s)"));
+
+	c.errors = 1;
+	c.first_error = "control transfer: stall";
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
+	diag_rule_cable(&f->r, s, &c);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_FLAKY);
+	assert_non_null(strstr(f->r.evidence, "1 transfer/protocol errors and 0 re-enumerations"));
+	assert_non_null(strstr(f->r.evidence, "first: control transfer: stall"));
+
+	c.gone = true;
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
+	diag_rule_cable(&f->r, s, &c);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_DISCONNECTED);
+	assert_int_equal(diag_verdict_exit(f->r.verdict), 1);
+}
+
+/* --- latency ------------------------------------------------------------- */
+
+static void test_latency_exact(void **state)
+{
+	uint64_t v[100], copy[100];
+	struct diag_latency l;
+	(void)state;
+
+	/* 1..100 us, scrambled: nearest rank gives the 50th and 99th values */
+	for (size_t i = 0; i < 100; i++)
+		v[i] = ((i * 37) % 100 + 1) * 1000;
+	memcpy(copy, v, sizeof(v));
+	assert_int_equal(diag_latency(v, 100, &l), 0);
+	assert_int_equal(l.count, 100);
+	assert_int_equal(l.p50_ns, 50000);
+	assert_int_equal(l.p99_ns, 99000);
+	assert_int_equal(l.max_ns, 100000);
+	assert_memory_equal(v, copy, sizeof(v)); /* borrowed, not reordered */
+
+	/* three samples: p50 is the 2nd, p99 the 3rd */
+	uint64_t three[] = {30, 10, 20};
+	assert_int_equal(diag_latency(three, 3, &l), 0);
+	assert_int_equal(l.p50_ns, 20);
+	assert_int_equal(l.p99_ns, 30);
+	assert_int_equal(l.max_ns, 30);
+
+	/* one sample is every percentile */
+	uint64_t one[] = {7};
+	assert_int_equal(diag_latency(one, 1, &l), 0);
+	assert_int_equal(l.p50_ns, 7);
+	assert_int_equal(l.p99_ns, 7);
+	assert_int_equal(l.max_ns, 7);
+
+	/* 200 samples: a single outlier at the top is max but not p99 */
+	uint64_t many[200];
+	for (size_t i = 0; i < 200; i++)
+		many[i] = 1000;
+	many[123] = 900000;
+	assert_int_equal(diag_latency(many, 200, &l), 0);
+	assert_int_equal(l.p50_ns, 1000);
+	assert_int_equal(l.p99_ns, 1000);
+	assert_int_equal(l.max_ns, 900000);
+
+	assert_int_equal(diag_latency(NULL, 0, &l), 0);
+	assert_int_equal(l.count, 0);
+	assert_int_equal(l.max_ns, 0);
+}
+
+static void test_latency_json(void **state)
+{
+	uint64_t v[] = {4000, 1000, 3000, 2000};
+	json_object *o, *x;
+	(void)state;
+
+	o = diag_latency_json(v, 4);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "count")), 4);
+	assert_true(json_object_object_get_ex(o, "p50_us", &x));
+	assert_true(json_object_get_double(x) == 2.0);
+	assert_true(json_object_object_get_ex(o, "p99_us", &x));
+	assert_true(json_object_get_double(x) == 4.0);
+	assert_true(json_object_object_get_ex(o, "max_us", &x));
+	assert_true(json_object_get_double(x) == 4.0);
+	json_object_put(o);
+
+	o = diag_latency_json(NULL, 0);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "count")), 0);
+	assert_false(json_object_object_get_ex(o, "p50_us", NULL));
+	json_object_put(o);
+}
+
+/* --- other rules --------------------------------------------------------- */
+
+static void test_mode_rule(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s;
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_DESCRIPTORS);
+	assert_false(diag_rule_mode(&f->r, s, 0x05ac, 0x12a8)); /* normal iPhone */
+	assert_int_equal(s->status, DIAG_ST_RUNNING);
+	assert_int_equal(f->r.verdict, DIAG_V_NONE);
+	assert_true(diag_rule_mode(&f->r, s, 0x05ac, 0x1227));
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_DFU_MODE);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_DESCRIPTORS);
+	assert_true(diag_rule_mode(&f->r, s, 0x05ac, 0x1222)); /* WTF is DFU's first stage */
+	assert_int_equal(f->r.verdict, DIAG_V_DFU_MODE);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_DESCRIPTORS);
+	assert_true(diag_rule_mode(&f->r, s, 0x05ac, 0x1281));
+	assert_int_equal(f->r.verdict, DIAG_V_RECOVERY_MODE);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_DESCRIPTORS);
+	assert_false(diag_rule_mode(&f->r, s, 0x1234, 0x1227)); /* not Apple */
+}
+
+static void test_pair_rule(void **state)
+{
+	static const struct { int err; enum diag_verdict v; } rows[] = {
+		{LP_ELKD_PAIRING_DIALOG_PENDING, DIAG_V_TRUST_PENDING},
+		{LP_ELKD_PASSWORD_PROTECTED, DIAG_V_LOCKED},
+		{LP_ELKD_USER_DENIED_PAIRING, DIAG_V_DENIED},
+		{LP_ENODEV, DIAG_V_DISCONNECTED},
+		{LP_ELKD_PAIRING_PROHIBITED, DIAG_V_PROTOCOL_ERROR},
+		{LP_EUSB, DIAG_V_USB_ERROR},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct diag_pair_end p = {.err = rows[i].err, .tries = 3, .waited_s = 30, .dialog_seen = true};
+		struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
+		diag_rule_pair_failed(&f->r, s, &p);
+		assert_int_equal(s->status, DIAG_ST_FAIL);
+		assert_int_equal(f->r.verdict, rows[i].v);
+		assert_non_null(strstr(f->r.evidence, "stage Pair"));
+	}
+}
+
+static void test_tls_and_query_type(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s;
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_ETLS, "handshake failure alert");
+	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_EPROTO, NULL); /* a bad record is TLS's */
+	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_EUSB, "USB transfer error"); /* the link's, not TLS's */
+	assert_int_equal(f->r.verdict, DIAG_V_USB_ERROR);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_ENODEV, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_DISCONNECTED);
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_QUERY_TYPE);
+	assert_true(diag_rule_query_type(&f->r, s, "com.apple.mobile.lockdown"));
+	assert_int_equal(s->status, DIAG_ST_RUNNING);
+	assert_false(diag_rule_query_type(&f->r, s, "com.apple.mobile.restored"));
+	assert_int_equal(f->r.verdict, DIAG_V_RECOVERY_MODE);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_QUERY_TYPE);
+	assert_false(diag_rule_query_type(&f->r, s, "something else"));
+	assert_int_equal(f->r.verdict, DIAG_V_PROTOCOL_ERROR);
+}
+
+/* --- vocabulary and report ----------------------------------------------- */
+
+static void test_stage_names(void **state)
+{
+	(void)state;
+	for (int i = 0; i < DIAG_STAGE_COUNT; i++) {
+		const char *n = diag_stage_name((enum diag_stage_id)i);
+		assert_string_not_equal(n, "?");
+		for (const char *p = n; *p; p++) /* names carry no data */
+			assert_false(isdigit((unsigned char)*p));
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(n, diag_stage_name((enum diag_stage_id)k));
+	}
+	assert_string_equal(diag_stage_name(DIAG_STAGE_COUNT), "?");
+	assert_string_equal(diag_stage_name(DIAG_STAGE_USBMUX), "usbmux");
+}
+
+static void test_verdict_table(void **state)
+{
+	(void)state;
+	for (int v = DIAG_V_NONE; v <= DIAG_V_DEVICE_BUSY; v++) {
+		const char *n = diag_verdict_name((enum diag_verdict)v);
+		int code = diag_verdict_exit((enum diag_verdict)v);
+		assert_true(strlen(n) > 0);
+		if (v == DIAG_V_GOOD || v == DIAG_V_TRUSTED || v == DIAG_V_FOUND) {
+			assert_int_equal(code, 0);
+			assert_string_equal(diag_verdict_remedy((enum diag_verdict)v), "");
+		} else {
+			assert_int_equal(code, v == DIAG_V_NONE ? 3 : 1);
+			assert_true(strlen(diag_verdict_remedy((enum diag_verdict)v)) > 20);
+		}
+	}
+}
+
+static void test_report_json(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s;
+	json_object *o, *st;
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	f->clk.vnow += 5000;
+	diag_end(&f->r, s, DIAG_ST_OK, "found \x1b[31mred\x1b[0m");
+	diag_stage_skip(&f->r, DIAG_STAGE_PAIR, "a record exists");
+	diag_set_verdict(&f->r, DIAG_V_STALE_TRUST, "stage StartSession: InvalidHostID");
+	o = diag_to_json(&f->r);
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "verdict")), "STALE_TRUST");
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "exit_code")), 1);
+	st = json_object_object_get(o, "stages");
+	assert_int_equal(json_object_array_length(st), 2);
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 0), "status")), "ok");
+	assert_int_equal(json_object_get_int64(json_object_object_get(json_object_array_get_idx(st, 0), "duration_ns")), 5000);
+	assert_null(strchr(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 0), "detail")), 0x1b));
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 1), "status")), "skipped");
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 1), "name")), "Pair");
+	json_object_put(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_map),
+		cmocka_unit_test_setup_teardown(test_rule_err_names_stage, setup, teardown),
+		cmocka_unit_test(test_cable_boundaries),
+		cmocka_unit_test_setup_teardown(test_cable_rule_stage, setup, teardown),
+		cmocka_unit_test(test_latency_exact),
+		cmocka_unit_test(test_latency_json),
+		cmocka_unit_test_setup_teardown(test_mode_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pair_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_and_query_type, setup, teardown),
+		cmocka_unit_test(test_stage_names),
+		cmocka_unit_test(test_verdict_table),
+		cmocka_unit_test_setup_teardown(test_report_json, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
