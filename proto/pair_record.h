@@ -92,9 +92,14 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec);
  * root. 0 or LP_ECRYPTO / LP_EBADMSG with the reason in e. */
 int pair_record_verify(const struct pair_record *rec, struct lp_errinfo *e);
 
-/* Overwrite the private keys and the EscrowBag held in a pair-record
- * dictionary's data nodes before the caller frees it. NULL ok. */
+/* Overwrite the data nodes of every secret key (src/base/lp_secret.h: the
+ * private keys, the EscrowBag) in `dict` and the dictionaries nested in it,
+ * before the caller frees it. NULL ok. */
 void pair_plist_wipe_secrets(plist_t dict);
+
+/* Replace the same nodes by the string "<redacted N bytes>" (their bytes
+ * wiped first): for a copy of a message that is about to be logged. NULL ok. */
+void pair_plist_redact_secrets(plist_t dict);
 
 /* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
  * temp file in the same directory, fsync, rename (or link if `exclusive`:
