@@ -6,7 +6,7 @@
 #   make bench      benchmarks (numbers and ratios)
 #   make fuzz       build the libFuzzer harnesses (FUZZ_TIME=s to run each)
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall, make install-dirs)
-#   make deb        build the Debian package, lintian it, install it in a chroot
+#   make deb        build the Debian package and lintian it (deb-check: + chroot install)
 #   DEVELOPER=1     strict warnings, -Werror;  SANITIZE=address,undefined
 .SUFFIXES:
 .DEFAULT_GOAL := all
@@ -201,7 +201,12 @@ uninstall:
 	  rmdir -p --ignore-fail-on-non-empty "$(DESTDIR)$${f%/*}" 2>/dev/null || true; done; fi
 
 # --- Debian package (debian/; slow: run by .ci/run, not by make check) --------
+# deb: build + lintian (build/deb/*.deb); deb-check: also install it in a
+# Debian 12 chroot and run it (root; tools/deb-check.sh)
 deb:
+	@tools/bootstrap.sh package
+	tools/deb-check.sh --build-only
+deb-check:
 	@tools/bootstrap.sh package
 	tools/deb-check.sh
 
@@ -209,6 +214,6 @@ clean:
 	rm -rf $(B) linkprobe
 
 
-.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb clean
+.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
 
 -include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

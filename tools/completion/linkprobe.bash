@@ -3,7 +3,7 @@
 # (make install). Commands and options come from `linkprobe --help` (and the
 # command's own --help), profiles from `linkprobe sim --list`, UDIDs from
 # `linkprobe list --json`, so the completion follows the program it ships with.
-# tests/t/91-completion.t drives _linkprobe through COMP_WORDS/COMP_CWORD.
+# tests/t/96-completion.t drives _linkprobe through COMP_WORDS/COMP_CWORD.
 
 # the linkprobe to ask: the one being completed if it is a path, else $PATH's
 _linkprobe_bin()

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 90-man.t - the man page doc/linkprobe.1 is lint-clean and complete: every
+# 95-man.t - the man page doc/linkprobe.1 is lint-clean and complete: every
 # command and option of `linkprobe --help` and of each command's --help,
 # every verdict, simulated profile, environment variable and exit code.
 . "$(dirname "$0")/lib.sh"

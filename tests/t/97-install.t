@@ -1,5 +1,5 @@
 #!/bin/sh
-# 92-install.t - `make install DESTDIR=...` puts the program, the extcap link,
+# 97-install.t - `make install DESTDIR=...` puts the program, the extcap link,
 # the Wireshark Lua plugin, the udev rule, the man page, the completions and
 # the protocol reference where the directories say; `make uninstall` with the
 # same DESTDIR leaves an empty tree. Directories are asked from the Makefile

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 91-completion.t - shell completion (tools/completion/): the bash function
+# 96-completion.t - shell completion (tools/completion/): the bash function
 # _linkprobe is driven through COMP_WORDS/COMP_CWORD as bash would call it
 # (with bash-completion's helpers loaded, words split at ':' like bash does);
 # the zsh function parses and describes every option of --help.
