@@ -88,7 +88,9 @@ for f in /usr/share/man/man1/linkprobe.1.gz /usr/share/bash-completion/completio
 done
 ext=$(in_ch dpkg -L linkprobe | grep '/wireshark/extcap/linkprobe$' || true)
 [ -n "$ext" ] && [ "$(in_ch readlink -f "$ext")" = /usr/bin/linkprobe ] || fail "extcap link missing or dangling"
-files=$(in_ch dpkg -L linkprobe | while read -r f; do [ -f "$CH$f" ] && [ ! -L "$CH$f" ] && echo "$f"; done)
+files=$(in_ch dpkg -L linkprobe | while read -r f; do
+	if [ -f "$CH$f" ] && [ ! -L "$CH$f" ]; then echo "$f"; fi
+done)
 in_ch dpkg --purge linkprobe || fail "dpkg --purge"
 for f in $files; do [ -e "$CH$f" ] && fail "$f left behind by dpkg --purge"; done
 [ -e "$CH$rule" ] && fail "udev rule left behind"
