@@ -159,13 +159,14 @@ DOCDIR ?= $(DATADIR)/doc/linkprobe
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
 # Each is asked once, and only when not given on the command line.
+ifneq ($(origin WIRESHARK_PLUGINDIR)$(origin EXTCAPDIR),command linecommand line)
+WS_FOLDERS := $(shell tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*/lua=/p; s/^Extcap path:[[:space:]]*/extcap=/p')
+endif
 ifeq ($(origin WIRESHARK_PLUGINDIR),undefined)
-WIRESHARK_PLUGINDIR := $(shell tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*//p' | head -1)
-WIRESHARK_PLUGINDIR := $(or $(WIRESHARK_PLUGINDIR),$(patsubst %/,%,$(dir $(shell $(PKG_CONFIG) --variable=plugindir wireshark 2>/dev/null))),$(PREFIX)/lib/wireshark/plugins)
+WIRESHARK_PLUGINDIR := $(or $(patsubst lua=%,%,$(filter lua=%,$(WS_FOLDERS))),$(patsubst %/,%,$(dir $(shell $(PKG_CONFIG) --variable=plugindir wireshark 2>/dev/null))),$(PREFIX)/lib/wireshark/plugins)
 endif
 ifeq ($(origin EXTCAPDIR),undefined)
-EXTCAPDIR := $(shell $(PKG_CONFIG) --variable=extcapdir wireshark 2>/dev/null)
-EXTCAPDIR := $(or $(EXTCAPDIR),$(shell tshark -G folders 2>/dev/null | sed -n 's/^Extcap path:[[:space:]]*//p' | head -1),$(PREFIX)/lib/wireshark/extcap)
+EXTCAPDIR := $(or $(shell $(PKG_CONFIG) --variable=extcapdir wireshark 2>/dev/null),$(patsubst extcap=%,%,$(filter extcap=%,$(WS_FOLDERS))),$(PREFIX)/lib/wireshark/extcap)
 endif
 ifeq ($(origin UDEVRULESDIR),undefined)
 UDEVRULESDIR := $(or $(addsuffix /rules.d,$(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null)),/lib/udev/rules.d)
