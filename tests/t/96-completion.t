@@ -60,6 +60,6 @@ command -v zsh >/dev/null; ok $? "zsh is installed (tools/bootstrap.sh)"
 zsh -n "$ROOT/tools/completion/_linkprobe"; ok $? "the zsh completion parses"
 head -1 "$ROOT/tools/completion/_linkprobe" | grep -qx '#compdef linkprobe'; ok $? "the zsh completion starts with #compdef linkprobe"
 for o in $("$LP" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u); do
-	grep -qE -- "'(\\(- \\*\\)|\\*)?$o[=[]" "$ROOT/tools/completion/_linkprobe"; ok $? "zsh describes $o"
+	grep -qE -- "'(\\([^)]*\\)|\\*)?$o[=[]" "$ROOT/tools/completion/_linkprobe"; ok $? "zsh describes $o"
 done
 done_testing
