@@ -1,6 +1,6 @@
 /* lockdown_client.c - host lockdown client over a struct lp_stream.
  *
- * Reference: protocol-notes.md section 0 (Label + ProtocolVersion "2" in
+ * Reference: doc/protocol.md section 0 (Label + ProtocolVersion "2" in
  * every request; QueryType reply without Result; prefix in its own segment),
  * 4.2 (Request echo, Error, Result "Failure"), 4.3 (request keys), 4.7 (Pair
  * body, PairingOptions), 4.9 (TLS right after the plaintext StartSession

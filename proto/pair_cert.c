@@ -1,6 +1,6 @@
 /* pair_cert.c - pairing credentials with OpenSSL 3; see pair_cert.h.
  *
- * Reference: protocol-notes.md 4.5a (DevicePublicKey is PKCS#1 PEM), 4.6
+ * Reference: doc/protocol.md 4.5a (DevicePublicKey is PKCS#1 PEM), 4.6
  * (certificate profile), section 0 (empty DNs defeat the chain builder).
  * Private keys leave this file only as PEM in buffers that are wiped on free;
  * intermediate BIOs holding key PEM use the secure-memory BIO.

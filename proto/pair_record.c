@@ -1,6 +1,6 @@
 /* pair_record.c - load/save pair records and SystemConfiguration.plist.
  *
- * Reference: protocol-notes.md 5 (directory, file names, the nine keys and
+ * Reference: doc/protocol.md 5 (directory, file names, the nine keys and
  * their plist types, PEM stored without a trailing NUL, SystemBUID format),
  * 4.7 (what of the record is sent in Pair).
  *
@@ -8,7 +8,7 @@
  * temp file + rename (usbmuxd truncates in place with fopen "wb", so a crash
  * leaves a half record); a new directory is 0700. EscrowBag and
  * WiFiMACAddress are optional when loading (pairing can succeed without an
- * EscrowBag, notes 4.7); the other seven keys are required.
+ * EscrowBag, doc/protocol.md 4.7); the other seven keys are required.
  */
 #include "proto/pair_record.h"
 

@@ -1,7 +1,7 @@
 /* pair_record.h - pair records on disk, in libimobiledevice/usbmuxd's format.
  *
  * A pair record is what a host keeps after pairing with a device
- * (protocol-notes.md 5): `<dir>/<UDID>.plist`, an XML dictionary with
+ * (doc/protocol.md 5): `<dir>/<UDID>.plist`, an XML dictionary with
  * DeviceCertificate, HostCertificate, HostPrivateKey, RootCertificate,
  * RootPrivateKey (PEM as data), HostID, SystemBUID (strings), EscrowBag
  * (data) and WiFiMACAddress (string); and `<dir>/SystemConfiguration.plist`
@@ -84,7 +84,7 @@ int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e);
 
 /* The PairRecord dictionary sent in a Pair / ValidatePair request (owned):
  * DeviceCertificate, HostCertificate, HostID, RootCertificate, SystemBUID -
- * never the private keys (notes 4.7). NULL if a field is missing. */
+ * never the private keys (doc/protocol.md 4.7). NULL if a field is missing. */
 plist_t pair_record_to_pair_request(const struct pair_record *rec);
 
 /* Consistency check of a loaded record: certificates and keys parse, each key

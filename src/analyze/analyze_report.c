@@ -354,19 +354,19 @@ static void build_trust(struct build *b)
 		skip_stage(b, "TLS", d->session.t1, "device did not ask for session TLS");
 	} else {
 		s = stage_at(b, "TLS", d->tls.seen ? d->tls.t0 : d->session.t1);
-		if (d->tls_state == TLS_NONE) {
+		if (d->tls_state == AN_TLS_NONE) {
 			stop_at(b, s, d->last_t, "no TLS handshake after StartSession", false);
 			return;
 		}
-		if (d->tls_state != TLS_OK) {
-			if (d->tls_state == TLS_STARTED && d->gone) {
+		if (d->tls_state != AN_TLS_OK) {
+			if (d->tls_state == AN_TLS_STARTED && d->gone) {
 				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
 				return;
 			}
 			stage_end(b, s, span_end_t(&d->tls), ST_FAIL, "%s",
-				  d->tls_state == TLS_FAILED ? d->tls_detail : "handshake never completed (no application data)");
+				  d->tls_state == AN_TLS_FAILED ? d->tls_detail : "handshake never completed (no application data)");
 			diag_set_verdict(b->r, V_TLS_FAILED, "stage TLS: %s",
-					 d->tls_state == TLS_FAILED ? d->tls_detail : "no application data after the handshake");
+					 d->tls_state == AN_TLS_FAILED ? d->tls_detail : "no application data after the handshake");
 			return;
 		}
 		stage_end(b, s, d->tls.t1, ST_OK, "%s", d->tls_detail);
@@ -428,7 +428,7 @@ static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, 
 static int progress(const struct an_dev *d)
 {
 	return (d->have_ids && d->vid == 0x05ac) + (d->mux_seen || d->via_usbmuxd) + d->lconnect.seen + d->qtype.seen +
-	       (d->pair.seen || d->session.seen) + (d->tls_state != TLS_NONE) + d->service.seen;
+	       (d->pair.seen || d->session.seen) + (d->tls_state != AN_TLS_NONE) + d->service.seen;
 }
 
 static bool candidate(const struct an_dev *d)

@@ -1,7 +1,7 @@
 /* cap_tap.c - transport observer that writes usbmon records, stage markers,
  * and the payload redactor; see cap_tap.h.
  *
- * Reference: protocol-notes.md 6.1 (records), 2.2/2.7 (the mux TCP header a
+ * Reference: doc/protocol.md 6.1 (records), 2.2/2.7 (the mux TCP header a
  * continued redaction skips), 4 and 5 (which plist keys hold secrets:
  * EscrowBag in the Pair reply, *PrivateKey in pair records). */
 #include "src/capture/cap_tap.h"

@@ -2,7 +2,7 @@
  * host would see it: descriptors parsed with usb/usb_desc.h, usbmux through a
  * HOST-role codec, lockdown messages framed with proto/lockdown_frame.h, and
  * a TLS session with host certificates made here with OpenSSL.
- * Reference: protocol-notes.md section 0 (descriptor table), 2, 4. */
+ * Reference: doc/protocol.md section 0 (descriptor table), 2, 4. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
