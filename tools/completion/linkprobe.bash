@@ -75,7 +75,7 @@ _linkprobe()
 			grep -oE '"udid": *"[^"]*"' | sed -E 's/.*"([^"]*)"$/\1/' | sort -u)" -- "$cur"))
 		return
 		;;
-	--capture | --capture-streams | --keylog | --report)
+	--capture | --capture-streams | --capture-bus | --keylog | --report)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		compopt -o filenames 2>/dev/null
 		return
