@@ -5,7 +5,8 @@
 #   make demo       pair with the simulated iPhone and run a cable test
 #   make bench      benchmarks (numbers and ratios)
 #   make fuzz       build the libFuzzer harnesses (FUZZ_TIME=s to run each)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall, make install-dirs)
+#   make deb        build the Debian package and lintian it (deb-check: + chroot install)
 #   DEVELOPER=1     strict warnings, -Werror;  SANITIZE=address,undefined
 .SUFFIXES:
 .DEFAULT_GOAL := all
@@ -13,8 +14,6 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
-# Wireshark's extcap dir (for Debian's Wireshark: `tshark -G folders` "Extcap path")
-EXTCAPDIR ?= $(PREFIX)/lib/wireshark/extcap
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PKGS := libusb-1.0 libpcap libplist-2.0 openssl json-c
@@ -32,7 +31,7 @@ LP_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = $(LP_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = $(LP_CFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm -pthread
 
 # Layers (doc/HACKING.md): src/base <- usb <- proto <- src/capture <- src/device
@@ -147,19 +146,75 @@ bench: bootstrap
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	@for s in tools/bench/*.sh; do [ -e "$$s" ] || continue; B=$(B) sh $$s || exit 1; done
 
+# --- install / uninstall -----------------------------------------------------
+# Every directory can be overridden (make install EXTCAPDIR=...). Wireshark's
+# directories are asked from Wireshark: the extcap directory from its
+# pkg-config file (libwireshark-dev) or `tshark -G folders`; the Lua plugin
+# directory from `tshark -G folders` ("Global Lua Plugins") or the parent of
+# pkg-config's plugindir (that one is versioned, .../plugins/4.0, for C
+# plugins). Without Wireshark, Wireshark's defaults under PREFIX.
+# The udev rules directory comes from udev.pc, else /lib/udev/rules.d.
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/linkprobe
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
+# Each is asked once, and only when not given on the command line.
+ifneq ($(origin WIRESHARK_PLUGINDIR)$(origin EXTCAPDIR),command linecommand line)
+WS_FOLDERS := $(shell tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*/lua=/p; s/^Extcap path:[[:space:]]*/extcap=/p')
+endif
+ifeq ($(origin WIRESHARK_PLUGINDIR),undefined)
+WIRESHARK_PLUGINDIR := $(or $(patsubst lua=%,%,$(filter lua=%,$(WS_FOLDERS))),$(patsubst %/,%,$(dir $(shell $(PKG_CONFIG) --variable=plugindir wireshark 2>/dev/null))),$(PREFIX)/lib/wireshark/plugins)
+endif
+ifeq ($(origin EXTCAPDIR),undefined)
+EXTCAPDIR := $(or $(shell $(PKG_CONFIG) --variable=extcapdir wireshark 2>/dev/null),$(patsubst extcap=%,%,$(filter extcap=%,$(WS_FOLDERS))),$(PREFIX)/lib/wireshark/extcap)
+endif
+ifeq ($(origin UDEVRULESDIR),undefined)
+UDEVRULESDIR := $(or $(addsuffix /rules.d,$(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null)),/lib/udev/rules.d)
+endif
+# what install puts where (uninstall removes exactly these)
+INSTALLED = $(BINDIR)/linkprobe $(EXTCAPDIR)/linkprobe $(WIRESHARK_PLUGINDIR)/linkprobe.lua \
+	$(UDEVRULESDIR)/39-linkprobe.rules $(MANDIR)/man1/linkprobe.1 \
+	$(BASHCOMPDIR)/linkprobe $(ZSHCOMPDIR)/_linkprobe $(DOCDIR)/protocol.md
+install-dirs:
+	@echo "BINDIR=$(BINDIR)"; echo "EXTCAPDIR=$(EXTCAPDIR)"; \
+	echo "WIRESHARK_PLUGINDIR=$(WIRESHARK_PLUGINDIR)"; echo "UDEVRULESDIR=$(UDEVRULESDIR)"; \
+	echo "MANDIR=$(MANDIR)"; echo "BASHCOMPDIR=$(BASHCOMPDIR)"; echo "ZSHCOMPDIR=$(ZSHCOMPDIR)"; \
+	echo "DOCDIR=$(DOCDIR)"
 install: linkprobe
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/linkprobe
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(EXTCAPDIR) $(DESTDIR)$(WIRESHARK_PLUGINDIR) \
+	  $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 linkprobe $(DESTDIR)$(BINDIR)/linkprobe
-	if [ -d tools/udev ]; then install -d $(DESTDIR)$(DATADIR)/linkprobe/udev && \
-	  install -m 0644 tools/udev/* $(DESTDIR)$(DATADIR)/linkprobe/udev/; fi
-	if [ -d tools/wireshark ]; then install -d $(DESTDIR)$(PREFIX)/lib/wireshark/plugins && \
-	  install -m 0644 tools/wireshark/*.lua $(DESTDIR)$(PREFIX)/lib/wireshark/plugins/; fi
-	install -d $(DESTDIR)$(EXTCAPDIR) && ln -sf $(BINDIR)/linkprobe $(DESTDIR)$(EXTCAPDIR)/linkprobe
+	ln -sf $(BINDIR)/linkprobe $(DESTDIR)$(EXTCAPDIR)/linkprobe
+	install -m 0644 tools/wireshark/linkprobe.lua $(DESTDIR)$(WIRESHARK_PLUGINDIR)/linkprobe.lua
+	install -m 0644 tools/udev/39-linkprobe.rules $(DESTDIR)$(UDEVRULESDIR)/39-linkprobe.rules
+	install -m 0644 doc/linkprobe.1 $(DESTDIR)$(MANDIR)/man1/linkprobe.1
+	install -m 0644 tools/completion/linkprobe.bash $(DESTDIR)$(BASHCOMPDIR)/linkprobe
+	install -m 0644 tools/completion/_linkprobe $(DESTDIR)$(ZSHCOMPDIR)/_linkprobe
+	install -m 0644 doc/protocol.md $(DESTDIR)$(DOCDIR)/protocol.md
+	@echo "install: on a running system reload udev: udevadm control --reload && udevadm trigger"
+
+# Removes what install put there; under DESTDIR also the directories it leaves
+# empty (never system directories of a live system).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@if [ -n "$(DESTDIR)" ]; then for f in $(INSTALLED); do \
+	  rmdir -p --ignore-fail-on-non-empty "$(DESTDIR)$${f%/*}" 2>/dev/null || true; done; fi
+
+# --- Debian package (debian/; slow: run by .ci/run, not by make check) --------
+# deb: build + lintian (build/deb/*.deb); deb-check: also install it in a
+# Debian 12 chroot and run it (root; tools/deb-check.sh)
+deb:
+	@tools/bootstrap.sh package
+	tools/deb-check.sh --build-only
+deb-check:
+	@tools/bootstrap.sh package
+	tools/deb-check.sh
 
 clean:
 	rm -rf $(B) linkprobe
 
 
-.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install clean
+.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
 
 -include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

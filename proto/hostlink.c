@@ -2,7 +2,7 @@
  * probe with timings, configuration/claim, bulk IN loops, VERSION/SETUP, and
  * blocking deadline-bounded streams over mux connections (see hostlink.h).
  *
- * Reference: ../shared/reference/protocol-notes.md. 1.4: the usbmux interface
+ * Reference: doc/protocol.md. 1.4: the usbmux interface
  * is ff/fe/02 with one bulk IN and one bulk OUT; usbmuxd prefers the highest
  * configuration that has it (we keep the active one if it already has it, to
  * avoid a needless SET_CONFIGURATION). 1.6: three 16384-byte IN transfers in

@@ -7,7 +7,7 @@
  * keeps, selects the usbmux configuration if it is not active, claims the
  * interface, keeps HL_NUM_RX bulk IN transfers of HL_RX_SIZE bytes in flight,
  * and negotiates VERSION (and SETUP for v2). Reference:
- * ../shared/reference/protocol-notes.md sections 1.4, 1.6, 1.7, 1.9, 2.
+ * doc/protocol.md sections 1.4, 1.6, 1.7, 1.9, 2.
  *
  * Every wait is bounded by an absolute deadline on the transport context's
  * clock. Single-threaded: the thread that calls into a link drives its

@@ -1,6 +1,6 @@
 /* lockdown_client.c - host lockdown client over a struct lp_stream.
  *
- * Reference: protocol-notes.md section 0 (Label + ProtocolVersion "2" in
+ * Reference: doc/protocol.md section 0 (Label + ProtocolVersion "2" in
  * every request; QueryType reply without Result; prefix in its own segment),
  * 4.2 (Request echo, Error, Result "Failure"), 4.3 (request keys), 4.7 (Pair
  * body, PairingOptions), 4.9 (TLS right after the plaintext StartSession
@@ -134,42 +134,7 @@ int lkd_tls_info(const struct lkd_client *c, const char **version, const char **
 	return c && c->tls_done ? 0 : LP_ENOENT;
 }
 
-/* --- observer with secrets removed -------------------------------------- */
-
-static void redact(plist_t dict, int depth)
-{
-	static const char *const secrets[] = {"EscrowBag", "HostPrivateKey", "RootPrivateKey"};
-	plist_dict_iter it = NULL;
-	char *key = NULL;
-	plist_t val = NULL;
-
-	if (depth > 4 || plist_get_node_type(dict) != PLIST_DICT)
-		return;
-	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
-		plist_t v = plist_dict_get_item(dict, secrets[i]);
-		char s[48];
-		uint64_t n = 0;
-
-		if (!v || plist_get_node_type(v) != PLIST_DATA)
-			continue;
-		plist_get_data_ptr(v, &n);
-		snprintf(s, sizeof(s), "<redacted %llu bytes>", (unsigned long long)n);
-		plist_dict_set_item(dict, secrets[i], plist_new_string(s));
-	}
-	plist_dict_new_iter(dict, &it);
-	if (!it)
-		return;
-	for (;;) {
-		plist_dict_next_item(dict, it, &key, &val);
-		if (!key)
-			break;
-		if (plist_get_node_type(val) == PLIST_DICT)
-			redact(val, depth + 1);
-		free(key);
-		key = NULL;
-	}
-	free(it);
-}
+/* --- observer, secrets replaced (pair_plist_redact_secrets) ------------- */
 
 static void observe(struct lkd_client *c, int dir, plist_t msg)
 {
@@ -180,7 +145,7 @@ static void observe(struct lkd_client *c, int dir, plist_t msg)
 	copy = plist_copy(msg);
 	if (!copy)
 		return;
-	redact(copy, 0);
+	pair_plist_redact_secrets(copy);
 	c->obs(c->obs_ud, dir, copy);
 	plist_free(copy);
 }

@@ -1,6 +1,6 @@
 /* lockdown_client.h - host side of lockdownd (port 62078) over a stream.
  *
- * Strictly one request, one reply (protocol-notes.md 4.1-4.3). Every request
+ * Strictly one request, one reply (doc/protocol.md 4.1-4.3). Every request
  * carries Label and ProtocolVersion "2" as Apple's host software does (notes
  * section 0). Each call is bounded by an absolute deadline on stream->clock.
  * A reply's `Error` string becomes the matching LP_ELKD_* code with the raw
@@ -56,7 +56,7 @@ int lkd_query_type(struct lkd_client *c, char **type, uint64_t deadline, struct 
 /* GetValue [Domain] [Key]: *value owned. NULL key = all values (a dict). */
 int lkd_get_value(struct lkd_client *c, const char *domain, const char *key, plist_t *value,
 		  uint64_t deadline, struct lp_errinfo *e);
-/* Pair with rec's public half (notes 4.7). *escrow_bag_out (if non-NULL)
+/* Pair with rec's public half (doc/protocol.md 4.7). *escrow_bag_out (if non-NULL)
  * receives the reply's EscrowBag data node (owned) or NULL if absent. */
 int lkd_pair(struct lkd_client *c, const struct pair_record *rec, plist_t *escrow_bag_out,
 	     uint64_t deadline, struct lp_errinfo *e);
@@ -85,7 +85,7 @@ int lkd_goodbye(struct lkd_client *c, uint64_t deadline, struct lp_errinfo *e);
  * (borrowed; "" if none). 0 if a handshake completed, else LP_ENOENT. */
 int lkd_tls_info(const struct lkd_client *c, const char **version, const char **cipher);
 /* The certificate the device presented in the last session handshake
- * (borrowed, NULL if none). Hosts do not verify it (notes 4.9); the
+ * (borrowed, NULL if none). Hosts do not verify it (doc/protocol.md 4.9); the
  * diagnosis compares it with the record's DeviceCertificate as evidence. */
 X509 *lkd_tls_peer_cert(const struct lkd_client *c);
 /* May the record's EscrowBag go to this device? Only inside session TLS and

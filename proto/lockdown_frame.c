@@ -1,6 +1,6 @@
 /* lockdown_frame.c - lockdown message framing: length-prefixed plists.
  *
- * Reference: protocol-notes.md 4.1 (framing), section 0 (the device often
+ * Reference: doc/protocol.md 4.1 (framing), section 0 (the device often
  * sends the 4-byte prefix in its own segment).
  *
  *   +----------------+----------------------------------------+

@@ -1,6 +1,6 @@
 /* lockdown_frame.h - lockdown message framing, sans-I/O, both roles.
  *
- * Wire format (protocol-notes.md 4.1): a 4-byte big-endian length, then that
+ * Wire format (doc/protocol.md 4.1): a 4-byte big-endian length, then that
  * many bytes of property list (XML "<?xml" or binary "bplist00"), parsed
  * through libplist only. Lengths over LKD_MAX_MESSAGE are refused before any
  * allocation. Control bytes < 0x20 other than TAB/LF/CR in XML are replaced

@@ -1,6 +1,6 @@
 /* mux.c - usbmux codec, host and device roles, sans-I/O (see mux.h).
  *
- * Reference: ../shared/reference/protocol-notes.md section 2, which summarises
+ * Reference: doc/protocol.md section 2, which summarises
  * libimobiledevice/usbmuxd src/cli/device.c, tihmstar/usbmuxd2 Devices/USBDevice.cpp
  * and TCP.cpp. What this file does not do: USB I/O, ZLPs (the caller adds one
  * when a packet's length is a multiple of wMaxPacketSize), retransmission

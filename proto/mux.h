@@ -1,7 +1,7 @@
 /* mux.h - usbmux codec, host and device roles, sans-I/O.
  *
  * One codec for both ends of the usbmux protocol that runs over an iPhone's
- * bulk endpoints (reference: ../shared/reference/protocol-notes.md section 2).
+ * bulk endpoints (reference: doc/protocol.md section 2).
  * Bytes go in with mux_feed() (one call per completed USB transfer), events come
  * out through callbacks, and packets to send are taken with mux_out_take() -
  * each one is exactly one USB transfer (the caller adds a ZLP when its length

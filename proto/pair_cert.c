@@ -1,6 +1,6 @@
 /* pair_cert.c - pairing credentials with OpenSSL 3; see pair_cert.h.
  *
- * Reference: protocol-notes.md 4.5a (DevicePublicKey is PKCS#1 PEM), 4.6
+ * Reference: doc/protocol.md 4.5a (DevicePublicKey is PKCS#1 PEM), 4.6
  * (certificate profile), section 0 (empty DNs defeat the chain builder).
  * Private keys leave this file only as PEM in buffers that are wiped on free;
  * intermediate BIOs holding key PEM use the secure-memory BIO.
@@ -120,7 +120,7 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok;
 }
 
-enum cert_kind { CERT_ROOT, CERT_HOST, CERT_DEVICE };
+enum cert_kind { PAIR_CERT_ROOT, PAIR_CERT_HOST, PAIR_CERT_DEVICE };
 
 /* One certificate for `pub`, signed by `sign_key`; issuer NULL = self. */
 static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *sign_key)
@@ -136,14 +136,14 @@ static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, X509 *issuer, EVP_PKE
 	    !X509_time_adj_ex(X509_getm_notAfter(x), PAIR_CERT_DAYS, 0, NULL) ||
 	    !X509_set_pubkey(x, pub))
 		goto fail;
-	if (kind == CERT_ROOT) {
+	if (kind == PAIR_CERT_ROOT) {
 		if (!add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE"))
 			goto fail;
 	} else {
 		if (!add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
 		    !add_ext(x, issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment"))
 			goto fail;
-		if (kind == CERT_DEVICE && !add_ext(x, issuer, NID_subject_key_identifier, "hash"))
+		if (kind == PAIR_CERT_DEVICE && !add_ext(x, issuer, NID_subject_key_identifier, "hash"))
 			goto fail;
 	}
 	if (X509_sign(x, sign_key, EVP_sha256()) <= 0)
@@ -336,9 +336,9 @@ static int creds_generate(struct pair_keygen *kg, const uint8_t *device_pubkey_p
 		r = lp_openssl_err(e, LP_ECRYPTO, "RSA key generation");
 		goto out;
 	}
-	root = make_cert(CERT_ROOT, root_key, NULL, root_key);
-	host = root ? make_cert(CERT_HOST, host_key, root, root_key) : NULL;
-	device = host ? make_cert(CERT_DEVICE, dev, root, root_key) : NULL;
+	root = make_cert(PAIR_CERT_ROOT, root_key, NULL, root_key);
+	host = root ? make_cert(PAIR_CERT_HOST, host_key, root, root_key) : NULL;
+	device = host ? make_cert(PAIR_CERT_DEVICE, dev, root, root_key) : NULL;
 	if (!device) {
 		r = lp_openssl_err(e, LP_ECRYPTO, "certificate generation");
 		goto out;

@@ -2,7 +2,7 @@
  *
  * Pairing a host with a device means minting a private CA (root), a host
  * certificate and a certificate for the device's own public key, all signed
- * by that root (protocol-notes.md 4.6). The profile used here is the "safe
+ * by that root (doc/protocol.md 4.6). The profile used here is the "safe
  * choice" of 4.6: RSA-2048 e=65537, X.509 v3, serial 1, empty subject and
  * issuer, 10-year validity, SHA-256; root BasicConstraints critical CA:TRUE;
  * host and device BasicConstraints critical CA:FALSE + KeyUsage critical
@@ -10,7 +10,7 @@
  * SubjectKeyIdentifier.
  *
  * Because every name is empty, OpenSSL's chain builder sees each certificate
- * as self-signed (notes section 0): check signatures with pair_cert_signed_by.
+ * as self-signed (doc/protocol.md section 0): check signatures with pair_cert_signed_by.
  */
 #ifndef LP_PAIR_CERT_H
 #define LP_PAIR_CERT_H

@@ -1,6 +1,6 @@
 /* pair_record.c - load/save pair records and SystemConfiguration.plist.
  *
- * Reference: protocol-notes.md 5 (directory, file names, the nine keys and
+ * Reference: doc/protocol.md 5 (directory, file names, the nine keys and
  * their plist types, PEM stored without a trailing NUL, SystemBUID format),
  * 4.7 (what of the record is sent in Pair).
  *
@@ -8,7 +8,7 @@
  * temp file + rename (usbmuxd truncates in place with fopen "wb", so a crash
  * leaves a half record); a new directory is 0700. EscrowBag and
  * WiFiMACAddress are optional when loading (pairing can succeed without an
- * EscrowBag, notes 4.7); the other seven keys are required.
+ * EscrowBag, doc/protocol.md 4.7); the other seven keys are required.
  */
 #include "proto/pair_record.h"
 
@@ -27,12 +27,13 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "src/base/lp_secret.h"
 #include "proto/lockdown_frame.h"
 
 #define SYSCONF_NAME "SystemConfiguration.plist"
 #define SYSCONF_MAX_FILE (64u * 1024)
 
-enum field_kind { F_BLOB, F_STR };
+enum field_kind { PAIR_F_BLOB, PAIR_F_STR };
 
 struct field {
 	const char *key;
@@ -42,8 +43,8 @@ struct field {
 	size_t cap;
 };
 
-#define BLOB(k, m, req, cap) {k, F_BLOB, req, offsetof(struct pair_record, m), cap}
-#define STR(k, m, req) {k, F_STR, req, offsetof(struct pair_record, m), PAIR_RECORD_MAX_STR}
+#define BLOB(k, m, req, cap) {k, PAIR_F_BLOB, req, offsetof(struct pair_record, m), cap}
+#define STR(k, m, req) {k, PAIR_F_STR, req, offsetof(struct pair_record, m), PAIR_RECORD_MAX_STR}
 
 static const struct field fields[] = {
 	BLOB("DeviceCertificate", device_certificate, true, PAIR_MAX_PEM),
@@ -80,7 +81,7 @@ void pair_record_free(struct pair_record *rec)
 		return;
 	/* Every blob is wiped: cheap, and covers keys and EscrowBag. */
 	for (size_t i = 0; i < NFIELDS; i++) {
-		if (fields[i].kind == F_BLOB)
+		if (fields[i].kind == PAIR_F_BLOB)
 			pair_blob_wipe(blob_at(rec, &fields[i]));
 		else
 			free(*str_at(rec, &fields[i]));
@@ -188,7 +189,7 @@ static int get_field(plist_t dict, const struct field *f, struct pair_record *re
 			return lp_err_set(e, LP_EBADMSG, "pair record: %s missing", f->key);
 		return 0;
 	}
-	if (f->kind == F_BLOB) {
+	if (f->kind == PAIR_F_BLOB) {
 		if (plist_get_node_type(n) != PLIST_DATA)
 			return lp_err_set(e, LP_EBADMSG, "pair record: %s is %s, expected data",
 					  f->key, type_name(n));
@@ -269,7 +270,7 @@ plist_t pair_record_to_plist(const struct pair_record *rec)
 	for (size_t i = 0; d && i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
 
-		if (f->kind == F_BLOB) {
+		if (f->kind == PAIR_F_BLOB) {
 			const struct pair_blob *b = blob_at(rec, f);
 			if (b->data && b->len)
 				plist_dict_set_item(d, f->key, plist_new_data((const char *)b->data, b->len));
@@ -306,7 +307,7 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec)
 			want |= strcmp(sent[k], f->key) == 0;
 		if (!want)
 			continue;
-		if (f->kind == F_BLOB) {
+		if (f->kind == PAIR_F_BLOB) {
 			const struct pair_blob *b = blob_at(rec, f);
 			if (!b->data || !b->len)
 				goto missing;
@@ -446,20 +447,69 @@ static void fsync_dir(const char *dir)
 	}
 }
 
+/* Visit every secret data node (src/base/lp_secret.h) of `dict` and of the
+ * dictionaries nested in it, down to PAIR_SECRET_DEPTH levels (a Pair request
+ * nests the record one level down). `fn` may replace the node. */
+#define PAIR_SECRET_DEPTH 4
+static void walk_secrets(plist_t dict, int depth, void (*fn)(plist_t dict, const char *key, plist_t v))
+{
+	plist_dict_iter it = NULL;
+	char *key = NULL;
+	plist_t val = NULL;
+
+	if (!dict || depth > PAIR_SECRET_DEPTH || plist_get_node_type(dict) != PLIST_DICT)
+		return;
+	for (size_t i = 0; lp_secret_keys[i]; i++) {
+		plist_t v = plist_dict_get_item(dict, lp_secret_keys[i]);
+
+		if (v && plist_get_node_type(v) == PLIST_DATA)
+			fn(dict, lp_secret_keys[i], v);
+	}
+	plist_dict_new_iter(dict, &it);
+	if (!it)
+		return;
+	for (;;) {
+		plist_dict_next_item(dict, it, &key, &val);
+		if (!key)
+			break;
+		if (plist_get_node_type(val) == PLIST_DICT)
+			walk_secrets(val, depth + 1, fn);
+		free(key);
+		key = NULL;
+	}
+	free(it);
+}
+
+static void wipe_node(plist_t dict, const char *key, plist_t v)
+{
+	uint64_t len = 0;
+	const char *p = plist_get_data_ptr(v, &len);
+
+	(void)dict;
+	(void)key;
+	if (p && len)
+		OPENSSL_cleanse((void *)p, (size_t)len);
+}
+
+static void redact_node(plist_t dict, const char *key, plist_t v)
+{
+	uint64_t len = 0;
+	char s[48];
+
+	plist_get_data_ptr(v, &len);
+	snprintf(s, sizeof(s), "<redacted %llu bytes>", (unsigned long long)len);
+	wipe_node(dict, key, v);
+	plist_dict_set_item(dict, key, plist_new_string(s));
+}
+
 void pair_plist_wipe_secrets(plist_t dict)
 {
-	static const char *const keys[] = {"HostPrivateKey", "RootPrivateKey", "EscrowBag"};
+	walk_secrets(dict, 0, wipe_node);
+}
 
-	if (!dict || plist_get_node_type(dict) != PLIST_DICT)
-		return;
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		plist_t n = plist_dict_get_item(dict, keys[i]);
-		uint64_t len = 0;
-		const char *p;
-
-		if (n && plist_get_node_type(n) == PLIST_DATA && (p = plist_get_data_ptr(n, &len)) && len)
-			OPENSSL_cleanse((void *)p, (size_t)len);
-	}
+void pair_plist_redact_secrets(plist_t dict)
+{
+	walk_secrets(dict, 0, redact_node);
 }
 
 /* Test hook (tests/t/92-kill.t): LINKPROBE_TEST_WRITE_STOP=N[:SUFFIX] makes

@@ -1,7 +1,7 @@
 /* pair_record.h - pair records on disk, in libimobiledevice/usbmuxd's format.
  *
  * A pair record is what a host keeps after pairing with a device
- * (protocol-notes.md 5): `<dir>/<UDID>.plist`, an XML dictionary with
+ * (doc/protocol.md 5): `<dir>/<UDID>.plist`, an XML dictionary with
  * DeviceCertificate, HostCertificate, HostPrivateKey, RootCertificate,
  * RootPrivateKey (PEM as data), HostID, SystemBUID (strings), EscrowBag
  * (data) and WiFiMACAddress (string); and `<dir>/SystemConfiguration.plist`
@@ -84,7 +84,7 @@ int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e);
 
 /* The PairRecord dictionary sent in a Pair / ValidatePair request (owned):
  * DeviceCertificate, HostCertificate, HostID, RootCertificate, SystemBUID -
- * never the private keys (notes 4.7). NULL if a field is missing. */
+ * never the private keys (doc/protocol.md 4.7). NULL if a field is missing. */
 plist_t pair_record_to_pair_request(const struct pair_record *rec);
 
 /* Consistency check of a loaded record: certificates and keys parse, each key
@@ -92,9 +92,14 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec);
  * root. 0 or LP_ECRYPTO / LP_EBADMSG with the reason in e. */
 int pair_record_verify(const struct pair_record *rec, struct lp_errinfo *e);
 
-/* Overwrite the private keys and the EscrowBag held in a pair-record
- * dictionary's data nodes before the caller frees it. NULL ok. */
+/* Overwrite the data nodes of every secret key (src/base/lp_secret.h: the
+ * private keys, the EscrowBag) in `dict` and the dictionaries nested in it,
+ * before the caller frees it. NULL ok. */
 void pair_plist_wipe_secrets(plist_t dict);
+
+/* Replace the same nodes by the string "<redacted N bytes>" (their bytes
+ * wiped first): for a copy of a message that is about to be logged. NULL ok. */
+void pair_plist_redact_secrets(plist_t dict);
 
 /* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
  * temp file in the same directory, fsync, rename (or link if `exclusive`:

@@ -1,7 +1,7 @@
 /* plist_depth.c - nesting depth of a plist, read from its encoding.
  *
  * Binary ("bplist00", Apple's CFBinaryPList.c layout as documented in
- * protocol-notes.md 4.1 and libplist's bplist.c header comment):
+ * doc/protocol.md 4.1 and libplist's bplist.c header comment):
  *
  *   +----------+----------------------+--------------+-------------------+
  *   | bplist00 | objects ...          | offset table | trailer (32 bytes)|

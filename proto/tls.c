@@ -1,6 +1,6 @@
 /* tls.c - TLS engine over OpenSSL 3 memory BIOs, client and server roles.
  *
- * Reference: protocol-notes.md 4.9 (host = TLS client presenting its pairing
+ * Reference: doc/protocol.md 4.9 (host = TLS client presenting its pairing
  * certificate, device = TLS server asking for one; nobody verifies the
  * server; TLS <= 1.2 framing on current devices; legacy-server-connect and
  * ignore-unexpected-EOF as libimobiledevice sets them on OpenSSL 3) and

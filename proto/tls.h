@@ -2,7 +2,7 @@
  *
  * Lockdown switches its mux stream to TLS after StartSession; the host is the
  * TLS client presenting its certificate, the device the TLS server that asks
- * for it (protocol-notes.md 4.9). This engine never touches a socket: cipher
+ * for it (doc/protocol.md 4.9). This engine never touches a socket: cipher
  * bytes received from the peer are fed in, cipher bytes to send are taken out.
  *
  * Versions: TLS 1.0 .. 1.2 offered (lockdownd frames records as TLS <= 1.2);

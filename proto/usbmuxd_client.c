@@ -1,6 +1,6 @@
 /* usbmuxd_client.c - usbmuxd client protocol: codec and blocking client.
  *
- * Protocol and facts: usbmuxd_client.h and protocol-notes.md section 3
+ * Protocol and facts: usbmuxd_client.h and doc/protocol.md section 3
  * (usbmuxd src/usbmuxd-proto.h, src/client.c; libusbmuxd; go-ios). The one
  * quirk worth repeating: Connect's PortNumber is the port in network byte
  * order read as a host integer (htons(62078) on a little-endian host). */

@@ -4,7 +4,7 @@
  * For machines where usbmuxd owns the device (the interface is claimed, so
  * the direct libusb path gets BUSY): list devices, open a connection to a
  * device port through the daemon, and read/save pair records the daemon
- * keeps. Reference: protocol-notes.md section 3.
+ * keeps. Reference: doc/protocol.md section 3.
  *
  * Every message, both directions (all fields little-endian):
  *

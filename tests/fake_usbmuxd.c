@@ -2,7 +2,7 @@
  *
  *   fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]
  *
- * Serves the usbmuxd plist protocol (protocol-notes.md 3) on a UNIX socket
+ * Serves the usbmuxd plist protocol (doc/protocol.md 3) on a UNIX socket
  * for one simulated iPhone that it drives itself through the library's own
  * host link (sim transport + hostlink): ListDevices, ReadBUID,
  * ReadPairRecord, SavePairRecord (records in DIR, usbmuxd-style

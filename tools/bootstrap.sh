@@ -4,13 +4,17 @@
 # otherwise it prints the exact command and exits 1.
 #   tools/bootstrap.sh          build + unit/CLI tests (make, make check, make demo)
 #   tools/bootstrap.sh lab      + the QEMU USB lab (make lab)
+#   tools/bootstrap.sh package  + the Debian package build and its chroot test (make deb)
 set -eu
 BUILD="build-essential pkg-config clang libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
 libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3
-chromium fonts-dejavu-core"
+chromium fonts-dejavu-core
+mandoc bash-completion zsh"
 LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"
+PACKAGE="dpkg-dev debhelper fakeroot lintian debootstrap"
 want=$BUILD
 [ "${1:-}" = lab ] && want="$BUILD $LAB"
+[ "${1:-}" = package ] && want="$BUILD $PACKAGE"
 missing=
 for p in $want; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -6,7 +6,7 @@
  * Decodes such records (and the 48-byte LINKTYPE_USB_LINUX, 189) from a
  * capture through struct lp_rd. No I/O.
  *
- * Reference: protocol-notes.md section 6.1; Linux Documentation/usb/usbmon.rst,
+ * Reference: doc/protocol.md section 6.1; Linux Documentation/usb/usbmon.rst,
  * drivers/usb/mon/mon_bin.c (mon_bin_event, mon_bin_error); libpcap pcap/usb.h.
  *
  * Record layout (64 bytes, every field in the capturing host's byte order):

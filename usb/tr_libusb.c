@@ -1,7 +1,7 @@
 /* tr_libusb.c - the "libusb" transport backend: real Apple devices through
  * libusb-1.0's async API. Lists vid 0x05ac only.
  *
- * Reference: protocol-notes §1 (usbmuxd src/usb.c: configuration choice,
+ * Reference: doc/protocol.md 1 (usbmuxd src/usb.c: configuration choice,
  * kernel-driver detach before SET_CONFIGURATION, hotplug or 1 s polling),
  * libusb's API documentation (libusb_handle_events_timeout_completed,
  * libusb_fill_*_transfer). libusb errors and transfer statuses are mapped to

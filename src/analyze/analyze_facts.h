@@ -55,7 +55,7 @@ struct an_span {
 	uint64_t pkt0, pkt1;
 };
 
-enum an_tls_state { TLS_NONE, TLS_STARTED, TLS_OK, TLS_FAILED };
+enum an_tls_state { AN_TLS_NONE, AN_TLS_STARTED, AN_TLS_OK, AN_TLS_FAILED };
 
 struct an_dev {
 	char key[96];		/* identity: "vid:pid:serial", "bus:addr", "umx:<id>" */

@@ -193,8 +193,8 @@ static void tls_record(struct an *a, struct an_lkd *l, int dir, uint8_t ctype, u
 	case 23:
 		l->t[dir].app = true;
 		l->t[dir].last_app_t = t;
-		if (d->tls_state == TLS_STARTED) {
-			d->tls_state = TLS_OK;
+		if (d->tls_state == AN_TLS_STARTED) {
+			d->tls_state = AN_TLS_OK;
 			an_span_end(&d->tls, t, a->cur_pkt);
 			snprintf(d->tls_detail, sizeof(d->tls_detail),
 				 "handshake done, application data flowing (%s first)",
@@ -203,12 +203,12 @@ static void tls_record(struct an *a, struct an_lkd *l, int dir, uint8_t ctype, u
 		break;
 	case 21:
 		l->t[dir].alert = true;
-		if (d->tls_state == TLS_STARTED) {
-			d->tls_state = TLS_FAILED;
+		if (d->tls_state == AN_TLS_STARTED) {
+			d->tls_state = AN_TLS_FAILED;
 			an_span_end(&d->tls, t, a->cur_pkt);
 			snprintf(d->tls_detail, sizeof(d->tls_detail), "%s sent a TLS alert during the handshake",
 				 dir ? "device" : "host");
-		} else if (d->tls_state == TLS_OK && dir == 0 && !d->stop.done) {
+		} else if (d->tls_state == AN_TLS_OK && dir == 0 && !d->stop.done) {
 			/* close_notify after the session: StopSession was answered */
 			an_span_start(&d->stop, l->t[0].last_app_t, a->cur_pkt);
 			an_span_end(&d->stop, t, a->cur_pkt);
@@ -233,7 +233,7 @@ void an_lkd_event(struct an *a, const struct cap_event *ev)
 			on_reply(a, l, ev->u.msg, ev->t);
 		break;
 	case CAP_EV_TLS_START:
-		l->d->tls_state = TLS_STARTED;
+		l->d->tls_state = AN_TLS_STARTED;
 		l->d->tls.seen = false;
 		l->d->tls.done = false;
 		an_span_start(&l->d->tls, ev->t, ev->pkt);
@@ -252,21 +252,21 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 
 	if (!c->tls)
 		return;
-	if (d->tls_state == TLS_STARTED) {
-		d->tls_state = TLS_FAILED;
+	if (d->tls_state == AN_TLS_STARTED) {
+		d->tls_state = AN_TLS_FAILED;
 		an_span_end(&d->tls, t, a->cur_pkt);
 		snprintf(d->tls_detail, sizeof(d->tls_detail), "connection closed during the TLS handshake%s",
 			 l->t[1].hs ? "" : " (no answer from the device)");
-	} else if (d->tls_state == TLS_OK && !d->stop.done && !d->service.seen && c->state == CAP_CONN_RESET_DEV &&
+	} else if (d->tls_state == AN_TLS_OK && !d->stop.done && !d->service.seen && c->state == CAP_CONN_RESET_DEV &&
 		   !d->gone) {
 		/* the device, still on the bus, reset the session before anything
 		 * was done in it: with TLS 1.3 the host's handshake ends before the
 		 * device judges the host certificate, and this is how it refuses */
-		d->tls_state = TLS_FAILED;
+		d->tls_state = AN_TLS_FAILED;
 		d->tls.t1 = t;
 		snprintf(d->tls_detail, sizeof(d->tls_detail), "the device ended the session right after the handshake: it "
 			 "did not accept the host certificate of the pair record");
-	} else if (d->tls_state == TLS_OK && !d->stop.done) {
+	} else if (d->tls_state == AN_TLS_OK && !d->stop.done) {
 		an_span_start(&d->stop, l->t[0].last_app_t ? l->t[0].last_app_t : t, a->cur_pkt);
 		an_span_end(&d->stop, t, a->cur_pkt);
 		d->stop_inferred = true;
@@ -276,7 +276,7 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 
 void an_lkd_service_conn(struct an_dev *d, uint16_t port, uint64_t t_syn, uint64_t t_open, uint64_t pkt)
 {
-	if (d->tls_state != TLS_OK || d->service.done)
+	if (d->tls_state != AN_TLS_OK || d->service.done)
 		return;
 	an_span_start(&d->service, t_syn, pkt);
 	an_span_end(&d->service, t_open, pkt);

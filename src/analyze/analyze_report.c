@@ -346,18 +346,18 @@ static void build_trust(struct build *b)
 		skip_stage(b, DIAG_STAGE_TLS, d->session.t1, "device did not ask for session TLS");
 	} else {
 		s = stage_at(b, DIAG_STAGE_TLS, d->tls.seen ? d->tls.t0 : d->session.t1);
-		if (d->tls_state == TLS_NONE) {
+		if (d->tls_state == AN_TLS_NONE) {
 			stop_at(b, s, d->last_t, "no TLS handshake after StartSession", false);
 			return;
 		}
-		if (d->tls_state != TLS_OK) {
-			if (d->tls_state == TLS_STARTED && (d->gone || d->errors)) {
+		if (d->tls_state != AN_TLS_OK) {
+			if (d->tls_state == AN_TLS_STARTED && (d->gone || d->errors)) {
 				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
 				return;
 			}
 			b->clk->vnow = span_end_t(&d->tls) > s->start_ns ? span_end_t(&d->tls) : s->start_ns;
 			diag_rule_tls_failed(b->r, s, LP_ETLS,
-					     d->tls_state == TLS_FAILED ? d->tls_detail
+					     d->tls_state == AN_TLS_FAILED ? d->tls_detail
 									 : "handshake never completed (no application data)");
 			return;
 		}
@@ -421,7 +421,7 @@ out:
 static int progress(const struct an_dev *d)
 {
 	return (d->have_ids && d->vid == 0x05ac) + (d->mux_seen || d->via_usbmuxd) + d->lconnect.seen + d->qtype.seen +
-	       (d->pair.seen || d->session.seen) + (d->tls_state != TLS_NONE) + d->service.seen;
+	       (d->pair.seen || d->session.seen) + (d->tls_state != AN_TLS_NONE) + d->service.seen;
 }
 
 static bool candidate(const struct an_dev *d)

@@ -43,7 +43,7 @@
  * reports them, so the DSB precedes the first record it decrypts (what
  * readers such as tshark's single pass need). No buffering of packets.
  *
- * Reference: RFC 791 (IPv4), RFC 793 (TCP), protocol-notes.md 2.7/2.8, 6.3;
+ * Reference: RFC 791 (IPv4), RFC 793 (TCP), doc/protocol.md 2.7/2.8, 6.3;
  * NSS key log format (Mozilla NSS documentation). */
 #ifndef LP_CAP_STREAMS_H
 #define LP_CAP_STREAMS_H

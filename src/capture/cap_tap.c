@@ -1,7 +1,7 @@
 /* cap_tap.c - transport observer that writes usbmon records, stage markers,
  * and the payload redactor; see cap_tap.h.
  *
- * Reference: protocol-notes.md 6.1 (records), 2.2/2.7 (the mux TCP header a
+ * Reference: doc/protocol.md 6.1 (records), 2.2/2.7 (the mux TCP header a
  * continued redaction skips), 4 and 5 (which plist keys hold secrets:
  * EscrowBag in the Pair reply, *PrivateKey in pair records). */
 #include "src/capture/cap_tap.h"
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/lp_secret.h"
 #include "usb/cap_usbmon.h"
 
 struct tap_dev {
@@ -43,10 +44,8 @@ struct cap_tap {
 /* ---- redaction ----------------------------------------------------------- */
 
 static const char redact_marker[8] = {'R', 'E', 'D', 'A', 'C', 'T', 'E', 'D'};
-static const char *const secret_keys[] = {"EscrowBag", "RootPrivateKey", "HostPrivateKey",
-					  "DevicePrivateKey"};
 
-enum { RD_NONE = 0, RD_XML = 1, RD_PEM = 2 };
+enum { CAP_RD_NONE = 0, CAP_RD_XML = 1, CAP_RD_PEM = 2 };
 
 static bool is_b64(uint8_t c)
 {
@@ -83,7 +82,7 @@ static size_t redact_body(struct cap_redactor *r, uint8_t *s, size_t i, size_t n
 		}
 		/* PEM bodies may hold header lines ("Proc-Type: 4,ENCRYPTED"):
 		 * only the dashes of -----END end them; XML bodies end at '<' */
-		if (r->mode == RD_XML ? is_ws(c) : (c != '-' && c >= 0x09 && c < 0x7f))
+		if (r->mode == CAP_RD_XML ? is_ws(c) : (c != '-' && c >= 0x09 && c < 0x7f))
 			continue;
 		return i;
 	}
@@ -105,20 +104,21 @@ static size_t match_open(const uint8_t *s, size_t i, size_t n, uint8_t *mode)
 	if (s[i] == '<') {
 		if (!at(s, i, n, "<key>"))
 			return 0;
-		for (k = 0; k < sizeof(secret_keys) / sizeof(secret_keys[0]); k++) {
+		/* the key names come from the one list (src/base/lp_secret.h) */
+		for (k = 0; lp_secret_keys[k]; k++) {
 			j = i + 5;
-			if (at(s, j, n, secret_keys[k]) &&
-			    at(s, j + strlen(secret_keys[k]), n, "</key>"))
+			if (at(s, j, n, lp_secret_keys[k]) &&
+			    at(s, j + strlen(lp_secret_keys[k]), n, "</key>"))
 				break;
 		}
-		if (k == sizeof(secret_keys) / sizeof(secret_keys[0]))
+		if (!lp_secret_keys[k])
 			return 0;
-		j = i + 5 + strlen(secret_keys[k]) + 6;
+		j = i + 5 + strlen(lp_secret_keys[k]) + 6;
 		while (j < n && is_ws(s[j]))
 			j++;
 		if (!at(s, j, n, "<data>"))
 			return 0;
-		*mode = RD_XML;
+		*mode = CAP_RD_XML;
 		return j + 6 - i;
 	}
 	if (!at(s, i, n, "-----BEGIN "))
@@ -129,7 +129,7 @@ static size_t match_open(const uint8_t *s, size_t i, size_t n, uint8_t *mode)
 		j++;
 	if (j - i < 11 + 11 || memcmp(s + j - 11, "PRIVATE KEY", 11) != 0 || !at(s, j, n, "-----"))
 		return 0;
-	*mode = RD_PEM;
+	*mode = CAP_RD_PEM;
 	return j + 5 - i;
 }
 
@@ -195,8 +195,8 @@ static bool bp_is_secret_key(const uint8_t *b, size_t end, size_t o)
 
 	if ((b[o] & 0xF0) != 0x50 || !bp_count(b, end, o, &c, &p) || c > end - p)
 		return false;
-	for (size_t k = 0; k < sizeof(secret_keys) / sizeof(secret_keys[0]); k++)
-		if (strlen(secret_keys[k]) == c && memcmp(b + p, secret_keys[k], c) == 0)
+	for (size_t k = 0; lp_secret_keys[k]; k++)
+		if (strlen(lp_secret_keys[k]) == c && memcmp(b + p, lp_secret_keys[k], c) == 0)
 			return true;
 	return false;
 }
@@ -318,12 +318,12 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 		if (h + m == len)
 			return count;
 		p = h + m;
-	} else if (r->mode != RD_NONE) {
+	} else if (r->mode != CAP_RD_NONE) {
 		p = mux_hdr_len(buf, len);
 		p = redact_body(r, buf, p, len, 0, &count);
 		if (p == len)
 			return count;
-		r->mode = RD_NONE;
+		r->mode = CAP_RD_NONE;
 	} else if (r->ncarry) {
 		p = mux_hdr_len(buf, len);
 	}
@@ -364,7 +364,7 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 			resolved = n;
 	}
 	for (; i < n; i++) {
-		uint8_t mode = RD_NONE;
+		uint8_t mode = CAP_RD_NONE;
 		size_t ol, end;
 
 		if (view[i] == 'b' && at(view, i, n, "bplist00")) {
@@ -390,11 +390,11 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 		end = redact_body(r, view, i + ol, n, mut, &count);
 		if (end == n)
 			break;
-		r->mode = RD_NONE;
+		r->mode = CAP_RD_NONE;
 		resolved = end;
 		i = end - 1;
 	}
-	if (r->mode != RD_NONE) {
+	if (r->mode != CAP_RD_NONE) {
 		r->ncarry = 0;
 	} else {
 		start = n > CAP_REDACT_CARRY ? n - CAP_REDACT_CARRY : 0;

@@ -83,9 +83,9 @@ void cap_tap_free(struct cap_tap *t);
  * Redaction of secrets in captured payload bytes.
  *
  * Found and blanked:
- *   XML plist   <key>EscrowBag</key> <data>BASE64</data>   (also
- *               RootPrivateKey, HostPrivateKey, DevicePrivateKey), any
- *               whitespace between </key> and <data>
+ *   XML plist   <key>EscrowBag</key> <data>BASE64</data>   (every key of
+ *               the one list, src/base/lp_secret.h), any whitespace
+ *               between </key> and <data>
  *   PEM         -----BEGIN ...PRIVATE KEY----- BASE64 -----END ...
  * Every base64 character of the body is replaced by the next letter of a
  * repeating "REDACTED"; whitespace, newlines and every other byte stay, so

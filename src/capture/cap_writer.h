@@ -36,7 +36,7 @@
  * need every block to sit inside one page (filler blocks), not worth a
  * bigger file for a sub-microsecond window.
  *
- * Reference: protocol-notes.md 6.2, 6.3; pcapng draft-tuexen-opsawg-pcapng.
+ * Reference: doc/protocol.md 6.2, 6.3; pcapng draft-tuexen-opsawg-pcapng.
  *
  * Threading: none. Writing to a FIFO whose reader went away returns
  * LP_ECLOSED provided the process ignores SIGPIPE (the CLI's job). */

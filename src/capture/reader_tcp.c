@@ -34,7 +34,7 @@ struct rd_flow {
 	uint16_t port[2];
 	int client; /* side index of the usbmuxd client, -1 unknown */
 	int syn_side;
-	enum { F_UNKNOWN, F_UMX, F_OTHER } kind;
+	enum { CAP_FLOW_UNKNOWN, CAP_FLOW_UMX, CAP_FLOW_OTHER } kind;
 	struct {
 		bool have;
 		uint32_t next;
@@ -338,33 +338,33 @@ static void tcp_segment(struct cap_reader *r, const uint8_t *src, const uint8_t 
 				plen -= (size_t)-(int64_t)diff;
 			}
 		} else if (diff > 0) {
-			if (r->tcp_gaps_listed++ < UMX_GAPS_LISTED || f->kind == F_UMX)
+			if (r->tcp_gaps_listed++ < UMX_GAPS_LISTED || f->kind == CAP_FLOW_UMX)
 				rd_anomaly(r, "packet %llu: TCP gap of %d bytes (port %u -> %u); segments missing from the capture",
 					       (unsigned long long)r->cur_pkt, diff, sp, dp);
-			if (f->kind == F_UMX && !f->pipe)
+			if (f->kind == CAP_FLOW_UMX && !f->pipe)
 				f->broken = true;
 		}
 		if (plen)
 			f->st[side].next = (diff < 0 ? f->st[side].next : seq) + (uint32_t)plen;
 	}
-	if (plen && f->kind == F_UNKNOWN) {
+	if (plen && f->kind == CAP_FLOW_UNKNOWN) {
 		if (r->o.usbmuxd_port > 0) {
 			if (f->port[0] == r->o.usbmuxd_port || f->port[1] == r->o.usbmuxd_port) {
-				f->kind = F_UMX;
+				f->kind = CAP_FLOW_UMX;
 				f->client = f->port[0] == r->o.usbmuxd_port ? 1 : 0;
 			} else {
-				f->kind = F_OTHER;
+				f->kind = CAP_FLOW_OTHER;
 			}
 		} else if (umx_shape(pay, plen)) {
-			f->kind = F_UMX;
+			f->kind = CAP_FLOW_UMX;
 			f->client = side;
 		} else {
-			f->kind = F_OTHER;
+			f->kind = CAP_FLOW_OTHER;
 		}
-		if (f->kind == F_UMX)
+		if (f->kind == CAP_FLOW_UMX)
 			r->umx_flows++;
 	}
-	if (plen && f->kind == F_UMX)
+	if (plen && f->kind == CAP_FLOW_UMX)
 		umx_feed(r, f, side, pay, plen);
 	if (flags & 0x04) {
 		flow_close(r, f, r->cur_t);

@@ -13,7 +13,7 @@
  *
  * Pair runs when --pair is given or no record exists. While the device shows
  * "Trust This Computer?" it answers PairingDialogResponsePending; we retry
- * once a second with a visible countdown until --timeout (notes 4.8). */
+ * once a second with a visible countdown until --timeout (doc/protocol.md 4.8). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -21,7 +21,7 @@
  * "problem found" is still a successful capture: exit 0.
  *
  * Reference: Wireshark extcap(4) and its developer's guide (grammar above,
- * element types as printed by the bundled randpktdump), protocol-notes.md 6.
+ * element types as printed by the bundled randpktdump), doc/protocol.md 6.
  * Unknown --extcap-* options (newer Wireshark) are ignored. */
 #include <errno.h>
 #include <getopt.h>

@@ -3,12 +3,12 @@
  * BUSY). The devlink connects through the daemon's Connect, and pair records
  * and the SystemBUID are the daemon's (ReadPairRecord / SavePairRecord /
  * ReadBUID), so a pairing made here is the one every libimobiledevice tool
- * on this machine uses. Protocol: proto/usbmuxd_client.h, notes section 3.
+ * on this machine uses. Protocol: proto/usbmuxd_client.h, doc/protocol.md section 3.
  *
  * What the daemon hides: USB descriptors, the usbmux version and every USB
  * transfer - so no captures and no cable metrics on this path. A device
  * shows up in ListDevices only after the daemon's own lockdown preflight
- * (notes 3), so "no device" here can also mean "preflight still running". */
+ * (doc/protocol.md 3), so "no device" here can also mean "preflight still running". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * configuration and alternate settings, the usbmux codec with its
  * connections, the delayed sends and the raw IN queue.
  *
- * Reference: USB 2.0 chapter 9 (9.4 standard requests); protocol-notes.md
+ * Reference: USB 2.0 chapter 9 (9.4 standard requests); doc/protocol.md
  * 2.10 (each usbmux packet is one transfer, ZLP when len % mps == 0).
  */
 #include "src/device/devcore.h"
@@ -673,7 +673,7 @@ static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *le
 	dc->cur = pkt;
 	*data = pkt;
 	*len = n;
-	/* each mux packet is its own transfer (notes 2.10) */
+	/* each mux packet is its own transfer (doc/protocol.md 2.10) */
 	*zlp = mps && n % mps == 0;
 	return 0;
 }

@@ -17,7 +17,7 @@
  *    configuration is selected, dropped on reset or reconfiguration;
  *  - the IN queue: every usbmux packet is one device transfer, followed by a
  *    ZLP when its length is a multiple of wMaxPacketSize (the ZLP rule,
- *    protocol-notes 2.10); sends can be held back to a time on the clock
+ *    doc/protocol.md 2.10); sends can be held back to a time on the clock
  *    (a replayed reply delay); raw transfers for models without usbmux.
  *
  * The personality (struct devcore_personality) supplies what differs: vendor
@@ -25,7 +25,7 @@
  * `configured` hook), who serves an accepted connection, timers, and whether
  * the device is attached at all.
  *
- * Reference: USB 2.0 chapter 9; protocol-notes.md section 0 (a real iPhone's
+ * Reference: USB 2.0 chapter 9; doc/protocol.md section 0 (a real iPhone's
  * descriptors), 2.10 (one mux packet per transfer).
  */
 #ifndef LP_DEVCORE_H

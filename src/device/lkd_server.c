@@ -3,7 +3,7 @@
  * plaintext again), resets. The requests themselves are the handler's.
  * See lkd_server.h for the state machine.
  *
- * Decisions (protocol-notes leave them open):
+ * Decisions (doc/protocol.md leaves them open):
  *  - after our close_notify, whole TLS records the host still sends (its
  *    close_notify) are skipped; the first byte that cannot start a TLS record
  *    (0x14..0x17) starts plaintext. A lockdown length prefix never starts with
@@ -12,7 +12,7 @@
  *  - a host that ends TLS with close_notify but no StopSession is back in
  *    plaintext.
  *
- * Reference: protocol-notes.md 4.1, 4.9, 4.10 and section 0.
+ * Reference: doc/protocol.md 4.1, 4.9, 4.10 and section 0.
  */
 #include "src/device/lkd_server.h"
 

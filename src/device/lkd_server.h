@@ -21,11 +21,11 @@
  * conversation is not simulated).
  *
  * How replies go out (lks_set_framing): real devices send lockdown's 4-byte
- * length prefix in a usbmux packet of its own, before the body (protocol-notes
+ * length prefix in a usbmux packet of its own, before the body (doc/protocol.md
  * section 0); LKS_FRAMING_JOINED sends prefix and body in one packet. Inside
  * TLS both are one TLS record, as the device sends them.
  *
- * Reference: protocol-notes.md 4.1 (framing), 4.9-4.10 (session TLS,
+ * Reference: doc/protocol.md 4.1 (framing), 4.9-4.10 (session TLS,
  * StopSession and close_notify), section 0.
  */
 #ifndef LP_LKD_SERVER_H

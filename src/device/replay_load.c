@@ -125,7 +125,7 @@ void rdev_meaning(plist_t req, char *out, size_t n)
 
 static bool is_normal_pid(uint16_t pid)
 {
-	/* 0x1220-0x1283: DFU, WTF and recovery modes (notes 1.2) */
+	/* 0x1220-0x1283: DFU, WTF and recovery modes (doc/protocol.md 1.1) */
 	return !(pid >= 0x1220 && pid <= 0x1283);
 }
 

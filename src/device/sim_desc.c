@@ -1,5 +1,5 @@
 /* sim_desc.c - the simulated iPhone's USB descriptors, as a real iPhone's
- * (protocol-notes.md section 0) and, for DFU and recovery mode, as
+ * (doc/protocol.md section 0) and, for DFU and recovery mode, as
  * libirecovery knows them; handed to the device core, which answers
  * GET_DESCRIPTOR with them.
  *
@@ -30,17 +30,17 @@
 
 /* string descriptor indexes */
 enum {
-	STR_LANG = 0,
-	STR_MANUFACTURER,
-	STR_PRODUCT,
-	STR_SERIAL,
-	STR_PTP,
-	STR_IPOD,
-	STR_PTP_AMD,
-	STR_PTP_AMD_ETH,
-	STR_MUX,
-	STR_ETH,
-	STR_COUNT,
+	SIM_STR_LANG = 0,
+	SIM_STR_MANUFACTURER,
+	SIM_STR_PRODUCT,
+	SIM_STR_SERIAL,
+	SIM_STR_PTP,
+	SIM_STR_IPOD,
+	SIM_STR_PTP_AMD,
+	SIM_STR_PTP_AMD_ETH,
+	SIM_STR_MUX,
+	SIM_STR_ETH,
+	SIM_STR_COUNT,
 };
 
 static void wr_iface(struct lp_wr *w, uint8_t num, uint8_t alt, uint8_t neps, uint8_t cls,
@@ -69,7 +69,7 @@ static void wr_ep(struct lp_wr *w, uint8_t addr, uint8_t attr, uint16_t mps, uin
 
 static void wr_ptp(struct lp_wr *w, bool hs)
 {
-	wr_iface(w, 0, 0, 3, 0x06, 0x01, 0x01, STR_PTP);
+	wr_iface(w, 0, 0, 3, 0x06, 0x01, 0x01, SIM_STR_PTP);
 	wr_ep(w, 0x02, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
 	wr_ep(w, 0x81, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
 	wr_ep(w, 0x83, 0x03, SD_MPS_INTR, hs ? 7 : 8); /* 8 ms either way */
@@ -77,7 +77,7 @@ static void wr_ptp(struct lp_wr *w, bool hs)
 
 static void wr_mux(struct lp_wr *w, bool hs)
 {
-	wr_iface(w, 1, 0, 2, 0xff, 0xfe, 0x02, STR_MUX);
+	wr_iface(w, 1, 0, 2, 0xff, 0xfe, 0x02, SIM_STR_MUX);
 	wr_ep(w, SIMDEV_EP_MUX_OUT, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
 	wr_ep(w, SIMDEV_EP_MUX_IN, 0x02, hs ? SD_MPS_HS : SD_MPS_FS, 0);
 }
@@ -93,19 +93,19 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 	switch (layout) {
 	case 1:
 		nif = 1;
-		istr = STR_PTP;
+		istr = SIM_STR_PTP;
 		break;
 	case 2:
 		nif = 3;
-		istr = STR_IPOD;
+		istr = SIM_STR_IPOD;
 		break;
 	case 3:
 		nif = 2;
-		istr = STR_PTP_AMD;
+		istr = SIM_STR_PTP_AMD;
 		break;
 	case 4:
 		nif = 3;
-		istr = STR_PTP_AMD_ETH;
+		istr = SIM_STR_PTP_AMD_ETH;
 		break;
 	default:
 		nif = 1;
@@ -155,7 +155,7 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 	case 4:
 		wr_ptp(&w, hs);
 		wr_mux(&w, hs);
-		wr_iface(&w, 2, 0, 0, 0xff, 0xfd, 0x01, STR_ETH);
+		wr_iface(&w, 2, 0, 0, 0xff, 0xfd, 0x01, SIM_STR_ETH);
 		break;
 	case 'd':
 		wr_iface(&w, 0, 0, 0, 0xfe, 0x01, 0x00, 0);
@@ -178,14 +178,14 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 
 int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 {
-	static const char *const names[STR_COUNT] = {
-	    [STR_MANUFACTURER] = "Apple Inc.",
-	    [STR_PTP] = "PTP",
-	    [STR_IPOD] = "iPod USB Interface",
-	    [STR_PTP_AMD] = "PTP + Apple Mobile Device",
-	    [STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
-	    [STR_MUX] = "Apple USB Multiplexor",
-	    [STR_ETH] = "Apple USB Ethernet",
+	static const char *const names[SIM_STR_COUNT] = {
+	    [SIM_STR_MANUFACTURER] = "Apple Inc.",
+	    [SIM_STR_PTP] = "PTP",
+	    [SIM_STR_IPOD] = "iPod USB Interface",
+	    [SIM_STR_PTP_AMD] = "PTP + Apple Mobile Device",
+	    [SIM_STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
+	    [SIM_STR_MUX] = "Apple USB Multiplexor",
+	    [SIM_STR_ETH] = "Apple USB Ethernet",
 	};
 	uint8_t devdesc[18], cfg[2][SD_CFG_MAX];
 	struct lp_wr w;
@@ -206,9 +206,9 @@ int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 	lp_wr_le16(&w, SD_VID);
 	lp_wr_le16(&w, pid);
 	lp_wr_le16(&w, kind == SIM_NORMAL || kind == SIM_CAMERA ? 0x0804 : 0x0000);
-	lp_wr_u8(&w, STR_MANUFACTURER);
-	lp_wr_u8(&w, STR_PRODUCT);
-	lp_wr_u8(&w, STR_SERIAL);
+	lp_wr_u8(&w, SIM_STR_MANUFACTURER);
+	lp_wr_u8(&w, SIM_STR_PRODUCT);
+	lp_wr_u8(&w, SIM_STR_SERIAL);
 	lp_wr_u8(&w, ncfg);
 	rc = devcore_set_device(dc, devdesc, sizeof(devdesc));
 	for (uint8_t i = 0; i < ncfg && !rc; i++) {
@@ -218,16 +218,16 @@ int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 
 		rc = devcore_add_config(dc, cfg[0], fs, cfg[1], hs);
 	}
-	for (uint8_t i = 1; i < STR_COUNT && !rc; i++)
+	for (uint8_t i = 1; i < SIM_STR_COUNT && !rc; i++)
 		if (names[i])
 			rc = devcore_set_string(dc, i, names[i]);
 	if (!rc)
-		rc = devcore_set_string(dc, STR_PRODUCT,
+		rc = devcore_set_string(dc, SIM_STR_PRODUCT,
 					kind == SIM_DFU	  ? "Apple Mobile Device (DFU Mode)"
 					: kind == SIM_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
 								 : "iPhone");
 	if (!rc)
-		rc = devcore_set_string(dc, STR_SERIAL, serial);
+		rc = devcore_set_string(dc, SIM_STR_SERIAL, serial);
 	return rc;
 }
 

@@ -5,7 +5,7 @@
  * serves which accepted connection. Device side only; hosts live in
  * proto/lockdown*.c.
  *
- * Reference: protocol-notes.md 4.1-4.11 and section 0; libimobiledevice
+ * Reference: doc/protocol.md 4.1-4.11 and section 0; libimobiledevice
  * lockdown.c and usbmuxd preflight.c (read for facts).
  *
  * A host certificate that is neither the stored Root/Host certificate nor
@@ -117,7 +117,7 @@ static void handle_set_value(struct slkd *l, struct lks_conn *c, plist_t msg)
 		return send_error(l, c, "SetValue", LP_ELKD_MISSING_KEY);
 	if (!val)
 		return send_error(l, c, "SetValue", LP_ELKD_MISSING_VALUE);
-	/* usbmuxd's preflight sets this without a session (notes 4.8) */
+	/* usbmuxd's preflight sets this without a session (doc/protocol.md 4.8) */
 	if (!domain && !strcmp(key, "UntrustedHostBUID") &&
 	    plist_get_node_type(val) == PLIST_STRING) {
 		const char *s = plist_get_string_ptr(val, NULL);
@@ -307,7 +307,7 @@ static void handle_start_session(struct slkd *l, struct lks_conn *c, plist_t msg
 	if (lks_dead(c))
 		return;
 	/* the device serves the DeviceCertificate from the record with its own
-	 * key (notes 4.9) and asks for the host's certificate */
+	 * key (doc/protocol.md 4.9) and asks for the host's certificate */
 	if (lks_start_tls(c, p->device, d->key, false))
 		return;
 	sc->session = true;
@@ -356,7 +356,7 @@ static void handle_start_service(struct slkd *l, struct lks_conn *c, plist_t msg
 		return send_error(l, c, "StartService", LP_ELKD_INVALID_SERVICE);
 	}
 	/* insecure_notification_proxy is what usbmuxd's preflight starts before
-	 * the host is trusted (notes 4.3); everything else needs a session */
+	 * the host is trusted (doc/protocol.md 4.3); everything else needs a session */
 	if (kind != SLKD_NOTIFY && !in_session(c))
 		return send_error(l, c, "StartService", LP_ELKD_SESSION_INACTIVE);
 	if (slkd_service_open(l, kind, ((struct slkd_conn *)lks_priv(c))->host_id, &port))

@@ -12,7 +12,7 @@
  *  - struct slkd: lockdownd and its services over one device core; its
  *    connections and service ports last one attachment (slkd_reset).
  *
- * Reference: protocol-notes.md 4.1-4.11 (requests, errors, pairing, TLS) and
+ * Reference: doc/protocol.md 4.1-4.11 (requests, errors, pairing, TLS) and
  * section 0 (what real devices do). Facts the notes leave open are decided
  * here and written next to the code that decides them.
  */

@@ -9,7 +9,7 @@
  *    conversation after it is not simulated.
  * Plus the per-connection object every sim handler keeps.
  *
- * Reference: protocol-notes.md 4.3 (preflight and notifications), 4.11.
+ * Reference: doc/protocol.md 4.3 (preflight and notifications), 4.11.
  */
 #include "src/device/sim_lockdownd.h"
 

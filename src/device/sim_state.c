@@ -7,7 +7,7 @@
  * RootCertificate, HostCertificate, DeviceCertificate, EscrowBag}]}. Loaded
  * through lkd_plist_decode, capped at SLKD_STATE_MAX before reading.
  *
- * Reference: protocol-notes.md 4.5 (DevicePublicKey), 4.6-4.7 (pairing).
+ * Reference: doc/protocol.md 4.5 (DevicePublicKey), 4.6-4.7 (pairing).
  */
 #include "proto/pair_cert.h"
 #include "proto/pair_record.h"
@@ -92,7 +92,7 @@ static void node_set_pem(plist_t dict, const char *key, X509 *x)
 }
 
 /* DevicePublicKey: PKCS#1 RSAPublicKey in PEM ("BEGIN RSA PUBLIC KEY"),
- * the label libimobiledevice's GnuTLS path insists on (notes 4.5). */
+ * the label libimobiledevice's GnuTLS path insists on (doc/protocol.md 4.5). */
 static int make_pubkey_pem(struct slkd_device *d, struct lp_errinfo *e)
 {
 	OSSL_ENCODER_CTX *ec;

@@ -3,7 +3,7 @@
  * knows. Identity comes from struct slkd_identity; the rest describes an
  * iPhone 8 Plus on iOS 16.7.2.
  *
- * Reference: protocol-notes.md 4.4 (GetValue keys and domains) and section 0
+ * Reference: doc/protocol.md 4.4 (GetValue keys and domains) and section 0
  * (a refused key answers GetProhibited, e.g. IDAMCapability before a session).
  */
 #include "src/device/sim_lockdownd.h"

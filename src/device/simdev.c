@@ -4,7 +4,7 @@
  * (Trust dialog, re-enumeration, unplug), lockdownd (sim_lockdownd.c) on the
  * usbmux connections.
  *
- * Reference: protocol-notes.md section 0 (descriptor table of a real iPhone,
+ * Reference: doc/protocol.md section 0 (descriptor table of a real iPhone,
  * which this follows), 1.3 (GET_MODE/SET_MODE), 1.10, 2.10 (one mux packet
  * per IN transfer, ZLP when the length is a multiple of wMaxPacketSize), 2.12;
  * libirecovery for the DFU / recovery product IDs and serial strings.
@@ -200,7 +200,7 @@ static void p_configured(void *m, uint8_t config, uint64_t now)
 		slkd_attach(s->lkd);
 }
 
-/* usbmuxd's mode requests (notes 1.3); only a phone in normal mode knows them */
+/* usbmuxd's mode requests (doc/protocol.md 1.3); only a phone in normal mode knows them */
 static int p_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
 		     uint64_t now)
 {

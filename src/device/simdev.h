@@ -4,7 +4,7 @@
  *
  * The same model runs in-process under the "sim" transport and on a real USB
  * controller through FunctionFS (tools/gadget), where Debian's usbmuxd and
- * libimobiledevice must accept it. Reference: protocol-notes.md section 0
+ * libimobiledevice must accept it. Reference: doc/protocol.md section 0
  * (real-device facts), 1.10, 2.12, 4.
  *
  * What it looks like (normal-mode profiles):

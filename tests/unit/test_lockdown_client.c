@@ -82,7 +82,7 @@ static void send_reply(struct fake *f, plist_t rep)
 		assert_int_equal(lp_tls_write(f->tls, w, n, NULL), 0);
 		enqueue_tls_output(f);
 	} else if (f->split_prefix) {
-		/* notes section 0: the prefix in its own segment */
+		/* doc/protocol.md section 0: the prefix in its own segment */
 		enqueue(f, w, 4);
 		enqueue(f, w + 4, n - 4);
 	} else {
@@ -424,7 +424,7 @@ static void test_pair_ok(void **state)
 	p = plist_get_data_ptr(bag, &n);
 	assert_int_equal(n, 9);
 	assert_memory_equal(p, "SECRETBAG", 9);
-	/* notes 4.7: five keys, no private keys; ExtendedPairingErrors */
+	/* doc/protocol.md 4.7: five keys, no private keys; ExtendedPairingErrors */
 	pr = plist_dict_get_item(f->last_req, "PairRecord");
 	assert_non_null(pr);
 	assert_int_equal(plist_dict_get_size(pr), 5);

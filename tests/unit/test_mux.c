@@ -2,7 +2,7 @@
  * back in memory. Host packets reach the device as one transfer each; device
  * packets reach the host through 16384-byte IN transfers (as the host link
  * reads them), with a zero-length transfer when a packet fills its last one.
- * Reference: protocol-notes.md section 2 (2.11 worked example). */
+ * Reference: doc/protocol.md section 2 (2.11 worked example). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -190,7 +190,7 @@ static void test_file_has_nine_keys(void **state)
 		assert_non_null(v);
 		assert_int_equal(plist_get_node_type(v), types[i]);
 	}
-	/* PEM stored without a trailing NUL (notes 5) */
+	/* PEM stored without a trailing NUL (doc/protocol.md 5) */
 	uint64_t len = 0;
 	const char *pem = plist_get_data_ptr(plist_dict_get_item(d, "HostCertificate"), &len);
 	assert_true(len > 0);

@@ -354,7 +354,7 @@ static void test_tls_host_cert(void **state)
 	run_tls(fx, &fx->creds.host_cert, &fx->creds.host_key);
 }
 
-/* libimobiledevice's OpenSSL path presents the root certificate (notes 0). */
+/* libimobiledevice's OpenSSL path presents the root certificate (doc/protocol.md 0). */
 static void test_tls_root_cert(void **state)
 {
 	struct fixture *fx = *state;

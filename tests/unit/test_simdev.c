@@ -2,7 +2,7 @@
  * host would see it: descriptors parsed with usb/usb_desc.h, usbmux through a
  * HOST-role codec, lockdown messages framed with proto/lockdown_frame.h, and
  * a TLS session with host certificates made here with OpenSSL.
- * Reference: protocol-notes.md section 0 (descriptor table), 2, 4. */
+ * Reference: doc/protocol.md section 0 (descriptor table), 2, 4. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1153,7 +1153,7 @@ static void test_garbage(void **state)
 }
 
 /* --------------------------------------------------------------------------
- * The facts of protocol-notes.md section 0 (traffic recorded from real
+ * The facts of doc/protocol.md section 0 (traffic recorded from real
  * devices), one row each, checked against the simulated iPhone. A row that
  * fails names the fact the simulator no longer reproduces.
  */
@@ -1323,7 +1323,7 @@ static bool f_tls(struct facts *f)
 }
 
 static const struct fact {
-	const char *fact; /* as protocol-notes section 0 states it */
+	const char *fact; /* as doc/protocol.md section 0 states it */
 	bool (*holds)(struct facts *f);
 } facts[] = {
     {"05ac:12a8, bcdUSB 0x0200, bcdDevice 0x0804, bMaxPacketSize0 64, device class 0", f_device},

@@ -14,7 +14,7 @@ the other USB capture shapes `linkprobe analyze` reads, for golden tests:
                                        file header (a broken writer; hostile test)
   merge OUT IN1 IN2 ...                merge classic pcaps by timestamp
 
-Reference: protocol-notes.md 6.1; desowin.org/usbpcap/captureformat.html.
+Reference: doc/protocol.md 6.1; desowin.org/usbpcap/captureformat.html.
 Only for test data: no validation beyond what the inputs need."""
 import struct
 import sys

@@ -5,7 +5,7 @@ client talks to usbmuxd through a socat relay of /var/run/usbmuxd on TCP
 
   gen_usbmuxd_relay.py OUT.pcap [--scenario trusted|denied|refused]
 
-Conversation (protocol-notes.md 3 and 4), one TCP connection per usbmuxd
+Conversation (doc/protocol.md 3 and 4), one TCP connection per usbmuxd
 client connection, as libimobiledevice's tools make them:
   1. ListDevices -> DeviceList (one iPhone, DeviceID 7, high speed)
   2. ReadPairRecord -> PairRecordData (trusted) / Result 2 (denied)

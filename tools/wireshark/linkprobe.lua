@@ -2,7 +2,7 @@
 -- of a usbmon capture (linkprobe --capture, tcpdump -i usbmonN), and the
 -- lockdown framing inside its TCP-like connections.
 --
--- Reference: linkprobe's protocol-notes.md sections 2 (usbmux) and 4.1
+-- Reference: doc/protocol.md sections 2 (usbmux) and 4.1
 -- (lockdown: 4-byte big-endian length + XML plist).
 --
 --   mux header v1 (8 bytes):  protocol u32 | length u32       (all BE)
