@@ -54,7 +54,11 @@ static uint64_t req_deadline(struct trust_run *t)
 /* Fail the stage with the error's evidence and set the verdict it implies. */
 static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct lp_errinfo *e)
 {
-	diag_rule_err(t->r, s, err, e ? e->msg : NULL);
+	struct hl_stats st = {0};
+
+	if (t->link)
+		hl_get_stats(t->link, &st);
+	diag_rule_err_link(t->r, s, err, e ? e->msg : NULL, st.errors, st.last_error);
 	return err;
 }
 
@@ -227,8 +231,14 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 			.dialog_seen = dialog_seen,
 			.msg = e.msg,
 		};
+		struct hl_stats st = {0};
+
 		pair_record_free(rec);
 		(void)locked_seen;
+		if (t->link)
+			hl_get_stats(t->link, &st);
+		if (st.errors && diag_verdict_for_err(r) == DIAG_V_PROTOCOL_ERROR) /* lost transfers broke it */
+			return fail(t, s, r, &e);
 		diag_rule_pair_failed(t->r, s, &pe);
 		return r;
 	}

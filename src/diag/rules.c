@@ -43,6 +43,22 @@ void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const c
 	diag_set_verdict(r, diag_verdict_for_err(err), "stage %s: %s", s->name, s->detail);
 }
 
+void diag_rule_err_link(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
+			uint64_t usb_errors, int last_usb_err)
+{
+	if (usb_errors == 0 || diag_verdict_for_err(err) != DIAG_V_PROTOCOL_ERROR ||
+	    lp_lockdown_error_name(err)) {
+		diag_rule_err(r, s, err, msg);
+		return;
+	}
+	diag_end(r, s, DIAG_ST_FAIL, "%s (%s) after %llu USB transfer error(s)",
+		 msg && msg[0] ? msg : lp_strerror(err), lp_errname(err), (unsigned long long)usb_errors);
+	diag_set_verdict(r, DIAG_V_USB_ERROR,
+			 "stage %s: %llu USB transfer error(s) (last: %s) broke the exchange: %s", s->name,
+			 (unsigned long long)usb_errors, last_usb_err ? lp_strerror(last_usb_err) : "?",
+			 lp_strerror(err));
+}
+
 bool diag_rule_mode(struct diag_report *r, struct diag_stage *s, uint16_t vid, uint16_t pid)
 {
 	const char *mode = diag_mode_for_pid(vid, pid);

@@ -30,6 +30,14 @@ enum diag_verdict diag_verdict_for_err(int err);
  * in words. Lockdown errors are named as the device sent them. */
 void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const char *msg);
 
+/* As diag_rule_err, for a stage that ran over a USB link which has counted
+ * `usb_errors` failed transfers (the last ending `last_usb_err`). A broken
+ * stream (a protocol error, a closed or reset connection) on a link that
+ * lost transfers is the lost transfers' doing, not the device's: USB_ERROR
+ * with the count as evidence - the analyzer reads the same capture so. */
+void diag_rule_err_link(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
+			uint64_t usb_errors, int last_usb_err);
+
 /* USB mode: a device in DFU/WTF or recovery mode (by its product ID)
  * cannot pair or sync. Ends `s` FAIL with DFU_MODE/RECOVERY_MODE and
  * returns true; returns false (s untouched) for any other mode. */
