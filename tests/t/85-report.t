@@ -93,7 +93,7 @@ is "$(grep -o '<g class="lane" data-ep="0x[0-9a-f]*"' "$T/an.html" | tr '\n' ' '
 	'<g class="lane" data-ep="0x00" <g class="lane" data-ep="0x04" <g class="lane" data-ep="0x85" ' \
 	"analyze: the capture's transfers, one lane per endpoint"
 like "$(cat "$T/an.html")" '<line class="gone"[^>]*><title>[^<]*packet '"$GONE" "analyze: the disconnect at its packet"
-like "$(cat "$T/an.html")" '<rect class="x-error"[^>]*><title>[^<]*\\(packet '"$FIRSTERR"'\\)' "analyze: the first transfer error at its packet"
+like "$(cat "$T/an.html")" '<rect class="x-error"[^>]*><title>[^<]*[(]packet '"$FIRSTERR"'[)]' "analyze: the first transfer error at its packet"
 cat "$ROOT/captures/sim-flaky-cable.pcapng" | "$LP" analyze - --report "$T/pipe.html" >/dev/null 2>&1
 like "$(cat "$T/pipe.html")" 'read from a pipe' "analyze from a pipe: the report says why there is no timeline"
 

@@ -35,7 +35,7 @@ for o in $opts $shorts; do
 	in_man "$o"; ok $? "option $o is in the man page"
 done
 # verdicts: the names in the diagnosis module's verdict table
-verdicts=$(grep -rhoE '\{ *V_[A-Z_]+, *"[A-Z_]+"' $ROOT/src/diag/ | sed -E 's/.*"([A-Z_]+)"/\1/' | grep -v '^NONE$' | sort -u)
+verdicts=$(grep -rhoE '\{ *(DIAG_)?V_[A-Z_]+, *"[A-Z_]+"' $ROOT/src/diag/ | sed -E 's/.*"([A-Z_]+)"/\1/' | grep -v '^NONE$' | sort -u)
 n=$(printf '%s\n' $verdicts | wc -l)
 ok $([ "$n" -ge 15 ] && echo 0 || echo 1) "at least 15 verdicts found in src/diag ($n)"
 for v in $verdicts; do
