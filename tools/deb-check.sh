@@ -18,6 +18,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=$ROOT/build/deb
 MIRROR=${LINKPROBE_DEB_MIRROR:-http://deb.debian.org/debian}
+# the debootstrap'd chroot is kept outside the clone (like the lab's kernel),
+# so CI's fresh clones on the same machine reuse it
+CACHE=${LINKPROBE_DEB_CACHE:-/var/cache/linkprobe-deb}
 fail() { echo "deb-check: FAIL: $*" >&2; exit 1; }
 step() { echo "== deb-check: $*"; }
 mkdir -p "$OUT"
@@ -52,7 +55,8 @@ fi
 step "install in a Debian 12 chroot"
 CH=$OUT/chroot
 deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\(.*\)//; s/\|.*//; s/[[:space:]]//g' | grep -v '^$' | tr '\n' ',' | sed 's/,$//')
-cache=$OUT/chroot-$(printf '%s' "$deps" | md5sum | cut -c1-8).tar
+mkdir -p "$CACHE"
+cache=$CACHE/chroot-$(printf '%s' "$deps" | md5sum | cut -c1-8).tar
 rm -rf "$CH"; mkdir -p "$CH"
 if [ -f "$cache" ]; then
 	tar -C "$CH" -xf "$cache"
@@ -60,7 +64,7 @@ else
 	command -v debootstrap >/dev/null || fail "debootstrap missing (tools/bootstrap.sh package)"
 	debootstrap --variant=minbase --include="$deps" bookworm "$CH" "$MIRROR" >"$OUT/debootstrap.log" 2>&1 ||
 		{ tail -20 "$OUT/debootstrap.log"; fail "debootstrap"; }
-	tar -C "$CH" -cf "$cache" .
+	tar -C "$CH" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
 fi
 cleanup() { for m in proc dev; do umount "$CH/$m" 2>/dev/null || true; done; }
 trap cleanup EXIT
