@@ -100,6 +100,13 @@ bootstrap:
 check-layers:
 	@tools/check-layers.sh
 
+# every C file as clang-format (.clang-format; Debian 12's clang-format 14) writes it
+check-format:
+	@out=$$(for f in $$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*'); do \
+	  clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$out" ]; then echo "check-format: not formatted (run: clang-format -i FILE):" $$out; exit 1; fi; \
+	echo "check-format: ok"
+
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
@@ -120,6 +127,7 @@ tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP)
 
 check: bootstrap
 	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory -j2 all $(UNIT_BIN) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory unit
@@ -215,6 +223,6 @@ clean:
 	rm -rf $(B) linkprobe
 
 
-.PHONY: lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
+.PHONY: check-format lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
 
 -include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

@@ -30,7 +30,7 @@
 #include "src/base/lp_log.h"
 #include "src/base/lp_str.h"
 
-#define HL_DESC_BUF 255	     /* string and device descriptors */
+#define HL_DESC_BUF 255	       /* string and device descriptors */
 #define HL_LANGID_EN_US 0x0409 /* when string 0 cannot be read */
 #define HL_SEND_CHUNK (256u << 10)
 #define HL_CLOSE_FLUSH_MS 100
@@ -206,7 +206,8 @@ static int hl_probe_dev(struct tr_dev *dev, struct hl_probe *out, const struct l
 	}
 	rc = usbd_parse_device(buf, n, &p->dev);
 	if (rc) {
-		lp_err_set(e, rc, "device descriptor (%zu bytes) does not decode: %s", n, lp_strerror(rc));
+		lp_err_set(e, rc, "device descriptor (%zu bytes) does not decode: %s", n,
+			   lp_strerror(rc));
 		goto out;
 	}
 
@@ -221,7 +222,8 @@ static int hl_probe_dev(struct tr_dev *dev, struct hl_probe *out, const struct l
 		lp_rd_skip(&r, 2);
 		total = lp_rd_le16(&r);
 		if (rc || !lp_rd_ok(&r)) {
-			lp_logf(log, LP_LOG_WARN, "hostlink: configuration %u header unreadable (%s)", i,
+			lp_logf(log, LP_LOG_WARN,
+				"hostlink: configuration %u header unreadable (%s)", i,
 				rc ? lp_strerror(rc) : "short");
 			p->config_errors++;
 			continue;
@@ -234,8 +236,9 @@ static int hl_probe_dev(struct tr_dev *dev, struct hl_probe *out, const struct l
 				goto nodev;
 		}
 		if (rc || usbd_parse_config(cbuf, n, &p->configs[p->num_configs])) {
-			lp_logf(log, LP_LOG_WARN, "hostlink: configuration %u unreadable or malformed (%s)",
-				i, rc ? lp_strerror(rc) : "decode");
+			lp_logf(log, LP_LOG_WARN,
+				"hostlink: configuration %u unreadable or malformed (%s)", i,
+				rc ? lp_strerror(rc) : "decode");
 			memset(&p->configs[p->num_configs], 0, sizeof(p->configs[0]));
 			p->config_errors++;
 			continue;
@@ -253,8 +256,8 @@ static int hl_probe_dev(struct tr_dev *dev, struct hl_probe *out, const struct l
 			       sizeof(p->manufacturer), log, &nodev);
 		hl_read_string(dev, p, p->dev.iProduct, langid, p->product, sizeof(p->product), log,
 			       &nodev);
-		hl_read_string(dev, p, p->dev.iSerialNumber, langid, p->serial, sizeof(p->serial), log,
-			       &nodev);
+		hl_read_string(dev, p, p->dev.iSerialNumber, langid, p->serial, sizeof(p->serial),
+			       log, &nodev);
 		if (nodev)
 			goto nodev;
 	}
@@ -480,8 +483,8 @@ static int hl_rx_start(struct hl_link *hl)
 	if (!started)
 		return rc ? rc : LP_EIO;
 	if (started < HL_NUM_RX)
-		lp_logf(hl->log, LP_LOG_WARN, "hostlink: only %d of %d IN transfers started", started,
-			HL_NUM_RX);
+		lp_logf(hl->log, LP_LOG_WARN, "hostlink: only %d of %d IN transfers started",
+			started, HL_NUM_RX);
 	return 0;
 }
 
@@ -680,7 +683,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 	struct hl_link *hl;
 	uint32_t want = opts && opts->want_major ? opts->want_major : 2;
 	uint32_t vto = opts && opts->version_timeout_ms ? opts->version_timeout_ms
-							 : HL_VERSION_TIMEOUT_MS;
+							: HL_VERSION_TIMEOUT_MS;
 	uint64_t dl;
 	int rc, cfg = 0;
 
@@ -714,7 +717,8 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		rc = lp_err_set(e, LP_EUNSUPPORTED,
 				"no configuration of %04x:%04x has a usbmux interface (ff/fe/02) "
 				"(%zu configurations read)",
-				hl->probe.dev.idVendor, hl->probe.dev.idProduct, hl->probe.num_configs);
+				hl->probe.dev.idVendor, hl->probe.dev.idProduct,
+				hl->probe.num_configs);
 		goto fail;
 	}
 	if (tr_get_configuration(hl->dev, &cfg) || cfg != hl->probe.usbmux_config) {
@@ -734,8 +738,8 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 	hl->claimed = true;
 	rc = hl_rx_start(hl);
 	if (rc) {
-		lp_err_set(e, rc, "could not start any bulk IN transfer on 0x%02x: %s", hl->probe.ep_in,
-			   lp_strerror(rc));
+		lp_err_set(e, rc, "could not start any bulk IN transfer on 0x%02x: %s",
+			   hl->probe.ep_in, lp_strerror(rc));
 		goto fail;
 	}
 	rc = mux_start(hl->mux, want);
@@ -755,8 +759,11 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 
 		mux_get_stats(hl->mux, &ms);
 		if (rc == LP_ETIMEDOUT)
-			lp_err_set(e, rc, "no usable VERSION reply within %u ms (%llu packets in, %llu anomalies)",
-				   vto, (unsigned long long)ms.packets_in, (unsigned long long)ms.anomalies);
+			lp_err_set(
+				e, rc,
+				"no usable VERSION reply within %u ms (%llu packets in, %llu anomalies)",
+				vto, (unsigned long long)ms.packets_in,
+				(unsigned long long)ms.anomalies);
 		else
 			lp_err_set(e, rc, "usbmux VERSION exchange failed: %s", lp_strerror(rc));
 		goto fail;
@@ -881,7 +888,8 @@ static int hl_stream_send(struct lp_stream *s, const uint8_t *buf, size_t len, u
 
 	rc = hl_conn_err(c);
 	if (rc)
-		return lp_err_set(e, rc, "mux connection to port %u: %s", c->dport, lp_strerror(rc));
+		return lp_err_set(e, rc, "mux connection to port %u: %s", c->dport,
+				  lp_strerror(rc));
 	while (off < len) {
 		size_t n = len - off > HL_SEND_CHUNK ? HL_SEND_CHUNK : len - off;
 

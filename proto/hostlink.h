@@ -28,14 +28,14 @@
 #include "proto/mux.h"
 #include "proto/stream.h"
 
-#define HL_NUM_RX 3		  /* bulk IN transfers kept in flight (usbmuxd NUM_RX_LOOPS) */
-#define HL_RX_SIZE 16384	  /* size of each (usbmuxd USB_MRU) */
-#define HL_CTRL_TIMEOUT_MS 1000	  /* every control transfer */
+#define HL_NUM_RX 3		   /* bulk IN transfers kept in flight (usbmuxd NUM_RX_LOOPS) */
+#define HL_RX_SIZE 16384	   /* size of each (usbmuxd USB_MRU) */
+#define HL_CTRL_TIMEOUT_MS 1000	   /* every control transfer */
 #define HL_VERSION_TIMEOUT_MS 2000 /* default wait for the VERSION reply */
 #define HL_STR_MAX 128
-#define HL_MAX_RTT 32		  /* control transfer round trips kept */
-#define HL_RXBUF_MAX (16u << 20)  /* unread bytes per stream before it is reset */
-#define HL_MAX_RX_ERRORS 8	  /* consecutive failed IN transfers before giving up */
+#define HL_MAX_RTT 32		 /* control transfer round trips kept */
+#define HL_RXBUF_MAX (16u << 20) /* unread bytes per stream before it is reset */
+#define HL_MAX_RX_ERRORS 8	 /* consecutive failed IN transfers before giving up */
 /* OUT transfers submitted and not completed. A device that stalls (NAKs)
  * OUT forever keeps them all pending; past this the packets wait in the mux
  * codec's queue, whose cap (MUX_OUTQ_MAX_*) turns a device that keeps
@@ -46,20 +46,20 @@
 struct hl_probe {
 	struct usbd_device dev;
 	struct usbd_config configs[USBD_MAX_CONFIGS];
-	size_t num_configs;	   /* configurations read and decoded */
-	size_t config_errors;	   /* configurations that could not be read or decoded */
+	size_t num_configs;   /* configurations read and decoded */
+	size_t config_errors; /* configurations that could not be read or decoded */
 	char manufacturer[HL_STR_MAX], product[HL_STR_MAX], serial[HL_STR_MAX]; /* sanitized */
 	char udid[64];
 	enum tr_speed speed;
-	int active_config;	   /* at probe time; 0 = unconfigured */
+	int active_config; /* at probe time; 0 = unconfigured */
 	bool has_usbmux;
-	uint8_t usbmux_config;	   /* bConfigurationValue holding the usbmux interface */
-	uint8_t usbmux_iface;	   /* its bInterfaceNumber */
+	uint8_t usbmux_config; /* bConfigurationValue holding the usbmux interface */
+	uint8_t usbmux_iface;  /* its bInterfaceNumber */
 	uint8_t ep_in, ep_out;
-	uint16_t mps;		   /* wMaxPacketSize of ep_out */
+	uint16_t mps;			  /* wMaxPacketSize of ep_out */
 	uint64_t ctrl_rtt_ns[HL_MAX_RTT]; /* done_ns - submit_ns of each control transfer */
 	size_t num_rtt;
-	uint64_t desc_ns;	   /* first descriptor request to last completion */
+	uint64_t desc_ns; /* first descriptor request to last completion */
 };
 
 struct hl_opts {
@@ -70,9 +70,9 @@ struct hl_opts {
 struct hl_stats {
 	uint64_t xfers_in, xfers_out, zlps; /* completed bulk transfers */
 	uint64_t bytes_in, bytes_out;
-	uint64_t errors;		    /* transfers that ended neither COMPLETED nor CANCELLED */
+	uint64_t errors; /* transfers that ended neither COMPLETED nor CANCELLED */
 	uint64_t submit_errors;
-	int last_error;			    /* lp_err of the last one, 0 if none */
+	int last_error; /* lp_err of the last one, 0 if none */
 	struct mux_stats mux;
 };
 

@@ -298,7 +298,8 @@ static int check_reply(plist_t reply, const char *request, struct lp_errinfo *e)
 		return lp_err_set(e, LP_EPROTO, "reply to \"%s\" while waiting for %s", a, b);
 	}
 	if (result && strcmp(result, "Failure") == 0)
-		return lp_err_set(e, LP_ELKD_UNKNOWN, "%s failed (Result: Failure, no Error)", request);
+		return lp_err_set(e, LP_ELKD_UNKNOWN, "%s failed (Result: Failure, no Error)",
+				  request);
 	return 0;
 }
 
@@ -401,7 +402,8 @@ int lkd_get_value(struct lkd_client *c, const char *domain, const char *key, pli
 	v = plist_dict_get_item(rep, "Value");
 	if (!v) {
 		plist_free(rep);
-		return lp_err_set(e, LP_EPROTO, "GetValue %s reply has no Value", key ? key : "(all)");
+		return lp_err_set(e, LP_EPROTO, "GetValue %s reply has no Value",
+				  key ? key : "(all)");
 	}
 	*value = plist_copy(v);
 	plist_free(rep);
@@ -440,7 +442,8 @@ int lkd_pair(struct lkd_client *c, const struct pair_record *rec, plist_t *escro
 		return r;
 	if (escrow_bag_out) {
 		bag = plist_dict_get_item(rep, "EscrowBag");
-		*escrow_bag_out = bag && plist_get_node_type(bag) == PLIST_DATA ? plist_copy(bag) : NULL;
+		*escrow_bag_out = bag && plist_get_node_type(bag) == PLIST_DATA ? plist_copy(bag)
+										: NULL;
 	}
 	plist_free(rep);
 	return 0;
@@ -524,7 +527,8 @@ int lkd_start_tls(struct lkd_client *c, X509 *cert, EVP_PKEY *key, uint64_t dl,
 		if (r == 0)
 			break;
 		if (lp_clock_now(c->stream->clock) >= dl) {
-			r = lp_err_set(e, LP_ETIMEDOUT, "TLS handshake did not finish before the deadline");
+			r = lp_err_set(e, LP_ETIMEDOUT,
+				       "TLS handshake did not finish before the deadline");
 			break;
 		}
 		r = lp_stream_recv(c->stream, buf, sizeof(buf), &got, dl, e);
@@ -590,7 +594,8 @@ int lkd_start_service(struct lkd_client *c, const char *name, plist_t escrow_bag
 	if (!c || !name || !port)
 		return lp_err_set(e, LP_EINVAL, "lkd_start_service: bad argument");
 	if (escrow_bag && !c->tls)
-		return lp_err_set(e, LP_EINVAL, "StartService: the EscrowBag goes only inside session TLS");
+		return lp_err_set(e, LP_EINVAL,
+				  "StartService: the EscrowBag goes only inside session TLS");
 	req = plist_new_dict();
 	plist_dict_set_item(req, "Service", plist_new_string(name));
 	if (escrow_bag && plist_get_node_type(escrow_bag) == PLIST_DATA)

@@ -101,13 +101,13 @@ struct mux {
 	void *ud;
 	const struct lp_log *log;
 	enum mux_state state;
-	uint32_t version;    /* negotiated major, 0 until done */
-	uint32_t dev_major;  /* device: what to answer */
+	uint32_t version;   /* negotiated major, 0 until done */
+	uint32_t dev_major; /* device: what to answer */
 	size_t mtu;
 	/* v2 */
-	uint16_t tx_seq;     /* next tx_seq to send */
-	uint16_t rx_seq;     /* value for our rx_seq field */
-	uint16_t peer_next;  /* expected next peer tx_seq */
+	uint16_t tx_seq;    /* next tx_seq to send */
+	uint16_t rx_seq;    /* value for our rx_seq field */
+	uint16_t peer_next; /* expected next peer tx_seq */
 	bool peer_seen;
 	struct mux_rx rx; /* reassembly of the peer's packets */
 	/* connections */
@@ -198,8 +198,8 @@ int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_
 static void mux_anomaly(struct mux *m, int err, const char *what)
 {
 	m->st.anomalies++;
-	lp_logf(m->log, LP_LOG_WARN, "mux %s: %s (%s)", m->role == MUX_ROLE_HOST ? "host" : "device",
-		what, lp_errname(err));
+	lp_logf(m->log, LP_LOG_WARN, "mux %s: %s (%s)",
+		m->role == MUX_ROLE_HOST ? "host" : "device", what, lp_errname(err));
 	if (m->cbs->on_anomaly)
 		m->cbs->on_anomaly(m->ud, err, what);
 }
@@ -265,8 +265,10 @@ static int mux_emit(struct mux *m, uint32_t proto, bool v1_hdr, const uint8_t *a
 	if (m->out_count >= MUX_OUTQ_MAX_PACKETS || len > MUX_OUTQ_MAX_BYTES - m->out_bytes) {
 		char what[128];
 
-		snprintf(what, sizeof(what), "output queue over its cap (%zu packets, %zu bytes waiting): "
-			 "the peer sends faster than it takes our packets", m->out_count, m->out_bytes);
+		snprintf(what, sizeof(what),
+			 "output queue over its cap (%zu packets, %zu bytes waiting): "
+			 "the peer sends faster than it takes our packets",
+			 m->out_count, m->out_bytes);
 		m->fatal = LP_EPROTO;
 		mux_anomaly(m, LP_EPROTO, what);
 		return m->fatal;
@@ -388,7 +390,8 @@ static void mux_conn_abort(struct mux *m, struct mux_conn *c, int reason)
  * Lifecycle
  */
 
-struct mux *mux_new(enum mux_role role, const struct mux_cbs *cbs, void *ud, const struct lp_log *log)
+struct mux *mux_new(enum mux_role role, const struct mux_cbs *cbs, void *ud,
+		    const struct lp_log *log)
 {
 	struct mux *m = calloc(1, sizeof(*m));
 
@@ -490,7 +493,8 @@ static void mux_in_version(struct mux *m, const struct mux_packet *p)
 			return;
 		}
 		if (major != 1 && major != 2) {
-			mux_anomaly(m, LP_EPROTO, "device answered VERSION with a major other than 1 or 2");
+			mux_anomaly(m, LP_EPROTO,
+				    "device answered VERSION with a major other than 1 or 2");
 			return;
 		}
 		m->version = major;
@@ -555,7 +559,8 @@ static void mux_in_setup(struct mux *m, const struct mux_packet *p)
 		return;
 	}
 	if (m->state != MUX_ST_WAIT_SETUP) {
-		mux_anomaly(m, LP_EPROTO, m->version == 1 ? "SETUP in version 1" : "unexpected SETUP");
+		mux_anomaly(m, LP_EPROTO,
+			    m->version == 1 ? "SETUP in version 1" : "unexpected SETUP");
 		return;
 	}
 	if (p->payload_len != 1 || p->payload[0] != MUX_SETUP_BYTE)
@@ -595,8 +600,8 @@ static void mux_in_syn(struct mux *m, const struct mux_packet *p)
 
 	if (!mux_listening(m, p->dport) || !(c = mux_conn_alloc(m))) {
 		if (mux_listening(m, p->dport))
-			lp_logf(m->log, LP_LOG_WARN, "mux device: connection table full, refusing port %u",
-				p->dport);
+			lp_logf(m->log, LP_LOG_WARN,
+				"mux device: connection table full, refusing port %u", p->dport);
 		m->st.syn++;
 		mux_rst_anon(m, p);
 		return;
@@ -641,8 +646,9 @@ static void mux_in_tcp(struct mux *m, const struct mux_packet *p)
 		}
 		if (m->role == MUX_ROLE_HOST && (p->flags & MUX_TH_SYN))
 			mux_anomaly(m, LP_EPROTO, "device tried to open a connection");
-		lp_logf(m->log, LP_LOG_DEBUG, "mux: packet for closed port %u from %u, answering RST",
-			p->dport, p->sport);
+		lp_logf(m->log, LP_LOG_DEBUG,
+			"mux: packet for closed port %u from %u, answering RST", p->dport,
+			p->sport);
 		mux_rst_anon(m, p);
 		return;
 	}
@@ -667,7 +673,8 @@ static void mux_in_tcp(struct mux *m, const struct mux_packet *p)
 		if (p->flags != (MUX_TH_SYN | MUX_TH_ACK)) {
 			/* usbmuxd: any other answer to SYN is a refusal, answered with RST */
 			mux_anomaly(m, LP_EPROTO, "answer to SYN is neither SYN|ACK nor RST");
-			mux_emit_tcp(m, c->lport, c->rport, c->snd_nxt, p->seq, MUX_TH_RST, NULL, 0);
+			mux_emit_tcp(m, c->lport, c->rport, c->snd_nxt, p->seq, MUX_TH_RST, NULL,
+				     0);
 			mux_conn_release(c);
 			if (m->cbs->on_connect)
 				m->cbs->on_connect(m->ud, id, port, LP_ECONNREFUSED);
@@ -786,8 +793,8 @@ static int mux_rx_length(const struct mux_rx *rx, const uint8_t hdr[8], size_t *
 	return 0;
 }
 
-static void mux_rx_bad(struct mux_rx *rx, const struct mux_rx_cbs *cb, void *ud, int err, const uint8_t *hdr,
-		       size_t dropped, bool transfer_end)
+static void mux_rx_bad(struct mux_rx *rx, const struct mux_rx_cbs *cb, void *ud, int err,
+		       const uint8_t *hdr, size_t dropped, bool transfer_end)
 {
 	rx->skip = !transfer_end;
 	if (cb->on_problem)
@@ -807,8 +814,8 @@ size_t mux_rx_pending(const struct mux_rx *rx)
 	return rx->buf ? rx->got : rx->have;
 }
 
-int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end, const struct mux_rx_cbs *cb,
-		void *ud)
+int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end,
+		const struct mux_rx_cbs *cb, void *ud)
 {
 	size_t off = 0;
 	unsigned done = 0;
@@ -917,14 +924,23 @@ static void mux_rx_problem_cb(void *ud, int err, uint32_t length, size_t dropped
 	(void)length;
 	(void)dropped;
 	switch (err) {
-	case LP_ETOOBIG: mux_anomaly(m, err, "length field over MUX_MAX_PACKET"); break;
-	case LP_EBADMSG: mux_anomaly(m, err, "length field smaller than the header"); break;
-	case LP_ETRUNC: mux_anomaly(m, err, "transfer ended inside a packet"); break;
-	default: mux_anomaly(m, err, "several packets in one transfer (missing ZLP?)"); break;
+	case LP_ETOOBIG:
+		mux_anomaly(m, err, "length field over MUX_MAX_PACKET");
+		break;
+	case LP_EBADMSG:
+		mux_anomaly(m, err, "length field smaller than the header");
+		break;
+	case LP_ETRUNC:
+		mux_anomaly(m, err, "transfer ended inside a packet");
+		break;
+	default:
+		mux_anomaly(m, err, "several packets in one transfer (missing ZLP?)");
+		break;
 	}
 }
 
-static const struct mux_rx_cbs mux_rx_cbs = {.on_packet = mux_rx_packet_cb, .on_problem = mux_rx_problem_cb};
+static const struct mux_rx_cbs mux_rx_cbs = {.on_packet = mux_rx_packet_cb,
+					     .on_problem = mux_rx_problem_cb};
 
 int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end)
 {

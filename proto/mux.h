@@ -31,11 +31,11 @@
 #define MUX_TCP_HDR 20
 #define MUX_V2_MAGIC 0xFEEDFACEu
 /* Named caps, checked before allocation. */
-#define MUX_MAX_PACKET 65536	/* largest packet accepted from the wire (either role) */
-#define MUX_HOST_MTU 49152	/* largest packet the host sends */
-#define MUX_DEVICE_MTU 16384	/* largest packet the simulated device sends */
+#define MUX_MAX_PACKET 65536 /* largest packet accepted from the wire (either role) */
+#define MUX_HOST_MTU 49152   /* largest packet the host sends */
+#define MUX_DEVICE_MTU 16384 /* largest packet the simulated device sends */
 #define MUX_MAX_CONNS 64
-#define MUX_SENDQ_MAX (4u << 20) /* per-connection unsent bytes cap */
+#define MUX_SENDQ_MAX (4u << 20)  /* per-connection unsent bytes cap */
 #define MUX_DEFAULT_WINDOW 0x0200 /* th_win value: 0x200 << 8 = 128 KiB */
 /* Packets waiting in the output queue (mux_out_take not yet called). Every
  * packet to a closed port is answered by RST and every data packet by an ACK,
@@ -55,10 +55,19 @@ enum mux_proto {
 	MUX_PROTO_TCP = 6,
 };
 
-enum mux_tcp_flags { MUX_TH_FIN = 0x01, MUX_TH_SYN = 0x02, MUX_TH_RST = 0x04, MUX_TH_PSH = 0x08, MUX_TH_ACK = 0x10 };
+enum mux_tcp_flags {
+	MUX_TH_FIN = 0x01,
+	MUX_TH_SYN = 0x02,
+	MUX_TH_RST = 0x04,
+	MUX_TH_PSH = 0x08,
+	MUX_TH_ACK = 0x10
+};
 
 /* Header size for a version (1 -> 8, 2 -> 16). */
-static inline size_t mux_hdr_size(uint32_t version) { return version >= 2 ? MUX_V2_HDR : MUX_V1_HDR; }
+static inline size_t mux_hdr_size(uint32_t version)
+{
+	return version >= 2 ? MUX_V2_HDR : MUX_V1_HDR;
+}
 
 /* A decoded packet, for the analyzer and tests (mux_decode). Borrowed pointers. */
 struct mux_packet {
@@ -109,7 +118,8 @@ struct mux_stats {
 
 /* Create a codec. cbs and log borrowed (must outlive it); any callback may be
  * NULL. Returns NULL on allocation failure. */
-struct mux *mux_new(enum mux_role role, const struct mux_cbs *cbs, void *ud, const struct lp_log *log);
+struct mux *mux_new(enum mux_role role, const struct mux_cbs *cbs, void *ud,
+		    const struct lp_log *log);
 void mux_free(struct mux *m);
 
 /* host: queue VERSION asking for `want_major` (2 normally; 1 to force v1). */
@@ -212,8 +222,8 @@ struct mux_rx_cbs {
 /* `rx` zeroed by the caller before the first call. transfer_end: this is the
  * end of the sender's transfer (a short transfer, or any host OUT transfer).
  * 0 or LP_ENOMEM (the packet is lost, the rest of the transfer skipped). */
-int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end, const struct mux_rx_cbs *cb,
-		void *ud);
+int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end,
+		const struct mux_rx_cbs *cb, void *ud);
 /* Bytes of an incomplete packet held. */
 size_t mux_rx_pending(const struct mux_rx *rx);
 /* Drop what is held and any skip (a capture record was clipped); frees. */

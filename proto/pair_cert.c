@@ -131,7 +131,8 @@ static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, X509 *issuer, EVP_PKE
 		return NULL;
 	/* X509_new() leaves subject and issuer as empty names: that is the
 	 * profile every host uses. */
-	if (!X509_set_version(x, X509_VERSION_3) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	if (!X509_set_version(x, X509_VERSION_3) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(x), PAIR_CERT_DAYS, 0, NULL) ||
 	    !X509_set_pubkey(x, pub))
@@ -143,7 +144,8 @@ static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, X509 *issuer, EVP_PKE
 		if (!add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
 		    !add_ext(x, issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment"))
 			goto fail;
-		if (kind == PAIR_CERT_DEVICE && !add_ext(x, issuer, NID_subject_key_identifier, "hash"))
+		if (kind == PAIR_CERT_DEVICE &&
+		    !add_ext(x, issuer, NID_subject_key_identifier, "hash"))
 			goto fail;
 	}
 	if (X509_sign(x, sign_key, EVP_sha256()) <= 0)
@@ -243,7 +245,7 @@ struct pair_keygen {
 	pthread_t th[2];
 	bool started[2];
 	bool joined;
-	bool used; /* the keys went into credentials */
+	bool used;	  /* the keys went into credentials */
 	EVP_PKEY *key[2]; /* [0] root, [1] host: written by thread i only */
 };
 

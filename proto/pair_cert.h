@@ -36,9 +36,9 @@ struct pair_blob {
 
 struct pair_creds {
 	struct pair_blob root_cert;
-	struct pair_blob root_key;   /* PKCS#8 "PRIVATE KEY" */
+	struct pair_blob root_key; /* PKCS#8 "PRIVATE KEY" */
 	struct pair_blob host_cert;
-	struct pair_blob host_key;   /* PKCS#8 "PRIVATE KEY" */
+	struct pair_blob host_key; /* PKCS#8 "PRIVATE KEY" */
 	struct pair_blob device_cert;
 };
 

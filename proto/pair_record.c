@@ -43,8 +43,14 @@ struct field {
 	size_t cap;
 };
 
-#define BLOB(k, m, req, cap) {k, PAIR_F_BLOB, req, offsetof(struct pair_record, m), cap}
-#define STR(k, m, req) {k, PAIR_F_STR, req, offsetof(struct pair_record, m), PAIR_RECORD_MAX_STR}
+#define BLOB(k, m, req, cap)                                              \
+	{                                                                 \
+		k, PAIR_F_BLOB, req, offsetof(struct pair_record, m), cap \
+	}
+#define STR(k, m, req)                                                                   \
+	{                                                                                \
+		k, PAIR_F_STR, req, offsetof(struct pair_record, m), PAIR_RECORD_MAX_STR \
+	}
 
 static const struct field fields[] = {
 	BLOB("DeviceCertificate", device_certificate, true, PAIR_MAX_PEM),
@@ -154,17 +160,28 @@ bool pair_record_udid_ok(const char *udid)
 static const char *type_name(plist_t n)
 {
 	switch (plist_get_node_type(n)) {
-	case PLIST_BOOLEAN: return "boolean";
-	case PLIST_UINT: return "integer";
-	case PLIST_REAL: return "real";
-	case PLIST_STRING: return "string";
-	case PLIST_ARRAY: return "array";
-	case PLIST_DICT: return "dictionary";
-	case PLIST_DATE: return "date";
-	case PLIST_DATA: return "data";
-	case PLIST_KEY: return "key";
-	case PLIST_UID: return "uid";
-	default: return "unknown";
+	case PLIST_BOOLEAN:
+		return "boolean";
+	case PLIST_UINT:
+		return "integer";
+	case PLIST_REAL:
+		return "real";
+	case PLIST_STRING:
+		return "string";
+	case PLIST_ARRAY:
+		return "array";
+	case PLIST_DICT:
+		return "dictionary";
+	case PLIST_DATE:
+		return "date";
+	case PLIST_DATA:
+		return "data";
+	case PLIST_KEY:
+		return "key";
+	case PLIST_UID:
+		return "uid";
+	default:
+		return "unknown";
 	}
 }
 
@@ -273,7 +290,8 @@ plist_t pair_record_to_plist(const struct pair_record *rec)
 		if (f->kind == PAIR_F_BLOB) {
 			const struct pair_blob *b = blob_at(rec, f);
 			if (b->data && b->len)
-				plist_dict_set_item(d, f->key, plist_new_data((const char *)b->data, b->len));
+				plist_dict_set_item(d, f->key,
+						    plist_new_data((const char *)b->data, b->len));
 			else if (f->required)
 				goto missing;
 		} else {
@@ -311,7 +329,8 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec)
 			const struct pair_blob *b = blob_at(rec, f);
 			if (!b->data || !b->len)
 				goto missing;
-			plist_dict_set_item(d, f->key, plist_new_data((const char *)b->data, b->len));
+			plist_dict_set_item(d, f->key,
+					    plist_new_data((const char *)b->data, b->len));
 		} else {
 			const char *s = *str_at(rec, f);
 			if (!s)
@@ -451,7 +470,8 @@ static void fsync_dir(const char *dir)
  * dictionaries nested in it, down to PAIR_SECRET_DEPTH levels (a Pair request
  * nests the record one level down). `fn` may replace the node. */
 #define PAIR_SECRET_DEPTH 4
-static void walk_secrets(plist_t dict, int depth, void (*fn)(plist_t dict, const char *key, plist_t v))
+static void walk_secrets(plist_t dict, int depth,
+			 void (*fn)(plist_t dict, const char *key, plist_t v))
 {
 	plist_dict_iter it = NULL;
 	char *key = NULL;
@@ -570,11 +590,13 @@ static void remove_stale_temps(const char *dir, const char *name)
 		char p[PATH_MAX];
 		struct stat st;
 
-		if (f[0] != '.' || strlen(f) != 1 + nl + 7 || memcmp(f + 1, name, nl) != 0 || f[1 + nl] != '.')
+		if (f[0] != '.' || strlen(f) != 1 + nl + 7 || memcmp(f + 1, name, nl) != 0 ||
+		    f[1 + nl] != '.')
 			continue;
 		if (snprintf(p, sizeof(p), "%s/%s", dir, f) >= (int)sizeof(p))
 			continue;
-		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > PAIR_TEMP_STALE_S)
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > PAIR_TEMP_STALE_S)
 			unlink(p);
 	}
 	closedir(d);
@@ -603,7 +625,9 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 	if (fd < 0)
 		return errno_err(e, "cannot create temporary file in", dir);
 	while (off < len) {
-		size_t chunk = write_stop_at(NULL) && len - off > WRITE_STOP_CHUNK ? WRITE_STOP_CHUNK : len - off;
+		size_t chunk = write_stop_at(NULL) && len - off > WRITE_STOP_CHUNK
+				       ? WRITE_STOP_CHUNK
+				       : len - off;
 		ssize_t w;
 
 		write_point(name);
@@ -677,7 +701,8 @@ int pair_record_load(const char *dir, const char *udid, struct pair_record **out
 	if (!out)
 		return lp_err_set(e, LP_EINVAL, "pair_record_load: bad argument");
 	dir = dir_or_default(dir);
-	if ((r = record_name(udid, name, sizeof(name), e)) || (r = join(path, sizeof(path), dir, name, e)))
+	if ((r = record_name(udid, name, sizeof(name), e)) ||
+	    (r = join(path, sizeof(path), dir, name, e)))
 		return r;
 	r = read_capped(path, PAIR_RECORD_MAX_FILE, &buf, &len, e);
 	if (r)
@@ -730,7 +755,8 @@ int pair_record_delete(const char *dir, const char *udid, struct lp_errinfo *e)
 	int r;
 
 	dir = dir_or_default(dir);
-	if ((r = record_name(udid, name, sizeof(name), e)) || (r = join(path, sizeof(path), dir, name, e)))
+	if ((r = record_name(udid, name, sizeof(name), e)) ||
+	    (r = join(path, sizeof(path), dir, name, e)))
 		return r;
 	if (unlink(path) < 0)
 		return errno_err(e, "cannot remove", path);

@@ -25,9 +25,9 @@
 #include "proto/pair_cert.h"
 
 #define PAIR_RECORD_DEFAULT_DIR "/var/lib/lockdown"
-#define PAIR_RECORD_MAX_FILE (1u << 20)	  /* 1 MiB: real records are ~10 KiB */
+#define PAIR_RECORD_MAX_FILE (1u << 20)	     /* 1 MiB: real records are ~10 KiB */
 #define PAIR_RECORD_MAX_ESCROW (256u * 1024) /* EscrowBag data */
-#define PAIR_RECORD_MAX_STR 255		  /* HostID, SystemBUID, WiFiMACAddress */
+#define PAIR_RECORD_MAX_STR 255		     /* HostID, SystemBUID, WiFiMACAddress */
 #define PAIR_RECORD_MAX_UDID 64
 
 struct pair_record {

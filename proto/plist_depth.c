@@ -38,17 +38,17 @@ enum { ST_NEW = 0, ST_OPEN, ST_DONE };
 struct bp {
 	const uint8_t *buf;
 	size_t len;
-	size_t ot;	/* offset table offset == end of the object area */
-	uint8_t osz;	/* offset int size */
-	uint8_t rsz;	/* object ref size */
-	uint64_t n;	/* objects */
+	size_t ot;   /* offset table offset == end of the object area */
+	uint8_t osz; /* offset int size */
+	uint8_t rsz; /* object ref size */
+	uint64_t n;  /* objects */
 	uint8_t *state;
 	uint32_t *nodes; /* expanded size, saturating at LKD_MAX_NODES + 1 */
 };
 
 struct frame {
 	uint64_t obj;
-	size_t refs;	/* offset of the first ref */
+	size_t refs; /* offset of the first ref */
 	uint64_t nrefs;
 	uint64_t i;
 	uint32_t nodes;
@@ -140,8 +140,8 @@ static int bplist_depth(const uint8_t *buf, size_t len, unsigned max_depth)
 	{
 		uint64_t ot = lp_rd_be64(&r);
 
-		if (!lp_rd_ok(&r) || b.osz < 1 || b.osz > 8 || b.rsz < 1 || b.rsz > 8 ||
-		    b.n == 0 || top >= b.n || ot < BPLIST_HDR || ot >= len - BPLIST_TRAILER ||
+		if (!lp_rd_ok(&r) || b.osz < 1 || b.osz > 8 || b.rsz < 1 || b.rsz > 8 || b.n == 0 ||
+		    top >= b.n || ot < BPLIST_HDR || ot >= len - BPLIST_TRAILER ||
 		    b.n > (len - BPLIST_TRAILER - ot) / b.osz)
 			return LP_EPLIST;
 		b.ot = (size_t)ot;
@@ -208,7 +208,8 @@ static int bplist_depth(const uint8_t *buf, size_t len, unsigned max_depth)
 			goto out;
 		}
 		b.state[child] = ST_OPEN;
-		st[depth++] = (struct frame){.obj = child, .refs = refs, .nrefs = nrefs, .nodes = 1};
+		st[depth++] = (struct frame){
+			.obj = child, .refs = refs, .nrefs = nrefs, .nodes = 1};
 	}
 	rc = 0;
 out:

@@ -1,7 +1,8 @@
 /* stream.c - helpers over struct lp_stream. */
 #include "proto/stream.h"
 
-int lp_stream_read_full(struct lp_stream *s, uint8_t *b, size_t n, uint64_t dl, struct lp_errinfo *e)
+int lp_stream_read_full(struct lp_stream *s, uint8_t *b, size_t n, uint64_t dl,
+			struct lp_errinfo *e)
 {
 	size_t off = 0;
 

@@ -43,7 +43,8 @@ static inline int lp_stream_recv(struct lp_stream *s, uint8_t *b, size_t cap, si
 	return s->ops->recv(s, b, cap, got, dl, e);
 }
 /* Read exactly n bytes (loops over recv). */
-int lp_stream_read_full(struct lp_stream *s, uint8_t *b, size_t n, uint64_t dl, struct lp_errinfo *e);
+int lp_stream_read_full(struct lp_stream *s, uint8_t *b, size_t n, uint64_t dl,
+			struct lp_errinfo *e);
 static inline void lp_stream_close(struct lp_stream *s)
 {
 	if (s)

@@ -30,9 +30,9 @@
  *    GnuTLS-era peers offer only RSA key exchange with AES-CBC (notes 4.9).
  * Nothing else: no RC4, 3DES, DES, NULL, anonymous, export, CAMELLIA, ARIA,
  * SEED, IDEA, PSK or SRP suites. */
-#define LP_TLS_CIPHERS                                                                    \
+#define LP_TLS_CIPHERS                                                                         \
 	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:" \
-	"ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:"                                       \
+	"ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:"                                           \
 	"AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA:AES128-SHA:@SECLEVEL=0"
 
 struct lp_tls {
@@ -64,7 +64,8 @@ int lp_openssl_err(struct lp_errinfo *e, int code, const char *what)
 		if (!e || off >= sizeof(e->msg) - 1)
 			continue;
 		ERR_error_string_n(err, line, sizeof(line));
-		n = snprintf(e->msg + off, sizeof(e->msg) - off, "%s%s", count++ ? "; " : ": ", line);
+		n = snprintf(e->msg + off, sizeof(e->msg) - off, "%s%s", count++ ? "; " : ": ",
+			     line);
 		if (n > 0)
 			off += (size_t)n;
 	}
@@ -119,13 +120,15 @@ static struct lp_tls *tls_new(bool server, X509 *cert, EVP_PKEY *key, struct lp_
 		/* as a real device answers (notes section 0): TLS 1.2 with
 		 * ECDHE-RSA-AES256-GCM-SHA384 when the client offers it */
 		SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-		if (!SSL_CTX_set_cipher_list(t->ctx, "ECDHE-RSA-AES256-GCM-SHA384:ALL:!aNULL:!eNULL:@SECLEVEL=0")) {
+		if (!SSL_CTX_set_cipher_list(
+			    t->ctx, "ECDHE-RSA-AES256-GCM-SHA384:ALL:!aNULL:!eNULL:@SECLEVEL=0")) {
 			lp_openssl_err(e, LP_ETLS, "TLS configuration");
 			goto fail;
 		}
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, accept_any_cert);
 	} else {
-		SSL_CTX_set_options(t->ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_IGNORE_UNEXPECTED_EOF);
+		SSL_CTX_set_options(t->ctx,
+				    SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_IGNORE_UNEXPECTED_EOF);
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
 	}
 	if (cert && SSL_CTX_use_certificate(t->ctx, cert) != 1) {

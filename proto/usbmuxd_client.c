@@ -70,8 +70,8 @@ int umc_encode_request(const char *type, plist_t extra, uint32_t tag, uint8_t **
 	if (xlen > UMC_MAX_MESSAGE - UMC_HEADER_LEN) {
 		OPENSSL_cleanse(xml, xlen);
 		plist_to_xml_free(xml);
-		return lp_err_set(e, LP_ETOOBIG, "%s request of %u bytes is over the %u-byte cap", type, xlen,
-				  UMC_MAX_MESSAGE);
+		return lp_err_set(e, LP_ETOOBIG, "%s request of %u bytes is over the %u-byte cap",
+				  type, xlen, UMC_MAX_MESSAGE);
 	}
 	lp_wr_init_dyn(&w, UMC_MAX_MESSAGE);
 	lp_wr_le32(&w, UMC_HEADER_LEN + xlen);
@@ -103,13 +103,15 @@ int umc_decode_header(const uint8_t *buf, size_t len, struct umc_header *h, stru
 	t.message = lp_rd_le32(&r);
 	t.tag = lp_rd_le32(&r);
 	if (!lp_rd_ok(&r))
-		return lp_err_set(e, LP_ETRUNC, "usbmuxd header: %zu of %d bytes", len, UMC_HEADER_LEN);
+		return lp_err_set(e, LP_ETRUNC, "usbmuxd header: %zu of %d bytes", len,
+				  UMC_HEADER_LEN);
 	if (t.length < UMC_HEADER_LEN)
-		return lp_err_set(e, LP_EBADMSG, "usbmuxd header: length %u is shorter than the header",
-				  t.length);
+		return lp_err_set(e, LP_EBADMSG,
+				  "usbmuxd header: length %u is shorter than the header", t.length);
 	if (t.length > UMC_MAX_MESSAGE)
-		return lp_err_set(e, LP_ETOOBIG, "usbmuxd message of %u bytes is over the %u-byte cap",
-				  t.length, UMC_MAX_MESSAGE);
+		return lp_err_set(e, LP_ETOOBIG,
+				  "usbmuxd message of %u bytes is over the %u-byte cap", t.length,
+				  UMC_MAX_MESSAGE);
 	*h = t;
 	return 0;
 }
@@ -140,7 +142,8 @@ int umc_decode_body(const struct umc_header *h, const uint8_t *body, size_t len,
 		return 0;
 	}
 	if (h->version != UMC_VERSION_PLIST || h->message != UMC_MSG_PLIST)
-		return lp_err_set(e, LP_EPROTO, "usbmuxd sent version %u message %u, expected a plist (1/8)",
+		return lp_err_set(e, LP_EPROTO,
+				  "usbmuxd sent version %u message %u, expected a plist (1/8)",
 				  h->version, h->message);
 	if (lkd_plist_decode(body, len, &d) || !d)
 		return lp_err_set(e, LP_EPLIST, "usbmuxd reply of %zu bytes is not a plist", len);
@@ -159,7 +162,8 @@ int umc_decode_message(const struct umc_header *h, const uint8_t *body, size_t l
 	plist_t d, props;
 	uint32_t id;
 
-	if (h->message == UMC_MSG_RESULT || (h->version == UMC_VERSION_PLIST && h->message == UMC_MSG_PLIST))
+	if (h->message == UMC_MSG_RESULT ||
+	    (h->version == UMC_VERSION_PLIST && h->message == UMC_MSG_PLIST))
 		return umc_decode_body(h, body, len, out, e);
 	if (len < h->length - UMC_HEADER_LEN)
 		return lp_err_set(e, LP_ETRUNC, "usbmuxd message body: %zu of %u bytes", len,
@@ -212,7 +216,8 @@ int umc_decode_message(const struct umc_header *h, const uint8_t *body, size_t l
 		plist_dict_set_item(d, "DeviceID", plist_new_uint(id));
 		break;
 	default:
-		return lp_err_set(e, LP_EPROTO, "usbmuxd version %u message %u is not decoded", h->version, h->message);
+		return lp_err_set(e, LP_EPROTO, "usbmuxd version %u message %u is not decoded",
+				  h->version, h->message);
 	}
 	if (!d)
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
@@ -248,23 +253,34 @@ int umc_result_to_err(uint32_t num, bool record)
 	if (record)
 		return num < 4096 ? lp_err_from_errno((int)num) : LP_EPROTO;
 	switch (num) {
-	case UMC_RESULT_BADCOMMAND: return LP_EPROTO;
-	case UMC_RESULT_BADDEV: return LP_ENODEV;
-	case UMC_RESULT_CONNREFUSED: return LP_ECONNREFUSED;
-	case UMC_RESULT_BADVERSION: return LP_EUNSUPPORTED;
-	default: return LP_EPROTO;
+	case UMC_RESULT_BADCOMMAND:
+		return LP_EPROTO;
+	case UMC_RESULT_BADDEV:
+		return LP_ENODEV;
+	case UMC_RESULT_CONNREFUSED:
+		return LP_ECONNREFUSED;
+	case UMC_RESULT_BADVERSION:
+		return LP_EUNSUPPORTED;
+	default:
+		return LP_EPROTO;
 	}
 }
 
 const char *umc_result_name(uint32_t num)
 {
 	switch (num) {
-	case UMC_RESULT_OK: return "OK";
-	case UMC_RESULT_BADCOMMAND: return "BADCOMMAND";
-	case UMC_RESULT_BADDEV: return "BADDEV";
-	case UMC_RESULT_CONNREFUSED: return "CONNREFUSED";
-	case UMC_RESULT_BADVERSION: return "BADVERSION";
-	default: return "?";
+	case UMC_RESULT_OK:
+		return "OK";
+	case UMC_RESULT_BADCOMMAND:
+		return "BADCOMMAND";
+	case UMC_RESULT_BADDEV:
+		return "BADDEV";
+	case UMC_RESULT_CONNREFUSED:
+		return "CONNREFUSED";
+	case UMC_RESULT_BADVERSION:
+		return "BADVERSION";
+	default:
+		return "?";
 	}
 }
 
@@ -411,13 +427,14 @@ static int sock_send(struct lp_stream *s, const uint8_t *buf, size_t len, uint64
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			r = errno == EPIPE || errno == ECONNRESET ? LP_ECONNRESET : lp_err_from_errno(errno);
+			r = errno == EPIPE || errno == ECONNRESET ? LP_ECONNRESET
+								  : lp_err_from_errno(errno);
 			return lp_err_set(e, r, "usbmuxd socket: send: %s", strerror(errno));
 		}
 		r = wait_fd(s->clock, k->fd, POLLOUT, deadline);
 		if (r)
-			return lp_err_set(e, r, "usbmuxd socket: sending %zu bytes (%zu sent): %s", len, off,
-					  lp_strerror(r));
+			return lp_err_set(e, r, "usbmuxd socket: sending %zu bytes (%zu sent): %s",
+					  len, off, lp_strerror(r));
 	}
 	return 0;
 }
@@ -470,9 +487,10 @@ static const struct lp_stream_ops umc_sock_ops = {
 static int absent(struct umc *c, int errnum, struct lp_errinfo *e)
 {
 	if (errnum == EACCES || errnum == EPERM)
-		return lp_err_set(e, LP_EACCES, "permission denied on the usbmuxd socket %s (%s)", c->addr,
-				  strerror(errnum));
-	return lp_err_set(e, LP_ENOENT, "usbmuxd is not running at %s (%s)", c->addr, strerror(errnum));
+		return lp_err_set(e, LP_EACCES, "permission denied on the usbmuxd socket %s (%s)",
+				  c->addr, strerror(errnum));
+	return lp_err_set(e, LP_ENOENT, "usbmuxd is not running at %s (%s)", c->addr,
+			  strerror(errnum));
 }
 
 static int open_tcp(struct umc *c, uint64_t deadline, int *fdout, struct lp_errinfo *e)
@@ -485,9 +503,11 @@ static int open_tcp(struct umc *c, uint64_t deadline, int *fdout, struct lp_erri
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(c->host, c->port, &hints, &res);
 	if (rc)
-		return lp_err_set(e, LP_ENOENT, "usbmuxd address %s: %s", c->addr, gai_strerror(rc));
+		return lp_err_set(e, LP_ENOENT, "usbmuxd address %s: %s", c->addr,
+				  gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				ai->ai_protocol);
 		int err = 0;
 		socklen_t el = sizeof(err);
 
@@ -509,7 +529,8 @@ static int open_tcp(struct umc *c, uint64_t deadline, int *fdout, struct lp_erri
 		if (rc) {
 			close(fd);
 			freeaddrinfo(res);
-			return lp_err_set(e, rc, "connecting to usbmuxd at %s: %s", c->addr, lp_strerror(rc));
+			return lp_err_set(e, rc, "connecting to usbmuxd at %s: %s", c->addr,
+					  lp_strerror(rc));
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0) {
 			*fdout = fd;
@@ -523,7 +544,8 @@ static int open_tcp(struct umc *c, uint64_t deadline, int *fdout, struct lp_erri
 	return absent(c, last, e);
 }
 
-static int open_socket(struct umc *c, uint64_t deadline, struct lp_stream **out, struct lp_errinfo *e)
+static int open_socket(struct umc *c, uint64_t deadline, struct lp_stream **out,
+		       struct lp_errinfo *e)
 {
 	struct umc_sock *k;
 	int fd = -1, rc;
@@ -540,7 +562,8 @@ static int open_socket(struct umc *c, uint64_t deadline, struct lp_stream **out,
 		memcpy(sa.sun_path, c->addr, strlen(c->addr));
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
-			return lp_err_set(e, lp_err_from_errno(errno), "socket: %s", strerror(errno));
+			return lp_err_set(e, lp_err_from_errno(errno), "socket: %s",
+					  strerror(errno));
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 			int err = errno;
 			close(fd);
@@ -591,7 +614,8 @@ int umc_new(const char *addr, struct lp_clock *clock, const struct lp_log *log, 
 		c->tcp = true;
 	if (!*addr || strlen(addr) >= UMC_MAX_ADDR) {
 		free(c);
-		return lp_err_set(e, LP_EINVAL, "usbmuxd address '%.120s' is empty or too long", addr);
+		return lp_err_set(e, LP_EINVAL, "usbmuxd address '%.120s' is empty or too long",
+				  addr);
 	}
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	if (c->tcp) {
@@ -601,8 +625,9 @@ int umc_new(const char *addr, struct lp_clock *clock, const struct lp_log *log, 
 		colon = strrchr(c->addr, ':');
 		if (!colon || colon == c->addr) {
 			free(c);
-			return lp_err_set(e, LP_EINVAL, "usbmuxd address '%s' is neither UNIX:/path nor host:port",
-					  addr);
+			return lp_err_set(
+				e, LP_EINVAL,
+				"usbmuxd address '%s' is neither UNIX:/path nor host:port", addr);
 		}
 		port = strtol(colon + 1, &end, 10);
 		if (end == colon + 1 || *end || port < 1 || port > 65535) {
@@ -632,8 +657,8 @@ const char *umc_addr(const struct umc *c)
 }
 
 /* Send one request and read its reply on an open socket. */
-static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_t extra, plist_t *reply,
-		    uint64_t deadline, struct lp_errinfo *e)
+static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_t extra,
+		    plist_t *reply, uint64_t deadline, struct lp_errinfo *e)
 {
 	uint8_t hdr[UMC_HEADER_LEN], *msg = NULL, *body = NULL;
 	struct umc_header h;
@@ -646,7 +671,8 @@ static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_
 	rc = umc_encode_request(type, extra, tag, &msg, &len, e);
 	if (rc)
 		return rc;
-	lp_logf(c->log, LP_LOG_DEBUG, "usbmuxd %s: -> %s (tag %u, %zu bytes)", c->addr, type, tag, len);
+	lp_logf(c->log, LP_LOG_DEBUG, "usbmuxd %s: -> %s (tag %u, %zu bytes)", c->addr, type, tag,
+		len);
 	rc = lp_stream_send(s, msg, len, deadline, e);
 	/* a SavePairRecord request carries the record, private keys included */
 	OPENSSL_cleanse(msg, len);
@@ -685,7 +711,8 @@ static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_
 	if (h.tag != tag) {
 		plist_free(*reply);
 		*reply = NULL;
-		return lp_err_set(e, LP_EPROTO, "usbmuxd answered %s with tag %u, expected %u", type, h.tag, tag);
+		return lp_err_set(e, LP_EPROTO, "usbmuxd answered %s with tag %u, expected %u",
+				  type, h.tag, tag);
 	}
 	lp_logf(c->log, LP_LOG_DEBUG, "usbmuxd %s: <- %u bytes for %s", c->addr, h.length, type);
 	return 0;
@@ -711,18 +738,20 @@ static int result_err(plist_t reply, const char *type, bool record, struct lp_er
 	int rc;
 
 	if (!umc_reply_result(reply, &num))
-		return lp_err_set(e, LP_EPROTO, "usbmuxd %s reply has neither the data nor a Result", type);
+		return lp_err_set(e, LP_EPROTO,
+				  "usbmuxd %s reply has neither the data nor a Result", type);
 	rc = umc_result_to_err(num, record);
 	if (!rc)
-		return lp_err_set(e, LP_EPROTO, "usbmuxd answered %s with Result 0 but no data", type);
+		return lp_err_set(e, LP_EPROTO, "usbmuxd answered %s with Result 0 but no data",
+				  type);
 	if (record)
 		return lp_err_set(e, rc, "usbmuxd %s: %s (result %u)", type,
 				  rc == LP_ENOENT ? "no such record" : lp_strerror(rc), num);
 	return lp_err_set(e, rc, "usbmuxd %s: result %u %s", type, num, umc_result_name(num));
 }
 
-int umc_list_devices(struct umc *c, struct umc_device *out, size_t max, size_t *n, uint64_t deadline,
-		     struct lp_errinfo *e)
+int umc_list_devices(struct umc *c, struct umc_device *out, size_t max, size_t *n,
+		     uint64_t deadline, struct lp_errinfo *e)
 {
 	plist_t reply = NULL;
 	size_t skipped = 0;
@@ -738,7 +767,8 @@ int umc_list_devices(struct umc *c, struct umc_device *out, size_t max, size_t *
 	rc = umc_parse_device_list(reply, out, max, n, &skipped, e);
 	plist_free(reply);
 	if (!rc && skipped)
-		lp_logf(c->log, LP_LOG_WARN, "usbmuxd DeviceList: %zu malformed entries ignored", skipped);
+		lp_logf(c->log, LP_LOG_WARN, "usbmuxd DeviceList: %zu malformed entries ignored",
+			skipped);
 	return rc;
 }
 
@@ -767,10 +797,12 @@ int umc_connect(struct umc *c, uint32_t device_id, uint16_t port, uint64_t deadl
 		rc = lp_err_set(e, LP_EPROTO, "usbmuxd answered Connect without a Result");
 	} else if ((rc = umc_result_to_err(num, false)) != 0) {
 		if (rc == LP_ECONNREFUSED)
-			lp_err_set(e, rc, "device %u refused port %u (usbmuxd result 3 CONNREFUSED)", device_id, port);
+			lp_err_set(e, rc,
+				   "device %u refused port %u (usbmuxd result 3 CONNREFUSED)",
+				   device_id, port);
 		else
-			lp_err_set(e, rc, "usbmuxd Connect to device %u port %u: result %u %s", device_id, port, num,
-				   umc_result_name(num));
+			lp_err_set(e, rc, "usbmuxd Connect to device %u port %u: result %u %s",
+				   device_id, port, num, umc_result_name(num));
 	}
 	plist_free(reply);
 	if (rc) {
@@ -781,7 +813,8 @@ int umc_connect(struct umc *c, uint32_t device_id, uint16_t port, uint64_t deadl
 	return 0;
 }
 
-int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline, struct lp_errinfo *e)
+int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline,
+		  struct lp_errinfo *e)
 {
 	plist_t reply = NULL, v;
 	const char *s;
@@ -795,7 +828,8 @@ int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline, 
 		rc = result_err(reply, "ReadBUID", false, e);
 	} else if (plist_get_node_type(v) != PLIST_STRING || !(s = plist_get_string_ptr(v, &len)) ||
 		   len == 0 || len > UMC_BUID_LEN) {
-		rc = lp_err_set(e, LP_EBADMSG, "usbmuxd BUID is not a string of 1..%d characters", UMC_BUID_LEN);
+		rc = lp_err_set(e, LP_EBADMSG, "usbmuxd BUID is not a string of 1..%d characters",
+				UMC_BUID_LEN);
 	} else {
 		lp_sanitize(out, UMC_BUID_LEN + 1, s, (size_t)len);
 	}
@@ -803,8 +837,8 @@ int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline, 
 	return rc;
 }
 
-int umc_read_pair_record(struct umc *c, const char *udid, struct pair_record **out, uint64_t deadline,
-			 struct lp_errinfo *e)
+int umc_read_pair_record(struct umc *c, const char *udid, struct pair_record **out,
+			 uint64_t deadline, struct lp_errinfo *e)
 {
 	plist_t extra, reply = NULL, v;
 	struct pair_record *rec = NULL;
@@ -889,7 +923,8 @@ int umc_save_pair_record(struct umc *c, const struct pair_record *rec, uint32_t 
 	if (!umc_reply_result(reply, &num))
 		rc = lp_err_set(e, LP_EPROTO, "usbmuxd answered SavePairRecord without a Result");
 	else if ((rc = umc_result_to_err(num, true)) != 0)
-		lp_err_set(e, rc, "usbmuxd SavePairRecord for %s: %s (result %u)", rec->udid, lp_strerror(rc), num);
+		lp_err_set(e, rc, "usbmuxd SavePairRecord for %s: %s (result %u)", rec->udid,
+			   lp_strerror(rc), num);
 	plist_free(reply);
 	return rc;
 }

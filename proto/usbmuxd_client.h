@@ -44,14 +44,15 @@
 #include "proto/stream.h"
 
 #define UMC_HEADER_LEN 16
-#define UMC_MAX_MESSAGE (4u << 20) /* one message incl. header: a 1 MiB pair record
+#define UMC_MAX_MESSAGE \
+	(4u << 20)	   /* one message incl. header: a 1 MiB pair record
 				      as XML base64 is ~1.4 MiB */
-#define UMC_MAX_DEVICES 64	    /* DeviceList entries decoded */
+#define UMC_MAX_DEVICES 64 /* DeviceList entries decoded */
 #define UMC_DEFAULT_SOCKET "/var/run/usbmuxd"
 #define UMC_ENV_ADDRESS "USBMUXD_SOCKET_ADDRESS" /* "UNIX:/path" or "host:port" */
 #define UMC_MAX_ADDR 108			 /* sun_path size */
 #define UMC_VERSION_PLIST 1
-#define UMC_BUID_LEN 36				 /* a UUID */
+#define UMC_BUID_LEN 36 /* a UUID */
 
 enum umc_msg {
 	UMC_MSG_RESULT = 1,
@@ -83,9 +84,9 @@ struct umc_device {
 	uint32_t device_id;
 	char udid[PAIR_RECORD_MAX_UDID + 1]; /* SerialNumber, sanitized */
 	uint16_t product_id;
-	uint32_t location_id;	/* Linux usbmuxd: bus << 16 | address */
-	uint64_t speed_bps;	/* ConnectionSpeed; 0 if absent */
-	char conn_type[16];	/* "USB", "Network", sanitized */
+	uint32_t location_id; /* Linux usbmuxd: bus << 16 | address */
+	uint64_t speed_bps;   /* ConnectionSpeed; 0 if absent */
+	char conn_type[16];   /* "USB", "Network", sanitized */
 };
 
 /* --- codec (no I/O) ------------------------------------------------------ */
@@ -158,8 +159,8 @@ int umc_request(struct umc *c, const char *type, plist_t extra, plist_t *reply, 
 		struct lp_errinfo *e);
 
 /* ListDevices: up to max entries (see umc_parse_device_list). */
-int umc_list_devices(struct umc *c, struct umc_device *out, size_t max, size_t *n, uint64_t deadline,
-		     struct lp_errinfo *e);
+int umc_list_devices(struct umc *c, struct umc_device *out, size_t max, size_t *n,
+		     uint64_t deadline, struct lp_errinfo *e);
 
 /* Connect to `port` (host order) of device `device_id`. On success *out
  * (owned; lp_stream_close closes the socket) is the raw pipe to the device
@@ -168,12 +169,13 @@ int umc_connect(struct umc *c, uint32_t device_id, uint16_t port, uint64_t deadl
 		struct lp_stream **out, struct lp_errinfo *e);
 
 /* ReadBUID: the daemon's SystemBUID (1..UMC_BUID_LEN chars, sanitized). */
-int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline, struct lp_errinfo *e);
+int umc_read_buid(struct umc *c, char out[UMC_BUID_LEN + 1], uint64_t deadline,
+		  struct lp_errinfo *e);
 
 /* ReadPairRecord for `udid`, decoded by pair_record_parse; *out owned with
  * its udid set. LP_ENOENT when the daemon has no record. */
-int umc_read_pair_record(struct umc *c, const char *udid, struct pair_record **out, uint64_t deadline,
-			 struct lp_errinfo *e);
+int umc_read_pair_record(struct umc *c, const char *udid, struct pair_record **out,
+			 uint64_t deadline, struct lp_errinfo *e);
 
 /* SavePairRecord: rec (borrowed) as a binary plist under rec->udid, with
  * DeviceID `device_id` (0 = omit) so the daemon can tell its listeners. */

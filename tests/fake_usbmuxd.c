@@ -37,7 +37,7 @@
 #define DEVICE_ID 1
 
 struct client {
-	int fd;		  /* -1 = free slot */
+	int fd;		       /* -1 = free slot */
 	struct lp_stream *dev; /* non-NULL once Connect succeeded: relaying */
 	uint8_t *buf;
 	size_t len;
@@ -127,12 +127,14 @@ static uint64_t uint_of(plist_t d, const char *k)
 static void do_list(struct client *c, uint32_t tag)
 {
 	const struct hl_probe *p = hl_info(hl);
-	plist_t d = plist_new_dict(), arr = plist_new_array(), ent = plist_new_dict(), props = plist_new_dict();
+	plist_t d = plist_new_dict(), arr = plist_new_array(), ent = plist_new_dict(),
+		props = plist_new_dict();
 
 	plist_dict_set_item(props, "ConnectionSpeed", plist_new_uint(tr_speed_bps(info.speed)));
 	plist_dict_set_item(props, "ConnectionType", plist_new_string("USB"));
 	plist_dict_set_item(props, "DeviceID", plist_new_uint(DEVICE_ID));
-	plist_dict_set_item(props, "LocationID", plist_new_uint((uint32_t)info.bus << 16 | info.addr));
+	plist_dict_set_item(props, "LocationID",
+			    plist_new_uint((uint32_t)info.bus << 16 | info.addr));
 	plist_dict_set_item(props, "ProductID", plist_new_uint(info.pid));
 	plist_dict_set_item(props, "SerialNumber", plist_new_string(p->udid));
 	plist_dict_set_item(ent, "MessageType", plist_new_string("Attached"));
@@ -168,7 +170,8 @@ static void do_read_record(struct client *c, uint32_t tag, const char *udid)
 	n = ftell(f);
 	rewind(f);
 	buf = malloc(n > 0 ? (size_t)n : 1);
-	if (n <= 0 || n > (long)PAIR_RECORD_MAX_FILE || !buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+	if (n <= 0 || n > (long)PAIR_RECORD_MAX_FILE || !buf ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		fclose(f);
 		free(buf);
 		reply_result(c, tag, EINVAL);
@@ -189,7 +192,8 @@ static void do_save_record(struct client *c, uint32_t tag, plist_t req)
 	const char *p;
 	uint64_t n = 0;
 
-	if (!udid || !pair_record_udid_ok(udid) || !data || plist_get_node_type(data) != PLIST_DATA) {
+	if (!udid || !pair_record_udid_ok(udid) || !data ||
+	    plist_get_node_type(data) != PLIST_DATA) {
 		reply_result(c, tag, EINVAL);
 		return;
 	}
@@ -219,7 +223,8 @@ static void do_connect(struct client *c, uint32_t tag, plist_t req)
 	r = hl_connect(hl, port, lp_clock_deadline_ms(&clk, 5000), &c->dev, &e);
 	fprintf(stderr, "fake-usbmuxd: Connect port %u: %s\n", port, r ? e.msg : "ok");
 	if (r) {
-		reply_result(c, tag, r == LP_ECONNREFUSED ? UMC_RESULT_CONNREFUSED : UMC_RESULT_BADDEV);
+		reply_result(c, tag,
+			     r == LP_ECONNREFUSED ? UMC_RESULT_CONNREFUSED : UMC_RESULT_BADDEV);
 		return;
 	}
 	reply_result(c, tag, 0);
@@ -300,7 +305,8 @@ static void relay_from_device(void)
 
 		if (c->fd < 0 || !c->dev)
 			continue;
-		while ((r = lp_stream_recv(c->dev, buf, sizeof(buf), &got, lp_clock_now(&clk), NULL)) == 0)
+		while ((r = lp_stream_recv(c->dev, buf, sizeof(buf), &got, lp_clock_now(&clk),
+					   NULL)) == 0)
 			if (write_all(c->fd, buf, got))
 				break;
 		if (r && r != LP_ETIMEDOUT)
@@ -333,11 +339,23 @@ int main(int argc, char **argv)
 	memset(&so, 0, sizeof(so));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'p': profile = optarg; break;
-		case 't': so.set_trust_delay = true; so.trust_delay_ms = strtoull(optarg, NULL, 10); break;
-		default: fprintf(stderr, "usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]\n"); return 2;
+		case 's':
+			sock = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'p':
+			profile = optarg;
+			break;
+		case 't':
+			so.set_trust_delay = true;
+			so.trust_delay_ms = strtoull(optarg, NULL, 10);
+			break;
+		default:
+			fprintf(stderr,
+				"usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]\n");
+			return 2;
 		}
 	}
 	if (!sock || !dir || strlen(sock) >= sizeof(sa.sun_path)) {
@@ -365,8 +383,8 @@ int main(int argc, char **argv)
 	env.clock = &clk;
 	env.log = NULL;
 	env.rand = &rnd;
-	if (tr_ctx_new(&tr_sim_ops, &env, &arg, &ctx, &e) || tr_list(ctx, &info, 1, &n, &e) || n != 1 ||
-	    hl_open(ctx, &info, NULL, &hl, &e)) {
+	if (tr_ctx_new(&tr_sim_ops, &env, &arg, &ctx, &e) || tr_list(ctx, &info, 1, &n, &e) ||
+	    n != 1 || hl_open(ctx, &info, NULL, &hl, &e)) {
 		fprintf(stderr, "fake-usbmuxd: cannot bring up the simulated device: %s\n", e.msg);
 		return 1;
 	}

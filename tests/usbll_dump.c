@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!usbll_linktype_speed(pcap_datalink(p), NULL)) {
-		fprintf(stderr, "usbll-dump: link type %d is not a USB 2.0 packet capture\n", pcap_datalink(p));
+		fprintf(stderr, "usbll-dump: link type %d is not a USB 2.0 packet capture\n",
+			pcap_datalink(p));
 		pcap_close(p);
 		return 2;
 	}

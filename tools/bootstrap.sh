@@ -6,7 +6,7 @@
 #   tools/bootstrap.sh lab      + the QEMU USB lab (make lab)
 #   tools/bootstrap.sh package  + the Debian package build and its chroot test (make deb)
 set -eu
-BUILD="build-essential pkg-config clang libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
+BUILD="build-essential pkg-config clang clang-format libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
 libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3
 chromium fonts-dejavu-core
 mandoc bash-completion zsh"

@@ -43,13 +43,20 @@
 int32_t cap_usbmon_status_from_tr(enum tr_status s)
 {
 	switch (s) {
-	case TR_STATUS_COMPLETED: return 0;
-	case TR_STATUS_CANCELLED: return CAP_URB_ECONNRESET;
-	case TR_STATUS_TIMED_OUT: return CAP_URB_ECONNRESET;
-	case TR_STATUS_STALL: return CAP_URB_EPIPE;
-	case TR_STATUS_NO_DEVICE: return CAP_URB_ESHUTDOWN;
-	case TR_STATUS_OVERFLOW: return CAP_URB_EOVERFLOW;
-	case TR_STATUS_ERROR: return CAP_URB_EPROTO;
+	case TR_STATUS_COMPLETED:
+		return 0;
+	case TR_STATUS_CANCELLED:
+		return CAP_URB_ECONNRESET;
+	case TR_STATUS_TIMED_OUT:
+		return CAP_URB_ECONNRESET;
+	case TR_STATUS_STALL:
+		return CAP_URB_EPIPE;
+	case TR_STATUS_NO_DEVICE:
+		return CAP_URB_ESHUTDOWN;
+	case TR_STATUS_OVERFLOW:
+		return CAP_URB_EOVERFLOW;
+	case TR_STATUS_ERROR:
+		return CAP_URB_EPROTO;
 	}
 	return CAP_URB_EPROTO;
 }
@@ -57,29 +64,43 @@ int32_t cap_usbmon_status_from_tr(enum tr_status s)
 enum tr_status cap_usbmon_status_to_tr(int32_t status)
 {
 	switch (status) {
-	case 0: return TR_STATUS_COMPLETED;
+	case 0:
+		return TR_STATUS_COMPLETED;
 	case CAP_URB_ENOENT:
-	case CAP_URB_ECONNRESET: return TR_STATUS_CANCELLED;
-	case CAP_URB_EPIPE: return TR_STATUS_STALL;
+	case CAP_URB_ECONNRESET:
+		return TR_STATUS_CANCELLED;
+	case CAP_URB_EPIPE:
+		return TR_STATUS_STALL;
 	case CAP_URB_ESHUTDOWN:
-	case CAP_URB_ENODEV: return TR_STATUS_NO_DEVICE;
-	case CAP_URB_EOVERFLOW: return TR_STATUS_OVERFLOW;
+	case CAP_URB_ENODEV:
+		return TR_STATUS_NO_DEVICE;
+	case CAP_URB_EOVERFLOW:
+		return TR_STATUS_OVERFLOW;
 	/* a short read with URB_SHORT_NOT_OK still delivered the data */
-	case CAP_URB_EREMOTEIO: return TR_STATUS_COMPLETED;
-	default: return TR_STATUS_ERROR;
+	case CAP_URB_EREMOTEIO:
+		return TR_STATUS_COMPLETED;
+	default:
+		return TR_STATUS_ERROR;
 	}
 }
 
 int32_t cap_usbmon_status_from_err(int err)
 {
 	switch (err) {
-	case LP_ENODEV: return CAP_URB_ENODEV;
-	case LP_ENOMEM: return CAP_URB_ENOMEM;
-	case LP_EINVAL: return CAP_URB_EINVAL;
-	case LP_EBUSY: return CAP_URB_EBUSY;
-	case LP_ESTALL: return CAP_URB_EPIPE;
-	case LP_EACCES: return CAP_URB_EPERM;
-	default: return CAP_URB_EIO;
+	case LP_ENODEV:
+		return CAP_URB_ENODEV;
+	case LP_ENOMEM:
+		return CAP_URB_ENOMEM;
+	case LP_EINVAL:
+		return CAP_URB_EINVAL;
+	case LP_EBUSY:
+		return CAP_URB_EBUSY;
+	case LP_ESTALL:
+		return CAP_URB_EPIPE;
+	case LP_EACCES:
+		return CAP_URB_EPERM;
+	default:
+		return CAP_URB_EIO;
 	}
 }
 

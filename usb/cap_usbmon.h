@@ -90,9 +90,9 @@
 /* One decoded (or to-be-encoded) record. */
 struct cap_usbmon_rec {
 	uint64_t id;
-	uint8_t type;	     /* 'S', 'C', 'E' */
-	uint8_t xfer_type;   /* 0 iso, 1 interrupt, 2 control, 3 bulk */
-	uint8_t epnum;	     /* bit 7 = IN */
+	uint8_t type;	   /* 'S', 'C', 'E' */
+	uint8_t xfer_type; /* 0 iso, 1 interrupt, 2 control, 3 bulk */
+	uint8_t epnum;	   /* bit 7 = IN */
 	uint8_t devnum;
 	uint16_t busnum;
 	uint8_t flag_setup;

@@ -25,8 +25,8 @@
 #include "usb/usb_desc.h"
 
 #define APPLE_VID 0x05ac
-#define LU_MAX_PORTS 7	      /* USB allows at most 7 tiers of hubs */
-#define LU_POLL_NS LP_NS_PER_S /* hotplug polling period without LIBUSB_CAP_HAS_HOTPLUG */
+#define LU_MAX_PORTS 7		     /* USB allows at most 7 tiers of hubs */
+#define LU_POLL_NS LP_NS_PER_S	     /* hotplug polling period without LIBUSB_CAP_HAS_HOTPLUG */
 #define LU_WAIT_SLICE_NS LP_NS_PER_S /* longest single libusb wait */
 #define LU_POLL_MAX_DEVS 64
 
@@ -52,54 +52,81 @@ struct lu_dev {
  * still own and is dropped. */
 struct lu_xfer {
 	struct libusb_transfer *t;
-	struct tr_xfer *x;  /* NULL once detached */
+	struct tr_xfer *x; /* NULL once detached */
 	struct lu_ctx *lc;
-	uint8_t *buf;	    /* control: 8 setup bytes + data stage; bulk: the data */
+	uint8_t *buf; /* control: 8 setup bytes + data stage; bulk: the data */
 };
 
 int tr_libusb_map_error(int r)
 {
 	switch (r) {
-	case LIBUSB_SUCCESS: return 0;
-	case LIBUSB_ERROR_IO: return LP_EIO;
-	case LIBUSB_ERROR_INVALID_PARAM: return LP_EINVAL;
-	case LIBUSB_ERROR_ACCESS: return LP_EACCES;
-	case LIBUSB_ERROR_NO_DEVICE: return LP_ENODEV;
-	case LIBUSB_ERROR_NOT_FOUND: return LP_ENOENT;
-	case LIBUSB_ERROR_BUSY: return LP_EBUSY;
-	case LIBUSB_ERROR_TIMEOUT: return LP_ETIMEDOUT;
-	case LIBUSB_ERROR_OVERFLOW: return LP_EOVERFLOW;
-	case LIBUSB_ERROR_PIPE: return LP_ESTALL;
-	case LIBUSB_ERROR_INTERRUPTED: return LP_EAGAIN;
-	case LIBUSB_ERROR_NO_MEM: return LP_ENOMEM;
-	case LIBUSB_ERROR_NOT_SUPPORTED: return LP_EUNSUPPORTED;
-	default: return LP_EUSB;
+	case LIBUSB_SUCCESS:
+		return 0;
+	case LIBUSB_ERROR_IO:
+		return LP_EIO;
+	case LIBUSB_ERROR_INVALID_PARAM:
+		return LP_EINVAL;
+	case LIBUSB_ERROR_ACCESS:
+		return LP_EACCES;
+	case LIBUSB_ERROR_NO_DEVICE:
+		return LP_ENODEV;
+	case LIBUSB_ERROR_NOT_FOUND:
+		return LP_ENOENT;
+	case LIBUSB_ERROR_BUSY:
+		return LP_EBUSY;
+	case LIBUSB_ERROR_TIMEOUT:
+		return LP_ETIMEDOUT;
+	case LIBUSB_ERROR_OVERFLOW:
+		return LP_EOVERFLOW;
+	case LIBUSB_ERROR_PIPE:
+		return LP_ESTALL;
+	case LIBUSB_ERROR_INTERRUPTED:
+		return LP_EAGAIN;
+	case LIBUSB_ERROR_NO_MEM:
+		return LP_ENOMEM;
+	case LIBUSB_ERROR_NOT_SUPPORTED:
+		return LP_EUNSUPPORTED;
+	default:
+		return LP_EUSB;
 	}
 }
 
 enum tr_status tr_libusb_map_status(int s)
 {
 	switch (s) {
-	case LIBUSB_TRANSFER_COMPLETED: return TR_STATUS_COMPLETED;
-	case LIBUSB_TRANSFER_TIMED_OUT: return TR_STATUS_TIMED_OUT;
-	case LIBUSB_TRANSFER_CANCELLED: return TR_STATUS_CANCELLED;
-	case LIBUSB_TRANSFER_STALL: return TR_STATUS_STALL;
-	case LIBUSB_TRANSFER_NO_DEVICE: return TR_STATUS_NO_DEVICE;
-	case LIBUSB_TRANSFER_OVERFLOW: return TR_STATUS_OVERFLOW;
+	case LIBUSB_TRANSFER_COMPLETED:
+		return TR_STATUS_COMPLETED;
+	case LIBUSB_TRANSFER_TIMED_OUT:
+		return TR_STATUS_TIMED_OUT;
+	case LIBUSB_TRANSFER_CANCELLED:
+		return TR_STATUS_CANCELLED;
+	case LIBUSB_TRANSFER_STALL:
+		return TR_STATUS_STALL;
+	case LIBUSB_TRANSFER_NO_DEVICE:
+		return TR_STATUS_NO_DEVICE;
+	case LIBUSB_TRANSFER_OVERFLOW:
+		return TR_STATUS_OVERFLOW;
 	case LIBUSB_TRANSFER_ERROR:
-	default: return TR_STATUS_ERROR;
+	default:
+		return TR_STATUS_ERROR;
 	}
 }
 
 enum tr_speed tr_libusb_map_speed(int s)
 {
 	switch (s) {
-	case LIBUSB_SPEED_LOW: return TR_SPEED_LOW;
-	case LIBUSB_SPEED_FULL: return TR_SPEED_FULL;
-	case LIBUSB_SPEED_HIGH: return TR_SPEED_HIGH;
-	case LIBUSB_SPEED_SUPER: return TR_SPEED_SUPER;
-	case LIBUSB_SPEED_SUPER_PLUS: return TR_SPEED_SUPER_PLUS;
-	default: return TR_SPEED_UNKNOWN;
+	case LIBUSB_SPEED_LOW:
+		return TR_SPEED_LOW;
+	case LIBUSB_SPEED_FULL:
+		return TR_SPEED_FULL;
+	case LIBUSB_SPEED_HIGH:
+		return TR_SPEED_HIGH;
+	case LIBUSB_SPEED_SUPER:
+		return TR_SPEED_SUPER;
+	case LIBUSB_SPEED_SUPER_PLUS:
+		return TR_SPEED_SUPER_PLUS;
+	default:
+		return TR_SPEED_UNKNOWN;
 	}
 }
 
@@ -219,9 +246,10 @@ static int lu_init(struct tr_ctx *ctx, const void *arg, struct lp_errinfo *e)
 				  libusb_strerror(r));
 	if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) {
 		r = libusb_hotplug_register_callback(
-			lc->lu, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
-			0, APPLE_VID, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, hotplug_cb, lc,
-			&lc->hp);
+			lc->lu,
+			LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT, 0,
+			APPLE_VID, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, hotplug_cb,
+			lc, &lc->hp);
 		lc->hotplug = r == LIBUSB_SUCCESS;
 		if (!lc->hotplug)
 			lp_logf(ctx->env.log, LP_LOG_DEBUG,
@@ -415,10 +443,10 @@ static int lu_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo *
 	r = libusb_set_configuration(ld->h, cfg);
 	if (r == 0 || r == LIBUSB_ERROR_PIPE || r == LIBUSB_ERROR_IO || r == LIBUSB_ERROR_TIMEOUT)
 		tr_notify_synthetic_control(dev, setup,
-					    r == 0 ? TR_STATUS_COMPLETED
-					    : r == LIBUSB_ERROR_PIPE ? TR_STATUS_STALL
+					    r == 0			? TR_STATUS_COMPLETED
+					    : r == LIBUSB_ERROR_PIPE	? TR_STATUS_STALL
 					    : r == LIBUSB_ERROR_TIMEOUT ? TR_STATUS_TIMED_OUT
-								     : TR_STATUS_ERROR);
+									: TR_STATUS_ERROR);
 	if (r == LIBUSB_ERROR_BUSY) {
 		find_holder(ld->bus, ld->addr, who, sizeof(who));
 		return lp_err_set(e, LP_EBUSY, "cannot select configuration %d: %s", cfg, who);
@@ -454,7 +482,7 @@ static int lu_release_interface(struct tr_dev *dev, int ifnum)
 	struct lu_dev *ld = dev->priv;
 	int r = libusb_release_interface(ld->h, ifnum);
 
-	ld->claimed[ifnum / 8] &= (uint8_t)~(1u << ifnum % 8);
+	ld->claimed[ifnum / 8] &= (uint8_t) ~(1u << ifnum % 8);
 	return tr_libusb_map_error(r);
 }
 
@@ -512,7 +540,8 @@ static int lu_submit(struct tr_xfer *x)
 	if (x->type == TR_XFER_CONTROL) {
 		memcpy(lx->buf, x->setup, LIBUSB_CONTROL_SETUP_SIZE);
 		if (!(x->setup[0] & 0x80) && len > LIBUSB_CONTROL_SETUP_SIZE)
-			memcpy(lx->buf + LIBUSB_CONTROL_SETUP_SIZE, x->buf, len - LIBUSB_CONTROL_SETUP_SIZE);
+			memcpy(lx->buf + LIBUSB_CONTROL_SETUP_SIZE, x->buf,
+			       len - LIBUSB_CONTROL_SETUP_SIZE);
 		libusb_fill_control_transfer(lx->t, ld->h, lx->buf, xfer_cb, lx, x->timeout_ms);
 	} else {
 		if (!(x->endpoint & 0x80) && len)
@@ -594,7 +623,8 @@ static size_t snapshot(struct lu_ctx *lc, uint32_t *ids, size_t max)
 		struct libusb_device_descriptor dd;
 		if (libusb_get_device_descriptor(l[i], &dd) || dd.idVendor != APPLE_VID)
 			continue;
-		ids[k++] = (uint32_t)libusb_get_bus_number(l[i]) << 8 | libusb_get_device_address(l[i]);
+		ids[k++] = (uint32_t)libusb_get_bus_number(l[i]) << 8 |
+			   libusb_get_device_address(l[i]);
 	}
 	libusb_free_device_list(l, 1);
 	return k;

@@ -29,13 +29,13 @@
 
 #include "usb/usb_desc.h"
 
-#define SIM_EPS 32			 /* 16 OUT + 16 IN endpoint numbers */
+#define SIM_EPS 32			    /* 16 OUT + 16 IN endpoint numbers */
 #define SIM_CONTROL_NS (300 * LP_NS_PER_US) /* modeled duration of a control transfer */
-#define SIM_OUT_ACCUM_MAX (1u << 20)	 /* device-transfer bytes held before forcing delivery */
-#define SIM_IN_MAX (16u << 20)		 /* cap on one device transfer taken from the model */
-#define SIM_ADDR_FIRST 2		 /* address 1 is usually the root hub */
+#define SIM_OUT_ACCUM_MAX (1u << 20)	    /* device-transfer bytes held before forcing delivery */
+#define SIM_IN_MAX (16u << 20)		    /* cap on one device transfer taken from the model */
+#define SIM_ADDR_FIRST 2		    /* address 1 is usually the root hub */
 #define SIM_ADDR_LAST 127
-#define SIM_TICKS_PER_LOOP 1000		 /* guard against a model whose timers never advance */
+#define SIM_TICKS_PER_LOOP 1000 /* guard against a model whose timers never advance */
 
 struct sim_ctx;
 struct sim_dev;
@@ -45,14 +45,14 @@ struct sim_xfer {
 	struct sim_dev *sd;
 	struct sim_xfer *next; /* endpoint queue, submit order */
 	uint64_t seq;
-	bool decided;	/* done_at and st are final */
-	bool dead;	/* the device went away: ends NO_DEVICE */
+	bool decided; /* done_at and st are final */
+	bool dead;    /* the device went away: ends NO_DEVICE */
 	bool cancel_req;
 	uint64_t cancel_at;
 	uint64_t timeout_at; /* UINT64_MAX: none */
 	uint64_t done_at;
 	enum tr_status st;
-	size_t got;	  /* IN: bytes placed in x->buf so far */
+	size_t got; /* IN: bytes placed in x->buf so far */
 };
 
 struct sim_ep {
@@ -388,8 +388,8 @@ static void pump(struct sim_ctx *sp, uint64_t now)
 						st = TR_STATUS_ERROR;
 					else if (sim_inject_error(sp))
 						st = TR_STATUS_ERROR;
-					decide(sp, e, sx, x->submit_ns, data_ns(sp, x->len, mps, false),
-					       st);
+					decide(sp, e, sx, x->submit_ns,
+					       data_ns(sp, x->len, mps, false), st);
 				} else if (!fill_in(sp, e, sx, now)) {
 					break; /* later IN transfers wait behind this one */
 				}
@@ -735,12 +735,14 @@ static int sim_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo 
 		return lp_err_set(e, LP_ENODEV, "sim: device is gone");
 	/* as usbfs: no configuration change under a claimed interface */
 	if (any_claimed(sd))
-		return lp_err_set(e, LP_EBUSY,
-				  "sim: an interface is claimed; release it before SET_CONFIGURATION");
+		return lp_err_set(
+			e, LP_EBUSY,
+			"sim: an interface is claimed; release it before SET_CONFIGURATION");
 	r = sp->arg.ops->control(sp->arg.model, setup, NULL, 0, &got, sim_now(sp));
 	tr_notify_synthetic_control(dev, setup,
-				    !r ? TR_STATUS_COMPLETED
-				       : r == LP_ESTALL ? TR_STATUS_STALL : TR_STATUS_ERROR);
+				    !r		     ? TR_STATUS_COMPLETED
+				    : r == LP_ESTALL ? TR_STATUS_STALL
+						     : TR_STATUS_ERROR);
 	if (r)
 		return lp_err_set(e, r, "sim: device refused SET_CONFIGURATION %d (%s)", cfg,
 				  lp_errname(r));
@@ -759,8 +761,14 @@ static bool iface_exists(struct sim_ctx *sp, int cfg, int ifnum)
 
 	sp->arg.ops->identity(sp->arg.model, &vid, &pid, &ncfg);
 	for (unsigned i = 0; i < ncfg; i++) {
-		uint8_t setup[8] = {0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0,
-				    (uint8_t)(sizeof(buf) & 0xff), (uint8_t)(sizeof(buf) >> 8)};
+		uint8_t setup[8] = {0x80,
+				    USBD_REQ_GET_DESCRIPTOR,
+				    (uint8_t)i,
+				    USBD_DT_CONFIG,
+				    0,
+				    0,
+				    (uint8_t)(sizeof(buf) & 0xff),
+				    (uint8_t)(sizeof(buf) >> 8)};
 		struct usbd_config c;
 		size_t got = 0;
 
@@ -799,7 +807,8 @@ static int sim_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo 
 		return lp_err_set(e, LP_EINVAL, "sim: configuration %d has no interface %d", cfg,
 				  ifnum);
 	for (struct sim_dev *o = sp->devs; o; o = o->next) {
-		if (o != sd && o->session == sd->session && (o->claimed[ifnum / 8] & 1u << ifnum % 8))
+		if (o != sd && o->session == sd->session &&
+		    (o->claimed[ifnum / 8] & 1u << ifnum % 8))
 			return lp_err_set(e, LP_EBUSY,
 					  "sim: interface %d is claimed by another handle", ifnum);
 	}
@@ -815,7 +824,7 @@ static int sim_release_interface(struct tr_dev *dev, int ifnum)
 		return LP_EINVAL;
 	if (!(sd->claimed[ifnum / 8] & 1u << ifnum % 8))
 		return LP_ENOENT;
-	sd->claimed[ifnum / 8] &= (uint8_t)~(1u << ifnum % 8);
+	sd->claimed[ifnum / 8] &= (uint8_t) ~(1u << ifnum % 8);
 	return 0;
 }
 

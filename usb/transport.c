@@ -41,12 +41,18 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 uint64_t tr_speed_bps(enum tr_speed s)
 {
 	switch (s) {
-	case TR_SPEED_LOW: return 1500000ull;
-	case TR_SPEED_FULL: return 12000000ull;
-	case TR_SPEED_HIGH: return 480000000ull;
-	case TR_SPEED_SUPER: return 5000000000ull;
-	case TR_SPEED_SUPER_PLUS: return 10000000000ull;
-	case TR_SPEED_UNKNOWN: break;
+	case TR_SPEED_LOW:
+		return 1500000ull;
+	case TR_SPEED_FULL:
+		return 12000000ull;
+	case TR_SPEED_HIGH:
+		return 480000000ull;
+	case TR_SPEED_SUPER:
+		return 5000000000ull;
+	case TR_SPEED_SUPER_PLUS:
+		return 10000000000ull;
+	case TR_SPEED_UNKNOWN:
+		break;
 	}
 	return 0;
 }
@@ -54,12 +60,18 @@ uint64_t tr_speed_bps(enum tr_speed s)
 const char *tr_speed_name(enum tr_speed s)
 {
 	switch (s) {
-	case TR_SPEED_LOW: return "low";
-	case TR_SPEED_FULL: return "full";
-	case TR_SPEED_HIGH: return "high";
-	case TR_SPEED_SUPER: return "super";
-	case TR_SPEED_SUPER_PLUS: return "super+";
-	case TR_SPEED_UNKNOWN: break;
+	case TR_SPEED_LOW:
+		return "low";
+	case TR_SPEED_FULL:
+		return "full";
+	case TR_SPEED_HIGH:
+		return "high";
+	case TR_SPEED_SUPER:
+		return "super";
+	case TR_SPEED_SUPER_PLUS:
+		return "super+";
+	case TR_SPEED_UNKNOWN:
+		break;
 	}
 	return "unknown";
 }
@@ -67,13 +79,20 @@ const char *tr_speed_name(enum tr_speed s)
 const char *tr_status_name(enum tr_status s)
 {
 	switch (s) {
-	case TR_STATUS_COMPLETED: return "COMPLETED";
-	case TR_STATUS_ERROR: return "ERROR";
-	case TR_STATUS_TIMED_OUT: return "TIMED_OUT";
-	case TR_STATUS_CANCELLED: return "CANCELLED";
-	case TR_STATUS_STALL: return "STALL";
-	case TR_STATUS_NO_DEVICE: return "NO_DEVICE";
-	case TR_STATUS_OVERFLOW: return "OVERFLOW";
+	case TR_STATUS_COMPLETED:
+		return "COMPLETED";
+	case TR_STATUS_ERROR:
+		return "ERROR";
+	case TR_STATUS_TIMED_OUT:
+		return "TIMED_OUT";
+	case TR_STATUS_CANCELLED:
+		return "CANCELLED";
+	case TR_STATUS_STALL:
+		return "STALL";
+	case TR_STATUS_NO_DEVICE:
+		return "NO_DEVICE";
+	case TR_STATUS_OVERFLOW:
+		return "OVERFLOW";
 	}
 	return "UNKNOWN";
 }
@@ -81,13 +100,20 @@ const char *tr_status_name(enum tr_status s)
 int tr_status_to_err(enum tr_status s)
 {
 	switch (s) {
-	case TR_STATUS_COMPLETED: return 0;
-	case TR_STATUS_ERROR: return LP_EUSB;
-	case TR_STATUS_TIMED_OUT: return LP_ETIMEDOUT;
-	case TR_STATUS_CANCELLED: return LP_ECANCELED;
-	case TR_STATUS_STALL: return LP_ESTALL;
-	case TR_STATUS_NO_DEVICE: return LP_ENODEV;
-	case TR_STATUS_OVERFLOW: return LP_EOVERFLOW;
+	case TR_STATUS_COMPLETED:
+		return 0;
+	case TR_STATUS_ERROR:
+		return LP_EUSB;
+	case TR_STATUS_TIMED_OUT:
+		return LP_ETIMEDOUT;
+	case TR_STATUS_CANCELLED:
+		return LP_ECANCELED;
+	case TR_STATUS_STALL:
+		return LP_ESTALL;
+	case TR_STATUS_NO_DEVICE:
+		return LP_ENODEV;
+	case TR_STATUS_OVERFLOW:
+		return LP_EOVERFLOW;
 	}
 	return LP_EUSB;
 }
@@ -200,8 +226,9 @@ int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **o
 	if (!ctx || !info || !out)
 		return lp_err_set(e, LP_EINVAL, "tr_open: bad arguments");
 	if (ctx->faults.fail_open_err)
-		return lp_err_set(e, ctx->faults.fail_open_err, "opening %03u/%03u: %s (injected fault)", info->bus,
-				  info->addr, lp_strerror(ctx->faults.fail_open_err));
+		return lp_err_set(e, ctx->faults.fail_open_err,
+				  "opening %03u/%03u: %s (injected fault)", info->bus, info->addr,
+				  lp_strerror(ctx->faults.fail_open_err));
 	cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return lp_err_set(e, LP_ENOMEM, "tr_open: out of memory");
@@ -234,7 +261,8 @@ static void live_del(struct core_dev *cd, struct tr_xfer *x)
 {
 	for (size_t i = 0; i < cd->nlive; i++) {
 		if (cd->live[i] == x) {
-			memmove(&cd->live[i], &cd->live[i + 1], (cd->nlive - i - 1) * sizeof(*cd->live));
+			memmove(&cd->live[i], &cd->live[i + 1],
+				(cd->nlive - i - 1) * sizeof(*cd->live));
 			cd->nlive--;
 			return;
 		}
@@ -320,7 +348,8 @@ int tr_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo *e)
 	if (!dev || ifnum < 0 || ifnum > 255)
 		return lp_err_set(e, LP_EINVAL, "tr_claim_interface: bad arguments");
 	if (dev->ctx->faults.fail_claim_err)
-		return lp_err_set(e, dev->ctx->faults.fail_claim_err, "claiming interface %d: %s (injected fault)", ifnum,
+		return lp_err_set(e, dev->ctx->faults.fail_claim_err,
+				  "claiming interface %d: %s (injected fault)", ifnum,
 				  lp_strerror(dev->ctx->faults.fail_claim_err));
 	return dev->ctx->ops->claim_interface(dev, ifnum, e);
 }
@@ -430,7 +459,8 @@ void tr_complete(struct tr_xfer *x, enum tr_status status, size_t actual)
 
 	x->done_ns = now_ns(ctx);
 	if (status == TR_STATUS_COMPLETED && f->error_rate > 0 && fault_ep_match(f, x) &&
-	    (f->error_rate >= 1.0 || (ctx->env.rand && lp_rand_unit(ctx->env.rand) < f->error_rate)))
+	    (f->error_rate >= 1.0 ||
+	     (ctx->env.rand && lp_rand_unit(ctx->env.rand) < f->error_rate)))
 		status = f->error_status;
 	x->status = status;
 	x->actual = actual > x->len ? x->len : actual;

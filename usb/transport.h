@@ -46,7 +46,7 @@ enum tr_xfer_type {
 
 enum tr_status {
 	TR_STATUS_COMPLETED = 0,
-	TR_STATUS_ERROR,     /* bus/protocol error (CRC, bitstuff, babble...) */
+	TR_STATUS_ERROR, /* bus/protocol error (CRC, bitstuff, babble...) */
 	TR_STATUS_TIMED_OUT,
 	TR_STATUS_CANCELLED,
 	TR_STATUS_STALL,
@@ -68,7 +68,7 @@ struct tr_devinfo {
 	uint8_t num_configs;
 	uint8_t active_config; /* 0 = unconfigured / unknown */
 	char port_path[32];    /* "1-2.3"-style physical location, "" if unknown */
-	uint32_t session;      /* backend's identity of this attachment; changes on re-enumeration */
+	uint32_t session; /* backend's identity of this attachment; changes on re-enumeration */
 };
 
 struct tr_ctx;
@@ -81,17 +81,18 @@ struct tr_xfer {
 	/* --- set by the caller before tr_submit() --- */
 	struct tr_dev *dev;
 	enum tr_xfer_type type;
-	uint8_t endpoint;  /* bit 7 = IN. Control: 0x00 or 0x80 from setup[0] */
-	uint8_t setup[8];  /* control only: bmRequestType bRequest wValue(LE) wIndex(LE) wLength(LE) */
-	uint8_t *buf;	   /* borrowed; data stage only (no setup bytes) */
-	size_t len;	   /* OUT: bytes to send; IN: buffer size */
+	uint8_t endpoint; /* bit 7 = IN. Control: 0x00 or 0x80 from setup[0] */
+	uint8_t setup
+		[8];  /* control only: bmRequestType bRequest wValue(LE) wIndex(LE) wLength(LE) */
+	uint8_t *buf; /* borrowed; data stage only (no setup bytes) */
+	size_t len;   /* OUT: bytes to send; IN: buffer size */
 	uint32_t timeout_ms; /* 0 = none; then the caller must bound the wait by cancelling */
-	tr_done_fn done;   /* called from tr_handle_events(); may resubmit or free */
+	tr_done_fn done;     /* called from tr_handle_events(); may resubmit or free */
 	void *user;
 	/* --- written by the transport --- */
 	enum tr_status status;
-	size_t actual;	   /* bytes transferred */
-	uint64_t id;	   /* unique per context, stable across S and C (like a URB address) */
+	size_t actual; /* bytes transferred */
+	uint64_t id;   /* unique per context, stable across S and C (like a URB address) */
 	uint64_t submit_ns;
 	uint64_t done_ns;
 	/* --- private to the transport --- */
@@ -176,11 +177,11 @@ struct tr_faults {
 	uint64_t fail_submit_nth; /* 0 = off; the Nth submit returns fail_submit_err */
 	bool fail_submit_persist; /* ... and every one after it */
 	int fail_submit_err;
-	double error_rate;	  /* probability a completion becomes error_status */
+	double error_rate; /* probability a completion becomes error_status */
 	enum tr_status error_status;
-	uint8_t only_endpoint;	  /* 0xff = any endpoint; else only this endpoint address */
-	int fail_open_err;	  /* 0 = off; else every tr_open fails with it (LP_EACCES...) */
-	int fail_claim_err;	  /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
+	uint8_t only_endpoint; /* 0xff = any endpoint; else only this endpoint address */
+	int fail_open_err;     /* 0 = off; else every tr_open fails with it (LP_EACCES...) */
+	int fail_claim_err;    /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
 };
 
 struct tr_ctx {
@@ -202,7 +203,7 @@ struct tr_dev {
 	struct tr_devinfo info;
 	void *priv; /* backend state for the open device */
 	size_t in_flight;
-	bool gone;  /* a completion said NO_DEVICE */
+	bool gone; /* a completion said NO_DEVICE */
 };
 
 /* Backend tables (defined in their files). */
@@ -218,8 +219,10 @@ void tr_ctx_free(struct tr_ctx *ctx);
 int tr_add_observer(struct tr_ctx *ctx, tr_observer_fn fn, void *ud);
 void tr_set_faults(struct tr_ctx *ctx, const struct tr_faults *f); /* NULL = none */
 
-int tr_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_t *n, struct lp_errinfo *e);
-int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **out, struct lp_errinfo *e);
+int tr_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_t *n,
+	    struct lp_errinfo *e);
+int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **out,
+	    struct lp_errinfo *e);
 /* Cancels in-flight transfers, waits (bounded, 1 s) for them, then closes. */
 void tr_close(struct tr_dev *dev);
 int tr_get_configuration(struct tr_dev *dev, int *cfg);

@@ -276,7 +276,7 @@ int usbd_parse_langid(const uint8_t *buf, size_t len, uint16_t *langid)
 }
 
 const struct usbd_interface *usbd_find_usbmux(const struct usbd_config *c, uint8_t *ep_in,
-					       uint8_t *ep_out, uint16_t *mps)
+					      uint8_t *ep_out, uint16_t *mps)
 {
 	if (!c)
 		return NULL;
@@ -285,7 +285,8 @@ const struct usbd_interface *usbd_find_usbmux(const struct usbd_config *c, uint8
 		const struct usbd_endpoint *in = NULL, *out = NULL;
 		int nin = 0, nout = 0;
 
-		if (f->bInterfaceClass != USBMUX_CLASS || f->bInterfaceSubClass != USBMUX_SUBCLASS ||
+		if (f->bInterfaceClass != USBMUX_CLASS ||
+		    f->bInterfaceSubClass != USBMUX_SUBCLASS ||
 		    f->bInterfaceProtocol != USBMUX_PROTOCOL || f->bAlternateSetting != 0)
 			continue;
 		for (size_t j = 0; j < f->num_eps && j < USBD_MAX_EPS; j++) {

@@ -72,7 +72,7 @@ int usbd_parse_langid(const uint8_t *buf, size_t len, uint16_t *langid);
 /* Find the usbmux interface (ff/fe/02, alt 0, one bulk IN and one bulk OUT) in
  * a configuration. Returns the interface or NULL; *ep_in, *ep_out, *mps filled. */
 const struct usbd_interface *usbd_find_usbmux(const struct usbd_config *c, uint8_t *ep_in,
-					       uint8_t *ep_out, uint16_t *mps);
+					      uint8_t *ep_out, uint16_t *mps);
 
 /* UTF-8/ASCII serial -> UDID: a 24-character serial gets '-' after the 8th
  * character (new-style UDIDs). out must hold 64 bytes. */

@@ -26,8 +26,8 @@ static bool on_event(void *ud, const struct cap_event *ev)
 		if (ev->u.gap_ns > a->longest_gap)
 			a->longest_gap = ev->u.gap_ns;
 		if (a->gaps <= AN_GAPS_LISTED)
-			an_anomaly_add(a, "packet %llu: %.1f s of silence before it", (unsigned long long)ev->pkt,
-				       (double)ev->u.gap_ns / 1e9);
+			an_anomaly_add(a, "packet %llu: %.1f s of silence before it",
+				       (unsigned long long)ev->pkt, (double)ev->u.gap_ns / 1e9);
 		break;
 	case CAP_EV_ANOMALY:
 		an_anomaly_add(a, "%s", ev->u.text);
@@ -64,7 +64,8 @@ static bool on_event(void *ud, const struct cap_event *ev)
 		a->read_error = ev->u.end.read_error;
 		a->end_mid_exchange = ev->u.end.mid_exchange;
 		if (ev->u.end.pending_request)
-			snprintf(a->end_pending, sizeof(a->end_pending), "%s", ev->u.end.pending_request);
+			snprintf(a->end_pending, sizeof(a->end_pending), "%s",
+				 ev->u.end.pending_request);
 		a->t_last = ev->t;
 		a->tcp_segments = ev->u.end.tcp_segments;
 		a->umx_flows = ev->u.end.umx_flows;
@@ -81,8 +82,8 @@ static bool on_event(void *ud, const struct cap_event *ev)
 	return true;
 }
 
-int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r, struct lp_clock *clock,
-		  struct lp_errinfo *e)
+int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r,
+		  struct lp_clock *clock, struct lp_errinfo *e)
 {
 	struct cap_reader_opts ro = {0};
 	struct cap_reader *rd;

@@ -55,7 +55,7 @@ const char *an_anomaly(const struct an *a, size_t i);
 /* Convenience: open `f` (adopted: closed in every case) with libpcap at
  * nanosecond precision, scan pcapng IDBs, read, report. 0, LP_EIO (libpcap cannot open it: detail says why), LP_EFORMAT
  * (unsupported link type) or LP_ENOMEM. */
-int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r, struct lp_clock *clock,
-		  struct lp_errinfo *e);
+int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r,
+		  struct lp_clock *clock, struct lp_errinfo *e);
 
 #endif

@@ -31,8 +31,9 @@ void an_bus_verdict(const struct an *a, struct diag_report *r)
 
 	if (!a->is_bus)
 		return;
-	diag_rule_bus_corruption(r, s->crc5_bad + s->crc16_bad + s->garbage + s->malformed, s->records,
-				 s->crc5_bad + s->crc16_bad, s->first_bad_pkt, s->retries, s->gave_up);
+	diag_rule_bus_corruption(r, s->crc5_bad + s->crc16_bad + s->garbage + s->malformed,
+				 s->records, s->crc5_bad + s->crc16_bad, s->first_bad_pkt,
+				 s->retries, s->gave_up);
 }
 
 static json_object *jint(uint64_t v)
@@ -43,10 +44,13 @@ static json_object *jint(uint64_t v)
 json_object *an_bus_json(const struct an *a)
 {
 	const struct usbll_stats *s = &a->bus;
-	json_object *o = json_object_new_object(), *pids = json_object_new_object(), *eps = json_object_new_array();
+	json_object *o = json_object_new_object(), *pids = json_object_new_object(),
+		    *eps = json_object_new_array();
 
-	json_object_object_add(o, "speed", json_object_new_string(a->bus_speed == TR_SPEED_UNKNOWN ? "unknown"
-											       : tr_speed_name(a->bus_speed)));
+	json_object_object_add(o, "speed",
+			       json_object_new_string(a->bus_speed == TR_SPEED_UNKNOWN
+							      ? "unknown"
+							      : tr_speed_name(a->bus_speed)));
 	json_object_object_add(o, "packets", jint(s->records));
 	json_object_object_add(o, "bytes", jint(s->bytes));
 	for (unsigned p = 0; p < 16; p++)
@@ -81,12 +85,15 @@ json_object *an_bus_json(const struct an *a)
 		const struct usbll_epstat *e = &s->ep[i];
 		json_object *x = json_object_new_object();
 		char name[16];
-		snprintf(name, sizeof(name), "%u.%u%s", e->addr, e->ep & 0x0f, e->ep & 0x80 ? "in" : "out");
+		snprintf(name, sizeof(name), "%u.%u%s", e->addr, e->ep & 0x0f,
+			 e->ep & 0x80 ? "in" : "out");
 		json_object_object_add(x, "endpoint", json_object_new_string(name));
 		json_object_object_add(x, "tokens", jint(e->tokens));
 		json_object_object_add(x, "naks", jint(e->naks));
-		json_object_object_add(x, "nak_rate",
-				       json_object_new_double(e->tokens ? (double)e->naks / (double)e->tokens : 0));
+		json_object_object_add(
+			x, "nak_rate",
+			json_object_new_double(e->tokens ? (double)e->naks / (double)e->tokens
+							 : 0));
 		json_object_object_add(x, "data_packets", jint(e->data));
 		json_object_object_add(x, "bytes", jint(e->bytes));
 		json_object_object_add(x, "failures", jint(e->failures));

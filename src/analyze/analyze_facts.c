@@ -26,8 +26,14 @@ void an_anomaly_add(struct an *a, const char *fmt, ...)
 		lp_logf(a->o.log, LP_LOG_DEBUG, "analyze: %s", tmp);
 }
 
-size_t an_anomaly_count(const struct an *a) { return a->nanom_kept; }
-const char *an_anomaly(const struct an *a, size_t i) { return i < a->nanom_kept ? a->anomalies[i] : NULL; }
+size_t an_anomaly_count(const struct an *a)
+{
+	return a->nanom_kept;
+}
+const char *an_anomaly(const struct an *a, size_t i)
+{
+	return i < a->nanom_kept ? a->anomalies[i] : NULL;
+}
 
 void an_sample(struct an_samples *s, uint64_t ns)
 {
@@ -141,4 +147,3 @@ struct an_dev *an_relay_dev(struct an *a, uint32_t id)
 	}
 	return d;
 }
-

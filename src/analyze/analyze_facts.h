@@ -58,18 +58,18 @@ struct an_span {
 enum an_tls_state { AN_TLS_NONE, AN_TLS_STARTED, AN_TLS_OK, AN_TLS_FAILED };
 
 struct an_dev {
-	char key[96];		/* identity: "vid:pid:serial", "bus:addr", "umx:<id>" */
+	char key[96]; /* identity: "vid:pid:serial", "bus:addr", "umx:<id>" */
 	bool via_usbmuxd;
 	uint32_t umx_id;
 	uint16_t vid, pid;
 	bool have_ids;
 	char serial[80], product[64], manufacturer[64];
-	uint8_t bus, addr;	/* of the latest enumeration */
-	double speed_mbps;	/* 0 = unknown */
+	uint8_t bus, addr; /* of the latest enumeration */
+	double speed_mbps; /* 0 = unknown */
 	uint64_t packets;
 	uint64_t first_t, last_t, first_pkt;
 	unsigned instances, reenum;
-	bool gone;		/* a transfer ended with -19/-108 */
+	bool gone; /* a transfer ended with -19/-108 */
 	uint64_t gone_t, gone_pkt;
 	uint64_t errors, stalls, cancelled, timeouts;
 	uint64_t first_err_pkt;
@@ -79,17 +79,17 @@ struct an_dev {
 	bool have_desc;
 	struct an_span desc;
 	unsigned nconfigs;
-	bool any_mux_config;	/* a configuration with the usbmux interface */
+	bool any_mux_config; /* a configuration with the usbmux interface */
 	bool configs_known;
 	uint8_t mux_config;
-	int sel_config;		/* -1 none seen */
+	int sel_config; /* -1 none seen */
 	bool sel_has_mux;
 	uint64_t sel_t;
 
 	/* usbmux */
 	struct an_span version;
 	uint32_t mux_major;
-	bool mux_seen;		/* any mux packet */
+	bool mux_seen; /* any mux packet */
 	uint8_t ep_in, ep_out, mux_iface;
 	uint16_t mps;
 	uint64_t mux_packets;
@@ -105,7 +105,7 @@ struct an_dev {
 	char udid[80], name[128], product_type[48], product_version[32];
 	struct an_span pair;
 	unsigned pair_tries, pair_pending, pair_locked;
-	int pair_err;		/* last Pair error (0 none) */
+	int pair_err; /* last Pair error (0 none) */
 	bool pair_ok;
 	struct an_span session;
 	int session_err;
@@ -121,7 +121,7 @@ struct an_dev {
 	bool service_ok, service_inferred;
 	struct an_span stop;
 	bool stop_inferred, stop_ok;
-	char last_error[64];	/* last lockdown Error string seen */
+	char last_error[64]; /* last lockdown Error string seen */
 	uint64_t lkd_requests, lkd_replies;
 	unsigned querytypes;
 	uint64_t refused_conns, closed_port_probes;
@@ -155,11 +155,11 @@ struct an {
 	struct an_opts o;
 	int linktype;
 	uint64_t packets;
-	uint64_t t_last;	/* relative */
+	uint64_t t_last; /* relative */
 	uint64_t cur_pkt;
-	bool read_error; /* libpcap gave up before the end of the file */
-	bool end_mid_exchange;	/* the capture stops inside an exchange */
-	char end_pending[32];	/* ... the lockdown request left unanswered, "" none */
+	bool read_error;       /* libpcap gave up before the end of the file */
+	bool end_mid_exchange; /* the capture stops inside an exchange */
+	char end_pending[32];  /* ... the lockdown request left unanswered, "" none */
 	/* anomalies */
 	char anomalies[AN_ANOMALY_KEEP][AN_ANOMALY_LEN];
 	size_t nanom_kept;
@@ -220,6 +220,7 @@ void an_lkd_free(struct an_lkd *l);
 void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint64_t t);
 /* A new connection to a non-lockdown port was accepted after the session
  * TLS came up: StartService (inside TLS) inferred. */
-void an_lkd_service_conn(struct an_dev *d, uint16_t port, uint64_t t_syn, uint64_t t_open, uint64_t pkt);
+void an_lkd_service_conn(struct an_dev *d, uint16_t port, uint64_t t_syn, uint64_t t_open,
+			 uint64_t pkt);
 
 #endif

@@ -206,7 +206,8 @@ static void tls_record(struct an *a, struct an_lkd *l, int dir, uint8_t ctype, u
 		if (d->tls_state == AN_TLS_STARTED) {
 			d->tls_state = AN_TLS_FAILED;
 			an_span_end(&d->tls, t, a->cur_pkt);
-			snprintf(d->tls_detail, sizeof(d->tls_detail), "%s sent a TLS alert during the handshake",
+			snprintf(d->tls_detail, sizeof(d->tls_detail),
+				 "%s sent a TLS alert during the handshake",
 				 dir ? "device" : "host");
 		} else if (d->tls_state == AN_TLS_OK && dir == 0 && !d->stop.done) {
 			/* close_notify after the session: StopSession was answered */
@@ -255,16 +256,18 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 	if (d->tls_state == AN_TLS_STARTED) {
 		d->tls_state = AN_TLS_FAILED;
 		an_span_end(&d->tls, t, a->cur_pkt);
-		snprintf(d->tls_detail, sizeof(d->tls_detail), "connection closed during the TLS handshake%s",
+		snprintf(d->tls_detail, sizeof(d->tls_detail),
+			 "connection closed during the TLS handshake%s",
 			 l->t[1].hs ? "" : " (no answer from the device)");
-	} else if (d->tls_state == AN_TLS_OK && !d->stop.done && !d->service.seen && c->state == CAP_CONN_RESET_DEV &&
-		   !d->gone) {
+	} else if (d->tls_state == AN_TLS_OK && !d->stop.done && !d->service.seen &&
+		   c->state == CAP_CONN_RESET_DEV && !d->gone) {
 		/* the device, still on the bus, reset the session before anything
 		 * was done in it: with TLS 1.3 the host's handshake ends before the
 		 * device judges the host certificate, and this is how it refuses */
 		d->tls_state = AN_TLS_FAILED;
 		d->tls.t1 = t;
-		snprintf(d->tls_detail, sizeof(d->tls_detail), "the device ended the session right after the handshake: it "
+		snprintf(d->tls_detail, sizeof(d->tls_detail),
+			 "the device ended the session right after the handshake: it "
 			 "did not accept the host certificate of the pair record");
 	} else if (d->tls_state == AN_TLS_OK && !d->stop.done) {
 		an_span_start(&d->stop, l->t[0].last_app_t ? l->t[0].last_app_t : t, a->cur_pkt);
@@ -274,7 +277,8 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 	}
 }
 
-void an_lkd_service_conn(struct an_dev *d, uint16_t port, uint64_t t_syn, uint64_t t_open, uint64_t pkt)
+void an_lkd_service_conn(struct an_dev *d, uint16_t port, uint64_t t_syn, uint64_t t_open,
+			 uint64_t pkt)
 {
 	if (d->tls_state != AN_TLS_OK || d->service.done)
 		return;

@@ -19,7 +19,8 @@ static void attached(struct an *a, plist_t msg, uint64_t t, uint64_t pkt)
 
 	if (!props || plist_get_node_type(props) != PLIST_DICT)
 		props = msg;
-	d = an_relay_dev(a, (uint32_t)lkd_dict_uint(props, "DeviceID", lkd_dict_uint(msg, "DeviceID", 0)));
+	d = an_relay_dev(
+		a, (uint32_t)lkd_dict_uint(props, "DeviceID", lkd_dict_uint(msg, "DeviceID", 0)));
 	if (!d)
 		return;
 	an_dev_touch(a, d, t);
@@ -52,7 +53,8 @@ void an_relay_event(struct an *a, const struct cap_event *ev)
 	uint64_t t = ev->t;
 
 	if (ev->from_client) {
-		if (type && (strcmp(type, "ListDevices") == 0 || strcmp(type, "Listen") == 0) && !a->umx_list_seen) {
+		if (type && (strcmp(type, "ListDevices") == 0 || strcmp(type, "Listen") == 0) &&
+		    !a->umx_list_seen) {
 			a->umx_list_seen = true;
 			a->umx_list_t = t;
 			a->umx_list_pkt = ev->pkt;
@@ -67,13 +69,14 @@ void an_relay_event(struct an *a, const struct cap_event *ev)
 			d->gone = true;
 			d->gone_t = t;
 			d->gone_pkt = ev->pkt;
-			an_anomaly_add(a, "packet %llu: usbmuxd reports device %u detached", (unsigned long long)ev->pkt,
-				       d->umx_id);
+			an_anomaly_add(a, "packet %llu: usbmuxd reports device %u detached",
+				       (unsigned long long)ev->pkt, d->umx_id);
 		}
 	} else if (plist_dict_get_item(msg, "DeviceList")) {
 		plist_t list = plist_dict_get_item(msg, "DeviceList");
 		if (plist_get_node_type(list) == PLIST_ARRAY)
-			for (uint32_t i = 0; i < plist_array_get_size(list) && i < AN_MAX_DEVS; i++) {
+			for (uint32_t i = 0; i < plist_array_get_size(list) && i < AN_MAX_DEVS;
+			     i++) {
 				plist_t it = plist_array_get_item(list, i);
 				if (plist_get_node_type(it) == PLIST_DICT)
 					attached(a, it, t, ev->pkt);

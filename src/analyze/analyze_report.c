@@ -45,9 +45,10 @@ static struct diag_stage *stage_at(struct build *b, enum diag_stage_id id, uint6
 	return diag_stage_begin(b->r, id);
 }
 
-static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st, const char *fmt, ...)
+static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void stage_end(struct build *b, struct diag_stage *s, uint64_t t1, enum diag_status st,
+		      const char *fmt, ...)
 {
 	char tmp[DIAG_DETAIL];
 	va_list ap;
@@ -65,11 +66,15 @@ static void skip_stage(struct build *b, enum diag_stage_id id, uint64_t t, const
 	stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", why);
 }
 
-static uint64_t span_end_t(const struct an_span *s) { return s->done ? s->t1 : s->t0; }
+static uint64_t span_end_t(const struct an_span *s)
+{
+	return s->done ? s->t1 : s->t0;
+}
 
 /* The exchange stopped at stage `s` (no reply / nothing more): the verdict
  * depends on why - the device left, the link broke, or the capture ends. */
-static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what, bool pending)
+static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what,
+		    bool pending)
 {
 	struct an_dev *d = b->d;
 
@@ -79,34 +84,41 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 		 * came back is the cable test's business) */
 		b->clk->vnow = d->gone_t;
 		diag_rule_gone(b->r, s, what);
-		snprintf(s->detail + strlen(s->detail), sizeof(s->detail) - strlen(s->detail), " (packet %llu)",
-			 (unsigned long long)d->gone_pkt);
+		snprintf(s->detail + strlen(s->detail), sizeof(s->detail) - strlen(s->detail),
+			 " (packet %llu)", (unsigned long long)d->gone_pkt);
 	} else if (d->errors) {
 		/* as live: a transfer that failed ends the exchange with a USB error */
-		stage_end(b, s, t, DIAG_ST_FAIL, "%s after %llu transfer error(s)", what, (unsigned long long)d->errors);
-		diag_set_verdict(b->r, diag_verdict_for_err(LP_EUSB), "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
-				 s->name, (unsigned long long)d->errors, (unsigned long long)d->first_err_pkt,
-				 d->first_err_status);
+		stage_end(b, s, t, DIAG_ST_FAIL, "%s after %llu transfer error(s)", what,
+			  (unsigned long long)d->errors);
+		diag_set_verdict(b->r, diag_verdict_for_err(LP_EUSB),
+				 "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
+				 s->name, (unsigned long long)d->errors,
+				 (unsigned long long)d->first_err_pkt, d->first_err_status);
 	} else if (pending) {
 		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
 		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
 	} else if (b->a->read_error) {
 		stage_end(b, s, t, DIAG_ST_FAIL, "%s: the file is cut short", what);
-		diag_set_verdict(b->r, DIAG_V_NONE, "the capture file is unreadable after packet %llu, before stage %s",
-				 (unsigned long long)b->a->packets, s->name);
+		diag_set_verdict(
+			b->r, DIAG_V_NONE,
+			"the capture file is unreadable after packet %llu, before stage %s",
+			(unsigned long long)b->a->packets, s->name);
 	} else if (b->a->nanom) {
 		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
+		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR,
+				 "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
 				 what, (unsigned long long)b->a->nanom, b->a->anomalies[0]);
 	} else {
 		stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", what);
-		diag_set_verdict(b->r, DIAG_V_GOOD, "USB and usbmux clean; the capture ends before %s", s->name);
+		diag_set_verdict(b->r, DIAG_V_GOOD,
+				 "USB and usbmux clean; the capture ends before %s", s->name);
 	}
 }
 
 static bool cable_like(const struct an_dev *d)
 {
-	return d->closed_port_probes > 0 || (d->querytypes >= 3 && !d->pair.seen && !d->session.seen);
+	return d->closed_port_probes > 0 ||
+	       (d->querytypes >= 3 && !d->pair.seen && !d->session.seen);
 }
 
 static void fill_device(struct build *b)
@@ -136,8 +148,12 @@ static const char *speed_text(const struct an_dev *d, char *buf, size_t n)
 	if (d->speed_mbps <= 0)
 		snprintf(buf, n, "speed not recorded");
 	else
-		snprintf(buf, n, "%s speed (%g Mb/s)", d->speed_mbps >= 5000 ? "super" : d->speed_mbps >= 480 ? "high" :
-			 d->speed_mbps >= 12 ? "full" : "low", d->speed_mbps);
+		snprintf(buf, n, "%s speed (%g Mb/s)",
+			 d->speed_mbps >= 5000	? "super"
+			 : d->speed_mbps >= 480 ? "high"
+			 : d->speed_mbps >= 12	? "full"
+						: "low",
+			 d->speed_mbps);
 	return buf;
 }
 
@@ -147,21 +163,24 @@ static void stage_find(struct build *b)
 {
 	struct an_dev *d = b->d;
 	uint64_t t0 = d->via_usbmuxd && d->umx_find.seen ? d->umx_find.t0 : d->first_t;
-	uint64_t t1 = d->via_usbmuxd && d->umx_find.done ? d->umx_find.t1 : d->desc.seen ? d->desc.t0 : t0;
+	uint64_t t1 = d->via_usbmuxd && d->umx_find.done ? d->umx_find.t1
+		      : d->desc.seen			 ? d->desc.t0
+							 : t0;
 	struct diag_stage *s = stage_at(b, DIAG_STAGE_FIND_DEVICE, t0);
 	char sp[48];
 
 	speed_text(d, sp, sizeof(sp));
 	if (d->via_usbmuxd)
-		stage_end(b, s, t1, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s", d->umx_id, d->vid, d->pid,
-			  d->serial[0] ? d->serial : "?", sp);
+		stage_end(b, s, t1, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x, serial %s, %s",
+			  d->umx_id, d->vid, d->pid, d->serial[0] ? d->serial : "?", sp);
 	else if (d->have_ids)
-		stage_end(b, s, t1, DIAG_ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid, d->pid,
-			  d->product[0] ? " " : "", d->product, d->bus, d->addr, sp,
+		stage_end(b, s, t1, DIAG_ST_OK, "%04x:%04x%s%s on bus %u address %u, %s%s", d->vid,
+			  d->pid, d->product[0] ? " " : "", d->product, d->bus, d->addr, sp,
 			  d->instances > 1 ? ", re-enumerated" : "");
 	else
-		stage_end(b, s, t1, DIAG_ST_OK, "device on bus %u address %u (descriptors not in the capture), %s", d->bus,
-			  d->addr, sp);
+		stage_end(b, s, t1, DIAG_ST_OK,
+			  "device on bus %u address %u (descriptors not in the capture), %s",
+			  d->bus, d->addr, sp);
 }
 
 /* The USB stages every direct run starts with (src/cli/find.h): descriptors
@@ -174,8 +193,9 @@ static bool build_usb(struct build *b)
 	uint64_t t;
 
 	if (d->via_usbmuxd) {
-		skip_stage(b, DIAG_STAGE_USBMUXD_CONNECT, span_end_t(&d->umx_find),
-			   "the client's own requests to the daemon (ReadBUID) are not decoded from a relay");
+		skip_stage(
+			b, DIAG_STAGE_USBMUXD_CONNECT, span_end_t(&d->umx_find),
+			"the client's own requests to the daemon (ReadBUID) are not decoded from a relay");
 		return true;
 	}
 
@@ -190,8 +210,8 @@ static bool build_usb(struct build *b)
 		return false;
 	}
 	if (d->desc.seen)
-		stage_end(b, s, d->desc.t1, DIAG_ST_OK, "%u configuration(s) read, usbmux %s", d->nconfigs,
-			  d->any_mux_config ? "offered" : "not seen");
+		stage_end(b, s, d->desc.t1, DIAG_ST_OK, "%u configuration(s) read, usbmux %s",
+			  d->nconfigs, d->any_mux_config ? "offered" : "not seen");
 	else
 		stage_end(b, s, t, DIAG_ST_SKIPPED, "descriptor requests not in the capture");
 
@@ -199,18 +219,25 @@ static bool build_usb(struct build *b)
 	t = d->version.seen ? d->version.t0 : d->sel_config >= 0 ? d->sel_t : d->last_t;
 	s = stage_at(b, DIAG_STAGE_USBMUX, t);
 	if (!d->mux_seen && d->sel_config >= 0 && !d->sel_has_mux) {
-		stage_end(b, s, d->sel_t, DIAG_ST_FAIL, "the host selected configuration %d, which has no usbmux interface "
-			  "(usbmux is in configuration %u): recognized as a camera", d->sel_config, d->mux_config);
-		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY, "host selected configuration %d (camera/PTP only)", d->sel_config);
+		stage_end(b, s, d->sel_t, DIAG_ST_FAIL,
+			  "the host selected configuration %d, which has no usbmux interface "
+			  "(usbmux is in configuration %u): recognized as a camera",
+			  d->sel_config, d->mux_config);
+		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY,
+				 "host selected configuration %d (camera/PTP only)", d->sel_config);
 		return false;
 	}
 	if (!d->version.done) {
-		stop_at(b, s, d->last_t, d->version.seen ? "no answer to usbmux VERSION" : "no usbmux traffic in the capture",
+		stop_at(b, s, d->last_t,
+			d->version.seen ? "no answer to usbmux VERSION"
+					: "no usbmux traffic in the capture",
 			d->version.seen);
 		return false;
 	}
-	stage_end(b, s, d->version.t1, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
-		  d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
+	stage_end(
+		b, s, d->version.t1, DIAG_ST_OK,
+		"usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		d->mux_major, d->mux_config, d->mux_iface, d->ep_out, d->ep_in, d->mps);
 	return true;
 }
 
@@ -241,7 +268,8 @@ static void refused(struct build *b, struct diag_stage *s, uint64_t t, int err)
 		diag_rule_err(b->r, s, err, NULL);
 	} else {
 		/* an error string outside the table: name it as the device sent it */
-		diag_end(b->r, s, DIAG_ST_FAIL, "lockdown error %s", b->d->last_error[0] ? b->d->last_error : "?");
+		diag_end(b->r, s, DIAG_ST_FAIL, "lockdown error %s",
+			 b->d->last_error[0] ? b->d->last_error : "?");
 		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, s->detail);
 	}
 }
@@ -252,15 +280,19 @@ static void build_trust(struct build *b)
 	struct diag_stage *s;
 
 	/* lockdown connect */
-	s = stage_at(b, DIAG_STAGE_LOCKDOWN_CONNECT, d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
+	s = stage_at(b, DIAG_STAGE_LOCKDOWN_CONNECT,
+		     d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
 	if (!d->lconnect.done) {
-		stop_at(b, s, d->last_t, d->lconnect.seen ? "no answer to the connection request to port 62078"
-							 : "no connection to lockdownd (port 62078) in the capture", d->lconnect.seen);
+		stop_at(b, s, d->last_t,
+			d->lconnect.seen ? "no answer to the connection request to port 62078"
+					 : "no connection to lockdownd (port 62078) in the capture",
+			d->lconnect.seen);
 		return;
 	}
 	if (d->lconnect_refused) {
 		b->clk->vnow = d->lconnect.t1;
-		diag_rule_err(b->r, s, LP_ECONNREFUSED, "lockdownd (port 62078) refused the connection");
+		diag_rule_err(b->r, s, LP_ECONNREFUSED,
+			      "lockdownd (port 62078) refused the connection");
 		return;
 	}
 	stage_end(b, s, d->lconnect.t1, DIAG_ST_OK, "%s connection to port %u (lockdownd) open",
@@ -269,7 +301,9 @@ static void build_trust(struct build *b)
 	/* QueryType */
 	s = stage_at(b, DIAG_STAGE_QUERY_TYPE, d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
 	if (!d->qtype.done) {
-		stop_at(b, s, d->last_t, d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture", d->qtype.seen);
+		stop_at(b, s, d->last_t,
+			d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture",
+			d->qtype.seen);
 		return;
 	}
 	b->clk->vnow = d->qtype.t1;
@@ -280,10 +314,11 @@ static void build_trust(struct build *b)
 	/* device info */
 	if (d->info.seen) {
 		s = stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0);
-		stage_end(b, s, span_end_t(&d->info), DIAG_ST_OK, "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
+		stage_end(b, s, span_end_t(&d->info), DIAG_ST_OK,
+			  "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
 			  d->name[0] ? d->name : "?", d->product_type[0] ? d->product_type : "?",
-			  d->product_version[0] ? d->product_version : "?", d->udid[0] ? d->udid : "?", d->getvalues,
-			  d->getvalue_errors);
+			  d->product_version[0] ? d->product_version : "?",
+			  d->udid[0] ? d->udid : "?", d->getvalues, d->getvalue_errors);
 	} else {
 		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}
@@ -291,10 +326,12 @@ static void build_trust(struct build *b)
 	/* pair record */
 	if (d->pair_record_read)
 		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
-			   d->pair_record_found ? "usbmuxd returned a stored pair record (ReadPairRecord)"
-						: "usbmuxd has no pair record for this device (ReadPairRecord)");
+			   d->pair_record_found
+				   ? "usbmuxd returned a stored pair record (ReadPairRecord)"
+				   : "usbmuxd has no pair record for this device (ReadPairRecord)");
 	else
-		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1, "not visible in a capture (read from the host's disk)");
+		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
+			   "not visible in a capture (read from the host's disk)");
 
 	/* Pair */
 	if (d->pair.seen) {
@@ -303,7 +340,9 @@ static void build_trust(struct build *b)
 			/* no reply, or the device left while the host kept asking */
 			bool left = d->gone && d->gone_t >= d->pair.t0;
 			stop_at(b, s, d->last_t,
-				left ? (d->pair_pending ? "while the Trust dialog was up" : "while waiting to pair") : "no reply to Pair",
+				left ? (d->pair_pending ? "while the Trust dialog was up"
+							: "while waiting to pair")
+				     : "no reply to Pair",
 				true);
 			return;
 		}
@@ -321,16 +360,19 @@ static void build_trust(struct build *b)
 				refused(b, s, d->pair.t1, d->pair_err);
 			return;
 		}
-		stage_end(b, s, d->pair.t1, DIAG_ST_OK, "paired after %u attempt(s)%s", d->pair_tries,
-			  d->pair_pending ? ", Trust tapped on the device" : "");
+		stage_end(b, s, d->pair.t1, DIAG_ST_OK, "paired after %u attempt(s)%s",
+			  d->pair_tries, d->pair_pending ? ", Trust tapped on the device" : "");
 	} else {
-		skip_stage(b, DIAG_STAGE_PAIR, span_end_t(&d->qtype), "no Pair request in the capture (an existing pair record was used)");
+		skip_stage(b, DIAG_STAGE_PAIR, span_end_t(&d->qtype),
+			   "no Pair request in the capture (an existing pair record was used)");
 	}
 
 	/* StartSession */
 	s = stage_at(b, DIAG_STAGE_START_SESSION, d->session.seen ? d->session.t0 : d->last_t);
 	if (!d->session.done) {
-		stop_at(b, s, d->last_t, d->session.seen ? "no reply to StartSession" : "no StartSession in the capture",
+		stop_at(b, s, d->last_t,
+			d->session.seen ? "no reply to StartSession"
+					: "no StartSession in the capture",
 			d->session.seen);
 		return;
 	}
@@ -338,8 +380,8 @@ static void build_trust(struct build *b)
 		refused(b, s, d->session.t1, d->session_err);
 		return;
 	}
-	stage_end(b, s, d->session.t1, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", d->session_id,
-		  d->session_ssl ? "true" : "false");
+	stage_end(b, s, d->session.t1, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s",
+		  d->session_id, d->session_ssl ? "true" : "false");
 
 	/* TLS */
 	if (!d->session_ssl) {
@@ -355,10 +397,13 @@ static void build_trust(struct build *b)
 				stop_at(b, s, d->last_t, "TLS handshake interrupted", true);
 				return;
 			}
-			b->clk->vnow = span_end_t(&d->tls) > s->start_ns ? span_end_t(&d->tls) : s->start_ns;
-			diag_rule_tls_failed(b->r, s, LP_ETLS,
-					     d->tls_state == AN_TLS_FAILED ? d->tls_detail
-									 : "handshake never completed (no application data)");
+			b->clk->vnow = span_end_t(&d->tls) > s->start_ns ? span_end_t(&d->tls)
+									 : s->start_ns;
+			diag_rule_tls_failed(
+				b->r, s, LP_ETLS,
+				d->tls_state == AN_TLS_FAILED
+					? d->tls_detail
+					: "handshake never completed (no application data)");
 			return;
 		}
 		stage_end(b, s, d->tls.t1, DIAG_ST_OK, "%s", d->tls_detail);
@@ -377,29 +422,36 @@ static void build_trust(struct build *b)
 			return;
 		}
 		if (d->service_inferred)
-			stage_end(b, s, d->service.t1, DIAG_ST_OK, "service connection to port %u opened (the request itself is inside TLS)",
-				  d->service_port);
+			stage_end(
+				b, s, d->service.t1, DIAG_ST_OK,
+				"service connection to port %u opened (the request itself is inside TLS)",
+				d->service_port);
 		else
-			stage_end(b, s, d->service.t1, DIAG_ST_OK, "%s on port %u", d->service_name[0] ? d->service_name : "service",
+			stage_end(b, s, d->service.t1, DIAG_ST_OK, "%s on port %u",
+				  d->service_name[0] ? d->service_name : "service",
 				  d->service_port);
 		after = d->service.t1;
 	} else {
-		skip_stage(b, DIAG_STAGE_START_SERVICE, after, "no service connection in the capture");
+		skip_stage(b, DIAG_STAGE_START_SERVICE, after,
+			   "no service connection in the capture");
 	}
 
 	/* StopSession */
 	if (d->stop.done) {
 		s = stage_at(b, DIAG_STAGE_STOP_SESSION, d->stop.t0);
-		stage_end(b, s, d->stop.t1, DIAG_ST_OK, "%s", d->stop_inferred ? "inferred: the session's TLS/connection was closed"
-								  : "session closed");
+		stage_end(b, s, d->stop.t1, DIAG_ST_OK, "%s",
+			  d->stop_inferred ? "inferred: the session's TLS/connection was closed"
+					   : "session closed");
 	} else {
 		skip_stage(b, DIAG_STAGE_STOP_SESSION, after, "not in the capture");
 	}
-	diag_set_verdict(b->r, DIAG_V_TRUSTED, "session TLS%s started with a pairing the device accepted",
+	diag_set_verdict(b->r, DIAG_V_TRUSTED,
+			 "session TLS%s started with a pairing the device accepted",
 			 d->service_ok ? " and a service" : "");
 }
 
-static void build_device(struct an *a, struct an_dev *d, struct diag_report *r, struct lp_clock *clk)
+static void build_device(struct an *a, struct an_dev *d, struct diag_report *r,
+			 struct lp_clock *clk)
 {
 	struct build b = {a, d, r, clk, false, false};
 
@@ -420,8 +472,9 @@ out:
 
 static int progress(const struct an_dev *d)
 {
-	return (d->have_ids && d->vid == 0x05ac) + (d->mux_seen || d->via_usbmuxd) + d->lconnect.seen + d->qtype.seen +
-	       (d->pair.seen || d->session.seen) + (d->tls_state != AN_TLS_NONE) + d->service.seen;
+	return (d->have_ids && d->vid == 0x05ac) + (d->mux_seen || d->via_usbmuxd) +
+	       d->lconnect.seen + d->qtype.seen + (d->pair.seen || d->session.seen) +
+	       (d->tls_state != AN_TLS_NONE) + d->service.seen;
 }
 
 static bool candidate(const struct an_dev *d)
@@ -435,7 +488,10 @@ static json_object *stats_json(const struct an_samples *s)
 	return diag_latency_json(s->v, s->n);
 }
 
-static json_object *jint(uint64_t v) { return json_object_new_int64((int64_t)v); }
+static json_object *jint(uint64_t v)
+{
+	return json_object_new_int64((int64_t)v);
+}
 
 static void apply_idb(struct an *a)
 {
@@ -447,7 +503,8 @@ static void apply_idb(struct an *a)
 			const struct an_idb *x = &a->idb[k];
 			if (x->speed_mbps <= 0)
 				continue;
-			if ((x->bus == d->bus && x->addr == d->addr) || (x->bus < 0 && a->nidb == 1))
+			if ((x->bus == d->bus && x->addr == d->addr) ||
+			    (x->bus < 0 && a->nidb == 1))
 				d->speed_mbps = x->speed_mbps;
 		}
 	}
@@ -458,11 +515,16 @@ static const char *lt_name(int lt)
 	const char *n = pcap_datalink_val_to_name(lt);
 
 	switch (lt) { /* newer than some libpcap versions' name tables */
-	case USBLL_LINKTYPE: return "USB_2_0";
-	case USBLL_LINKTYPE_LOW: return "USB_2_0_LOW_SPEED";
-	case USBLL_LINKTYPE_FULL: return "USB_2_0_FULL_SPEED";
-	case USBLL_LINKTYPE_HIGH: return "USB_2_0_HIGH_SPEED";
-	default: return n ? n : "?";
+	case USBLL_LINKTYPE:
+		return "USB_2_0";
+	case USBLL_LINKTYPE_LOW:
+		return "USB_2_0_LOW_SPEED";
+	case USBLL_LINKTYPE_FULL:
+		return "USB_2_0_FULL_SPEED";
+	case USBLL_LINKTYPE_HIGH:
+		return "USB_2_0_HIGH_SPEED";
+	default:
+		return n ? n : "?";
 	}
 }
 
@@ -488,7 +550,8 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 			continue;
 		}
 		ncand++;
-		if (!best || progress(d) > progress(best) || (progress(d) == progress(best) && d->packets > best->packets))
+		if (!best || progress(d) > progress(best) ||
+		    (progress(d) == progress(best) && d->packets > best->packets))
 			best = d;
 	}
 	if (best) {
@@ -510,12 +573,15 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				json_object_object_add(o, "bus", json_object_new_int(d->bus));
 				json_object_object_add(o, "address", json_object_new_int(d->addr));
 				if (d->via_usbmuxd)
-					json_object_object_add(o, "usbmuxd_id", json_object_new_int64(d->umx_id));
+					json_object_object_add(o, "usbmuxd_id",
+							       json_object_new_int64(d->umx_id));
 				json_object_object_add(o, "vid", json_object_new_int(d->vid));
 				json_object_object_add(o, "pid", json_object_new_int(d->pid));
 				json_object_object_add(o, "udid", json_object_new_string(d->udid));
 				json_object_object_add(o, "packets", jint(d->packets));
-				json_object_object_add(o, "verdict", json_object_new_string(diag_verdict_name(tmp.verdict)));
+				json_object_object_add(
+					o, "verdict",
+					json_object_new_string(diag_verdict_name(tmp.verdict)));
 				json_object_object_add(o, "stages_ok", jint(0));
 				{
 					size_t ok = 0;
@@ -523,13 +589,15 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 						ok += tmp.stages[k].status == DIAG_ST_OK;
 					json_object_object_add(o, "stages_ok", jint(ok));
 				}
-				json_object_object_add(o, "primary", json_object_new_boolean(d == best));
+				json_object_object_add(o, "primary",
+						       json_object_new_boolean(d == best));
 				json_object_array_add(devs, o);
 				diag_release(&tmp);
 			}
-			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-				 "(%zu devices in the capture; this report is about %04x:%04x on bus %u address %u, the others are under \"devices\".)",
-				 ncand, best->vid, best->pid, best->bus, best->addr);
+			snprintf(
+				r->remedy_extra, sizeof(r->remedy_extra),
+				"(%zu devices in the capture; this report is about %04x:%04x on bus %u address %u, the others are under \"devices\".)",
+				ncand, best->vid, best->pid, best->bus, best->addr);
 		}
 	} else {
 		struct diag_stage *s;
@@ -539,11 +607,15 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		if (!a->packets)
 			diag_end(r, s, DIAG_ST_FAIL, "the capture holds no packets");
 		else if ((cap_linktype_is_usb(a->linktype) || a->is_bus))
-			diag_end(r, s, DIAG_ST_FAIL, "no Apple device in %llu USB records (%zu other device(s))",
+			diag_end(r, s, DIAG_ST_FAIL,
+				 "no Apple device in %llu USB records (%zu other device(s))",
 				 (unsigned long long)a->usb_records, nother);
 		else
-			diag_end(r, s, DIAG_ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s", (unsigned long long)a->tcp_segments,
-				 a->o.usbmuxd_port ? "" : " (use --usbmuxd-port if the relay's port is unusual)");
+			diag_end(r, s, DIAG_ST_FAIL, "no usbmuxd traffic in %llu TCP segments%s",
+				 (unsigned long long)a->tcp_segments,
+				 a->o.usbmuxd_port
+					 ? ""
+					 : " (use --usbmuxd-port if the relay's port is unusual)");
 		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
 	}
 
@@ -599,7 +671,8 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 	{
 		json_object *g = json_object_new_object();
 		json_object_object_add(g, "count", jint(a->gaps));
-		json_object_object_add(g, "longest_s", json_object_new_double((double)a->longest_gap / 1e9));
+		json_object_object_add(g, "longest_s",
+				       json_object_new_double((double)a->longest_gap / 1e9));
 		json_object_object_add(m, "gaps", g);
 	}
 	if (a->is_bus)
@@ -619,4 +692,3 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 	if (devs)
 		json_object_object_add(r->extra, "devices", devs);
 }
-

@@ -15,21 +15,32 @@
 static const char *status_name(int32_t s)
 {
 	switch (s) {
-	case CAP_URB_ENOENT: return "ENOENT (cancelled)";
-	case CAP_URB_ECONNRESET: return "ECONNRESET (cancelled)";
-	case CAP_URB_ENODEV: return "ENODEV (device gone)";
-	case CAP_URB_ESHUTDOWN: return "ESHUTDOWN (device gone)";
-	case CAP_URB_EPIPE: return "EPIPE (stall)";
-	case CAP_URB_EPROTO: return "EPROTO (bit-stuff/CRC/no response)";
-	case CAP_URB_EILSEQ: return "EILSEQ (CRC mismatch)";
-	case CAP_URB_ETIME: return "ETIME (no response)";
-	case -110: return "ETIMEDOUT";
-	case CAP_URB_EOVERFLOW: return "EOVERFLOW (babble)";
-	case CAP_URB_EIO: return "EIO";
-	default: return "error";
+	case CAP_URB_ENOENT:
+		return "ENOENT (cancelled)";
+	case CAP_URB_ECONNRESET:
+		return "ECONNRESET (cancelled)";
+	case CAP_URB_ENODEV:
+		return "ENODEV (device gone)";
+	case CAP_URB_ESHUTDOWN:
+		return "ESHUTDOWN (device gone)";
+	case CAP_URB_EPIPE:
+		return "EPIPE (stall)";
+	case CAP_URB_EPROTO:
+		return "EPROTO (bit-stuff/CRC/no response)";
+	case CAP_URB_EILSEQ:
+		return "EILSEQ (CRC mismatch)";
+	case CAP_URB_ETIME:
+		return "ETIME (no response)";
+	case -110:
+		return "ETIMEDOUT";
+	case CAP_URB_EOVERFLOW:
+		return "EOVERFLOW (babble)";
+	case CAP_URB_EIO:
+		return "EIO";
+	default:
+		return "error";
 	}
 }
-
 
 /* --- devices ---------------------------------------------------------------- */
 
@@ -113,8 +124,10 @@ static void identify(struct an *a, struct cap_usbdev *u)
 	}
 	if (u->dd.iProduct && u->dd.iProduct < AN_STRINGS && u->str[u->dd.iProduct][0])
 		snprintf(d->product, sizeof(d->product), "%s", u->str[u->dd.iProduct]);
-	if (u->dd.iManufacturer && u->dd.iManufacturer < AN_STRINGS && u->str[u->dd.iManufacturer][0])
-		snprintf(d->manufacturer, sizeof(d->manufacturer), "%s", u->str[u->dd.iManufacturer]);
+	if (u->dd.iManufacturer && u->dd.iManufacturer < AN_STRINGS &&
+	    u->str[u->dd.iManufacturer][0])
+		snprintf(d->manufacturer, sizeof(d->manufacturer), "%s",
+			 u->str[u->dd.iManufacturer]);
 }
 
 static void update_mux_facts(struct cap_usbdev *u)
@@ -217,8 +230,12 @@ static void judge_status(struct an *a, const struct cap_event *ev)
 		d->first_err_status = s;
 	}
 	if (d->errors <= 8)
-		an_anomaly_add(a, "packet %llu: %s %s 0x%02x on %u.%u ended %s (%d)", (unsigned long long)ev->pkt,
-			       x->type == 'E' ? "submit of" : "transfer", x->xfer == 2 ? "control" : x->xfer == 3 ? "bulk" : "interrupt",
+		an_anomaly_add(a, "packet %llu: %s %s 0x%02x on %u.%u ended %s (%d)",
+			       (unsigned long long)ev->pkt,
+			       x->type == 'E' ? "submit of" : "transfer",
+			       x->xfer == 2   ? "control"
+			       : x->xfer == 3 ? "bulk"
+					      : "interrupt",
 			       x->ep, u->bus, u->addr, status_name(s), s);
 }
 
@@ -232,10 +249,18 @@ static void transfer(struct an *a, const struct cap_event *ev)
 		return;
 	}
 	switch (x->xfer) {
-	case 0: a->xfers_iso++; break;
-	case 1: a->xfers_intr++; break;
-	case 2: a->xfers_ctrl++; break;
-	default: x->ep & 0x80 ? a->xfers_bulk_in++ : a->xfers_bulk_out++; break;
+	case 0:
+		a->xfers_iso++;
+		break;
+	case 1:
+		a->xfers_intr++;
+		break;
+	case 2:
+		a->xfers_ctrl++;
+		break;
+	default:
+		x->ep & 0x80 ? a->xfers_bulk_in++ : a->xfers_bulk_out++;
+		break;
 	}
 }
 
@@ -283,8 +308,9 @@ void an_usb_event(struct an *a, const struct cap_event *ev)
 		transfer(a, ev);
 		break;
 	case CAP_EV_DISCONNECT:
-		an_anomaly_add(a, "packet %llu: device %u.%u gone (%s)", (unsigned long long)ev->pkt, ev->usb->bus,
-			       ev->usb->addr, status_name(ev->u.x.status));
+		an_anomaly_add(a, "packet %llu: device %u.%u gone (%s)",
+			       (unsigned long long)ev->pkt, ev->usb->bus, ev->usb->addr,
+			       status_name(ev->u.x.status));
 		break;
 	case CAP_EV_CONTROL:
 		control_done(a, ev);
@@ -302,12 +328,18 @@ void an_usb_event(struct an *a, const struct cap_event *ev)
 static const char *conn_state_name(int s)
 {
 	switch (s) {
-	case CAP_CONN_SYN: return "syn-unanswered";
-	case CAP_CONN_OPEN: return "open";
-	case CAP_CONN_REFUSED: return "refused";
-	case CAP_CONN_RESET_HOST: return "closed-by-host";
-	case CAP_CONN_RESET_DEV: return "reset-by-device";
-	default: return "open-before-capture";
+	case CAP_CONN_SYN:
+		return "syn-unanswered";
+	case CAP_CONN_OPEN:
+		return "open";
+	case CAP_CONN_REFUSED:
+		return "refused";
+	case CAP_CONN_RESET_HOST:
+		return "closed-by-host";
+	case CAP_CONN_RESET_DEV:
+		return "reset-by-device";
+	default:
+		return "open-before-capture";
 	}
 }
 
@@ -335,9 +367,12 @@ static void conn_list_add(struct an *a, const struct cap_conn *c, const char *st
 		json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)c->bytes[1]));
 	}
 	if (!c->relay) {
-		json_object_object_add(o, "packets_out", json_object_new_int64((int64_t)c->packets[0]));
-		json_object_object_add(o, "packets_in", json_object_new_int64((int64_t)c->packets[1]));
-		json_object_object_add(o, "start_s", json_object_new_double((double)c->t_syn / 1e9));
+		json_object_object_add(o, "packets_out",
+				       json_object_new_int64((int64_t)c->packets[0]));
+		json_object_object_add(o, "packets_in",
+				       json_object_new_int64((int64_t)c->packets[1]));
+		json_object_object_add(o, "start_s",
+				       json_object_new_double((double)c->t_syn / 1e9));
 	}
 	json_object_array_add(a->conn_list, o);
 }
@@ -350,7 +385,8 @@ static void conn_end(struct an *a, struct cap_conn *c, uint64_t t)
 
 	if (l) {
 		/* still open when the capture ends: nothing was closed */
-		if (how == CAP_CONN_REFUSED || how == CAP_CONN_RESET_HOST || how == CAP_CONN_RESET_DEV)
+		if (how == CAP_CONN_REFUSED || how == CAP_CONN_RESET_HOST ||
+		    how == CAP_CONN_RESET_DEV)
 			an_lkd_close(a, l, c, t);
 		an_lkd_free(l);
 		c->user = NULL;
@@ -390,7 +426,9 @@ void an_conn_event(struct an *a, const struct cap_event *ev)
 			an_dev_touch(a, d, ev->t);
 		return;
 	}
-	if (c->relay && (c->state == CAP_CONN_SYN || c->state == CAP_CONN_OPEN || c->state == CAP_CONN_REFUSED) &&
+	if (c->relay &&
+	    (c->state == CAP_CONN_SYN || c->state == CAP_CONN_OPEN ||
+	     c->state == CAP_CONN_REFUSED) &&
 	    (!c->ended || c->state == CAP_CONN_REFUSED))
 		an_dev_touch(a, d, ev->t);
 	switch (c->state) {

@@ -17,9 +17,9 @@
 
 struct lp_clock {
 	bool is_virtual;
-	uint64_t vnow;     /* virtual: current time */
+	uint64_t vnow;	   /* virtual: current time */
 	uint64_t epoch_ns; /* wall-clock (UNIX epoch) ns that corresponds to t=0 */
-	uint64_t mono0;    /* real: CLOCK_MONOTONIC at init */
+	uint64_t mono0;	   /* real: CLOCK_MONOTONIC at init */
 };
 
 /* Real clock: now() starts near 0 at init and follows CLOCK_MONOTONIC;
@@ -31,7 +31,10 @@ void lp_clock_init_virtual(struct lp_clock *c, uint64_t epoch_ns);
 /* Monotonic ns since init. */
 uint64_t lp_clock_now(const struct lp_clock *c);
 /* Wall-clock ns (UNIX epoch) of monotonic time t. */
-static inline uint64_t lp_clock_wall(const struct lp_clock *c, uint64_t t) { return c->epoch_ns + t; }
+static inline uint64_t lp_clock_wall(const struct lp_clock *c, uint64_t t)
+{
+	return c->epoch_ns + t;
+}
 /* Block until now() >= t (real), or set vnow = max(vnow, t) (virtual). */
 void lp_clock_sleep_until(struct lp_clock *c, uint64_t t);
 /* Virtual only: move forward by ns. No-op on a real clock. */

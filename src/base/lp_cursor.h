@@ -24,10 +24,19 @@ struct lp_rd {
 };
 
 void lp_rd_init(struct lp_rd *r, const void *buf, size_t len);
-static inline bool lp_rd_ok(const struct lp_rd *r) { return r->err == 0; }
-static inline size_t lp_rd_left(const struct lp_rd *r) { return r->err ? 0 : r->len - r->off; }
+static inline bool lp_rd_ok(const struct lp_rd *r)
+{
+	return r->err == 0;
+}
+static inline size_t lp_rd_left(const struct lp_rd *r)
+{
+	return r->err ? 0 : r->len - r->off;
+}
 /* true if n more bytes are available (does not set err) */
-static inline bool lp_rd_has(const struct lp_rd *r, size_t n) { return !r->err && n <= r->len - r->off; }
+static inline bool lp_rd_has(const struct lp_rd *r, size_t n)
+{
+	return !r->err && n <= r->len - r->off;
+}
 
 uint8_t lp_rd_u8(struct lp_rd *r);
 uint16_t lp_rd_be16(struct lp_rd *r);
@@ -47,10 +56,10 @@ struct lp_rd lp_rd_sub(struct lp_rd *r, size_t n);
 
 struct lp_wr {
 	uint8_t *buf;
-	size_t cap;  /* bytes allocated (dyn) or available (fixed) */
-	size_t len;  /* bytes written */
-	size_t max;  /* dyn: hard cap on len */
-	int err;     /* 0, LP_ETOOBIG or LP_ENOMEM, sticky */
+	size_t cap; /* bytes allocated (dyn) or available (fixed) */
+	size_t len; /* bytes written */
+	size_t max; /* dyn: hard cap on len */
+	int err;    /* 0, LP_ETOOBIG or LP_ENOMEM, sticky */
 	bool dyn;
 };
 
@@ -62,7 +71,10 @@ void lp_wr_init_dyn(struct lp_wr *w, size_t max);
 void lp_wr_release(struct lp_wr *w);
 /* Hand the dyn buffer to the caller (owned; free()), writer becomes empty. */
 uint8_t *lp_wr_steal(struct lp_wr *w, size_t *len);
-static inline bool lp_wr_ok(const struct lp_wr *w) { return w->err == 0; }
+static inline bool lp_wr_ok(const struct lp_wr *w)
+{
+	return w->err == 0;
+}
 
 void lp_wr_u8(struct lp_wr *w, uint8_t v);
 void lp_wr_be16(struct lp_wr *w, uint16_t v);

@@ -41,37 +41,69 @@ static const struct err_row rows[] = {
 	{LP_ECLOSED, "LP_ECLOSED", "stream closed", NULL},
 	{LP_EUSB, "LP_EUSB", "USB transfer error", NULL},
 	{LP_EFORMAT, "LP_EFORMAT", "unsupported file format", NULL},
-	{LP_ELKD_INVALID_RESPONSE, "LP_ELKD_INVALID_RESPONSE", "lockdown: invalid response", "InvalidResponse"},
-	{LP_ELKD_MISSING_KEY, "LP_ELKD_MISSING_KEY", "lockdown: request lacks a required key", "MissingKey"},
-	{LP_ELKD_MISSING_VALUE, "LP_ELKD_MISSING_VALUE", "lockdown: no value for key", "MissingValue"},
-	{LP_ELKD_GET_PROHIBITED, "LP_ELKD_GET_PROHIBITED", "lockdown: value not readable now", "GetProhibited"},
-	{LP_ELKD_SET_PROHIBITED, "LP_ELKD_SET_PROHIBITED", "lockdown: value not writable", "SetProhibited"},
-	{LP_ELKD_REMOVE_PROHIBITED, "LP_ELKD_REMOVE_PROHIBITED", "lockdown: value not removable", "RemoveProhibited"},
-	{LP_ELKD_IMMUTABLE_VALUE, "LP_ELKD_IMMUTABLE_VALUE", "lockdown: value is immutable", "ImmutableValue"},
-	{LP_ELKD_PASSWORD_PROTECTED, "LP_ELKD_PASSWORD_PROTECTED", "lockdown: device is locked with a passcode", "PasswordProtected"},
-	{LP_ELKD_USER_DENIED_PAIRING, "LP_ELKD_USER_DENIED_PAIRING", "lockdown: user denied pairing", "UserDeniedPairing"},
-	{LP_ELKD_PAIRING_DIALOG_PENDING, "LP_ELKD_PAIRING_DIALOG_PENDING", "lockdown: Trust dialog not answered yet", "PairingDialogResponsePending"},
-	{LP_ELKD_MISSING_HOST_ID, "LP_ELKD_MISSING_HOST_ID", "lockdown: HostID missing", "MissingHostID"},
-	{LP_ELKD_INVALID_HOST_ID, "LP_ELKD_INVALID_HOST_ID", "lockdown: device does not know this host", "InvalidHostID"},
-	{LP_ELKD_SESSION_ACTIVE, "LP_ELKD_SESSION_ACTIVE", "lockdown: session already active", "SessionActive"},
-	{LP_ELKD_SESSION_INACTIVE, "LP_ELKD_SESSION_INACTIVE", "lockdown: request needs a session", "SessionInactive"},
-	{LP_ELKD_MISSING_SESSION_ID, "LP_ELKD_MISSING_SESSION_ID", "lockdown: SessionID missing", "MissingSessionID"},
-	{LP_ELKD_INVALID_SESSION_ID, "LP_ELKD_INVALID_SESSION_ID", "lockdown: unknown SessionID", "InvalidSessionID"},
-	{LP_ELKD_MISSING_SERVICE, "LP_ELKD_MISSING_SERVICE", "lockdown: Service missing", "MissingService"},
-	{LP_ELKD_INVALID_SERVICE, "LP_ELKD_INVALID_SERVICE", "lockdown: unknown or unavailable service", "InvalidService"},
-	{LP_ELKD_SERVICE_LIMIT, "LP_ELKD_SERVICE_LIMIT", "lockdown: too many instances of the service", "ServiceLimit"},
-	{LP_ELKD_MISSING_PAIR_RECORD, "LP_ELKD_MISSING_PAIR_RECORD", "lockdown: pair record missing", "MissingPairRecord"},
-	{LP_ELKD_SAVE_PAIR_RECORD_FAILED, "LP_ELKD_SAVE_PAIR_RECORD_FAILED", "lockdown: device could not store the pairing", "SavePairRecordFailed"},
-	{LP_ELKD_INVALID_PAIR_RECORD, "LP_ELKD_INVALID_PAIR_RECORD", "lockdown: pair record rejected", "InvalidPairRecord"},
-	{LP_ELKD_INVALID_ACTIVATION_RECORD, "LP_ELKD_INVALID_ACTIVATION_RECORD", "lockdown: invalid activation record", "InvalidActivationRecord"},
-	{LP_ELKD_MISSING_ACTIVATION_RECORD, "LP_ELKD_MISSING_ACTIVATION_RECORD", "lockdown: activation record missing", "MissingActivationRecord"},
-	{LP_ELKD_SERVICE_PROHIBITED, "LP_ELKD_SERVICE_PROHIBITED", "lockdown: service not allowed", "ServiceProhibited"},
-	{LP_ELKD_ESCROW_LOCKED, "LP_ELKD_ESCROW_LOCKED", "lockdown: escrow bag locked", "EscrowLocked"},
-	{LP_ELKD_PAIRING_PROHIBITED, "LP_ELKD_PAIRING_PROHIBITED", "lockdown: pairing not allowed over this connection", "PairingProhibitedOverThisConnection"},
-	{LP_ELKD_FMIP_PROTECTED, "LP_ELKD_FMIP_PROTECTED", "lockdown: blocked by Find My", "FMiPProtected"},
-	{LP_ELKD_MC_PROTECTED, "LP_ELKD_MC_PROTECTED", "lockdown: blocked by a configuration profile", "MCProtected"},
-	{LP_ELKD_MC_CHALLENGE_REQUIRED, "LP_ELKD_MC_CHALLENGE_REQUIRED", "lockdown: supervised pairing challenge required", "MCChallengeRequired"},
-	{LP_ELKD_INVALID_CONNECTION, "LP_ELKD_INVALID_CONNECTION", "lockdown: invalid connection", "InvalidConnection"},
+	{LP_ELKD_INVALID_RESPONSE, "LP_ELKD_INVALID_RESPONSE", "lockdown: invalid response",
+	 "InvalidResponse"},
+	{LP_ELKD_MISSING_KEY, "LP_ELKD_MISSING_KEY", "lockdown: request lacks a required key",
+	 "MissingKey"},
+	{LP_ELKD_MISSING_VALUE, "LP_ELKD_MISSING_VALUE", "lockdown: no value for key",
+	 "MissingValue"},
+	{LP_ELKD_GET_PROHIBITED, "LP_ELKD_GET_PROHIBITED", "lockdown: value not readable now",
+	 "GetProhibited"},
+	{LP_ELKD_SET_PROHIBITED, "LP_ELKD_SET_PROHIBITED", "lockdown: value not writable",
+	 "SetProhibited"},
+	{LP_ELKD_REMOVE_PROHIBITED, "LP_ELKD_REMOVE_PROHIBITED", "lockdown: value not removable",
+	 "RemoveProhibited"},
+	{LP_ELKD_IMMUTABLE_VALUE, "LP_ELKD_IMMUTABLE_VALUE", "lockdown: value is immutable",
+	 "ImmutableValue"},
+	{LP_ELKD_PASSWORD_PROTECTED, "LP_ELKD_PASSWORD_PROTECTED",
+	 "lockdown: device is locked with a passcode", "PasswordProtected"},
+	{LP_ELKD_USER_DENIED_PAIRING, "LP_ELKD_USER_DENIED_PAIRING",
+	 "lockdown: user denied pairing", "UserDeniedPairing"},
+	{LP_ELKD_PAIRING_DIALOG_PENDING, "LP_ELKD_PAIRING_DIALOG_PENDING",
+	 "lockdown: Trust dialog not answered yet", "PairingDialogResponsePending"},
+	{LP_ELKD_MISSING_HOST_ID, "LP_ELKD_MISSING_HOST_ID", "lockdown: HostID missing",
+	 "MissingHostID"},
+	{LP_ELKD_INVALID_HOST_ID, "LP_ELKD_INVALID_HOST_ID",
+	 "lockdown: device does not know this host", "InvalidHostID"},
+	{LP_ELKD_SESSION_ACTIVE, "LP_ELKD_SESSION_ACTIVE", "lockdown: session already active",
+	 "SessionActive"},
+	{LP_ELKD_SESSION_INACTIVE, "LP_ELKD_SESSION_INACTIVE", "lockdown: request needs a session",
+	 "SessionInactive"},
+	{LP_ELKD_MISSING_SESSION_ID, "LP_ELKD_MISSING_SESSION_ID", "lockdown: SessionID missing",
+	 "MissingSessionID"},
+	{LP_ELKD_INVALID_SESSION_ID, "LP_ELKD_INVALID_SESSION_ID", "lockdown: unknown SessionID",
+	 "InvalidSessionID"},
+	{LP_ELKD_MISSING_SERVICE, "LP_ELKD_MISSING_SERVICE", "lockdown: Service missing",
+	 "MissingService"},
+	{LP_ELKD_INVALID_SERVICE, "LP_ELKD_INVALID_SERVICE",
+	 "lockdown: unknown or unavailable service", "InvalidService"},
+	{LP_ELKD_SERVICE_LIMIT, "LP_ELKD_SERVICE_LIMIT",
+	 "lockdown: too many instances of the service", "ServiceLimit"},
+	{LP_ELKD_MISSING_PAIR_RECORD, "LP_ELKD_MISSING_PAIR_RECORD",
+	 "lockdown: pair record missing", "MissingPairRecord"},
+	{LP_ELKD_SAVE_PAIR_RECORD_FAILED, "LP_ELKD_SAVE_PAIR_RECORD_FAILED",
+	 "lockdown: device could not store the pairing", "SavePairRecordFailed"},
+	{LP_ELKD_INVALID_PAIR_RECORD, "LP_ELKD_INVALID_PAIR_RECORD",
+	 "lockdown: pair record rejected", "InvalidPairRecord"},
+	{LP_ELKD_INVALID_ACTIVATION_RECORD, "LP_ELKD_INVALID_ACTIVATION_RECORD",
+	 "lockdown: invalid activation record", "InvalidActivationRecord"},
+	{LP_ELKD_MISSING_ACTIVATION_RECORD, "LP_ELKD_MISSING_ACTIVATION_RECORD",
+	 "lockdown: activation record missing", "MissingActivationRecord"},
+	{LP_ELKD_SERVICE_PROHIBITED, "LP_ELKD_SERVICE_PROHIBITED", "lockdown: service not allowed",
+	 "ServiceProhibited"},
+	{LP_ELKD_ESCROW_LOCKED, "LP_ELKD_ESCROW_LOCKED", "lockdown: escrow bag locked",
+	 "EscrowLocked"},
+	{LP_ELKD_PAIRING_PROHIBITED, "LP_ELKD_PAIRING_PROHIBITED",
+	 "lockdown: pairing not allowed over this connection",
+	 "PairingProhibitedOverThisConnection"},
+	{LP_ELKD_FMIP_PROTECTED, "LP_ELKD_FMIP_PROTECTED", "lockdown: blocked by Find My",
+	 "FMiPProtected"},
+	{LP_ELKD_MC_PROTECTED, "LP_ELKD_MC_PROTECTED",
+	 "lockdown: blocked by a configuration profile", "MCProtected"},
+	{LP_ELKD_MC_CHALLENGE_REQUIRED, "LP_ELKD_MC_CHALLENGE_REQUIRED",
+	 "lockdown: supervised pairing challenge required", "MCChallengeRequired"},
+	{LP_ELKD_INVALID_CONNECTION, "LP_ELKD_INVALID_CONNECTION", "lockdown: invalid connection",
+	 "InvalidConnection"},
 	{LP_ELKD_UNKNOWN, "LP_ELKD_UNKNOWN", "lockdown: unknown error", NULL},
 };
 
@@ -141,20 +173,39 @@ int lp_err_prefix(struct lp_errinfo *e, const char *fmt, ...)
 int lp_err_from_errno(int errnum)
 {
 	switch (errnum) {
-	case 0: return LP_OK;
-	case ENOMEM: return LP_ENOMEM;
-	case EINVAL: return LP_EINVAL;
-	case ETIMEDOUT: return LP_ETIMEDOUT;
-	case ENODEV: case ENXIO: case ESHUTDOWN: return LP_ENODEV;
-	case EACCES: case EPERM: case EROFS: return LP_EACCES;
-	case EBUSY: return LP_EBUSY;
-	case EPIPE: return LP_ESTALL;
-	case EOVERFLOW: return LP_EOVERFLOW;
-	case ENOENT: return LP_ENOENT;
-	case ECONNREFUSED: return LP_ECONNREFUSED;
-	case ECONNRESET: return LP_ECONNRESET;
-	case EAGAIN: return LP_EAGAIN;
-	case EPROTO: return LP_EPROTO;
-	default: return LP_EIO;
+	case 0:
+		return LP_OK;
+	case ENOMEM:
+		return LP_ENOMEM;
+	case EINVAL:
+		return LP_EINVAL;
+	case ETIMEDOUT:
+		return LP_ETIMEDOUT;
+	case ENODEV:
+	case ENXIO:
+	case ESHUTDOWN:
+		return LP_ENODEV;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return LP_EACCES;
+	case EBUSY:
+		return LP_EBUSY;
+	case EPIPE:
+		return LP_ESTALL;
+	case EOVERFLOW:
+		return LP_EOVERFLOW;
+	case ENOENT:
+		return LP_ENOENT;
+	case ECONNREFUSED:
+		return LP_ECONNREFUSED;
+	case ECONNRESET:
+		return LP_ECONNRESET;
+	case EAGAIN:
+		return LP_EAGAIN;
+	case EPROTO:
+		return LP_EPROTO;
+	default:
+		return LP_EIO;
 	}
 }

@@ -15,32 +15,32 @@
 
 enum lp_err {
 	LP_OK = 0,
-	LP_ENOMEM = -1,		/* out of memory */
-	LP_EINVAL = -2,		/* bad argument (caller bug or bad option) */
-	LP_EIO = -3,		/* generic I/O failure */
-	LP_ETIMEDOUT = -4,	/* a bounded wait ran out */
-	LP_ETRUNC = -5,		/* input ended before the structure did */
-	LP_EBADMSG = -6,	/* input contradicts the format */
-	LP_ETOOBIG = -7,	/* a length is over a named cap */
-	LP_ENODEV = -8,		/* device gone / not present */
-	LP_EACCES = -9,		/* permission denied */
-	LP_EBUSY = -10,		/* resource held by someone else */
-	LP_ESTALL = -11,	/* endpoint stalled */
-	LP_EOVERFLOW = -12,	/* device sent more than asked for */
-	LP_ECANCELED = -13,	/* transfer cancelled */
-	LP_EPROTO = -14,	/* protocol violation by the peer */
-	LP_ECONNREFUSED = -15,	/* mux connection refused (RST to SYN) */
-	LP_ECONNRESET = -16,	/* mux connection reset by peer */
-	LP_ETLS = -17,		/* TLS handshake or record failure */
-	LP_ECRYPTO = -18,	/* key / certificate operation failed */
-	LP_EPLIST = -19,	/* plist could not be parsed or built */
-	LP_ENOENT = -20,	/* file or record not found */
-	LP_EUNSUPPORTED = -21,	/* operation not supported by this backend */
-	LP_EDIVERGED = -22,	/* replay: host request differs from recording */
-	LP_EAGAIN = -23,	/* nothing yet; try again (non-blocking APIs) */
-	LP_ECLOSED = -24,	/* stream closed in an orderly way */
-	LP_EUSB = -25,		/* other USB transfer error */
-	LP_EFORMAT = -26,	/* unsupported file format / link type */
+	LP_ENOMEM = -1,	       /* out of memory */
+	LP_EINVAL = -2,	       /* bad argument (caller bug or bad option) */
+	LP_EIO = -3,	       /* generic I/O failure */
+	LP_ETIMEDOUT = -4,     /* a bounded wait ran out */
+	LP_ETRUNC = -5,	       /* input ended before the structure did */
+	LP_EBADMSG = -6,       /* input contradicts the format */
+	LP_ETOOBIG = -7,       /* a length is over a named cap */
+	LP_ENODEV = -8,	       /* device gone / not present */
+	LP_EACCES = -9,	       /* permission denied */
+	LP_EBUSY = -10,	       /* resource held by someone else */
+	LP_ESTALL = -11,       /* endpoint stalled */
+	LP_EOVERFLOW = -12,    /* device sent more than asked for */
+	LP_ECANCELED = -13,    /* transfer cancelled */
+	LP_EPROTO = -14,       /* protocol violation by the peer */
+	LP_ECONNREFUSED = -15, /* mux connection refused (RST to SYN) */
+	LP_ECONNRESET = -16,   /* mux connection reset by peer */
+	LP_ETLS = -17,	       /* TLS handshake or record failure */
+	LP_ECRYPTO = -18,      /* key / certificate operation failed */
+	LP_EPLIST = -19,       /* plist could not be parsed or built */
+	LP_ENOENT = -20,       /* file or record not found */
+	LP_EUNSUPPORTED = -21, /* operation not supported by this backend */
+	LP_EDIVERGED = -22,    /* replay: host request differs from recording */
+	LP_EAGAIN = -23,       /* nothing yet; try again (non-blocking APIs) */
+	LP_ECLOSED = -24,      /* stream closed in an orderly way */
+	LP_EUSB = -25,	       /* other USB transfer error */
+	LP_EFORMAT = -26,      /* unsupported file format / link type */
 
 	/* Lockdown errors: one per error string lockdownd sends. */
 	LP_ELKD_FIRST = -100,
@@ -75,7 +75,7 @@ enum lp_err {
 	LP_ELKD_MC_PROTECTED = -128,
 	LP_ELKD_MC_CHALLENGE_REQUIRED = -129,
 	LP_ELKD_INVALID_CONNECTION = -130,
-	LP_ELKD_UNKNOWN = -131,	/* an error string not in the table */
+	LP_ELKD_UNKNOWN = -131, /* an error string not in the table */
 	LP_ELKD_LAST = -131,
 };
 
@@ -112,8 +112,7 @@ int lp_err_set(struct lp_errinfo *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Prefix an existing message: "ctx: old message". Returns e ? e->code : 0. */
-int lp_err_prefix(struct lp_errinfo *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int lp_err_prefix(struct lp_errinfo *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Convert a positive errno value to an lp_err. */
 int lp_err_from_errno(int errnum);

@@ -45,14 +45,14 @@ struct cap_bus {
 	struct cap_bus_opts o;
 	uint64_t frame_ns, slot_ns, gap_ns;
 	uint16_t bulk_mps;
-	uint64_t bus_t;		      /* the bus is free from here */
+	uint64_t bus_t; /* the bus is free from here */
 	bool have_sof;
-	uint64_t sof_idx;	      /* (micro)frame index of the last SOF written */
+	uint64_t sof_idx; /* (micro)frame index of the last SOF written */
 	struct bus_dev devs[CAP_BUS_DEVS_MAX];
 	size_t ndevs;
 	struct bus_pend pend[CAP_BUS_PENDING_MAX];
 	struct lp_rand rng;
-	bool corrupt_token;	      /* the next token's bits get flipped */
+	bool corrupt_token; /* the next token's bits get flipped */
 	uint8_t pkt[USBLL_PKT_MAX];
 };
 
@@ -119,7 +119,8 @@ static void emit_sof(struct cap_bus *b, uint64_t idx)
 	b->sof_idx = idx;
 }
 
-static void emit_data(struct cap_bus *b, uint64_t t, unsigned pid, const uint8_t *d, size_t n, bool corrupt)
+static void emit_data(struct cap_bus *b, uint64_t t, unsigned pid, const uint8_t *d, size_t n,
+		      bool corrupt)
 {
 	uint16_t crc;
 
@@ -261,7 +262,8 @@ static void polls_until(struct cap_bus *b, uint64_t until)
 		uint64_t t;
 
 		for (size_t i = 0; i < CAP_BUS_PENDING_MAX; i++)
-			if (b->pend[i].used && b->pend[i].next_poll < until && (!p || b->pend[i].next_poll < p->next_poll))
+			if (b->pend[i].used && b->pend[i].next_poll < until &&
+			    (!p || b->pend[i].next_poll < p->next_poll))
 				p = &b->pend[i];
 		if (!p || b->err)
 			return;
@@ -327,7 +329,8 @@ static struct bus_dev *dev_for(struct cap_bus *b, const struct tr_xfer *x, uint6
 		start = b->bus_t + RESET_SILENCE_NS;
 	b->have_sof = false; /* the SOFs stopped during the reset */
 	setup[2] = dv->addr;
-	start = tx_out(b, start, USBLL_PID_SETUP, 0, 0, USBLL_PID_DATA0, setup, 8, USBLL_PID_ACK, false);
+	start = tx_out(b, start, USBLL_PID_SETUP, 0, 0, USBLL_PID_DATA0, setup, 8, USBLL_PID_ACK,
+		       false);
 	tx_in(b, b->bus_t + b->gap_ns, 0, 0, USBLL_PID_DATA1, NULL, 0, 0, false);
 	(void)start;
 	return dv;
@@ -343,7 +346,8 @@ static struct bus_pend *pend_find(struct cap_bus *b, uint64_t id)
 
 /* ---- transfers ------------------------------------------------------------ */
 
-static void control_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_xfer *x, uint64_t want)
+static void control_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_xfer *x,
+			 uint64_t want)
 {
 	bool in = x->setup[0] & 0x80;
 	size_t wlen = (size_t)(x->setup[6] | x->setup[7] << 8);
@@ -352,19 +356,21 @@ static void control_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_
 
 	if (x->status == TR_STATUS_ERROR) {
 		for (int i = 0; i < USBLL_ERR_LIMIT; i++) {
-			tx_out(b, want, USBLL_PID_SETUP, dv->addr, 0, USBLL_PID_DATA0, x->setup, 8, 0, true);
+			tx_out(b, want, USBLL_PID_SETUP, dv->addr, 0, USBLL_PID_DATA0, x->setup, 8,
+			       0, true);
 			want = b->bus_t + b->gap_ns;
 		}
 		return;
 	}
-	tx_out(b, want, USBLL_PID_SETUP, dv->addr, 0, USBLL_PID_DATA0, x->setup, 8, USBLL_PID_ACK, false);
+	tx_out(b, want, USBLL_PID_SETUP, dv->addr, 0, USBLL_PID_DATA0, x->setup, 8, USBLL_PID_ACK,
+	       false);
 	want = b->bus_t + b->gap_ns;
 	if (x->status == TR_STATUS_STALL) {
 		if (wlen && in)
 			tx_in(b, want, dv->addr, 0, 0, NULL, 0, USBLL_PID_STALL, false);
 		else if (wlen)
-			tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, USBLL_PID_DATA1, x->buf, n < EP0_MPS ? n : EP0_MPS,
-			       USBLL_PID_STALL, false);
+			tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, USBLL_PID_DATA1, x->buf,
+			       n < EP0_MPS ? n : EP0_MPS, USBLL_PID_STALL, false);
 		else
 			tx_in(b, want, dv->addr, 0, 0, NULL, 0, USBLL_PID_STALL, false);
 		return;
@@ -382,7 +388,8 @@ static void control_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_
 			if (in)
 				tx_in(b, want, dv->addr, 0, pid, d, k, 0, false);
 			else
-				tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, pid, d, k, USBLL_PID_ACK, false);
+				tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, pid, d, k,
+				       USBLL_PID_ACK, false);
 			want = b->bus_t + b->gap_ns;
 			tg ^= 1;
 			off += k;
@@ -391,11 +398,13 @@ static void control_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_
 		}
 	}
 	if (in)
-		tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, USBLL_PID_DATA1, NULL, 0, USBLL_PID_ACK, false);
+		tx_out(b, want, USBLL_PID_OUT, dv->addr, 0, USBLL_PID_DATA1, NULL, 0, USBLL_PID_ACK,
+		       false);
 	else
 		tx_in(b, want, dv->addr, 0, USBLL_PID_DATA1, NULL, 0, 0, false);
 	if (x->setup[0] == 0x00 && x->setup[1] == 9)
-		memset(dv->tog, 0, sizeof(dv->tog)); /* SET_CONFIGURATION: every toggle back to DATA0 */
+		memset(dv->tog, 0,
+		       sizeof(dv->tog)); /* SET_CONFIGURATION: every toggle back to DATA0 */
 }
 
 static void bulk_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_xfer *x, uint64_t want)
@@ -414,7 +423,8 @@ static void bulk_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_xfe
 			if (in)
 				tx_in(b, want, dv->addr, epn, pid, x->buf, k, 0, true);
 			else
-				tx_out(b, want, USBLL_PID_OUT, dv->addr, epn, pid, x->buf, k, 0, true);
+				tx_out(b, want, USBLL_PID_OUT, dv->addr, epn, pid, x->buf, k, 0,
+				       true);
 			want = b->bus_t + b->gap_ns;
 		}
 		return;
@@ -422,8 +432,8 @@ static void bulk_xfer(struct cap_bus *b, struct bus_dev *dv, const struct tr_xfe
 		if (in)
 			tx_in(b, want, dv->addr, epn, 0, NULL, 0, USBLL_PID_STALL, false);
 		else
-			tx_out(b, want, USBLL_PID_OUT, dv->addr, epn, pid, x->buf, n < mps ? n : mps, USBLL_PID_STALL,
-			       false);
+			tx_out(b, want, USBLL_PID_OUT, dv->addr, epn, pid, x->buf,
+			       n < mps ? n : mps, USBLL_PID_STALL, false);
 		return;
 	case TR_STATUS_COMPLETED:
 	case TR_STATUS_OVERFLOW:
@@ -460,8 +470,11 @@ void cap_bus_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int su
 		for (size_t i = 0; i < CAP_BUS_PENDING_MAX; i++) {
 			if (b->pend[i].used)
 				continue;
-			b->pend[i] = (struct bus_pend){.used = true, .id = x->id, .session = x->dev->info.session,
-						       .addr = x->dev->info.addr, .ep = x->endpoint & 0x0f,
+			b->pend[i] = (struct bus_pend){.used = true,
+						       .id = x->id,
+						       .session = x->dev->info.session,
+						       .addr = x->dev->info.addr,
+						       .ep = x->endpoint & 0x0f,
 						       .next_poll = x->submit_ns + b->slot_ns};
 			break;
 		}
@@ -547,12 +560,14 @@ int cap_bus_new(struct cap_writer *w, const struct lp_clock *clock, const struct
 		lt = USBLL_LINKTYPE;
 	lp_rand_seed(&b->rng, b->o.seed);
 	b->iface = cap_add_interface(w, (uint16_t)lt, "usb-bus",
-				     b->o.speed == TR_SPEED_HIGH ? "USB 2.0 bus, high speed (480 Mb/s), modelled"
-								 : "USB 2.0 bus, full speed (12 Mb/s), modelled");
+				     b->o.speed == TR_SPEED_HIGH
+					     ? "USB 2.0 bus, high speed (480 Mb/s), modelled"
+					     : "USB 2.0 bus, full speed (12 Mb/s), modelled");
 	if (b->iface < 0) {
 		int r = b->iface;
 		free(b);
-		return lp_err_set(e, r, "bus capture: cannot add a link type %d interface (%s)", lt, lp_strerror(r));
+		return lp_err_set(e, r, "bus capture: cannot add a link type %d interface (%s)", lt,
+				  lp_strerror(r));
 	}
 	*out = b;
 	return 0;
@@ -572,7 +587,8 @@ int cap_bus_attach(struct tr_ctx *ctx, struct cap_writer *w, const struct cap_bu
 	r = tr_add_observer(ctx, cap_bus_observe, b);
 	if (r) {
 		cap_bus_free(b);
-		return lp_err_set(e, r, "bus capture: cannot observe the transport (%s)", lp_strerror(r));
+		return lp_err_set(e, r, "bus capture: cannot observe the transport (%s)",
+				  lp_strerror(r));
 	}
 	b->ctx = ctx;
 	*out = b;

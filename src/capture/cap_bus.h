@@ -55,12 +55,12 @@
 #define CAP_BUS_DEVS_MAX 8     /* attachments remembered */
 
 struct cap_bus_opts {
-	enum tr_speed speed;	 /* TR_SPEED_HIGH (default) or TR_SPEED_FULL */
-	uint64_t latency_ns;	 /* the link's per-transfer latency */
-	uint64_t nak_poll_ns;	 /* 0 = 1 ms */
-	uint64_t sof_every_ns;	 /* 0 = SOF only in (micro)frames with traffic */
-	double retry_rate;	 /* probability a data packet is corrupted once, then retried */
-	uint64_t seed;		 /* for retry_rate */
+	enum tr_speed speed;   /* TR_SPEED_HIGH (default) or TR_SPEED_FULL */
+	uint64_t latency_ns;   /* the link's per-transfer latency */
+	uint64_t nak_poll_ns;  /* 0 = 1 ms */
+	uint64_t sof_every_ns; /* 0 = SOF only in (micro)frames with traffic */
+	double retry_rate;     /* probability a data packet is corrupted once, then retried */
+	uint64_t seed;	       /* for retry_rate */
 };
 
 struct cap_bus;

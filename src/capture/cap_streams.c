@@ -38,7 +38,7 @@ struct stream_conn {
 	bool closing;	       /* a TLS alert went by: plaintext may follow */
 	uint8_t nhdr[2];       /* TLS record header bytes seen, per direction */
 	uint8_t hdr[2][5];
-	uint32_t left[2];      /* TLS record body bytes still to come */
+	uint32_t left[2]; /* TLS record body bytes still to come */
 	struct cap_redactor red[2];
 };
 
@@ -48,9 +48,9 @@ struct cap_streams {
 	uint16_t ip_id;
 	struct stream_conn *conns;
 	size_t nconns, cap;
-	uint8_t *pkt; /* PKT_HDRS + CAP_STREAMS_MSS */
+	uint8_t *pkt;		      /* PKT_HDRS + CAP_STREAMS_MSS */
 	const struct lp_clock *clock; /* borrowed, may be NULL */
-	int err; /* first error of cap_streams_observe() */
+	int err;		      /* first error of cap_streams_observe() */
 	bool no_redact;
 	uint16_t next_port; /* host port of the next extra flow */
 	uint64_t redacted;
@@ -145,7 +145,8 @@ int cap_streams_new(struct cap_writer *w, const char *if_name, struct cap_stream
 		free(s);
 		return lp_err_set(e, id, "capture streams: cannot add the IPv4 interface: %s%s",
 				  lp_strerror(id),
-				  id == LP_EUNSUPPORTED ? " (use a separate file for the TCP view)" : "");
+				  id == LP_EUNSUPPORTED ? " (use a separate file for the TCP view)"
+							: "");
 	}
 	s->w = w;
 	s->iface = id;
@@ -241,7 +242,8 @@ static int flow_switch(struct cap_streams *s, uint64_t ns, struct stream_conn *c
 	if ((rc = flow_end(s, ns, c)))
 		return rc;
 	rc = flow_start(s, ns, c, s->next_port);
-	s->next_port = s->next_port == 65535 ? (uint16_t)CAP_STREAMS_FLOW_PORT_FIRST : (uint16_t)(s->next_port + 1);
+	s->next_port = s->next_port == 65535 ? (uint16_t)CAP_STREAMS_FLOW_PORT_FIRST
+					     : (uint16_t)(s->next_port + 1);
 	return rc;
 }
 
@@ -452,7 +454,8 @@ int cap_keylog_open(const char *path, struct cap_writer *dsb, struct cap_keylog 
 		 * 0600), never block on a FIFO: only a regular file will do */
 		struct stat st;
 
-		k->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+		k->fd = open(path,
+			     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 			     0600);
 		if (k->fd >= 0 && (fstat(k->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
 			close(k->fd);

@@ -56,11 +56,11 @@
 #include "src/base/lp_error.h"
 #include "src/capture/cap_writer.h"
 
-#define CAP_STREAMS_HOST_IP 0x0A000001u /* 10.0.0.1 */
-#define CAP_STREAMS_DEV_IP 0x0A000002u	/* 10.0.0.2 */
-#define CAP_STREAMS_MSS 65000u		/* payload per synthetic segment (< 65535 - 40) */
-#define CAP_STREAMS_CONN_MAX 4096u	/* connections tracked at once */
-#define CAP_KEYLOG_LINE_MAX 1024u	/* longest key-log line accepted */
+#define CAP_STREAMS_HOST_IP 0x0A000001u	   /* 10.0.0.1 */
+#define CAP_STREAMS_DEV_IP 0x0A000002u	   /* 10.0.0.2 */
+#define CAP_STREAMS_MSS 65000u		   /* payload per synthetic segment (< 65535 - 40) */
+#define CAP_STREAMS_CONN_MAX 4096u	   /* connections tracked at once */
+#define CAP_KEYLOG_LINE_MAX 1024u	   /* longest key-log line accepted */
 #define CAP_STREAMS_FLOW_PORT_FIRST 49152u /* host port of the first extra (TLS/plaintext) flow */
 
 /* cap_streams_event() arguments (match the host link's observer). */

@@ -25,20 +25,20 @@ struct tap_ep {
 };
 
 struct cap_tap {
-	struct cap_writer *w;	    /* borrowed */
+	struct cap_writer *w;	      /* borrowed */
 	const struct lp_clock *clock; /* borrowed, may be NULL */
-	struct tr_ctx *ctx;	    /* borrowed; NULL when not attached */
+	struct tr_ctx *ctx;	      /* borrowed; NULL when not attached */
 	bool redact;
 	size_t data_max;
-	char *if_name, *if_desc;    /* owned, may be NULL */
+	char *if_name, *if_desc; /* owned, may be NULL */
 	int err;
 	uint64_t records, redacted;
 	struct tap_dev devs[CAP_TAP_DEVS_MAX];
 	size_t ndevs;
 	struct tap_ep eps[CAP_TAP_EPS_MAX];
 	size_t neps;
-	char *mark;		    /* owned pending marker text, NULL if none */
-	struct lp_wr rec;	    /* record buffer, reused */
+	char *mark;	  /* owned pending marker text, NULL if none */
+	struct lp_wr rec; /* record buffer, reused */
 };
 
 /* ---- redaction ----------------------------------------------------------- */
@@ -125,7 +125,8 @@ static size_t match_open(const uint8_t *s, size_t i, size_t n, uint8_t *mode)
 		return 0;
 	j = i + 11;
 	lim = n - j > 64 ? j + 64 : n;
-	while (j < lim && ((s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9') || s[j] == ' '))
+	while (j < lim &&
+	       ((s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9') || s[j] == ' '))
 		j++;
 	if (j - i < 11 + 11 || memcmp(s + j - 11, "PRIVATE KEY", 11) != 0 || !at(s, j, n, "-----"))
 		return 0;
@@ -155,7 +156,8 @@ static uint64_t bp_be(const uint8_t *p, unsigned n)
 }
 
 /* Offset of object `idx` in b[0..len), 0 if out of bounds. */
-static size_t bp_obj(const uint8_t *b, size_t len, size_t ot, unsigned osz, uint64_t n, uint64_t idx)
+static size_t bp_obj(const uint8_t *b, size_t len, size_t ot, unsigned osz, uint64_t n,
+		     uint64_t idx)
 {
 	uint64_t off;
 
@@ -234,12 +236,14 @@ static void bp_redact_whole(uint8_t *b, size_t len, size_t mut, size_t *count)
 			continue;
 		for (uint64_t k = 0; k < c; k++) {
 			size_t ko = bp_obj(b, len, (size_t)ot, osz, n, bp_be(b + p + k * rsz, rsz));
-			size_t vo = bp_obj(b, len, (size_t)ot, osz, n, bp_be(b + p + (c + k) * rsz, rsz));
+			size_t vo = bp_obj(b, len, (size_t)ot, osz, n,
+					   bp_be(b + p + (c + k) * rsz, rsz));
 			uint64_t dl;
 			size_t dp;
 
-			if (!ko || !vo || !bp_is_secret_key(b, (size_t)ot, ko) || (b[vo] & 0xF0) != 0x40 ||
-			    !bp_count(b, (size_t)ot, vo, &dl, &dp) || dl > (size_t)ot - dp)
+			if (!ko || !vo || !bp_is_secret_key(b, (size_t)ot, ko) ||
+			    (b[vo] & 0xF0) != 0x40 || !bp_count(b, (size_t)ot, vo, &dl, &dp) ||
+			    dl > (size_t)ot - dp)
 				continue;
 			blank(b, dp, dp + (size_t)dl, mut, count);
 		}
@@ -552,8 +556,9 @@ static int tap_iface(struct cap_tap *t, const struct tr_dev *dev)
 
 	snprintf(name, sizeof(name), "usbmon%u", bus);
 	if (di)
-		snprintf(desc, sizeof(desc), "%04x:%04x, %s speed (%llu Mb/s), bus %u device %u%s%s",
-			 di->vid, di->pid, tr_speed_name(di->speed),
+		snprintf(desc, sizeof(desc),
+			 "%04x:%04x, %s speed (%llu Mb/s), bus %u device %u%s%s", di->vid, di->pid,
+			 tr_speed_name(di->speed),
 			 (unsigned long long)(tr_speed_bps(di->speed) / 1000000), bus, addr,
 			 di->port_path[0] ? ", port " : "", di->port_path[0] ? di->port_path : "");
 	else
@@ -614,7 +619,8 @@ void cap_tap_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int su
 		struct cap_redactor *r = tap_redactor(t, rec.busnum, rec.devnum, rec.epnum);
 		uint8_t *d = t->rec.buf + CAP_USBMON_HDR_LEN;
 
-		t->redacted += r ? cap_redactor_feed(r, d, rec.data_len) : cap_redact(d, rec.data_len);
+		t->redacted += r ? cap_redactor_feed(r, d, rec.data_len)
+				 : cap_redact(d, rec.data_len);
 	}
 	/* libpcap's rule: the original length counts the URB's data when the
 	 * record carries data, else only what was captured */

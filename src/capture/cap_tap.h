@@ -33,9 +33,9 @@
 #include "src/capture/cap_writer.h"
 #include "usb/transport.h"
 
-#define CAP_TAP_DEVS_MAX 16	 /* devices (interfaces) per tap; later ones share the last */
-#define CAP_TAP_EPS_MAX 32	 /* endpoints with redaction state */
-#define CAP_TAP_MARK_MAX 4096	 /* pending marker text */
+#define CAP_TAP_DEVS_MAX 16   /* devices (interfaces) per tap; later ones share the last */
+#define CAP_TAP_EPS_MAX 32    /* endpoints with redaction state */
+#define CAP_TAP_MARK_MAX 4096 /* pending marker text */
 
 struct cap_tap_opts {
 	bool no_redact;		    /* keep EscrowBag / private keys (--no-redact) */

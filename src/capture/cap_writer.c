@@ -64,7 +64,7 @@ struct cap_writer {
 	unsigned nifaces;
 	uint16_t linktype; /* of the first interface */
 	uint64_t packets;
-	int err;	   /* sticky */
+	int err; /* sticky */
 	/* classic pcap */
 	pcap_t *pd;
 	pcap_dumper_t *dumper;
@@ -218,8 +218,10 @@ static int open_out(const char *path, bool secret, struct lp_errinfo *e)
 	if (fd < 0) {
 		en = errno;
 		if (en == ELOOP)
-			return lp_err_set(e, LP_EACCES, "capture: %s is a symbolic link; refusing to "
-					  "write through it", path);
+			return lp_err_set(e, LP_EACCES,
+					  "capture: %s is a symbolic link; refusing to "
+					  "write through it",
+					  path);
 		return lp_err_set(e, en == ENXIO ? LP_ETIMEDOUT : lp_err_from_errno(en),
 				  "capture: cannot open %s: %s", path,
 				  en == ENXIO ? "no reader on the FIFO" : strerror(en));
@@ -232,11 +234,12 @@ static int open_out(const char *path, bool secret, struct lp_errinfo *e)
 	}
 	if (S_ISREG(st.st_mode)) {
 		/* an existing file keeps its mode on truncation: tighten it */
-		if (ftruncate(fd, 0) != 0 || (secret && (st.st_mode & 077) && fchmod(fd, 0600) != 0)) {
+		if (ftruncate(fd, 0) != 0 ||
+		    (secret && (st.st_mode & 077) && fchmod(fd, 0600) != 0)) {
 			en = errno;
 			close(fd);
-			return lp_err_set(e, lp_err_from_errno(en), "capture: cannot truncate %s: %s",
-					  path, strerror(en));
+			return lp_err_set(e, lp_err_from_errno(en),
+					  "capture: cannot truncate %s: %s", path, strerror(en));
 		}
 	} else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
 		close(fd);
@@ -375,7 +378,8 @@ int cap_add_usb_interface(struct cap_writer *w, const char *name, const char *de
 
 int cap_add_ipv4_interface(struct cap_writer *w, const char *name)
 {
-	return cap_add_interface(w, CAP_LINKTYPE_IPV4, name, "linkprobe: usbmux connections as IPv4/TCP");
+	return cap_add_interface(w, CAP_LINKTYPE_IPV4, name,
+				 "linkprobe: usbmux connections as IPv4/TCP");
 }
 
 int cap_write_packet(struct cap_writer *w, int iface, uint64_t wall_ns, const uint8_t *data,

@@ -52,10 +52,10 @@
 #define CAP_LINKTYPE_IPV4 228
 
 /* Caps (named, checked before allocating). */
-#define CAP_BLOCK_MAX (1u << 20)	/* largest pcapng block we build */
-#define CAP_COMMENT_MAX 4096u		/* longest packet comment kept */
-#define CAP_DSB_MAX (256u * 1024u)	/* largest secrets payload in one DSB */
-#define CAP_IFACES_MAX 64u		/* interfaces per file */
+#define CAP_BLOCK_MAX (1u << 20)   /* largest pcapng block we build */
+#define CAP_COMMENT_MAX 4096u	   /* longest packet comment kept */
+#define CAP_DSB_MAX (256u * 1024u) /* largest secrets payload in one DSB */
+#define CAP_IFACES_MAX 64u	   /* interfaces per file */
 #define CAP_SNAPLEN_DEFAULT 262144u
 #define CAP_FIFO_OPEN_WAIT_MS 10000u
 
@@ -69,11 +69,11 @@ enum cap_format {
 };
 
 struct cap_open_opts {
-	uint32_t snaplen;      /* 0 = CAP_SNAPLEN_DEFAULT; caplen above it is clipped */
-	const char *userappl;  /* shb_userappl; NULL = "linkprobe" */
-	const char *os;	       /* shb_os; NULL = uname sysname + release */
-	const char *hardware;  /* shb_hardware; NULL = uname machine */
-	bool secret;	       /* will hold keys or unredacted secrets: mode 0600 */
+	uint32_t snaplen;     /* 0 = CAP_SNAPLEN_DEFAULT; caplen above it is clipped */
+	const char *userappl; /* shb_userappl; NULL = "linkprobe" */
+	const char *os;	      /* shb_os; NULL = uname sysname + release */
+	const char *hardware; /* shb_hardware; NULL = uname machine */
+	bool secret;	      /* will hold keys or unredacted secrets: mode 0600 */
 };
 
 struct cap_writer;

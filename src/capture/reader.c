@@ -41,7 +41,8 @@ void rd_anomaly(struct cap_reader *r, const char *fmt, ...)
 	rd_emit(r, &ev);
 }
 
-void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t, bool ended)
+void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t,
+		   bool ended)
 {
 	struct cap_event ev = {.type = CAP_EV_CONN, .conn = &c->pub, .usb = c->pub.usb};
 	uint64_t keep = r->cur_t;
@@ -62,13 +63,23 @@ void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state 
 
 bool cap_linktype_is_usb(int lt)
 {
-	return lt == CAP_LINKTYPE_USB_LINUX || lt == CAP_LINKTYPE_USB_LINUX_MMAPPED || lt == CAP_LINKTYPE_USBPCAP;
+	return lt == CAP_LINKTYPE_USB_LINUX || lt == CAP_LINKTYPE_USB_LINUX_MMAPPED ||
+	       lt == CAP_LINKTYPE_USBPCAP;
 }
 
 bool cap_linktype_is_ip(int lt)
 {
 	switch (lt) {
-	case 0: case 1: case 12: case 14: case 101: case 108: case 113: case 228: case 229: case 276:
+	case 0:
+	case 1:
+	case 12:
+	case 14:
+	case 101:
+	case 108:
+	case 113:
+	case 228:
+	case 229:
+	case 276:
 		return true;
 	default:
 		return false;
@@ -100,7 +111,10 @@ void cap_reader_free(struct cap_reader *r)
 	free(r);
 }
 
-int cap_reader_linktype(const struct cap_reader *r) { return r->linktype; }
+int cap_reader_linktype(const struct cap_reader *r)
+{
+	return r->linktype;
+}
 
 void cap_reader_begin(struct cap_reader *r, int linktype)
 {
@@ -143,8 +157,8 @@ static void rd_clock(struct cap_reader *r, uint64_t abs, uint64_t *prev_abs)
 		*prev_abs = abs;
 	}
 	if (abs < *prev_abs && !r->backwards_noted) {
-		rd_anomaly(r, "packet %llu: timestamp goes back %.6f s", (unsigned long long)r->cur_pkt,
-			   (double)(*prev_abs - abs) / 1e9);
+		rd_anomaly(r, "packet %llu: timestamp goes back %.6f s",
+			   (unsigned long long)r->cur_pkt, (double)(*prev_abs - abs) / 1e9);
 		r->backwards_noted = true;
 	}
 	*prev_abs = abs;
@@ -181,11 +195,14 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		return lp_err_set(e, LP_EIO, "not a capture libpcap can read: %s", errbuf);
 	}
 	r->linktype = pcap_datalink(p);
-	if (!cap_linktype_is_usb(r->linktype) && !cap_linktype_is_ip(r->linktype) && !cap_linktype_is_bus(r->linktype)) {
+	if (!cap_linktype_is_usb(r->linktype) && !cap_linktype_is_ip(r->linktype) &&
+	    !cap_linktype_is_bus(r->linktype)) {
 		const char *name = pcap_datalink_val_to_name(r->linktype);
-		lp_err_set(e, LP_EFORMAT, "link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
-			   "USBPcap (249), USB 2.0 bus analyzers (288, 293-295) and IP captures of a relayed usbmuxd socket",
-			   r->linktype, name ? name : "unknown");
+		lp_err_set(
+			e, LP_EFORMAT,
+			"link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
+			"USBPcap (249), USB 2.0 bus analyzers (288, 293-295) and IP captures of a relayed usbmuxd socket",
+			r->linktype, name ? name : "unknown");
 		pcap_close(p);
 		return LP_EFORMAT;
 	}
@@ -206,7 +223,9 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		}
 		r->packets++;
 		r->cur_pkt = r->packets;
-		abs = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * LP_NS_PER_S + (uint64_t)(uint32_t)h->ts.tv_usec;
+		abs = h->ts.tv_sec < 0 ? 0
+				       : (uint64_t)h->ts.tv_sec * LP_NS_PER_S +
+						 (uint64_t)(uint32_t)h->ts.tv_usec;
 		rd_clock(r, abs, &prev_abs);
 		if (r->bus)
 			rd_bus_record(r, data, h->caplen, h->len);

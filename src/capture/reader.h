@@ -51,14 +51,14 @@
 #include "usb/usb_desc.h"
 
 /* Named caps (checked before allocation / on insertion). */
-#define CAP_RD_MAX_USB 64	  /* enumerations (bus, address) */
-#define CAP_RD_PENDING 2048	  /* outstanding URBs tracked (hash slots) */
-#define CAP_RD_MAX_CONNS 64	  /* open mux connections per enumeration */
-#define CAP_RD_STRINGS 16	  /* string descriptors kept per enumeration */
+#define CAP_RD_MAX_USB 64		     /* enumerations (bus, address) */
+#define CAP_RD_PENDING 2048		     /* outstanding URBs tracked (hash slots) */
+#define CAP_RD_MAX_CONNS 64		     /* open mux connections per enumeration */
+#define CAP_RD_STRINGS 16		     /* string descriptors kept per enumeration */
 #define CAP_RD_GAP_NS (5ull * 1000000000ull) /* a silence this long is a gap */
-#define CAP_RD_TLS_RECORD_MAX 18432u /* 2^14 + 2048: largest TLS ciphertext record */
-#define CAP_RD_MAX_FLOWS 64	  /* TCP flows tracked */
-#define CAP_RD_UMX_MSG_MAX (1u << 20) /* largest usbmuxd message followed */
+#define CAP_RD_TLS_RECORD_MAX 18432u	     /* 2^14 + 2048: largest TLS ciphertext record */
+#define CAP_RD_MAX_FLOWS 64		     /* TCP flows tracked */
+#define CAP_RD_UMX_MSG_MAX (1u << 20)	     /* largest usbmuxd message followed */
 
 #define CAP_LINKTYPE_USBPCAP 249
 
@@ -79,10 +79,10 @@ struct cap_usbdev {
 	int sel_config;		      /* SET_CONFIGURATION value, -1 none seen */
 	uint8_t ep_in, ep_out;	      /* usbmux bulk endpoints, 0 unknown */
 	uint16_t mps;
-	bool eps_known;		      /* ... taken from a configuration descriptor: */
+	bool eps_known;		       /* ... taken from a configuration descriptor: */
 	uint8_t mux_config, mux_iface; /* its bConfigurationValue, interface number */
-	uint32_t mux_version; /* header version in use: 0 until VERSION (or guessed) */
-	void *user;	      /* the consumer's */
+	uint32_t mux_version;	       /* header version in use: 0 until VERSION (or guessed) */
+	void *user;		       /* the consumer's */
 };
 
 enum cap_conn_state {
@@ -97,15 +97,15 @@ enum cap_conn_state {
 /* A mux connection, or a relayed usbmuxd socket after Connect. Read-only for
  * consumers, except `user`. Dir 0 is host -> device, 1 device -> host. */
 struct cap_conn {
-	bool relay;		 /* through usbmuxd (TCP capture) */
-	uint32_t umx_device;	 /* relay: usbmuxd DeviceID */
-	struct cap_usbdev *usb;	 /* USB: its enumeration */
-	uint16_t hport, dport;	 /* USB: host and device port; relay: 0 and the device port */
+	bool relay;		/* through usbmuxd (TCP capture) */
+	uint32_t umx_device;	/* relay: usbmuxd DeviceID */
+	struct cap_usbdev *usb; /* USB: its enumeration */
+	uint16_t hport, dport;	/* USB: host and device port; relay: 0 and the device port */
 	enum cap_conn_state state;
 	uint64_t t_syn, t_open, t_close;
 	uint64_t bytes[2], packets[2];
-	bool lockdown; /* to port 62078: lockdown events follow */
-	bool tls;      /* lockdown: session TLS started (both directions TLS now) */
+	bool lockdown;	 /* to port 62078: lockdown events follow */
+	bool tls;	 /* lockdown: session TLS started (both directions TLS now) */
 	bool tls_dev_hs; /* lockdown: the device sent a TLS handshake record */
 	bool ended;	 /* this CAP_EV_CONN is its last (closed, replaced, or the capture ends) */
 	uint32_t umx_result; /* relay, REFUSED: the usbmuxd result number */
@@ -142,15 +142,15 @@ enum cap_outcome {
 enum cap_outcome cap_outcome_of(int32_t status);
 
 struct cap_transfer {
-	char type;	 /* 'S' submit, 'C' completion, 'E' submit error */
+	char type;		  /* 'S' submit, 'C' completion, 'E' submit error */
 	enum cap_outcome outcome; /* set by the reader */
-	uint8_t xfer;	 /* 0 iso, 1 interrupt, 2 control, 3 bulk */
-	uint8_t ep;	 /* bit 7 = IN */
-	int32_t status;	 /* Linux errno form (USBPcap USBD_STATUS mapped) */
-	uint32_t len;	 /* S: requested; C: actual */
-	bool len_known;	 /* USBPcap IN submits carry no length */
-	bool short_end;	 /* C: actual < requested (the sender's transfer ended) */
-	const uint8_t *data; /* borrowed for the event */
+	uint8_t xfer;		  /* 0 iso, 1 interrupt, 2 control, 3 bulk */
+	uint8_t ep;		  /* bit 7 = IN */
+	int32_t status;		  /* Linux errno form (USBPcap USBD_STATUS mapped) */
+	uint32_t len;		  /* S: requested; C: actual */
+	bool len_known;		  /* USBPcap IN submits carry no length */
+	bool short_end;		  /* C: actual < requested (the sender's transfer ended) */
+	const uint8_t *data;	  /* borrowed for the event */
 	size_t data_len;
 	bool clipped; /* fewer bytes captured than transferred */
 };
@@ -246,8 +246,8 @@ const struct usbll_stats *cap_reader_bus_stats(const struct cap_reader *r, enum 
  * completion (any value unique while outstanding); `setup` for a control
  * submit (else NULL). */
 void cap_reader_begin(struct cap_reader *r, int linktype);
-void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_t id, uint16_t bus, uint8_t addr,
-			 const uint8_t *setup, const struct cap_transfer *x);
+void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_t id, uint16_t bus,
+			 uint8_t addr, const uint8_t *setup, const struct cap_transfer *x);
 void cap_reader_finish(struct cap_reader *r, bool read_error);
 
 #endif

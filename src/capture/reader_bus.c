@@ -53,17 +53,25 @@ static void xfer_pair(void *ud, const struct usbll_xfer *x)
 	c = s;
 	c.type = 'C';
 	switch (x->status) {
-	case USBLL_ST_OK: c.status = 0; break;
-	case USBLL_ST_STALL: c.status = CAP_URB_EPIPE; break;
-	case USBLL_ST_ERROR: c.status = CAP_URB_EPROTO; break;
-	default: c.status = CAP_URB_ENOENT; break;
+	case USBLL_ST_OK:
+		c.status = 0;
+		break;
+	case USBLL_ST_STALL:
+		c.status = CAP_URB_EPIPE;
+		break;
+	case USBLL_ST_ERROR:
+		c.status = CAP_URB_EPROTO;
+		break;
+	default:
+		c.status = CAP_URB_ENOENT;
+		break;
 	}
 	c.len = (uint32_t)x->len;
 	c.short_end = x->type == USBLL_XFER_BULK && in && x->short_end;
 	c.data = in ? x->data : NULL;
 	c.data_len = in ? x->len : 0;
-	cap_reader_transfer(r, x->t0, x->pkt0, id, BUS_NUMBER, x->addr, x->type == USBLL_XFER_CONTROL ? x->setup : NULL,
-			    &s);
+	cap_reader_transfer(r, x->t0, x->pkt0, id, BUS_NUMBER, x->addr,
+			    x->type == USBLL_XFER_CONTROL ? x->setup : NULL, &s);
 	cap_reader_transfer(r, x->t1, x->pkt1, id, BUS_NUMBER, x->addr, NULL, &c);
 }
 
@@ -72,7 +80,11 @@ static void gone(struct cap_reader *r, uint8_t addr, bool all_but, uint64_t t, u
 {
 	for (size_t i = 0; i < r->nusb; i++) {
 		struct cap_usbdev *u = &r->usb[i]->pub;
-		struct cap_transfer c = {.type = 'C', .xfer = 3, .ep = 0x80, .status = CAP_URB_ENODEV, .len_known = true};
+		struct cap_transfer c = {.type = 'C',
+					 .xfer = 3,
+					 .ep = 0x80,
+					 .status = CAP_URB_ENODEV,
+					 .len_known = true};
 		if (u->gone || (all_but ? u->addr == addr : u->addr != addr))
 			continue;
 		cap_reader_transfer(r, t, pkt, ++r->bus_id, u->bus, u->addr, NULL, &c);
@@ -102,7 +114,8 @@ bool cap_linktype_is_bus(int lt)
 
 int rd_bus_begin(struct cap_reader *r)
 {
-	struct usbll_cb cb = {.xfer = xfer_pair, .address = on_address, .reset = on_reset, .anomaly = on_anomaly};
+	struct usbll_cb cb = {
+		.xfer = xfer_pair, .address = on_address, .reset = on_reset, .anomaly = on_anomaly};
 	enum tr_speed sp = TR_SPEED_UNKNOWN;
 
 	usbll_linktype_speed(r->linktype, &sp);

@@ -88,7 +88,8 @@ void rd_scan_pcapng(struct cap_reader *r, FILE *f)
 			uint32_t bom;
 			if (fread(hdr + 8, 1, 4, f) != 4)
 				break;
-			bom = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 | (uint32_t)hdr[11] << 24;
+			bom = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 |
+			      (uint32_t)hdr[11] << 24;
 			if (bom == PCAPNG_BOM)
 				be = false;
 			else if (__builtin_bswap32(bom) == PCAPNG_BOM)
@@ -97,7 +98,8 @@ void rd_scan_pcapng(struct cap_reader *r, FILE *f)
 				break;
 			lp_rd_init(&rd, hdr + 4, 4);
 			len = be ? lp_rd_be32(&rd) : lp_rd_le32(&rd);
-			if (len < 28 || len > PCAPNG_BLOCK_MAX || len % 4 || fseek(f, (long)len - 12, SEEK_CUR))
+			if (len < 28 || len > PCAPNG_BLOCK_MAX || len % 4 ||
+			    fseek(f, (long)len - 12, SEEK_CUR))
 				break;
 			continue;
 		}
@@ -136,4 +138,3 @@ void rd_scan_pcapng(struct cap_reader *r, FILE *f)
 	clearerr(f);
 	fseek(f, start, SEEK_SET);
 }
-

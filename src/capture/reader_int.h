@@ -24,9 +24,9 @@ struct rd_tls_dir {
 struct rd_lkd {
 	struct lkd_framer *fr[2]; /* 0 host->device, 1 device->host */
 	bool dead[2];
-	bool ssl_expected; /* StartSession answered with EnableSessionSSL */
-	unsigned unanswered;	/* host messages not yet answered (plaintext) */
-	char last_request[32];	/* Request of the last host message */
+	bool ssl_expected;     /* StartSession answered with EnableSessionSSL */
+	unsigned unanswered;   /* host messages not yet answered (plaintext) */
+	char last_request[32]; /* Request of the last host message */
 	struct rd_tls_dir t[2];
 };
 
@@ -60,9 +60,9 @@ struct rd_pending {
 struct rd_urb {
 	uint64_t t, pkt;
 	uint64_t id;
-	char type;	/* 'S', 'C', 'E' */
-	uint8_t xfer;	/* 0 iso, 1 interrupt, 2 control, 3 bulk */
-	uint8_t ep;	/* bit 7 = IN */
+	char type;    /* 'S', 'C', 'E' */
+	uint8_t xfer; /* 0 iso, 1 interrupt, 2 control, 3 bulk */
+	uint8_t ep;   /* bit 7 = IN */
 	uint16_t bus;
 	uint8_t addr;
 	int32_t status; /* Linux errno form */
@@ -107,12 +107,15 @@ struct cap_reader {
 void rd_emit(struct cap_reader *r, struct cap_event *ev);
 void rd_anomaly(struct cap_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A connection's state changed: emit CAP_EV_CONN; `ended` frees its lockdown. */
-void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t, bool ended);
+void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t,
+		   bool ended);
 
 /* reader_urb.c: records -> URB records (0; LP_EAGAIN: nothing to do; else an
  * anomaly was reported), and the submit/completion pairing */
-int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x);
-int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x);
+int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		     struct rd_urb *x);
+int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		      struct rd_urb *x);
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
 

@@ -44,7 +44,10 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 
 	while (n && !s->broken) {
 		if (s->left == 0) {
-			struct cap_event ev = {.type = CAP_EV_TLS_RECORD, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
+			struct cap_event ev = {.type = CAP_EV_TLS_RECORD,
+					       .conn = &c->pub,
+					       .usb = c->pub.usb,
+					       .dir = dir};
 			size_t take = 5 - s->have;
 			if (take > n)
 				take = n;
@@ -56,9 +59,13 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 				return;
 			s->have = 0;
 			s->left = (size_t)s->hdr[3] << 8 | s->hdr[4];
-			if (s->hdr[0] < 20 || s->hdr[0] > 23 || s->hdr[1] != 3 || s->left > CAP_RD_TLS_RECORD_MAX) {
-				rd_anomaly(r, "packet %llu: %s bytes are not a TLS record (type %u, length %zu)",
-					   (unsigned long long)r->cur_pkt, dir ? "device" : "host", s->hdr[0], s->left);
+			if (s->hdr[0] < 20 || s->hdr[0] > 23 || s->hdr[1] != 3 ||
+			    s->left > CAP_RD_TLS_RECORD_MAX) {
+				rd_anomaly(
+					r,
+					"packet %llu: %s bytes are not a TLS record (type %u, length %zu)",
+					(unsigned long long)r->cur_pkt, dir ? "device" : "host",
+					s->hdr[0], s->left);
 				s->broken = true;
 				return;
 			}
@@ -85,7 +92,8 @@ static bool starts_tls(plist_t msg)
 	       lkd_dict_bool(msg, "EnableSessionSSL", 0) != 0;
 }
 
-static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len)
+static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf,
+			size_t len)
 {
 	struct rd_lkd *l = c->lkd;
 	int rc;
@@ -94,7 +102,8 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 		return;
 	rc = lkd_framer_feed(l->fr[dir], buf, len);
 	for (;;) {
-		struct cap_event ev = {.type = CAP_EV_LOCKDOWN, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
+		struct cap_event ev = {
+			.type = CAP_EV_LOCKDOWN, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
 		plist_t msg = NULL;
 		if (rc == 0)
 			rc = lkd_framer_next(l->fr[dir], &msg, NULL, NULL);
@@ -107,8 +116,11 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 			continue;
 		}
 		if (rc) {
-			rd_anomaly(r, "packet %llu: %s lockdown stream unusable (%s): length prefix over %u bytes?",
-				   (unsigned long long)r->cur_pkt, dir ? "device" : "host", lp_errname(rc), LKD_MAX_MESSAGE);
+			rd_anomaly(
+				r,
+				"packet %llu: %s lockdown stream unusable (%s): length prefix over %u bytes?",
+				(unsigned long long)r->cur_pkt, dir ? "device" : "host",
+				lp_errname(rc), LKD_MAX_MESSAGE);
 			l->dead[dir] = true;
 			return;
 		}
@@ -116,7 +128,8 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 			const char *req = lkd_dict_str(msg, "Request");
 			if (dir == 0) {
 				l->unanswered++;
-				snprintf(l->last_request, sizeof(l->last_request), "%s", req ? req : "?");
+				snprintf(l->last_request, sizeof(l->last_request), "%s",
+					 req ? req : "?");
 			} else if (l->unanswered) {
 				l->unanswered--;
 			}
@@ -139,12 +152,15 @@ void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t
 		return;
 	if (!c->pub.tls && l->ssl_expected && dir == 0) {
 		if (buf[0] == 0x16) {
-			struct cap_event ev = {.type = CAP_EV_TLS_START, .conn = &c->pub, .usb = c->pub.usb};
+			struct cap_event ev = {
+				.type = CAP_EV_TLS_START, .conn = &c->pub, .usb = c->pub.usb};
 			c->pub.tls = true;
 			rd_emit(r, &ev);
 		} else {
-			rd_anomaly(r, "packet %llu: EnableSessionSSL was true but the host went on in plaintext",
-				   (unsigned long long)r->cur_pkt);
+			rd_anomaly(
+				r,
+				"packet %llu: EnableSessionSSL was true but the host went on in plaintext",
+				(unsigned long long)r->cur_pkt);
 			l->ssl_expected = false;
 		}
 	}

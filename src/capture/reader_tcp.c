@@ -51,7 +51,10 @@ struct rd_flow {
 	struct rd_conn conn; /* the relayed connection (used from Connect on) */
 };
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 void rd_flow_free(struct rd_flow *f)
 {
@@ -99,8 +102,8 @@ static void connect_result(struct cap_reader *r, struct rd_flow *f, uint32_t res
 	rd_conn_event(r, c, CAP_CONN_REFUSED, r->cur_t, true);
 }
 
-static void umx_message(struct cap_reader *r, struct rd_flow *f, int side, const struct umc_header *h,
-			const uint8_t *body)
+static void umx_message(struct cap_reader *r, struct rd_flow *f, int side,
+			const struct umc_header *h, const uint8_t *body)
 {
 	struct cap_event ev = {.type = CAP_EV_UMX};
 	bool from_client = side == f->client;
@@ -111,15 +114,15 @@ static void umx_message(struct cap_reader *r, struct rd_flow *f, int side, const
 	r->umx_messages++;
 	rc = umc_decode_message(h, body, h->length - UMX_HDR, &msg, NULL);
 	if (rc == LP_EPLIST) {
-		rd_anomaly(r, "packet %llu: usbmuxd %s message is not a plist dictionary", (unsigned long long)r->cur_pkt,
-			   from_client ? "client" : "daemon");
+		rd_anomaly(r, "packet %llu: usbmuxd %s message is not a plist dictionary",
+			   (unsigned long long)r->cur_pkt, from_client ? "client" : "daemon");
 		return;
 	}
 	if (rc)
 		return; /* a message the relay view does not need */
 	type = lkd_dict_str(msg, "MessageType");
-	if (!from_client && !plist_dict_get_item(msg, "DeviceList") && !(type && !strcmp(type, "Attached")) &&
-	    !(type && !strcmp(type, "Detached"))) {
+	if (!from_client && !plist_dict_get_item(msg, "DeviceList") &&
+	    !(type && !strcmp(type, "Attached")) && !(type && !strcmp(type, "Detached"))) {
 		bool result = type && !strcmp(type, "Result");
 		if (plist_dict_get_item(msg, "PairRecordData") && f->readpr_pending) {
 			answers = "ReadPairRecord";
@@ -193,11 +196,14 @@ static void umx_feed(struct cap_reader *r, struct rd_flow *f, int side, const ui
 	b->len += n;
 	while (b->len - off >= UMX_HDR && !f->pipe) {
 		const uint8_t *m = b->buf + off;
-		uint32_t len = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+		uint32_t len = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+			       (uint32_t)m[3] << 24;
 		int rc = umc_decode_header(m, b->len - off, &h, NULL);
 		if (rc || h.length > CAP_RD_UMX_MSG_MAX) {
-			rd_anomaly(r, "packet %llu: usbmuxd message length %u out of range; flow abandoned",
-				   (unsigned long long)r->cur_pkt, len);
+			rd_anomaly(
+				r,
+				"packet %llu: usbmuxd message length %u out of range; flow abandoned",
+				(unsigned long long)r->cur_pkt, len);
 			f->broken = true;
 			return;
 		}
@@ -221,7 +227,8 @@ static void flow_close(struct cap_reader *r, struct rd_flow *f, uint64_t t)
 		return;
 	f->closed = true;
 	if (f->conn.used)
-		rd_conn_event(r, &f->conn, f->pipe ? CAP_CONN_RESET_HOST : f->conn.pub.state, t, true);
+		rd_conn_event(r, &f->conn, f->pipe ? CAP_CONN_RESET_HOST : f->conn.pub.state, t,
+			      true);
 }
 
 static bool umx_shape(const uint8_t *p, size_t n)
@@ -236,22 +243,25 @@ static bool umx_shape(const uint8_t *p, size_t n)
 	if (len < UMX_HDR || len > CAP_RD_UMX_MSG_MAX)
 		return false;
 	if (ver == 1 && type == UMC_MSG_PLIST)
-		return n < UMX_HDR + 6 || memcmp(p + UMX_HDR, "<?xml", 5) == 0 || memcmp(p + UMX_HDR, "bplist", 6) == 0;
+		return n < UMX_HDR + 6 || memcmp(p + UMX_HDR, "<?xml", 5) == 0 ||
+		       memcmp(p + UMX_HDR, "bplist", 6) == 0;
 	return ver == 0 && (type == UMC_MSG_CONNECT || type == UMC_MSG_LISTEN) && len <= 64;
 }
 
-static struct rd_flow *flow_get(struct cap_reader *r, const uint8_t *src, const uint8_t *dst, size_t alen, uint16_t sp,
-				uint16_t dp, bool create, int *side)
+static struct rd_flow *flow_get(struct cap_reader *r, const uint8_t *src, const uint8_t *dst,
+				size_t alen, uint16_t sp, uint16_t dp, bool create, int *side)
 {
 	struct rd_flow *f;
 
 	for (size_t i = 0; i < r->nflows; i++) {
 		f = r->flows[i];
-		if (f->port[0] == sp && f->port[1] == dp && !memcmp(f->addr[0], src, alen) && !memcmp(f->addr[1], dst, alen)) {
+		if (f->port[0] == sp && f->port[1] == dp && !memcmp(f->addr[0], src, alen) &&
+		    !memcmp(f->addr[1], dst, alen)) {
 			*side = 0;
 			return f;
 		}
-		if (f->port[1] == sp && f->port[0] == dp && !memcmp(f->addr[1], src, alen) && !memcmp(f->addr[0], dst, alen)) {
+		if (f->port[1] == sp && f->port[0] == dp && !memcmp(f->addr[1], src, alen) &&
+		    !memcmp(f->addr[0], dst, alen)) {
 			*side = 1;
 			return f;
 		}
@@ -266,8 +276,10 @@ static struct rd_flow *flow_get(struct cap_reader *r, const uint8_t *src, const 
 				break;
 		if (i == r->nflows) {
 			if (!r->flow_overflow_noted)
-				rd_anomaly(r, "packet %llu: more than %d TCP flows open; later ones ignored",
-					       (unsigned long long)r->cur_pkt, CAP_RD_MAX_FLOWS);
+				rd_anomaly(
+					r,
+					"packet %llu: more than %d TCP flows open; later ones ignored",
+					(unsigned long long)r->cur_pkt, CAP_RD_MAX_FLOWS);
 			r->flow_overflow_noted = true;
 			return NULL;
 		}
@@ -308,7 +320,8 @@ static void tcp_segment(struct cap_reader *r, const uint8_t *src, const uint8_t 
 	doff = (uint8_t)(lp_rd_u8(&rd) >> 4);
 	flags = lp_rd_u8(&rd);
 	if (!lp_rd_ok(&rd) || doff < 5 || (size_t)doff * 4 > n) {
-		rd_anomaly(r, "packet %llu: TCP header truncated or invalid", (unsigned long long)r->cur_pkt);
+		rd_anomaly(r, "packet %llu: TCP header truncated or invalid",
+			   (unsigned long long)r->cur_pkt);
 		return;
 	}
 	r->tcp_segments++;
@@ -331,16 +344,18 @@ static void tcp_segment(struct cap_reader *r, const uint8_t *src, const uint8_t 
 		}
 		diff = (int32_t)(seq - f->st[side].next);
 		if (diff < 0) {
-			if ((size_t)-(int64_t)diff >= plen)
+			if ((size_t) - (int64_t)diff >= plen)
 				plen = 0; /* retransmission */
 			else {
 				pay += -(int64_t)diff;
-				plen -= (size_t)-(int64_t)diff;
+				plen -= (size_t) - (int64_t)diff;
 			}
 		} else if (diff > 0) {
 			if (r->tcp_gaps_listed++ < UMX_GAPS_LISTED || f->kind == CAP_FLOW_UMX)
-				rd_anomaly(r, "packet %llu: TCP gap of %d bytes (port %u -> %u); segments missing from the capture",
-					       (unsigned long long)r->cur_pkt, diff, sp, dp);
+				rd_anomaly(
+					r,
+					"packet %llu: TCP gap of %d bytes (port %u -> %u); segments missing from the capture",
+					(unsigned long long)r->cur_pkt, diff, sp, dp);
 			if (f->kind == CAP_FLOW_UMX && !f->pipe)
 				f->broken = true;
 		}
@@ -418,23 +433,27 @@ int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 	if (ver == 4) {
 		size_t ihl = (size_t)(buf[0] & 0x0f) * 4, tot;
 		if (caplen < 20 || ihl < 20 || ihl > caplen) {
-			rd_anomaly(r, "packet %llu: IPv4 header truncated", (unsigned long long)r->cur_pkt);
+			rd_anomaly(r, "packet %llu: IPv4 header truncated",
+				   (unsigned long long)r->cur_pkt);
 			return LP_ETRUNC;
 		}
 		tot = be16(buf + 2);
 		if (buf[9] != 6)
 			return 0;
 		if ((be16(buf + 6) & 0x3fff) != 0) {
-			rd_anomaly(r, "packet %llu: fragmented IPv4 packet skipped", (unsigned long long)r->cur_pkt);
+			rd_anomaly(r, "packet %llu: fragmented IPv4 packet skipped",
+				   (unsigned long long)r->cur_pkt);
 			return 0;
 		}
 		if (tot < ihl) {
-			rd_anomaly(r, "packet %llu: IPv4 total length %zu below its header", (unsigned long long)r->cur_pkt, tot);
+			rd_anomaly(r, "packet %llu: IPv4 total length %zu below its header",
+				   (unsigned long long)r->cur_pkt, tot);
 			return LP_EBADMSG;
 		}
 		if (tot > caplen) {
-			rd_anomaly(r, "packet %llu: IPv4 packet clipped (%zu of %zu bytes captured)",
-				       (unsigned long long)r->cur_pkt, caplen, tot);
+			rd_anomaly(r,
+				   "packet %llu: IPv4 packet clipped (%zu of %zu bytes captured)",
+				   (unsigned long long)r->cur_pkt, caplen, tot);
 			tot = caplen;
 		}
 		tcp_segment(r, buf + 12, buf + 16, 4, buf + ihl, tot - ihl);
@@ -443,14 +462,16 @@ int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 	if (ver == 6) {
 		size_t plen;
 		if (caplen < 40) {
-			rd_anomaly(r, "packet %llu: IPv6 header truncated", (unsigned long long)r->cur_pkt);
+			rd_anomaly(r, "packet %llu: IPv6 header truncated",
+				   (unsigned long long)r->cur_pkt);
 			return LP_ETRUNC;
 		}
 		if (buf[6] != 6)
 			return 0;
 		plen = be16(buf + 4);
 		if (plen > caplen - 40) {
-			rd_anomaly(r, "packet %llu: IPv6 packet clipped", (unsigned long long)r->cur_pkt);
+			rd_anomaly(r, "packet %llu: IPv6 packet clipped",
+				   (unsigned long long)r->cur_pkt);
 			plen = caplen - 40;
 		}
 		tcp_segment(r, buf + 8, buf + 24, 16, buf + 40, plen);
@@ -458,7 +479,6 @@ int rd_ip_packet(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 	}
 	return 0;
 }
-
 
 bool rd_tcp_mid_exchange(struct cap_reader *r, const char **request)
 {

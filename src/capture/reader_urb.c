@@ -38,7 +38,10 @@
 #define USBD_STATUS_DEVICE_GONE 0xC0007000u
 #define USBD_STATUS_TIMEOUT 0xC0006000u
 
-static uint16_t rd_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t rd_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
 static int32_t usbd_to_linux(uint32_t s)
 {
@@ -46,12 +49,17 @@ static int32_t usbd_to_linux(uint32_t s)
 		return 0;
 	switch (s) {
 	case USBD_STATUS_STALL_PID:
-	case USBD_STATUS_ENDPOINT_HALTED: return CAP_URB_EPIPE;
-	case USBD_STATUS_CANCELED: return CAP_URB_ENOENT;
-	case USBD_STATUS_DEVICE_GONE: return CAP_URB_ENODEV;
+	case USBD_STATUS_ENDPOINT_HALTED:
+		return CAP_URB_EPIPE;
+	case USBD_STATUS_CANCELED:
+		return CAP_URB_ENOENT;
+	case USBD_STATUS_DEVICE_GONE:
+		return CAP_URB_ENODEV;
 	case USBD_STATUS_TIMEOUT:
-	case USBD_STATUS_DEV_NOT_RESPONDING: return CAP_URB_ETIME;
-	default: return (s & 0xC0000000u) == 0xC0000000u ? CAP_URB_EPROTO : 0;
+	case USBD_STATUS_DEV_NOT_RESPONDING:
+		return CAP_URB_ETIME;
+	default:
+		return (s & 0xC0000000u) == 0xC0000000u ? CAP_URB_EPROTO : 0;
 	}
 }
 
@@ -113,22 +121,31 @@ bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pendin
 	return false;
 }
 
-static uint32_t bswap32(uint32_t v) { return __builtin_bswap32(v); }
+static uint32_t bswap32(uint32_t v)
+{
+	return __builtin_bswap32(v);
+}
 
-int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x)
+int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		     struct rd_urb *x)
 {
 	struct cap_usbmon_rec rec;
-	size_t hl = r->linktype == CAP_LINKTYPE_USB_LINUX ? CAP_USBMON_HDR_LEN_LEGACY : CAP_USBMON_HDR_LEN;
+	size_t hl = r->linktype == CAP_LINKTYPE_USB_LINUX ? CAP_USBMON_HDR_LEN_LEGACY
+							  : CAP_USBMON_HDR_LEN;
 	int rc = cap_usbmon_decode_lt(buf, caplen, r->linktype, false, &rec);
 
-	if (caplen >= hl && (r->usbmon_swapped || rc != 0 || (rec.len_cap != caplen - hl && bswap32(rec.len_cap) == caplen - hl) ||
+	if (caplen >= hl && (r->usbmon_swapped || rc != 0 ||
+			     (rec.len_cap != caplen - hl && bswap32(rec.len_cap) == caplen - hl) ||
 			     (rec.busnum > 127 && __builtin_bswap16(rec.busnum) <= 127))) {
 		struct cap_usbmon_rec sw;
 		if (cap_usbmon_decode_lt(buf, caplen, r->linktype, true, &sw) == 0 &&
 		    sw.len_cap == caplen - hl) {
 			if (!r->swapped_noted)
-				rd_anomaly(r, "packet %llu: usbmon headers are in the other byte order than the "
-					       "file says; decoded byte-swapped", (unsigned long long)r->cur_pkt);
+				rd_anomaly(
+					r,
+					"packet %llu: usbmon headers are in the other byte order than the "
+					"file says; decoded byte-swapped",
+					(unsigned long long)r->cur_pkt);
 			r->swapped_noted = true;
 			r->usbmon_swapped = true;
 			rec = sw;
@@ -136,8 +153,9 @@ int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 		}
 	}
 	if (rc) {
-		rd_anomaly(r, "packet %llu: usbmon record %s (%zu bytes)", (unsigned long long)r->cur_pkt,
-			       rc == LP_ETRUNC ? "truncated" : "invalid", caplen);
+		rd_anomaly(r, "packet %llu: usbmon record %s (%zu bytes)",
+			   (unsigned long long)r->cur_pkt,
+			   rc == LP_ETRUNC ? "truncated" : "invalid", caplen);
 		return rc;
 	}
 	memset(x, 0, sizeof(*x));
@@ -160,7 +178,8 @@ int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 	return 0;
 }
 
-int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen, struct rd_urb *x)
+int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		      struct rd_urb *x)
 {
 	struct lp_rd rd;
 	uint16_t hlen, bus, dev;
@@ -181,13 +200,16 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 	dlen = lp_rd_le32(&rd);
 	if (!lp_rd_ok(&rd) || hlen < USBPCAP_HDR_MIN || hlen > caplen) {
 		rd_anomaly(r, "packet %llu: USBPcap header %s (%zu bytes, headerLen %u)",
-			       (unsigned long long)r->cur_pkt, lp_rd_ok(&rd) && hlen >= USBPCAP_HDR_MIN ? "longer than the record" : "truncated",
-			       caplen, hlen);
+			   (unsigned long long)r->cur_pkt,
+			   lp_rd_ok(&rd) && hlen >= USBPCAP_HDR_MIN ? "longer than the record"
+								    : "truncated",
+			   caplen, hlen);
 		return LP_ETRUNC;
 	}
 	if (xfer > 3 || dev > 255) {
-		rd_anomaly(r, "packet %llu: USBPcap record with transfer type %u / device %u skipped",
-			       (unsigned long long)r->cur_pkt, xfer, dev);
+		rd_anomaly(r,
+			   "packet %llu: USBPcap record with transfer type %u / device %u skipped",
+			   (unsigned long long)r->cur_pkt, xfer, dev);
 		return LP_EBADMSG;
 	}
 	if (xfer == 2 && hlen >= USBPCAP_HDR_MIN + 1)
@@ -210,8 +232,10 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 	if (xfer == 2) {
 		if (x->type == 'S' && stage == 0) {
 			if (x->data_len < 8) {
-				rd_anomaly(r, "packet %llu: USBPcap control setup stage without 8 setup bytes",
-					       (unsigned long long)r->cur_pkt);
+				rd_anomaly(
+					r,
+					"packet %llu: USBPcap control setup stage without 8 setup bytes",
+					(unsigned long long)r->cur_pkt);
 				return LP_ETRUNC;
 			}
 			memcpy(x->setup, x->data, 8);

@@ -20,10 +20,19 @@
 
 #define MUX_VERSION_PKT_LEN 20 /* 8-byte header + major, minor, padding */
 
-static uint32_t rd_be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static uint16_t rd_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t rd_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint16_t rd_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
-static const char *dir_name(int dir) { return dir ? "device" : "host"; }
+static const char *dir_name(int dir)
+{
+	return dir ? "device" : "host";
+}
 
 /* --- enumerations -------------------------------------------------------------- */
 
@@ -46,7 +55,8 @@ static struct rd_usb *usb_get(struct cap_reader *r, uint16_t bus, uint8_t addr, 
 	}
 	if (r->nusb == CAP_RD_MAX_USB) {
 		if (!r->usb_overflow_noted)
-			rd_anomaly(r, "packet %llu: more than %d USB enumerations; later ones ignored",
+			rd_anomaly(r,
+				   "packet %llu: more than %d USB enumerations; later ones ignored",
 				   (unsigned long long)r->cur_pkt, CAP_RD_MAX_USB);
 		r->usb_overflow_noted = true;
 		return NULL;
@@ -89,7 +99,8 @@ static void update_mux_eps(struct rd_usb *u)
 		const struct usbd_interface *itf = usbd_find_usbmux(&p->cfg[i], &in, &out, &mps);
 		if (!itf)
 			continue;
-		if (!u->eps_from_desc || (p->sel_config >= 0 && p->cfg[i].bConfigurationValue == p->sel_config)) {
+		if (!u->eps_from_desc ||
+		    (p->sel_config >= 0 && p->cfg[i].bConfigurationValue == p->sel_config)) {
 			p->ep_in = in;
 			p->ep_out = out;
 			p->mps = mps;
@@ -103,7 +114,8 @@ static void update_mux_eps(struct rd_usb *u)
 
 /* Decode what a control exchange tells about the device; true when a
  * descriptor was stored. */
-static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t setup[8], const struct rd_urb *c)
+static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t setup[8],
+			  const struct rd_urb *c)
 {
 	struct cap_usbdev *p = &u->pub;
 	uint8_t rt = setup[0], req = setup[1];
@@ -122,8 +134,8 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 			} else if (c->data_len >= 8 && rc == LP_ETRUNC) {
 				/* the 8-byte first read of enumeration: nothing to learn */
 			} else {
-				rd_anomaly(r, "packet %llu: device descriptor undecodable (%s)", (unsigned long long)c->pkt,
-					   lp_errname(rc));
+				rd_anomaly(r, "packet %llu: device descriptor undecodable (%s)",
+					   (unsigned long long)c->pkt, lp_errname(rc));
 			}
 		} else if (type == USBD_DT_CONFIG) {
 			struct usbd_config cfg;
@@ -131,7 +143,8 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 			if (rc == 0) {
 				unsigned i;
 				for (i = 0; i < p->ncfg; i++)
-					if (p->cfg[i].bConfigurationValue == cfg.bConfigurationValue)
+					if (p->cfg[i].bConfigurationValue ==
+					    cfg.bConfigurationValue)
 						break;
 				if (i < USBD_MAX_CONFIGS) {
 					p->cfg[i] = cfg;
@@ -141,11 +154,13 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 				update_mux_eps(u);
 				return true;
 			} else if (rc != LP_ETRUNC) {
-				rd_anomaly(r, "packet %llu: configuration descriptor undecodable (%s)",
+				rd_anomaly(r,
+					   "packet %llu: configuration descriptor undecodable (%s)",
 					   (unsigned long long)c->pkt, lp_errname(rc));
 			}
 		} else if (type == USBD_DT_STRING && idx > 0 && idx < CAP_RD_STRINGS) {
-			return usbd_parse_string(c->data, c->data_len, p->str[idx], sizeof(p->str[idx])) == 0;
+			return usbd_parse_string(c->data, c->data_len, p->str[idx],
+						 sizeof(p->str[idx])) == 0;
 		}
 	} else if (rt == 0x00 && req == USBD_REQ_SET_CONFIGURATION) {
 		p->sel_config = wvalue & 0xff;
@@ -159,12 +174,14 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 static struct rd_conn *conn_find(struct rd_usb *u, uint16_t hport, uint16_t dport)
 {
 	for (size_t i = 0; i < CAP_RD_MAX_CONNS; i++)
-		if (u->conns[i].used && u->conns[i].pub.hport == hport && u->conns[i].pub.dport == dport)
+		if (u->conns[i].used && u->conns[i].pub.hport == hport &&
+		    u->conns[i].pub.dport == dport)
 			return &u->conns[i];
 	return NULL;
 }
 
-static struct rd_conn *conn_new(struct cap_reader *r, struct rd_usb *u, uint16_t hport, uint16_t dport)
+static struct rd_conn *conn_new(struct cap_reader *r, struct rd_usb *u, uint16_t hport,
+				uint16_t dport)
 {
 	for (size_t i = 0; i < CAP_RD_MAX_CONNS; i++) {
 		struct rd_conn *c = &u->conns[i];
@@ -233,11 +250,13 @@ static void mux_tcp(struct cap_reader *r, struct rd_usb *u, int dir, const struc
 		if (dir == 1 && c->pub.state == CAP_CONN_SYN)
 			rd_conn_event(r, c, CAP_CONN_REFUSED, t, true);
 		else
-			rd_conn_event(r, c, dir ? CAP_CONN_RESET_DEV : CAP_CONN_RESET_HOST, t, true);
+			rd_conn_event(r, c, dir ? CAP_CONN_RESET_DEV : CAP_CONN_RESET_HOST, t,
+				      true);
 		return;
 	}
 	if (mp->payload_len) {
-		struct cap_event ev = {.type = CAP_EV_DATA, .usb = &u->pub, .conn = &c->pub, .dir = dir};
+		struct cap_event ev = {
+			.type = CAP_EV_DATA, .usb = &u->pub, .conn = &c->pub, .dir = dir};
 		c->pub.bytes[dir] += mp->payload_len;
 		c->pub.packets[dir]++;
 		ev.u.mux.payload_len = mp->payload_len;
@@ -272,14 +291,14 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 			ev.u.mux.major = rd_be32(mp.payload);
 		rd_emit(r, &ev);
 		if (!ev.u.mux.ok) {
-			rd_anomaly(r, "packet %llu: %s usbmux VERSION packet malformed", (unsigned long long)r->cur_pkt,
-				   dir_name(x->dir));
+			rd_anomaly(r, "packet %llu: %s usbmux VERSION packet malformed",
+				   (unsigned long long)r->cur_pkt, dir_name(x->dir));
 		} else if (x->dir == 1) {
 			if (ev.u.mux.major == 1 || ev.u.mux.major == 2)
 				u->pub.mux_version = ev.u.mux.major;
 			else
-				rd_anomaly(r, "packet %llu: device answered usbmux VERSION %u", (unsigned long long)r->cur_pkt,
-					   ev.u.mux.major);
+				rd_anomaly(r, "packet %llu: device answered usbmux VERSION %u",
+					   (unsigned long long)r->cur_pkt, ev.u.mux.major);
 		}
 		return;
 	}
@@ -287,8 +306,10 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 	if (!ver) {
 		ver = n >= 12 && rd_be32(p + 8) == MUX_V2_MAGIC ? 2 : 1;
 		if (!u->ver_guess_noted)
-			rd_anomaly(r, "packet %llu: usbmux VERSION exchange not in the capture; header v%u assumed",
-				   (unsigned long long)r->cur_pkt, ver);
+			rd_anomaly(
+				r,
+				"packet %llu: usbmux VERSION exchange not in the capture; header v%u assumed",
+				(unsigned long long)r->cur_pkt, ver);
 		u->ver_guess_noted = true;
 		u->pub.mux_version = ver;
 		ev.u.mux.guessed = true;
@@ -298,8 +319,8 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 	ev.u.mux.payload_len = rc ? 0 : mp.payload_len;
 	rd_emit(r, &ev);
 	if (rc) {
-		rd_anomaly(r, "packet %llu: %s usbmux packet undecodable (%s)", (unsigned long long)r->cur_pkt,
-			   dir_name(x->dir), lp_errname(rc));
+		rd_anomaly(r, "packet %llu: %s usbmux packet undecodable (%s)",
+			   (unsigned long long)r->cur_pkt, dir_name(x->dir), lp_errname(rc));
 		return;
 	}
 	if (proto == MUX_PROTO_TCP)
@@ -315,16 +336,20 @@ static void mux_problem(void *ud, int err, uint32_t length, size_t dropped)
 	struct cap_reader *r = x->r;
 
 	if (err == LP_ETOOBIG || err == LP_EBADMSG)
-		rd_anomaly(r, "packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
+		rd_anomaly(r,
+			   "packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
 			   (unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 	else if (err == LP_ETRUNC)
-		rd_anomaly(r, "packet %llu: %s transfer ended inside a usbmux packet (%zu bytes dropped)",
-			   (unsigned long long)r->cur_pkt, dir_name(x->dir), dropped);
+		rd_anomaly(
+			r,
+			"packet %llu: %s transfer ended inside a usbmux packet (%zu bytes dropped)",
+			(unsigned long long)r->cur_pkt, dir_name(x->dir), dropped);
 }
 
 static const struct mux_rx_cbs rd_rx_cbs = {.on_packet = mux_packet, .on_problem = mux_problem};
 
-static void mux_bytes(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x, bool end)
+static void mux_bytes(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x,
+		      bool end)
 {
 	struct rd_rxctx ctx = {r, u, dir};
 
@@ -336,7 +361,8 @@ static void mux_bytes(struct cap_reader *r, struct rd_usb *u, int dir, const str
 
 static bool looks_like_version(const uint8_t *p, size_t n)
 {
-	return n >= MUX_VERSION_PKT_LEN && rd_be32(p) == MUX_PROTO_VERSION && rd_be32(p + 4) == MUX_VERSION_PKT_LEN;
+	return n >= MUX_VERSION_PKT_LEN && rd_be32(p) == MUX_PROTO_VERSION &&
+	       rd_be32(p + 4) == MUX_VERSION_PKT_LEN;
 }
 
 /* --- transfers --------------------------------------------------------------- */
@@ -352,8 +378,10 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 		return;
 	u->pub.last_t = x->t;
 	if (x->clipped && x->xfer == 3)
-		rd_anomaly(r, "packet %llu: record clipped by the capture's snap length (%zu of %u bytes)",
-			   (unsigned long long)x->pkt, x->data_len, x->len);
+		rd_anomaly(
+			r,
+			"packet %llu: record clipped by the capture's snap length (%zu of %u bytes)",
+			(unsigned long long)x->pkt, x->data_len, x->len);
 	ev.usb = &u->pub;
 	ev.u.x.type = x->type;
 	ev.u.x.xfer = x->xfer;
@@ -434,8 +462,8 @@ int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 	return 0;
 }
 
-void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_t id, uint16_t bus, uint8_t addr,
-			 const uint8_t *setup, const struct cap_transfer *t_in)
+void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_t id, uint16_t bus,
+			 uint8_t addr, const uint8_t *setup, const struct cap_transfer *t_in)
 {
 	struct rd_urb x = {0};
 
@@ -469,12 +497,23 @@ void cap_reader_transfer(struct cap_reader *r, uint64_t t, uint64_t pkt, uint64_
 enum cap_outcome cap_outcome_of(int32_t s)
 {
 	switch (s) {
-	case 0: case CAP_URB_EREMOTEIO: case CAP_URB_EINPROGRESS: return CAP_XO_OK;
-	case CAP_URB_ENOENT: case CAP_URB_ECONNRESET: return CAP_XO_CANCELLED;
-	case CAP_URB_ENODEV: case CAP_URB_ESHUTDOWN: return CAP_XO_GONE;
-	case CAP_URB_EPIPE: return CAP_XO_STALL;
-	case CAP_URB_ETIME: case -110: return CAP_XO_TIMEOUT; /* -ETIMEDOUT */
-	default: return CAP_XO_ERROR;
+	case 0:
+	case CAP_URB_EREMOTEIO:
+	case CAP_URB_EINPROGRESS:
+		return CAP_XO_OK;
+	case CAP_URB_ENOENT:
+	case CAP_URB_ECONNRESET:
+		return CAP_XO_CANCELLED;
+	case CAP_URB_ENODEV:
+	case CAP_URB_ESHUTDOWN:
+		return CAP_XO_GONE;
+	case CAP_URB_EPIPE:
+		return CAP_XO_STALL;
+	case CAP_URB_ETIME:
+	case -110:
+		return CAP_XO_TIMEOUT; /* -ETIMEDOUT */
+	default:
+		return CAP_XO_ERROR;
 	}
 }
 
@@ -519,7 +558,10 @@ void rd_usb_finish(struct cap_reader *r)
 		}
 		for (int dir = 0; dir < 2; dir++)
 			if (mux_rx_pending(&u->rx[dir]) && !u->pub.gone)
-				rd_anomaly(r, "capture ends inside a %s usbmux packet (%zu bytes) on %u.%u", dir_name(dir),
-					   mux_rx_pending(&u->rx[dir]), u->pub.bus, u->pub.addr);
+				rd_anomaly(
+					r,
+					"capture ends inside a %s usbmux packet (%zu bytes) on %u.%u",
+					dir_name(dir), mux_rx_pending(&u->rx[dir]), u->pub.bus,
+					u->pub.addr);
 	}
 }

@@ -11,16 +11,28 @@
 #include "src/base/lp_error.h"
 
 #define NADDR 128
-#define NEPS (NADDR * 32)	/* 16 endpoint numbers x 2 directions per address */
+#define NEPS (NADDR * 32) /* 16 endpoint numbers x 2 directions per address */
 #define HS_FRAME_NS 125000ull
 #define FS_FRAME_NS 1000000ull
-#define ANOM_PER_KIND 4		/* messages per kind; every one is counted */
+#define ANOM_PER_KIND 4 /* messages per kind; every one is counted */
 #define STAT_NONE (-1)
 #define STAT_FULL (-2)
 
 enum anom_kind {
-	AK_GARBAGE, AK_MALFORMED, AK_CLIPPED, AK_CRC5, AK_CRC16, AK_UNEXPECTED, AK_GAVE_UP,
-	AK_SOF_MISSING, AK_SOF_LATE, AK_SOF_JUMP, AK_RESET, AK_SETUP, AK_BUFS, AK_NKINDS
+	AK_GARBAGE,
+	AK_MALFORMED,
+	AK_CLIPPED,
+	AK_CRC5,
+	AK_CRC16,
+	AK_UNEXPECTED,
+	AK_GAVE_UP,
+	AK_SOF_MISSING,
+	AK_SOF_LATE,
+	AK_SOF_JUMP,
+	AK_RESET,
+	AK_SETUP,
+	AK_BUFS,
+	AK_NKINDS
 };
 
 /* what the transaction in progress waits for */
@@ -33,13 +45,13 @@ enum tx_state {
 };
 
 struct ll_ep {
-	uint16_t mps;	  /* from the configuration descriptor, 0 unknown */
-	uint8_t errs;	  /* failed transactions in a row */
+	uint16_t mps; /* from the configuration descriptor, 0 unknown */
+	uint8_t errs; /* failed transactions in a row */
 	bool toggle_known;
-	uint8_t toggle;	  /* expected next: 0 DATA0, 1 DATA1 */
-	int16_t stat;	  /* index in stats.ep, STAT_NONE / STAT_FULL */
-	int16_t buf;	  /* buffer pool index, -1 none */
-	bool active;	  /* a transfer has started (data or a ZLP pending) */
+	uint8_t toggle; /* expected next: 0 DATA0, 1 DATA1 */
+	int16_t stat;	/* index in stats.ep, STAT_NONE / STAT_FULL */
+	int16_t buf;	/* buffer pool index, -1 none */
+	bool active;	/* a transfer has started (data or a ZLP pending) */
 	size_t len;
 	uint64_t t0, pkt0;
 	unsigned retries, naks;
@@ -69,9 +81,9 @@ struct usbll {
 	/* transaction in progress */
 	enum tx_state tx;
 	uint8_t tx_pid, tx_addr, tx_ep;
-	uint64_t tx_t, tx_pkt;	/* end of the last packet of the transaction, its number */
+	uint64_t tx_t, tx_pkt;		 /* end of the last packet of the transaction, its number */
 	uint64_t tx_start, tx_start_pkt; /* the token */
-	uint8_t stage_pid;	/* host data held until the device's handshake */
+	uint8_t stage_pid;		 /* host data held until the device's handshake */
 	uint8_t stage[USBLL_DATA_MAX];
 	size_t stage_len;
 	bool after_split, expect_subpid;
@@ -84,7 +96,7 @@ struct usbll {
 	uint64_t last_t;
 	bool had_addr_traffic, silence;
 
-	struct ll_ep *ep;	/* NEPS */
+	struct ll_ep *ep; /* NEPS */
 	struct ll_ctl ctl[NADDR];
 	uint8_t *bufs[USBLL_BUFS_MAX];
 	bool buf_used[USBLL_BUFS_MAX];
@@ -93,8 +105,8 @@ struct usbll {
 /* ---- packets ------------------------------------------------------------- */
 
 static const char *const pid_names[16] = {
-	"EXT", "OUT", "ACK", "DATA0", "PING", "SOF", "NYET", "DATA2",
-	"SPLIT", "IN", "NAK", "DATA1", "PRE/ERR", "SETUP", "STALL", "MDATA",
+	"EXT",	 "OUT", "ACK", "DATA0", "PING",	   "SOF",   "NYET",  "DATA2",
+	"SPLIT", "IN",	"NAK", "DATA1", "PRE/ERR", "SETUP", "STALL", "MDATA",
 };
 
 const char *usbll_pid_name(unsigned pid)
@@ -243,11 +255,20 @@ bool usbll_linktype_speed(int linktype, enum tr_speed *speed)
 	enum tr_speed s;
 
 	switch (linktype) {
-	case USBLL_LINKTYPE: s = TR_SPEED_UNKNOWN; break;
-	case USBLL_LINKTYPE_LOW: s = TR_SPEED_LOW; break;
-	case USBLL_LINKTYPE_FULL: s = TR_SPEED_FULL; break;
-	case USBLL_LINKTYPE_HIGH: s = TR_SPEED_HIGH; break;
-	default: return false;
+	case USBLL_LINKTYPE:
+		s = TR_SPEED_UNKNOWN;
+		break;
+	case USBLL_LINKTYPE_LOW:
+		s = TR_SPEED_LOW;
+		break;
+	case USBLL_LINKTYPE_FULL:
+		s = TR_SPEED_FULL;
+		break;
+	case USBLL_LINKTYPE_HIGH:
+		s = TR_SPEED_HIGH;
+		break;
+	default:
+		return false;
 	}
 	if (speed)
 		*speed = s;
@@ -335,7 +356,7 @@ static struct ll_ep *ep_of(struct usbll *u, uint8_t addr, uint8_t epnum, bool in
 }
 
 static struct usbll_epstat *epstat(struct usbll *u, struct ll_ep *e, uint8_t addr, uint8_t epnum,
-				    bool in)
+				   bool in)
 {
 	if (e->stat == STAT_NONE) {
 		if (u->st.nep == USBLL_EPSTAT_MAX) {
@@ -363,9 +384,12 @@ static uint64_t pkt_end(const struct usbll *u, uint64_t t, size_t len)
 	uint64_t bytes = len + 2;
 
 	switch (u->speed) {
-	case TR_SPEED_HIGH: return t + bytes * 50 / 3;
-	case TR_SPEED_LOW: return t + bytes * 16000 / 3;
-	default: return t + bytes * 2000 / 3;
+	case TR_SPEED_HIGH:
+		return t + bytes * 50 / 3;
+	case TR_SPEED_LOW:
+		return t + bytes * 16000 / 3;
+	default:
+		return t + bytes * 2000 / 3;
 	}
 }
 
@@ -399,8 +423,8 @@ static void buf_put(struct usbll *u, int16_t *b)
 
 /* ---- transfers ----------------------------------------------------------- */
 
-static void bulk_emit(struct usbll *u, struct ll_ep *e, uint8_t addr, uint8_t ep, enum usbll_status st,
-		      bool short_end, bool more, uint64_t t1, uint64_t pkt1)
+static void bulk_emit(struct usbll *u, struct ll_ep *e, uint8_t addr, uint8_t ep,
+		      enum usbll_status st, bool short_end, bool more, uint64_t t1, uint64_t pkt1)
 {
 	struct usbll_xfer x;
 
@@ -475,7 +499,8 @@ static void forget_address(struct usbll *u, uint8_t addr)
 	c->active = false;
 }
 
-static void ctl_emit(struct usbll *u, uint8_t addr, enum usbll_status st, uint64_t t1, uint64_t pkt1)
+static void ctl_emit(struct usbll *u, uint8_t addr, enum usbll_status st, uint64_t t1,
+		     uint64_t pkt1)
 {
 	struct ll_ctl *c = &u->ctl[addr];
 	const uint8_t *s = c->setup;
@@ -499,7 +524,8 @@ static void ctl_emit(struct usbll *u, uint8_t addr, enum usbll_status st, uint64
 	c->active = false;
 	u->st.xfers_ctrl++;
 	if (st == USBLL_ST_OK) {
-		uint16_t wvalue = (uint16_t)(s[2] | s[3] << 8), windex = (uint16_t)(s[4] | s[5] << 8);
+		uint16_t wvalue = (uint16_t)(s[2] | s[3] << 8),
+			 windex = (uint16_t)(s[4] | s[5] << 8);
 		if (s[0] == 0x80 && s[1] == 6 && s[3] == 2 && x.len)
 			learn_config(u, addr, x.data, x.len);
 		else if (s[0] == 0x00 && s[1] == 9)
@@ -521,8 +547,8 @@ static void ctl_emit(struct usbll *u, uint8_t addr, enum usbll_status st, uint64
 	}
 }
 
-static void ctl_setup(struct usbll *u, uint8_t addr, const uint8_t *setup, uint64_t t0, uint64_t pkt0,
-		      uint64_t t, uint64_t pkt)
+static void ctl_setup(struct usbll *u, uint8_t addr, const uint8_t *setup, uint64_t t0,
+		      uint64_t pkt0, uint64_t t, uint64_t pkt)
 {
 	struct ll_ctl *c = &u->ctl[addr];
 
@@ -541,14 +567,15 @@ static void ctl_setup(struct usbll *u, uint8_t addr, const uint8_t *setup, uint6
 	if (c->wlen && c->buf < 0) {
 		c->buf = (int16_t)buf_get(u);
 		if (c->buf < 0)
-			anomaly(u, AK_BUFS, "packet %llu: too many transfers in progress; control data not kept",
+			anomaly(u, AK_BUFS,
+				"packet %llu: too many transfers in progress; control data not kept",
 				(unsigned long long)pkt);
 	}
 }
 
 /* Accepted data (CRC good; for host data the device ACKed it). */
-static void ep_data(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint8_t pid, const uint8_t *d,
-		    size_t n, uint64_t t, uint64_t pkt)
+static void ep_data(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint8_t pid,
+		    const uint8_t *d, size_t n, uint64_t t, uint64_t pkt)
 {
 	uint8_t tog = pid == USBLL_PID_DATA1 ? 1 : 0;
 	bool toggled = pid == USBLL_PID_DATA0 || pid == USBLL_PID_DATA1;
@@ -580,7 +607,8 @@ static void ep_data(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint8
 				return;
 			}
 		}
-		anomaly(u, AK_SETUP, "packet %llu: control data on %u.0 that fits no stage (%zu bytes)",
+		anomaly(u, AK_SETUP,
+			"packet %llu: control data on %u.0 that fits no stage (%zu bytes)",
 			(unsigned long long)pkt, addr, n);
 		return;
 	}
@@ -606,7 +634,8 @@ static void ep_data(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint8
 			e->buf = (int16_t)buf_get(u);
 		if (e->buf < 0) {
 			/* no buffer left: hand the packet over as a piece of its own */
-			anomaly(u, AK_BUFS, "packet %llu: too many transfers in progress; data handed over per packet",
+			anomaly(u, AK_BUFS,
+				"packet %llu: too many transfers in progress; data handed over per packet",
 				(unsigned long long)pkt);
 			struct usbll_xfer x;
 			memset(&x, 0, sizeof(x));
@@ -635,7 +664,8 @@ static void ep_data(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint8
 
 /* A transaction on (addr, ep, in) failed (timeout, CRC): the host retries,
  * and gives up after USBLL_ERR_LIMIT in a row. */
-static void tx_failed(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint64_t t, uint64_t pkt)
+static void tx_failed(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint64_t t,
+		      uint64_t pkt)
 {
 	struct ll_ep *e = ep_of(u, addr, epnum, epnum ? in : false);
 	struct usbll_epstat *es = epstat(u, ep_of(u, addr, epnum, in), addr, epnum, in);
@@ -646,14 +676,17 @@ static void tx_failed(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uin
 		return;
 	e->errs = 0;
 	u->st.gave_up++;
-	anomaly(u, AK_GAVE_UP, "packet %llu: %u transactions in a row failed on %u.%u %s: the host gives up "
-		"(a transfer error)", (unsigned long long)pkt, USBLL_ERR_LIMIT, addr, epnum, in ? "IN" : "OUT");
+	anomaly(u, AK_GAVE_UP,
+		"packet %llu: %u transactions in a row failed on %u.%u %s: the host gives up "
+		"(a transfer error)",
+		(unsigned long long)pkt, USBLL_ERR_LIMIT, addr, epnum, in ? "IN" : "OUT");
 	if (epnum == 0) {
 		if (u->ctl[addr].active)
 			ctl_emit(u, addr, USBLL_ST_ERROR, t, pkt);
 		return;
 	}
-	bulk_emit(u, e, addr, (uint8_t)(epnum | (in ? 0x80 : 0)), USBLL_ST_ERROR, false, false, t, pkt);
+	bulk_emit(u, e, addr, (uint8_t)(epnum | (in ? 0x80 : 0)), USBLL_ST_ERROR, false, false, t,
+		  pkt);
 }
 
 static void tx_ok(struct usbll *u, uint8_t addr, uint8_t epnum, bool in)
@@ -661,7 +694,8 @@ static void tx_ok(struct usbll *u, uint8_t addr, uint8_t epnum, bool in)
 	ep_of(u, addr, epnum, epnum ? in : false)->errs = 0;
 }
 
-static void tx_stall(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint64_t t, uint64_t pkt)
+static void tx_stall(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint64_t t,
+		     uint64_t pkt)
 {
 	u->st.stalls++;
 	if (epnum == 0) {
@@ -670,7 +704,8 @@ static void tx_stall(struct usbll *u, uint8_t addr, uint8_t epnum, bool in, uint
 		return;
 	}
 	struct ll_ep *e = ep_of(u, addr, epnum, in);
-	bulk_emit(u, e, addr, (uint8_t)(epnum | (in ? 0x80 : 0)), USBLL_ST_STALL, false, false, t, pkt);
+	bulk_emit(u, e, addr, (uint8_t)(epnum | (in ? 0x80 : 0)), USBLL_ST_STALL, false, false, t,
+		  pkt);
 	e->toggle_known = false; /* CLEAR_FEATURE(ENDPOINT_HALT) will reset it to DATA0 */
 }
 
@@ -726,8 +761,9 @@ static void on_sof(struct usbll *u, uint64_t t, uint64_t pkt, uint16_t frame)
 		off = dt > n * per ? dt - n * per : n * per - dt;
 		if (n == 0 || off > tol) {
 			u->st.sof_late++;
-			anomaly(u, AK_SOF_LATE, "packet %llu: SOF %.1f us off the %s grid", (unsigned long long)pkt,
-				(double)off / 1e3, u->speed == TR_SPEED_HIGH ? "125 us" : "1 ms");
+			anomaly(u, AK_SOF_LATE, "packet %llu: SOF %.1f us off the %s grid",
+				(unsigned long long)pkt, (double)off / 1e3,
+				u->speed == TR_SPEED_HIGH ? "125 us" : "1 ms");
 		} else {
 			/* high speed: the frame number changes every 8 microframes */
 			uint64_t df = (uint64_t)((frame - u->sof_frame) & 0x7ff);
@@ -735,8 +771,10 @@ static void on_sof(struct usbll *u, uint64_t t, uint64_t pkt, uint16_t frame)
 							     : df == (n & 0x7ff);
 			if (!okf) {
 				u->st.sof_jumps++;
-				anomaly(u, AK_SOF_JUMP, "packet %llu: SOF frame number %u after %u, %llu frames later",
-					(unsigned long long)pkt, frame, u->sof_frame, (unsigned long long)n);
+				anomaly(u, AK_SOF_JUMP,
+					"packet %llu: SOF frame number %u after %u, %llu frames later",
+					(unsigned long long)pkt, frame, u->sof_frame,
+					(unsigned long long)n);
 			}
 		}
 	}
@@ -761,8 +799,10 @@ static void check_frame(struct usbll *u, uint64_t t, uint64_t pkt)
 		return;
 	u->frame_checked = k;
 	u->st.sof_missing++;
-	anomaly(u, AK_SOF_MISSING, "packet %llu: traffic %.1f us after the last SOF: the SOF of its %s is missing",
-		(unsigned long long)pkt, (double)(t - u->sof_t) / 1e3, u->speed == TR_SPEED_HIGH ? "microframe" : "frame");
+	anomaly(u, AK_SOF_MISSING,
+		"packet %llu: traffic %.1f us after the last SOF: the SOF of its %s is missing",
+		(unsigned long long)pkt, (double)(t - u->sof_t) / 1e3,
+		u->speed == TR_SPEED_HIGH ? "microframe" : "frame");
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -799,7 +839,8 @@ static void on_token(struct usbll *u, const struct usbll_pkt *p, uint64_t t, uin
 			for (unsigned i = 2; i < 32; i++) {
 				struct ll_ep *x = &u->ep[(size_t)a * 32 + i];
 				if (x->active)
-					bulk_emit(u, x, (uint8_t)a, (uint8_t)((i >> 1) | (i & 1 ? 0x80 : 0)),
+					bulk_emit(u, x, (uint8_t)a,
+						  (uint8_t)((i >> 1) | (i & 1 ? 0x80 : 0)),
 						  USBLL_ST_ABORTED, false, false, t, pkt);
 			}
 		}
@@ -843,8 +884,8 @@ static void on_data(struct usbll *u, const struct usbll_pkt *p, uint64_t t, uint
 	}
 	if (u->tx != TX_TOKEN || u->tx_pid == USBLL_PID_PING) {
 		u->st.unexpected++;
-		anomaly(u, AK_UNEXPECTED, "packet %llu: %s outside a transaction", (unsigned long long)pkt,
-			usbll_pid_name(p->pid));
+		anomaly(u, AK_UNEXPECTED, "packet %llu: %s outside a transaction",
+			(unsigned long long)pkt, usbll_pid_name(p->pid));
 		return;
 	}
 	if (!p->crc_ok) {
@@ -858,7 +899,8 @@ static void on_data(struct usbll *u, const struct usbll_pkt *p, uint64_t t, uint
 	u->tx_pkt = pkt;
 	if (host) {
 		if (u->tx_pid == USBLL_PID_SETUP && (p->pid != USBLL_PID_DATA0 || p->data_len != 8))
-			anomaly(u, AK_SETUP, "packet %llu: SETUP data is %s with %zu bytes (DATA0, 8 bytes expected)",
+			anomaly(u, AK_SETUP,
+				"packet %llu: SETUP data is %s with %zu bytes (DATA0, 8 bytes expected)",
 				(unsigned long long)pkt, usbll_pid_name(p->pid), p->data_len);
 		memcpy(u->stage, p->data, p->data_len);
 		u->stage_len = p->data_len;
@@ -888,9 +930,14 @@ static void on_handshake(struct usbll *u, const struct usbll_pkt *p, uint64_t t,
 	struct usbll_epstat *es;
 
 	switch (p->pid) {
-	case USBLL_PID_ACK: u->st.acks++; break;
-	case USBLL_PID_NYET: u->st.nyets++; break;
-	default: break;
+	case USBLL_PID_ACK:
+		u->st.acks++;
+		break;
+	case USBLL_PID_NYET:
+		u->st.nyets++;
+		break;
+	default:
+		break;
 	}
 	if (u->tx == TX_IGNORE)
 		return;
@@ -899,8 +946,9 @@ static void on_handshake(struct usbll *u, const struct usbll_pkt *p, uint64_t t,
 		u->tx = TX_IDLE;
 		return;
 	}
-	if (u->tx == TX_TOKEN && in && (p->pid == USBLL_PID_NAK || p->pid == USBLL_PID_STALL ||
-					(p->pid == USBLL_PID_NYET && u->after_split))) {
+	if (u->tx == TX_TOKEN && in &&
+	    (p->pid == USBLL_PID_NAK || p->pid == USBLL_PID_STALL ||
+	     (p->pid == USBLL_PID_NYET && u->after_split))) {
 		u->tx = TX_IDLE;
 		tx_ok(u, addr, epn, true);
 		if (p->pid == USBLL_PID_NAK)
@@ -920,8 +968,8 @@ static void on_handshake(struct usbll *u, const struct usbll_pkt *p, uint64_t t,
 	}
 	if (u->tx != TX_HS) {
 		u->st.unexpected++;
-		anomaly(u, AK_UNEXPECTED, "packet %llu: %s outside a transaction", (unsigned long long)pkt,
-			usbll_pid_name(p->pid));
+		anomaly(u, AK_UNEXPECTED, "packet %llu: %s outside a transaction",
+			(unsigned long long)pkt, usbll_pid_name(p->pid));
 		u->tx = TX_IDLE;
 		return;
 	}
@@ -964,7 +1012,8 @@ static void on_handshake(struct usbll *u, const struct usbll_pkt *p, uint64_t t,
 	}
 }
 
-void usbll_feed(struct usbll *u, uint64_t t, uint64_t pkt, const uint8_t *buf, size_t caplen, size_t wirelen)
+void usbll_feed(struct usbll *u, uint64_t t, uint64_t pkt, const uint8_t *buf, size_t caplen,
+		size_t wirelen)
 {
 	struct usbll_pkt p;
 	int r;
@@ -979,8 +1028,8 @@ void usbll_feed(struct usbll *u, uint64_t t, uint64_t pkt, const uint8_t *buf, s
 	if (caplen < wirelen) {
 		u->st.clipped++;
 		bad_packet(u, pkt);
-		anomaly(u, AK_CLIPPED, "packet %llu: %zu of %zu bytes captured; not decoded", (unsigned long long)pkt,
-			caplen, wirelen);
+		anomaly(u, AK_CLIPPED, "packet %llu: %zu of %zu bytes captured; not decoded",
+			(unsigned long long)pkt, caplen, wirelen);
 		tx_timeout(u);
 		return;
 	}
@@ -1000,12 +1049,15 @@ void usbll_feed(struct usbll *u, uint64_t t, uint64_t pkt, const uint8_t *buf, s
 	if (r) {
 		if (r == LP_EBADMSG && caplen && (buf[0] >> 4) != (~buf[0] & 0x0f)) {
 			u->st.garbage++;
-			anomaly(u, AK_GARBAGE, "packet %llu: %zu bytes that are no packet (PID byte 0x%02x fails its check)",
+			anomaly(u, AK_GARBAGE,
+				"packet %llu: %zu bytes that are no packet (PID byte 0x%02x fails its check)",
 				(unsigned long long)pkt, caplen, buf[0]);
 		} else {
 			u->st.malformed++;
-			anomaly(u, AK_MALFORMED, "packet %llu: %s record of %zu bytes does not fit its PID",
-				(unsigned long long)pkt, caplen ? usbll_pid_name(buf[0] & 0x0f) : "an empty", caplen);
+			anomaly(u, AK_MALFORMED,
+				"packet %llu: %s record of %zu bytes does not fit its PID",
+				(unsigned long long)pkt,
+				caplen ? usbll_pid_name(buf[0] & 0x0f) : "an empty", caplen);
 		}
 		bad_packet(u, pkt);
 		/* whatever it was, the transaction it belonged to failed */
@@ -1017,12 +1069,12 @@ void usbll_feed(struct usbll *u, uint64_t t, uint64_t pkt, const uint8_t *buf, s
 	if (!p.crc_ok) {
 		if (p.kind == USBLL_K_DATA) {
 			u->st.crc16_bad++;
-			anomaly(u, AK_CRC16, "packet %llu: %s of %zu bytes failed its CRC16", (unsigned long long)pkt,
-				usbll_pid_name(p.pid), p.data_len);
+			anomaly(u, AK_CRC16, "packet %llu: %s of %zu bytes failed its CRC16",
+				(unsigned long long)pkt, usbll_pid_name(p.pid), p.data_len);
 		} else {
 			u->st.crc5_bad++;
-			anomaly(u, AK_CRC5, "packet %llu: %s failed its CRC5", (unsigned long long)pkt,
-				usbll_pid_name(p.pid));
+			anomaly(u, AK_CRC5, "packet %llu: %s failed its CRC5",
+				(unsigned long long)pkt, usbll_pid_name(p.pid));
 		}
 		bad_packet(u, pkt);
 	}
@@ -1076,7 +1128,8 @@ void usbll_finish(struct usbll *u)
 		for (unsigned i = 2; i < 32; i++) {
 			struct ll_ep *e = &u->ep[(size_t)a * 32 + i];
 			if (e->active && e->len)
-				bulk_emit(u, e, (uint8_t)a, (uint8_t)((i >> 1) | (i & 1 ? 0x80 : 0)), USBLL_ST_OK,
+				bulk_emit(u, e, (uint8_t)a,
+					  (uint8_t)((i >> 1) | (i & 1 ? 0x80 : 0)), USBLL_ST_OK,
 					  false, false, u->last_t, u->st.records);
 		}
 	}

@@ -68,19 +68,19 @@
 
 #include "usb/transport.h"
 
-#define USBLL_LINKTYPE 288	     /* LINKTYPE_USB_2_0: speed unknown */
-#define USBLL_LINKTYPE_LOW 293	     /* LINKTYPE_USB_2_0_LOW_SPEED */
-#define USBLL_LINKTYPE_FULL 294	     /* LINKTYPE_USB_2_0_FULL_SPEED */
-#define USBLL_LINKTYPE_HIGH 295	     /* LINKTYPE_USB_2_0_HIGH_SPEED */
+#define USBLL_LINKTYPE 288	/* LINKTYPE_USB_2_0: speed unknown */
+#define USBLL_LINKTYPE_LOW 293	/* LINKTYPE_USB_2_0_LOW_SPEED */
+#define USBLL_LINKTYPE_FULL 294 /* LINKTYPE_USB_2_0_FULL_SPEED */
+#define USBLL_LINKTYPE_HIGH 295 /* LINKTYPE_USB_2_0_HIGH_SPEED */
 
-#define USBLL_DATA_MAX 1024	     /* largest payload (high-speed isochronous) */
+#define USBLL_DATA_MAX 1024 /* largest payload (high-speed isochronous) */
 #define USBLL_PKT_MAX (USBLL_DATA_MAX + 3)
-#define USBLL_CHUNK_MAX (64u * 1024u) /* bulk bytes buffered before a piece is handed over */
-#define USBLL_BUFS_MAX 64	     /* endpoints buffering a transfer at once */
-#define USBLL_ERR_LIMIT 3	     /* failed transactions in a row: the host gives up */
+#define USBLL_CHUNK_MAX (64u * 1024u)  /* bulk bytes buffered before a piece is handed over */
+#define USBLL_BUFS_MAX 64	       /* endpoints buffering a transfer at once */
+#define USBLL_ERR_LIMIT 3	       /* failed transactions in a row: the host gives up */
 #define USBLL_RESP_TIMEOUT_NS 20000ull /* a response later than this is a timeout */
 #define USBLL_RESET_GAP_NS 3000000ull  /* no SOF this long, then address 0: a reset */
-#define USBLL_EPSTAT_MAX 64	     /* endpoints with their own counters */
+#define USBLL_EPSTAT_MAX 64	       /* endpoints with their own counters */
 
 /* The 4-bit PIDs (USB 2.0 table 8-1). */
 enum usbll_pid {
@@ -112,7 +112,7 @@ static inline uint8_t usbll_pid_byte(unsigned pid)
 const char *usbll_pid_name(unsigned pid);
 
 enum usbll_kind {
-	USBLL_K_TOKEN,	   /* OUT IN SETUP PING EXT */
+	USBLL_K_TOKEN, /* OUT IN SETUP PING EXT */
 	USBLL_K_SOF,
 	USBLL_K_DATA,
 	USBLL_K_HANDSHAKE, /* ACK NAK STALL NYET */
@@ -122,13 +122,13 @@ enum usbll_kind {
 
 /* One decoded packet. Fields not belonging to the kind are 0. */
 struct usbll_pkt {
-	uint8_t pid;	  /* 4-bit PID */
+	uint8_t pid; /* 4-bit PID */
 	enum usbll_kind kind;
-	uint8_t addr, ep; /* token */
-	uint16_t frame;	  /* SOF */
+	uint8_t addr, ep;    /* token */
+	uint16_t frame;	     /* SOF */
 	const uint8_t *data; /* data payload, borrowed from the record */
 	size_t data_len;
-	bool crc_ok;	  /* CRC5 / CRC16 (true for kinds without a CRC) */
+	bool crc_ok; /* CRC5 / CRC16 (true for kinds without a CRC) */
 	/* SPLIT */
 	uint8_t hub, port, et;
 	bool complete, s, eu;
@@ -152,26 +152,26 @@ enum usbll_xfer_type { USBLL_XFER_CONTROL = 2, USBLL_XFER_BULK = 3 }; /* usbmon'
 
 enum usbll_status {
 	USBLL_ST_OK = 0,
-	USBLL_ST_STALL,	  /* the device answered STALL */
-	USBLL_ST_ERROR,	  /* USBLL_ERR_LIMIT failed transactions in a row: the host gave up */
+	USBLL_ST_STALL, /* the device answered STALL */
+	USBLL_ST_ERROR, /* USBLL_ERR_LIMIT failed transactions in a row: the host gave up */
 	USBLL_ST_ABORTED, /* a control transfer cut short by a new SETUP, a reset or the end of the capture */
 };
 
 /* A transfer, handed to the callback (valid during the call only). */
 struct usbll_xfer {
-	uint64_t t0, t1;	 /* ns: first and last packet */
-	uint64_t pkt0, pkt1;	 /* packet numbers of the first and last packet */
+	uint64_t t0, t1;     /* ns: first and last packet */
+	uint64_t pkt0, pkt1; /* packet numbers of the first and last packet */
 	uint8_t addr;
-	uint8_t ep;		 /* bit 7 = IN; control: 0x80 when the data stage is IN */
+	uint8_t ep; /* bit 7 = IN; control: 0x80 when the data stage is IN */
 	enum usbll_xfer_type type;
 	enum usbll_status status;
 	bool have_setup;
 	uint8_t setup[8];
-	const uint8_t *data;	 /* borrowed */
+	const uint8_t *data; /* borrowed */
 	size_t len;
-	bool short_end;		 /* bulk: ended by a short packet or ZLP */
-	bool more;		 /* bulk: a piece of a longer transfer; more follows */
-	unsigned retries, naks;	 /* failed attempts retried, NAKs while it ran */
+	bool short_end;		/* bulk: ended by a short packet or ZLP */
+	bool more;		/* bulk: a piece of a longer transfer; more follows */
+	unsigned retries, naks; /* failed attempts retried, NAKs while it ran */
 };
 
 struct usbll_cb {
@@ -196,14 +196,14 @@ struct usbll_epstat {
 struct usbll_stats {
 	uint64_t records, bytes;
 	uint64_t by_pid[16];
-	uint64_t garbage;	/* PID check nibble wrong */
-	uint64_t malformed;	/* empty, or a length that does not fit the PID */
-	uint64_t clipped;	/* captured shorter than on the wire */
+	uint64_t garbage;   /* PID check nibble wrong */
+	uint64_t malformed; /* empty, or a length that does not fit the PID */
+	uint64_t clipped;   /* captured shorter than on the wire */
 	uint64_t crc5_bad, crc16_bad;
-	uint64_t unexpected;	/* a packet no transaction in progress allows */
+	uint64_t unexpected; /* a packet no transaction in progress allows */
 	uint64_t transactions, timeouts, retries, gave_up;
 	uint64_t naks, stalls, nyets, acks;
-	uint64_t duplicates;	/* data with the toggle of the previous one: a retransmission */
+	uint64_t duplicates; /* data with the toggle of the previous one: a retransmission */
 	uint64_t sofs, sof_missing, sof_late, sof_jumps;
 	uint64_t resets, addresses;
 	uint64_t splits, pings, pre_err, ext;

@@ -17,9 +17,9 @@
 #include "usb/tr_sim.h"
 
 struct lp_capture {
-	struct cap_writer *usb;	    /* --capture */
-	struct cap_writer *tcp;	    /* --capture-streams */
-	struct cap_writer *bus;	    /* --capture-bus */
+	struct cap_writer *usb; /* --capture */
+	struct cap_writer *tcp; /* --capture-streams */
+	struct cap_writer *bus; /* --capture-bus */
 	struct cap_bus *busw;
 	struct cap_tap *tap;
 	struct cap_streams *streams;
@@ -39,17 +39,20 @@ int app_check_options(struct lp_app *app, struct lp_errinfo *e)
 	if (app->tls_keys && !cap && !str)
 		return lp_err_set(e, LP_EINVAL, "--tls-keys needs --capture or --capture-streams");
 	if (app->tls_keys && !str && cap_format_for_path(cap) != CAP_FMT_PCAPNG)
-		return lp_err_set(e, LP_EINVAL, "--tls-keys needs a pcapng capture "
+		return lp_err_set(e, LP_EINVAL,
+				  "--tls-keys needs a pcapng capture "
 				  "(classic pcap has no secrets block): name it .pcapng");
 	if (is_stdout(cap) && is_stdout(str))
-		return lp_err_set(e, LP_EINVAL, "--capture - and --capture-streams - cannot both "
+		return lp_err_set(e, LP_EINVAL,
+				  "--capture - and --capture-streams - cannot both "
 				  "write to standard output");
 	if (is_stdout(app->keylog_path))
 		return lp_err_set(e, LP_EINVAL, "--keylog wants a file name, not '-'");
 	if ((cap && str && strcmp(cap, str) == 0) ||
 	    (app->keylog_path && ((cap && strcmp(cap, app->keylog_path) == 0) ||
 				  (str && strcmp(str, app->keylog_path) == 0))))
-		return lp_err_set(e, LP_EINVAL, "--capture, --capture-streams and --keylog need "
+		return lp_err_set(e, LP_EINVAL,
+				  "--capture, --capture-streams and --keylog need "
 				  "different files");
 	/* a capture on standard output is binary: the report goes to stderr
 	 * so `linkprobe trust --capture - | wireshark -k -i -` gets a clean
@@ -75,7 +78,8 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		struct cap_tap_opts o = {.no_redact = app->no_redact};
 		c->usb = cap_open(app->capture_path, CAP_FMT_AUTO, &oo, e);
 		if (!c->usb)
-			return lp_err_prefix(e, "--capture %s", app->capture_path), e ? e->code : LP_EIO;
+			return lp_err_prefix(e, "--capture %s", app->capture_path),
+			       e ? e->code : LP_EIO;
 		r = cap_tap_attach(app->tr, c->usb, &o, &c->tap, e);
 		if (r)
 			return r;
@@ -85,7 +89,8 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 	if (app->capture_streams_path) {
 		c->tcp = cap_open(app->capture_streams_path, CAP_FMT_PCAPNG, &oo, e);
 		if (!c->tcp)
-			return lp_err_prefix(e, "--capture-streams %s", app->capture_streams_path), e ? e->code : LP_EIO;
+			return lp_err_prefix(e, "--capture-streams %s", app->capture_streams_path),
+			       e ? e->code : LP_EIO;
 		r = cap_streams_new(c->tcp, "usbmux-streams", &c->streams, e);
 		if (r)
 			return r;
@@ -98,21 +103,28 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		const struct tr_sim_arg *sa = app->sim_arg;
 		struct cap_bus_opts bo = {0};
 		if (!app->is_sim || !sa)
-			return lp_err_set(e, LP_EINVAL, "--capture-bus records the simulated link's bus (--device sim or "
-					  "replay:FILE); on real hardware use a bus analyzer");
-		bo.speed = sa->link.speed == TR_SPEED_FULL || sa->link.speed == TR_SPEED_LOW ? TR_SPEED_FULL : TR_SPEED_HIGH;
+			return lp_err_set(
+				e, LP_EINVAL,
+				"--capture-bus records the simulated link's bus (--device sim or "
+				"replay:FILE); on real hardware use a bus analyzer");
+		bo.speed = sa->link.speed == TR_SPEED_FULL || sa->link.speed == TR_SPEED_LOW
+				   ? TR_SPEED_FULL
+				   : TR_SPEED_HIGH;
 		bo.latency_ns = sa->link.link_off ? 0 : sa->link.latency_ns;
 		bo.retry_rate = sa->link.error_rate > 0.5 ? 0.5 : sa->link.error_rate;
 		bo.seed = sa->link.seed ^ 0x62757363ull;
 		c->bus = cap_open(app->capture_bus_path, CAP_FMT_AUTO, NULL, e);
 		if (!c->bus)
-			return lp_err_prefix(e, "--capture-bus %s", app->capture_bus_path), e ? e->code : LP_EIO;
+			return lp_err_prefix(e, "--capture-bus %s", app->capture_bus_path),
+			       e ? e->code : LP_EIO;
 		r = cap_bus_attach(app->tr, c->bus, &bo, &c->busw, e);
 		if (r)
 			return r;
 	}
 	if (app->tls_keys && !dsb)
-		return lp_err_set(e, LP_EINVAL, "--tls-keys needs a pcapng capture (classic pcap has no secrets block)");
+		return lp_err_set(
+			e, LP_EINVAL,
+			"--tls-keys needs a pcapng capture (classic pcap has no secrets block)");
 	if (app->keylog_path || dsb) {
 		r = cap_keylog_open(app->keylog_path, dsb, &c->keylog, e);
 		if (r)

@@ -35,7 +35,7 @@ int cmd_analyze(struct lp_app *app)
 	diag_init(&r, "analyze", &clk);
 	if (!app->device_spec)
 		app->device_spec = app->file; /* the banner names the input */
-	out_attach(app, &r); /* stages print as an_report() builds them */
+	out_attach(app, &r);		      /* stages print as an_report() builds them */
 	ret = an_analyze_fp(f, &o, &r, &clk, &e);
 	if (ret) {
 		out_error(app, "%s: %s", app->file, e.msg[0] ? e.msg : lp_strerror(ret));
@@ -48,7 +48,8 @@ int cmd_analyze(struct lp_app *app)
 		if (n) {
 			fprintf(app->out, "  anomalies (%zu listed):\n", n);
 			for (size_t i = 0; i < n; i++)
-				fprintf(app->out, "    %s\n", json_object_get_string(json_object_array_get_idx(an, i)));
+				fprintf(app->out, "    %s\n",
+					json_object_get_string(json_object_array_get_idx(an, i)));
 		}
 		json_object *devs = r.extra ? json_object_object_get(r.extra, "devices") : NULL;
 		for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
@@ -56,7 +57,9 @@ int cmd_analyze(struct lp_app *app)
 			fprintf(app->out, "  device %s: %s (%s)\n",
 				json_object_get_string(json_object_object_get(d, "key")),
 				json_object_get_string(json_object_object_get(d, "verdict")),
-				json_object_get_boolean(json_object_object_get(d, "primary")) ? "this report" : "other");
+				json_object_get_boolean(json_object_object_get(d, "primary"))
+					? "this report"
+					: "other");
 		}
 	}
 	code = out_finish(app, &r);

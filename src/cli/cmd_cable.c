@@ -22,10 +22,11 @@
 
 #define CABLE_MAX_SAMPLES 4096
 #define CABLE_MAX_ITER 20000
-#define CABLE_REQ_MS 500       /* one probe round trip may take this long */
-#define CABLE_CLOSED_PORT 1    /* nothing listens there: the device answers RST */
-#define CABLE_REENUM_WAIT_S 5  /* how long a vanished device may take to return */
-#define CABLE_GONE_WAIT_S 3    /* how long the kernel may take to remove a device whose transfers fail */
+#define CABLE_REQ_MS 500      /* one probe round trip may take this long */
+#define CABLE_CLOSED_PORT 1   /* nothing listens there: the device answers RST */
+#define CABLE_REENUM_WAIT_S 5 /* how long a vanished device may take to return */
+#define CABLE_GONE_WAIT_S \
+	3 /* how long the kernel may take to remove a device whose transfers fail */
 
 struct samples {
 	uint64_t v[CABLE_MAX_SAMPLES];
@@ -162,7 +163,8 @@ static int one_round(struct cable *c)
 
 	/* control: GET_DESCRIPTOR(device) */
 	t0 = lp_clock_now(clk);
-	r = tr_control_sync(hl_dev(c->link), 0x80, 6, 0x0100, 0, desc, sizeof(desc), CABLE_REQ_MS, &got);
+	r = tr_control_sync(hl_dev(c->link), 0x80, 6, 0x0100, 0, desc, sizeof(desc), CABLE_REQ_MS,
+			    &got);
 	if (r == LP_ENODEV)
 		return r;
 	if (r || got != sizeof(desc))
@@ -172,7 +174,8 @@ static int one_round(struct cable *c)
 
 	/* usbmux: SYN to a closed port must be answered by RST */
 	t0 = lp_clock_now(clk);
-	r = hl_connect(c->link, CABLE_CLOSED_PORT, lp_clock_deadline_ms(clk, CABLE_REQ_MS), &st, &e);
+	r = hl_connect(c->link, CABLE_CLOSED_PORT, lp_clock_deadline_ms(clk, CABLE_REQ_MS), &st,
+		       &e);
 	if (r == LP_ECONNREFUSED) {
 		add(&c->mux, lp_clock_now(clk) - t0);
 	} else if (r == LP_ENODEV) {
@@ -180,12 +183,15 @@ static int one_round(struct cable *c)
 	} else {
 		lp_stream_close(st);
 		note_error(c, "usbmux connect to a closed port", r ? r : LP_EPROTO,
-			   r ? &e : &(struct lp_errinfo){LP_EPROTO, "a closed port accepted the connection"});
+			   r ? &e
+			     : &(struct lp_errinfo){LP_EPROTO,
+						    "a closed port accepted the connection"});
 	}
 
 	/* lockdown: QueryType over a kept connection */
 	if (!c->lkd) {
-		r = hl_connect(c->link, MUX_PORT_LOCKDOWN, lp_clock_deadline_ms(clk, CABLE_REQ_MS), &c->lkd_stream, &e);
+		r = hl_connect(c->link, MUX_PORT_LOCKDOWN, lp_clock_deadline_ms(clk, CABLE_REQ_MS),
+			       &c->lkd_stream, &e);
 		if (r == LP_ENODEV)
 			return r;
 		if (r) {
@@ -228,7 +234,8 @@ static void run(struct cable *c)
 	memset(&p, 0, sizeof(p));
 	ret = find_usb_stages(app, r, &c->info, &p, &c->link);
 	if (p.desc_ns)
-		json_object_object_add(r->metrics, "enumeration_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+		json_object_object_add(r->metrics, "enumeration_ms",
+				       json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
 	if (ret)
 		return;
 
@@ -247,8 +254,8 @@ static void run(struct cable *c)
 				hl_get_stats(c->link, &st);
 			out_progress(app, (double)(now - r->t0) / LP_NS_PER_S, s->name,
 				     "%.1f of %.1f s, %llu rounds, %llu errors so far",
-				     (double)(now - r->t0 - s->start_ns) / LP_NS_PER_S, app->duration_s,
-				     (unsigned long long)c->iterations,
+				     (double)(now - r->t0 - s->start_ns) / LP_NS_PER_S,
+				     app->duration_s, (unsigned long long)c->iterations,
 				     (unsigned long long)(c->errors + link_errors + st.errors));
 			next_progress = now + LP_NS_PER_S / 10;
 		}
@@ -262,15 +269,19 @@ static void run(struct cable *c)
 			struct hl_stats after = {0};
 			if (c->link)
 				hl_get_stats(c->link, &after);
-			if (c->link && (c->errors != errs_before || after.errors != before.errors) && gone_after_errors(c))
+			if (c->link &&
+			    (c->errors != errs_before || after.errors != before.errors) &&
+			    gone_after_errors(c))
 				ret = LP_ENODEV;
 		}
 		if (ret == LP_ENODEV) {
 			struct hl_stats st;
 			hl_get_stats(c->link, &st);
 			link_errors += st.errors;
-			diag_progress(r, s, "device vanished from USB after %.2f s; waiting for it to re-enumerate",
-				      (double)(lp_clock_now(&app->clock) - r->t0) / LP_NS_PER_S);
+			diag_progress(
+				r, s,
+				"device vanished from USB after %.2f s; waiting for it to re-enumerate",
+				(double)(lp_clock_now(&app->clock) - r->t0) / LP_NS_PER_S);
 			if (reconnect(c)) {
 				f.gone = true;
 				break;
@@ -300,9 +311,11 @@ static void run(struct cable *c)
 	json_object_object_add(r->metrics, "rounds", json_object_new_int64((int64_t)c->iterations));
 	json_object_object_add(r->metrics, "control_rtt", diag_latency_json(c->ctrl.v, c->ctrl.n));
 	json_object_object_add(r->metrics, "mux_rtt", diag_latency_json(c->mux.v, c->mux.n));
-	json_object_object_add(r->metrics, "lockdown_rtt", diag_latency_json(c->lkd_rtt.v, c->lkd_rtt.n));
+	json_object_object_add(r->metrics, "lockdown_rtt",
+			       diag_latency_json(c->lkd_rtt.v, c->lkd_rtt.n));
 	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)f.errors));
-	json_object_object_add(r->metrics, "reenumerations", json_object_new_int64((int64_t)f.reenums));
+	json_object_object_add(r->metrics, "reenumerations",
+			       json_object_new_int64((int64_t)f.reenums));
 }
 
 int cmd_cable_test(struct lp_app *app)

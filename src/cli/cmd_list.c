@@ -45,7 +45,8 @@ static json_object *configs_json(const struct hl_probe *p, char *human, size_t h
 		json_object *jc = json_object_new_object(), *ji = json_object_new_array();
 		json_object_object_add(jc, "value", json_object_new_int(c->bConfigurationValue));
 		if (off < hn)
-			off += (size_t)snprintf(human + off, hn - off, "%s%u:", i ? " " : "", c->bConfigurationValue);
+			off += (size_t)snprintf(human + off, hn - off, "%s%u:", i ? " " : "",
+						c->bConfigurationValue);
 		for (size_t k = 0; k < c->num_ifaces; k++) {
 			const struct usbd_interface *f = &c->iface[k];
 			const char *nm;
@@ -53,16 +54,19 @@ static json_object *configs_json(const struct hl_probe *p, char *human, size_t h
 			json_object *jf;
 			if (f->bAlternateSetting != 0)
 				continue;
-			nm = class_name(f->bInterfaceClass, f->bInterfaceSubClass, f->bInterfaceProtocol);
-			snprintf(cls, sizeof(cls), "%02x/%02x/%02x", f->bInterfaceClass, f->bInterfaceSubClass,
-				 f->bInterfaceProtocol);
+			nm = class_name(f->bInterfaceClass, f->bInterfaceSubClass,
+					f->bInterfaceProtocol);
+			snprintf(cls, sizeof(cls), "%02x/%02x/%02x", f->bInterfaceClass,
+				 f->bInterfaceSubClass, f->bInterfaceProtocol);
 			jf = json_object_new_object();
-			json_object_object_add(jf, "number", json_object_new_int(f->bInterfaceNumber));
+			json_object_object_add(jf, "number",
+					       json_object_new_int(f->bInterfaceNumber));
 			json_object_object_add(jf, "class", json_object_new_string(cls));
 			json_object_object_add(jf, "kind", json_object_new_string(nm));
 			json_object_array_add(ji, jf);
 			if (off < hn)
-				off += (size_t)snprintf(human + off, hn - off, "%s%s", k ? "+" : "", nm);
+				off += (size_t)snprintf(human + off, hn - off, "%s%s", k ? "+" : "",
+							nm);
 		}
 		json_object_object_add(jc, "interfaces", ji);
 		json_object_array_add(arr, jc);
@@ -116,10 +120,12 @@ int cmd_list(struct lp_app *app)
 		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
 		json_object_object_add(jd, "address", json_object_new_int(d->addr));
 		json_object_object_add(jd, "mode", json_object_new_string(mode));
-		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)tr_speed_bps(d->speed) / 1e6));
+		json_object_object_add(
+			jd, "speed_mbps",
+			json_object_new_double((double)tr_speed_bps(d->speed) / 1e6));
 		if (ret) {
-			diag_end(&r, s, DIAG_ST_FAIL, "bus %u address %u: %04x:%04x (%s mode): %s", d->bus, d->addr, d->vid,
-				 d->pid, mode, e.msg);
+			diag_end(&r, s, DIAG_ST_FAIL, "bus %u address %u: %04x:%04x (%s mode): %s",
+				 d->bus, d->addr, d->vid, d->pid, mode, e.msg);
 			json_object_object_add(jd, "error", json_object_new_string(e.msg));
 			if (!first_err) {
 				first_err = ret;
@@ -142,19 +148,25 @@ int cmd_list(struct lp_app *app)
 		json_object_object_add(jd, "configurations", configs_json(&p, cfgs, sizeof(cfgs)));
 		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(p.has_usbmux));
 		if (p.has_usbmux)
-			json_object_object_add(jd, "usbmux_config", json_object_new_int(p.usbmux_config));
-		json_object_object_add(jd, "descriptor_ms", json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+			json_object_object_add(jd, "usbmux_config",
+					       json_object_new_int(p.usbmux_config));
+		json_object_object_add(jd, "descriptor_ms",
+				       json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
 		json_object_array_add(jdevs, jd);
-		diag_end(&r, s, DIAG_ST_OK, "bus %u address %u: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
-			 d->bus, d->addr, d->vid, d->pid, p.manufacturer, p.product, mode, (double)tr_speed_bps(d->speed) / 1e6,
-			 p.udid[0] ? p.udid : "?", cfgs,
-			 p.has_usbmux ? "yes" : strcmp(mode, "normal") == 0 ? "NO (camera only)" : "no");
+		diag_end(
+			&r, s, DIAG_ST_OK,
+			"bus %u address %u: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
+			d->bus, d->addr, d->vid, d->pid, p.manufacturer, p.product, mode,
+			(double)tr_speed_bps(d->speed) / 1e6, p.udid[0] ? p.udid : "?", cfgs,
+			p.has_usbmux		      ? "yes"
+			: strcmp(mode, "normal") == 0 ? "NO (camera only)"
+						      : "no");
 	}
 	if (n == 0)
 		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");
 	else if (ok == 0)
-		diag_set_verdict(&r, diag_verdict_for_err(first_err), "%zu device(s) found, none could be read: %s", n,
-				 first_msg);
+		diag_set_verdict(&r, diag_verdict_for_err(first_err),
+				 "%zu device(s) found, none could be read: %s", n, first_msg);
 	else
 		diag_set_verdict(&r, DIAG_V_FOUND, "%zu Apple device(s)", n);
 done:

@@ -65,7 +65,8 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 static void copy_str_value(struct lkd_client *c, const char *key, char *dst, size_t n, uint64_t dl)
 {
 	plist_t v = NULL;
-	if (lkd_get_value(c, NULL, key, &v, dl, NULL) == 0 && v && plist_get_node_type(v) == PLIST_STRING) {
+	if (lkd_get_value(c, NULL, key, &v, dl, NULL) == 0 && v &&
+	    plist_get_node_type(v) == PLIST_STRING) {
 		char *s = NULL;
 		plist_get_string_val(v, &s);
 		lp_sanitize_str(dst, n, s);
@@ -84,12 +85,15 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 	int r;
 
 	copy_str_value(t->lkd, "UniqueDeviceID", udid, sizeof(udid), req_deadline(t));
-	copy_str_value(t->lkd, "ProductType", d->product_type, sizeof(d->product_type), req_deadline(t));
-	copy_str_value(t->lkd, "ProductVersion", d->product_version, sizeof(d->product_version), req_deadline(t));
+	copy_str_value(t->lkd, "ProductType", d->product_type, sizeof(d->product_type),
+		       req_deadline(t));
+	copy_str_value(t->lkd, "ProductVersion", d->product_version, sizeof(d->product_version),
+		       req_deadline(t));
 	copy_str_value(t->lkd, "DeviceName", d->name, sizeof(d->name), req_deadline(t));
 	if (udid[0] && strcmp(udid, d->udid) != 0) {
 		if (d->udid[0])
-			lp_logf(&t->app->log, LP_LOG_WARN, "USB serial %s differs from UniqueDeviceID %s", d->udid, udid);
+			lp_logf(&t->app->log, LP_LOG_WARN,
+				"USB serial %s differs from UniqueDeviceID %s", d->udid, udid);
 		snprintf(d->udid, sizeof(d->udid), "%s", udid);
 	}
 	r = lkd_get_value(t->lkd, NULL, "DevicePublicKey", &v, req_deadline(t), &e);
@@ -97,7 +101,8 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 		return fail(t, s, r, &e);
 	if (plist_get_node_type(v) != PLIST_DATA) {
 		plist_free(v);
-		return fail(t, s, LP_EBADMSG, &(struct lp_errinfo){LP_EBADMSG, "DevicePublicKey is not data"});
+		return fail(t, s, LP_EBADMSG,
+			    &(struct lp_errinfo){LP_EBADMSG, "DevicePublicKey is not data"});
 	}
 	*pubkey = v;
 	v = NULL;
@@ -109,12 +114,13 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 		if (p && strlen(p) <= 32 && p[strspn(p, "0123456789abcdefABCDEF:")] == '\0')
 			*wifi = strdup(p);
 		else
-			lp_logf(&t->app->log, LP_LOG_WARN, "ignoring a malformed WiFiAddress from the device");
+			lp_logf(&t->app->log, LP_LOG_WARN,
+				"ignoring a malformed WiFiAddress from the device");
 	}
 	plist_free(v);
 	diag_end(t->r, s, DIAG_ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
-		 d->product_type[0] ? d->product_type : "?", d->product_version[0] ? d->product_version : "?",
-		 d->udid);
+		 d->product_type[0] ? d->product_type : "?",
+		 d->product_version[0] ? d->product_version : "?", d->udid);
 	return 0;
 }
 
@@ -156,7 +162,8 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	if (!t->keygen && pair_keygen_start(&t->keygen, NULL))
 		t->keygen = NULL; /* no threads: generated one after the other below */
 	if (t->keygen)
-		r = pair_creds_generate_with(t->keygen, (const uint8_t *)pem, (size_t)pem_len, &creds, &e);
+		r = pair_creds_generate_with(t->keygen, (const uint8_t *)pem, (size_t)pem_len,
+					     &creds, &e);
 	else
 		r = pair_creds_generate((const uint8_t *)pem, (size_t)pem_len, &creds, &e);
 	if (r)
@@ -210,12 +217,17 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 			break;
 		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
 			dialog_seen = true;
-			diag_progress(t->r, s, "\"Trust This Computer?\" is showing on the device: tap Trust "
-				      "(%.0f s left, attempt %d)", (double)(deadline - now) / LP_NS_PER_S, tries);
+			diag_progress(
+				t->r, s,
+				"\"Trust This Computer?\" is showing on the device: tap Trust "
+				"(%.0f s left, attempt %d)",
+				(double)(deadline - now) / LP_NS_PER_S, tries);
 		} else {
 			locked_seen = true;
-			diag_progress(t->r, s, "the device is locked: unlock it to see the Trust dialog "
-				      "(%.0f s left, attempt %d)", (double)(deadline - now) / LP_NS_PER_S, tries);
+			diag_progress(t->r, s,
+				      "the device is locked: unlock it to see the Trust dialog "
+				      "(%.0f s left, attempt %d)",
+				      (double)(deadline - now) / LP_NS_PER_S, tries);
 		}
 		next = now + LP_NS_PER_S < deadline ? now + LP_NS_PER_S : deadline;
 		if (devlink_idle(t->dl, next) == LP_ENODEV) {
@@ -237,7 +249,8 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		(void)locked_seen;
 		if (t->link)
 			hl_get_stats(t->link, &st);
-		if (st.errors && diag_verdict_for_err(r) == DIAG_V_PROTOCOL_ERROR) /* lost transfers broke it */
+		if (st.errors &&
+		    diag_verdict_for_err(r) == DIAG_V_PROTOCOL_ERROR) /* lost transfers broke it */
 			return fail(t, s, r, &e);
 		diag_rule_pair_failed(t->r, s, &pe);
 		return r;
@@ -301,7 +314,8 @@ static int run(struct trust_run *t)
 		return fail(t, s, LP_ENOMEM, NULL);
 	if (app->cap)
 		lkd_set_keylog(t->lkd, app_capture_keylog, app);
-	diag_end(r, s, DIAG_ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind, MUX_PORT_LOCKDOWN);
+	diag_end(r, s, DIAG_ST_OK, "%s to port %u (lockdownd) open", t->dl->conn_kind,
+		 MUX_PORT_LOCKDOWN);
 
 	/* QueryType */
 	s = diag_stage_begin(r, DIAG_STAGE_QUERY_TYPE);
@@ -328,18 +342,22 @@ static int run(struct trust_run *t)
 		diag_end(r, s, DIAG_ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;
 	} else if (ret == 0 || ret == LP_ENOENT) {
-		diag_end(r, s, DIAG_ST_OK, ret == 0 ? "record exists; --pair given: pairing again"
-					   : "no record for this device (%s): pairing", where);
+		diag_end(r, s, DIAG_ST_OK,
+			 ret == 0 ? "record exists; --pair given: pairing again"
+				  : "no record for this device (%s): pairing",
+			 where);
 		need_pair = true;
 	} else if (app->pair) {
-		diag_end(r, s, DIAG_ST_OK, "existing record unreadable (%s); --pair given: replacing it", e.msg);
+		diag_end(r, s, DIAG_ST_OK,
+			 "existing record unreadable (%s); --pair given: replacing it", e.msg);
 		need_pair = true;
 	} else {
 		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
 		diag_set_verdict(r, DIAG_V_STALE_TRUST, "the pair record is unreadable");
-		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-			 "The record %s could not be used: move it away or run with --pair to replace it.",
-			 where);
+		snprintf(
+			r->remedy_extra, sizeof(r->remedy_extra),
+			"The record %s could not be used: move it away or run with --pair to replace it.",
+			where);
 		goto out;
 	}
 	ret = 0;
@@ -348,7 +366,8 @@ static int run(struct trust_run *t)
 		if (ret)
 			goto out;
 	} else {
-		diag_stage_skip(r, DIAG_STAGE_PAIR, "a pair record exists (use --pair to pair again)");
+		diag_stage_skip(r, DIAG_STAGE_PAIR,
+				"a pair record exists (use --pair to pair again)");
 	}
 
 	/* StartSession */
@@ -363,21 +382,27 @@ static int run(struct trust_run *t)
 		goto out;
 	}
 	t->in_session = true;
-	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id, ssl ? "true" : "false");
+	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id,
+		 ssl ? "true" : "false");
 
 	/* TLS */
 	s = diag_stage_begin(r, DIAG_STAGE_TLS);
 	if (!ssl) {
 		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
 	} else {
-		X509 *cert = pair_load_cert(t->rec->host_certificate.data, t->rec->host_certificate.len);
-		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data, t->rec->host_private_key.len);
+		X509 *cert = pair_load_cert(t->rec->host_certificate.data,
+					    t->rec->host_certificate.len);
+		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data,
+					      t->rec->host_private_key.len);
 		const char *ver = "", *cipher = "";
 		if (!cert || !key) {
 			X509_free(cert);
 			EVP_PKEY_free(key);
 			ret = LP_ECRYPTO;
-			fail(t, s, ret, &(struct lp_errinfo){LP_ECRYPTO, "host certificate or key in the pair record does not load"});
+			fail(t, s, ret,
+			     &(struct lp_errinfo){
+				     LP_ECRYPTO,
+				     "host certificate or key in the pair record does not load"});
 			goto out;
 		}
 		ret = lkd_start_tls(t->lkd, cert, key, req_deadline(t), &e);
@@ -393,12 +418,16 @@ static int run(struct trust_run *t)
 		 * lockdown refusal of the request itself still proves the session. */
 		{
 			plist_t v = NULL;
-			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t), &e);
+			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t),
+					    &e);
 			plist_free(v);
 			if (ret && !lp_is_lockdown_error(ret)) {
 				char why[sizeof(e.msg) + 128];
-				snprintf(why, sizeof(why), "the device ended the session right after the handshake: it did "
-					 "not accept the host certificate of the pair record (%s)", e.msg);
+				snprintf(
+					why, sizeof(why),
+					"the device ended the session right after the handshake: it did "
+					"not accept the host certificate of the pair record (%s)",
+					e.msg);
 				diag_rule_tls_failed(r, s, ret, why);
 				goto out;
 			}
@@ -421,8 +450,10 @@ static int run(struct trust_run *t)
 		if (t->rec->escrow_bag.len &&
 		    lkd_escrow_allowed(t->lkd, t->rec->device_certificate.data,
 				       t->rec->device_certificate.len, &why))
-			escrow = plist_new_data((const char *)t->rec->escrow_bag.data, t->rec->escrow_bag.len);
-		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl, req_deadline(t), &e);
+			escrow = plist_new_data((const char *)t->rec->escrow_bag.data,
+						t->rec->escrow_bag.len);
+		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl,
+					req_deadline(t), &e);
 		escrow_sent = escrow != NULL;
 		plist_free(escrow);
 		if (ret) {
@@ -436,9 +467,9 @@ static int run(struct trust_run *t)
 			goto out;
 		}
 		lp_stream_close(svc);
-		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s", BACKUP_SERVICE,
-			 port, svc_ssl ? " (service TLS)" : "", escrow_sent ? "sent" : "withheld: ",
-			 escrow_sent ? "" : why);
+		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s",
+			 BACKUP_SERVICE, port, svc_ssl ? " (service TLS)" : "",
+			 escrow_sent ? "sent" : "withheld: ", escrow_sent ? "" : why);
 	}
 
 	/* StopSession */

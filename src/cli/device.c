@@ -90,7 +90,8 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 	return 0;
 }
 
-#define SIM_FAULTS "open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later one fail"
+#define SIM_FAULTS \
+	"open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later one fail"
 
 /* --device sim:PROFILE,fault=F: the transport core's fault plan, so the
  * host-side failures a real bus can produce (no permission, an interface
@@ -145,10 +146,11 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			virt = false;
 		else if (strncmp(tok, "seed=", 5) == 0) {
 			if (lp_parse_uint(tok + 5, 0, UINT64_MAX, &seed))
-				return lp_err_set(e, LP_EINVAL, "sim option seed wants a decimal number, got '%s'",
-						  tok + 5);
-		}
-		else if (strcmp(tok, "link=off") == 0)
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option seed wants a decimal number, got '%s'",
+					tok + 5);
+		} else if (strcmp(tok, "link=off") == 0)
 			link_off = true;
 		else if (strncmp(tok, "name=", 5) == 0)
 			snprintf(name, sizeof(name), "%s", tok + 5);
@@ -160,12 +162,15 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = false;
 		else if (strncmp(tok, "fault=", 6) == 0) {
 			if (parse_fault(tok + 6, &faults))
-				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)", tok + 6, SIM_FAULTS);
+				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)",
+						  tok + 6, SIM_FAULTS);
 			faulty = true;
 		} else
-			return lp_err_set(e, LP_EINVAL,
-					  "unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
-					  "framing=split|joined, fault=F)", tok);
+			return lp_err_set(
+				e, LP_EINVAL,
+				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
+				"framing=split|joined, fault=F)",
+				tok);
 	}
 	if (virt)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
@@ -177,11 +182,13 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			break;
 	}
 	if (i == simdev_profile_count())
-		return lp_err_set(e, LP_EINVAL, "unknown sim profile '%s' (see `linkprobe sim --list`)", profile);
+		return lp_err_set(e, LP_EINVAL,
+				  "unknown sim profile '%s' (see `linkprobe sim --list`)", profile);
 	memset(&so, 0, sizeof(so));
 	so.seed = seed;
 	if (!state[0] && sim_state_default(app, state, sizeof(state)))
-		return lp_err_set(e, LP_EIO, "cannot create a directory for the simulated device's state");
+		return lp_err_set(e, LP_EIO,
+				  "cannot create a directory for the simulated device's state");
 	so.state_path = state;
 	so.framing_joined = joined;
 	if (name[0])
@@ -215,7 +222,8 @@ static int open_replay(struct lp_app *app, const char *path, struct lp_errinfo *
 	int r;
 
 	if (!*path)
-		return lp_err_set(e, LP_EINVAL, "--device replay: needs a capture file (replay:FILE)");
+		return lp_err_set(e, LP_EINVAL,
+				  "--device replay: needs a capture file (replay:FILE)");
 	if (ev && strcmp(ev, "virtual") == 0)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
 	r = rdev_load_path(path, &ro, &app->clock, &app->log, &rd, e);
@@ -248,7 +256,8 @@ void app_replay_note(struct lp_app *app, struct diag_report *r)
 	if (!d)
 		return;
 	n = strlen(r->evidence);
-	snprintf(r->evidence + n, sizeof(r->evidence) - n, "%sreplay diverged: %s", n ? "; " : "", d);
+	snprintf(r->evidence + n, sizeof(r->evidence) - n, "%sreplay diverged: %s", n ? "; " : "",
+		 d);
 }
 
 int app_open_device(struct lp_app *app, struct lp_errinfo *e)
@@ -271,11 +280,14 @@ int app_open_device(struct lp_app *app, struct lp_errinfo *e)
 	} else if (strncmp(spec, "replay:", 7) == 0) {
 		r = open_replay(app, spec + 7, e);
 	} else {
-		return lp_err_set(e, LP_EINVAL, "unknown --device '%s' (libusb, sim[:PROFILE], replay:FILE)", spec);
+		return lp_err_set(e, LP_EINVAL,
+				  "unknown --device '%s' (libusb, sim[:PROFILE], replay:FILE)",
+				  spec);
 	}
 	if (r)
 		return r;
-	if (app->capture_path || app->capture_streams_path || app->capture_bus_path || app->keylog_path)
+	if (app->capture_path || app->capture_streams_path || app->capture_bus_path ||
+	    app->keylog_path)
 		return app_capture_open(app, e);
 	return 0;
 }

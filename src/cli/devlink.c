@@ -9,13 +9,13 @@
 
 struct direct {
 	struct devlink l;
-	struct hl_link *link; /* owned */
-	const char *pair_dir; /* borrowed */
+	struct hl_link *link;	/* owned */
+	const char *pair_dir;	/* borrowed */
 	struct lp_clock *clock; /* borrowed */
 };
 
-static int direct_connect(struct devlink *l, uint16_t port, uint64_t deadline, struct lp_stream **out,
-			  struct lp_errinfo *e)
+static int direct_connect(struct devlink *l, uint16_t port, uint64_t deadline,
+			  struct lp_stream **out, struct lp_errinfo *e)
 {
 	struct direct *d = l->impl;
 	return hl_connect(d->link, port, deadline, out, e);
@@ -33,7 +33,8 @@ static int direct_idle(struct devlink *l, uint64_t until)
 	return 0;
 }
 
-static int direct_load(struct devlink *l, const char *udid, struct pair_record **out, struct lp_errinfo *e)
+static int direct_load(struct devlink *l, const char *udid, struct pair_record **out,
+		       struct lp_errinfo *e)
 {
 	struct direct *d = l->impl;
 	return pair_record_load(d->pair_dir, udid, out, e);
@@ -74,7 +75,8 @@ static const struct devlink_ops direct_ops = {
 	.free = direct_free,
 };
 
-struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir, struct lp_clock *clock)
+struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
+				   struct lp_clock *clock)
 {
 	struct direct *d = calloc(1, sizeof(*d));
 

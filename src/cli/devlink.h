@@ -90,7 +90,8 @@ static inline void devlink_free(struct devlink *l)
 /* Direct path over an open host link (adopted: devlink_free closes it);
  * records in `pair_dir`, time from `clock` (both borrowed). NULL on
  * allocation failure (the link is then closed). */
-struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir, struct lp_clock *clock);
+struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
+				   struct lp_clock *clock);
 
 /* --via-usbmuxd (via_usbmuxd.c). Run the stages "find device" (ListDevices;
  * --udid picks, else the first USB device) and "usbmuxd connect" (ReadBUID),

@@ -42,9 +42,25 @@
 #define EXTCAP_DLT 220 /* LINKTYPE_USB_LINUX_MMAPPED */
 
 enum {
-	XO_INTERFACES = 256, XO_INTERFACE, XO_DLTS, XO_CONFIG, XO_VERSION, XO_CAPTURE, XO_FIFO,
-	XO_FILTER, XO_CONTROL_IN, XO_CONTROL_OUT, XO_COMMAND, XO_PROFILE, XO_DURATION, XO_TIMEOUT,
-	XO_PAIR_DIR, XO_PAIR, XO_UDID, XO_NO_REDACT, XO_IGNORED,
+	XO_INTERFACES = 256,
+	XO_INTERFACE,
+	XO_DLTS,
+	XO_CONFIG,
+	XO_VERSION,
+	XO_CAPTURE,
+	XO_FIFO,
+	XO_FILTER,
+	XO_CONTROL_IN,
+	XO_CONTROL_OUT,
+	XO_COMMAND,
+	XO_PROFILE,
+	XO_DURATION,
+	XO_TIMEOUT,
+	XO_PAIR_DIR,
+	XO_PAIR,
+	XO_UDID,
+	XO_NO_REDACT,
+	XO_IGNORED,
 };
 
 struct extcap_args {
@@ -55,8 +71,10 @@ struct extcap_args {
 
 static void print_interfaces(void)
 {
-	printf("extcap {version=%s}{display=linkprobe: iPhone USB link and pairing analyzer}\n", LP_VERSION);
-	printf("interface {value=" EXTCAP_IF_USB "}{display=linkprobe: iPhone over USB (libusb)}\n");
+	printf("extcap {version=%s}{display=linkprobe: iPhone USB link and pairing analyzer}\n",
+	       LP_VERSION);
+	printf("interface {value=" EXTCAP_IF_USB
+	       "}{display=linkprobe: iPhone over USB (libusb)}\n");
 	printf("interface {value=" EXTCAP_IF_SIM "}{display=linkprobe: simulated iPhone}\n");
 }
 
@@ -65,13 +83,16 @@ static void print_config(bool sim)
 	int n = 0;
 
 	printf("arg {number=%d}{call=--command}{display=Command}{type=selector}"
-	       "{tooltip=What linkprobe does with the device while capturing}\n", n);
-	printf("value {arg=%d}{value=trust}{display=trust: pairing stages and session TLS}{default=true}\n", n);
+	       "{tooltip=What linkprobe does with the device while capturing}\n",
+	       n);
+	printf("value {arg=%d}{value=trust}{display=trust: pairing stages and session TLS}{default=true}\n",
+	       n);
 	printf("value {arg=%d}{value=cable-test}{display=cable-test: link round trips}\n", n);
 	n++;
 	if (sim) {
 		printf("arg {number=%d}{call=--profile}{display=Simulated profile}{type=selector}"
-		       "{tooltip=Behaviour of the simulated iPhone}\n", n);
+		       "{tooltip=Behaviour of the simulated iPhone}\n",
+		       n);
 		for (size_t i = 0; i < simdev_profile_count(); i++) {
 			const char *name, *summary;
 
@@ -83,20 +104,26 @@ static void print_config(bool sim)
 		n++;
 	} else {
 		printf("arg {number=%d}{call=--udid}{display=Device UDID}{type=string}"
-		       "{tooltip=Pick this device when several are connected}{required=false}\n", n++);
+		       "{tooltip=Pick this device when several are connected}{required=false}\n",
+		       n++);
 	}
 	printf("arg {number=%d}{call=--duration}{display=Cable test length (s)}{type=double}"
-	       "{range=0.1,86400}{default=10}{tooltip=How long cable-test measures}\n", n++);
+	       "{range=0.1,86400}{default=10}{tooltip=How long cable-test measures}\n",
+	       n++);
 	printf("arg {number=%d}{call=--timeout}{display=Trust dialog wait (s)}{type=double}"
-	       "{range=0,86400}{default=30}{tooltip=How long trust waits for the Trust tap}\n", n++);
+	       "{range=0,86400}{default=30}{tooltip=How long trust waits for the Trust tap}\n",
+	       n++);
 	printf("arg {number=%d}{call=--pair-dir}{display=Pair record directory}{type=string}"
-	       "{tooltip=%s}{required=false}\n", n++,
+	       "{tooltip=%s}{required=false}\n",
+	       n++,
 	       sim ? "Default: ~/.local/state/linkprobe/extcap-pairs (pairs every time)"
 		   : "Default: /var/lib/lockdown");
 	printf("arg {number=%d}{call=--pair}{display=Pair even if a record exists}{type=boolflag}"
-	       "{default=false}\n", n++);
+	       "{default=false}\n",
+	       n++);
 	printf("arg {number=%d}{call=--no-redact}{display=Keep EscrowBag and private keys}"
-	       "{type=boolflag}{default=false}{tooltip=Captures redact secrets unless this is set}\n", n++);
+	       "{type=boolflag}{default=false}{tooltip=Captures redact secrets unless this is set}\n",
+	       n++);
 }
 
 static void extcap_log(void *ud, enum lp_log_level level, const char *msg)
@@ -144,7 +171,8 @@ static int run_capture(const struct extcap_args *a, bool sim)
 		return EXIT_USAGE;
 	}
 	if (strcmp(a->command, "trust") != 0 && strcmp(a->command, "cable-test") != 0) {
-		fprintf(stderr, "linkprobe: extcap: --command wants trust or cable-test, got '%s'\n",
+		fprintf(stderr,
+			"linkprobe: extcap: --command wants trust or cable-test, got '%s'\n",
 			a->command);
 		return EXIT_USAGE;
 	}
@@ -184,7 +212,8 @@ static int run_capture(const struct extcap_args *a, bool sim)
 static int parse_double(const char *opt, const char *s, double lo, double *out)
 {
 	if (lp_parse_decimal(s, lo, 86400, out)) {
-		fprintf(stderr, "linkprobe: extcap: %s wants seconds (%g..86400), got '%s'\n", opt, lo, s);
+		fprintf(stderr, "linkprobe: extcap: %s wants seconds (%g..86400), got '%s'\n", opt,
+			lo, s);
 		return -1;
 	}
 	return 0;
@@ -222,14 +251,30 @@ int extcap_main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case XO_INTERFACES: a.interfaces = true; break;
-		case XO_INTERFACE: a.iface = optarg; break;
-		case XO_DLTS: a.dlts = true; break;
-		case XO_CONFIG: a.config = true; break;
-		case XO_CAPTURE: a.capture = true; break;
-		case XO_FIFO: a.fifo = optarg; break;
-		case XO_COMMAND: a.command = optarg; break;
-		case XO_PROFILE: a.profile = optarg; break;
+		case XO_INTERFACES:
+			a.interfaces = true;
+			break;
+		case XO_INTERFACE:
+			a.iface = optarg;
+			break;
+		case XO_DLTS:
+			a.dlts = true;
+			break;
+		case XO_CONFIG:
+			a.config = true;
+			break;
+		case XO_CAPTURE:
+			a.capture = true;
+			break;
+		case XO_FIFO:
+			a.fifo = optarg;
+			break;
+		case XO_COMMAND:
+			a.command = optarg;
+			break;
+		case XO_PROFILE:
+			a.profile = optarg;
+			break;
 		case XO_DURATION:
 			if (parse_double("--duration", optarg, 0.1, &a.duration_s))
 				return EXIT_USAGE;
@@ -238,11 +283,20 @@ int extcap_main(int argc, char **argv)
 			if (parse_double("--timeout", optarg, 0, &a.timeout_s))
 				return EXIT_USAGE;
 			break;
-		case XO_PAIR_DIR: a.pair_dir = *optarg ? optarg : NULL; break;
-		case XO_PAIR: a.pair = true; break;
-		case XO_UDID: a.udid = *optarg ? optarg : NULL; break;
-		case XO_NO_REDACT: a.no_redact = true; break;
-		default: break; /* filter, control pipes, newer options: not used */
+		case XO_PAIR_DIR:
+			a.pair_dir = *optarg ? optarg : NULL;
+			break;
+		case XO_PAIR:
+			a.pair = true;
+			break;
+		case XO_UDID:
+			a.udid = *optarg ? optarg : NULL;
+			break;
+		case XO_NO_REDACT:
+			a.no_redact = true;
+			break;
+		default:
+			break; /* filter, control pipes, newer options: not used */
 		}
 	}
 	if (a.interfaces) {
@@ -250,8 +304,8 @@ int extcap_main(int argc, char **argv)
 		return EXIT_GOOD;
 	}
 	if (!a.iface) {
-		fprintf(stderr, "linkprobe: extcap: --extcap-interface " EXTCAP_IF_USB "|" EXTCAP_IF_SIM
-				" needed (or --extcap-interfaces)\n");
+		fprintf(stderr, "linkprobe: extcap: --extcap-interface " EXTCAP_IF_USB
+				"|" EXTCAP_IF_SIM " needed (or --extcap-interfaces)\n");
 		return EXIT_USAGE;
 	}
 	sim = strcmp(a.iface, EXTCAP_IF_SIM) == 0;
@@ -270,6 +324,7 @@ int extcap_main(int argc, char **argv)
 	}
 	if (a.capture)
 		return run_capture(&a, sim);
-	fprintf(stderr, "linkprobe: extcap: nothing to do (--extcap-dlts, --extcap-config or --capture)\n");
+	fprintf(stderr,
+		"linkprobe: extcap: nothing to do (--extcap-dlts, --extcap-config or --capture)\n");
 	return EXIT_USAGE;
 }

@@ -50,11 +50,13 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 		/* the serial needs the device opened: probe each candidate */
 		for (best = 0; best < n; best++) {
 			struct hl_probe p;
-			if (hl_probe(app->tr, &devs[best], &p, NULL) == 0 && strcmp(p.udid, app->udid) == 0)
+			if (hl_probe(app->tr, &devs[best], &p, NULL) == 0 &&
+			    strcmp(p.udid, app->udid) == 0)
 				break;
 		}
 		if (best == n)
-			return lp_err_set(e, LP_ENODEV, "no device with UDID %s among %zu Apple device(s)",
+			return lp_err_set(e, LP_ENODEV,
+					  "no device with UDID %s among %zu Apple device(s)",
 					  app->udid, n);
 	} else {
 		for (size_t i = 1; i < n; i++)
@@ -66,8 +68,8 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	return 0;
 }
 
-int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info, struct hl_probe *p,
-		    struct hl_link **link)
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+		    struct hl_probe *p, struct hl_link **link)
 {
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
@@ -86,8 +88,8 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 		}
 		return ret;
 	}
-	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid, info->pid,
-		 info->bus, info->addr, tr_speed_name(info->speed), r->dev.speed_mbps);
+	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid,
+		 info->pid, info->bus, info->addr, tr_speed_name(info->speed), r->dev.speed_mbps);
 
 	/* descriptors: what the device offers, and in which mode it is */
 	s = diag_stage_begin(r, DIAG_STAGE_DESCRIPTORS);
@@ -103,8 +105,10 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 		return LP_EUNSUPPORTED;
 	if (!p->has_usbmux && p->config_errors) {
 		/* a configuration we could not read may be the usbmux one */
-		diag_end(r, s, DIAG_ST_FAIL, "%zu of %zu configuration(s) could not be read, and none that could offers usbmux",
-			 p->config_errors, p->config_errors + p->num_configs);
+		diag_end(
+			r, s, DIAG_ST_FAIL,
+			"%zu of %zu configuration(s) could not be read, and none that could offers usbmux",
+			p->config_errors, p->config_errors + p->num_configs);
 		diag_set_verdict(r, DIAG_V_USB_ERROR, "stage descriptors: %s", s->detail);
 		return LP_EIO;
 	}
@@ -112,8 +116,10 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 		diag_rule_camera_only(r, s, p->num_configs);
 		return LP_EUNSUPPORTED;
 	}
-	diag_end(r, s, DIAG_ST_OK, "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in configuration %u",
-		 p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt, p->usbmux_config);
+	diag_end(
+		r, s, DIAG_ST_OK,
+		"%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in configuration %u",
+		p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt, p->usbmux_config);
 
 	/* usbmux: select the configuration, claim the interface, VERSION */
 	s = diag_stage_begin(r, DIAG_STAGE_USBMUX);
@@ -129,7 +135,10 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 	}
 	app_capture_link(app, *link);
 	lp = hl_info(*link);
-	diag_end(r, s, DIAG_ST_OK, "usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
-		 hl_mux_version(*link), lp->usbmux_config, lp->usbmux_iface, lp->ep_out, lp->ep_in, lp->mps);
+	diag_end(
+		r, s, DIAG_ST_OK,
+		"usbmux v%u on configuration %u, interface %u, endpoints 0x%02x/0x%02x (%u-byte packets)",
+		hl_mux_version(*link), lp->usbmux_config, lp->usbmux_iface, lp->ep_out, lp->ep_in,
+		lp->mps);
 	return 0;
 }

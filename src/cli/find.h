@@ -23,7 +23,7 @@ struct hl_link;
  * open usbmux on it. Fills r->dev, *info and *p; *link owned by the caller
  * (hl_close) and attached to the capture. On failure the failing stage and
  * the verdict are set and the lp_err is returned. */
-int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info, struct hl_probe *p,
-		    struct hl_link **link);
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+		    struct hl_probe *p, struct hl_link **link);
 
 #endif

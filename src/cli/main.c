@@ -41,7 +41,8 @@ struct cmd {
 static const struct cmd commands[] = {
 	{"list", CMD_LIST, cmd_list, "linkprobe list [options]",
 	 "list connected Apple devices: mode, speed, UDID, configurations, usbmux"},
-	{"cable-test", CMD_CABLE, cmd_cable_test, "linkprobe --cable-test [options]  (or: linkprobe cable-test)",
+	{"cable-test", CMD_CABLE, cmd_cable_test,
+	 "linkprobe --cable-test [options]  (or: linkprobe cable-test)",
 	 "measure the link: enumeration, control and usbmux round trips, errors, speed"},
 	{"trust", CMD_TRUST, cmd_trust, "linkprobe trust [--pair] [options]",
 	 "walk the pairing stages (usbmux, lockdown, Pair, session TLS, service) and say where it stalls"},
@@ -53,10 +54,29 @@ static const struct cmd commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 enum {
-	OPT_DEVICE = 256, OPT_JSON, OPT_CAPTURE, OPT_CAPTURE_STREAMS, OPT_CAPTURE_BUS, OPT_TLS_KEYS, OPT_KEYLOG,
-	OPT_NO_REDACT, OPT_PAIR_DIR, OPT_PAIR, OPT_TIMEOUT, OPT_DURATION, OPT_LIST, OPT_NO_COLOR,
-	OPT_CABLE_TEST, OPT_VERSION, OPT_UDID, OPT_USBMUXD_PORT, OPT_VIA_USBMUXD, OPT_REPORT,
-	OPT_VERBOSE = 'v', OPT_HELP = 'h', OPT_QUIET = 'q',
+	OPT_DEVICE = 256,
+	OPT_JSON,
+	OPT_CAPTURE,
+	OPT_CAPTURE_STREAMS,
+	OPT_CAPTURE_BUS,
+	OPT_TLS_KEYS,
+	OPT_KEYLOG,
+	OPT_NO_REDACT,
+	OPT_PAIR_DIR,
+	OPT_PAIR,
+	OPT_TIMEOUT,
+	OPT_DURATION,
+	OPT_LIST,
+	OPT_NO_COLOR,
+	OPT_CABLE_TEST,
+	OPT_VERSION,
+	OPT_UDID,
+	OPT_USBMUXD_PORT,
+	OPT_VIA_USBMUXD,
+	OPT_REPORT,
+	OPT_VERBOSE = 'v',
+	OPT_HELP = 'h',
+	OPT_QUIET = 'q',
 };
 
 /* One row per option: getopt's table and every help text are made from it. */
@@ -83,7 +103,8 @@ static const struct opt_def optdefs[] = {
 	 "--device sim also where the simulated iPhone keeps its key and pairings"},
 	{"timeout", required_argument, OPT_TIMEOUT, "SECONDS", CMD_TRUST,
 	 "how long to wait for the Trust dialog (default 30)"},
-	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE, "how long to measure (default 2)"},
+	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE,
+	 "how long to measure (default 2)"},
 	{"capture", required_argument, OPT_CAPTURE, "FILE", CMD_DEVICE,
 	 "record every USB transfer (pcapng; .pcap = classic pcap)"},
 	{"capture-streams", required_argument, OPT_CAPTURE_STREAMS, "FILE", CMD_DEVICE,
@@ -93,7 +114,8 @@ static const struct opt_def optdefs[] = {
 	 "(link type 295/294, as a hardware bus analyzer would)"},
 	{"tls-keys", no_argument, OPT_TLS_KEYS, NULL, CMD_TRUST,
 	 "put TLS session keys into the capture (Decryption Secrets Block)"},
-	{"keylog", required_argument, OPT_KEYLOG, "FILE", CMD_TRUST, "write TLS session keys in NSS key-log format"},
+	{"keylog", required_argument, OPT_KEYLOG, "FILE", CMD_TRUST,
+	 "write TLS session keys in NSS key-log format"},
 	{"no-redact", no_argument, OPT_NO_REDACT, NULL, CMD_TRUST,
 	 "keep EscrowBag/private keys in captures (default: redacted)"},
 	{"list", no_argument, OPT_LIST, NULL, CMD_SIM, "list the simulated-device profiles"},
@@ -146,49 +168,57 @@ static void print_options(FILE *f, unsigned mask, bool tag)
 		if (o->id < 256)
 			snprintf(head, sizeof(head), "-%c, --%s", o->id, o->name);
 		else
-			snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+			snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
 		if (tag && o->cmds != CMD_ALL) {
 			for (size_t k = 0; k < NCOMMANDS; k++)
 				if (o->cmds & commands[k].bit)
-					off += (size_t)snprintf(cmds + off, sizeof(cmds) - off, "%s%s", off ? "," : " [",
+					off += (size_t)snprintf(cmds + off, sizeof(cmds) - off,
+								"%s%s", off ? "," : " [",
 								commands[k].name);
 			snprintf(cmds + off, sizeof(cmds) - off, "]");
 		}
 		p = o->help;
 		nl = strchr(p, '\n');
-		fprintf(f, "  %-24s %.*s%s\n", head, nl ? (int)(nl - p) : (int)strlen(p), p, nl ? "" : cmds);
+		fprintf(f, "  %-24s %.*s%s\n", head, nl ? (int)(nl - p) : (int)strlen(p), p,
+			nl ? "" : cmds);
 		while (nl) {
 			p = nl + 1;
 			nl = strchr(p, '\n');
-			fprintf(f, "  %-24s %.*s%s\n", "", nl ? (int)(nl - p) : (int)strlen(p), p, nl ? "" : cmds);
+			fprintf(f, "  %-24s %.*s%s\n", "", nl ? (int)(nl - p) : (int)strlen(p), p,
+				nl ? "" : cmds);
 		}
 	}
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: linkprobe <command> [options]\n"
-		"       linkprobe --cable-test [options]\n\n"
-		"commands:\n");
+	fprintf(f, "usage: linkprobe <command> [options]\n"
+		   "       linkprobe --cable-test [options]\n\n"
+		   "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\noptions ([the commands that take them]; `linkprobe COMMAND --help` for one command):\n");
+	fprintf(f,
+		"\noptions ([the commands that take them]; `linkprobe COMMAND --help` for one command):\n");
 	print_options(f, CMD_ALL, true);
-	fprintf(f, "  %-24s %s\n", "-V, --version", "versions of linkprobe and the libraries it runs with");
-	fprintf(f, "\nexit codes: 0 good verdict, 1 problem found, 2 usage error, 3 runtime error\n");
+	fprintf(f, "  %-24s %s\n", "-V, --version",
+		"versions of linkprobe and the libraries it runs with");
+	fprintf(f,
+		"\nexit codes: 0 good verdict, 1 problem found, 2 usage error, 3 runtime error\n");
 }
 
 static void cmd_usage(FILE *f, const struct cmd *c)
 {
 	fprintf(f, "usage: %s\n\n%s\n\noptions:\n", c->synopsis, c->summary);
 	print_options(f, c->bit, false);
-	fprintf(f, "\nexit codes: 0 good verdict, 1 problem found, 2 usage error, 3 runtime error\n");
+	fprintf(f,
+		"\nexit codes: 0 good verdict, 1 problem found, 2 usage error, 3 runtime error\n");
 }
 
 /* A usage error: one line on stderr (and the JSON error object under
  * --json), exit code 2. `hint` names the help to read, may be NULL. */
-static int usage_error(bool json, const char *hint, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int usage_error(bool json, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static int usage_error(bool json, const char *hint, const char *fmt, ...)
 {
 	char msg[512], safe[512];
@@ -202,7 +232,9 @@ static int usage_error(bool json, const char *hint, const char *fmt, ...)
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "error", json_object_new_string(safe));
 		json_object_object_add(o, "exit_code", json_object_new_int(EXIT_USAGE));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	}
 	fprintf(stderr, "linkprobe: %s\n", safe);
@@ -262,7 +294,8 @@ int main(int argc, char **argv)
 
 	memset(lopts, 0, sizeof(lopts));
 	for (size_t i = 0; i < NOPTS; i++)
-		lopts[i] = (struct option){optdefs[i].name, optdefs[i].has_arg, NULL, optdefs[i].id};
+		lopts[i] = (struct option){optdefs[i].name, optdefs[i].has_arg, NULL,
+					   optdefs[i].id};
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vhqV", lopts, NULL)) != -1) {
@@ -271,62 +304,117 @@ int main(int argc, char **argv)
 		if (d)
 			seen[d - optdefs] = true;
 		switch (c) {
-		case OPT_DEVICE: app.device_spec = optarg; break;
-		case OPT_UDID: app.udid = optarg; break;
-		case OPT_JSON: app.json = true; break;
-		case OPT_REPORT: app.report_path = optarg; break;
-		case OPT_CAPTURE: app.capture_path = optarg; break;
-		case OPT_CAPTURE_STREAMS: app.capture_streams_path = optarg; break;
-		case OPT_CAPTURE_BUS: app.capture_bus_path = optarg; break;
-		case OPT_TLS_KEYS: app.tls_keys = true; break;
-		case OPT_KEYLOG: app.keylog_path = optarg; break;
-		case OPT_NO_REDACT: app.no_redact = true; break;
-		case OPT_PAIR_DIR: app.pair_dir = optarg; break;
-		case OPT_PAIR: app.pair = true; break;
+		case OPT_DEVICE:
+			app.device_spec = optarg;
+			break;
+		case OPT_UDID:
+			app.udid = optarg;
+			break;
+		case OPT_JSON:
+			app.json = true;
+			break;
+		case OPT_REPORT:
+			app.report_path = optarg;
+			break;
+		case OPT_CAPTURE:
+			app.capture_path = optarg;
+			break;
+		case OPT_CAPTURE_STREAMS:
+			app.capture_streams_path = optarg;
+			break;
+		case OPT_CAPTURE_BUS:
+			app.capture_bus_path = optarg;
+			break;
+		case OPT_TLS_KEYS:
+			app.tls_keys = true;
+			break;
+		case OPT_KEYLOG:
+			app.keylog_path = optarg;
+			break;
+		case OPT_NO_REDACT:
+			app.no_redact = true;
+			break;
+		case OPT_PAIR_DIR:
+			app.pair_dir = optarg;
+			break;
+		case OPT_PAIR:
+			app.pair = true;
+			break;
 		case OPT_TIMEOUT:
 			if (parse_seconds(optarg, 0, &app.timeout_s))
-				return usage_error(json, NULL, "option '--timeout' wants seconds (0..86400), got '%s'", optarg);
+				return usage_error(
+					json, NULL,
+					"option '--timeout' wants seconds (0..86400), got '%s'",
+					optarg);
 			break;
 		case OPT_DURATION:
 			if (parse_seconds(optarg, 0.1, &app.duration_s))
-				return usage_error(json, NULL, "option '--duration' wants seconds (0.1..86400), got '%s'", optarg);
+				return usage_error(
+					json, NULL,
+					"option '--duration' wants seconds (0.1..86400), got '%s'",
+					optarg);
 			break;
-		case OPT_LIST: app.list_profiles = true; break;
+		case OPT_LIST:
+			app.list_profiles = true;
+			break;
 		case OPT_USBMUXD_PORT:
 			if (parse_port(optarg, &app.usbmuxd_port))
-				return usage_error(json, NULL, "option '--usbmuxd-port' wants a TCP port (1..65535), got '%s'", optarg);
+				return usage_error(
+					json, NULL,
+					"option '--usbmuxd-port' wants a TCP port (1..65535), got '%s'",
+					optarg);
 			break;
-		case OPT_VIA_USBMUXD: app.via_usbmuxd = true; break;
-		case OPT_NO_COLOR: no_color = true; break;
-		case OPT_CABLE_TEST: cmdname = "cable-test"; break;
-		case OPT_VERBOSE: app.verbose++; break;
-		case OPT_QUIET: app.quiet = true; break;
-		case OPT_HELP: help = true; break;
+		case OPT_VIA_USBMUXD:
+			app.via_usbmuxd = true;
+			break;
+		case OPT_NO_COLOR:
+			no_color = true;
+			break;
+		case OPT_CABLE_TEST:
+			cmdname = "cable-test";
+			break;
+		case OPT_VERBOSE:
+			app.verbose++;
+			break;
+		case OPT_QUIET:
+			app.quiet = true;
+			break;
+		case OPT_HELP:
+			help = true;
+			break;
 		case 'V':
-		case OPT_VERSION: out_version(stdout); return EXIT_GOOD;
+		case OPT_VERSION:
+			out_version(stdout);
+			return EXIT_GOOD;
 		case ':':
 			d = optdef(optopt);
-			return usage_error(json, NULL, "option '--%s' requires an argument", d ? d->name : "?");
+			return usage_error(json, NULL, "option '--%s' requires an argument",
+					   d ? d->name : "?");
 		case '?':
 		default:
 			d = optdef(optopt);
 			if (d && strncmp(argv[optind - 1], "--", 2) == 0)
-				return usage_error(json, NULL, "option '--%s' takes no argument", d->name);
+				return usage_error(json, NULL, "option '--%s' takes no argument",
+						   d->name);
 			if (optopt && optopt < 256)
 				return usage_error(json, NULL, "unknown option '-%c'", optopt);
-			return usage_error(json, NULL, "unknown or ambiguous option '%s'", argv[optind - 1]);
+			return usage_error(json, NULL, "unknown or ambiguous option '%s'",
+					   argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
 		if (cmdname && strcmp(argv[optind], "cable-test") != 0)
-			return usage_error(json, NULL, "--cable-test and '%s' are two commands; give one", argv[optind]);
+			return usage_error(json, NULL,
+					   "--cable-test and '%s' are two commands; give one",
+					   argv[optind]);
 		cmdname = argv[optind++];
 	}
 	if (cmdname && strcmp(cmdname, "help") == 0) {
 		/* `linkprobe help [COMMAND]` */
 		if (optind < argc) {
 			if (!(cmd = find_cmd(argv[optind])))
-				return usage_error(json, NULL, "unknown command '%s'", argv[optind]);
+				return usage_error(json, NULL, "unknown command '%s'",
+						   argv[optind]);
 			cmd_usage(stdout, cmd);
 		} else {
 			usage(stdout);
@@ -355,12 +443,17 @@ int main(int argc, char **argv)
 		return usage_error(json, hint, "unexpected argument '%s'", argv[optind]);
 	for (size_t i = 0; i < NOPTS; i++)
 		if (seen[i] && optdefs[i].cmds && !(optdefs[i].cmds & cmd->bit))
-			return usage_error(json, hint, "option '--%s' is not used by '%s'", optdefs[i].name, cmd->name);
+			return usage_error(json, hint, "option '--%s' is not used by '%s'",
+					   optdefs[i].name, cmd->name);
 	if (app.tls_keys && !app.capture_path && !app.capture_streams_path)
-		return usage_error(json, hint, "option '--tls-keys' needs --capture or --capture-streams");
-	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path || app.capture_bus_path || app.keylog_path))
-		return usage_error(json, hint, "option '--via-usbmuxd': the daemon owns the USB traffic, so there is "
-				   "nothing to capture (drop --capture/--capture-streams/--keylog)");
+		return usage_error(json, hint,
+				   "option '--tls-keys' needs --capture or --capture-streams");
+	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path ||
+				app.capture_bus_path || app.keylog_path))
+		return usage_error(
+			json, hint,
+			"option '--via-usbmuxd': the daemon owns the USB traffic, so there is "
+			"nothing to capture (drop --capture/--capture-streams/--keylog)");
 	{
 		struct lp_errinfo e = {0};
 
@@ -372,8 +465,11 @@ int main(int argc, char **argv)
 	app.color = out_use_color(no_color, app.json);
 	app.log.sink = out_log_sink;
 	app.log.ud = &app;
-	app.log.max = app.verbose >= 3 ? LP_LOG_TRACE : app.verbose == 2 ? LP_LOG_DEBUG
-		    : app.verbose == 1 ? LP_LOG_INFO : app.quiet ? LP_LOG_ERROR : LP_LOG_WARN;
+	app.log.max = app.verbose >= 3	 ? LP_LOG_TRACE
+		      : app.verbose == 2 ? LP_LOG_DEBUG
+		      : app.verbose == 1 ? LP_LOG_INFO
+		      : app.quiet	 ? LP_LOG_ERROR
+					 : LP_LOG_WARN;
 	if (app.via_usbmuxd)
 		app.device_spec = "usbmuxd"; /* what the report header names */
 	return cmd->fn(&app);

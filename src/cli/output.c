@@ -45,7 +45,10 @@
 #define C_DIM "\033[2m"
 #define C_BOLD "\033[1m"
 
-static const char *col(const struct lp_app *app, const char *c) { return app->color ? c : ""; }
+static const char *col(const struct lp_app *app, const char *c)
+{
+	return app->color ? c : "";
+}
 
 static void fmt_dur(char *buf, size_t n, uint64_t ns)
 {
@@ -224,10 +227,12 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 		if (!s->detail[0] || !f)
 			return;
 		if (isatty(fileno(f))) {
-			line_show(lv, f, (double)(s->start_ns + s->duration_ns) / LP_NS_PER_S, s->name, s->detail);
+			line_show(lv, f, (double)(s->start_ns + s->duration_ns) / LP_NS_PER_S,
+				  s->name, s->detail);
 		} else if (strcmp(lv->last_progress, s->detail) != 0) {
-			fprintf(f, "  %8.3fs  %-16s .. %s\n", (double)(s->start_ns + s->duration_ns) / LP_NS_PER_S,
-				s->name, s->detail);
+			fprintf(f, "  %8.3fs  %-16s .. %s\n",
+				(double)(s->start_ns + s->duration_ns) / LP_NS_PER_S, s->name,
+				s->detail);
 			snprintf(lv->last_progress, sizeof(lv->last_progress), "%s", s->detail);
 			fflush(f);
 		}
@@ -238,9 +243,18 @@ static void on_stage(void *ud, const struct diag_report *r, const struct diag_st
 	if (app->json || app->quiet)
 		return;
 	switch (s->status) {
-	case DIAG_ST_OK: mark = "ok  "; c = C_GREEN; break;
-	case DIAG_ST_FAIL: mark = "FAIL"; c = C_RED; break;
-	default: mark = "skip"; c = C_DIM; break;
+	case DIAG_ST_OK:
+		mark = "ok  ";
+		c = C_GREEN;
+		break;
+	case DIAG_ST_FAIL:
+		mark = "FAIL";
+		c = C_RED;
+		break;
+	default:
+		mark = "skip";
+		c = C_DIM;
+		break;
 	}
 	fmt_dur(dur, sizeof(dur), s->duration_ns);
 	fprintf(app->out, "  %8.3fs  %-16s %s%s%s %9s  %s\n", (double)s->start_ns / LP_NS_PER_S,
@@ -314,7 +328,8 @@ void out_log_sink(void *ud, enum lp_log_level level, const char *msg)
 	}
 	if (live_state.line_f && isatty(STDERR_FILENO))
 		line_clear(&live_state); /* the progress line would swallow this one */
-	fprintf(stderr, "linkprobe: %s: %s\n", names[level <= LP_LOG_TRACE ? level : LP_LOG_TRACE], safe);
+	fprintf(stderr, "linkprobe: %s: %s\n", names[level <= LP_LOG_TRACE ? level : LP_LOG_TRACE],
+		safe);
 }
 
 void out_log_flush(void)
@@ -374,7 +389,8 @@ static void hexdump(struct lp_app *app, const struct tr_xfer *x, const uint8_t *
 		size_t n = shown - off < 16 ? shown - off : 16, h = 0;
 		for (size_t i = 0; i < n; i++) {
 			uint8_t b = copy[off + i];
-			h += (size_t)snprintf(hex + h, sizeof(hex) - h, "%02x%s", b, i == 7 ? "  " : " ");
+			h += (size_t)snprintf(hex + h, sizeof(hex) - h, "%02x%s", b,
+					      i == 7 ? "  " : " ");
 			asc[i] = b >= 0x20 && b < 0x7f ? (char)b : '.';
 		}
 		asc[n] = '\0';
@@ -395,22 +411,24 @@ static void xfer_log(void *ud, enum tr_event ev, const struct tr_xfer *x, int su
 		if (app->verbose < 3)
 			return;
 		if (x->type == TR_XFER_CONTROL)
-			lp_logf(&app->log, LP_LOG_TRACE, "xfer %llu setup %02x %02x %02x%02x %02x%02x %02x%02x",
-				(unsigned long long)x->id, x->setup[0], x->setup[1], x->setup[3], x->setup[2], x->setup[5],
-				x->setup[4], x->setup[7], x->setup[6]);
+			lp_logf(&app->log, LP_LOG_TRACE,
+				"xfer %llu setup %02x %02x %02x%02x %02x%02x %02x%02x",
+				(unsigned long long)x->id, x->setup[0], x->setup[1], x->setup[3],
+				x->setup[2], x->setup[5], x->setup[4], x->setup[7], x->setup[6]);
 		if (!in && x->buf && x->len) {
-			lp_logf(&app->log, LP_LOG_TRACE, "xfer %llu ep 0x%02x %s OUT: %zu bytes", (unsigned long long)x->id,
-				x->endpoint, type, x->len);
+			lp_logf(&app->log, LP_LOG_TRACE, "xfer %llu ep 0x%02x %s OUT: %zu bytes",
+				(unsigned long long)x->id, x->endpoint, type, x->len);
 			hexdump(app, x, x->buf, x->len);
 		}
 		return;
 	}
 	if (ev == TR_EV_SUBMIT_ERROR) {
-		lp_logf(&app->log, LP_LOG_DEBUG, "xfer ep 0x%02x %s %s: could not submit: %s", x->endpoint, type,
-			in ? "IN" : "OUT", lp_strerror(submit_err));
+		lp_logf(&app->log, LP_LOG_DEBUG, "xfer ep 0x%02x %s %s: could not submit: %s",
+			x->endpoint, type, in ? "IN" : "OUT", lp_strerror(submit_err));
 		return;
 	}
-	lp_logf(&app->log, LP_LOG_DEBUG, "xfer %llu ep 0x%02x %s %s: %zu of %zu bytes in %.3f ms, %s",
+	lp_logf(&app->log, LP_LOG_DEBUG,
+		"xfer %llu ep 0x%02x %s %s: %zu of %zu bytes in %.3f ms, %s",
 		(unsigned long long)x->id, x->endpoint, type, in ? "IN" : "OUT", x->actual, x->len,
 		(double)(x->done_ns - x->submit_ns) / LP_NS_PER_MS, tr_status_name(x->status));
 	if (app->verbose >= 3 && in && x->buf && x->actual)
@@ -429,9 +447,13 @@ void out_attach(struct lp_app *app, struct diag_report *r)
 			lp_logf(&app->log, LP_LOG_WARN, "no room for the transfer log observer");
 	}
 	if (app->report_path) {
-		rep_data_init(&rep_state, r->t0, app->file ? app->file : app->device_spec ? app->device_spec : "libusb");
+		rep_data_init(&rep_state, r->t0,
+			      app->file		 ? app->file
+			      : app->device_spec ? app->device_spec
+						 : "libusb");
 		if (app->tr && tr_add_observer(app->tr, rep_observe, &rep_state))
-			lp_logf(&app->log, LP_LOG_WARN, "report: no room for a transfer observer; "
+			lp_logf(&app->log, LP_LOG_WARN,
+				"report: no room for a transfer observer; "
 				"the report will have no per-transfer timeline");
 	}
 	if (!app->json && !app->quiet) {
@@ -451,14 +473,18 @@ static void print_metrics(struct lp_app *app, json_object *m)
 	if (!m || json_object_object_length(m) == 0)
 		return;
 	fprintf(app->out, "  metrics:\n");
-	json_object_object_foreach(m, k, v) {
+	json_object_object_foreach(m, k, v)
+	{
 		if (json_object_is_type(v, json_type_object)) {
 			fprintf(app->out, "    %-22s", k);
-			json_object_object_foreach(v, k2, v2) {
-				if (json_object_is_type(v2, json_type_object) || json_object_is_type(v2, json_type_array))
+			json_object_object_foreach(v, k2, v2)
+			{
+				if (json_object_is_type(v2, json_type_object) ||
+				    json_object_is_type(v2, json_type_array))
 					continue; /* latency histograms: in JSON and the HTML report */
 				if (json_object_is_type(v2, json_type_double))
-					fprintf(app->out, " %s=%.3f", k2, json_object_get_double(v2));
+					fprintf(app->out, " %s=%.3f", k2,
+						json_object_get_double(v2));
 				else
 					fprintf(app->out, " %s=%s", k2, json_object_get_string(v2));
 			}
@@ -482,7 +508,8 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 	if (app->report_path) {
 		json_object *o;
 		struct lp_errinfo e = {0};
-		if (app->file && !app->tr && rep_collect_capture(&rep_state, app->file, app->usbmuxd_port, &e))
+		if (app->file && !app->tr &&
+		    rep_collect_capture(&rep_state, app->file, app->usbmuxd_port, &e))
 			lp_logf(&app->log, LP_LOG_WARN, "report: no transfer timeline: %s", e.msg);
 		o = diag_to_json(r);
 		if (rep_html_write(app->report_path, o, &rep_state, &e)) {
@@ -497,11 +524,12 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 	if (app->json) {
 		json_object *o = diag_to_json(r);
 		fprintf(app->out, "%s\n",
-			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else if (app->quiet) {
-		fprintf(app->out, "verdict: %s%s%s\n", diag_verdict_name(r->verdict), r->evidence[0] ? " - " : "",
-			r->evidence);
+		fprintf(app->out, "verdict: %s%s%s\n", diag_verdict_name(r->verdict),
+			r->evidence[0] ? " - " : "", r->evidence);
 	} else {
 		const struct diag_device *d = &r->dev;
 		const char *c = code == 0 ? C_GREEN : C_RED;
@@ -511,13 +539,15 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 				snprintf(speed, sizeof(speed), "%g Mb/s", d->speed_mbps);
 			else
 				snprintf(speed, sizeof(speed), "speed unknown");
-			fprintf(app->out, "  device: %04x:%04x %s%s%s, mode %s, %s%s%s\n", d->vid, d->pid,
-				d->product[0] ? d->product : "?", d->udid[0] ? " " : "", d->udid, d->mode,
-				speed, d->name[0] ? ", name " : "", d->name);
+			fprintf(app->out, "  device: %04x:%04x %s%s%s, mode %s, %s%s%s\n", d->vid,
+				d->pid, d->product[0] ? d->product : "?", d->udid[0] ? " " : "",
+				d->udid, d->mode, speed, d->name[0] ? ", name " : "", d->name);
 		}
 		print_metrics(app, r->metrics);
-		fprintf(app->out, "%sverdict: %s%s", col(app, C_BOLD), col(app, c), diag_verdict_name(r->verdict));
-		fprintf(app->out, "%s%s%s\n", col(app, C_RESET), r->evidence[0] ? " - " : "", r->evidence);
+		fprintf(app->out, "%sverdict: %s%s", col(app, C_BOLD), col(app, c),
+			diag_verdict_name(r->verdict));
+		fprintf(app->out, "%s%s%s\n", col(app, C_RESET), r->evidence[0] ? " - " : "",
+			r->evidence);
 		if (*diag_verdict_remedy(r->verdict))
 			fprintf(app->out, "remedy: %s%s%s\n", diag_verdict_remedy(r->verdict),
 				r->remedy_extra[0] ? " " : "", r->remedy_extra);
@@ -538,7 +568,9 @@ static void out_verror(struct lp_app *app, int code, const char *fmt, va_list ap
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "error", json_object_new_string(safe));
 		json_object_object_add(o, "exit_code", json_object_new_int(code));
-		fprintf(app->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		fprintf(app->out, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	}
 	fprintf(stderr, "linkprobe: %s\n", safe);

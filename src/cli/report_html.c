@@ -80,7 +80,8 @@ int rep_add_mark(struct rep_data *d, uint64_t t_ns, const char *stage, const cha
 
 	if (d->frozen || d->nm >= REP_MAX_MARKS)
 		return 0;
-	if (d->nm && strcmp(d->m[d->nm - 1].text, text) == 0 && strcmp(d->m[d->nm - 1].stage, stage) == 0)
+	if (d->nm && strcmp(d->m[d->nm - 1].text, text) == 0 &&
+	    strcmp(d->m[d->nm - 1].stage, stage) == 0)
 		return 0;
 	if (d->nm == d->capm) {
 		size_t cap = d->capm ? d->capm * 2 : 16;
@@ -97,7 +98,10 @@ int rep_add_mark(struct rep_data *d, uint64_t t_ns, const char *stage, const cha
 	return 0;
 }
 
-static uint64_t rel(const struct rep_data *d, uint64_t t) { return t > d->t0_ns ? t - d->t0_ns : 0; }
+static uint64_t rel(const struct rep_data *d, uint64_t t)
+{
+	return t > d->t0_ns ? t - d->t0_ns : 0;
+}
 
 void rep_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit_err)
 {
@@ -116,12 +120,24 @@ void rep_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit
 		r.end_ns = rel(d, x->done_ns);
 		r.bytes = x->actual > UINT32_MAX ? UINT32_MAX : (uint32_t)x->actual;
 		switch (x->status) {
-		case TR_STATUS_COMPLETED: r.kind = REP_X_OK; break;
-		case TR_STATUS_STALL: r.kind = REP_X_STALL; break;
-		case TR_STATUS_TIMED_OUT: r.kind = REP_X_TIMEOUT; break;
-		case TR_STATUS_CANCELLED: r.kind = REP_X_CANCELLED; break;
-		case TR_STATUS_NO_DEVICE: r.kind = REP_X_GONE; break;
-		default: r.kind = REP_X_ERROR; break;
+		case TR_STATUS_COMPLETED:
+			r.kind = REP_X_OK;
+			break;
+		case TR_STATUS_STALL:
+			r.kind = REP_X_STALL;
+			break;
+		case TR_STATUS_TIMED_OUT:
+			r.kind = REP_X_TIMEOUT;
+			break;
+		case TR_STATUS_CANCELLED:
+			r.kind = REP_X_CANCELLED;
+			break;
+		case TR_STATUS_NO_DEVICE:
+			r.kind = REP_X_GONE;
+			break;
+		default:
+			r.kind = REP_X_ERROR;
+			break;
 		}
 	}
 	if (r.end_ns < r.start_ns)
@@ -152,12 +168,21 @@ struct cap_collect {
 static uint8_t kind_of_status(int32_t st)
 {
 	switch (st) {
-	case 0: return REP_X_OK;
-	case -32: return REP_X_STALL;			/* EPIPE */
-	case -110: case -62: return REP_X_TIMEOUT;	/* ETIMEDOUT, ETIME */
-	case -2: case -104: return REP_X_CANCELLED;	/* ENOENT, ECONNRESET: unlinked */
-	case -19: case -108: return REP_X_GONE;		/* ENODEV, ESHUTDOWN */
-	default: return REP_X_ERROR;
+	case 0:
+		return REP_X_OK;
+	case -32:
+		return REP_X_STALL; /* EPIPE */
+	case -110:
+	case -62:
+		return REP_X_TIMEOUT; /* ETIMEDOUT, ETIME */
+	case -2:
+	case -104:
+		return REP_X_CANCELLED; /* ENOENT, ECONNRESET: unlinked */
+	case -19:
+	case -108:
+		return REP_X_GONE; /* ENODEV, ESHUTDOWN */
+	default:
+		return REP_X_ERROR;
 	}
 }
 
@@ -205,7 +230,8 @@ static bool collect_event(void *ud, const struct cap_event *ev)
 	return true;
 }
 
-int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port, struct lp_errinfo *e)
+int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port,
+			struct lp_errinfo *e)
 {
 	struct cap_reader_opts o = {.usbmuxd_port = usbmuxd_port};
 	struct cap_collect *c;
@@ -214,8 +240,9 @@ int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port, 
 	int r;
 
 	if (strcmp(path, "-") == 0) {
-		d->xfer_note = "The capture was read from a pipe, which cannot be read a second time for the "
-			       "transfer timeline.";
+		d->xfer_note =
+			"The capture was read from a pipe, which cannot be read a second time for the "
+			"transfer timeline.";
 		return 0;
 	}
 	f = fopen(path, "rb");
@@ -267,7 +294,10 @@ static void sb_put(struct sb *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void sb_puts(struct sb *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_puts(struct sb *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
 
 static void __attribute__((format(printf, 2, 3))) sb_printf(struct sb *b, const char *fmt, ...)
 {
@@ -315,13 +345,25 @@ static void sb_esc(struct sb *b, const char *str)
 
 		if (c < 0x80) {
 			switch (c) {
-			case '&': sb_puts(b, "&amp;"); break;
-			case '<': sb_puts(b, "&lt;"); break;
-			case '>': sb_puts(b, "&gt;"); break;
-			case '"': sb_puts(b, "&quot;"); break;
-			case '\'': sb_puts(b, "&#39;"); break;
+			case '&':
+				sb_puts(b, "&amp;");
+				break;
+			case '<':
+				sb_puts(b, "&lt;");
+				break;
+			case '>':
+				sb_puts(b, "&gt;");
+				break;
+			case '"':
+				sb_puts(b, "&quot;");
+				break;
+			case '\'':
+				sb_puts(b, "&#39;");
+				break;
 			case '\t':
-			case '\n': sb_put(b, (const char *)s, 1); break;
+			case '\n':
+				sb_put(b, (const char *)s, 1);
+				break;
 			default:
 				if (c < 0x20 || c == 0x7f)
 					sb_puts(b, REPL);
@@ -378,7 +420,9 @@ char *rep_html_escape(const char *src)
 static json_object *jget(json_object *o, const char *k)
 {
 	json_object *v = NULL;
-	return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
+	return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v)
+		       ? v
+		       : NULL;
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -390,7 +434,8 @@ static const char *jstr(json_object *o, const char *k)
 static double jnum(json_object *o, const char *k, double dflt)
 {
 	json_object *v = jget(o, k);
-	if (v && (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+	if (v &&
+	    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
 		return json_object_get_double(v);
 	return dflt;
 }
@@ -409,7 +454,10 @@ static void fmt_dur(char *buf, size_t n, double ns)
 		snprintf(buf, n, "%.2f s", ns / 1e9);
 }
 
-static void fmt_us(char *buf, size_t n, double us) { fmt_dur(buf, n, us * 1e3); }
+static void fmt_us(char *buf, size_t n, double us)
+{
+	fmt_dur(buf, n, us * 1e3);
+}
 
 /* compact bucket edge: 500µs, 2ms, 1s */
 static void fmt_edge(char *buf, size_t n, double us)
@@ -439,7 +487,10 @@ static void fmt_tick(char *buf, size_t n, double ns, double step)
 		snprintf(buf, n, "%g \xc2\xb5s", ns / 1e3);
 }
 
-static bool contains(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
+static bool contains(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
 
 /* ------------------------------------------------------------------------
  * Page pieces
@@ -499,15 +550,16 @@ static const char css[] =
 /* Patterns shared by every SVG of the page (defined once: ids are unique). */
 static void svg_defs(struct sb *b)
 {
-	sb_puts(b, "<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>"
-		   "<pattern id=\"hatch-wait\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-		   "patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#f9a825\"/></pattern>"
-		   "<pattern id=\"hatch-stall\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-		   "patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#e65100\"/></pattern>"
-		   "<pattern id=\"hatch-gap\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-		   "patternTransform=\"rotate(-45)\"><rect width=\"6\" height=\"6\" fill=\"#eceff1\"/>"
-		   "<rect width=\"2\" height=\"6\" fill=\"#b0bec5\"/></pattern>"
-		   "</defs></svg>\n");
+	sb_puts(b,
+		"<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>"
+		"<pattern id=\"hatch-wait\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+		"patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#f9a825\"/></pattern>"
+		"<pattern id=\"hatch-stall\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+		"patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#e65100\"/></pattern>"
+		"<pattern id=\"hatch-gap\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+		"patternTransform=\"rotate(-45)\"><rect width=\"6\" height=\"6\" fill=\"#eceff1\"/>"
+		"<rect width=\"2\" height=\"6\" fill=\"#b0bec5\"/></pattern>"
+		"</defs></svg>\n");
 }
 
 /* Geometry shared by the stage timeline and the transfer lanes, so both are
@@ -535,8 +587,11 @@ static void svg_axis(struct sb *b, const struct axis *a, double y_top, double y_
 	for (double t = 0; t <= a->total_ns * 1.0001; t += step) {
 		double x = ax_x(a, t);
 		fmt_tick(lbl, sizeof(lbl), t, step);
-		sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y_top, x, y_bottom);
-		sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x, y_top - 5, lbl);
+		sb_printf(b,
+			  "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+			  x, y_top, x, y_bottom);
+		sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
+			  y_top - 5, lbl);
 	}
 	sb_puts(b, "</g>");
 }
@@ -545,8 +600,10 @@ static void section_header(struct sb *b, json_object *rep, const struct rep_data
 {
 	const char *verdict = jstr(rep, "verdict"), *remedy = jstr(rep, "remedy");
 	int code = (int)jnum(rep, "exit_code", 3);
-	const char *cls = code == 0 ? "v-good" : strcmp(verdict, "DEGRADED") == 0 ? "v-warn"
-		       : strcmp(verdict, "NONE") == 0 ? "v-none" : "v-bad";
+	const char *cls = code == 0			     ? "v-good"
+			  : strcmp(verdict, "DEGRADED") == 0 ? "v-warn"
+			  : strcmp(verdict, "NONE") == 0     ? "v-none"
+							     : "v-bad";
 
 	sb_printf(b, "<header class=\"verdict %s\"><div class=\"cmd\">linkprobe ", cls);
 	sb_esc(b, jstr(rep, "command"));
@@ -588,7 +645,8 @@ static void section_device(struct sb *b, json_object *rep)
 	}
 	sb_puts(b, "<dl class=\"dev\">");
 	dev_row(b, "Name", jstr(dev, "name"));
-	snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)jnum(dev, "vid", 0), (unsigned)jnum(dev, "pid", 0));
+	snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)jnum(dev, "vid", 0),
+		 (unsigned)jnum(dev, "pid", 0));
 	dev_row(b, "USB ID", buf);
 	dev_row(b, "Product", jstr(dev, "product"));
 	dev_row(b, "Model", jstr(dev, "product_type"));
@@ -600,7 +658,8 @@ static void section_device(struct sb *b, json_object *rep)
 	else
 		snprintf(buf, sizeof(buf), "unknown");
 	dev_row(b, "Speed", buf);
-	snprintf(buf, sizeof(buf), "bus %u, address %u", (unsigned)jnum(dev, "bus", 0), (unsigned)jnum(dev, "address", 0));
+	snprintf(buf, sizeof(buf), "bus %u, address %u", (unsigned)jnum(dev, "bus", 0),
+		 (unsigned)jnum(dev, "address", 0));
 	dev_row(b, "Location", jnum(dev, "bus", 0) > 0 ? buf : "");
 	json_object *mux = jget(dev, "has_usbmux");
 	dev_row(b, "usbmux", mux ? (json_object_get_boolean(mux) ? "offered" : "not offered") : "");
@@ -643,7 +702,8 @@ static size_t stages_of(json_object *rep, struct stage_view *out, size_t max)
  * asks for a tap (or an unlock) to the stage's end; without notes (an
  * analyzed capture) the whole stage when the stage or the verdict says the
  * dialog was up. Returns false when there was no wait. */
-static bool trust_wait(const struct stage_view *s, json_object *rep, const struct rep_data *d, double *from)
+static bool trust_wait(const struct stage_view *s, json_object *rep, const struct rep_data *d,
+		       double *from)
 {
 	if (strcmp(s->name, "Pair") != 0 || strcmp(s->status, "skipped") == 0)
 		return false;
@@ -654,17 +714,21 @@ static bool trust_wait(const struct stage_view *s, json_object *rep, const struc
 			return *from < s->start + s->dur;
 		}
 	if (contains(s->detail, "Trust") || contains(s->detail, "dialog") ||
-	    strcmp(jstr(rep, "verdict"), "TRUST_PENDING") == 0 || strcmp(jstr(rep, "verdict"), "DENIED") == 0) {
+	    strcmp(jstr(rep, "verdict"), "TRUST_PENDING") == 0 ||
+	    strcmp(jstr(rep, "verdict"), "DENIED") == 0) {
 		*from = s->start;
 		return s->dur > 0;
 	}
 	return false;
 }
 
-static bool is_measurement(const struct stage_view *s) { return strcmp(s->name, "round trips") == 0; }
+static bool is_measurement(const struct stage_view *s)
+{
+	return strcmp(s->name, "round trips") == 0;
+}
 
-static void section_stages(struct sb *b, json_object *rep, const struct rep_data *d, const struct axis *a,
-			   const struct stage_view *sv, size_t n)
+static void section_stages(struct sb *b, json_object *rep, const struct rep_data *d,
+			   const struct axis *a, const struct stage_view *sv, size_t n)
 {
 	const double row = 28, top = 30, bar_h = 14;
 	double height = top + (double)n * row + 12;
@@ -675,14 +739,19 @@ static void section_stages(struct sb *b, json_object *rep, const struct rep_data
 		sb_puts(b, "<p class=\"none\">No stage was reached.</p></section>\n");
 		return;
 	}
-	sb_printf(b, "<svg class=\"timeline\" viewBox=\"0 0 960 %.0f\" width=\"960\" height=\"%.0f\" "
-		     "role=\"img\" aria-label=\"stage timeline\">", height, height);
+	sb_printf(b,
+		  "<svg class=\"timeline\" viewBox=\"0 0 960 %.0f\" width=\"960\" height=\"%.0f\" "
+		  "role=\"img\" aria-label=\"stage timeline\">",
+		  height, height);
 	svg_axis(b, a, top - 8, height - 8);
 	for (size_t i = 0; i < n; i++) {
 		const struct stage_view *s = &sv[i];
-		double y = top + (double)i * row, x = ax_x(a, s->start), w = ax_x(a, s->start + s->dur) - x;
-		const char *cls = strcmp(s->status, "ok") == 0 ? "st-ok" : strcmp(s->status, "fail") == 0 ? "st-fail"
-				: strcmp(s->status, "skipped") == 0 ? "st-skipped" : "st-running";
+		double y = top + (double)i * row, x = ax_x(a, s->start),
+		       w = ax_x(a, s->start + s->dur) - x;
+		const char *cls = strcmp(s->status, "ok") == 0	      ? "st-ok"
+				  : strcmp(s->status, "fail") == 0    ? "st-fail"
+				  : strcmp(s->status, "skipped") == 0 ? "st-skipped"
+								      : "st-running";
 		double wait_from;
 
 		if (w < 2)
@@ -695,50 +764,69 @@ static void section_stages(struct sb *b, json_object *rep, const struct rep_data
 		sb_esc(b, s->name);
 		sb_printf(b, " \xe2\x80\x94 %s, starts at %s, takes %s\n", s->status, t0, dur);
 		sb_esc(b, s->detail);
-		sb_printf(b, "</title><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", a->left - 10, y + bar_h - 2);
+		sb_printf(b, "</title><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+			  a->left - 10, y + bar_h - 2);
 		sb_esc(b, s->name);
-		sb_printf(b, "</text><rect class=\"stage-bar %s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" "
-			     "rx=\"2\"/>", cls, x, y, w, bar_h);
+		sb_printf(
+			b,
+			"</text><rect class=\"stage-bar %s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" "
+			"rx=\"2\"/>",
+			cls, x, y, w, bar_h);
 		if (trust_wait(s, rep, d, &wait_from)) {
 			double wx = ax_x(a, wait_from), ww = ax_x(a, s->start + s->dur) - wx;
 			char wd[32];
 			fmt_dur(wd, sizeof(wd), s->start + s->dur - wait_from);
 			/* a band under the bar: the bar keeps its status colour */
-			sb_printf(b, "<rect class=\"trust-wait\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"6\">"
-				     "<title>waiting for \"Trust This Computer?\" to be answered: %s</title></rect>",
-				  wx, y + bar_h + 1, ww < 2 ? 2 : ww, wd);
+			sb_printf(
+				b,
+				"<rect class=\"trust-wait\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"6\">"
+				"<title>waiting for \"Trust This Computer?\" to be answered: %s</title></rect>",
+				wx, y + bar_h + 1, ww < 2 ? 2 : ww, wd);
 			if (ww > 80)
-				sb_printf(b, "<text class=\"over\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Trust wait %s</text>",
-					  wx + ww / 2, y + bar_h - 3, wd);
-		} else if (s->dur >= STALL_NS && !is_measurement(s) && strcmp(s->status, "skipped") != 0) {
-			sb_printf(b, "<rect class=\"stall\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"6\">"
-				     "<title>stall: %s in one stage</title></rect>", x, y + bar_h + 1, w, dur);
+				sb_printf(
+					b,
+					"<text class=\"over\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Trust wait %s</text>",
+					wx + ww / 2, y + bar_h - 3, wd);
+		} else if (s->dur >= STALL_NS && !is_measurement(s) &&
+			   strcmp(s->status, "skipped") != 0) {
+			sb_printf(
+				b,
+				"<rect class=\"stall\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"6\">"
+				"<title>stall: %s in one stage</title></rect>",
+				x, y + bar_h + 1, w, dur);
 			if (w > 60)
-				sb_printf(b, "<text class=\"over\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">stall %s</text>",
-					  x + w / 2, y + bar_h - 3, dur);
+				sb_printf(
+					b,
+					"<text class=\"over\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">stall %s</text>",
+					x + w / 2, y + bar_h - 3, dur);
 		}
 		for (size_t k = 0; d && k < d->nm; k++) {
 			if (strcmp(d->m[k].stage, s->name) != 0)
 				continue;
 			double mx = ax_x(a, (double)d->m[k].t_ns);
-			sb_printf(b, "<line class=\"mark\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"><title>", mx,
-				  y - 3, mx, y + bar_h + 3);
+			sb_printf(
+				b,
+				"<line class=\"mark\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"><title>",
+				mx, y - 3, mx, y + bar_h + 3);
 			fmt_dur(t0, sizeof(t0), (double)d->m[k].t_ns);
 			sb_printf(b, "%s: ", t0);
 			sb_esc(b, d->m[k].text);
 			sb_puts(b, "</title></line>");
 		}
-		sb_printf(b, "<text class=\"dur\" x=\"%.1f\" y=\"%.1f\">%s</text></g>", x + w + 4, y + bar_h - 2, dur);
+		sb_printf(b, "<text class=\"dur\" x=\"%.1f\" y=\"%.1f\">%s</text></g>", x + w + 4,
+			  y + bar_h - 2, dur);
 	}
-	sb_puts(b, "</svg><p class=\"legend\"><span class=\"sw\" style=\"background:var(--ok)\"></span>ok"
-		   "<span class=\"sw\" style=\"background:var(--fail)\"></span>failed"
-		   "<span class=\"sw\" style=\"border:1px dashed var(--skip)\"></span>skipped"
-		   "<span class=\"sw\" style=\"background:var(--wait)\"></span>Trust wait"
-		   "<span class=\"sw\" style=\"background:#e65100\"></span>stall (&ge; 1 s)"
-		   "<span class=\"sw\" style=\"background:#1565c0\"></span>progress note"
-		   " &middot; hover a bar for its detail</p>");
-	sb_puts(b, "<table class=\"stage-table\"><tr><th>#</th><th>stage</th><th>status</th><th>start</th>"
-		   "<th>duration</th><th>detail</th></tr>");
+	sb_puts(b,
+		"</svg><p class=\"legend\"><span class=\"sw\" style=\"background:var(--ok)\"></span>ok"
+		"<span class=\"sw\" style=\"background:var(--fail)\"></span>failed"
+		"<span class=\"sw\" style=\"border:1px dashed var(--skip)\"></span>skipped"
+		"<span class=\"sw\" style=\"background:var(--wait)\"></span>Trust wait"
+		"<span class=\"sw\" style=\"background:#e65100\"></span>stall (&ge; 1 s)"
+		"<span class=\"sw\" style=\"background:#1565c0\"></span>progress note"
+		" &middot; hover a bar for its detail</p>");
+	sb_puts(b,
+		"<table class=\"stage-table\"><tr><th>#</th><th>stage</th><th>status</th><th>start</th>"
+		"<th>duration</th><th>detail</th></tr>");
 	for (size_t i = 0; i < n; i++) {
 		fmt_dur(t0, sizeof(t0), sv[i].start);
 		fmt_dur(dur, sizeof(dur), sv[i].dur);
@@ -748,7 +836,8 @@ static void section_stages(struct sb *b, json_object *rep, const struct rep_data
 		sb_esc(b, sv[i].status);
 		sb_puts(b, "\">");
 		sb_esc(b, sv[i].status);
-		sb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td>", t0, dur);
+		sb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td>", t0,
+			  dur);
 		sb_esc(b, sv[i].detail);
 		sb_puts(b, "</td></tr>");
 	}
@@ -761,7 +850,9 @@ static void section_stages(struct sb *b, json_object *rep, const struct rep_data
 
 static const char *probe_title(const char *key)
 {
-	static const struct { const char *k, *t; } names[] = {
+	static const struct {
+		const char *k, *t;
+	} names[] = {
 		{"control_rtt", "USB control round trip (GET_DESCRIPTOR)"},
 		{"mux_rtt", "usbmux connect to a closed port (answered by RST)"},
 		{"mux_connect_rtt", "usbmux connect"},
@@ -796,8 +887,10 @@ static double edge_up(double v)
 static void hist_card(struct sb *b, const char *id, const char *title, json_object *lat)
 {
 	json_object *h = jget(lat, "histogram"), *jle = jget(h, "le_us"), *jcnt = jget(h, "counts");
-	size_t nb = jle && jcnt && json_object_is_type(jle, json_type_array) && json_object_is_type(jcnt, json_type_array)
-			    ? json_object_array_length(jle) : 0;
+	size_t nb = jle && jcnt && json_object_is_type(jle, json_type_array) &&
+				    json_object_is_type(jcnt, json_type_array)
+			    ? json_object_array_length(jle)
+			    : 0;
 	double count = jnum(lat, "count", 0), maxc = 0, le[HIST_MAX_BARS], cnt[HIST_MAX_BARS];
 	const double W = 292, H = 150, pl = 34, pb = 34, pt = 8;
 	char v1[32], v2[32], v3[32];
@@ -832,36 +925,52 @@ static void hist_card(struct sb *b, const char *id, const char *title, json_obje
 		double bw = (W - pl - 18) / (double)nb, ph = H - pb - pt;
 		sb_puts(b, "<svg class=\"histogram\" data-probe=\"");
 		sb_esc(b, id);
-		sb_printf(b, "\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
-			     "aria-label=\"latency histogram\">", W, H, W, H);
-		sb_printf(b, "<g class=\"axis\"><line class=\"grid\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>"
-			     "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.0f</text>"
-			     "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text></g>",
-			  pl, pt + ph, W - 4, pt + ph, pl - 4, pt + 10, maxc, pl - 4, pt + ph);
+		sb_printf(
+			b,
+			"\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
+			"aria-label=\"latency histogram\">",
+			W, H, W, H);
+		sb_printf(
+			b,
+			"<g class=\"axis\"><line class=\"grid\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>"
+			"<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.0f</text>"
+			"<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text></g>",
+			pl, pt + ph, W - 4, pt + ph, pl - 4, pt + 10, maxc, pl - 4, pt + ph);
 		for (size_t i = 0; i < nb; i++) {
 			double c = cnt[i], up = le[i];
 			double hgt = c / maxc * ph, x = pl + 2 + (double)i * bw;
 			if (c > 0 && hgt < 1)
 				hgt = 1;
 			fmt_edge(v1, sizeof(v1), up);
-			sb_printf(b, "<rect class=\"hbar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
-				     "<title>&le; %s: %.0f sample(s), %.1f%%</title></rect>",
-				  x + 1, pt + ph - hgt, bw - 2 > 1 ? bw - 2 : 1, hgt, v1, c,
-				  count > 0 ? 100.0 * c / count : 0.0);
+			sb_printf(
+				b,
+				"<rect class=\"hbar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
+				"<title>&le; %s: %.0f sample(s), %.1f%%</title></rect>",
+				x + 1, pt + ph - hgt, bw - 2 > 1 ? bw - 2 : 1, hgt, v1, c,
+				count > 0 ? 100.0 * c / count : 0.0);
 			if (nb <= 6 || i % ((nb + 5) / 6) == 0)
-				sb_printf(b, "<text class=\"mute\" x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" "
-					     "font-size=\"10\">&le;%s</text>", x + bw / 2, pt + ph + 13, v1);
+				sb_printf(
+					b,
+					"<text class=\"mute\" x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" "
+					"font-size=\"10\">&le;%s</text>",
+					x + bw / 2, pt + ph + 13, v1);
 		}
-		sb_printf(b, "<text class=\"mute\" x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" font-size=\"10\">"
-			     "latency (bucket upper bound)</text></svg>", pl + (W - pl) / 2, H - 4);
+		sb_printf(
+			b,
+			"<text class=\"mute\" x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" font-size=\"10\">"
+			"latency (bucket upper bound)</text></svg>",
+			pl + (W - pl) / 2, H - 4);
 	}
 	fmt_us(v1, sizeof(v1), jnum(lat, "p50_us", 0));
 	fmt_us(v2, sizeof(v2), jnum(lat, "p99_us", 0));
 	fmt_us(v3, sizeof(v3), jnum(lat, "max_us", 0));
 	if (count > 0)
-		sb_printf(b, "<table class=\"pct\"><tr><th>samples</th><th>p50</th><th>p99</th><th>max</th></tr>"
-			     "<tr><td class=\"num\">%.0f</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
-			     "<td class=\"num\">%s</td></tr></table>", count, v1, v2, v3);
+		sb_printf(
+			b,
+			"<table class=\"pct\"><tr><th>samples</th><th>p50</th><th>p99</th><th>max</th></tr>"
+			"<tr><td class=\"num\">%.0f</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+			"<td class=\"num\">%s</td></tr></table>",
+			count, v1, v2, v3);
 	else
 		sb_puts(b, "<p class=\"none\">no samples</p>");
 	sb_puts(b, "</div>");
@@ -875,7 +984,10 @@ static const char *ep_kind(uint8_t ep, uint8_t type)
 }
 
 /* lane key: control transfers share one lane whatever their direction */
-static int lane_of(const struct rep_xfer *x) { return (x->endpoint & 0x7f) == 0 ? 0 : x->endpoint; }
+static int lane_of(const struct rep_xfer *x)
+{
+	return (x->endpoint & 0x7f) == 0 ? 0 : x->endpoint;
+}
 
 static void section_latency(struct sb *b, json_object *rep, const struct rep_data *d)
 {
@@ -884,8 +996,10 @@ static void section_latency(struct sb *b, json_object *rep, const struct rep_dat
 
 	sb_puts(b, "<section id=\"latency\"><h2>Latency</h2><div class=\"hists\">");
 	if (m && json_object_is_type(m, json_type_object)) {
-		json_object_object_foreach(m, k, v) {
-			if (!json_object_is_type(v, json_type_object) || !jget(v, "count") || !jget(v, "histogram"))
+		json_object_object_foreach(m, k, v)
+		{
+			if (!json_object_is_type(v, json_type_object) || !jget(v, "count") ||
+			    !jget(v, "histogram"))
 				continue;
 			hist_card(b, k, probe_title(k), v);
 			any = true;
@@ -914,7 +1028,8 @@ static void section_latency(struct sb *b, json_object *rep, const struct rep_dat
 		json_object *lat = diag_latency_json(v, n);
 		char id[32], title[96];
 		snprintf(id, sizeof(id), "ep_0x%02x", lane);
-		snprintf(title, sizeof(title), "USB %s transfers, endpoint 0x%02x (submit to completion)",
+		snprintf(title, sizeof(title),
+			 "USB %s transfers, endpoint 0x%02x (submit to completion)",
 			 ep_kind((uint8_t)lane, type), lane);
 		hist_card(b, id, title, lat);
 		json_object_put(lat);
@@ -936,28 +1051,39 @@ static void section_latency(struct sb *b, json_object *rep, const struct rep_dat
 static const char *kind_name(uint8_t k)
 {
 	switch (k) {
-	case REP_X_OK: return "completed";
-	case REP_X_ERROR: return "error";
-	case REP_X_STALL: return "stall";
-	case REP_X_TIMEOUT: return "timeout";
-	case REP_X_CANCELLED: return "cancelled";
-	case REP_X_GONE: return "device gone";
-	default: return "?";
+	case REP_X_OK:
+		return "completed";
+	case REP_X_ERROR:
+		return "error";
+	case REP_X_STALL:
+		return "stall";
+	case REP_X_TIMEOUT:
+		return "timeout";
+	case REP_X_CANCELLED:
+		return "cancelled";
+	case REP_X_GONE:
+		return "device gone";
+	default:
+		return "?";
 	}
 }
 
 static const char *kind_class(uint8_t k)
 {
 	switch (k) {
-	case REP_X_STALL: return "x-stall";
-	case REP_X_TIMEOUT: return "x-timeout";
-	case REP_X_CANCELLED: return "x-cancelled";
-	default: return "x-error";
+	case REP_X_STALL:
+		return "x-stall";
+	case REP_X_TIMEOUT:
+		return "x-timeout";
+	case REP_X_CANCELLED:
+		return "x-cancelled";
+	default:
+		return "x-error";
 	}
 }
 
-static void section_transfers(struct sb *b, json_object *rep, const struct rep_data *d, const struct axis *a,
-			      const struct stage_view *sv, size_t nst)
+static void section_transfers(struct sb *b, json_object *rep, const struct rep_data *d,
+			      const struct axis *a, const struct stage_view *sv, size_t nst)
 {
 	int lanes[256];
 	size_t nl = 0;
@@ -970,8 +1096,9 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 	if (!d || d->nx == 0) {
 		sb_puts(b, "<p class=\"none\">");
 		sb_esc(b, d && d->xfer_note ? d->xfer_note
-			  : strcmp(jstr(rep, "command"), "analyze") == 0 ? "No USB transfer in this capture."
-									  : "No USB transfer was made.");
+			  : strcmp(jstr(rep, "command"), "analyze") == 0
+				  ? "No USB transfer in this capture."
+				  : "No USB transfer was made.");
 		sb_puts(b, "</p></section>\n");
 		return;
 	}
@@ -987,13 +1114,18 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 		if (seen[l])
 			lanes[nl++] = l;
 	double height = top + (double)nl * row + 10;
-	sb_printf(b, "<svg class=\"lanes\" viewBox=\"0 0 960 %.0f\" width=\"960\" height=\"%.0f\" role=\"img\" "
-		     "aria-label=\"transfers per endpoint\">", height, height);
+	sb_printf(
+		b,
+		"<svg class=\"lanes\" viewBox=\"0 0 960 %.0f\" width=\"960\" height=\"%.0f\" role=\"img\" "
+		"aria-label=\"transfers per endpoint\">",
+		height, height);
 	svg_axis(b, a, top - 8, height - 6);
 	for (size_t i = 0; i < nst; i++) {
 		double x = ax_x(a, sv[i].start);
-		sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
-			     "stroke-dasharray=\"2 3\"><title>stage ", x, top - 4, x, height - 6);
+		sb_printf(b,
+			  "<line class=\"grid\" x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
+			  "stroke-dasharray=\"2 3\"><title>stage ",
+			  x, top - 4, x, height - 6);
 		sb_esc(b, sv[i].name);
 		sb_puts(b, " starts</title></line>");
 	}
@@ -1026,13 +1158,16 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 		for (size_t k = 0; k < LANE_BINS; k++)
 			if (cnt[k] > maxc)
 				maxc = cnt[k];
-		sb_printf(b, "<g class=\"lane\" data-ep=\"0x%02x\"><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">"
-			     "ep 0x%02x %s</text><text class=\"mute\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
-			     "font-size=\"10\">%llu xfers, %llu errors</text>",
-			  l, a->left - 10, y + 11, l, ep_kind((uint8_t)l, type), a->left - 10, y + 24,
-			  (unsigned long long)total, (unsigned long long)nerr);
-		sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", a->left,
-			  y + lane_h, a->left + a->width, y + lane_h);
+		sb_printf(
+			b,
+			"<g class=\"lane\" data-ep=\"0x%02x\"><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">"
+			"ep 0x%02x %s</text><text class=\"mute\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
+			"font-size=\"10\">%llu xfers, %llu errors</text>",
+			l, a->left - 10, y + 11, l, ep_kind((uint8_t)l, type), a->left - 10, y + 24,
+			(unsigned long long)total, (unsigned long long)nerr);
+		sb_printf(b,
+			  "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+			  a->left, y + lane_h, a->left + a->width, y + lane_h);
 		double bw = a->width / LANE_BINS;
 		for (size_t k = 0; k < LANE_BINS; k++) {
 			if (!cnt[k])
@@ -1042,10 +1177,13 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 				h = 2;
 			fmt_dur(t0, sizeof(t0), (double)k * a->total_ns / LANE_BINS);
 			fmt_dur(t1, sizeof(t1), (double)(k + 1) * a->total_ns / LANE_BINS);
-			sb_printf(b, "<rect class=\"act%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
-				     "<title>%s \xe2\x80\x93 %s: %u transfer(s), %llu bytes%s</title></rect>",
-				  errs[k] ? " err" : "", a->left + (double)k * bw, y + lane_h - h, bw, h, t0, t1, cnt[k],
-				  (unsigned long long)bytes[k], errs[k] ? ", with errors" : "");
+			sb_printf(
+				b,
+				"<rect class=\"act%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
+				"<title>%s \xe2\x80\x93 %s: %u transfer(s), %llu bytes%s</title></rect>",
+				errs[k] ? " err" : "", a->left + (double)k * bw, y + lane_h - h, bw,
+				h, t0, t1, cnt[k], (unsigned long long)bytes[k],
+				errs[k] ? ", with errors" : "");
 		}
 		/* gaps: nothing in flight or completing on this endpoint */
 		double last = -1;
@@ -1057,9 +1195,11 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 				double gx = ax_x(a, last), gw = ax_x(a, (double)x->start_ns) - gx;
 				fmt_dur(t0, sizeof(t0), (double)x->start_ns - last);
 				fmt_dur(t1, sizeof(t1), last);
-				sb_printf(b, "<rect class=\"gap\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
-					     "<title>gap: nothing on endpoint 0x%02x for %s (from %s)</title></rect>",
-					  gx, y + 2, gw, lane_h - 4, l, t0, t1);
+				sb_printf(
+					b,
+					"<rect class=\"gap\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
+					"<title>gap: nothing on endpoint 0x%02x for %s (from %s)</title></rect>",
+					gx, y + 2, gw, lane_h - 4, l, t0, t1);
 			}
 			if ((double)x->end_ns > last)
 				last = (double)x->end_ns;
@@ -1071,45 +1211,55 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 				continue;
 			double tx = ax_x(a, (double)x->end_ns);
 			fmt_dur(t0, sizeof(t0), (double)x->end_ns);
-			sb_printf(b, "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"2\" height=\"%.1f\"><title>%s: "
-				     "%s transfer on 0x%02x ended: %s", kind_class(x->kind), tx - 1, y,
-				  x->kind == REP_X_CANCELLED ? lane_h / 3 : lane_h, t0, ep_kind(x->endpoint, x->type),
-				  x->endpoint, kind_name(x->kind));
+			sb_printf(
+				b,
+				"<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"2\" height=\"%.1f\"><title>%s: "
+				"%s transfer on 0x%02x ended: %s",
+				kind_class(x->kind), tx - 1, y,
+				x->kind == REP_X_CANCELLED ? lane_h / 3 : lane_h, t0,
+				ep_kind(x->endpoint, x->type), x->endpoint, kind_name(x->kind));
 			if (x->packet)
 				sb_printf(b, " (packet %u)", x->packet);
 			sb_puts(b, "</title></rect>");
 			drawn++;
 		}
 		if (nerr + ncan > drawn)
-			sb_printf(b, "<text class=\"mute\" x=\"%.1f\" y=\"%.1f\" font-size=\"10\">+%llu not drawn</text>",
-				  a->left + a->width + 4, y + 11, (unsigned long long)(nerr + ncan - drawn));
+			sb_printf(
+				b,
+				"<text class=\"mute\" x=\"%.1f\" y=\"%.1f\" font-size=\"10\">+%llu not drawn</text>",
+				a->left + a->width + 4, y + 11,
+				(unsigned long long)(nerr + ncan - drawn));
 		sb_puts(b, "</g>");
 	}
 	/* disconnects: the first "device gone" in each 1%-of-the-axis window */
 	double last_gone = -1;
 	for (size_t i = 0; i < d->nx; i++) {
 		const struct rep_xfer *x = &d->x[i];
-		if (x->kind != REP_X_GONE || (last_gone >= 0 && (double)x->end_ns - last_gone < a->total_ns / 100))
+		if (x->kind != REP_X_GONE ||
+		    (last_gone >= 0 && (double)x->end_ns - last_gone < a->total_ns / 100))
 			continue;
 		last_gone = (double)x->end_ns;
 		double gx = ax_x(a, last_gone);
 		fmt_dur(t0, sizeof(t0), last_gone);
-		sb_printf(b, "<line class=\"gone\" x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\"><title>%s: the device "
-			     "left the bus (a transfer on 0x%02x ended with no device)", gx, top - 4, gx, height - 6, t0,
-			  x->endpoint);
+		sb_printf(
+			b,
+			"<line class=\"gone\" x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\"><title>%s: the device "
+			"left the bus (a transfer on 0x%02x ended with no device)",
+			gx, top - 4, gx, height - 6, t0, x->endpoint);
 		if (x->packet)
 			sb_printf(b, ", packet %u", x->packet);
 		sb_puts(b, "</title></line>");
 	}
-	sb_puts(b, "</svg><p class=\"legend\"><span class=\"sw\" style=\"background:#546e7a\"></span>transfers "
-		   "completed (bar height: count)"
-		   "<span class=\"sw\" style=\"background:var(--fail)\"></span>error / stall / timeout"
-		   "<span class=\"sw\" style=\"background:#8d6e63\"></span>cancelled by the host"
-		   "<span class=\"sw\" style=\"background:#b0bec5\"></span>gap"
-		   "<span class=\"sw\" style=\"border-left:2px dashed var(--fail)\"></span>device left the bus");
+	sb_puts(b,
+		"</svg><p class=\"legend\"><span class=\"sw\" style=\"background:#546e7a\"></span>transfers "
+		"completed (bar height: count)"
+		"<span class=\"sw\" style=\"background:var(--fail)\"></span>error / stall / timeout"
+		"<span class=\"sw\" style=\"background:#8d6e63\"></span>cancelled by the host"
+		"<span class=\"sw\" style=\"background:#b0bec5\"></span>gap"
+		"<span class=\"sw\" style=\"border-left:2px dashed var(--fail)\"></span>device left the bus");
 	if (d->dropped)
-		sb_printf(b, " &middot; %llu transfers beyond the first %d not drawn", (unsigned long long)d->dropped,
-			  REP_MAX_XFERS);
+		sb_printf(b, " &middot; %llu transfers beyond the first %d not drawn",
+			  (unsigned long long)d->dropped, REP_MAX_XFERS);
 	sb_puts(b, "</p></section>\n");
 }
 
@@ -1120,7 +1270,8 @@ static void section_transfers(struct sb *b, json_object *rep, const struct rep_d
 static void section_anomalies(struct sb *b, json_object *rep)
 {
 	json_object *an = jget(rep, "anomalies"), *devs = jget(rep, "devices");
-	size_t n = an && json_object_is_type(an, json_type_array) ? json_object_array_length(an) : 0;
+	size_t n = an && json_object_is_type(an, json_type_array) ? json_object_array_length(an)
+								  : 0;
 
 	if (strcmp(jstr(rep, "command"), "analyze") != 0 && n == 0)
 		return;
@@ -1147,9 +1298,11 @@ static void section_anomalies(struct sb *b, json_object *rep)
 	}
 	if (n)
 		sb_puts(b, "</ol>");
-	if (devs && json_object_is_type(devs, json_type_array) && json_object_array_length(devs) > 1) {
-		sb_puts(b, "<h2 style=\"margin-top:12px\">Devices in the capture</h2><table><tr><th>device</th>"
-			   "<th>verdict</th><th></th></tr>");
+	if (devs && json_object_is_type(devs, json_type_array) &&
+	    json_object_array_length(devs) > 1) {
+		sb_puts(b,
+			"<h2 style=\"margin-top:12px\">Devices in the capture</h2><table><tr><th>device</th>"
+			"<th>verdict</th><th></th></tr>");
 		for (size_t i = 0; i < json_object_array_length(devs); i++) {
 			json_object *dv = json_object_array_get_idx(devs, i);
 			json_object *p = jget(dv, "primary");
@@ -1157,7 +1310,8 @@ static void section_anomalies(struct sb *b, json_object *rep)
 			sb_esc(b, jstr(dv, "key"));
 			sb_puts(b, "</td><td>");
 			sb_esc(b, jstr(dv, "verdict"));
-			sb_printf(b, "</td><td>%s</td></tr>", p && json_object_get_boolean(p) ? "this report" : "");
+			sb_printf(b, "</td><td>%s</td></tr>",
+				  p && json_object_get_boolean(p) ? "this report" : "");
 		}
 		sb_puts(b, "</table>");
 	}
@@ -1186,17 +1340,19 @@ static void section_metrics(struct sb *b, json_object *rep)
 
 	if (!m || !json_object_is_type(m, json_type_object) || json_object_object_length(m) == 0)
 		return;
-	sb_puts(b, "<section id=\"metrics\"><h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>");
-	json_object_object_foreach(m, k, v) {
+	sb_puts(b,
+		"<section id=\"metrics\"><h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>");
+	json_object_object_foreach(m, k, v)
+	{
 		if (!v || json_object_is_type(v, json_type_array))
 			continue;
 		if (json_object_is_type(v, json_type_object)) {
 			if (jget(v, "histogram"))
 				continue; /* drawn in the latency section */
-			json_object_object_foreach(v, k2, v2)
-				if (v2 && !json_object_is_type(v2, json_type_object) &&
-				    !json_object_is_type(v2, json_type_array))
-					metric_row(b, k, k2, v2);
+			json_object_object_foreach(
+				v, k2, v2) if (v2 && !json_object_is_type(v2, json_type_object) &&
+					       !json_object_is_type(v2, json_type_array))
+				metric_row(b, k, k2, v2);
 		} else {
 			metric_row(b, k, NULL, v);
 		}
@@ -1224,11 +1380,13 @@ int rep_html_render(json_object *rep, const struct rep_data *d, char **out, size
 	if (a.total_ns < 1e6)
 		a.total_ns = 1e6;
 
-	sb_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-		    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-		    "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
-		    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-		    "<meta name=\"generator\" content=\"linkprobe " LP_VERSION "\">\n<title>linkprobe ");
+	sb_puts(&b,
+		"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+		"style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		"<meta name=\"generator\" content=\"linkprobe " LP_VERSION
+		"\">\n<title>linkprobe ");
 	sb_esc(&b, jstr(rep, "command"));
 	sb_puts(&b, ": ");
 	sb_esc(&b, jstr(rep, "verdict"));
@@ -1244,7 +1402,8 @@ int rep_html_render(json_object *rep, const struct rep_data *d, char **out, size
 	section_transfers(&b, rep, d, &a, sv, nst);
 	section_anomalies(&b, rep);
 	section_metrics(&b, rep);
-	sb_puts(&b, "<footer>linkprobe " LP_VERSION " &middot; one self-contained file: no script, no network"
+	sb_puts(&b, "<footer>linkprobe " LP_VERSION
+		    " &middot; one self-contained file: no script, no network"
 		    "</footer>\n</main></body></html>\n");
 	if (b.oom) {
 		free(b.p);
@@ -1255,7 +1414,8 @@ int rep_html_render(json_object *rep, const struct rep_data *d, char **out, size
 	return 0;
 }
 
-int rep_html_write(const char *path, json_object *report, const struct rep_data *d, struct lp_errinfo *e)
+int rep_html_write(const char *path, json_object *report, const struct rep_data *d,
+		   struct lp_errinfo *e)
 {
 	char tmp[PATH_MAX];
 	char *html = NULL;
@@ -1274,7 +1434,10 @@ int rep_html_write(const char *path, json_object *report, const struct rep_data 
 	if (fd < 0) {
 		r = errno;
 		free(html);
-		return lp_err_set(e, r == EACCES || r == EPERM ? LP_EACCES : r == ENOENT ? LP_ENOENT : LP_EIO,
+		return lp_err_set(e,
+				  r == EACCES || r == EPERM ? LP_EACCES
+				  : r == ENOENT		    ? LP_ENOENT
+							    : LP_EIO,
 				  "cannot create %s: %s", tmp, strerror(r));
 	}
 	um = umask(022);
@@ -1306,5 +1469,6 @@ fail:
 		close(fd);
 	unlink(tmp);
 	free(html);
-	return lp_err_set(e, r == EACCES || r == EPERM ? LP_EACCES : LP_EIO, "cannot write %s: %s", path, strerror(r));
+	return lp_err_set(e, r == EACCES || r == EPERM ? LP_EACCES : LP_EIO, "cannot write %s: %s",
+			  path, strerror(r));
 }

@@ -27,8 +27,8 @@
 /* How a transfer ended, as the report colours it. */
 enum rep_xfer_kind {
 	REP_X_OK = 0,
-	REP_X_ERROR,	 /* bus/protocol error, overflow, could not submit */
-	REP_X_STALL,	 /* endpoint stalled */
+	REP_X_ERROR, /* bus/protocol error, overflow, could not submit */
+	REP_X_STALL, /* endpoint stalled */
 	REP_X_TIMEOUT,
 	REP_X_CANCELLED, /* by the host (normal at close) */
 	REP_X_GONE,	 /* the device left the bus */
@@ -61,7 +61,7 @@ struct rep_data {
 	uint64_t dropped;   /* transfers over REP_MAX_XFERS */
 	struct rep_mark *m; /* owned */
 	size_t nm, capm;
-	bool frozen;	    /* released: late observer calls are ignored */
+	bool frozen;	       /* released: late observer calls are ignored */
 	const char *xfer_note; /* why there are no transfers (static string), or NULL */
 };
 
@@ -79,7 +79,8 @@ void rep_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit
 /* analyze: add the USB transfers of the capture `path` (read again with the
  * capture reader; times from its first packet, like the analyzer's stages).
  * "-" (a pipe) cannot be read twice: sets d->xfer_note and returns 0. */
-int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port, struct lp_errinfo *e);
+int rep_collect_capture(struct rep_data *d, const char *path, int usbmuxd_port,
+			struct lp_errinfo *e);
 
 /* HTML-escape `src` (NUL-terminated, any bytes) for text and quoted
  * attribute contexts: & < > " ' become entities; control characters (C0
@@ -95,6 +96,7 @@ int rep_html_render(json_object *report, const struct rep_data *d, char **out, s
 
 /* Render and write `path` atomically (temp file, fsync, rename; mode 0666
  * less the umask). 0 or an lp_err with detail. */
-int rep_html_write(const char *path, json_object *report, const struct rep_data *d, struct lp_errinfo *e);
+int rep_html_write(const char *path, json_object *report, const struct rep_data *d,
+		   struct lp_errinfo *e);
 
 #endif

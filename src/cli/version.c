@@ -25,10 +25,12 @@ void out_version(FILE *f)
 	const struct libusb_version *u = libusb_get_version();
 
 	fprintf(f, "linkprobe %s\n", LP_VERSION);
-	fprintf(f, "  libusb    %u.%u.%u.%u%s\n", u->major, u->minor, u->micro, u->nano, u->rc ? u->rc : "");
+	fprintf(f, "  libusb    %u.%u.%u.%u%s\n", u->major, u->minor, u->micro, u->nano,
+		u->rc ? u->rc : "");
 	fprintf(f, "  libpcap   %s\n", pcap_lib_version());
 	fprintf(f, "  libplist  %s (built against; libplist has no run-time version call)\n",
 		LP_LIBPLIST_BUILD_VERSION);
-	fprintf(f, "  OpenSSL   %s (built against %s)\n", OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT);
+	fprintf(f, "  OpenSSL   %s (built against %s)\n", OpenSSL_version(OPENSSL_VERSION),
+		OPENSSL_VERSION_TEXT);
 	fprintf(f, "  json-c    %s (built against %s)\n", json_c_version(), JSON_C_VERSION);
 }

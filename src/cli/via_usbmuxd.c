@@ -60,7 +60,8 @@ static int via_idle(struct devlink *l, uint64_t until)
 	return LP_ENODEV;
 }
 
-static int via_load(struct devlink *l, const char *udid, struct pair_record **out, struct lp_errinfo *e)
+static int via_load(struct devlink *l, const char *udid, struct pair_record **out,
+		    struct lp_errinfo *e)
 {
 	struct via *v = l->impl;
 	return umc_read_pair_record(v->umc, udid, out, req_deadline(v), e);
@@ -115,19 +116,20 @@ static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *
 	diag_end(r, s, DIAG_ST_FAIL, "%s", e->msg[0] ? e->msg : lp_strerror(err));
 	if (err == LP_ENOENT) {
 		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
-		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-			 "Start usbmuxd (sudo systemctl start usbmuxd), point %s at it (UNIX:/path or "
-			 "host:port), or run without --via-usbmuxd to talk to the device directly.",
-			 UMC_ENV_ADDRESS);
+		snprintf(
+			r->remedy_extra, sizeof(r->remedy_extra),
+			"Start usbmuxd (sudo systemctl start usbmuxd), point %s at it (UNIX:/path or "
+			"host:port), or run without --via-usbmuxd to talk to the device directly.",
+			UMC_ENV_ADDRESS);
 	} else if (err == LP_EACCES) {
 		diag_set_verdict(r, DIAG_V_ACCESS_DENIED, "%s", e->msg);
 	} else if (err == LP_EINVAL) {
 		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
-		snprintf(r->remedy_extra, sizeof(r->remedy_extra), "Set %s to UNIX:/path or host:port.",
-			 UMC_ENV_ADDRESS);
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+			 "Set %s to UNIX:/path or host:port.", UMC_ENV_ADDRESS);
 	} else {
-		diag_set_verdict(r, diag_verdict_for_err(err), "usbmuxd at %s: %s", umc ? umc_addr(umc) : "?",
-				 e->msg);
+		diag_set_verdict(r, diag_verdict_for_err(err), "usbmuxd at %s: %s",
+				 umc ? umc_addr(umc) : "?", e->msg);
 	}
 	return err;
 }
@@ -158,7 +160,8 @@ static int list_wait(struct lp_app *app, struct umc *umc, struct umc_device *dev
 	uint64_t until = lp_clock_deadline_ms(&app->clock, VIA_FIND_WAIT_MS);
 
 	for (;;) {
-		int r = umc_list_devices(umc, devs, UMC_MAX_DEVICES, n, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), e);
+		int r = umc_list_devices(umc, devs, UMC_MAX_DEVICES, n,
+					 lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), e);
 		uint64_t now;
 
 		if (r || *n)
@@ -167,7 +170,8 @@ static int list_wait(struct lp_app *app, struct umc *umc, struct umc_device *dev
 		if (now >= until)
 			return 0;
 		lp_clock_sleep_until(&app->clock, now + VIA_FIND_POLL_MS * LP_NS_PER_MS < until
-							  ? now + VIA_FIND_POLL_MS * LP_NS_PER_MS : until);
+							  ? now + VIA_FIND_POLL_MS * LP_NS_PER_MS
+							  : until);
 	}
 }
 
@@ -192,12 +196,14 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 		return ret;
 	}
 	if (n == 0) {
-		diag_end(r, s, DIAG_ST_FAIL, "usbmuxd at %s lists no device after %.1f s", umc_addr(umc),
-			 VIA_FIND_WAIT_MS / 1000.0);
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
-		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-			 "usbmuxd lists a phone only after its own lockdown check: if one is plugged in, "
-			 "unlock it and watch for \"Trust This Computer?\", or run without --via-usbmuxd.");
+		diag_end(r, s, DIAG_ST_FAIL, "usbmuxd at %s lists no device after %.1f s",
+			 umc_addr(umc), VIA_FIND_WAIT_MS / 1000.0);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device",
+				 umc_addr(umc));
+		snprintf(
+			r->remedy_extra, sizeof(r->remedy_extra),
+			"usbmuxd lists a phone only after its own lockdown check: if one is plugged in, "
+			"unlock it and watch for \"Trust This Computer?\", or run without --via-usbmuxd.");
 		umc_free(umc);
 		return LP_ENODEV;
 	}
@@ -206,8 +212,10 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 			break;
 	}
 	if (best == n && app->udid) {
-		diag_end(r, s, DIAG_ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd", app->udid, n);
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "no device with UDID %s among %zu listed by usbmuxd at %s",
+		diag_end(r, s, DIAG_ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd",
+			 app->udid, n);
+		diag_set_verdict(r, DIAG_V_NO_DEVICE,
+				 "no device with UDID %s among %zu listed by usbmuxd at %s",
 				 app->udid, n, umc_addr(umc));
 		umc_free(umc);
 		return LP_ENODEV;
@@ -215,7 +223,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	if (best == n)
 		best = 0;
 	fill_dev(r, &devs[best]);
-	diag_end(r, s, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
+	diag_end(r, s, DIAG_ST_OK,
+		 "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
 		 devs[best].device_id, APPLE_VID, devs[best].product_id,
 		 devs[best].conn_type[0] ? devs[best].conn_type : "USB", devs[best].location_id,
 		 r->dev.speed_mbps, devs[best].udid);
@@ -223,7 +232,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		umc_free(umc);
-		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL, "out of memory");
+		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL,
+			 "out of memory");
 		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
 		return LP_ENOMEM;
 	}
@@ -238,14 +248,15 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	/* usbmuxd connect: the daemon answers a second request and gives the
 	 * SystemBUID a Pair needs */
 	s = diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT);
-	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), &e);
+	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS),
+			    &e);
 	if (ret) {
 		daemon_fail(r, s, umc, ret, &e);
 		via_free(&v->l);
 		return ret;
 	}
-	diag_end(r, s, DIAG_ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s", umc_addr(umc),
-		 v->device_id, v->buid);
+	diag_end(r, s, DIAG_ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s",
+		 umc_addr(umc), v->device_id, v->buid);
 	*out = &v->l;
 	return 0;
 }
@@ -290,20 +301,26 @@ int cmd_list_usbmuxd(struct lp_app *app)
 		json_object_object_add(jd, "mode", json_object_new_string(mode));
 		json_object_object_add(jd, "location_id", json_object_new_int64(d->location_id));
 		json_object_object_add(jd, "bus", json_object_new_int((int)(d->location_id >> 16)));
-		json_object_object_add(jd, "address", json_object_new_int((int)(d->location_id & 0xffff)));
-		json_object_object_add(jd, "speed_mbps", json_object_new_double((double)d->speed_bps / 1e6));
-		json_object_object_add(jd, "connection_type",
-				       json_object_new_string(d->conn_type[0] ? d->conn_type : "USB"));
+		json_object_object_add(jd, "address",
+				       json_object_new_int((int)(d->location_id & 0xffff)));
+		json_object_object_add(jd, "speed_mbps",
+				       json_object_new_double((double)d->speed_bps / 1e6));
+		json_object_object_add(
+			jd, "connection_type",
+			json_object_new_string(d->conn_type[0] ? d->conn_type : "USB"));
 		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(1));
 		json_object_array_add(jdevs, jd);
 		s = diag_stage_begin(&r, DIAG_STAGE_DEVICE);
-		diag_end(&r, s, DIAG_ST_OK, "usbmuxd device %u: %04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s",
-			 d->device_id, APPLE_VID,
-			 d->product_id, d->conn_type[0] ? d->conn_type : "USB", mode, d->location_id,
-			 (double)d->speed_bps / 1e6, d->udid);
+		diag_end(
+			&r, s, DIAG_ST_OK,
+			"usbmuxd device %u: %04x:%04x over %s, %s mode, location 0x%08x, %g Mb/s, UDID %s",
+			d->device_id, APPLE_VID, d->product_id,
+			d->conn_type[0] ? d->conn_type : "USB", mode, d->location_id,
+			(double)d->speed_bps / 1e6, d->udid);
 	}
 	if (n == 0)
-		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device", umc_addr(umc));
+		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "usbmuxd at %s lists no device",
+				 umc_addr(umc));
 	else
 		diag_set_verdict(&r, DIAG_V_FOUND, "%zu device(s) via usbmuxd", n);
 done:

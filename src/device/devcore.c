@@ -76,7 +76,10 @@ struct devcore {
 	uint8_t *cur; /* the IN transfer last handed out */
 };
 
-static int hs_index(enum tr_speed s) { return s == TR_SPEED_FULL ? 0 : 1; }
+static int hs_index(enum tr_speed s)
+{
+	return s == TR_SPEED_FULL ? 0 : 1;
+}
 
 /* --------------------------------------------------------------------------
  * Creation and descriptors
@@ -199,7 +202,10 @@ void devcore_set_speed(struct devcore *dc, enum tr_speed speed)
 	dc->speed = speed == TR_SPEED_FULL ? TR_SPEED_FULL : TR_SPEED_HIGH;
 }
 
-enum tr_speed devcore_speed(const struct devcore *dc) { return dc->speed; }
+enum tr_speed devcore_speed(const struct devcore *dc)
+{
+	return dc->speed;
+}
 
 void devcore_identity(const struct devcore *dc, uint16_t *vid, uint16_t *pid, uint8_t *ncfg)
 {
@@ -368,10 +374,10 @@ static void cb_anomaly(void *ud, int err, const char *what)
 }
 
 static const struct mux_cbs dc_mux_cbs = {
-    .on_accept = cb_accept,
-    .on_data = cb_data,
-    .on_close = cb_close,
-    .on_anomaly = cb_anomaly,
+	.on_accept = cb_accept,
+	.on_data = cb_data,
+	.on_close = cb_close,
+	.on_anomaly = cb_anomaly,
 };
 
 static int set_config(struct devcore *dc, uint8_t value)
@@ -399,9 +405,15 @@ static int set_config(struct devcore *dc, uint8_t value)
 	return 0;
 }
 
-uint8_t devcore_config(const struct devcore *dc) { return dc->config; }
+uint8_t devcore_config(const struct devcore *dc)
+{
+	return dc->config;
+}
 
-uint64_t devcore_now(const struct devcore *dc) { return dc->now; }
+uint64_t devcore_now(const struct devcore *dc)
+{
+	return dc->now;
+}
 
 void devcore_detach(struct devcore *dc, uint64_t now)
 {
@@ -544,7 +556,10 @@ void devcore_set_mux_version(struct devcore *dc, uint32_t major)
 		mux_set_device_version(dc->mux, dc->mux_major);
 }
 
-struct mux *devcore_mux(const struct devcore *dc) { return dc->mux; }
+struct mux *devcore_mux(const struct devcore *dc)
+{
+	return dc->mux;
+}
 
 int devcore_listen(struct devcore *dc, uint16_t port)
 {
@@ -584,14 +599,20 @@ static bool is_attached(struct devcore *dc, uint64_t now)
 	return !dc->pers->attached || dc->pers->attached(dc->ud, now);
 }
 
-static bool op_attached(void *m, uint64_t now) { return is_attached(m, now); }
+static bool op_attached(void *m, uint64_t now)
+{
+	return is_attached(m, now);
+}
 
 static void op_identity(void *m, uint16_t *vid, uint16_t *pid, uint8_t *num_configs)
 {
 	devcore_identity(m, vid, pid, num_configs);
 }
 
-static void op_reset(void *m, uint64_t now) { devcore_detach(m, now); }
+static void op_reset(void *m, uint64_t now)
+{
+	devcore_detach(m, now);
+}
 
 static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len, size_t *actual,
 		      uint64_t now)
@@ -618,7 +639,10 @@ static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len
 	return dc->pers->control(dc->ud, setup, data, len < wLength ? len : wLength, actual, now);
 }
 
-static uint16_t op_max_packet(void *m, uint8_t ep) { return ep_mps(m, ep); }
+static uint16_t op_max_packet(void *m, uint8_t ep)
+{
+	return ep_mps(m, ep);
+}
 
 static void op_bulk_out(void *m, uint8_t ep, const uint8_t *data, size_t len, uint64_t now)
 {
@@ -702,13 +726,13 @@ static void op_tick(void *m, uint64_t now)
 }
 
 const struct devmodel_ops devcore_model_ops = {
-    .attached = op_attached,
-    .identity = op_identity,
-    .reset = op_reset,
-    .control = op_control,
-    .max_packet = op_max_packet,
-    .bulk_out = op_bulk_out,
-    .bulk_in_next = op_bulk_in_next,
-    .next_timer = op_next_timer,
-    .tick = op_tick,
+	.attached = op_attached,
+	.identity = op_identity,
+	.reset = op_reset,
+	.control = op_control,
+	.max_packet = op_max_packet,
+	.bulk_out = op_bulk_out,
+	.bulk_in_next = op_bulk_in_next,
+	.next_timer = op_next_timer,
+	.tick = op_tick,
 };

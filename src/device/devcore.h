@@ -42,8 +42,8 @@
 
 #define DEVCORE_MAX_CONFIGS 8
 #define DEVCORE_MAX_STRINGS 16
-#define DEVCORE_STRING_MAX 126 /* characters of one string descriptor: (255 - 2) / 2 */
-#define DEVCORE_INQ_MAX 256    /* raw IN transfers queued at once */
+#define DEVCORE_STRING_MAX 126	     /* characters of one string descriptor: (255 - 2) / 2 */
+#define DEVCORE_INQ_MAX 256	     /* raw IN transfers queued at once */
 #define DEVCORE_SEND_MAX (64u << 20) /* bytes held back in the delayed-send queue */
 
 struct devcore;
@@ -100,7 +100,10 @@ void devcore_free(struct devcore *dc);
 
 /* The model to hand a driver: ops + devcore_model(dc). */
 extern const struct devmodel_ops devcore_model_ops;
-static inline void *devcore_model(struct devcore *dc) { return dc; }
+static inline void *devcore_model(struct devcore *dc)
+{
+	return dc;
+}
 /* The personality object of a model built on the core, if its personality
  * is `pers`; else NULL (telling models apart from a driver's argument). */
 void *devcore_owner(void *model, const struct devcore_personality *pers);

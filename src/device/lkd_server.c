@@ -95,7 +95,10 @@ void lks_free(struct lks *s)
 	free(s);
 }
 
-void lks_set_framing(struct lks *s, enum lks_framing f) { s->framing = f; }
+void lks_set_framing(struct lks *s, enum lks_framing f)
+{
+	s->framing = f;
+}
 
 static struct lks_conn *find(struct lks *s, uint32_t id)
 {
@@ -464,10 +467,22 @@ bool lks_closed(struct lks *s, uint32_t conn)
  * Accessors
  */
 
-bool lks_in_tls(const struct lks_conn *c) { return c->st == LKS_ST_TLS; }
-bool lks_dead(const struct lks_conn *c) { return c->dead; }
-uint32_t lks_conn_id(const struct lks_conn *c) { return c->id; }
-uint16_t lks_conn_port(const struct lks_conn *c) { return c->port; }
+bool lks_in_tls(const struct lks_conn *c)
+{
+	return c->st == LKS_ST_TLS;
+}
+bool lks_dead(const struct lks_conn *c)
+{
+	return c->dead;
+}
+uint32_t lks_conn_id(const struct lks_conn *c)
+{
+	return c->id;
+}
+uint16_t lks_conn_port(const struct lks_conn *c)
+{
+	return c->port;
+}
 const char *lks_tls_version(const struct lks_conn *c)
 {
 	return c->tls ? lp_tls_version(c->tls) : NULL;
@@ -476,8 +491,14 @@ const char *lks_tls_cipher(const struct lks_conn *c)
 {
 	return c->tls ? lp_tls_cipher(c->tls) : NULL;
 }
-void lks_set_priv(struct lks_conn *c, void *priv) { c->priv = priv; }
-void *lks_priv(const struct lks_conn *c) { return c->priv; }
+void lks_set_priv(struct lks_conn *c, void *priv)
+{
+	c->priv = priv;
+}
+void *lks_priv(const struct lks_conn *c)
+{
+	return c->priv;
+}
 
 size_t lks_each(struct lks *s, const struct lks_handler *h,
 		void (*fn)(void *arg, struct lks_conn *c), void *arg)

@@ -129,7 +129,8 @@ static bool is_normal_pid(uint16_t pid)
 	return !(pid >= 0x1220 && pid <= 0x1283);
 }
 
-static const struct rdev_ctrl *ctrl_in(const struct rdev_ctrl *v, size_t n, const uint8_t setup[8], bool any_index)
+static const struct rdev_ctrl *ctrl_in(const struct rdev_ctrl *v, size_t n, const uint8_t setup[8],
+				       bool any_index)
 {
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *s = v[i].setup;
@@ -140,13 +141,15 @@ static const struct rdev_ctrl *ctrl_in(const struct rdev_ctrl *v, size_t n, cons
 	return NULL;
 }
 
-const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *r, const uint8_t setup[8], bool any_index)
+const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *r, const uint8_t setup[8],
+				      bool any_index)
 {
 	return ctrl_in(r->ctrl, r->nctrl, setup, any_index);
 }
 
 /* Keep the longest successful answer per request. v has room for RDEV_MAX_CTRL. */
-static int ctrl_add(struct rdev_ctrl *v, size_t *n, const uint8_t setup[8], bool stall, const uint8_t *d, size_t len)
+static int ctrl_add(struct rdev_ctrl *v, size_t *n, const uint8_t setup[8], bool stall,
+		    const uint8_t *d, size_t len)
 {
 	struct rdev_ctrl *c = (struct rdev_ctrl *)ctrl_in(v, *n, setup, false);
 	uint8_t *copy = NULL;
@@ -319,8 +322,8 @@ static bool on_event(void *ud, const struct cap_event *ev)
 		on_control(l, e, ev);
 		break;
 	case CAP_EV_MUX:
-		if (ev->u.mux.protocol == MUX_PROTO_VERSION && ev->dir == 1 && ev->u.mux.ok && !e->mux_major &&
-		    (ev->u.mux.major == 1 || ev->u.mux.major == 2))
+		if (ev->u.mux.protocol == MUX_PROTO_VERSION && ev->dir == 1 && ev->u.mux.ok &&
+		    !e->mux_major && (ev->u.mux.major == 1 || ev->u.mux.major == 2))
 			e->mux_major = ev->u.mux.major;
 		break;
 	case CAP_EV_CONN:
@@ -348,7 +351,8 @@ static const char *serial_of(const struct cap_usbdev *u)
 	return i && i < CAP_RD_STRINGS ? u->str[i] : "";
 }
 
-static const struct cap_usbdev *choose(const struct ld *l, const char *udid, struct lp_errinfo *e, int *rc)
+static const struct cap_usbdev *choose(const struct ld *l, const char *udid, struct lp_errinfo *e,
+				       int *rc)
 {
 	const struct cap_usbdev *best = NULL;
 	size_t nany = 0;
@@ -365,7 +369,8 @@ static const struct cap_usbdev *choose(const struct ld *l, const char *udid, str
 			best = u;
 	}
 	if (udid && !best) {
-		*rc = lp_err_set(e, LP_ENOENT, "replay: no device with UDID %s in the capture", udid);
+		*rc = lp_err_set(e, LP_ENOENT, "replay: no device with UDID %s in the capture",
+				 udid);
 		return NULL;
 	}
 	for (size_t i = 0; i < l->ne && !best; i++)
@@ -379,8 +384,9 @@ static const struct cap_usbdev *choose(const struct ld *l, const char *udid, str
 		if (l->e[i].usb && l->e[i].usb->have_dd)
 			best = l->e[i].usb;
 	if (!best)
-		*rc = lp_err_set(e, nany ? LP_EBADMSG : LP_ENOENT,
-				 "replay: no device answered GET_DESCRIPTOR(device) in the capture");
+		*rc = lp_err_set(
+			e, nany ? LP_EBADMSG : LP_ENOENT,
+			"replay: no device answered GET_DESCRIPTOR(device) in the capture");
 	return best;
 }
 
@@ -392,7 +398,8 @@ static bool followed(const struct cap_usbdev *best, const struct cap_usbdev *u)
 		return false;
 	if (u->addr == best->addr)
 		return true;
-	return u->have_dd && u->dd.idVendor == best->dd.idVendor && u->dd.idProduct == best->dd.idProduct &&
+	return u->have_dd && u->dd.idVendor == best->dd.idVendor &&
+	       u->dd.idProduct == best->dd.idProduct &&
 	       (!serial_of(u)[0] || !serial_of(best)[0] || !strcmp(serial_of(u), serial_of(best)));
 }
 
@@ -428,7 +435,8 @@ static int join(struct ld *l, const struct cap_usbdev *best, struct rdev_rec *r)
 		if (disc_seen && !r->back_at)
 			r->back_at = e->usb->first_t;
 		for (size_t k = 0; k < e->nctrl && !rc; k++)
-			rc = ctrl_add(r->ctrl, &r->nctrl, e->ctrl[k].setup, e->ctrl[k].stall, e->ctrl[k].data, e->ctrl[k].len);
+			rc = ctrl_add(r->ctrl, &r->nctrl, e->ctrl[k].setup, e->ctrl[k].stall,
+				      e->ctrl[k].data, e->ctrl[k].len);
 		if (!r->mux_major)
 			r->mux_major = e->mux_major;
 		if (e->gone && !r->disconnects++) {
@@ -469,7 +477,8 @@ static void load_identity(struct rdev_rec *r)
 	uint16_t mps = 0;
 
 	for (unsigned i = 0; i < r->dd.bNumConfigurations && i < USBD_MAX_CONFIGS; i++) {
-		const uint8_t setup[8] = {0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0, 0, 0};
+		const uint8_t setup[8] = {
+			0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0, 0, 0};
 		const struct rdev_ctrl *c = rdev_rec_ctrl(r, setup, true);
 		uint8_t ei, eo;
 		uint16_t m;
@@ -533,10 +542,13 @@ int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rd
 		static const char pre[] = "not a capture libpcap can read: ";
 		char why[LP_ERRINFO_MSG];
 		const char *m = e ? e->msg : "";
-		snprintf(why, sizeof(why), "%s", strncmp(m, pre, sizeof(pre) - 1) ? m : m + sizeof(pre) - 1);
+		snprintf(why, sizeof(why), "%s",
+			 strncmp(m, pre, sizeof(pre) - 1) ? m : m + sizeof(pre) - 1);
 		rc = lp_err_set(e, LP_EFORMAT, "replay: not a pcap/pcapng capture (%s)", why);
-	} else if (rc == LP_EFORMAT || (!rc && (l->not_usb || !cap_linktype_is_usb(cap_reader_linktype(l->reader))))) {
-		rc = lp_err_set(e, LP_EFORMAT, "replay: link type %d is not USB (usbmon 189/220 or USBPcap 249)",
+	} else if (rc == LP_EFORMAT ||
+		   (!rc && (l->not_usb || !cap_linktype_is_usb(cap_reader_linktype(l->reader))))) {
+		rc = lp_err_set(e, LP_EFORMAT,
+				"replay: link type %d is not USB (usbmon 189/220 or USBPcap 249)",
 				cap_reader_linktype(l->reader));
 	} else if (!rc && l->err) {
 		rc = lp_err_set(e, l->err, "replay: %s", lp_strerror(l->err));
@@ -557,8 +569,9 @@ int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rd
 	load_identity(r);
 	lp_logf(log, LP_LOG_INFO,
 		"replay: device %04x:%04x %s at %u-%u: %zu control replies, usbmux v%u, %zu lockdown exchanges, "
-		"%zu disconnect(s)", r->dd.idVendor, r->dd.idProduct, r->serial, r->bus, r->addr, r->nctrl,
-		r->mux_major, r->nx, r->disconnects);
+		"%zu disconnect(s)",
+		r->dd.idVendor, r->dd.idProduct, r->serial, r->bus, r->addr, r->nctrl, r->mux_major,
+		r->nx, r->disconnects);
 	*out = r;
 	return 0;
 }

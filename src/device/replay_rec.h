@@ -33,9 +33,9 @@
 #include "usb/transport.h"
 #include "usb/usb_desc.h"
 
-#define RDEV_MAX_CTRL 256	     /* distinct control replies */
-#define RDEV_MAX_EXCHANGES 8192	     /* lockdown request/reply pairs */
-#define RDEV_MAX_PORTS 64	     /* accepted/refused ports remembered */
+#define RDEV_MAX_CTRL 256			/* distinct control replies */
+#define RDEV_MAX_EXCHANGES 8192			/* lockdown request/reply pairs */
+#define RDEV_MAX_PORTS 64			/* accepted/refused ports remembered */
 #define RDEV_MAX_DELAY_NS (30ull * LP_NS_PER_S) /* longest reply delay replayed */
 #define RDEV_MEANING_MAX 160
 
@@ -94,7 +94,8 @@ void rdev_rec_free(struct rdev_rec *rec);
 
 /* The recorded reply to a control request matching setup[0..3] (and
  * wIndex unless any_index), or NULL. Borrowed. */
-const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *rec, const uint8_t setup[8], bool any_index);
+const struct rdev_ctrl *rdev_rec_ctrl(const struct rdev_rec *rec, const uint8_t setup[8],
+				      bool any_index);
 
 /* The meaning of a lockdown request as matched ("GetValue Key=ProductVersion",
  * "StartService Service=com.apple.x", "Pair"); `req` borrowed. */

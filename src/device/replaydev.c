@@ -28,7 +28,7 @@
 #include "src/device/devcore.h"
 #include "src/device/lkd_server.h"
 
-#define RD_NEXT_SHOWN 3	     /* recorded alternatives named in a divergence */
+#define RD_NEXT_SHOWN 3 /* recorded alternatives named in a divergence */
 
 struct rdev {
 	struct lp_clock *clock;
@@ -38,8 +38,8 @@ struct rdev {
 	bool *used;	      /* per recorded exchange: answered already */
 	size_t svc_next;
 	size_t replayed, reused;
-	struct devcore *dc;   /* owned */
-	struct lks *srv;      /* owned */
+	struct devcore *dc; /* owned */
+	struct lks *srv;    /* owned */
 	X509 *srv_cert;
 	EVP_PKEY *srv_key;
 	char divergence[RDEV_DIVERGENCE_MAX];
@@ -49,8 +49,8 @@ static int player_init(struct rdev *r);
 
 /* ---- loading --------------------------------------------------------------- */
 
-int rdev_load_file(FILE *f, const struct rdev_opts *o, struct lp_clock *clock, const struct lp_log *log,
-		   struct rdev **out, struct lp_errinfo *e)
+int rdev_load_file(FILE *f, const struct rdev_opts *o, struct lp_clock *clock,
+		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e)
 {
 	struct rdev *r;
 	int ret;
@@ -79,8 +79,8 @@ int rdev_load_file(FILE *f, const struct rdev_opts *o, struct lp_clock *clock, c
 	return 0;
 }
 
-int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock *clock, const struct lp_log *log,
-		   struct rdev **out, struct lp_errinfo *e)
+int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock *clock,
+		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e)
 {
 	FILE *f = fopen(path, "rb");
 
@@ -91,7 +91,8 @@ int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock 
 
 /* ---- playing: lockdown ------------------------------------------------------ */
 
-static void diverge(struct rdev *r, struct lks_conn *c, const char *meaning, bool in_tls, const char *why)
+static void diverge(struct rdev *r, struct lks_conn *c, const char *meaning, bool in_tls,
+		    const char *why)
 {
 	char next[256] = "";
 	size_t shown = 0, len = 0;
@@ -100,10 +101,11 @@ static void diverge(struct rdev *r, struct lks_conn *c, const char *meaning, boo
 		size_t same = 1;
 		if (r->used[i])
 			continue;
-		while (i + same < r->rec->nx && !r->used[i + same] && !strcmp(r->rec->x[i + same].meaning, r->rec->x[i].meaning))
+		while (i + same < r->rec->nx && !r->used[i + same] &&
+		       !strcmp(r->rec->x[i + same].meaning, r->rec->x[i].meaning))
 			same++;
-		len += (size_t)snprintf(next + len, len < sizeof(next) ? sizeof(next) - len : 0, "%s%s", shown ? ", " : "",
-					r->rec->x[i].meaning);
+		len += (size_t)snprintf(next + len, len < sizeof(next) ? sizeof(next) - len : 0,
+					"%s%s", shown ? ", " : "", r->rec->x[i].meaning);
 		if (same > 1 && len < sizeof(next))
 			len += (size_t)snprintf(next + len, sizeof(next) - len, " (x%zu)", same);
 		if (len >= sizeof(next))
@@ -113,12 +115,13 @@ static void diverge(struct rdev *r, struct lks_conn *c, const char *meaning, boo
 	}
 	if (!r->divergence[0]) {
 		if (why)
-			snprintf(r->divergence, sizeof(r->divergence), "host sent %s%s; %s", meaning,
-				 in_tls ? " inside session TLS" : "", why);
+			snprintf(r->divergence, sizeof(r->divergence), "host sent %s%s; %s",
+				 meaning, in_tls ? " inside session TLS" : "", why);
 		else
-			snprintf(r->divergence, sizeof(r->divergence), "host sent %s%s; recording has %s%s", meaning,
-				 in_tls ? " inside session TLS" : "", next[0] ? "next: " : "no further lockdown request",
-				 next);
+			snprintf(r->divergence, sizeof(r->divergence),
+				 "host sent %s%s; recording has %s%s", meaning,
+				 in_tls ? " inside session TLS" : "",
+				 next[0] ? "next: " : "no further lockdown request", next);
 		lp_logf(r->log, LP_LOG_WARN, "replay: diverged: %s", r->divergence);
 	}
 	lks_kill(c, "diverged from the recording");
@@ -163,8 +166,10 @@ static int server_creds(struct rdev *r)
 	nm = x ? X509_get_subject_name(x) : NULL;
 	if (!x || !X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 365) || !X509_set_pubkey(x, r->srv_key) ||
-	    !X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"linkprobe replay", -1, -1, 0) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 365) ||
+	    !X509_set_pubkey(x, r->srv_key) ||
+	    !X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+					(const unsigned char *)"linkprobe replay", -1, -1, 0) ||
 	    !X509_set_issuer_name(x, nm) || !X509_sign(x, r->srv_key, EVP_sha256())) {
 		X509_free(x);
 		EVP_PKEY_free(r->srv_key);
@@ -182,7 +187,10 @@ static plist_t reply_new(const char *request)
 	return d; /* no Result key, as real devices answer (notes section 0) */
 }
 
-static uint64_t delay(const struct rdev *r, uint64_t ns) { return r->timing ? ns : 0; }
+static uint64_t delay(const struct rdev *r, uint64_t ns)
+{
+	return r->timing ? ns : 0;
+}
 
 static void handle_request(void *ud, struct lks_conn *c, plist_t req, uint64_t now)
 {
@@ -219,9 +227,11 @@ static void handle_request(void *ud, struct lks_conn *c, plist_t req, uint64_t n
 		plist_t rep;
 		uint16_t port;
 		if (!r->rec->nsvc)
-			return diverge(r, c, meaning, true,
-				       "the recording shows no service connection after its session");
-		port = r->rec->svc_ports[r->svc_next < r->rec->nsvc ? r->svc_next++ : r->rec->nsvc - 1];
+			return diverge(
+				r, c, meaning, true,
+				"the recording shows no service connection after its session");
+		port = r->rec->svc_ports[r->svc_next < r->rec->nsvc ? r->svc_next++
+								    : r->rec->nsvc - 1];
 		devcore_listen(r->dc, port);
 		rep = reply_new("StartService");
 		plist_dict_set_item(rep, "Service", plist_new_string(lkd_dict_str(req, "Service")));
@@ -239,7 +249,8 @@ static void handle_bad(void *ud, struct lks_conn *c, int err, uint64_t now)
 	struct rdev *r = ud;
 
 	if (err == LP_ETOOBIG)
-		diverge(r, c, "a lockdown message over the size cap", lks_in_tls(c), "not replayable");
+		diverge(r, c, "a lockdown message over the size cap", lks_in_tls(c),
+			"not replayable");
 	else
 		lp_logf(r->log, LP_LOG_WARN,
 			"replay: host sent a lockdown message that is not a plist dictionary");
@@ -248,8 +259,8 @@ static void handle_bad(void *ud, struct lks_conn *c, int err, uint64_t now)
 /* The replay's TLS server has a throwaway certificate; hosts do not verify
  * it and it accepts any client certificate (no pairing to check against). */
 static const struct lks_handler replay_handler = {
-    .request = handle_request,
-    .bad = handle_bad,
+	.request = handle_request,
+	.bad = handle_bad,
 };
 
 /* ---- the personality ---------------------------------------------------------- */
@@ -278,7 +289,8 @@ static int p_control(void *ud, const uint8_t setup[8], uint8_t *data, size_t len
 	struct rdev *r = ud;
 	const struct rdev_ctrl *c = rdev_rec_ctrl(r->rec, setup, false);
 
-	if (!c && setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR && setup[3] == USBD_DT_STRING)
+	if (!c && setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR &&
+	    setup[3] == USBD_DT_STRING)
 		c = rdev_rec_ctrl(r->rec, setup, true); /* another LANGID than recorded */
 	if (!c || c->stall)
 		return LP_ESTALL;
@@ -318,12 +330,12 @@ static void p_closed(void *ud, uint32_t conn, uint64_t now)
 
 /* The recorded disconnect is the link's (rdev_link): always attached. */
 static const struct devcore_personality replay_personality = {
-    .reset = p_reset,
-    .configured = p_configured,
-    .control = p_control,
-    .accept = p_accept,
-    .data = p_data,
-    .closed = p_closed,
+	.reset = p_reset,
+	.configured = p_configured,
+	.control = p_control,
+	.accept = p_accept,
+	.data = p_data,
+	.closed = p_closed,
 };
 
 /* The core with the recorded descriptors: the device descriptor, then each
@@ -347,10 +359,12 @@ static int player_init(struct rdev *r)
 		devcore_set_device(r->dc, buf, (size_t)n);
 	}
 	for (unsigned i = 0; i < rec->dd.bNumConfigurations && i < USBD_MAX_CONFIGS; i++) {
-		const uint8_t cs[8] = {0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0, 0, 0};
+		const uint8_t cs[8] = {
+			0x80, USBD_REQ_GET_DESCRIPTOR, (uint8_t)i, USBD_DT_CONFIG, 0, 0, 0, 0};
 		const struct rdev_ctrl *c = rdev_rec_ctrl(rec, cs, true);
 
-		if (!rec->cfg_ok[i] || !c || c->stall || devcore_add_config(r->dc, c->data, c->len, NULL, 0))
+		if (!rec->cfg_ok[i] || !c || c->stall ||
+		    devcore_add_config(r->dc, c->data, c->len, NULL, 0))
 			break;
 	}
 	devcore_set_speed(r->dc, rec->speed);
@@ -358,9 +372,15 @@ static int player_init(struct rdev *r)
 	return 0;
 }
 
-void *rdev_model(struct rdev *r) { return devcore_model(r->dc); }
+void *rdev_model(struct rdev *r)
+{
+	return devcore_model(r->dc);
+}
 
-struct rdev *rdev_of_model(void *model) { return devcore_owner(model, &replay_personality); }
+struct rdev *rdev_of_model(void *model)
+{
+	return devcore_owner(model, &replay_personality);
+}
 
 /* ---- public ------------------------------------------------------------------- */
 
@@ -373,10 +393,14 @@ int rdev_link(const struct rdev *r, uint64_t now, struct tr_sim_link *out)
 	if (r->rec->bulk)
 		out->error_rate = (double)r->rec->bulk_err / (double)r->rec->bulk;
 	if (r->rec->disconnects) {
-		out->disconnect_at_ns = now + (r->rec->disc_at > r->rec->t_first ? r->rec->disc_at - r->rec->t_first : 1);
+		out->disconnect_at_ns = now + (r->rec->disc_at > r->rec->t_first
+						       ? r->rec->disc_at - r->rec->t_first
+						       : 1);
 		/* never came back: longer than any host waits */
 		out->reenum_gap_ns = r->rec->back_at == UINT64_MAX ? 3600ull * LP_NS_PER_S
-				     : r->rec->back_at > r->rec->disc_at ? r->rec->back_at - r->rec->disc_at : 1;
+				     : r->rec->back_at > r->rec->disc_at
+					     ? r->rec->back_at - r->rec->disc_at
+					     : 1;
 	}
 	out->seed = 1;
 	return 0;

@@ -179,19 +179,19 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 {
 	static const char *const names[SIM_STR_COUNT] = {
-	    [SIM_STR_MANUFACTURER] = "Apple Inc.",
-	    [SIM_STR_PTP] = "PTP",
-	    [SIM_STR_IPOD] = "iPod USB Interface",
-	    [SIM_STR_PTP_AMD] = "PTP + Apple Mobile Device",
-	    [SIM_STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
-	    [SIM_STR_MUX] = "Apple USB Multiplexor",
-	    [SIM_STR_ETH] = "Apple USB Ethernet",
+		[SIM_STR_MANUFACTURER] = "Apple Inc.",
+		[SIM_STR_PTP] = "PTP",
+		[SIM_STR_IPOD] = "iPod USB Interface",
+		[SIM_STR_PTP_AMD] = "PTP + Apple Mobile Device",
+		[SIM_STR_PTP_AMD_ETH] = "PTP + Apple Mobile Device + Apple USB Ethernet",
+		[SIM_STR_MUX] = "Apple USB Multiplexor",
+		[SIM_STR_ETH] = "Apple USB Ethernet",
 	};
 	uint8_t devdesc[18], cfg[2][SD_CFG_MAX];
 	struct lp_wr w;
 	int rc;
 
-	uint16_t pid = kind == SIM_DFU	   ? SD_PID_DFU
+	uint16_t pid = kind == SIM_DFU	      ? SD_PID_DFU
 		       : kind == SIM_RECOVERY ? SD_PID_RECOVERY
 					      : SD_PID_NORMAL;
 	uint8_t ncfg = kind == SIM_NORMAL ? 4 : 1;
@@ -223,11 +223,11 @@ int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 			rc = devcore_set_string(dc, i, names[i]);
 	if (!rc)
 		rc = devcore_set_string(dc, SIM_STR_PRODUCT,
-					kind == SIM_DFU	  ? "Apple Mobile Device (DFU Mode)"
-					: kind == SIM_RECOVERY ? "Apple Mobile Device (Recovery Mode)"
-								 : "iPhone");
+					kind == SIM_DFU ? "Apple Mobile Device (DFU Mode)"
+					: kind == SIM_RECOVERY
+						? "Apple Mobile Device (Recovery Mode)"
+						: "iPhone");
 	if (!rc)
 		rc = devcore_set_string(dc, SIM_STR_SERIAL, serial);
 	return rc;
 }
-

@@ -67,7 +67,10 @@ static plist_t reply_new(const char *req)
 /* Success replies carry no Result key: the recorded QueryType, GetValue and
  * StartSession replies have none (notes section 0), nor has any reply of an
  * iOS since 5 (hosts check for Error instead). */
-static plist_t reply_ok(const char *req) { return reply_new(req); }
+static plist_t reply_ok(const char *req)
+{
+	return reply_new(req);
+}
 
 static void send_error(struct slkd *l, struct lks_conn *c, const char *req, int err)
 {
@@ -168,7 +171,6 @@ bad:
 	*root = *host = *dev = NULL;
 	return LP_ELKD_INVALID_PAIR_RECORD;
 }
-
 
 static void handle_pair(struct slkd *l, struct lks_conn *c, plist_t msg)
 {
@@ -466,10 +468,10 @@ bool slkd_peer_ok(void *ud, struct lks_conn *c, X509 *peer)
 }
 
 const struct lks_handler slkd_lockdown_handler = {
-    .request = lockdown_request,
-    .bad = lockdown_bad,
-    .peer_ok = slkd_peer_ok,
-    .closed = slkd_conn_closed,
+	.request = lockdown_request,
+	.bad = lockdown_bad,
+	.peer_ok = slkd_peer_ok,
+	.closed = slkd_conn_closed,
 };
 
 struct slkd *slkd_new(struct slkd_device *d, struct devcore *dc, const struct lp_log *log)
@@ -496,7 +498,10 @@ void slkd_free(struct slkd *l)
 	free(l);
 }
 
-void slkd_set_framing(struct slkd *l, enum lks_framing f) { lks_set_framing(l->srv, f); }
+void slkd_set_framing(struct slkd *l, enum lks_framing f)
+{
+	lks_set_framing(l->srv, f);
+}
 
 void slkd_attach(struct slkd *l)
 {
@@ -538,4 +543,7 @@ void slkd_data(struct slkd *l, uint32_t conn, const uint8_t *buf, size_t len, ui
 	lks_data(l->srv, conn, buf, len, now);
 }
 
-void slkd_closed(struct slkd *l, uint32_t conn) { lks_closed(l->srv, conn); }
+void slkd_closed(struct slkd *l, uint32_t conn)
+{
+	lks_closed(l->srv, conn);
+}

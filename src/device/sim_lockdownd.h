@@ -133,8 +133,8 @@ bool slkd_buid_paired(const struct slkd_device *d, const char *buid);
 void slkd_remove_pairing(struct slkd_device *d, size_t i);
 /* Adopts root/host/device. Replaces a pairing with the same HostID; evicts
  * the oldest when full. */
-struct slkd_pairing *slkd_add_pairing(struct slkd_device *d, const char *host_id,
-				      const char *buid, X509 *root, X509 *host, X509 *device);
+struct slkd_pairing *slkd_add_pairing(struct slkd_device *d, const char *host_id, const char *buid,
+				      X509 *root, X509 *host, X509 *device);
 int slkd_state_save(struct slkd_device *d);
 
 /* sim_values.c: GetValue of `key` (NULL: all) in `domain` (NULL: none);

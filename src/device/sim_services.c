@@ -156,8 +156,8 @@ static void notify_request(void *ud, struct lks_conn *c, plist_t msg, uint64_t n
 }
 
 static const struct lks_handler notify_handler = {
-    .request = notify_request,
-    .closed = slkd_conn_closed,
+	.request = notify_request,
+	.closed = slkd_conn_closed,
 };
 
 struct observers {
@@ -205,9 +205,9 @@ static void backup_request(void *ud, struct lks_conn *c, plist_t msg, uint64_t n
 }
 
 static const struct lks_handler backup_handler = {
-    .request = backup_request,
-    .peer_ok = slkd_peer_ok,
-    .closed = slkd_conn_closed,
+	.request = backup_request,
+	.peer_ok = slkd_peer_ok,
+	.closed = slkd_conn_closed,
 };
 
 bool slkd_service_accept(struct slkd *l, uint32_t conn, uint16_t port)

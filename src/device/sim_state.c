@@ -156,8 +156,8 @@ void slkd_remove_pairing(struct slkd_device *d, size_t i)
 
 /* Adopts root/host/device. Replaces a pairing with the same HostID; evicts
  * the oldest when full. */
-struct slkd_pairing *slkd_add_pairing(struct slkd_device *d, const char *host_id,
-				      const char *buid, X509 *root, X509 *host, X509 *device)
+struct slkd_pairing *slkd_add_pairing(struct slkd_device *d, const char *host_id, const char *buid,
+				      X509 *root, X509 *host, X509 *device)
 {
 	struct slkd_pairing *p;
 
@@ -238,7 +238,8 @@ int slkd_state_save(struct slkd_device *d)
 		} else {
 			strcpy(dir, ".");
 		}
-		if (pair_write_file_atomic(dir, slash ? slash + 1 : d->state_path, xml, xlen, false, NULL))
+		if (pair_write_file_atomic(dir, slash ? slash + 1 : d->state_path, xml, xlen, false,
+					   NULL))
 			goto out;
 	}
 	rc = 0;

@@ -16,24 +16,23 @@
 #define PRODUCT_VERSION "16.7.2"
 #define BUILD_VERSION "20H115"
 
-
 /* Domain-less keys and whether they are readable without a session. */
 static const struct {
 	const char *key;
 	bool pub;
 } vals[] = {
-    {"UniqueDeviceID", true},	  {"ProductType", true},
-    {"ProductVersion", true},	  {"ProductName", true},
-    {"BuildVersion", true},	  {"DeviceClass", true},
-    {"DeviceName", true},	  {"DeviceColor", true},
-    {"HardwareModel", true},	  {"CPUArchitecture", true},
-    {"WiFiAddress", true},	  {"DevicePublicKey", true},
-    {"SerialNumber", false},	  {"UniqueChipID", false},
-    {"ActivationState", false},	  {"TimeIntervalSince1970", false},
-    {"BluetoothAddress", false},  {"ModelNumber", false},
-    {"RegionInfo", false},	  {"HardwarePlatform", false},
-    {"PasswordProtected", false}, {"ChipID", false},
-    {"FirmwareVersion", false},	  {"TimeZone", false},
+	{"UniqueDeviceID", true},     {"ProductType", true},
+	{"ProductVersion", true},     {"ProductName", true},
+	{"BuildVersion", true},	      {"DeviceClass", true},
+	{"DeviceName", true},	      {"DeviceColor", true},
+	{"HardwareModel", true},      {"CPUArchitecture", true},
+	{"WiFiAddress", true},	      {"DevicePublicKey", true},
+	{"SerialNumber", false},      {"UniqueChipID", false},
+	{"ActivationState", false},   {"TimeIntervalSince1970", false},
+	{"BluetoothAddress", false},  {"ModelNumber", false},
+	{"RegionInfo", false},	      {"HardwarePlatform", false},
+	{"PasswordProtected", false}, {"ChipID", false},
+	{"FirmwareVersion", false},   {"TimeZone", false},
 };
 
 static int val_index(const char *key)
@@ -129,7 +128,6 @@ static plist_t domain_make(const struct slkd_device *d, const char *domain)
 	(void)d;
 	return v;
 }
-
 
 int slkd_value(const struct slkd_device *d, const char *domain, const char *key, bool session,
 	       uint64_t now, plist_t *out)

@@ -52,48 +52,49 @@ struct sd_profile {
 #define SD_LATENCY_DEFAULT (100 * US)
 
 static const struct sd_profile profiles[] = {
-    {.name = "healthy", .summary = "high speed; the user taps Trust 2 s after the dialog appears"},
-    {.name = "charge-only",
-     .summary = "charge-only cable: no data lines, the phone never enumerates",
-     .charge_only = true},
-    {.name = "full-speed",
-     .summary = "as healthy but at full speed (12 Mb/s, 64-byte bulk packets)",
-     .full_speed = true,
-     .latency_ns = 1000 * US},
-    {.name = "flaky",
-     .summary = "3% of bulk transfers fail; drops off the bus 0.7 s in, back 300 ms later",
-     .latency_ns = 200 * US,
-     .error_rate = 0.03,
-     .disconnect_at_ns = 700 * MS,
-     .reenum_gap_ns = 300 * MS},
-    {.name = "camera-only",
-     .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
-     .kind = SIM_CAMERA},
-    {.name = "dfu",
-     .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
-     .kind = SIM_DFU},
-    {.name = "recovery",
-     .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
-     .kind = SIM_RECOVERY},
-    {.name = "locked",
-     .summary = "passcode-locked: Pair answers PasswordProtected forever",
-     .locked = true},
-    {.name = "deny",
-     .summary = "the user taps Don't Trust 2 s after the dialog: UserDeniedPairing",
-     .answer = SLKD_ANSWER_DENY},
-    {.name = "never-answers",
-     .summary = "nobody answers the Trust dialog: PairingDialogResponsePending forever",
-     .answer = SLKD_ANSWER_NEVER},
-    {.name = "forgot-host",
-     .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
-     .forget_hosts = true},
-    {.name = "unplug-during-pair",
-     .summary = "the phone disappears 1 s after the Trust dialog appears",
-     .answer = SLKD_ANSWER_NEVER,
-     .unplug_after_dialog_ns = 1000 * MS},
-    {.name = "tls-reject",
-     .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
-     .refuse_host_certs = true},
+	{.name = "healthy",
+	 .summary = "high speed; the user taps Trust 2 s after the dialog appears"},
+	{.name = "charge-only",
+	 .summary = "charge-only cable: no data lines, the phone never enumerates",
+	 .charge_only = true},
+	{.name = "full-speed",
+	 .summary = "as healthy but at full speed (12 Mb/s, 64-byte bulk packets)",
+	 .full_speed = true,
+	 .latency_ns = 1000 * US},
+	{.name = "flaky",
+	 .summary = "3% of bulk transfers fail; drops off the bus 0.7 s in, back 300 ms later",
+	 .latency_ns = 200 * US,
+	 .error_rate = 0.03,
+	 .disconnect_at_ns = 700 * MS,
+	 .reenum_gap_ns = 300 * MS},
+	{.name = "camera-only",
+	 .summary = "only configuration 1 (PTP): no usbmux, the host sees a camera",
+	 .kind = SIM_CAMERA},
+	{.name = "dfu",
+	 .summary = "DFU mode (05ac:1227): one DFU configuration, iBoot-style serial, no usbmux",
+	 .kind = SIM_DFU},
+	{.name = "recovery",
+	 .summary = "recovery mode (05ac:1281): one vendor configuration, no usbmux",
+	 .kind = SIM_RECOVERY},
+	{.name = "locked",
+	 .summary = "passcode-locked: Pair answers PasswordProtected forever",
+	 .locked = true},
+	{.name = "deny",
+	 .summary = "the user taps Don't Trust 2 s after the dialog: UserDeniedPairing",
+	 .answer = SLKD_ANSWER_DENY},
+	{.name = "never-answers",
+	 .summary = "nobody answers the Trust dialog: PairingDialogResponsePending forever",
+	 .answer = SLKD_ANSWER_NEVER},
+	{.name = "forgot-host",
+	 .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
+	 .forget_hosts = true},
+	{.name = "unplug-during-pair",
+	 .summary = "the phone disappears 1 s after the Trust dialog appears",
+	 .answer = SLKD_ANSWER_NEVER,
+	 .unplug_after_dialog_ns = 1000 * MS},
+	{.name = "tls-reject",
+	 .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
+	 .refuse_host_certs = true},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -177,7 +178,10 @@ static void post_events(struct simdev *s, uint64_t now)
  * The personality on the device core
  */
 
-static bool p_attached(void *m, uint64_t now) { return is_attached(m, now); }
+static bool p_attached(void *m, uint64_t now)
+{
+	return is_attached(m, now);
+}
 
 static void p_reset(void *m, bool bus, uint64_t now)
 {
@@ -261,21 +265,27 @@ static uint64_t p_next_timer(void *m, uint64_t now)
 	return best;
 }
 
-static void p_tick(void *m, uint64_t now) { post_events(m, now); }
+static void p_tick(void *m, uint64_t now)
+{
+	post_events(m, now);
+}
 
 static const struct devcore_personality simdev_personality = {
-    .attached = p_attached,
-    .reset = p_reset,
-    .configured = p_configured,
-    .control = p_control,
-    .accept = p_accept,
-    .data = p_data,
-    .closed = p_closed,
-    .next_timer = p_next_timer,
-    .tick = p_tick,
+	.attached = p_attached,
+	.reset = p_reset,
+	.configured = p_configured,
+	.control = p_control,
+	.accept = p_accept,
+	.data = p_data,
+	.closed = p_closed,
+	.next_timer = p_next_timer,
+	.tick = p_tick,
 };
 
-void *simdev_model(struct simdev *s) { return devcore_model(s->dc); }
+void *simdev_model(struct simdev *s)
+{
+	return devcore_model(s->dc);
+}
 
 /* --------------------------------------------------------------------------
  * Creation, identity, accessors
@@ -411,8 +421,8 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	}
 	devcore_set_speed(s->dc, s->speed);
 	pol.answer = p->answer;
-	pol.trust_delay_ns =
-	    o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS : SD_TRUST_DELAY;
+	pol.trust_delay_ns = o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS
+						     : SD_TRUST_DELAY;
 	pol.locked = p->locked;
 	pol.forget_hosts = p->forget_hosts;
 	pol.refuse_host_certs = p->refuse_host_certs;
@@ -461,7 +471,10 @@ int simdev_link(const struct simdev *s, struct tr_sim_link *out)
 	return 0;
 }
 
-size_t simdev_profile_count(void) { return NPROFILES; }
+size_t simdev_profile_count(void)
+{
+	return NPROFILES;
+}
 
 int simdev_profile_at(size_t i, const char **name, const char **summary)
 {
@@ -474,7 +487,10 @@ int simdev_profile_at(size_t i, const char **name, const char **summary)
 	return 0;
 }
 
-const char *simdev_udid(const struct simdev *s) { return s->dev.id.udid; }
+const char *simdev_udid(const struct simdev *s)
+{
+	return s->dev.id.udid;
+}
 
 void simdev_get_state(const struct simdev *s, uint64_t now, struct simdev_state *st)
 {

@@ -97,9 +97,18 @@ static const struct verdict_row *vrow(enum diag_verdict v)
 	return &verdicts[0];
 }
 
-const char *diag_verdict_name(enum diag_verdict v) { return vrow(v)->name; }
-const char *diag_verdict_remedy(enum diag_verdict v) { return vrow(v)->remedy; }
-int diag_verdict_exit(enum diag_verdict v) { return vrow(v)->exit_code; }
+const char *diag_verdict_name(enum diag_verdict v)
+{
+	return vrow(v)->name;
+}
+const char *diag_verdict_remedy(enum diag_verdict v)
+{
+	return vrow(v)->remedy;
+}
+int diag_verdict_exit(enum diag_verdict v)
+{
+	return vrow(v)->exit_code;
+}
 
 void diag_init(struct diag_report *r, const char *command, struct lp_clock *clock)
 {
@@ -156,7 +165,8 @@ static void vset(char *dst, size_t n, const char *fmt, va_list ap)
 	lp_sanitize_str(dst, n, tmp);
 }
 
-void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt, ...)
+void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt,
+	      ...)
 {
 	va_list ap;
 
@@ -218,10 +228,14 @@ const char *diag_mode_for_pid(uint16_t vid, uint16_t pid)
 static const char *status_name(enum diag_status s)
 {
 	switch (s) {
-	case DIAG_ST_OK: return "ok";
-	case DIAG_ST_FAIL: return "fail";
-	case DIAG_ST_SKIPPED: return "skipped";
-	default: return "running";
+	case DIAG_ST_OK:
+		return "ok";
+	case DIAG_ST_FAIL:
+		return "fail";
+	case DIAG_ST_SKIPPED:
+		return "skipped";
+	default:
+		return "running";
 	}
 }
 
@@ -234,8 +248,8 @@ static int cmp_u64(const void *a, const void *b)
 /* Fixed 1-2-5 bucket edges in microseconds (upper bounds, inclusive), so
  * histograms of different runs line up; the last bucket takes the rest. */
 static const double hist_le_us[] = {
-	1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
-	1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8,
+	1,   2,	  5,   10,  20,	 50,  100, 200, 500, 1e3, 2e3, 5e3, 1e4,
+	2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8,
 };
 #define HIST_N (sizeof(hist_le_us) / sizeof(hist_le_us[0]))
 
@@ -328,7 +342,10 @@ json_object *diag_latency_json(const uint64_t *v, size_t n)
 	return o;
 }
 
-static json_object *jstr(const char *s) { return json_object_new_string(s ? s : ""); }
+static json_object *jstr(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
 
 json_object *diag_to_json(const struct diag_report *r)
 {
@@ -369,7 +386,8 @@ json_object *diag_to_json(const struct diag_report *r)
 		json_object_object_add(js, "name", jstr(s->name));
 		json_object_object_add(js, "status", jstr(status_name(s->status)));
 		json_object_object_add(js, "start_ns", json_object_new_int64((int64_t)s->start_ns));
-		json_object_object_add(js, "duration_ns", json_object_new_int64((int64_t)s->duration_ns));
+		json_object_object_add(js, "duration_ns",
+				       json_object_new_int64((int64_t)s->duration_ns));
 		json_object_object_add(js, "detail", jstr(s->detail));
 		json_object_array_add(st, js);
 	}

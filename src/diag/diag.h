@@ -20,11 +20,11 @@
 
 enum diag_verdict {
 	DIAG_V_NONE = 0,
-	DIAG_V_GOOD,		/* cable test: data link healthy */
-	DIAG_V_TRUSTED,	/* trust: session + service started */
-	DIAG_V_FOUND,	/* list: at least one device */
-	DIAG_V_DEGRADED,	/* full speed link */
-	DIAG_V_FLAKY,	/* transfer errors / re-enumerations */
+	DIAG_V_GOOD,	 /* cable test: data link healthy */
+	DIAG_V_TRUSTED,	 /* trust: session + service started */
+	DIAG_V_FOUND,	 /* list: at least one device */
+	DIAG_V_DEGRADED, /* full speed link */
+	DIAG_V_FLAKY,	 /* transfer errors / re-enumerations */
 	DIAG_V_NO_DEVICE,
 	DIAG_V_CAMERA_ONLY,
 	DIAG_V_RECOVERY_MODE,
@@ -66,7 +66,7 @@ struct diag_device {
 	uint8_t bus, addr;
 	char udid[80];
 	char product[64];      /* USB product string, sanitized */
-	char name[128];        /* DeviceName from lockdown, sanitized */
+	char name[128];	       /* DeviceName from lockdown, sanitized */
 	char product_type[48]; /* iPhone10,6 */
 	char product_version[32];
 	double speed_mbps;
@@ -88,8 +88,8 @@ struct diag_report {
 	enum diag_verdict verdict;
 	char evidence[DIAG_DETAIL]; /* the fact behind the verdict */
 	char remedy_extra[DIAG_DETAIL];
-	json_object *metrics;	/* owned, may be NULL */
-	json_object *extra;	/* owned, may be NULL: extra top-level keys */
+	json_object *metrics; /* owned, may be NULL */
+	json_object *extra;   /* owned, may be NULL: extra top-level keys */
 	diag_stage_fn on_stage;
 	void *on_stage_ud;
 	void (*on_mark)(void *ud, const char *text); /* capture stage markers */
@@ -100,8 +100,8 @@ void diag_init(struct diag_report *r, const char *command, struct lp_clock *cloc
 void diag_release(struct diag_report *r);
 /* Open a stage (returns it; it is the current one until ended). */
 struct diag_stage *diag_begin(struct diag_report *r, const char *name);
-void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, const char *fmt,
+	      ...) __attribute__((format(printf, 4, 5)));
 /* Update a running stage's detail and re-notify (countdowns). */
 void diag_progress(struct diag_report *r, struct diag_stage *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

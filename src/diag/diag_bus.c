@@ -22,15 +22,18 @@ void diag_rule_bus_corruption(struct diag_report *r, uint64_t bad, uint64_t tota
 	if (!r || !bad)
 		return;
 	if (r->verdict != DIAG_V_NONE && r->verdict != DIAG_V_FLAKY)
-		snprintf(was, sizeof(was), "; without them the verdict would be %s", diag_verdict_name(r->verdict));
-	diag_set_verdict(r, DIAG_V_FLAKY,
-			 "%llu of %llu packets on the wire were corrupted (%llu failed their CRC, %llu unreadable; "
-			 "first at packet %llu); %llu transactions retried, %llu given up by the host%s",
-			 (unsigned long long)bad, (unsigned long long)total, (unsigned long long)crc_bad,
-			 (unsigned long long)(bad - crc_bad), (unsigned long long)first_pkt,
-			 (unsigned long long)retries, (unsigned long long)gave_up, was);
-	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-		 "%llu of %llu packets failed their CRC or were unreadable: signal integrity - replace the cable, "
-		 "avoid hubs and extension leads, and plug straight into a port on the computer.",
-		 (unsigned long long)bad, (unsigned long long)total);
+		snprintf(was, sizeof(was), "; without them the verdict would be %s",
+			 diag_verdict_name(r->verdict));
+	diag_set_verdict(
+		r, DIAG_V_FLAKY,
+		"%llu of %llu packets on the wire were corrupted (%llu failed their CRC, %llu unreadable; "
+		"first at packet %llu); %llu transactions retried, %llu given up by the host%s",
+		(unsigned long long)bad, (unsigned long long)total, (unsigned long long)crc_bad,
+		(unsigned long long)(bad - crc_bad), (unsigned long long)first_pkt,
+		(unsigned long long)retries, (unsigned long long)gave_up, was);
+	snprintf(
+		r->remedy_extra, sizeof(r->remedy_extra),
+		"%llu of %llu packets failed their CRC or were unreadable: signal integrity - replace the cable, "
+		"avoid hubs and extension leads, and plug straight into a port on the computer.",
+		(unsigned long long)bad, (unsigned long long)total);
 }

@@ -66,7 +66,8 @@ struct diag_pair_end {
 	bool dialog_seen; /* PairingDialogResponsePending was answered */
 	const char *msg;  /* evidence for other errors; may be NULL */
 };
-void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s, const struct diag_pair_end *p);
+void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s,
+			   const struct diag_pair_end *p);
 
 /* The device left the bus during stage `s` (live: LP_ENODEV; capture: a
  * disconnect inside the stage). DISCONNECTED. `what` says what was under
@@ -75,14 +76,14 @@ void diag_rule_gone(struct diag_report *r, struct diag_stage *s, const char *wha
 
 /* The cable test's facts after its round trips. */
 struct diag_cable_facts {
-	uint64_t rounds;	/* probe rounds (0: unknown, e.g. from a capture) */
+	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */
 	uint64_t ctrl, mux, lockdown; /* successful round trips of each kind */
-	uint64_t errors;	/* failed transfers and protocol errors */
-	uint64_t reenums;	/* times the device left the bus and came back */
-	bool gone;		/* it left the bus and did not come back */
-	double speed_mbps;	/* link speed; 0 = not known */
-	double secs;		/* how long the test ran */
-	const char *first_error; /* may be NULL */
+	uint64_t errors;	      /* failed transfers and protocol errors */
+	uint64_t reenums;	      /* times the device left the bus and came back */
+	bool gone;		      /* it left the bus and did not come back */
+	double speed_mbps;	      /* link speed; 0 = not known */
+	double secs;		      /* how long the test ran */
+	const char *first_error;      /* may be NULL */
 };
 
 /* The verdict alone: DISCONNECTED if the device did not come back, else

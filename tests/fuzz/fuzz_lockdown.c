@@ -17,8 +17,8 @@ static volatile size_t sink; /* keeps the getters from being optimized out */
 
 static void use_message(plist_t m)
 {
-	static const char *const keys[] = {"Request", "Error", "Result", "Type", "Key", "Domain",
-					   "SessionID", "Service", "HostID"};
+	static const char *const keys[] = {"Request", "Error",	   "Result",  "Type",  "Key",
+					   "Domain",  "SessionID", "Service", "HostID"};
 	uint8_t *wire = NULL;
 	size_t len = 0;
 

@@ -106,8 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mux_cbs hcb = { .on_connect = fz_connect, .on_data = fz_hdata, .on_control = fz_control };
-	struct mux_cbs dcb = { .on_accept = fz_accept, .on_data = fz_ddata };
+	struct mux_cbs hcb = {
+		.on_connect = fz_connect, .on_data = fz_hdata, .on_control = fz_control};
+	struct mux_cbs dcb = {.on_accept = fz_accept, .on_data = fz_ddata};
 	struct fz f;
 	uint8_t opt;
 	size_t off = 1;

@@ -75,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		x.data_len = dlen;
 		off += dlen;
 		t += 1000;
-		cap_reader_transfer(r, t, ++pkt, (uint64_t)x.xfer << 8 | x.ep, 1, h[4] & 3, setup, &x);
+		cap_reader_transfer(r, t, ++pkt, (uint64_t)x.xfer << 8 | x.ep, 1, h[4] & 3, setup,
+				    &x);
 	}
 	cap_reader_finish(r, false);
 	cap_reader_free(r);

@@ -49,7 +49,9 @@ static void pump(struct fz *f)
 			free(p);
 			moved = true;
 		}
-		for (int k = 0; k < 64 && devcore_model_ops.bulk_in_next(rdev_model(f->rd), 0x85, &d, &n, &zlp, f->now) == 0; k++) {
+		for (int k = 0; k < 64 && devcore_model_ops.bulk_in_next(rdev_model(f->rd), 0x85,
+									 &d, &n, &zlp, f->now) == 0;
+		     k++) {
 			mux_feed(f->host, d, n, true);
 			moved = true;
 		}
@@ -113,7 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (unsigned v = 1; v <= 4; v++) {
 		uint8_t sc[8] = {0x00, 9, (uint8_t)v, 0, 0, 0, 0, 0};
-		if (devcore_model_ops.control(rdev_model(f.rd), sc, NULL, 0, &got, 0) == 0 && devcore_model_ops.max_packet(rdev_model(f.rd), 0x85))
+		if (devcore_model_ops.control(rdev_model(f.rd), sc, NULL, 0, &got, 0) == 0 &&
+		    devcore_model_ops.max_packet(rdev_model(f.rd), 0x85))
 			break;
 	}
 	f.host = mux_new(MUX_ROLE_HOST, &cbs, &f, &log);

@@ -117,8 +117,8 @@ static void pump(struct fz *f)
 			free(pkt);
 			moved = true;
 		}
-		while (ops->bulk_in_next(simdev_model(f->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp, f->clk.vnow) ==
-		       0) {
+		while (ops->bulk_in_next(simdev_model(f->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp,
+					 f->clk.vnow) == 0) {
 			if (f->h)
 				mux_feed(f->h, d, len, true);
 			moved = true;
@@ -234,7 +234,10 @@ static int add_pairing(void)
 	return 0;
 }
 
-static void drop_state(void) { unlink(state_path); }
+static void drop_state(void)
+{
+	unlink(state_path);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -303,8 +306,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dl = sizeof(buf);
 			if (dl)
 				memcpy(buf, rec + 8, dl);
-			ops->control(simdev_model(f.s), setup, buf, (setup[0] & 0x80) ? sizeof(buf) : dl, &actual,
-				     f.clk.vnow);
+			ops->control(simdev_model(f.s), setup, buf,
+				     (setup[0] & 0x80) ? sizeof(buf) : dl, &actual, f.clk.vnow);
 		} else if ((ctl & 1) || !f.h) {
 			ops->bulk_out(simdev_model(f.s), SIMDEV_EP_MUX_OUT, rec, len, f.clk.vnow);
 		} else if (f.have_conn && len) {

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sink += (size_t)umc_result_to_err(num, num & 1) + strlen(umc_result_name(num));
 	if (umc_parse_device_list(d, devs, UMC_MAX_DEVICES, &n, &skipped, NULL) == 0)
 		for (size_t i = 0; i < n; i++)
-			sink += strlen(devs[i].udid) + strlen(devs[i].conn_type) + devs[i].device_id;
+			sink += strlen(devs[i].udid) + strlen(devs[i].conn_type) +
+				devs[i].device_id;
 	v = plist_dict_get_item(d, "PairRecordData");
 	if (v && plist_get_node_type(v) == PLIST_DATA) {
 		uint64_t len = 0;

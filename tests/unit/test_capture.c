@@ -82,8 +82,13 @@ static char *run(const char *fmt, ...)
 /* ---- a synthetic device and transfers ------------------------------------ */
 
 static struct tr_dev fake_dev = {
-	.info = {.bus = 3, .addr = 7, .vid = 0x05ac, .pid = 0x12a8, .speed = TR_SPEED_HIGH,
-		 .port_path = "3-1", .session = 1},
+	.info = {.bus = 3,
+		 .addr = 7,
+		 .vid = 0x05ac,
+		 .pid = 0x12a8,
+		 .speed = TR_SPEED_HIGH,
+		 .port_path = "3-1",
+		 .session = 1},
 };
 
 struct expect {
@@ -184,16 +189,16 @@ static void test_usbmon_bulk_out_submit_bytes(void **state)
 	uint8_t payload[4] = {1, 2, 3, 4};
 	/* expected record on a little-endian host */
 	static const uint8_t want[68] = {
-		0x2a, 0, 0, 0, 0, 0, 0, 0,	 /* id 42 */
-		'S', 3, 0x04, 7, 3, 0, '-', 0,	 /* S bulk ep 4 dev 7 bus 3, no setup, data */
-		0x00, 0xf1, 0x53, 0x65, 0, 0, 0, 0, /* ts_sec 1700000000 */
-		0xa7, 0xe2, 0x01, 0, /* ts_usec 123559 */
-		0x8d, 0xff, 0xff, 0xff, /* -115 */
-		4, 0, 0, 0, 4, 0, 0, 0,	 /* len_urb 4, len_cap 4 */
-		0, 0, 0, 0, 0, 0, 0, 0,	 /* setup */
-		0, 0, 0, 0, 0, 0, 0, 0,	 /* interval, start_frame */
-		0, 0, 0, 0, 0, 0, 0, 0,	 /* xfer_flags (OUT), ndesc */
-		1, 2, 3, 4};
+		0x2a, 0,    0,	  0,	0, 0, 0,   0, /* id 42 */
+		'S',  3,    0x04, 7,	3, 0, '-', 0, /* S bulk ep 4 dev 7 bus 3, no setup, data */
+		0x00, 0xf1, 0x53, 0x65, 0, 0, 0,   0, /* ts_sec 1700000000 */
+		0xa7, 0xe2, 0x01, 0,		      /* ts_usec 123559 */
+		0x8d, 0xff, 0xff, 0xff,		      /* -115 */
+		4,    0,    0,	  0,	4, 0, 0,   0, /* len_urb 4, len_cap 4 */
+		0,    0,    0,	  0,	0, 0, 0,   0, /* setup */
+		0,    0,    0,	  0,	0, 0, 0,   0, /* interval, start_frame */
+		0,    0,    0,	  0,	0, 0, 0,   0, /* xfer_flags (OUT), ndesc */
+		1,    2,    3,	  4};
 
 	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
 		skip();
@@ -274,8 +279,8 @@ static void swap_hdr(uint8_t *b)
 {
 	static const struct {
 		size_t off, n;
-	} f[] = {{0, 8}, {12, 2}, {16, 8}, {24, 4}, {28, 4}, {32, 4}, {36, 4}, {48, 4}, {52, 4},
-		 {56, 4}, {60, 4}};
+	} f[] = {{0, 8},  {12, 2}, {16, 8}, {24, 4}, {28, 4}, {32, 4},
+		 {36, 4}, {48, 4}, {52, 4}, {56, 4}, {60, 4}};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		for (size_t a = f[i].off, z = f[i].off + f[i].n - 1; a < z; a++, z--) {
@@ -338,7 +343,8 @@ static void test_usbmon_decode(void **state)
 	assert_true(d.legacy);
 	assert_int_equal(d.data_len, 10);
 	assert_memory_equal(d.data, data, 10);
-	assert_int_equal(cap_usbmon_decode_lt(buf, 47, CAP_LINKTYPE_USB_LINUX, false, &d), LP_ETRUNC);
+	assert_int_equal(cap_usbmon_decode_lt(buf, 47, CAP_LINKTYPE_USB_LINUX, false, &d),
+			 LP_ETRUNC);
 	assert_int_equal(cap_usbmon_decode_lt(buf, 58, 1, false, &d), LP_EFORMAT);
 
 	buf[8] = 'X';
@@ -379,7 +385,8 @@ static void check_readback(const char *path)
 
 	/* expectations only: regenerate in memory */
 	{
-		struct cap_writer *w = cap_open(tpath("scratch.pcapng"), CAP_FMT_PCAPNG, NULL, NULL);
+		struct cap_writer *w = cap_open(tpath("scratch.pcapng"), CAP_FMT_PCAPNG, NULL,
+						NULL);
 		struct cap_tap *t;
 
 		assert_non_null(w);
@@ -500,7 +507,8 @@ static void test_tshark_fields(void **state)
 		strcat(want, line);
 	}
 	out = run("tshark -r %s -T fields -e usb.urb_type -e usb.endpoint_address -e usb.data_len "
-		  "2>/dev/null", f);
+		  "2>/dev/null",
+		  f);
 	assert_string_equal(out, want);
 	free(out);
 
@@ -509,14 +517,17 @@ static void test_tshark_fields(void **state)
 	free(out);
 
 	out = run("tshark -r %s -T fields -e usb.urb_status -e usb.bus_id -e usb.device_address "
-		  "2>/dev/null | sed -n '8,9p'", f);
+		  "2>/dev/null | sed -n '8,9p'",
+		  f);
 	assert_string_equal(out, "-104\t3\t7\n-19\t3\t7\n");
 	free(out);
 
 	/* the IDB names the device and its speed */
 	out = run("tshark -r %s -T fields -e frame.interface_name -e frame.interface_description "
-		  "-c 1 2>/dev/null", f);
-	assert_string_equal(out, "usbmon3\t05ac:12a8, high speed (480 Mb/s), bus 3 device 7, port 3-1\n");
+		  "-c 1 2>/dev/null",
+		  f);
+	assert_string_equal(
+		out, "usbmon3\t05ac:12a8, high speed (480 Mb/s), bus 3 device 7, port 3-1\n");
 	free(out);
 }
 
@@ -690,7 +701,9 @@ static void test_redact_plist(void **state)
 	assert_null(strstr(buf, "QUJDREVG"));
 	assert_null(strstr(buf, "MDEyMzQ1"));
 	assert_null(strstr(buf, "TUlJRXZR"));
-	assert_non_null(strstr(buf, "<data>\n\tREDACTEDREDACTEDREDACTEDREDACTEDREDA\n\tCTEDREDACTEDREDA\n\t</data>"));
+	assert_non_null(strstr(
+		buf,
+		"<data>\n\tREDACTEDREDACTEDREDACTEDREDACTEDREDA\n\tCTEDREDACTEDREDA\n\t</data>"));
 	assert_non_null(strstr(buf, "<data>REDACTEDREDACTEDREDACTEDREDACTEDREDA</data>"));
 	/* everything else untouched */
 	assert_non_null(strstr(buf, "<string>ABCD-1234</string>"));
@@ -718,8 +731,9 @@ static void test_redact_split(void **state)
 {
 	const char *secret = "<key>EscrowBag</key>\n\t<data>QUJDREVGR0hJSktMTU5P</data>";
 	size_t L = strlen(secret);
-	uint8_t hdr[36] = {0, 0, 0, 6, 0, 0, 0, 0, 0xfe, 0xed, 0xfa, 0xce, 0, 5, 0, 4,
-			   0, 1, 0xf2, 0x7e, 0, 0, 0, 0x41, 0, 0, 0, 0x42, 0x50, 0x10, 0x02, 0};
+	uint8_t hdr[36] = {0,	 0,    0, 6, 0, 0,    0,    0,	  0xfe, 0xed, 0xfa,
+			   0xce, 0,    5, 0, 4, 0,    1,    0xf2, 0x7e, 0,    0,
+			   0,	 0x41, 0, 0, 0, 0x42, 0x50, 0x10, 0x02, 0};
 	uint8_t a[128], b[128], orig_hdr[36];
 
 	for (size_t cut = 1; cut < L; cut++) {
@@ -893,7 +907,8 @@ static void test_streams_tshark(void **state)
 		skip();
 	out = run("tshark -r %s -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -T fields "
 		  "-e tcp.stream -e tcp.srcport -e tcp.dstport -e tcp.flags -e tcp.seq -e tcp.ack "
-		  "-e tcp.len -e ip.checksum.status -e tcp.checksum.status 2>/dev/null", f);
+		  "-e tcp.len -e ip.checksum.status -e tcp.checksum.status 2>/dev/null",
+		  f);
 	assert_string_equal(out, "0\t1\t62078\t0x0002\t0\t0\t0\t1\t1\n"
 				 "0\t62078\t1\t0x0012\t0\t1\t0\t1\t1\n"
 				 "0\t1\t62078\t0x0010\t1\t1\t0\t1\t1\n"
@@ -930,7 +945,8 @@ static size_t read_tcp_view(const char *f, struct tcp_pkt *o, size_t max)
 		assert_true(h->caplen >= 40);
 		o[n].sp = (uint16_t)(p[20] << 8 | p[21]);
 		o[n].dp = (uint16_t)(p[22] << 8 | p[23]);
-		o[n].seq = (uint32_t)p[24] << 24 | (uint32_t)p[25] << 16 | (uint32_t)p[26] << 8 | p[27];
+		o[n].seq = (uint32_t)p[24] << 24 | (uint32_t)p[25] << 16 | (uint32_t)p[26] << 8 |
+			   p[27];
 		o[n].flags = p[33];
 		o[n].len = h->caplen - 40;
 		assert_true(o[n].len <= sizeof(o[n].data));
@@ -975,7 +991,8 @@ static void test_streams_tls_flows(void **state)
 
 		memcpy(both, alert, sizeof(alert));
 		memcpy(both + sizeof(alert), plain, 9);
-		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, both, sizeof(both)), 0);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, both, sizeof(both)),
+				 0);
 	}
 	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 2, NULL, 0), 0);
 	/* service connection: TLS from the first byte */
@@ -1012,7 +1029,8 @@ static void test_streams_tls_flows(void **state)
 				continue;
 			if (pk[i].len == 9 && pk[i].data[4] == 'h') {
 				nplain++;
-				assert_int_equal(hp, nplain < 3 ? 1 : CAP_STREAMS_FLOW_PORT_FIRST + 1);
+				assert_int_equal(hp,
+						 nplain < 3 ? 1 : CAP_STREAMS_FLOW_PORT_FIRST + 1);
 				if (nplain == 3)
 					assert_int_equal(pk[i].seq, 1);
 			} else {
@@ -1031,7 +1049,8 @@ static void test_streams_tls_flows(void **state)
 		return;
 	{
 		char *out = run("tshark -r %s -Y tls.handshake.type==1 -T fields -e tcp.srcport "
-				"2>/dev/null", f);
+				"2>/dev/null",
+				f);
 
 		assert_string_equal(out, "49152\n2\n"); /* both found by the TLS heuristic */
 		free(out);
@@ -1054,10 +1073,13 @@ static void test_streams_redact(void **state)
 			cap_streams_set_redact(s, false);
 		/* cut in the middle of the EscrowBag body */
 		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0,
-						   (const uint8_t *)plist_escrow, 120), 0);
+						   (const uint8_t *)plist_escrow, 120),
+				 0);
 		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0,
-						   (const uint8_t *)plist_escrow + 120, len - 120), 0);
-		assert_true(pass == 1 ? cap_streams_redacted(s) == 0 : cap_streams_redacted(s) > 40);
+						   (const uint8_t *)plist_escrow + 120, len - 120),
+				 0);
+		assert_true(pass == 1 ? cap_streams_redacted(s) == 0
+				      : cap_streams_redacted(s) > 40);
 		cap_streams_free(s);
 		assert_int_equal(cap_close(w), 0);
 		b = slurp(f, &n);
@@ -1139,15 +1161,18 @@ static size_t lockdown_msg(uint8_t *o, const char *body)
 	return 4 + n;
 }
 
-#define PL_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\">\n<dict>\n"
+#define PL_HEAD \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\">\n<dict>\n"
 #define PL_TAIL "</dict>\n</plist>\n"
 
 static void write_golden(const char *path)
 {
 	static const uint8_t ver_out[20] = {0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 2};
 	static const uint8_t ver_in[20] = {0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 2};
-	static const uint8_t setup[17] = {0, 0, 0, 2, 0, 0, 0, 17, 0xfe, 0xed, 0xfa, 0xce, 0, 0, 0xff, 0xff, 7};
-	struct cap_open_opts oo = {.os = "Linux", .hardware = "golden", .userappl = "linkprobe test"};
+	static const uint8_t setup[17] = {0,	0,    0,    2, 0, 0,	0,    17, 0xfe,
+					  0xed, 0xfa, 0xce, 0, 0, 0xff, 0xff, 7};
+	struct cap_open_opts oo = {
+		.os = "Linux", .hardware = "golden", .userappl = "linkprobe test"};
 	struct cap_writer *w = cap_open(path, CAP_FMT_PCAPNG, &oo, NULL);
 	struct lp_clock clk;
 	struct cap_tap *t;
@@ -1171,28 +1196,33 @@ static void write_golden(const char *path)
 	n = mux_tcp(pkt, 2, 0, 1, 62078, 1, 1, 0x10, NULL, 0);
 	mux_out(t, &ns, &id, pkt, n);
 	cap_tap_mark(t, "stage QueryType");
-	m = lockdown_msg(msg, PL_HEAD "\t<key>Label</key>\n\t<string>linkprobe</string>\n"
-				  "\t<key>Request</key>\n\t<string>QueryType</string>\n" PL_TAIL);
+	m = lockdown_msg(msg,
+			 PL_HEAD "\t<key>Label</key>\n\t<string>linkprobe</string>\n"
+				 "\t<key>Request</key>\n\t<string>QueryType</string>\n" PL_TAIL);
 	n = mux_tcp(pkt, 3, 0, 1, 62078, hs, ds, 0x10, msg, m);
 	mux_out(t, &ns, &id, pkt, n);
 	hs += (uint32_t)m;
 	/* the device sends the length prefix in its own segment (section 0) */
-	m = lockdown_msg(msg, PL_HEAD "\t<key>Request</key>\n\t<string>QueryType</string>\n"
-				  "\t<key>Type</key>\n\t<string>com.apple.mobile.lockdown</string>\n" PL_TAIL);
+	m = lockdown_msg(
+		msg, PL_HEAD
+		"\t<key>Request</key>\n\t<string>QueryType</string>\n"
+		"\t<key>Type</key>\n\t<string>com.apple.mobile.lockdown</string>\n" PL_TAIL);
 	n = mux_tcp(pkt, 1, 3, 62078, 1, ds, hs, 0x10, msg, 4);
 	mux_in(t, &ns, &id, pkt, n);
 	n = mux_tcp(pkt, 2, 3, 62078, 1, ds + 4, hs, 0x10, msg + 4, m - 4);
 	mux_in(t, &ns, &id, pkt, n);
 	ds += (uint32_t)m;
 	cap_tap_mark(t, "stage GetValue");
-	m = lockdown_msg(msg, PL_HEAD "\t<key>Key</key>\n\t<string>IDAMCapability</string>\n"
-				  "\t<key>Request</key>\n\t<string>GetValue</string>\n" PL_TAIL);
+	m = lockdown_msg(msg,
+			 PL_HEAD "\t<key>Key</key>\n\t<string>IDAMCapability</string>\n"
+				 "\t<key>Request</key>\n\t<string>GetValue</string>\n" PL_TAIL);
 	n = mux_tcp(pkt, 4, 2, 1, 62078, hs, ds, 0x10, msg, m);
 	mux_out(t, &ns, &id, pkt, n);
 	hs += (uint32_t)m;
-	m = lockdown_msg(msg, PL_HEAD "\t<key>Error</key>\n\t<string>GetProhibited</string>\n"
-				  "\t<key>Key</key>\n\t<string>IDAMCapability</string>\n"
-				  "\t<key>Request</key>\n\t<string>GetValue</string>\n" PL_TAIL);
+	m = lockdown_msg(msg,
+			 PL_HEAD "\t<key>Error</key>\n\t<string>GetProhibited</string>\n"
+				 "\t<key>Key</key>\n\t<string>IDAMCapability</string>\n"
+				 "\t<key>Request</key>\n\t<string>GetValue</string>\n" PL_TAIL);
 	n = mux_tcp(pkt, 3, 4, 62078, 1, ds, hs, 0x10, msg, m);
 	mux_in(t, &ns, &id, pkt, n);
 	ds += (uint32_t)m;
@@ -1270,12 +1300,14 @@ static uint8_t *bplist_secret_msg(size_t *len)
 	plist_dict_set_item(d, "Request", plist_new_string("Pair"));
 	plist_dict_set_item(d, "EscrowBag", plist_new_data((const char *)bag, sizeof(bag)));
 	plist_dict_set_item(d, "HostID", plist_new_string("ABCD-1234"));
-	plist_dict_set_item(d, "HostPrivateKey", plist_new_data("PRIVATE-KEY-BYTES-PRIVATE-KEY", 29));
+	plist_dict_set_item(d, "HostPrivateKey",
+			    plist_new_data("PRIVATE-KEY-BYTES-PRIVATE-KEY", 29));
 	plist_to_bin(d, &bin, &bl);
 	plist_free(d);
 	m = malloc(4 + bl);
 	assert_non_null(m);
-	m[0] = (uint8_t)(bl >> 24), m[1] = (uint8_t)(bl >> 16), m[2] = (uint8_t)(bl >> 8), m[3] = (uint8_t)bl;
+	m[0] = (uint8_t)(bl >> 24), m[1] = (uint8_t)(bl >> 16), m[2] = (uint8_t)(bl >> 8),
+	m[3] = (uint8_t)bl;
 	memcpy(m + 4, bin, bl);
 	plist_to_bin_free(bin);
 	*len = 4 + bl;
@@ -1300,7 +1332,8 @@ static void test_redact_binary_plist(void **state)
 	/* exact: the structure survives, the rest is untouched */
 	plist_from_bin((const char *)m + 4, (uint32_t)(len - 4), &back);
 	assert_non_null(back);
-	assert_string_equal(plist_get_string_ptr(plist_dict_get_item(back, "HostID"), NULL), "ABCD-1234");
+	assert_string_equal(plist_get_string_ptr(plist_dict_get_item(back, "HostID"), NULL),
+			    "ABCD-1234");
 	plist_free(back);
 	free(m);
 

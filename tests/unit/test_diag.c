@@ -45,7 +45,10 @@ static int teardown(void **state)
 
 static void test_err_map(void **state)
 {
-	static const struct { int err; enum diag_verdict v; } rows[] = {
+	static const struct {
+		int err;
+		enum diag_verdict v;
+	} rows[] = {
 		{LP_ENODEV, DIAG_V_DISCONNECTED},
 		{LP_EACCES, DIAG_V_ACCESS_DENIED},
 		{LP_EBUSY, DIAG_V_DEVICE_BUSY},
@@ -83,8 +86,8 @@ static void test_err_map(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		enum diag_verdict got = diag_verdict_for_err(rows[i].err);
 		if (got != rows[i].v)
-			fail_msg("%s: got %s, want %s", lp_errname(rows[i].err), diag_verdict_name(got),
-				 diag_verdict_name(rows[i].v));
+			fail_msg("%s: got %s, want %s", lp_errname(rows[i].err),
+				 diag_verdict_name(got), diag_verdict_name(rows[i].v));
 	}
 	/* every other lockdown refusal is a protocol error, none a USB error */
 	for (int err = LP_ELKD_FIRST; err >= LP_ELKD_LAST; err--) {
@@ -112,7 +115,12 @@ static void test_rule_err_names_stage(void **state)
 /* --- cable test ---------------------------------------------------------- */
 
 static const struct diag_cable_facts clean = {
-	.rounds = 100, .ctrl = 100, .mux = 100, .lockdown = 100, .speed_mbps = 480, .secs = 2,
+	.rounds = 100,
+	.ctrl = 100,
+	.mux = 100,
+	.lockdown = 100,
+	.speed_mbps = 480,
+	.secs = 2,
 };
 
 static void test_cable_boundaries(void **state)
@@ -162,8 +170,9 @@ static void test_cable_rule_stage(void **state)
 	diag_rule_cable(&f->r, s, &c);
 	assert_int_equal(s->status, DIAG_ST_OK);
 	assert_int_equal(f->r.verdict, DIAG_V_GOOD);
-	assert_string_equal(s->detail,
-			    "100 rounds: 100 control, 100 usbmux, 100 lockdown round trips; 0 errors, 0 re-enumerations");
+	assert_string_equal(
+		s->detail,
+		"100 rounds: 100 control, 100 usbmux, 100 lockdown round trips; 0 errors, 0 re-enumerations");
 
 	c.speed_mbps = 12; /* DEGRADED: the round trips themselves were fine */
 	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
@@ -285,7 +294,10 @@ static void test_mode_rule(void **state)
 
 static void test_pair_rule(void **state)
 {
-	static const struct { int err; enum diag_verdict v; } rows[] = {
+	static const struct {
+		int err;
+		enum diag_verdict v;
+	} rows[] = {
 		{LP_ELKD_PAIRING_DIALOG_PENDING, DIAG_V_TRUST_PENDING},
 		{LP_ELKD_PASSWORD_PROTECTED, DIAG_V_LOCKED},
 		{LP_ELKD_USER_DENIED_PAIRING, DIAG_V_DENIED},
@@ -296,7 +308,8 @@ static void test_pair_rule(void **state)
 	struct fixture *f = *state;
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct diag_pair_end p = {.err = rows[i].err, .tries = 3, .waited_s = 30, .dialog_seen = true};
+		struct diag_pair_end p = {
+			.err = rows[i].err, .tries = 3, .waited_s = 30, .dialog_seen = true};
 		struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
 		diag_rule_pair_failed(&f->r, s, &p);
 		assert_int_equal(s->status, DIAG_ST_FAIL);
@@ -379,15 +392,26 @@ static void test_report_json(void **state)
 	diag_stage_skip(&f->r, DIAG_STAGE_PAIR, "a record exists");
 	diag_set_verdict(&f->r, DIAG_V_STALE_TRUST, "stage StartSession: InvalidHostID");
 	o = diag_to_json(&f->r);
-	assert_string_equal(json_object_get_string(json_object_object_get(o, "verdict")), "STALE_TRUST");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "verdict")),
+			    "STALE_TRUST");
 	assert_int_equal(json_object_get_int(json_object_object_get(o, "exit_code")), 1);
 	st = json_object_object_get(o, "stages");
 	assert_int_equal(json_object_array_length(st), 2);
-	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 0), "status")), "ok");
-	assert_int_equal(json_object_get_int64(json_object_object_get(json_object_array_get_idx(st, 0), "duration_ns")), 5000);
-	assert_null(strchr(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 0), "detail")), 0x1b));
-	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 1), "status")), "skipped");
-	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(st, 1), "name")), "Pair");
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(st, 0), "status")),
+			    "ok");
+	assert_int_equal(json_object_get_int64(json_object_object_get(
+				 json_object_array_get_idx(st, 0), "duration_ns")),
+			 5000);
+	assert_null(strchr(json_object_get_string(json_object_object_get(
+				   json_object_array_get_idx(st, 0), "detail")),
+			   0x1b));
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(st, 1), "status")),
+			    "skipped");
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(st, 1), "name")),
+			    "Pair");
 	json_object_put(o);
 }
 

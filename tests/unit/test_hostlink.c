@@ -33,8 +33,8 @@
 struct model {
 	struct devcore *dc;
 	bool attached;
-	bool mute;	 /* never answer VERSION */
-	bool usbmux;	 /* offer configuration 2 */
+	bool mute;   /* never answer VERSION */
+	bool usbmux; /* offer configuration 2 */
 	uint32_t major;
 	uint8_t *big;
 	int accepts, closes, set_configs;
@@ -115,8 +115,8 @@ static const struct devcore_personality model_pers = {
 	.closed = m_close,
 };
 
-static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub, uint8_t proto,
-		       uint8_t out, uint8_t in)
+static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
+		       uint8_t proto, uint8_t out, uint8_t in)
 {
 	memset(f, 0, sizeof(*f));
 	f->bInterfaceNumber = num;
@@ -139,9 +139,14 @@ static void m_init(struct model *m)
 {
 	static const char *const s[] = {NULL, "Apple Inc.", "iPhone", SERIAL};
 	struct usbd_device d = {
-		.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-		.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
-		.iProduct = 2, .iSerialNumber = 3,
+		.bcdUSB = 0x0200,
+		.idVendor = 0x05ac,
+		.idProduct = 0x12a8,
+		.bcdDevice = 0x0804,
+		.bMaxPacketSize0 = 64,
+		.iManufacturer = 1,
+		.iProduct = 2,
+		.iSerialNumber = 3,
 		.bNumConfigurations = (uint8_t)(m->usbmux ? 2 : 1),
 	};
 	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
@@ -296,7 +301,8 @@ static void test_open_echo(void **state)
 	struct hl_stats st;
 
 	open_link(f);
-	assert_int_equal(devcore_config(f->m.dc), 2); /* the link selected the usbmux configuration */
+	assert_int_equal(devcore_config(f->m.dc),
+			 2); /* the link selected the usbmux configuration */
 	assert_int_equal(hl_mux_version(f->hl), 2);
 	assert_true(mux_active(devcore_mux(f->m.dc))); /* the device saw SETUP */
 	assert_int_equal(hl_info(f->hl)->ep_out, 0x04);
@@ -449,7 +455,8 @@ static void test_disconnect(void **state)
 static void test_transfer_errors(void **state)
 {
 	struct fx *f = fx_new(true, 2, 0);
-	struct tr_faults fa = {.error_rate = 1.0, .error_status = TR_STATUS_ERROR, .only_endpoint = 0x85};
+	struct tr_faults fa = {
+		.error_rate = 1.0, .error_status = TR_STATUS_ERROR, .only_endpoint = 0x85};
 	struct lp_stream *s, *s2;
 	struct hl_stats st;
 	uint8_t buf[8];
@@ -482,7 +489,8 @@ static void test_transfer_errors(void **state)
 	fa.only_endpoint = 0x04;
 	fa.error_status = TR_STATUS_STALL;
 	tr_set_faults(f->ctx, &fa);
-	assert_int_equal(lp_stream_send(s, (const uint8_t *)"abc", 3, dl(f, 1000), NULL), LP_ESTALL);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"abc", 3, dl(f, 1000), NULL),
+			 LP_ESTALL);
 	tr_set_faults(f->ctx, NULL);
 	hl_get_stats(f->hl, &st);
 	assert_int_equal(st.last_error, LP_ESTALL);
@@ -523,7 +531,8 @@ static void test_observer_and_close(void **state)
 	open_link(f);
 	hl_set_stream_observer(f->hl, obs, &o);
 	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, NULL), 0);
-	assert_int_equal(lp_stream_send(s, (const uint8_t *)"0123456789", 10, dl(f, 1000), NULL), 0);
+	assert_int_equal(lp_stream_send(s, (const uint8_t *)"0123456789", 10, dl(f, 1000), NULL),
+			 0);
 	assert_int_equal(lp_stream_read_full(s, buf, 10, dl(f, 1000), NULL), 0);
 	assert_int_equal(o.opens, 1);
 	assert_int_equal(o.up, 10);

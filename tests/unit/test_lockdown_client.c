@@ -43,7 +43,7 @@ struct fake {
 	bool split_prefix;
 	bool saw_close_notify;
 	const char *raw_reply; /* sent instead of a plist if set */
-	bool coalesce_stop; /* StopSession reply and close_notify in one read */
+	bool coalesce_stop;    /* StopSession reply and close_notify in one read */
 };
 
 /* Shared across tests (RSA generation is slow). */
@@ -367,7 +367,8 @@ static void test_get_value(void **state)
 	plist_free(v);
 
 	assert_int_equal(lkd_get_value(c, "com.apple.mobile.battery", "BatteryCurrentCapacity", &v,
-				       dl(f), &e), 0);
+				       dl(f), &e),
+			 0);
 	assert_string_equal(lkd_dict_str(f->last_req, "Domain"), "com.apple.mobile.battery");
 	plist_get_uint_val(v, &u);
 	assert_int_equal(u, 87);
@@ -379,7 +380,8 @@ static void test_get_value(void **state)
 	plist_free(v);
 
 	v = NULL;
-	assert_int_equal(lkd_get_value(c, NULL, "IDAMCapability", &v, dl(f), &e), LP_ELKD_GET_PROHIBITED);
+	assert_int_equal(lkd_get_value(c, NULL, "IDAMCapability", &v, dl(f), &e),
+			 LP_ELKD_GET_PROHIBITED);
 	assert_string_equal(e.msg, "GetProhibited");
 	assert_null(v);
 	lkd_client_free(c);
@@ -567,9 +569,11 @@ static void test_session_tls(void **state)
 	lkd_set_keylog(c, keylog, &kl);
 	lkd_set_observer(c, observer, &seen);
 	assert_int_equal(lkd_tls_info(c, &ver, &ciph), LP_ENOENT);
-	assert_int_equal(lkd_start_session(c, "not-paired", g_rec->system_buid, &sid, &ssl, dl(f), &e),
-			 LP_ELKD_INVALID_HOST_ID);
-	assert_int_equal(lkd_start_session(c, g_rec->host_id, g_rec->system_buid, &sid, &ssl, dl(f), &e), 0);
+	assert_int_equal(
+		lkd_start_session(c, "not-paired", g_rec->system_buid, &sid, &ssl, dl(f), &e),
+		LP_ELKD_INVALID_HOST_ID);
+	assert_int_equal(
+		lkd_start_session(c, g_rec->host_id, g_rec->system_buid, &sid, &ssl, dl(f), &e), 0);
 	assert_string_equal(sid, "SESSION-1");
 	assert_true(ssl);
 	assert_string_equal(lkd_dict_str(f->last_req, "SystemBUID"), g_rec->system_buid);
@@ -605,7 +609,9 @@ static void test_session_tls(void **state)
 		/* a device presenting any other certificate does not get it */
 		assert_false(lkd_escrow_allowed(c, g_rec->host_certificate.data,
 						g_rec->host_certificate.len, &why));
-		assert_string_equal(why, "the device's TLS certificate is not the pair record's DeviceCertificate");
+		assert_string_equal(
+			why,
+			"the device's TLS certificate is not the pair record's DeviceCertificate");
 		assert_false(lkd_escrow_allowed(c, NULL, 0, &why));
 	}
 	plist_free(v);
@@ -640,7 +646,8 @@ static void test_stop_session_with_close_notify(void **state)
 	bool ssl = false;
 
 	f->coalesce_stop = true;
-	assert_int_equal(lkd_start_session(c, g_rec->host_id, g_rec->system_buid, &sid, &ssl, dl(f), &e), 0);
+	assert_int_equal(
+		lkd_start_session(c, g_rec->host_id, g_rec->system_buid, &sid, &ssl, dl(f), &e), 0);
 	assert_int_equal(lkd_start_tls(c, g_host_cert, g_host_key, dl(f), &e), 0);
 	assert_int_equal(lkd_stop_session(c, sid, dl(f), &e), 0);
 	assert_false(lkd_in_tls(c));

@@ -189,13 +189,15 @@ static void test_oversize_refused_before_body(void **state)
 	uint8_t big[8] = {0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c', 'd'};
 	assert_int_equal(lkd_framer_feed(f, big, sizeof(big)), LP_ETOOBIG);
 	lkd_framer_free(f);
-	assert_int_equal(lkd_plist_decode((const uint8_t *)"x", LKD_MAX_MESSAGE + 1u, &got), LP_ETOOBIG);
+	assert_int_equal(lkd_plist_decode((const uint8_t *)"x", LKD_MAX_MESSAGE + 1u, &got),
+			 LP_ETOOBIG);
 }
 
 static void test_garbage_then_continue(void **state)
 {
 	static const char garbage[] = "this is not a plist at all";
-	static const char array[] = "<?xml version=\"1.0\"?><plist version=\"1.0\"><array/></plist>";
+	static const char array[] =
+		"<?xml version=\"1.0\"?><plist version=\"1.0\"><array/></plist>";
 	plist_t m = sample_msg(), got = NULL;
 	uint8_t *g, *a, *wire, *raw = (uint8_t *)"sentinel";
 	size_t glen, alen, len, raw_len = 99;

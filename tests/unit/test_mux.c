@@ -316,12 +316,22 @@ static void test_worked_example_bytes(void **state)
 	assert_int_equal(mux_version(d), 2);
 
 	assert_int_equal(mux_connect(h, MUX_PORT_LOCKDOWN, &conn), 0);
-	take_expect(h, "00000006 00000024 FEEDFACE 0001 FFFF | 0001 F27E 00000000 00000000 50 02 0200 0000 0000");
-	feed_hex(d, "00000006 00000024 FEEDFACE 0001 FFFF | 0001 F27E 00000000 00000000 50 02 0200 0000 0000");
-	take_expect(d, "00000006 00000024 FEEDFACE 0000 0001 | F27E 0001 00000000 00000001 50 12 0200 0000 0000");
-	feed_hex(h, "00000006 00000024 FEEDFACE 0000 0001 | F27E 0001 00000000 00000001 50 12 0200 0000 0000");
+	take_expect(
+		h,
+		"00000006 00000024 FEEDFACE 0001 FFFF | 0001 F27E 00000000 00000000 50 02 0200 0000 0000");
+	feed_hex(
+		d,
+		"00000006 00000024 FEEDFACE 0001 FFFF | 0001 F27E 00000000 00000000 50 02 0200 0000 0000");
+	take_expect(
+		d,
+		"00000006 00000024 FEEDFACE 0000 0001 | F27E 0001 00000000 00000001 50 12 0200 0000 0000");
+	feed_hex(
+		h,
+		"00000006 00000024 FEEDFACE 0000 0001 | F27E 0001 00000000 00000001 50 12 0200 0000 0000");
 	/* ACK: seq 1, ack 1, flags 0x10; tx_seq 2, rx_seq = device's tx_seq 0 */
-	take_expect(h, "00000006 00000024 FEEDFACE 0002 0000 | 0001 F27E 00000001 00000001 50 10 0200 0000 0000");
+	take_expect(
+		h,
+		"00000006 00000024 FEEDFACE 0002 0000 | 0001 F27E 00000001 00000001 50 10 0200 0000 0000");
 	assert_false(mux_out_pending(h));
 	assert_int_equal(mux_conn_port(h, conn), MUX_PORT_LOCKDOWN);
 	mux_free(h);
@@ -572,7 +582,8 @@ static void test_several_connections(void **state)
 	for (int r = 0; r < 3; r++) {
 		for (int i = 0; i < 6; i++) {
 			snprintf(msg, sizeof(msg), "conn%d-round%d;", i, r);
-			assert_int_equal(mux_send(p->host.m, hc[i], (uint8_t *)msg, strlen(msg)), 0);
+			assert_int_equal(mux_send(p->host.m, hc[i], (uint8_t *)msg, strlen(msg)),
+					 0);
 		}
 	}
 	pump(p);
@@ -758,8 +769,10 @@ static void test_bad_input(void **state)
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 37 + 11);
 	for (size_t off = 0; off < sizeof(junk); off += 97) {
-		mux_feed(p->host.m, junk + off, sizeof(junk) - off < 97 ? sizeof(junk) - off : 97, off % 2);
-		mux_feed(p->dev.m, junk + off, sizeof(junk) - off < 97 ? sizeof(junk) - off : 97, true);
+		mux_feed(p->host.m, junk + off, sizeof(junk) - off < 97 ? sizeof(junk) - off : 97,
+			 off % 2);
+		mux_feed(p->dev.m, junk + off, sizeof(junk) - off < 97 ? sizeof(junk) - off : 97,
+			 true);
 	}
 	mux_get_stats(p->host.m, &st);
 	assert_true(st.anomalies >= 7);
@@ -800,7 +813,9 @@ static void test_bad_flags_teardown(void **state)
 	hc = p->host.last_conn;
 	/* build the device's next packet by hand with the right tx_seq */
 	tx = (uint16_t)((p->dev.last_pkt[12] << 8 | p->dev.last_pkt[13]) + 1);
-	n = hex_bytes("00000006 00000025 FEEDFACE 0000 0000 003C 0001 00000001 00000001 50 18 0200 0000 0000 41", pkt);
+	n = hex_bytes(
+		"00000006 00000025 FEEDFACE 0000 0000 003C 0001 00000001 00000001 50 18 0200 0000 0000 41",
+		pkt);
 	pkt[12] = (uint8_t)(tx >> 8);
 	pkt[13] = (uint8_t)tx;
 	assert_int_equal(mux_feed(p->host.m, pkt, n, true), 0);
@@ -831,7 +846,9 @@ static void test_ack_rules(void **state)
 	assert_int_equal(a.packets_out, 2); /* VERSION reply + SYN|ACK */
 
 	/* data to a port with no connection: RST back */
-	n = hex_bytes("00000006 00000025 FEEDFACE 0000 0000 0063 0063 00000005 00000007 50 10 0200 0000 0000 41", pkt);
+	n = hex_bytes(
+		"00000006 00000025 FEEDFACE 0000 0000 0063 0063 00000005 00000007 50 10 0200 0000 0000 41",
+		pkt);
 	pkt[12] = p->host.last_pkt[12];
 	pkt[13] = (uint8_t)(p->host.last_pkt[13] + 1);
 	mux_get_stats(p->dev.m, &a);
@@ -886,7 +903,9 @@ static void test_decode(void **state)
 	uint8_t b[128];
 	size_t n;
 
-	n = hex_bytes("00000006 00000026 FEEDFACE 0102 0304 | 0001 F27E 00000001 00000002 50 10 0200 0000 0000 6869", b);
+	n = hex_bytes(
+		"00000006 00000026 FEEDFACE 0102 0304 | 0001 F27E 00000001 00000002 50 10 0200 0000 0000 6869",
+		b);
 	assert_int_equal(mux_decode(b, n, 2, &mp), 0);
 	assert_true(mp.v2);
 	assert_int_equal(mp.protocol, MUX_PROTO_TCP);
@@ -965,7 +984,8 @@ static const struct mux_rx_cbs rx_cbs = {.on_packet = rx_pkt, .on_problem = rx_p
 static size_t rx_packet(uint8_t *out, uint32_t claim, size_t len, uint8_t fill)
 {
 	out[0] = 0, out[1] = 0, out[2] = 0, out[3] = MUX_PROTO_CONTROL;
-	out[4] = (uint8_t)(claim >> 24), out[5] = (uint8_t)(claim >> 16), out[6] = (uint8_t)(claim >> 8);
+	out[4] = (uint8_t)(claim >> 24), out[5] = (uint8_t)(claim >> 16),
+	out[6] = (uint8_t)(claim >> 8);
 	out[7] = (uint8_t)claim;
 	memset(out + 8, fill, len - 8);
 	return len;

@@ -11,9 +11,10 @@
 
 static void test_decimal(void **state)
 {
-	static const char *const bad[] = {"nan", "NAN", "-nan", "inf", "Infinity", "0x10", "0x1p4",
-					  "1e3", "1E3", " 5", "5 ", "5x", "-1", "+3", "", ".", "1..2",
-					  "1.2.3", "١", "86400.0001", NULL};
+	static const char *const bad[] = {"nan",   "NAN",	 "-nan", "inf", "Infinity", "0x10",
+					  "0x1p4", "1e3",	 "1E3",	 " 5",	"5 ",	    "5x",
+					  "-1",	   "+3",	 "",	 ".",	"1..2",	    "1.2.3",
+					  "١",	   "86400.0001", NULL};
 	double v = -7;
 
 	for (size_t i = 0; bad[i]; i++) {
@@ -33,8 +34,17 @@ static void test_decimal(void **state)
 
 static void test_uint(void **state)
 {
-	static const char *const bad[] = {"0x10", "-1", "+1", " 1", "1 ", "", "1.0", "nan",
-					  "18446744073709551616", "99999999999999999999", NULL};
+	static const char *const bad[] = {"0x10",
+					  "-1",
+					  "+1",
+					  " 1",
+					  "1 ",
+					  "",
+					  "1.0",
+					  "nan",
+					  "18446744073709551616",
+					  "99999999999999999999",
+					  NULL};
 	uint64_t v = 7;
 
 	for (size_t i = 0; bad[i]; i++) {

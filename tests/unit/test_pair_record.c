@@ -70,8 +70,10 @@ static struct pair_record *make_record(void)
 	assert_int_equal(pair_creds_generate(pub, len, &c, NULL), 0);
 	pair_record_adopt_creds(rec, &c);
 	assert_null(c.host_key.data);
-	assert_int_equal(pair_record_set_str(&rec->host_id, "11111111-2222-4333-8444-555555555555"), 0);
-	assert_int_equal(pair_record_set_str(&rec->system_buid, "AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE"), 0);
+	assert_int_equal(pair_record_set_str(&rec->host_id, "11111111-2222-4333-8444-555555555555"),
+			 0);
+	assert_int_equal(
+		pair_record_set_str(&rec->system_buid, "AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE"), 0);
 	assert_int_equal(pair_record_set_str(&rec->wifi_mac_address, "aa:bb:cc:dd:ee:ff"), 0);
 	assert_int_equal(pair_record_set_blob(&rec->escrow_bag, "\x00\x01escrow\xff", 9), 0);
 	assert_int_equal(pair_record_set_str(&rec->udid, UDID), 0);
@@ -164,11 +166,13 @@ static void test_round_trip(void **state)
 static void test_file_has_nine_keys(void **state)
 {
 	struct fixture *fx = *state;
-	static const char *const keys[] = {"DeviceCertificate", "HostCertificate", "HostPrivateKey",
-					   "RootCertificate", "RootPrivateKey", "HostID",
-					   "SystemBUID", "EscrowBag", "WiFiMACAddress"};
-	static const plist_type types[] = {PLIST_DATA, PLIST_DATA, PLIST_DATA, PLIST_DATA, PLIST_DATA,
-					   PLIST_STRING, PLIST_STRING, PLIST_DATA, PLIST_STRING};
+	static const char *const keys[] = {
+		"DeviceCertificate", "HostCertificate", "HostPrivateKey",
+		"RootCertificate",   "RootPrivateKey",	"HostID",
+		"SystemBUID",	     "EscrowBag",	"WiFiMACAddress"};
+	static const plist_type types[] = {PLIST_DATA,	 PLIST_DATA, PLIST_DATA,
+					   PLIST_DATA,	 PLIST_DATA, PLIST_STRING,
+					   PLIST_STRING, PLIST_DATA, PLIST_STRING};
 	char path[512];
 	FILE *f;
 	char *buf = calloc(1, 1 << 16);
@@ -274,9 +278,10 @@ static void test_system_buid(void **state)
 	struct fixture *fx = *state;
 	char a[37], b[37], path[512], cmd[700];
 	struct lp_errinfo e = {0};
-	static const char theirs[] = "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>"
-				     "<key>SystemBUID</key><string>12345678-ABCD-ABCD-ABCD-123456789ABC</string>"
-				     "</dict></plist>";
+	static const char theirs[] =
+		"<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>"
+		"<key>SystemBUID</key><string>12345678-ABCD-ABCD-ABCD-123456789ABC</string>"
+		"</dict></plist>";
 
 	assert_int_equal(pair_system_buid(fx->dir, a, &e), 0);
 	assert_int_equal(strlen(a), 36);
@@ -301,7 +306,8 @@ static void test_system_buid(void **state)
 
 /* --- hostile files --------------------------------------------------------- */
 
-static void load_expect(struct fixture *fx, const void *data, size_t len, int want, const char *needle)
+static void load_expect(struct fixture *fx, const void *data, size_t len, int want,
+			const char *needle)
 {
 	struct pair_record *got = NULL;
 	struct lp_errinfo e = {0};
@@ -332,8 +338,9 @@ static char *mutated(struct fixture *fx, const char *key, plist_t value, uint32_
 static void test_hostile_files(void **state)
 {
 	struct fixture *fx = *state;
-	static const char *const required[] = {"DeviceCertificate", "HostCertificate", "HostPrivateKey",
-					       "RootCertificate", "RootPrivateKey", "HostID", "SystemBUID"};
+	static const char *const required[] = {
+		"DeviceCertificate", "HostCertificate", "HostPrivateKey", "RootCertificate",
+		"RootPrivateKey",    "HostID",		"SystemBUID"};
 	uint32_t len;
 	char *x;
 

@@ -85,7 +85,8 @@ static void check_common(X509 *x)
 	assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(x)), 0);
 	assert_int_equal(X509_NAME_entry_count(X509_get_issuer_name(x)), 0);
 	assert_int_equal(X509_get_signature_nid(x), NID_sha256WithRSAEncryption);
-	assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
+	assert_int_equal(
+		ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
 	assert_int_equal(days, PAIR_CERT_DAYS);
 	assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(x)), 2048);
 }
@@ -182,12 +183,15 @@ static void test_bad_inputs(void **state)
 {
 	struct pair_creds c = {0};
 	struct lp_errinfo e = {0};
-	static const char junk[] = "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n";
+	static const char junk[] =
+		"-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n";
 
-	assert_int_equal(pair_creds_generate((const uint8_t *)junk, sizeof(junk) - 1, &c, &e), LP_EBADMSG);
+	assert_int_equal(pair_creds_generate((const uint8_t *)junk, sizeof(junk) - 1, &c, &e),
+			 LP_EBADMSG);
 	assert_non_null(strstr(e.msg, "DevicePublicKey"));
 	assert_null(c.root_cert.data);
-	assert_int_equal(pair_creds_generate((const uint8_t *)junk, PAIR_MAX_PEM + 1, &c, &e), LP_ETOOBIG);
+	assert_int_equal(pair_creds_generate((const uint8_t *)junk, PAIR_MAX_PEM + 1, &c, &e),
+			 LP_ETOOBIG);
 	assert_null(pair_load_cert((const uint8_t *)junk, sizeof(junk) - 1));
 	assert_null(pair_load_key((const uint8_t *)junk, sizeof(junk) - 1));
 	assert_null(pair_load_key(NULL, 0));

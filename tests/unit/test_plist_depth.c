@@ -159,8 +159,9 @@ static void test_cycle_and_bad_offsets(void **state)
 	assert_int_equal(lkd_plist_check_depth(bin, len, LKD_MAX_DEPTH), LP_EPLIST);
 	free(bin);
 	/* XML comments, CDATA and quoted '>' do not confuse the count */
-	static const char x[] = "<plist><!-- <array><array> --><dict a='>'><key>k</key>"
-				"<string><![CDATA[<array><array>]]></string><array/></dict></plist>";
+	static const char x[] =
+		"<plist><!-- <array><array> --><dict a='>'><key>k</key>"
+		"<string><![CDATA[<array><array>]]></string><array/></dict></plist>";
 	assert_int_equal(lkd_plist_check_depth((const uint8_t *)x, strlen(x), 1), 0);
 }
 

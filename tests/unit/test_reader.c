@@ -60,12 +60,15 @@ static bool on_ev(void *ud, const struct cap_event *ev)
 		break;
 	case CAP_EV_END:
 		l->mid = ev->u.end.mid_exchange;
-		snprintf(l->pending, sizeof(l->pending), "%s", ev->u.end.pending_request ? ev->u.end.pending_request : "");
+		snprintf(l->pending, sizeof(l->pending), "%s",
+			 ev->u.end.pending_request ? ev->u.end.pending_request : "");
 		break;
 	case CAP_EV_LOCKDOWN:
 		if (l->nlkd < 8)
 			snprintf(l->lkd[l->nlkd], sizeof(l->lkd[0]), "%d:%s", ev->dir,
-				 lkd_dict_str(ev->u.msg, "Request") ? lkd_dict_str(ev->u.msg, "Request") : "?");
+				 lkd_dict_str(ev->u.msg, "Request")
+					 ? lkd_dict_str(ev->u.msg, "Request")
+					 : "?");
 		l->nlkd++;
 		break;
 	case CAP_EV_CONN:
@@ -91,8 +94,14 @@ struct drv {
 static void xfer(struct drv *d, char type, uint8_t xt, uint8_t ep, int32_t status, uint32_t len,
 		 const uint8_t *setup, const uint8_t *data, size_t dlen, uint64_t id)
 {
-	struct cap_transfer x = {.type = type, .xfer = xt, .ep = ep, .status = status, .len = len,
-				 .len_known = true, .data = data, .data_len = dlen};
+	struct cap_transfer x = {.type = type,
+				 .xfer = xt,
+				 .ep = ep,
+				 .status = status,
+				 .len = len,
+				 .len_known = true,
+				 .data = data,
+				 .data_len = dlen};
 
 	d->t += 1000;
 	cap_reader_transfer(d->r, d->t, ++d->pkt, id, 1, 7, setup, &x);
@@ -101,7 +110,8 @@ static void xfer(struct drv *d, char type, uint8_t xt, uint8_t ep, int32_t statu
 /* control IN: submit with setup, completion with data */
 static void control_in(struct drv *d, uint8_t req, uint16_t wvalue, const uint8_t *data, size_t len)
 {
-	uint8_t setup[8] = {0x80, req, (uint8_t)wvalue, (uint8_t)(wvalue >> 8), 0, 0, (uint8_t)len, (uint8_t)(len >> 8)};
+	uint8_t setup[8] = {0x80, req, (uint8_t)wvalue, (uint8_t)(wvalue >> 8),
+			    0,	  0,   (uint8_t)len,	(uint8_t)(len >> 8)};
 	uint64_t id = ++d->id;
 
 	xfer(d, 'S', 2, 0x80, CAP_URB_EINPROGRESS, (uint32_t)len, setup, NULL, 0, id);
@@ -127,7 +137,8 @@ static void bulk_in(struct drv *d, const uint8_t *p, size_t n, uint32_t req)
 
 static void be32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+	p[3] = (uint8_t)v;
 }
 
 static void be16(uint8_t *p, uint16_t v)
@@ -136,7 +147,8 @@ static void be16(uint8_t *p, uint16_t v)
 }
 
 /* v2 TCP packet: 16-byte header + 20-byte tcp header + payload */
-static size_t tcp_pkt(uint8_t *out, uint16_t sport, uint16_t dport, uint8_t flags, const uint8_t *pay, size_t plen)
+static size_t tcp_pkt(uint8_t *out, uint16_t sport, uint16_t dport, uint8_t flags,
+		      const uint8_t *pay, size_t plen)
 {
 	size_t n = 16 + 20 + plen;
 
@@ -175,12 +187,13 @@ static size_t lockdown_frame(uint8_t *out, const char *request, size_t pad)
 	return n;
 }
 
-static const uint8_t dev_desc[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0xac, 0x05, 0xa8, 0x12, 0x01, 0x00, 1, 2, 3, 1};
+static const uint8_t dev_desc[18] = {18,   1,	 0x00, 0x02, 0,	   0, 0, 64, 0xac,
+				     0x05, 0xa8, 0x12, 0x01, 0x00, 1, 2, 3,  1};
 static const uint8_t cfg_desc[32] = {
-    9, 2, 32, 0, 1, 1, 0, 0xc0, 250,	       /* configuration 1 */
-    9, 4, 0, 0, 2, 0xff, 0xfe, 0x02, 0,	       /* usbmux interface */
-    7, 5, EP_OUT, 2, 0x00, 0x02, 0,	       /* bulk OUT 512 */
-    7, 5, EP_IN, 2, 0x00, 0x02, 0,	       /* bulk IN 512 */
+	9, 2, 32,     0, 1,    1,    0,	   0xc0, 250, /* configuration 1 */
+	9, 4, 0,      0, 2,    0xff, 0xfe, 0x02, 0,   /* usbmux interface */
+	7, 5, EP_OUT, 2, 0x00, 0x02, 0,		      /* bulk OUT 512 */
+	7, 5, EP_IN,  2, 0x00, 0x02, 0,		      /* bulk IN 512 */
 };
 
 static void test_transfer_entry(void **state)
@@ -310,8 +323,9 @@ static void test_ends_mid_exchange(void **state)
 
 static void test_goldens(void **state)
 {
-	static const char *files[] = {"captures/sim-healthy-pair.pcapng", "captures/analyze-healthy-pair-usbpcap.pcap",
-				      "captures/usbmuxd-relay-trusted.pcap", "captures/lab-trust-usbmon.pcap"};
+	static const char *files[] = {
+		"captures/sim-healthy-pair.pcapng", "captures/analyze-healthy-pair-usbpcap.pcap",
+		"captures/usbmuxd-relay-trusted.pcap", "captures/lab-trust-usbmon.pcap"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -365,7 +379,8 @@ static void test_interface_description(void **state)
 	struct cap_reader *r = cap_reader_new(NULL, on_iface, &i);
 
 	(void)state;
-	assert_int_equal(cap_reader_run(r, fopen("captures/sim-full-speed-cable.pcapng", "rb"), &e), 0);
+	assert_int_equal(cap_reader_run(r, fopen("captures/sim-full-speed-cable.pcapng", "rb"), &e),
+			 0);
 	assert_int_equal(i.n, 1);
 	assert_true(i.before_packets);
 	assert_true(i.speed == 12.0);
@@ -374,7 +389,8 @@ static void test_interface_description(void **state)
 	cap_reader_free(r);
 	memset(&i, 0, sizeof(i));
 	r = cap_reader_new(NULL, on_iface, &i);
-	assert_int_equal(cap_reader_run(r, fopen("captures/analyze-healthy-pair.pcap", "rb"), &e), 0);
+	assert_int_equal(cap_reader_run(r, fopen("captures/analyze-healthy-pair.pcap", "rb"), &e),
+			 0);
 	assert_int_equal(i.n, 0); /* classic pcap: no IDBs */
 	cap_reader_free(r);
 }

@@ -60,7 +60,8 @@ static void on_close(void *ud, uint32_t conn, int reason)
 	f->closes++;
 }
 
-static const struct mux_cbs host_cbs = {.on_connect = on_connect, .on_data = on_data, .on_close = on_close};
+static const struct mux_cbs host_cbs = {
+	.on_connect = on_connect, .on_data = on_data, .on_close = on_close};
 
 static struct fx *fx_new(const char *path)
 {
@@ -84,10 +85,12 @@ static void fx_free(struct fx *f)
 	free(f);
 }
 
-static int control(struct fx *f, uint8_t rt, uint8_t req, uint16_t val, uint16_t idx, uint8_t *buf, uint16_t len,
-		   size_t *got)
+static int control(struct fx *f, uint8_t rt, uint8_t req, uint16_t val, uint16_t idx, uint8_t *buf,
+		   uint16_t len, size_t *got)
 {
-	uint8_t setup[8] = {rt, req, (uint8_t)val, (uint8_t)(val >> 8), (uint8_t)idx, (uint8_t)(idx >> 8),
+	uint8_t setup[8] = {rt,		  req,
+			    (uint8_t)val, (uint8_t)(val >> 8),
+			    (uint8_t)idx, (uint8_t)(idx >> 8),
 			    (uint8_t)len, (uint8_t)(len >> 8)};
 	return devcore_model_ops.control(rdev_model(f->rd), setup, buf, len, got, f->now);
 }
@@ -107,7 +110,8 @@ static void pump(struct fx *f, uint64_t until)
 			free(p);
 			moved = true;
 		}
-		while (devcore_model_ops.bulk_in_next(rdev_model(f->rd), EP_IN, &d, &n, &zlp, f->now) == 0) {
+		while (devcore_model_ops.bulk_in_next(rdev_model(f->rd), EP_IN, &d, &n, &zlp,
+						      f->now) == 0) {
 			mux_feed(f->host, d, n, true);
 			moved = true;
 		}
@@ -225,7 +229,8 @@ static void test_pair_sequence_in_order(void **state)
 		rep = ask(f, request("Pair", NULL));
 		assert_non_null(rep);
 		if (i < 2)
-			assert_string_equal(lkd_dict_str(rep, "Error"), "PairingDialogResponsePending");
+			assert_string_equal(lkd_dict_str(rep, "Error"),
+					    "PairingDialogResponsePending");
 		else
 			assert_null(lkd_dict_str(rep, "Error"));
 		/* the reply is held back by the recorded delay */
@@ -313,21 +318,26 @@ static void test_bad_input(void **state)
 
 	(void)state;
 	lp_clock_init_virtual(&c, 0);
-	assert_int_equal(rdev_load_file(fmemopen((void *)junk, sizeof(junk), "rb"), NULL, &c, &log, &rd, &e),
-			 LP_EFORMAT);
+	assert_int_equal(
+		rdev_load_file(fmemopen((void *)junk, sizeof(junk), "rb"), NULL, &c, &log, &rd, &e),
+		LP_EFORMAT);
 	assert_null(rd);
 	assert_int_equal(rdev_load_path("/nonexistent.pcapng", NULL, &c, &log, &rd, &e), LP_ENOENT);
-	assert_int_equal(rdev_load_path(CAP_PAIR, &(struct rdev_opts){.udid = "nope"}, &c, &log, &rd, &e),
-			 LP_ENOENT);
+	assert_int_equal(
+		rdev_load_path(CAP_PAIR, &(struct rdev_opts){.udid = "nope"}, &c, &log, &rd, &e),
+		LP_ENOENT);
 	assert_non_null(strstr(e.msg, "nope"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_control_replies),    cmocka_unit_test(test_pair_sequence_in_order),
-	    cmocka_unit_test(test_divergence),	       cmocka_unit_test(test_closed_port_refused),
-	    cmocka_unit_test(test_meaning),	       cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_control_replies),
+		cmocka_unit_test(test_pair_sequence_in_order),
+		cmocka_unit_test(test_divergence),
+		cmocka_unit_test(test_closed_port_refused),
+		cmocka_unit_test(test_meaning),
+		cmocka_unit_test(test_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,26 +43,33 @@ static void test_escape_markup(void **state)
 static void test_escape_controls(void **state)
 {
 	(void)state;
-	esc_is("a\x01" "b\x1b[31mc\x7f", "a" R "b" R "[31mc" R);
+	esc_is("a\x01"
+	       "b\x1b[31mc\x7f",
+	       "a" R "b" R "[31mc" R);
 	esc_is("line1\nline2\ttab\r", "line1\nline2\ttab" R);
-	esc_is("x\xc2\x85y", "x" R "y");		       /* C1 NEL */
-	esc_is("x\xc2\x9b" "31m", "x" R "31m");	       /* C1 CSI */
+	esc_is("x\xc2\x85y", "x" R "y"); /* C1 NEL */
+	esc_is("x\xc2\x9b"
+	       "31m",
+	       "x" R "31m");				       /* C1 CSI */
 	esc_is("evil\xe2\x80\xaetxt.exe", "evil" R "txt.exe"); /* U+202E RLO */
-	esc_is("\xe2\x81\xa6" "abc\xe2\x81\xa9", R "abc" R);  /* U+2066 .. U+2069 */
-	esc_is("\xe2\x80\x8f", R);			       /* U+200F RLM */
-	esc_is("\xd8\x9c", R);				       /* U+061C ALM */
+	esc_is("\xe2\x81\xa6"
+	       "abc\xe2\x81\xa9",
+	       R "abc" R);	   /* U+2066 .. U+2069 */
+	esc_is("\xe2\x80\x8f", R); /* U+200F RLM */
+	esc_is("\xd8\x9c", R);	   /* U+061C ALM */
 }
 
 static void test_escape_utf8(void **state)
 {
 	(void)state;
-	esc_is("caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80");
+	esc_is("caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80",
+	       "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80");
 	esc_is("\xff", R);
-	esc_is("\xc0\xaf", R R);	   /* overlong '/' */
-	esc_is("\xe0\x80\xbc", R R R);	   /* overlong '<' */
-	esc_is("\xed\xa0\x80", R R R);	   /* UTF-16 surrogate */
-	esc_is("ab\xe2\x82", "ab" R R);	   /* truncated at the end */
-	esc_is("\xe2<b", R "&lt;b");	   /* a lead byte does not swallow markup */
+	esc_is("\xc0\xaf", R R);	     /* overlong '/' */
+	esc_is("\xe0\x80\xbc", R R R);	     /* overlong '<' */
+	esc_is("\xed\xa0\x80", R R R);	     /* UTF-16 surrogate */
+	esc_is("ab\xe2\x82", "ab" R R);	     /* truncated at the end */
+	esc_is("\xe2<b", R "&lt;b");	     /* a lead byte does not swallow markup */
 	esc_is("\xf4\x90\x80\x80", R R R R); /* above U+10FFFF */
 }
 
@@ -83,7 +90,9 @@ static json_object *hostile_report(void)
 	r.dev.mode = "normal";
 	snprintf(r.dev.name, sizeof(r.dev.name), "<script>alert('name')</script>");
 	snprintf(r.dev.product, sizeof(r.dev.product), "\"onmouseover=\"x");
-	snprintf(r.dev.udid, sizeof(r.dev.udid), "abc\xe2\x80\xae" "def");
+	snprintf(r.dev.udid, sizeof(r.dev.udid),
+		 "abc\xe2\x80\xae"
+		 "def");
 	struct diag_stage *s = diag_begin(&r, "find device");
 	lp_clock_advance(&clk, 1000000);
 	diag_end(&r, s, DIAG_ST_OK, "found <b>it</b>");
@@ -96,7 +105,8 @@ static json_object *hostile_report(void)
 	json_object_object_add(r.metrics, "control_rtt", diag_latency_json(samples, 4));
 	r.extra = json_object_new_object();
 	json_object *an = json_object_new_array();
-	json_object_array_add(an, json_object_new_string("packet 17: device string </li><script>x</script>"));
+	json_object_array_add(
+		an, json_object_new_string("packet 17: device string </li><script>x</script>"));
 	json_object_object_add(r.extra, "anomalies", an);
 	o = diag_to_json(&r);
 	diag_release(&r);
@@ -115,8 +125,12 @@ static void test_render_hostile(void **state)
 {
 	json_object *rep = hostile_report();
 	struct rep_data d;
-	struct rep_xfer x = {.start_ns = 1000, .end_ns = 500000, .endpoint = 0x04, .type = TR_XFER_BULK,
-			     .kind = REP_X_ERROR, .packet = 42};
+	struct rep_xfer x = {.start_ns = 1000,
+			     .end_ns = 500000,
+			     .endpoint = 0x04,
+			     .type = TR_XFER_BULK,
+			     .kind = REP_X_ERROR,
+			     .packet = 42};
 	char *html = NULL;
 	size_t len = 0;
 
@@ -137,7 +151,8 @@ static void test_render_hostile(void **state)
 	assert_non_null(strstr(html, "device said &lt;img src=x onerror=alert(2)&gt;"));
 	assert_non_null(strstr(html, "abc" R "def"));
 	assert_non_null(strstr(html, "sim:&lt;deny&gt;"));
-	assert_non_null(strstr(html, "<span class=\"pkt\">packet 17</span>device string &lt;/li&gt;"));
+	assert_non_null(
+		strstr(html, "<span class=\"pkt\">packet 17</span>device string &lt;/li&gt;"));
 	assert_null(strstr(html, "://")); /* nothing external */
 	assert_non_null(strstr(html, "Content-Security-Policy\" content=\"default-src 'none'"));
 	assert_non_null(strstr(html, "<h1 id=\"verdict\">DENIED</h1>"));
@@ -165,10 +180,12 @@ static void test_latency_histogram(void **state)
 	/* buckets 1 us .. 5 ms: 1,2,5,10,20,50,100,200,500,1000,2000,5000 */
 	assert_int_equal(json_object_array_length(le), 12);
 	assert_int_equal(json_object_array_length(c), 12);
-	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 0)), 1);  /* 0.9 us */
-	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 1)), 1);  /* 1.5 us */
-	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 7)), 3);  /* 150..170 us <= 200 */
-	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 11)), 1); /* 3 ms <= 5 ms */
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 0)), 1); /* 0.9 us */
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 1)), 1); /* 1.5 us */
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 7)),
+			 3); /* 150..170 us <= 200 */
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(c, 11)),
+			 1); /* 3 ms <= 5 ms */
 	assert_true(json_object_get_double(json_object_array_get_idx(le, 11)) == 5000.0);
 	json_object_put(o);
 }
@@ -211,7 +228,8 @@ static void test_write_atomic(void **state)
 	assert_string_equal(buf, "<!DOCTYPE html>\n");
 	assert_int_equal(files_in(dir), 1); /* no temporary file left */
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0666 & ~um); /* like any file the user creates, not mkstemp's 0600 */
+	assert_int_equal(st.st_mode & 0777,
+			 0666 & ~um); /* like any file the user creates, not mkstemp's 0600 */
 
 	snprintf(bad, sizeof(bad), "%s/no/such/dir/r.html", dir);
 	assert_true(rep_html_write(bad, rep, NULL, &e) < 0);
@@ -226,12 +244,9 @@ static void test_write_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape_markup),
-		cmocka_unit_test(test_escape_controls),
-		cmocka_unit_test(test_escape_utf8),
-		cmocka_unit_test(test_render_hostile),
-		cmocka_unit_test(test_latency_histogram),
-		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_escape_markup),	  cmocka_unit_test(test_escape_controls),
+		cmocka_unit_test(test_escape_utf8),	  cmocka_unit_test(test_render_hostile),
+		cmocka_unit_test(test_latency_histogram), cmocka_unit_test(test_write_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,14 +76,17 @@ static void h_close(void *ud, uint32_t conn, int reason)
 }
 
 static const struct mux_cbs host_cbs = {
-    .on_connect = h_connect,
-    .on_data = h_data,
-    .on_close = h_close,
+	.on_connect = h_connect,
+	.on_data = h_data,
+	.on_close = h_close,
 };
 
 static const struct devmodel_ops *ops = &devcore_model_ops;
 
-static uint64_t now(struct host *h) { return lp_clock_now(&h->clk); }
+static uint64_t now(struct host *h)
+{
+	return lp_clock_now(&h->clk);
+}
 
 static int ctl(struct host *h, uint8_t bm, uint8_t req, uint16_t wv, uint16_t wi, uint8_t *buf,
 	       uint16_t wl, size_t *actual)
@@ -113,7 +116,8 @@ static void pump(struct host *h)
 			free(pkt);
 			moved = true;
 		}
-		while (ops->bulk_in_next(simdev_model(h->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp, now(h)) == 0) {
+		while (ops->bulk_in_next(simdev_model(h->s), SIMDEV_EP_MUX_IN, &d, &len, &zlp,
+					 now(h)) == 0) {
 			uint16_t mps = ops->max_packet(simdev_model(h->s), SIMDEV_EP_MUX_IN);
 			assert_true(len <= MUX_DEVICE_MTU);
 			assert_int_equal(zlp, len % mps == 0);
@@ -594,7 +598,8 @@ static void test_usbmux_needs_config(void **state)
 	assert_int_equal(mux_out_take(h.m, &pkt, &n), 0);
 	ops->bulk_out(simdev_model(h.s), SIMDEV_EP_MUX_OUT, pkt, n, 0);
 	free(pkt);
-	assert_int_equal(ops->bulk_in_next(simdev_model(h.s), SIMDEV_EP_MUX_IN, &d, &n, &zlp, 0), LP_EAGAIN);
+	assert_int_equal(ops->bulk_in_next(simdev_model(h.s), SIMDEV_EP_MUX_IN, &d, &n, &zlp, 0),
+			 LP_EAGAIN);
 	assert_int_equal(ops->max_packet(simdev_model(h.s), SIMDEV_EP_MUX_IN), 0);
 	mux_free(h.m);
 	h.m = mux_new(MUX_ROLE_HOST, &host_cbs, &h, NULL);
@@ -1235,15 +1240,18 @@ static bool f_strings(struct facts *f)
 	const uint8_t idx[3] = {f->dd.iManufacturer, f->dd.iProduct, f->dd.iSerialNumber};
 
 	for (int i = 0; i < 3; i++)
-		if (ctl(&f->h, 0x80, USBD_REQ_GET_DESCRIPTOR, (uint16_t)(USBD_DT_STRING << 8 | idx[i]),
-			0x0409, buf, sizeof(buf), &n) ||
+		if (ctl(&f->h, 0x80, USBD_REQ_GET_DESCRIPTOR,
+			(uint16_t)(USBD_DT_STRING << 8 | idx[i]), 0x0409, buf, sizeof(buf), &n) ||
 		    usbd_parse_string(buf, n, s[i], sizeof(s[i])))
 			return false;
 	return !strcmp(s[0], "Apple Inc.") && !strcmp(s[1], "iPhone") && strlen(s[2]) == 40 &&
 	       strspn(s[2], "0123456789abcdef") == 40;
 }
 
-static bool f_four_configs(struct facts *f) { return f->dd.bNumConfigurations == 4; }
+static bool f_four_configs(struct facts *f)
+{
+	return f->dd.bNumConfigurations == 4;
+}
 
 static bool f_config1(struct facts *f)
 {
@@ -1326,23 +1334,25 @@ static const struct fact {
 	const char *fact; /* as doc/protocol.md section 0 states it */
 	bool (*holds)(struct facts *f);
 } facts[] = {
-    {"05ac:12a8, bcdUSB 0x0200, bcdDevice 0x0804, bMaxPacketSize0 64, device class 0", f_device},
-    {"iManufacturer \"Apple Inc.\", iProduct \"iPhone\", serial = 40 hex digits", f_strings},
-    {"4 configurations", f_four_configs},
-    {"configuration 1: PTP 06/01/01, bulk OUT 0x02 (512), bulk IN 0x81 (512), interrupt IN 0x83 (64)",
-     f_config1},
-    {"configuration 2: audio control 01/01/00; audio streaming 01/02/00 (alt 1: iso IN 0x81, 192); "
-     "HID 03/00/00 (interrupt IN 0x83, 64)",
-     f_config2},
-    {"configuration 3: PTP; usbmux ff/fe/02, bulk OUT 0x04 (512), bulk IN 0x85 (512)", f_config3},
-    {"configuration 4: as 3, plus Apple USB Ethernet ff/fd/01", f_config4},
-    {"QueryType reply: {Request, Type: com.apple.mobile.lockdown}, no Result", f_query},
-    {"GetValue reply: {Request, Key: <echoed>, Value}, no Result", f_value},
-    {"a refused key: {Request, Key: <echoed>, Error: GetProhibited} (IDAMCapability before a session)",
-     f_refused},
-    {"StartSession reply: {Request, SessionID, EnableSessionSSL: true}, no Result", f_session},
-    {"the 4-byte length prefix in a segment of its own, before the plist body", f_split_prefix},
-    {"TLS after StartSession: TLS 1.2, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", f_tls},
+	{"05ac:12a8, bcdUSB 0x0200, bcdDevice 0x0804, bMaxPacketSize0 64, device class 0",
+	 f_device},
+	{"iManufacturer \"Apple Inc.\", iProduct \"iPhone\", serial = 40 hex digits", f_strings},
+	{"4 configurations", f_four_configs},
+	{"configuration 1: PTP 06/01/01, bulk OUT 0x02 (512), bulk IN 0x81 (512), interrupt IN 0x83 (64)",
+	 f_config1},
+	{"configuration 2: audio control 01/01/00; audio streaming 01/02/00 (alt 1: iso IN 0x81, 192); "
+	 "HID 03/00/00 (interrupt IN 0x83, 64)",
+	 f_config2},
+	{"configuration 3: PTP; usbmux ff/fe/02, bulk OUT 0x04 (512), bulk IN 0x85 (512)",
+	 f_config3},
+	{"configuration 4: as 3, plus Apple USB Ethernet ff/fd/01", f_config4},
+	{"QueryType reply: {Request, Type: com.apple.mobile.lockdown}, no Result", f_query},
+	{"GetValue reply: {Request, Key: <echoed>, Value}, no Result", f_value},
+	{"a refused key: {Request, Key: <echoed>, Error: GetProhibited} (IDAMCapability before a session)",
+	 f_refused},
+	{"StartSession reply: {Request, SessionID, EnableSessionSSL: true}, no Result", f_session},
+	{"the 4-byte length prefix in a segment of its own, before the plist body", f_split_prefix},
+	{"TLS after StartSession: TLS 1.2, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", f_tls},
 };
 
 static void test_real_device_facts(void **state)
@@ -1357,8 +1367,8 @@ static void test_real_device_facts(void **state)
 
 	memset(&f, 0, sizeof(f));
 	host_open(&f.h, "healthy", &o);
-	assert_int_equal(ctl(&f.h, 0x80, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, 0, buf, 18, &n),
-			 0);
+	assert_int_equal(
+		ctl(&f.h, 0x80, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, 0, buf, 18, &n), 0);
 	assert_int_equal(usbd_parse_device(buf, n, &f.dd), 0);
 	for (uint8_t i = 0; i < 4; i++) {
 		assert_int_equal(ctl(&f.h, 0x80, USBD_REQ_GET_DESCRIPTOR,
@@ -1448,19 +1458,19 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_descriptors),
-	    cmocka_unit_test(test_other_modes),
-	    cmocka_unit_test(test_udid24),
-	    cmocka_unit_test(test_usbmux_needs_config),
-	    cmocka_unit_test(test_query_and_values),
-	    cmocka_unit_test(test_pair_trust),
-	    cmocka_unit_test(test_preflight_notification),
-	    cmocka_unit_test(test_pair_refusals),
-	    cmocka_unit_test(test_session_tls),
-	    cmocka_unit_test(test_persistence_forgot_host),
-	    cmocka_unit_test(test_garbage),
-	    cmocka_unit_test(test_real_device_facts),
-	    cmocka_unit_test(test_framing_joined),
+		cmocka_unit_test(test_descriptors),
+		cmocka_unit_test(test_other_modes),
+		cmocka_unit_test(test_udid24),
+		cmocka_unit_test(test_usbmux_needs_config),
+		cmocka_unit_test(test_query_and_values),
+		cmocka_unit_test(test_pair_trust),
+		cmocka_unit_test(test_preflight_notification),
+		cmocka_unit_test(test_pair_refusals),
+		cmocka_unit_test(test_session_tls),
+		cmocka_unit_test(test_persistence_forgot_host),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_real_device_facts),
+		cmocka_unit_test(test_framing_joined),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

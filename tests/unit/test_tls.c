@@ -27,7 +27,8 @@ static int setup(void **state)
 	size_t len = 0;
 	struct pair_creds c = {0};
 
-	if (pair_device_key_generate(&g_dev_key, &pub, &len) || pair_creds_generate(pub, len, &c, NULL))
+	if (pair_device_key_generate(&g_dev_key, &pub, &len) ||
+	    pair_creds_generate(pub, len, &c, NULL))
 		return -1;
 	free(pub);
 	g_dev_cert = pair_load_cert(c.device_cert.data, c.device_cert.len);
@@ -128,10 +129,13 @@ static struct lp_tls *client(void)
 static void test_no_weak_suites(void **state)
 {
 	static const char *const weak[] = {
-		"DES-CBC3-SHA:ECDHE-RSA-DES-CBC3-SHA:@SECLEVEL=0", "CAMELLIA128-SHA:CAMELLIA256-SHA:@SECLEVEL=0",
-		"ARIA128-GCM-SHA256:ECDHE-ARIA128-GCM-SHA256:@SECLEVEL=0", "SEED-SHA:IDEA-CBC-SHA:@SECLEVEL=0",
+		"DES-CBC3-SHA:ECDHE-RSA-DES-CBC3-SHA:@SECLEVEL=0",
+		"CAMELLIA128-SHA:CAMELLIA256-SHA:@SECLEVEL=0",
+		"ARIA128-GCM-SHA256:ECDHE-ARIA128-GCM-SHA256:@SECLEVEL=0",
+		"SEED-SHA:IDEA-CBC-SHA:@SECLEVEL=0",
 		"AES128-SHA256:AES256-SHA256:ECDHE-RSA-AES128-SHA256:@SECLEVEL=0",
-		"DHE-RSA-AES128-SHA:@SECLEVEL=0", NULL,
+		"DHE-RSA-AES128-SHA:@SECLEVEL=0",
+		NULL,
 	};
 
 	for (size_t i = 0; weak[i]; i++) {
@@ -145,7 +149,8 @@ static void test_no_weak_suites(void **state)
 		c = client();
 		shuttle(c, &s);
 		if (lp_tls_established(c))
-			fail_msg("handshake succeeded with %s (server offered %s)", lp_tls_cipher(c), weak[i]);
+			fail_msg("handshake succeeded with %s (server offered %s)",
+				 lp_tls_cipher(c), weak[i]);
 		lp_tls_free(c);
 		srv_free(&s);
 	}

@@ -28,8 +28,8 @@
 struct echo_model {
 	struct devcore *dc;
 	bool charge_only;
-	bool echo;	    /* queue each OUT device transfer back on EP_IN */
-	bool echo_zlp;	    /* ... with a ZLP when its length is a multiple of MPS */
+	bool echo;     /* queue each OUT device transfer back on EP_IN */
+	bool echo_zlp; /* ... with a ZLP when its length is a multiple of MPS */
 	int resets;
 	/* device transfers seen on OUT */
 	size_t out_len[QMAX];
@@ -98,8 +98,11 @@ static const struct devcore_personality em_pers = {
 /* 05ac:12a8 with one configuration: interface 1, ff/fe/02, bulk EP_OUT/EP_IN. */
 static void em_init(struct echo_model *m)
 {
-	struct usbd_device d = {.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-				.bMaxPacketSize0 = 64, .bNumConfigurations = 1};
+	struct usbd_device d = {.bcdUSB = 0x0200,
+				.idVendor = 0x05ac,
+				.idProduct = 0x12a8,
+				.bMaxPacketSize0 = 64,
+				.bNumConfigurations = 1};
 	struct usbd_config c = {.bConfigurationValue = 1, .bmAttributes = 0xc0, .num_ifaces = 1};
 	uint8_t tmp[256];
 	int n;
@@ -108,9 +111,11 @@ static void em_init(struct echo_model *m)
 	assert_non_null(m->dc);
 	n = usbd_encode_device(&d, tmp, sizeof(tmp));
 	assert_int_equal(devcore_set_device(m->dc, tmp, (size_t)n), 0);
-	c.iface[0] = (struct usbd_interface){.bInterfaceNumber = 1, .bInterfaceClass = 0xff,
+	c.iface[0] = (struct usbd_interface){.bInterfaceNumber = 1,
+					     .bInterfaceClass = 0xff,
 					     .bInterfaceSubClass = 0xfe,
-					     .bInterfaceProtocol = 2, .num_eps = 2};
+					     .bInterfaceProtocol = 2,
+					     .num_eps = 2};
 	c.iface[0].ep[0] = (struct usbd_endpoint){EP_OUT, 2, 0, MPS};
 	c.iface[0].ep[1] = (struct usbd_endpoint){EP_IN, 2, 0, MPS};
 	n = usbd_encode_config(&c, tmp, sizeof(tmp));
@@ -439,7 +444,8 @@ static void test_zlp_out(void **state)
 static void test_observer_sees_every_transfer(void **state)
 {
 	struct fx *f = fx_new(NULL, false, false);
-	struct tr_faults fl = {.fail_submit_nth = 3, .fail_submit_err = LP_EIO, .only_endpoint = 0xff};
+	struct tr_faults fl = {
+		.fail_submit_nth = 3, .fail_submit_err = LP_EIO, .only_endpoint = 0xff};
 	uint8_t b[64], in[512];
 	size_t act;
 
@@ -450,9 +456,9 @@ static void test_observer_sees_every_transfer(void **state)
 	assert_int_equal(tr_bulk_sync(f->dev, EP_OUT, b, sizeof(b), 1000, &act), 0);
 	assert_int_equal(tr_bulk_sync(f->dev, EP_IN, in, sizeof(in), 1000, &act), 0);
 	assert_int_equal(tr_bulk_sync(f->dev, EP_OUT, b, sizeof(b), 1000, &act), LP_EIO);
-	assert_int_equal(tr_control_sync(f->dev, 0x80, USBD_REQ_GET_CONFIGURATION, 0, 0, in, 1,
-					 1000, &act),
-			 0);
+	assert_int_equal(
+		tr_control_sync(f->dev, 0x80, USBD_REQ_GET_CONFIGURATION, 0, 0, in, 1, 1000, &act),
+		0);
 	assert_int_equal(act, 1);
 	assert_int_equal(in[0], 1);
 	/* S,C x4, SUBMIT_ERROR, S,C for control */
@@ -499,10 +505,10 @@ static void test_fail_nth_persist(void **state)
 
 static void test_error_rate(void **state)
 {
-	struct tr_faults fl = {.error_rate = 1.0, .error_status = TR_STATUS_ERROR,
-			       .only_endpoint = 0xff};
-	struct tr_sim_link lk = {.speed = TR_SPEED_HIGH, .link_off = true, .error_rate = 1.0,
-				 .seed = 7};
+	struct tr_faults fl = {
+		.error_rate = 1.0, .error_status = TR_STATUS_ERROR, .only_endpoint = 0xff};
+	struct tr_sim_link lk = {
+		.speed = TR_SPEED_HIGH, .link_off = true, .error_rate = 1.0, .seed = 7};
 	struct fx *f = fx_new(NULL, false, false);
 	struct tr_sim_stats st;
 	uint8_t b[10];

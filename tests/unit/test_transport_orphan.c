@@ -23,8 +23,13 @@ struct stub {
 
 static struct stub g;
 
-static int st_init(struct tr_ctx *ctx, const void *arg, struct lp_errinfo *e) { return 0; }
-static void st_exit(struct tr_ctx *ctx) {}
+static int st_init(struct tr_ctx *ctx, const void *arg, struct lp_errinfo *e)
+{
+	return 0;
+}
+static void st_exit(struct tr_ctx *ctx)
+{
+}
 static int st_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_t *n,
 		   struct lp_errinfo *e)
 {
@@ -40,14 +45,37 @@ static int st_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_
 {
 	return 0;
 }
-static void st_close(struct tr_dev *dev) {}
-static int st_getcfg(struct tr_dev *dev, int *cfg) { *cfg = 1; return 0; }
-static int st_setcfg(struct tr_dev *dev, int cfg, struct lp_errinfo *e) { return 0; }
-static int st_claim(struct tr_dev *dev, int ifnum, struct lp_errinfo *e) { return 0; }
-static int st_release(struct tr_dev *dev, int ifnum) { return 0; }
-static int st_submit(struct tr_xfer *x) { g.pending = x; return 0; }
+static void st_close(struct tr_dev *dev)
+{
+}
+static int st_getcfg(struct tr_dev *dev, int *cfg)
+{
+	*cfg = 1;
+	return 0;
+}
+static int st_setcfg(struct tr_dev *dev, int cfg, struct lp_errinfo *e)
+{
+	return 0;
+}
+static int st_claim(struct tr_dev *dev, int ifnum, struct lp_errinfo *e)
+{
+	return 0;
+}
+static int st_release(struct tr_dev *dev, int ifnum)
+{
+	return 0;
+}
+static int st_submit(struct tr_xfer *x)
+{
+	g.pending = x;
+	return 0;
+}
 /* the controller never gives the URB back */
-static int st_cancel(struct tr_xfer *x) { g.cancels++; return 0; }
+static int st_cancel(struct tr_xfer *x)
+{
+	g.cancels++;
+	return 0;
+}
 static int st_events(struct tr_ctx *ctx, uint64_t deadline)
 {
 	lp_clock_sleep_until(ctx->env.clock, deadline); /* virtual: jumps */
@@ -60,14 +88,27 @@ static void st_detach(struct tr_xfer *x)
 }
 
 static const struct tr_ops stub_ops = {
-	.name = "stub", .init = st_init, .exit = st_exit, .list = st_list, .open = st_open,
-	.close = st_close, .get_configuration = st_getcfg, .set_configuration = st_setcfg,
-	.claim_interface = st_claim, .release_interface = st_release, .submit = st_submit,
-	.cancel = st_cancel, .handle_events = st_events, .detach = st_detach,
+	.name = "stub",
+	.init = st_init,
+	.exit = st_exit,
+	.list = st_list,
+	.open = st_open,
+	.close = st_close,
+	.get_configuration = st_getcfg,
+	.set_configuration = st_setcfg,
+	.claim_interface = st_claim,
+	.release_interface = st_release,
+	.submit = st_submit,
+	.cancel = st_cancel,
+	.handle_events = st_events,
+	.detach = st_detach,
 };
 
 static int called;
-static void done_cb(struct tr_xfer *x) { called++; }
+static void done_cb(struct tr_xfer *x)
+{
+	called++;
+}
 
 static void test_sync_timeout_detaches(void **state)
 {
@@ -86,7 +127,10 @@ static void test_sync_timeout_detaches(void **state)
 	assert_int_equal(tr_list(ctx, &info, 1, &n, NULL), 0);
 	assert_int_equal(tr_open(ctx, &info, &dev, NULL), 0);
 	{
-		struct tr_xfer x = {.dev = dev, .type = TR_XFER_BULK, .endpoint = 0x81, .buf = buf,
+		struct tr_xfer x = {.dev = dev,
+				    .type = TR_XFER_BULK,
+				    .endpoint = 0x81,
+				    .buf = buf,
 				    .len = sizeof(buf)};
 		r = tr_xfer_sync(&x, 100);
 		assert_int_equal(r, LP_ETIMEDOUT);

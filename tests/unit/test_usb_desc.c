@@ -22,17 +22,76 @@ static const uint8_t iphone_dev[18] = {
  * 0x83) with a class-specific descriptor in between; interface 1 usbmux
  * ff/fe/02 with bulk OUT 0x04 and bulk IN 0x85, 512 bytes. */
 static const uint8_t iphone_cfg3[] = {
-	9, 2, 67, 0, 2, 3, 5, 0xc0, 250,
-	9, 4, 0, 0, 3, 0x06, 0x01, 0x01, 0,
-	5, 0x24, 0x01, 0x02, 0x03, /* class-specific, skipped */
-	7, 5, 0x02, 2, 0x00, 0x02, 0,
-	7, 5, 0x81, 2, 0x00, 0x02, 0,
-	7, 5, 0x83, 3, 0x40, 0x00, 10,
-	9, 4, 1, 0, 2, 0xff, 0xfe, 0x02, 0,
-	7, 5, 0x04, 2, 0x00, 0x02, 0,
-	7, 5, 0x85, 2, 0x00, 0x02, 0,
+	9,
+	2,
+	67,
+	0,
+	2,
+	3,
+	5,
+	0xc0,
+	250,
+	9,
+	4,
+	0,
+	0,
+	3,
+	0x06,
+	0x01,
+	0x01,
+	0,
+	5,
+	0x24,
+	0x01,
+	0x02,
+	0x03, /* class-specific, skipped */
+	7,
+	5,
+	0x02,
+	2,
+	0x00,
+	0x02,
+	0,
+	7,
+	5,
+	0x81,
+	2,
+	0x00,
+	0x02,
+	0,
+	7,
+	5,
+	0x83,
+	3,
+	0x40,
+	0x00,
+	10,
+	9,
+	4,
+	1,
+	0,
+	2,
+	0xff,
+	0xfe,
+	0x02,
+	0,
+	7,
+	5,
+	0x04,
+	2,
+	0x00,
+	0x02,
+	0,
+	7,
+	5,
+	0x85,
+	2,
+	0x00,
+	0x02,
+	0,
 	/* bytes after wTotalLength are not part of the set */
-	0xde, 0xad,
+	0xde,
+	0xad,
 };
 
 static void test_device(void **state)
@@ -213,12 +272,13 @@ static void test_config_caps(void **state)
 
 static void test_strings(void **state)
 {
-	const uint8_t apple[] = {22, 3, 'A', 0, 'p', 0, 'p', 0, 'l', 0, 'e', 0, ' ', 0,
-				 'I', 0, 'n', 0, 'c', 0, '.', 0};
+	const uint8_t apple[] = {22, 3,	  'A', 0,   'p', 0,   'p', 0,	'l', 0,	  'e',
+				 0,  ' ', 0,   'I', 0,	 'n', 0,   'c', 0,   '.', 0};
 	/* "é€😀" + trailing U+0000 padding */
 	const uint8_t uni[] = {14, 3, 0xe9, 0x00, 0xac, 0x20, 0x3d, 0xd8, 0x00, 0xde, 0, 0, 0, 0};
 	/* ESC [ 2 J BEL, an unpaired surrogate, then 'x' */
-	const uint8_t evil[] = {16, 3, 0x1b, 0, '[', 0, '2', 0, 'J', 0, 0x07, 0, 0x00, 0xdc, 'x', 0};
+	const uint8_t evil[] = {16,  3, 0x1b, 0, '[',  0,    '2', 0,
+				'J', 0, 0x07, 0, 0x00, 0xdc, 'x', 0};
 	const uint8_t odd[] = {7, 3, 'a', 0, 'b', 0, 'c'};
 	char s[64];
 	uint16_t lang = 0;

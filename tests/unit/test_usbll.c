@@ -68,7 +68,8 @@ struct bus {
 
 static void bus_init(struct bus *b, enum tr_speed sp)
 {
-	struct usbll_cb cb = {.xfer = on_xfer, .address = on_addr, .reset = on_reset, .anomaly = on_anom};
+	struct usbll_cb cb = {
+		.xfer = on_xfer, .address = on_addr, .reset = on_reset, .anomaly = on_anom};
 	memset(b, 0, sizeof(*b));
 	b->u = usbll_new(sp, &cb, &b->s);
 	assert_non_null(b->u);
@@ -116,8 +117,10 @@ static void test_packets(void **state)
 {
 	static const uint8_t setup0[] = {0x2d, 0x00, 0x10};
 	static const uint8_t zlp[] = {0x4b, 0x00, 0x00};
-	static const uint8_t getdesc[] = {0xc3, 0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x40, 0x00, 0xdd, 0x94};
-	static const uint8_t split[] = {0x78, 0x81, 0x02, 0x00}; /* CSPLIT hub 1 port 2, control; CRC below */
+	static const uint8_t getdesc[] = {0xc3, 0x80, 0x06, 0x00, 0x01, 0x00,
+					  0x00, 0x40, 0x00, 0xdd, 0x94};
+	static const uint8_t split[] = {0x78, 0x81, 0x02,
+					0x00}; /* CSPLIT hub 1 port 2, control; CRC below */
 	struct usbll_pkt p;
 	uint8_t s4[4];
 	uint32_t v;
@@ -187,7 +190,8 @@ static void test_packets(void **state)
 	}
 }
 
-static const uint8_t devdesc[18] = {18, 1, 0, 2, 0, 0, 0, 64, 0xac, 0x05, 0xa8, 0x12, 4, 8, 1, 2, 3, 4};
+static const uint8_t devdesc[18] = {18,	  1,	0,    2, 0, 0, 0, 64, 0xac,
+				    0x05, 0xa8, 0x12, 4, 8, 1, 2, 3,  4};
 
 static void control_read(struct bus *b, uint8_t addr)
 {

@@ -142,7 +142,8 @@ static void serve_one(struct daemon *d, int fd)
 	if (read_full(fd, h, 16) || umc_decode_header(h, 16, &hdr, NULL))
 		return;
 	body = malloc(hdr.length - 16);
-	if (read_full(fd, body, hdr.length - 16) || umc_decode_body(&hdr, body, hdr.length - 16, &req, NULL)) {
+	if (read_full(fd, body, hdr.length - 16) ||
+	    umc_decode_body(&hdr, body, hdr.length - 16, &req, NULL)) {
 		free(body);
 		return;
 	}
@@ -177,7 +178,8 @@ static void serve_one(struct daemon *d, int fd)
 			send_result(fd, hdr.tag, ENOENT);
 		} else {
 			plist_t r = plist_new_dict();
-			plist_dict_set_item(r, "PairRecordData", plist_new_data((const char *)d->record, d->record_len));
+			plist_dict_set_item(r, "PairRecordData",
+					    plist_new_data((const char *)d->record, d->record_len));
 			send_dict(fd, hdr.tag, r);
 		}
 	} else if (strcmp(type, "SavePairRecord") == 0) {
@@ -230,7 +232,8 @@ static struct daemon *daemon_start(enum mode mode, bool tcp, char *addr, size_t 
 	snprintf(d->dir, sizeof(d->dir), "/tmp/umc-test.XXXXXX");
 	assert_non_null(mkdtemp(d->dir));
 	if (tcp) {
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		socklen_t sl = sizeof(sa);
 		d->lfd = socket(AF_INET, SOCK_STREAM, 0);
 		assert_int_equal(bind(d->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -449,7 +452,8 @@ static struct pair_record *fake_record(void)
 	assert_int_equal(pair_record_set_blob(&r->host_private_key, "k1", 2), 0);
 	assert_int_equal(pair_record_set_blob(&r->root_certificate, pem, sizeof(pem) - 1), 0);
 	assert_int_equal(pair_record_set_blob(&r->root_private_key, "k2", 2), 0);
-	assert_int_equal(pair_record_set_str(&r->host_id, "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"), 0);
+	assert_int_equal(pair_record_set_str(&r->host_id, "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"),
+			 0);
 	assert_int_equal(pair_record_set_str(&r->system_buid, BUID), 0);
 	assert_int_equal(pair_record_set_str(&r->udid, SERIAL), 0);
 	return r;
@@ -521,7 +525,8 @@ static void test_no_daemon(void **state)
 
 	lp_clock_init_real(&clk);
 	assert_int_equal(umc_new("UNIX:/nonexistent/usbmuxd", &clk, NULL, &c, NULL), 0);
-	assert_int_equal(umc_list_devices(c, devs, 2, &n, lp_clock_deadline_ms(&clk, 1000), &e), LP_ENOENT);
+	assert_int_equal(umc_list_devices(c, devs, 2, &n, lp_clock_deadline_ms(&clk, 1000), &e),
+			 LP_ENOENT);
 	assert_non_null(strstr(e.msg, "usbmuxd is not running at /nonexistent/usbmuxd"));
 	umc_free(c);
 }

@@ -87,7 +87,8 @@ void *realloc(void *p, size_t n)
 
 static int setup(void **state)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tbl[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const uint8_t *s = (const uint8_t *)secret;
 	size_t o = 0;
 
@@ -141,7 +142,8 @@ static void test_framer(void **state)
 	begin("lockdown framer");
 	/* small pieces: the buffer grows several times while the bag is in it */
 	for (size_t off = 0; off < len; off += 37)
-		assert_int_equal(lkd_framer_feed(f, wire + off, len - off < 37 ? len - off : 37), 0);
+		assert_int_equal(lkd_framer_feed(f, wire + off, len - off < 37 ? len - off : 37),
+				 0);
 	assert_int_equal(lkd_framer_next(f, &out, NULL, NULL), 0);
 	pair_plist_wipe_secrets(out);
 	plist_free(out);

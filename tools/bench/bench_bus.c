@@ -32,7 +32,8 @@ static bool fresh(const char *path, const char *self)
 {
 	struct stat a, b;
 
-	return stat(path, &a) == 0 && a.st_size > 0 && (!self || stat(self, &b) != 0 || a.st_mtime >= b.st_mtime);
+	return stat(path, &a) == 0 && a.st_size > 0 &&
+	       (!self || stat(self, &b) != 0 || a.st_mtime >= b.st_mtime);
 }
 
 int main(int argc, char **argv)
@@ -70,9 +71,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_bus: %s: %s: %s\n", tmp, lp_errname(rc), e.msg);
 	if (!rc)
 		rc = bm_fx_open_link(&f);
-	for (unsigned i = 0; !rc && i < GEN_MAX_ROUNDS && file_size(tmp) < (uint64_t)mb * 1000000ull; i++) {
+	for (unsigned i = 0;
+	     !rc && i < GEN_MAX_ROUNDS && file_size(tmp) < (uint64_t)mb * 1000000ull; i++) {
 		size_t nconns = 1 + (i / 2) % 2;
-		rc = i % 2 ? bm_download(&f, nconns, GEN_ROUND, &r) : bm_upload(&f, nconns, GEN_ROUND, &r);
+		rc = i % 2 ? bm_download(&f, nconns, GEN_ROUND, &r)
+			   : bm_upload(&f, nconns, GEN_ROUND, &r);
 		if (!rc && cap_bus_error(bus))
 			rc = cap_bus_error(bus);
 	}
@@ -91,8 +94,9 @@ int main(int argc, char **argv)
 		cap_bus_free(bus);
 		return 1;
 	}
-	printf("== bench_bus: bus-level capture %s: %.1f MB, %llu packets, generated in %.1f s\n", path,
-	       (double)file_size(path) / 1e6, (unsigned long long)cap_bus_packets(bus), bm_mono() - t0);
+	printf("== bench_bus: bus-level capture %s: %.1f MB, %llu packets, generated in %.1f s\n",
+	       path, (double)file_size(path) / 1e6, (unsigned long long)cap_bus_packets(bus),
+	       bm_mono() - t0);
 	cap_bus_free(bus);
 	return 0;
 }

@@ -57,7 +57,8 @@ static int one(const struct variant *v, uint64_t bytes, struct bm_result *out, u
 		if (!rc)
 			rc = cap_tap_attach(f.ctx, w, &o, &tap, &e);
 		if (rc)
-			fprintf(stderr, "bench: capture %s: %s: %s\n", v->path, lp_errname(rc), e.msg);
+			fprintf(stderr, "bench: capture %s: %s: %s\n", v->path, lp_errname(rc),
+				e.msg);
 	}
 	if (!rc)
 		rc = bm_fx_open_link(&f);
@@ -81,7 +82,9 @@ static int one(const struct variant *v, uint64_t bytes, struct bm_result *out, u
 		rc = crc;
 		fprintf(stderr, "bench: closing %s: %s\n", v->path, lp_errname(rc));
 	}
-	*file_bytes = v->path && stat(v->path, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+	*file_bytes = v->path && stat(v->path, &sb) == 0 && S_ISREG(sb.st_mode)
+			      ? (uint64_t)sb.st_size
+			      : 0;
 	if (!rc) {
 		out->bytes = up.bytes + down.bytes;
 		out->wall_s = up.wall_s + down.wall_s;
@@ -109,7 +112,8 @@ int main(void)
 
 	bm_pattern_init();
 	printf("== bench_capture: %llu MiB each way, one connection, link model off, "
-	       "median of %d\n", (unsigned long long)mib, REPEAT);
+	       "median of %d\n",
+	       (unsigned long long)mib, REPEAT);
 	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
 		struct bm_result rs[REPEAT], r = {0};
 		uint64_t recs = 0, fsize = 0;

@@ -48,14 +48,14 @@
 #define BM_PATTERN_LEN (512u << 10) /* source top-up unit */
 #define BM_CHUNK (1u << 20)	    /* host send/recv size per call */
 #define BM_MAX_CONNS 16
-#define BM_WAIT_MS 120000	    /* bound on every stream call (context clock) */
+#define BM_WAIT_MS 120000 /* bound on every stream call (context clock) */
 #define BM_MiB (1024ull * 1024ull)
-#define BM_USB2_BULK_MBPS 53.248    /* 13 x 512 B per 125 us microframe, 10^6 B/s */
+#define BM_USB2_BULK_MBPS 53.248 /* 13 x 512 B per 125 us microframe, 10^6 B/s */
 
 struct bm_dconn {
 	uint32_t id;
 	uint16_t port;
-	uint64_t left;	   /* source: bytes still to queue */
+	uint64_t left; /* source: bytes still to queue */
 };
 
 struct bm_model {
@@ -64,7 +64,7 @@ struct bm_model {
 	uint64_t discarded;
 	struct bm_dconn conns[BM_MAX_CONNS];
 	size_t nconns;
-	unsigned fail;	   /* model-side failures (mux errors, table full) */
+	unsigned fail;	    /* model-side failures (mux errors, table full) */
 	uint64_t anomalies; /* of codecs already replaced */
 };
 
@@ -209,9 +209,15 @@ static int bm_model_init(struct bm_model *m)
 {
 	static const char *const str[] = {NULL, "Apple Inc.", "iPhone", "00008030001A2B3C4D5E6F70"};
 	struct usbd_device d = {
-		.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-		.bcdDevice = 0x0804, .bMaxPacketSize0 = 64, .iManufacturer = 1,
-		.iProduct = 2, .iSerialNumber = 3, .bNumConfigurations = 1,
+		.bcdUSB = 0x0200,
+		.idVendor = 0x05ac,
+		.idProduct = 0x12a8,
+		.bcdDevice = 0x0804,
+		.bMaxPacketSize0 = 64,
+		.iManufacturer = 1,
+		.iProduct = 2,
+		.iSerialNumber = 3,
+		.bNumConfigurations = 1,
 	};
 	struct usbd_config c;
 	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
@@ -253,9 +259,9 @@ struct bm_fx {
 };
 
 struct bm_result {
-	uint64_t bytes;	 /* payload bytes through the streams */
-	double wall_s;	 /* CLOCK_MONOTONIC */
-	double clock_s;	 /* the context's clock (virtual: modelled time) */
+	uint64_t bytes; /* payload bytes through the streams */
+	double wall_s;	/* CLOCK_MONOTONIC */
+	double clock_s; /* the context's clock (virtual: modelled time) */
 };
 
 /* Create the context on the sim backend and find the device (the caller may
@@ -328,8 +334,8 @@ static inline int bm_connect(struct bm_fx *f, uint16_t port, size_t nconns, stru
 		int rc = hl_connect(f->hl, port, bm_dl(f), &s[i], &e);
 
 		if (rc) {
-			fprintf(stderr, "bench: connect to port %u: %s: %s\n", port,
-				lp_errname(rc), e.msg);
+			fprintf(stderr, "bench: connect to port %u: %s: %s\n", port, lp_errname(rc),
+				e.msg);
 			while (i)
 				lp_stream_close(s[--i]);
 			return rc;
@@ -439,8 +445,9 @@ static inline int bm_download(struct bm_fx *f, size_t nconns, uint64_t total, st
 			got[i] += n;
 			sum += n;
 			if (got[i] > per) {
-				fprintf(stderr, "bench: connection %zu got %llu bytes, expected %llu\n",
-					i, (unsigned long long)got[i], (unsigned long long)per);
+				fprintf(stderr,
+					"bench: connection %zu got %llu bytes, expected %llu\n", i,
+					(unsigned long long)got[i], (unsigned long long)per);
 				rc = LP_EPROTO;
 			}
 		}

@@ -72,10 +72,10 @@
 #include "src/device/simdev.h"
 #endif
 
-#define LPG_OUT_CHUNK 16384	     /* one FunctionFS read: a multiple of every mps */
-#define LPG_OUT_MAX (1024 * 1024)    /* cap on one reassembled OUT transfer */
-#define LPG_IN_MAX (1024 * 1024)     /* cap on one IN transfer from the model */
-#define LPG_EP0_MAX 4096	     /* cap on a control transfer's data stage */
+#define LPG_OUT_CHUNK 16384			/* one FunctionFS read: a multiple of every mps */
+#define LPG_OUT_MAX (1024 * 1024)		/* cap on one reassembled OUT transfer */
+#define LPG_IN_MAX (1024 * 1024)		/* cap on one IN transfer from the model */
+#define LPG_EP0_MAX 4096			/* cap on a control transfer's data stage */
 #define LPG_TIMER_IDLE_NS (1000 * LP_NS_PER_MS) /* re-check interval with no timer */
 #define LPG_SETUP_LEN 8
 
@@ -84,8 +84,8 @@ enum lpg_iface { LPG_USBMUX, LPG_PTP, LPG_DFU, LPG_RECOVERY, LPG_ETHERNET, LPG_A
 struct lpg_iface_desc {
 	const char *name;
 	uint8_t cls, subcls, proto;
-	bool bulk;     /* bulk IN + bulk OUT */
-	bool intr_in;  /* an interrupt IN endpoint (PTP events) */
+	bool bulk;    /* bulk IN + bulk OUT */
+	bool intr_in; /* an interrupt IN endpoint (PTP events) */
 	const char *str;
 	uint8_t cls2, subcls2, proto2; /* a second interface without endpoints, if cls2 */
 };
@@ -94,7 +94,8 @@ static const struct lpg_iface_desc lpg_ifaces[] = {
 	[LPG_USBMUX] = {"usbmux", 0xff, 0xfe, 0x02, true, false, "Apple USB Multiplexor"},
 	[LPG_PTP] = {"ptp", 0x06, 0x01, 0x01, true, true, "PTP"},
 	[LPG_DFU] = {"dfu", 0xfe, 0x01, 0x02, false, false, "Apple Mobile Device (DFU Mode)"},
-	[LPG_RECOVERY] = {"recovery", 0xff, 0xff, 0x00, true, false, "Apple Mobile Device (Recovery Mode)"},
+	[LPG_RECOVERY] = {"recovery", 0xff, 0xff, 0x00, true, false,
+			  "Apple Mobile Device (Recovery Mode)"},
 	/* configuration 4's Apple USB Ethernet (ipheth's ff/fd/01); a real
 	 * iPhone puts its bulk endpoints in alternate setting 1, here they are in
 	 * alternate setting 0 (inert either way: every request is stalled) */
@@ -118,24 +119,24 @@ struct lpg {
 
 	enum lpg_iface iface;
 	int ep0, ep_in, ep_out;
-	bool enabled;	    /* FunctionFS ENABLE seen, no DISABLE since */
-	uint32_t gen;	    /* bumped on every enable/disable: drops stale transfers */
-	uint16_t mps;	    /* wMaxPacketSize of the bulk endpoints at the current speed */
-	uint8_t config;	    /* the configuration value the model was put in */
+	bool enabled;	     /* FunctionFS ENABLE seen, no DISABLE since */
+	uint32_t gen;	     /* bumped on every enable/disable: drops stale transfers */
+	uint16_t mps;	     /* wMaxPacketSize of the bulk endpoints at the current speed */
+	uint8_t config;	     /* the configuration value the model was put in */
 	uint8_t m_in, m_out; /* the model's own usbmux endpoint addresses */
-	uint16_t m_mps;	    /* the model's own wMaxPacketSize for m_in */
+	uint16_t m_mps;	     /* the model's own wMaxPacketSize for m_in */
 
 	/* The physical link: the model's (dis)appearance and the profile's
 	 * scheduled drop are done by unbinding/rebinding the UDC. */
-	const char *udc_attr;	     /* configfs .../UDC, NULL: never touch the bus */
-	char udc[64];		     /* controller name, learnt when we unbind */
-	bool model_attached;	     /* attached() at the last check */
-	bool we_unbound;	     /* the bus is down because of us */
-	enum tr_speed speed;	     /* from the model's link, for the ready file */
+	const char *udc_attr;	      /* configfs .../UDC, NULL: never touch the bus */
+	char udc[64];		      /* controller name, learnt when we unbind */
+	bool model_attached;	      /* attached() at the last check */
+	bool we_unbound;	      /* the bus is down because of us */
+	enum tr_speed speed;	      /* from the model's link, for the ready file */
 	uint64_t disconnect_after_ns; /* after the first ENABLE; 0 = never */
 	uint64_t reenum_gap_ns;
-	uint64_t first_enable_ns;    /* 0 = not yet */
-	uint64_t rebind_at_ns;	     /* pending rebind after a scheduled drop, 0 = none */
+	uint64_t first_enable_ns; /* 0 = not yet */
+	uint64_t rebind_at_ns;	  /* pending rebind after a scheduled drop, 0 = none */
 };
 
 static volatile sig_atomic_t lpg_stop;
@@ -216,8 +217,11 @@ static struct echo *echo_new(const struct lp_log *log)
 {
 	struct echo *e = calloc(1, sizeof(*e));
 	struct devcore *dc = e ? devcore_new(&echo_personality, e, log) : NULL;
-	struct usbd_device d = {.bcdUSB = 0x0200, .idVendor = 0x05ac, .idProduct = 0x12a8,
-				.bMaxPacketSize0 = 64, .bNumConfigurations = ECHO_CONFIGS};
+	struct usbd_device d = {.bcdUSB = 0x0200,
+				.idVendor = 0x05ac,
+				.idProduct = 0x12a8,
+				.bMaxPacketSize0 = 64,
+				.bNumConfigurations = ECHO_CONFIGS};
 	uint8_t buf[64];
 	int n, rc;
 
@@ -229,12 +233,15 @@ static struct echo *echo_new(const struct lp_log *log)
 	n = usbd_encode_device(&d, buf, sizeof(buf));
 	rc = n < 0 ? n : devcore_set_device(dc, buf, (size_t)n);
 	for (uint8_t v = 1; v <= ECHO_CONFIGS && !rc; v++) {
-		struct usbd_config c = {.bConfigurationValue = v, .bmAttributes = 0x80,
-					.bMaxPower = 250, .num_ifaces = 1};
+		struct usbd_config c = {.bConfigurationValue = v,
+					.bmAttributes = 0x80,
+					.bMaxPower = 250,
+					.num_ifaces = 1};
 
 		c.iface[0] = (struct usbd_interface){.bInterfaceClass = 0xff,
 						     .bInterfaceSubClass = 0xfe,
-						     .bInterfaceProtocol = 0x02, .bNumEndpoints = 2,
+						     .bInterfaceProtocol = 0x02,
+						     .bNumEndpoints = 2,
 						     .num_eps = 2};
 		c.iface[0].ep[0] = (struct usbd_endpoint){ECHO_EP_OUT, 2, 0, ECHO_MPS};
 		c.iface[0].ep[1] = (struct usbd_endpoint){ECHO_EP_IN, 2, 0, ECHO_MPS};
@@ -250,7 +257,8 @@ static struct echo *echo_new(const struct lp_log *log)
 
 /* --- FunctionFS descriptors ------------------------------------------------ */
 
-static void put_endpoint(struct lp_wr *w, uint8_t addr, uint8_t attr, uint16_t mps, uint8_t interval)
+static void put_endpoint(struct lp_wr *w, uint8_t addr, uint8_t attr, uint16_t mps,
+			 uint8_t interval)
 {
 	lp_wr_u8(w, USB_DT_ENDPOINT_SIZE);
 	lp_wr_u8(w, USB_DT_ENDPOINT);
@@ -315,8 +323,9 @@ static int lpg_write_descriptors(struct lpg *g)
 	/* ALL_CTRL_RECIP + CONFIG0_SETUP: usbmuxd sends its device-recipient
 	 * vendor requests while the device is still unconfigured */
 	lp_wr_le32(&w, FUNCTIONFS_HAS_FS_DESC | FUNCTIONFS_HAS_HS_DESC |
-			       (g->iface == LPG_USBMUX ? FUNCTIONFS_ALL_CTRL_RECIP | FUNCTIONFS_CONFIG0_SETUP
-						       : 0));
+			       (g->iface == LPG_USBMUX
+					? FUNCTIONFS_ALL_CTRL_RECIP | FUNCTIONFS_CONFIG0_SETUP
+					: 0));
 	cnt_off = w.len;
 	lp_wr_le32(&w, 0);
 	lp_wr_le32(&w, 0);
@@ -379,8 +388,8 @@ static void lpg_model_endpoints(struct lpg *g, uint64_t now)
 	if (!buf)
 		return;
 	/* configuration index = value - 1 for every configuration we model */
-	setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR, (uint16_t)(USBD_DT_CONFIG << 8 | (g->config - 1)),
-		    0, USBD_CONFIG_MAX_TOTAL);
+	setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR,
+		    (uint16_t)(USBD_DT_CONFIG << 8 | (g->config - 1)), 0, USBD_CONFIG_MAX_TOTAL);
 	rc = g->ops->control(g->model, setup, buf, USBD_CONFIG_MAX_TOTAL, &actual, now);
 	if (rc == 0)
 		rc = usbd_parse_config(buf, actual, &c);
@@ -468,7 +477,8 @@ static void lpg_setup(struct lpg *g, const struct usb_ctrlrequest *s)
 	int rc = LP_ESTALL;
 	ssize_t r;
 
-	setup_bytes(setup, s->bRequestType, s->bRequest, le16toh(s->wValue), le16toh(s->wIndex), wlen);
+	setup_bytes(setup, s->bRequestType, s->bRequest, le16toh(s->wValue), le16toh(s->wIndex),
+		    wlen);
 	LOGD(g, "SETUP %02x %02x wValue %04x wIndex %04x wLength %u", s->bRequestType, s->bRequest,
 	     le16toh(s->wValue), le16toh(s->wIndex), wlen);
 	bool vendor = (s->bRequestType & USB_TYPE_MASK) == USB_TYPE_VENDOR;
@@ -503,7 +513,8 @@ static void lpg_setup(struct lpg *g, const struct usb_ctrlrequest *s)
 
 static void *ep0_thread(void *arg)
 {
-	static const char *names[] = {"BIND", "UNBIND", "ENABLE", "DISABLE", "SETUP", "SUSPEND", "RESUME"};
+	static const char *names[] = {"BIND",  "UNBIND",  "ENABLE", "DISABLE",
+				      "SETUP", "SUSPEND", "RESUME"};
 	struct lpg *g = arg;
 	struct usb_functionfs_event ev[4];
 
@@ -601,7 +612,8 @@ static void *out_thread(void *arg)
 		if (n == LPG_OUT_CHUNK && len + LPG_OUT_CHUNK <= LPG_OUT_MAX)
 			continue;
 		if (n == LPG_OUT_CHUNK)
-			LOGW(g, "bulk OUT transfer over %d bytes: delivered in pieces", LPG_OUT_MAX);
+			LOGW(g, "bulk OUT transfer over %d bytes: delivered in pieces",
+			     LPG_OUT_MAX);
 		pthread_mutex_lock(&g->lock);
 		if (g->enabled && g->gen == gen && len) {
 			LOGD(g, "OUT transfer %zu bytes", len);
@@ -653,7 +665,8 @@ static void *in_thread(void *arg)
 		}
 		if (rc == 0) {
 			if (len > LPG_IN_MAX) {
-				LOGW(g, "model queued %zu bytes, over the %d cap: truncated", len, LPG_IN_MAX);
+				LOGW(g, "model queued %zu bytes, over the %d cap: truncated", len,
+				     LPG_IN_MAX);
 				len = LPG_IN_MAX;
 			}
 			memcpy(buf, data, len);
@@ -687,7 +700,10 @@ static void *in_thread(void *arg)
 
 /* --- main ---------------------------------------------------------------- */
 
-static void on_signal(int sig) { lpg_stop = 1; }
+static void on_signal(int sig)
+{
+	lpg_stop = 1;
+}
 
 /* Write the configfs UDC attribute: "" unbinds (cable pulled), a controller
  * name binds (plugged in). Called without the lock: unbinding makes the
@@ -791,7 +807,8 @@ static void run_timers(struct lpg *g)
 		if (t - now > LPG_TIMER_IDLE_NS)
 			t = now + LPG_TIMER_IDLE_NS; /* also bounds the reaction to a signal */
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t abs_ns = (uint64_t)ts.tv_sec * LP_NS_PER_S + (uint64_t)ts.tv_nsec + (t - now);
+		uint64_t abs_ns = (uint64_t)ts.tv_sec * LP_NS_PER_S + (uint64_t)ts.tv_nsec +
+				  (t - now);
 		ts.tv_sec = (time_t)(abs_ns / LP_NS_PER_S);
 		ts.tv_nsec = (long)(abs_ns % LP_NS_PER_S);
 		pthread_cond_timedwait(&g->kick, &g->lock, &ts);
@@ -808,8 +825,8 @@ static void model_string(struct lpg *g, uint8_t idx, char *out, size_t outsz)
 	out[0] = 0;
 	if (!idx)
 		return;
-	setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR, (uint16_t)(USBD_DT_STRING << 8 | idx), 0x0409,
-		    sizeof(buf));
+	setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR, (uint16_t)(USBD_DT_STRING << 8 | idx),
+		    0x0409, sizeof(buf));
 	if (g->ops->control(g->model, setup, buf, sizeof(buf), &actual, 0) ||
 	    usbd_parse_string(buf, actual, out, outsz))
 		out[0] = 0;
@@ -836,7 +853,8 @@ static int lpg_write_ready(struct lpg *g, const char *path)
 	if (g->iface == LPG_USBMUX) {
 		g->ops->identity(g->model, &vid, &pid, &ncfg);
 		att = g->ops->attached(g->model, lp_clock_now(&g->clock));
-		setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, 0, sizeof(buf));
+		setup_bytes(setup, 0x80, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, 0,
+			    sizeof(buf));
 		if (g->ops->control(g->model, setup, buf, sizeof(buf), &actual, 0) == 0 &&
 		    usbd_parse_device(buf, actual, &dd) == 0) {
 			model_string(g, dd.iSerialNumber, serial, sizeof(serial));
@@ -849,9 +867,11 @@ static int lpg_write_ready(struct lpg *g, const char *path)
 		LOGE(g, "writing %s: %s", path, strerror(errno));
 		return LP_EIO;
 	}
-	fprintf(f, "vid=%04x\npid=%04x\nbcd=%04x\nconfigs=%u\nattached=%d\nspeed=%s\n"
-		   "serial=%s\nproduct=%s\nmanufacturer=%s\n", vid, pid, dd.bcdDevice, ncfg, att,
-		g->speed == TR_SPEED_FULL ? "full" : "high", serial, product, manuf);
+	fprintf(f,
+		"vid=%04x\npid=%04x\nbcd=%04x\nconfigs=%u\nattached=%d\nspeed=%s\n"
+		"serial=%s\nproduct=%s\nmanufacturer=%s\n",
+		vid, pid, dd.bcdDevice, ncfg, att, g->speed == TR_SPEED_FULL ? "full" : "high",
+		serial, product, manuf);
 	if (fclose(f)) {
 		LOGE(g, "writing %s: %s", path, strerror(errno));
 		return LP_EIO;
@@ -861,9 +881,10 @@ static int lpg_write_ready(struct lpg *g, const char *path)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
-		   "                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
-		   "                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]\n");
+	fprintf(f,
+		"usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
+		"                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
+		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]\n");
 }
 
 static int open_ep(struct lpg *g, const char *dir, const char *name)
@@ -879,7 +900,10 @@ static int open_ep(struct lpg *g, const char *dir, const char *name)
 }
 
 #ifdef LP_GADGET_SIMDEV
-static void simdev_free_cb(void *m) { simdev_free(m); }
+static void simdev_free_cb(void *m)
+{
+	simdev_free(m);
+}
 
 static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state)
 {
@@ -890,7 +914,8 @@ static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid,
 
 	s = simdev_new(profile, &o, &g->clock, &g->log, &e);
 	if (!s) {
-		LOGE(g, "simulated iPhone (profile %s): %s", profile, e.msg[0] ? e.msg : lp_strerror(e.code));
+		LOGE(g, "simulated iPhone (profile %s): %s", profile,
+		     e.msg[0] ? e.msg : lp_strerror(e.code));
 		return e.code ? e.code : LP_EINVAL;
 	}
 	g->ops = &devcore_model_ops;
@@ -902,8 +927,10 @@ static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid,
 		g->disconnect_after_ns = link.disconnect_at_ns;
 		g->reenum_gap_ns = link.reenum_gap_ns;
 		if (link.error_rate > 0)
-			LOGW(g, "profile %s: a %.0f%% transfer error rate cannot be put on a real bus; "
-				"ignored", profile, link.error_rate * 100);
+			LOGW(g,
+			     "profile %s: a %.0f%% transfer error rate cannot be put on a real bus; "
+			     "ignored",
+			     profile, link.error_rate * 100);
 	}
 	return 0;
 }
@@ -934,10 +961,15 @@ static int make_model(struct lpg *g, const char *kind, const char *profile, cons
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ffs", required_argument, NULL, 'f'},	  {"iface", required_argument, NULL, 'i'},
-		{"profile", required_argument, NULL, 'p'}, {"udid", required_argument, NULL, 'u'},
-		{"model", required_argument, NULL, 'm'},  {"ready", required_argument, NULL, 'r'},
-		{"udc-attr", required_argument, NULL, 'U'}, {"state", required_argument, NULL, 's'}, {"verbose", no_argument, NULL, 'v'},
+		{"ffs", required_argument, NULL, 'f'},
+		{"iface", required_argument, NULL, 'i'},
+		{"profile", required_argument, NULL, 'p'},
+		{"udid", required_argument, NULL, 'u'},
+		{"model", required_argument, NULL, 'm'},
+		{"ready", required_argument, NULL, 'r'},
+		{"udc-attr", required_argument, NULL, 'U'},
+		{"state", required_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -955,15 +987,33 @@ int main(int argc, char **argv)
 	g.log = (struct lp_log){.sink = lpg_sink, .max = LP_LOG_INFO};
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': ffs = optarg; break;
-		case 'p': profile = optarg; break;
-		case 'u': udid = optarg; break;
-		case 'm': kind = optarg; break;
-		case 'r': ready = optarg; break;
-		case 'U': g.udc_attr = optarg; break;
-		case 's': state = optarg; break;
-		case 'v': g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE; break;
-		case 'h': usage(stdout); return 0;
+		case 'f':
+			ffs = optarg;
+			break;
+		case 'p':
+			profile = optarg;
+			break;
+		case 'u':
+			udid = optarg;
+			break;
+		case 'm':
+			kind = optarg;
+			break;
+		case 'r':
+			ready = optarg;
+			break;
+		case 'U':
+			g.udc_attr = optarg;
+			break;
+		case 's':
+			state = optarg;
+			break;
+		case 'v':
+			g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
 		case 'i':
 			for (c = 0; c < (int)(sizeof(lpg_ifaces) / sizeof(lpg_ifaces[0])); c++)
 				if (!strcmp(optarg, lpg_ifaces[c].name))
@@ -974,7 +1024,9 @@ int main(int argc, char **argv)
 			}
 			g.iface = (enum lpg_iface)c;
 			break;
-		default: usage(stderr); return 2;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!ffs || optind != argc) {

@@ -38,7 +38,8 @@ static int find_usbmux(libusb_device *dev, struct echo_dev *e, int *cfg_value)
 		if (libusb_get_config_descriptor(dev, (uint8_t)c, &cfg))
 			continue;
 		for (int i = 0; i < cfg->bNumInterfaces; i++) {
-			const struct libusb_interface_descriptor *d = &cfg->interface[i].altsetting[0];
+			const struct libusb_interface_descriptor *d =
+				&cfg->interface[i].altsetting[0];
 
 			if (d->bInterfaceClass != 0xff || d->bInterfaceSubClass != 0xfe ||
 			    d->bInterfaceProtocol != 0x02 || d->bNumEndpoints != 2)
@@ -86,9 +87,11 @@ static int echo_once(struct echo_dev *e, size_t len, unsigned seed)
 	}
 	/* read as usbmuxd does: 16 KiB at a time until the transfer ends short */
 	for (;;) {
-		r = libusb_bulk_transfer(e->h, e->ep_in, in + got, ECHO_IN_BUF, &n, ECHO_TIMEOUT_MS);
+		r = libusb_bulk_transfer(e->h, e->ep_in, in + got, ECHO_IN_BUF, &n,
+					 ECHO_TIMEOUT_MS);
 		if (r) {
-			fprintf(stderr, "size %zu: IN %s after %zu bytes\n", len, libusb_error_name(r), got);
+			fprintf(stderr, "size %zu: IN %s after %zu bytes\n", len,
+				libusb_error_name(r), got);
 			goto done;
 		}
 		got += (size_t)n;
@@ -146,8 +149,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "claim interface %d: %s\n", e.iface, libusb_error_name(r));
 		return 1;
 	}
-	printf("configuration %d interface %d IN 0x%02x OUT 0x%02x wMaxPacketSize %d\n", cfg, e.iface,
-	       e.ep_in, e.ep_out, e.mps);
+	printf("configuration %d interface %d IN 0x%02x OUT 0x%02x wMaxPacketSize %d\n", cfg,
+	       e.iface, e.ep_in, e.ep_out, e.mps);
 	for (int i = 1; i < argc; i++) {
 		long len = strtol(argv[i], NULL, 0);
 		struct timespec a, b;
