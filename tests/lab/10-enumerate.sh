@@ -1,6 +1,6 @@
 #!/bin/sh
 # 10-enumerate.sh - the simulated iPhone enumerates on the lab's USB bus as a
-# real iPhone does (protocol-notes section 0): 05ac:12a8 at high speed, Apple
+# real iPhone does (doc/protocol.md section 0): 05ac:12a8 at high speed, Apple
 # strings, serial = UDID, four configurations - 1 PTP, 2 iPod audio + HID,
 # 3 PTP + usbmux, 4 PTP + usbmux + Apple USB Ethernet (tools/gadget/gadget.sh
 # says what differs from a phone's, as far as dummy_hcd allows) - and the kernel alone

@@ -13,7 +13,7 @@
 # lp_gadget starts first, on the usbmux FunctionFS instance: its ready file
 # says what the model is (VID/PID, bcdDevice, strings, serial = UDID, number of
 # configurations, attached, speed), and configfs is built to match:
-#   model                    configfs (protocol-notes section 0: a real iPhone)
+#   model                    configfs (doc/protocol.md section 0: a real iPhone)
 #   iPhone, 4 configurations c.1 "PTP": ffs.ptp (06/01/01: bulk IN, OUT, intr IN)
 #                            c.2 "iPod USB Interface": ffs.audio (audio control
 #                                01/01/00 + audio streaming 01/02/00) + hid.ipod
