@@ -30,8 +30,6 @@
 #include "src/base/lp_log.h"
 #include "src/base/lp_str.h"
 
-#define HL_DESC_BUF 255	       /* string and device descriptors */
-#define HL_LANGID_EN_US 0x0409 /* when string 0 cannot be read */
 #define HL_SEND_CHUNK (256u << 10)
 #define HL_CLOSE_FLUSH_MS 100
 
@@ -68,7 +66,7 @@ struct hl_link {
 	struct tr_ctx *ctx;
 	struct tr_dev *dev;
 	const struct lp_log *log;
-	struct hl_probe probe;
+	struct usbd_probe probe;
 	bool claimed;
 	struct mux *mux;
 	struct mux_cbs cbs;
@@ -91,208 +89,6 @@ static uint64_t hl_now(const struct hl_link *hl)
 }
 
 /* ---------------------------------------------------------------------------
- * Descriptor probe
- */
-
-/* One GET_DESCRIPTOR, timed. */
-static int hl_get_desc(struct tr_dev *dev, struct hl_probe *p, uint8_t type, uint8_t idx,
-		       uint16_t langid, uint8_t *buf, uint16_t len, size_t *actual)
-{
-	struct tr_xfer x;
-	int rc;
-
-	memset(&x, 0, sizeof(x));
-	x.dev = dev;
-	x.type = TR_XFER_CONTROL;
-	x.setup[0] = 0x80;
-	x.setup[1] = USBD_REQ_GET_DESCRIPTOR;
-	x.setup[2] = idx;
-	x.setup[3] = type;
-	x.setup[4] = (uint8_t)(langid & 0xff);
-	x.setup[5] = (uint8_t)(langid >> 8);
-	x.setup[6] = (uint8_t)(len & 0xff);
-	x.setup[7] = (uint8_t)(len >> 8);
-	x.endpoint = 0x80;
-	x.buf = buf;
-	x.len = len;
-	x.timeout_ms = HL_CTRL_TIMEOUT_MS;
-	rc = tr_xfer_sync(&x, HL_CTRL_TIMEOUT_MS);
-	if (x.done_ns >= x.submit_ns && x.done_ns && p->num_rtt < HL_MAX_RTT)
-		p->ctrl_rtt_ns[p->num_rtt++] = x.done_ns - x.submit_ns;
-	*actual = x.actual;
-	return rc;
-}
-
-static void hl_read_string(struct tr_dev *dev, struct hl_probe *p, uint8_t idx, uint16_t langid,
-			   char *out, size_t outsz, const struct lp_log *log, int *nodev)
-{
-	uint8_t buf[HL_DESC_BUF];
-	size_t n = 0;
-	int rc;
-
-	out[0] = 0;
-	if (!idx || *nodev)
-		return;
-	rc = hl_get_desc(dev, p, USBD_DT_STRING, idx, langid, buf, sizeof(buf), &n);
-	if (rc == LP_ENODEV)
-		*nodev = 1;
-	if (rc || usbd_parse_string(buf, n, out, outsz)) {
-		out[0] = 0;
-		lp_logf(log, LP_LOG_WARN, "hostlink: string descriptor %u unreadable (%s)", idx,
-			rc ? lp_strerror(rc) : "malformed");
-	}
-}
-
-/* Prefer the active configuration if it has usbmux, else the highest one. */
-static void hl_pick_usbmux(struct hl_probe *p)
-{
-	const struct usbd_config *best = NULL;
-	uint8_t in = 0, out = 0;
-	uint16_t mps = 0;
-
-	for (size_t i = 0; i < p->num_configs; i++) {
-		const struct usbd_config *c = &p->configs[i];
-		const struct usbd_interface *f = usbd_find_usbmux(c, NULL, NULL, NULL);
-
-		if (!f)
-			continue;
-		if (c->bConfigurationValue == p->active_config) {
-			best = c;
-			break;
-		}
-		if (!best || c->bConfigurationValue > best->bConfigurationValue)
-			best = c;
-	}
-	if (!best)
-		return;
-	{
-		const struct usbd_interface *f = usbd_find_usbmux(best, &in, &out, &mps);
-
-		p->has_usbmux = true;
-		p->usbmux_config = best->bConfigurationValue;
-		p->usbmux_iface = f->bInterfaceNumber;
-		p->ep_in = in;
-		p->ep_out = out;
-		p->mps = mps;
-	}
-}
-
-static int hl_probe_dev(struct tr_dev *dev, struct hl_probe *out, const struct lp_log *log,
-			struct lp_errinfo *e)
-{
-	struct hl_probe *p;
-	uint8_t buf[HL_DESC_BUF];
-	uint8_t *cbuf = NULL;
-	uint16_t langid = HL_LANGID_EN_US;
-	uint64_t t0, t1;
-	size_t n = 0;
-	int rc, nodev = 0, cfg = 0;
-
-	p = calloc(1, sizeof(*p));
-	cbuf = malloc(USBD_CONFIG_MAX_TOTAL);
-	if (!p || !cbuf) {
-		rc = lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
-		goto out;
-	}
-	p->speed = dev->info.speed;
-	if (tr_get_configuration(dev, &cfg) == 0)
-		p->active_config = cfg;
-	t0 = lp_clock_now(dev->ctx->env.clock);
-
-	rc = hl_get_desc(dev, p, USBD_DT_DEVICE, 0, 0, buf, 18, &n);
-	if (rc) {
-		lp_err_set(e, rc, "GET_DESCRIPTOR(device) failed: %s", lp_strerror(rc));
-		goto out;
-	}
-	rc = usbd_parse_device(buf, n, &p->dev);
-	if (rc) {
-		lp_err_set(e, rc, "device descriptor (%zu bytes) does not decode: %s", n,
-			   lp_strerror(rc));
-		goto out;
-	}
-
-	for (unsigned i = 0; i < p->dev.bNumConfigurations && i < USBD_MAX_CONFIGS; i++) {
-		struct lp_rd r;
-		uint16_t total;
-
-		rc = hl_get_desc(dev, p, USBD_DT_CONFIG, (uint8_t)i, 0, cbuf, 9, &n);
-		if (rc == LP_ENODEV)
-			goto nodev;
-		lp_rd_init(&r, cbuf, n);
-		lp_rd_skip(&r, 2);
-		total = lp_rd_le16(&r);
-		if (rc || !lp_rd_ok(&r)) {
-			lp_logf(log, LP_LOG_WARN,
-				"hostlink: configuration %u header unreadable (%s)", i,
-				rc ? lp_strerror(rc) : "short");
-			p->config_errors++;
-			continue;
-		}
-		if (total > USBD_CONFIG_MAX_TOTAL)
-			total = USBD_CONFIG_MAX_TOTAL;
-		if (total > 9) {
-			rc = hl_get_desc(dev, p, USBD_DT_CONFIG, (uint8_t)i, 0, cbuf, total, &n);
-			if (rc == LP_ENODEV)
-				goto nodev;
-		}
-		if (rc || usbd_parse_config(cbuf, n, &p->configs[p->num_configs])) {
-			lp_logf(log, LP_LOG_WARN,
-				"hostlink: configuration %u unreadable or malformed (%s)", i,
-				rc ? lp_strerror(rc) : "decode");
-			memset(&p->configs[p->num_configs], 0, sizeof(p->configs[0]));
-			p->config_errors++;
-			continue;
-		}
-		p->num_configs++;
-	}
-
-	if (p->dev.iManufacturer || p->dev.iProduct || p->dev.iSerialNumber) {
-		rc = hl_get_desc(dev, p, USBD_DT_STRING, 0, 0, buf, sizeof(buf), &n);
-		if (rc == LP_ENODEV)
-			goto nodev;
-		if (rc || usbd_parse_langid(buf, n, &langid))
-			lp_logf(log, LP_LOG_WARN, "hostlink: no LANGID (string 0), trying 0x0409");
-		hl_read_string(dev, p, p->dev.iManufacturer, langid, p->manufacturer,
-			       sizeof(p->manufacturer), log, &nodev);
-		hl_read_string(dev, p, p->dev.iProduct, langid, p->product, sizeof(p->product), log,
-			       &nodev);
-		hl_read_string(dev, p, p->dev.iSerialNumber, langid, p->serial, sizeof(p->serial),
-			       log, &nodev);
-		if (nodev)
-			goto nodev;
-	}
-	usbd_serial_to_udid(p->serial, p->udid, sizeof(p->udid));
-	t1 = lp_clock_now(dev->ctx->env.clock);
-	p->desc_ns = t1 - t0;
-	hl_pick_usbmux(p);
-	*out = *p;
-	rc = 0;
-	goto out;
-nodev:
-	rc = lp_err_set(e, LP_ENODEV, "device disconnected while reading descriptors");
-out:
-	free(cbuf);
-	free(p);
-	return rc;
-}
-
-int hl_probe(struct tr_ctx *ctx, const struct tr_devinfo *info, struct hl_probe *out,
-	     struct lp_errinfo *e)
-{
-	struct tr_dev *dev;
-	int rc;
-
-	if (!ctx || !info || !out)
-		return lp_err_set(e, LP_EINVAL, "hl_probe: bad arguments");
-	rc = tr_open(ctx, info, &dev, e);
-	if (rc)
-		return rc;
-	rc = hl_probe_dev(dev, out, ctx->env.log, e);
-	tr_close(dev);
-	return rc;
-}
-
-/* ---------------------------------------------------------------------------
  * Transfers
  */
 
@@ -302,7 +98,7 @@ static void hl_note_error(struct hl_link *hl, const struct tr_xfer *x)
 
 	if (x->status == TR_STATUS_NO_DEVICE) {
 		if (!hl->dead)
-			lp_logf(hl->log, LP_LOG_WARN, "hostlink: device gone (transfer %llu)",
+			lp_logf(hl->log, LP_LOG_WARN, "probe: device gone (transfer %llu)",
 				(unsigned long long)x->id);
 		hl->dead = true;
 		return;
@@ -312,7 +108,7 @@ static void hl_note_error(struct hl_link *hl, const struct tr_xfer *x)
 	hl->st.errors++;
 	hl->st.last_error = err;
 	hl->pending_err = err;
-	lp_logf(hl->log, LP_LOG_WARN, "hostlink: %s transfer %llu on ep 0x%02x ended %s",
+	lp_logf(hl->log, LP_LOG_WARN, "probe: %s transfer %llu on ep 0x%02x ended %s",
 		(x->endpoint & 0x80) ? "IN" : "OUT", (unsigned long long)x->id, x->endpoint,
 		tr_status_name(x->status));
 }
@@ -427,7 +223,7 @@ static void hl_rx_done(struct tr_xfer *x)
 			 * reading it rather than queue answers without end */
 			hl->fatal_err = LP_EPROTO;
 			lp_logf(hl->log, LP_LOG_ERROR,
-				"hostlink: the device keeps sending while %zu OUT transfers are pending "
+				"probe: the device keeps sending while %zu OUT transfers are pending "
 				"and %zu packets (%zu bytes) wait: giving up (protocol error)",
 				hl->tx_inflight, n, bytes);
 		} else if (frc) {
@@ -441,7 +237,7 @@ static void hl_rx_done(struct tr_xfer *x)
 			if (++hl->rx_errors_in_row >= HL_MAX_RX_ERRORS && !hl->fatal_err) {
 				hl->fatal_err = tr_status_to_err(x->status);
 				lp_logf(hl->log, LP_LOG_ERROR,
-					"hostlink: %u IN transfers failed in a row, giving up",
+					"probe: %u IN transfers failed in a row, giving up",
 					hl->rx_errors_in_row);
 			}
 		}
@@ -483,8 +279,8 @@ static int hl_rx_start(struct hl_link *hl)
 	if (!started)
 		return rc ? rc : LP_EIO;
 	if (started < HL_NUM_RX)
-		lp_logf(hl->log, LP_LOG_WARN, "hostlink: only %d of %d IN transfers started",
-			started, HL_NUM_RX);
+		lp_logf(hl->log, LP_LOG_WARN, "probe: only %d of %d IN transfers started", started,
+			HL_NUM_RX);
 	return 0;
 }
 
@@ -595,7 +391,7 @@ static void hl_cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
 		}
 		if (c->rxlen + len > HL_RXBUF_MAX) {
 			lp_logf(hl->log, LP_LOG_WARN,
-				"hostlink: connection %u: %zu unread bytes, over the cap; resetting",
+				"probe: connection %u: %zu unread bytes, over the cap; resetting",
 				conn, c->rxlen);
 			mux_close(hl->mux, conn);
 			c->state = HL_CLOSED;
@@ -650,7 +446,7 @@ static void hl_cb_control(void *ud, uint8_t type, const uint8_t *text, size_t le
 	char msg[256];
 
 	lp_sanitize(msg, sizeof(msg), text, len);
-	lp_logf(hl->log, type == 3 ? LP_LOG_WARN : LP_LOG_INFO, "hostlink: device CONTROL %u: %s",
+	lp_logf(hl->log, type == 3 ? LP_LOG_WARN : LP_LOG_INFO, "probe: device CONTROL %u: %s",
 		type, msg);
 }
 
@@ -691,7 +487,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		return lp_err_set(e, LP_EINVAL, "hl_open: bad arguments");
 	hl = calloc(1, sizeof(*hl));
 	if (!hl)
-		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
 	hl->ctx = ctx;
 	hl->log = ctx->env.log;
 	hl->cbs.on_connect = hl_cb_connect;
@@ -702,7 +498,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 	hl->mux = mux_new(MUX_ROLE_HOST, &hl->cbs, hl, hl->log);
 	if (!hl->mux) {
 		free(hl);
-		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
 	}
 	rc = tr_open(ctx, info, &hl->dev, e);
 	if (rc) {
@@ -710,7 +506,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		free(hl);
 		return rc;
 	}
-	rc = hl_probe_dev(hl->dev, &hl->probe, hl->log, e);
+	rc = usbd_probe_dev(hl->dev, &hl->probe, hl->log, e);
 	if (rc)
 		goto fail;
 	if (!hl->probe.has_usbmux) {
@@ -722,7 +518,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		goto fail;
 	}
 	if (tr_get_configuration(hl->dev, &cfg) || cfg != hl->probe.usbmux_config) {
-		lp_logf(hl->log, LP_LOG_INFO, "hostlink: selecting configuration %u (was %d)",
+		lp_logf(hl->log, LP_LOG_INFO, "probe: selecting configuration %u (was %d)",
 			hl->probe.usbmux_config, cfg);
 		rc = tr_set_configuration(hl->dev, hl->probe.usbmux_config, e);
 		if (rc) {
@@ -768,7 +564,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 			lp_err_set(e, rc, "usbmux VERSION exchange failed: %s", lp_strerror(rc));
 		goto fail;
 	}
-	lp_logf(hl->log, LP_LOG_DEBUG, "hostlink: usbmux version %u on %s", mux_version(hl->mux),
+	lp_logf(hl->log, LP_LOG_DEBUG, "probe: usbmux version %u on %s", mux_version(hl->mux),
 		hl->probe.udid);
 	*out = hl;
 	return 0;
@@ -1000,7 +796,7 @@ int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_s
 		return lp_err_set(e, rc, "usbmux link: %s", lp_strerror(rc));
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
 	rc = mux_connect(hl->mux, port, &c->id);
 	if (rc) {
 		free(c);
@@ -1033,7 +829,7 @@ int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_s
  * Accessors
  */
 
-const struct hl_probe *hl_info(struct hl_link *hl)
+const struct usbd_probe *hl_info(struct hl_link *hl)
 {
 	return hl ? &hl->probe : NULL;
 }

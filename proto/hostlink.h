@@ -2,9 +2,7 @@
  * codec in host role, and blocking deadline-bounded streams (proto/stream.h)
  * over mux connections, for lockdown and the diagnosis.
  *
- * hl_probe() only reads descriptors (open, GET_DESCRIPTOR by control
- * transfers, close) and times them. hl_open() does the same on the device it
- * keeps, selects the usbmux configuration if it is not active, claims the
+ * hl_open() reads the descriptors (usb/usb_probe.h) of the device it keeps, selects the usbmux configuration if it is not active, claims the
  * interface, keeps HL_NUM_RX bulk IN transfers of HL_RX_SIZE bytes in flight,
  * and negotiates VERSION (and SETUP for v2). Reference:
  * doc/protocol.md sections 1.4, 1.6, 1.7, 1.9, 2.
@@ -25,42 +23,20 @@
 #include "src/base/lp_error.h"
 #include "usb/transport.h"
 #include "usb/usb_desc.h"
+#include "usb/usb_probe.h"
 #include "proto/mux.h"
 #include "proto/stream.h"
 
 #define HL_NUM_RX 3		   /* bulk IN transfers kept in flight (usbmuxd NUM_RX_LOOPS) */
 #define HL_RX_SIZE 16384	   /* size of each (usbmuxd USB_MRU) */
-#define HL_CTRL_TIMEOUT_MS 1000	   /* every control transfer */
 #define HL_VERSION_TIMEOUT_MS 2000 /* default wait for the VERSION reply */
-#define HL_STR_MAX 128
-#define HL_MAX_RTT 32		 /* control transfer round trips kept */
-#define HL_RXBUF_MAX (16u << 20) /* unread bytes per stream before it is reset */
-#define HL_MAX_RX_ERRORS 8	 /* consecutive failed IN transfers before giving up */
+#define HL_RXBUF_MAX (16u << 20)   /* unread bytes per stream before it is reset */
+#define HL_MAX_RX_ERRORS 8	   /* consecutive failed IN transfers before giving up */
 /* OUT transfers submitted and not completed. A device that stalls (NAKs)
  * OUT forever keeps them all pending; past this the packets wait in the mux
  * codec's queue, whose cap (MUX_OUTQ_MAX_*) turns a device that keeps
  * flooding IN into a protocol error instead of unbounded host memory. */
 #define HL_MAX_TX_INFLIGHT 64
-
-/* What the descriptors say, and how long reading them took. */
-struct hl_probe {
-	struct usbd_device dev;
-	struct usbd_config configs[USBD_MAX_CONFIGS];
-	size_t num_configs;   /* configurations read and decoded */
-	size_t config_errors; /* configurations that could not be read or decoded */
-	char manufacturer[HL_STR_MAX], product[HL_STR_MAX], serial[HL_STR_MAX]; /* sanitized */
-	char udid[64];
-	enum tr_speed speed;
-	int active_config; /* at probe time; 0 = unconfigured */
-	bool has_usbmux;
-	uint8_t usbmux_config; /* bConfigurationValue holding the usbmux interface */
-	uint8_t usbmux_iface;  /* its bInterfaceNumber */
-	uint8_t ep_in, ep_out;
-	uint16_t mps;			  /* wMaxPacketSize of ep_out */
-	uint64_t ctrl_rtt_ns[HL_MAX_RTT]; /* done_ns - submit_ns of each control transfer */
-	size_t num_rtt;
-	uint64_t desc_ns; /* first descriptor request to last completion */
-};
 
 struct hl_opts {
 	uint32_t version_timeout_ms; /* 0 = HL_VERSION_TIMEOUT_MS */
@@ -77,11 +53,6 @@ struct hl_stats {
 };
 
 struct hl_link;
-
-/* Read descriptors of the device `info` (open, read, close). `out` written
- * only on success. LP_ENODEV if the device went away. */
-int hl_probe(struct tr_ctx *ctx, const struct tr_devinfo *info, struct hl_probe *out,
-	     struct lp_errinfo *e);
 
 /* Open the device, bring usbmux up (see the file comment). `opts` may be NULL.
  * *out owned by the caller (hl_close). LP_EUNSUPPORTED when no configuration
@@ -102,9 +73,9 @@ int hl_pump(struct hl_link *hl, uint64_t deadline);
 /* Reset open connections, cancel transfers (bounded), release, close. NULL ok. */
 void hl_close(struct hl_link *hl);
 
-const struct hl_probe *hl_info(struct hl_link *hl); /* borrowed */
-struct mux *hl_mux(struct hl_link *hl);		    /* borrowed */
-struct tr_dev *hl_dev(struct hl_link *hl);	    /* borrowed (addition) */
+const struct usbd_probe *hl_info(struct hl_link *hl); /* borrowed */
+struct mux *hl_mux(struct hl_link *hl);		      /* borrowed */
+struct tr_dev *hl_dev(struct hl_link *hl);	      /* borrowed (addition) */
 void hl_get_stats(const struct hl_link *hl, struct hl_stats *st);
 uint32_t hl_mux_version(const struct hl_link *hl);
 bool hl_dead(const struct hl_link *hl); /* a NO_DEVICE completion was seen (addition) */

@@ -126,7 +126,7 @@ static uint64_t uint_of(plist_t d, const char *k)
 
 static void do_list(struct client *c, uint32_t tag)
 {
-	const struct hl_probe *p = hl_info(hl);
+	const struct usbd_probe *p = hl_info(hl);
 	plist_t d = plist_new_dict(), arr = plist_new_array(), ent = plist_new_dict(),
 		props = plist_new_dict();
 

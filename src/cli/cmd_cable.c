@@ -92,7 +92,7 @@ static int reconnect(struct cable *c)
 	c->reenums++;
 	for (;;) {
 		struct tr_devinfo devs[16];
-		struct hl_probe p;
+		struct usbd_probe p;
 		uint64_t now, next;
 		size_t n = 0;
 
@@ -102,7 +102,7 @@ static int reconnect(struct cable *c)
 		for (size_t i = 0; i < n; i++) {
 			if (devs[i].session == gone)
 				continue;
-			if (c->app->udid && (hl_probe(c->app->tr, &devs[i], &p, NULL) ||
+			if (c->app->udid && (usbd_probe(c->app->tr, &devs[i], &p, NULL) ||
 					     strcmp(p.udid, c->app->udid) != 0))
 				continue;
 			r = hl_open(c->app->tr, &devs[i], NULL, &c->link, &e);
@@ -226,7 +226,7 @@ static void run(struct cable *c)
 	struct diag_report *r = c->r;
 	struct diag_cable_facts f = {0};
 	struct diag_stage *s;
-	struct hl_probe p;
+	struct usbd_probe p;
 	struct hl_stats hs;
 	uint64_t end, t_start, link_errors = 0, next_progress = 0;
 	int ret;

@@ -34,7 +34,7 @@ static const char *class_name(uint8_t cls, uint8_t sub, uint8_t proto)
 	return "other";
 }
 
-static json_object *configs_json(const struct hl_probe *p, char *human, size_t hn)
+static json_object *configs_json(const struct usbd_probe *p, char *human, size_t hn)
 {
 	json_object *arr = json_object_new_array();
 	size_t off = 0;
@@ -109,12 +109,12 @@ int cmd_list(struct lp_app *app)
 	for (size_t i = 0; i < n; i++) {
 		const struct tr_devinfo *d = &devs[i];
 		const char *mode = diag_mode_for_pid(d->vid, d->pid);
-		struct hl_probe p;
+		struct usbd_probe p;
 		char cfgs[256];
 		json_object *jd = json_object_new_object();
 
 		s = diag_stage_begin(&r, DIAG_STAGE_DESCRIPTORS);
-		ret = hl_probe(app->tr, d, &p, &e);
+		ret = usbd_probe(app->tr, d, &p, &e);
 		json_object_object_add(jd, "vid", json_object_new_int(d->vid));
 		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
 		json_object_object_add(jd, "bus", json_object_new_int(d->bus));

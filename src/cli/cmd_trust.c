@@ -273,7 +273,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 static int open_direct(struct trust_run *t)
 {
 	struct tr_devinfo info;
-	struct hl_probe p;
+	struct usbd_probe p;
 	int ret;
 
 	ret = find_usb_stages(t->app, t->r, &info, &p, &t->link);

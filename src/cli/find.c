@@ -49,8 +49,8 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	if (app->udid) {
 		/* the serial needs the device opened: probe each candidate */
 		for (best = 0; best < n; best++) {
-			struct hl_probe p;
-			if (hl_probe(app->tr, &devs[best], &p, NULL) == 0 &&
+			struct usbd_probe p;
+			if (usbd_probe(app->tr, &devs[best], &p, NULL) == 0 &&
 			    strcmp(p.udid, app->udid) == 0)
 				break;
 		}
@@ -69,11 +69,11 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 }
 
 int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
-		    struct hl_probe *p, struct hl_link **link)
+		    struct usbd_probe *p, struct hl_link **link)
 {
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
-	const struct hl_probe *lp;
+	const struct usbd_probe *lp;
 	int ret;
 
 	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
@@ -93,7 +93,7 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 
 	/* descriptors: what the device offers, and in which mode it is */
 	s = diag_stage_begin(r, DIAG_STAGE_DESCRIPTORS);
-	ret = hl_probe(app->tr, info, p, &e);
+	ret = usbd_probe(app->tr, info, p, &e);
 	if (ret) {
 		diag_rule_err(r, s, ret, e.msg);
 		return ret;

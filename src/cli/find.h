@@ -16,7 +16,7 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 /* Fill r->dev from a listing entry (vid/pid/bus/addr/speed/mode). */
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d);
 
-struct hl_probe;
+struct usbd_probe;
 struct hl_link;
 /* The stages "find device", "descriptors" and "usbmux" (stages.h): find
  * the device, read its descriptors (its mode: DFU/recovery; camera-only),
@@ -24,6 +24,6 @@ struct hl_link;
  * (hl_close) and attached to the capture. On failure the failing stage and
  * the verdict are set and the lp_err is returned. */
 int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
-		    struct hl_probe *p, struct hl_link **link);
+		    struct usbd_probe *p, struct hl_link **link);
 
 #endif

@@ -248,10 +248,10 @@ static void open_link(struct fx *f)
 static void test_probe(void **state)
 {
 	struct fx *f = fx_new(true, 2, 0);
-	struct hl_probe p;
+	struct usbd_probe p;
 	struct lp_errinfo e = {0};
 
-	assert_int_equal(hl_probe(f->ctx, &f->info, &p, &e), 0);
+	assert_int_equal(usbd_probe(f->ctx, &f->info, &p, &e), 0);
 	assert_string_equal(p.manufacturer, "Apple Inc.");
 	assert_string_equal(p.product, "iPhone");
 	assert_string_equal(p.serial, SERIAL);
@@ -279,10 +279,10 @@ static void test_probe(void **state)
 static void test_no_usbmux(void **state)
 {
 	struct fx *f = fx_new(false, 2, 0);
-	struct hl_probe p;
+	struct usbd_probe p;
 	struct lp_errinfo e = {0};
 
-	assert_int_equal(hl_probe(f->ctx, &f->info, &p, NULL), 0);
+	assert_int_equal(usbd_probe(f->ctx, &f->info, &p, NULL), 0);
 	assert_false(p.has_usbmux);
 	assert_int_equal(p.num_configs, 1);
 	assert_int_equal(hl_open(f->ctx, &f->info, NULL, &f->hl, &e), LP_EUNSUPPORTED);
