@@ -98,7 +98,7 @@ static void hl_note_error(struct hl_link *hl, const struct tr_xfer *x)
 
 	if (x->status == TR_STATUS_NO_DEVICE) {
 		if (!hl->dead)
-			lp_logf(hl->log, LP_LOG_WARN, "probe: device gone (transfer %llu)",
+			lp_logf(hl->log, LP_LOG_WARN, "hostlink: device gone (transfer %llu)",
 				(unsigned long long)x->id);
 		hl->dead = true;
 		return;
@@ -108,7 +108,7 @@ static void hl_note_error(struct hl_link *hl, const struct tr_xfer *x)
 	hl->st.errors++;
 	hl->st.last_error = err;
 	hl->pending_err = err;
-	lp_logf(hl->log, LP_LOG_WARN, "probe: %s transfer %llu on ep 0x%02x ended %s",
+	lp_logf(hl->log, LP_LOG_WARN, "hostlink: %s transfer %llu on ep 0x%02x ended %s",
 		(x->endpoint & 0x80) ? "IN" : "OUT", (unsigned long long)x->id, x->endpoint,
 		tr_status_name(x->status));
 }
@@ -223,7 +223,7 @@ static void hl_rx_done(struct tr_xfer *x)
 			 * reading it rather than queue answers without end */
 			hl->fatal_err = LP_EPROTO;
 			lp_logf(hl->log, LP_LOG_ERROR,
-				"probe: the device keeps sending while %zu OUT transfers are pending "
+				"hostlink: the device keeps sending while %zu OUT transfers are pending "
 				"and %zu packets (%zu bytes) wait: giving up (protocol error)",
 				hl->tx_inflight, n, bytes);
 		} else if (frc) {
@@ -237,7 +237,7 @@ static void hl_rx_done(struct tr_xfer *x)
 			if (++hl->rx_errors_in_row >= HL_MAX_RX_ERRORS && !hl->fatal_err) {
 				hl->fatal_err = tr_status_to_err(x->status);
 				lp_logf(hl->log, LP_LOG_ERROR,
-					"probe: %u IN transfers failed in a row, giving up",
+					"hostlink: %u IN transfers failed in a row, giving up",
 					hl->rx_errors_in_row);
 			}
 		}
@@ -279,8 +279,8 @@ static int hl_rx_start(struct hl_link *hl)
 	if (!started)
 		return rc ? rc : LP_EIO;
 	if (started < HL_NUM_RX)
-		lp_logf(hl->log, LP_LOG_WARN, "probe: only %d of %d IN transfers started", started,
-			HL_NUM_RX);
+		lp_logf(hl->log, LP_LOG_WARN, "hostlink: only %d of %d IN transfers started",
+			started, HL_NUM_RX);
 	return 0;
 }
 
@@ -391,7 +391,7 @@ static void hl_cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
 		}
 		if (c->rxlen + len > HL_RXBUF_MAX) {
 			lp_logf(hl->log, LP_LOG_WARN,
-				"probe: connection %u: %zu unread bytes, over the cap; resetting",
+				"hostlink: connection %u: %zu unread bytes, over the cap; resetting",
 				conn, c->rxlen);
 			mux_close(hl->mux, conn);
 			c->state = HL_CLOSED;
@@ -446,7 +446,7 @@ static void hl_cb_control(void *ud, uint8_t type, const uint8_t *text, size_t le
 	char msg[256];
 
 	lp_sanitize(msg, sizeof(msg), text, len);
-	lp_logf(hl->log, type == 3 ? LP_LOG_WARN : LP_LOG_INFO, "probe: device CONTROL %u: %s",
+	lp_logf(hl->log, type == 3 ? LP_LOG_WARN : LP_LOG_INFO, "hostlink: device CONTROL %u: %s",
 		type, msg);
 }
 
@@ -487,7 +487,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		return lp_err_set(e, LP_EINVAL, "hl_open: bad arguments");
 	hl = calloc(1, sizeof(*hl));
 	if (!hl)
-		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
 	hl->ctx = ctx;
 	hl->log = ctx->env.log;
 	hl->cbs.on_connect = hl_cb_connect;
@@ -498,7 +498,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 	hl->mux = mux_new(MUX_ROLE_HOST, &hl->cbs, hl, hl->log);
 	if (!hl->mux) {
 		free(hl);
-		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
 	}
 	rc = tr_open(ctx, info, &hl->dev, e);
 	if (rc) {
@@ -518,7 +518,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		goto fail;
 	}
 	if (tr_get_configuration(hl->dev, &cfg) || cfg != hl->probe.usbmux_config) {
-		lp_logf(hl->log, LP_LOG_INFO, "probe: selecting configuration %u (was %d)",
+		lp_logf(hl->log, LP_LOG_INFO, "hostlink: selecting configuration %u (was %d)",
 			hl->probe.usbmux_config, cfg);
 		rc = tr_set_configuration(hl->dev, hl->probe.usbmux_config, e);
 		if (rc) {
@@ -564,7 +564,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 			lp_err_set(e, rc, "usbmux VERSION exchange failed: %s", lp_strerror(rc));
 		goto fail;
 	}
-	lp_logf(hl->log, LP_LOG_DEBUG, "probe: usbmux version %u on %s", mux_version(hl->mux),
+	lp_logf(hl->log, LP_LOG_DEBUG, "hostlink: usbmux version %u on %s", mux_version(hl->mux),
 		hl->probe.udid);
 	*out = hl;
 	return 0;
@@ -796,7 +796,7 @@ int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_s
 		return lp_err_set(e, rc, "usbmux link: %s", lp_strerror(rc));
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return lp_err_set(e, LP_ENOMEM, "probe: out of memory");
+		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
 	rc = mux_connect(hl->mux, port, &c->id);
 	if (rc) {
 		free(c);
