@@ -236,22 +236,22 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		}
 	}
 	if (r) {
-		struct diag_pair_end pe = {
+		struct hl_stats st = {0};
+		struct diag_pair_end pe;
+
+		if (t->link)
+			hl_get_stats(t->link, &st);
+		pe = (struct diag_pair_end){
 			.err = r,
 			.tries = (unsigned)tries,
 			.waited_s = (double)(lp_clock_now(&app->clock) - start) / LP_NS_PER_S,
 			.dialog_seen = dialog_seen,
 			.msg = e.msg,
+			.usb_errors = st.errors,
+			.last_usb_err = st.last_error,
 		};
-		struct hl_stats st = {0};
-
 		pair_record_free(rec);
 		(void)locked_seen;
-		if (t->link)
-			hl_get_stats(t->link, &st);
-		if (st.errors &&
-		    diag_verdict_for_err(r) == DIAG_V_PROTOCOL_ERROR) /* lost transfers broke it */
-			return fail(t, s, r, &e);
 		diag_rule_pair_failed(t->r, s, &pe);
 		return r;
 	}

@@ -158,8 +158,8 @@ void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s,
 			       p->dialog_seen ? "while the Trust dialog was up"
 					      : "while waiting to pair");
 		return;
-	default:
-		diag_rule_err(r, s, p->err, p->msg);
+	default: /* a stream broken by lost transfers is the link's doing */
+		diag_rule_err_link(r, s, p->err, p->msg, p->usb_errors, p->last_usb_err);
 	}
 }
 

@@ -59,12 +59,14 @@ void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, 
 
 /* How a Pair that did not succeed ended. */
 struct diag_pair_end {
-	int err;	  /* last answer: an LP_ELKD_* code, LP_ENODEV when the device
+	int err;	     /* last answer: an LP_ELKD_* code, LP_ENODEV when the device
 			   * left the bus, another lp_err */
-	unsigned tries;	  /* Pair requests sent */
-	double waited_s;  /* from the first request to the end */
-	bool dialog_seen; /* PairingDialogResponsePending was answered */
-	const char *msg;  /* evidence for other errors; may be NULL */
+	unsigned tries;	     /* Pair requests sent */
+	double waited_s;     /* from the first request to the end */
+	bool dialog_seen;    /* PairingDialogResponsePending was answered */
+	const char *msg;     /* evidence for other errors; may be NULL */
+	uint64_t usb_errors; /* failed transfers on the link so far (live; 0 offline) */
+	int last_usb_err;    /* the last one's lp_err */
 };
 void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s,
 			   const struct diag_pair_end *p);
