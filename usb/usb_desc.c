@@ -446,3 +446,21 @@ int usbd_encode_config(const struct usbd_config *c, uint8_t *out, size_t cap)
 	}
 	return lp_wr_ok(&w) ? (int)w.len : LP_ETOOBIG;
 }
+
+void usbd_bulk_interface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
+			 uint8_t proto, uint8_t ep_out, uint8_t ep_in, uint16_t mps)
+{
+	memset(f, 0, sizeof(*f));
+	f->bInterfaceNumber = num;
+	f->bInterfaceClass = cls;
+	f->bInterfaceSubClass = sub;
+	f->bInterfaceProtocol = proto;
+	f->num_eps = 2;
+	f->bNumEndpoints = 2;
+	f->ep[0].bEndpointAddress = ep_out;
+	f->ep[0].bmAttributes = EP_XFER_BULK;
+	f->ep[0].wMaxPacketSize = mps;
+	f->ep[1].bEndpointAddress = ep_in;
+	f->ep[1].bmAttributes = EP_XFER_BULK;
+	f->ep[1].wMaxPacketSize = mps;
+}

@@ -90,5 +90,10 @@ int usbd_encode_device(const struct usbd_device *d, uint8_t *out, size_t cap);
  * and computed (bNumInterfaces = distinct interface numbers). Returns the
  * length or LP_ETOOBIG (cap or USBD_CONFIG_MAX_TOTAL exceeded). */
 int usbd_encode_config(const struct usbd_config *c, uint8_t *out, size_t cap);
+/* Fills `f` as interface `num` (class/subclass/protocol) with one bulk OUT
+ * and one bulk IN endpoint of `mps` bytes, the shape of every interface the
+ * simulated device models present (PTP, usbmux). */
+void usbd_bulk_interface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
+			 uint8_t proto, uint8_t ep_out, uint8_t ep_in, uint16_t mps);
 
 #endif

@@ -115,24 +115,6 @@ static const struct devcore_personality model_pers = {
 	.closed = m_close,
 };
 
-static void fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
-		       uint8_t proto, uint8_t out, uint8_t in)
-{
-	memset(f, 0, sizeof(*f));
-	f->bInterfaceNumber = num;
-	f->bInterfaceClass = cls;
-	f->bInterfaceSubClass = sub;
-	f->bInterfaceProtocol = proto;
-	f->num_eps = 2;
-	f->bNumEndpoints = 2;
-	f->ep[0].bEndpointAddress = out;
-	f->ep[0].bmAttributes = 2;
-	f->ep[0].wMaxPacketSize = 512;
-	f->ep[1].bEndpointAddress = in;
-	f->ep[1].bmAttributes = 2;
-	f->ep[1].wMaxPacketSize = 512;
-}
-
 /* Two configurations (1: PTP only, 2: PTP + usbmux ff/fe/02 on 0x04/0x85) or
  * only the first, and three strings. */
 static void m_init(struct model *m)
@@ -163,11 +145,11 @@ static void m_init(struct model *m)
 		c.bConfigurationValue = (uint8_t)(idx + 1);
 		c.bmAttributes = 0xC0;
 		c.bMaxPower = 250;
-		fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
+		usbd_bulk_interface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81, 512);
 		c.num_ifaces = 1;
 		if (idx == 1) {
-			fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL,
-				   0x04, 0x85);
+			usbd_bulk_interface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS,
+					    USBMUX_PROTOCOL, 0x04, 0x85, 512);
 			c.num_ifaces = 2;
 		}
 		n = usbd_encode_config(&c, buf, sizeof(buf));

@@ -186,24 +186,6 @@ static const struct devcore_personality bm_personality = {
 	.in_poll = bm_topup,
 };
 
-static void bm_fill_iface(struct usbd_interface *f, uint8_t num, uint8_t cls, uint8_t sub,
-			  uint8_t proto, uint8_t out, uint8_t in)
-{
-	memset(f, 0, sizeof(*f));
-	f->bInterfaceNumber = num;
-	f->bInterfaceClass = cls;
-	f->bInterfaceSubClass = sub;
-	f->bInterfaceProtocol = proto;
-	f->num_eps = 2;
-	f->bNumEndpoints = 2;
-	f->ep[0].bEndpointAddress = out;
-	f->ep[0].bmAttributes = 2;
-	f->ep[0].wMaxPacketSize = BM_MPS;
-	f->ep[1].bEndpointAddress = in;
-	f->ep[1].bmAttributes = 2;
-	f->ep[1].wMaxPacketSize = BM_MPS;
-}
-
 /* The device: 05ac:12a8, one configuration (PTP + usbmux), three strings. */
 static int bm_model_init(struct bm_model *m)
 {
@@ -232,9 +214,9 @@ static int bm_model_init(struct bm_model *m)
 	c.bConfigurationValue = 1;
 	c.bmAttributes = 0xC0;
 	c.bMaxPower = 250;
-	bm_fill_iface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81);
-	bm_fill_iface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL, BM_EP_OUT,
-		      BM_EP_IN);
+	usbd_bulk_interface(&c.iface[0], 0, 6, 1, 1, 0x02, 0x81, BM_MPS);
+	usbd_bulk_interface(&c.iface[1], 1, USBMUX_CLASS, USBMUX_SUBCLASS, USBMUX_PROTOCOL,
+			    BM_EP_OUT, BM_EP_IN, BM_MPS);
 	c.num_ifaces = 2;
 	n = usbd_encode_config(&c, buf, sizeof(buf));
 	if (!rc)
