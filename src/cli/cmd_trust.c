@@ -219,13 +219,13 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 			dialog_seen = true;
 			diag_progress(
 				t->r, s,
-				"\"Trust This Computer?\" is showing on the device: tap Trust "
+				"tap Trust on the device (\"Trust This Computer?\" is showing) "
 				"(%.0f s left, attempt %d)",
 				(double)(deadline - now) / LP_NS_PER_S, tries);
 		} else {
 			locked_seen = true;
 			diag_progress(t->r, s,
-				      "the device is locked: unlock it to see the Trust dialog "
+				      "unlock the device to see the Trust dialog "
 				      "(%.0f s left, attempt %d)",
 				      (double)(deadline - now) / LP_NS_PER_S, tries);
 		}

@@ -29,6 +29,8 @@ if command -v tmux >/dev/null 2>&1; then
 		ok $([ "${w:-999}" -lt "$cols" ]; echo $?) "$cols columns: the countdown line fits ($w < $cols)"
 		like "$(grep 'left, attempt' "$T/mid-$cols")" 'Pair .*\([0-9]+ s left, attempt [0-9]+\)$' \
 			"$cols columns: the seconds left survive the cut"
+		like "$(grep 'left, attempt' "$T/mid-$cols")" 'tap Trust' \
+			"$cols columns: the instruction (tap Trust) survives the cut"
 		is "$(grep -c 'left, attempt' "$T/end-$cols")" 0 "$cols columns: the countdown is erased when Pair ends"
 		like "$(cat "$T/end-$cols")" 'verdict: TRUST_PENDING' "$cols columns: verdict shown"
 		like "$(cat "$T/end-$cols")" 'DONE=1' "$cols columns: exit 1"
@@ -79,7 +81,7 @@ unlike "$(cat "$T/c.txt")" "errors so far" "cable progress is not printed off a 
 run_lp "$T/j.json" trust --pair --device sim:healthy --pair-dir "$PD-json" --json
 is $? 0 "--json trust exits 0"
 is "$(jget .verdict "$T/j.json")" TRUSTED "--json: stdout is the JSON object alone"
-like "$(cat "$T/j.json.err")" "Trust This Computer.*tap Trust" "--json: the tap-Trust prompt reaches stderr"
+like "$(cat "$T/j.json.err")" "tap Trust.*Trust This Computer" "--json: the tap-Trust prompt reaches stderr"
 
 run_lp "$T/q.txt" -q trust --pair --device sim:deny --pair-dir "$PD-q"
 is $? 1 "-q: exit code unchanged"
