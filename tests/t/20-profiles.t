@@ -68,7 +68,7 @@ like "$(cat $T/n.txt)" "verdict: TRUST_PENDING" "never-answers (real clock): TRU
 # lower bound: it waited the whole --timeout; upper: well under run_lp's 120 s
 # cut-off even on a loaded machine (a hang would hit that)
 ok $([ $el -ge 2 ] && [ $el -le 60 ]; echo $?) "never-answers ends at --timeout (took ${el}s)"
-like "$(cat $T/n.txt)" "tap Trust \([0-9]+ s left" "countdown shown while the dialog is up"
+like "$(cat $T/n.txt)" "tap Trust on the device .*\([0-9]+ s left" "countdown shown while the dialog is up"
 
 # device strings are sanitized before they reach the terminal
 run_lp $T/s.txt trust --pair --device "sim:healthy,name=$(printf 'Evil\033[2J\033]0;pwn\007Phone')" --pair-dir $T/pd-evil
