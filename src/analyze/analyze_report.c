@@ -10,8 +10,8 @@
  * connect, QueryType, device info, pair record, Pair, StartSession, TLS,
  * StartService, StopSession). A usbmuxd relay has "usbmuxd connect" in
  * place of the USB stages, as --via-usbmuxd. The pair record lives on the
- * host's disk: its stage is skipped (a relay shows ReadPairRecord, then it
- * is known). Times are capture times relative to the first packet. The
+ * host's disk: its stage is skipped, unless a relay shows the daemon handing
+ * it out (ReadPairRecord answered with PairRecordData: ok). Times are capture times relative to the first packet. The
  * first failing stage decides; a device that left the bus in it is
  * DISCONNECTED; tests/t/65-parity.t holds live and offline to the same
  * verdict and stages.
@@ -323,12 +323,15 @@ static void build_trust(struct build *b)
 		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}
 
-	/* pair record */
-	if (d->pair_record_read)
+	/* pair record: read through the daemon, the relay shows it (as a live
+	 * --via-usbmuxd run's stage is ok when the daemon hands out the record) */
+	if (d->pair_record_found) {
+		s = stage_at(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1);
+		stage_end(b, s, d->qtype.t1, DIAG_ST_OK,
+			  "usbmuxd returned a stored pair record (ReadPairRecord)");
+	} else if (d->pair_record_read)
 		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
-			   d->pair_record_found
-				   ? "usbmuxd returned a stored pair record (ReadPairRecord)"
-				   : "usbmuxd has no pair record for this device (ReadPairRecord)");
+			   "usbmuxd has no pair record for this device (ReadPairRecord)");
 	else
 		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
 			   "not visible in a capture (read from the host's disk)");
@@ -483,6 +486,23 @@ static bool candidate(const struct an_dev *d)
 	       ((d->have_ids && d->vid == 0x05ac) || d->mux_seen || d->via_usbmuxd);
 }
 
+/* The kernel reads the device descriptor at the default address 0 before
+ * SET_ADDRESS: such reads belong to the enumeration that follows, not to a
+ * device of their own - unless nothing on the bus ever got an address (an
+ * enumeration that failed there is reported as the device). */
+static bool default_address_only(const struct an *a, const struct an_dev *d)
+{
+	if (d->via_usbmuxd || d->addr != 0)
+		return false;
+	for (size_t i = 0; i < a->ndevs; i++) {
+		const struct an_dev *e = a->devs[i];
+		if (e != d && e->key[0] && !e->via_usbmuxd && e->addr != 0 && e->bus == d->bus &&
+		    e->have_ids && e->vid == d->vid && e->pid == d->pid)
+			return true;
+	}
+	return false;
+}
+
 static json_object *stats_json(const struct an_samples *s)
 {
 	return diag_latency_json(s->v, s->n);
@@ -545,7 +565,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		cancelled += d->cancelled;
 		timeouts += d->timeouts;
 		reenum += d->reenum;
-		if (!candidate(d)) {
+		if (!candidate(d) || default_address_only(a, d)) {
 			nother++;
 			continue;
 		}
@@ -563,7 +583,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				struct diag_report tmp;
 				struct lp_clock c2;
 				json_object *o;
-				if (!candidate(d))
+				if (!candidate(d) || default_address_only(a, d))
 					continue;
 				lp_clock_init_virtual(&c2, 0);
 				diag_init(&tmp, "analyze", &c2);

@@ -86,6 +86,18 @@ static void dev_merge(struct an_dev *to, struct an_dev *from)
 	from->key[0] = '\0'; /* merged: not reported */
 }
 
+/* `u` carries the serial number of `o` on the same bus at another (non-zero)
+ * address: a phone's serial is unique and one bus cannot hold it twice, so
+ * `o` left and came back as `u` - however quickly (the lab's usbmuxd
+ * capture: the old address ends in EPROTO, 0.8 s later the same UDID is
+ * enumerated at the next address), and whether or not usbmon showed its
+ * transfers ending with "device gone". */
+static bool same_phone(const struct an_dev *o, const struct cap_usbdev *u)
+{
+	return o->serial[0] && !o->via_usbmuxd && o->bus == u->bus && o->addr != u->addr &&
+	       o->addr != 0 && u->addr != 0;
+}
+
 /* The device descriptor (and maybe the serial string) is known: give the
  * enumeration its identity; an identity seen before on an enumeration that
  * is gone is the same phone coming back (re-enumeration). */
@@ -103,7 +115,7 @@ static void identify(struct an *a, struct cap_usbdev *u)
 	if (strcmp(key, d->key) == 0)
 		return;
 	o = an_dev_get(a, key, false);
-	if (o && o != d && (o->gone || u->first_t > o->last_t + LP_NS_PER_S)) {
+	if (o && o != d && (o->gone || u->first_t > o->last_t + LP_NS_PER_S || same_phone(o, u))) {
 		dev_merge(o, d);
 		o->instances++;
 		o->reenum++;
@@ -284,6 +296,9 @@ static void mux_packet(const struct cap_event *ev)
 				d->version.seen = true;
 				d->version.t0 = ev->t;
 			}
+			if (d->version.done)
+				return; /* the stage is the first exchange (a re-enumerated
+					 * device asks again) */
 			d->version.done = true;
 			d->version.t1 = ev->t;
 			d->version.pkt1 = ev->pkt;

@@ -226,7 +226,10 @@ static void mux_tcp(struct cap_reader *r, struct rd_usb *u, int dir, const struc
 		return;
 	}
 	if (!c) {
-		if (f & MUX_TH_RST)
+		/* a reset, or a bare ACK (the device acknowledging what the host
+		 * sent before its RST crossed): nothing opened here. A connection
+		 * open before the capture started shows with its first data. */
+		if ((f & MUX_TH_RST) || (!mp->payload_len && !(f & MUX_TH_SYN)))
 			return;
 		if (dir == 1 && (f & MUX_TH_SYN)) {
 			rd_anomaly(r, "packet %llu: device opened a connection (SYN from port %u)",

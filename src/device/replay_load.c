@@ -18,6 +18,7 @@
  */
 #include "src/device/replay_rec.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -41,6 +42,7 @@ struct ld_enum {
 	bool gone;
 	uint64_t disc_t;
 	uint64_t bulk, bulk_err;
+	uint64_t bulk_err_tail; /* errors since the last bulk transfer that went through */
 };
 
 enum ld_port_kind { LD_ACCEPTED, LD_REFUSED };
@@ -310,8 +312,12 @@ static bool on_event(void *ud, const struct cap_event *ev)
 	case CAP_EV_TRANSFER:
 		if (ev->u.x.type == 'C' && ev->u.x.xfer == 3 && ev->u.x.outcome != CAP_XO_GONE) {
 			e->bulk++;
-			if (ev->u.x.outcome != CAP_XO_OK && ev->u.x.outcome != CAP_XO_CANCELLED)
+			if (ev->u.x.outcome == CAP_XO_OK) {
+				e->bulk_err_tail = 0;
+			} else if (ev->u.x.outcome != CAP_XO_CANCELLED) {
 				e->bulk_err++;
+				e->bulk_err_tail++;
+			}
 		}
 		break;
 	case CAP_EV_DISCONNECT:
@@ -373,6 +379,13 @@ static const struct cap_usbdev *choose(const struct ld *l, const char *udid, str
 				 udid);
 		return NULL;
 	}
+	/* an enumeration with an address first: the kernel's read of the device
+	 * descriptor at the default address 0 precedes SET_ADDRESS and carries
+	 * no serial (the device is the enumeration that follows) */
+	for (size_t i = 0; i < l->ne && !best; i++)
+		if (l->e[i].usb && l->e[i].usb->have_dd && l->e[i].usb->addr != 0 &&
+		    l->e[i].usb->dd.idVendor == 0x05ac && is_normal_pid(l->e[i].usb->dd.idProduct))
+			best = l->e[i].usb;
 	for (size_t i = 0; i < l->ne && !best; i++)
 		if (l->e[i].usb && l->e[i].usb->have_dd && l->e[i].usb->dd.idVendor == 0x05ac &&
 		    is_normal_pid(l->e[i].usb->dd.idProduct))
@@ -413,9 +426,29 @@ static void add_port(uint16_t *v, size_t *n, uint16_t port, bool dup)
 		v[(*n)++] = port;
 }
 
+/* Which of the followed enumerations the phone left: usbmon showed it gone
+ * (-19/-108), or it came back at another address (the kernel may complete
+ * the last in-flight transfers with EPROTO and never say "gone" - the lab's
+ * usbmuxd capture). */
+static void mark_left(const struct ld *l, const bool *follow, bool *left)
+{
+	size_t prev = SIZE_MAX;
+
+	for (size_t i = 0; i < l->ne; i++) {
+		if (!follow[i])
+			continue;
+		left[i] = l->e[i].gone;
+		if (l->e[i].usb->addr == 0)
+			continue; /* the default address, before SET_ADDRESS */
+		if (prev != SIZE_MAX && l->e[prev].usb->addr != l->e[i].usb->addr)
+			left[prev] = true;
+		prev = i;
+	}
+}
+
 static int join(struct ld *l, const struct cap_usbdev *best, struct rdev_rec *r)
 {
-	bool follow[CAP_RD_MAX_USB] = {false};
+	bool follow[CAP_RD_MAX_USB] = {false}, left[CAP_RD_MAX_USB] = {false};
 	bool first = true, disc_seen = false;
 	int rc = 0;
 
@@ -423,9 +456,11 @@ static int join(struct ld *l, const struct cap_usbdev *best, struct rdev_rec *r)
 	r->bus = (uint8_t)best->bus;
 	r->addr = best->addr;
 	snprintf(r->serial, sizeof(r->serial), "%s", serial_of(best));
+	for (size_t i = 0; i < l->ne; i++)
+		follow[i] = followed(best, l->e[i].usb);
+	mark_left(l, follow, left);
 	for (size_t i = 0; i < l->ne; i++) {
 		struct ld_enum *e = &l->e[i];
-		follow[i] = followed(best, e->usb);
 		if (!follow[i])
 			continue;
 		if (first) {
@@ -439,12 +474,14 @@ static int join(struct ld *l, const struct cap_usbdev *best, struct rdev_rec *r)
 				      e->ctrl[k].data, e->ctrl[k].len);
 		if (!r->mux_major)
 			r->mux_major = e->mux_major;
-		if (e->gone && !r->disconnects++) {
-			r->disc_at = e->disc_t;
+		if (left[i] && !r->disconnects++) {
+			r->disc_at = e->gone ? e->disc_t : e->usb->last_t;
 			disc_seen = true;
 		}
 		r->bulk += e->bulk;
-		r->bulk_err += e->bulk_err;
+		/* the errors after its last good transfer were the device leaving,
+		 * replayed as the disconnect, not as the link's error rate */
+		r->bulk_err += e->bulk_err - (left[i] ? e->bulk_err_tail : 0);
 	}
 	if (r->disconnects && !r->back_at)
 		r->back_at = UINT64_MAX; /* never came back */

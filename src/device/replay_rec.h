@@ -10,7 +10,10 @@
  * or refused, and each lockdown request's meaning with the reply it got (paired
  * per connection), the first disconnect and the bulk error count. The
  * enumerations that are the same phone (same bus; same address, or same ids
- * and serial after a re-enumeration) are joined into one recording.
+ * and serial after a re-enumeration) are joined into one recording; the
+ * phone coming back at another address is a disconnect even when usbmon
+ * never showed it gone. An enumeration at the default address 0 (the
+ * kernel's first descriptor read) is chosen only when nothing else is.
  *
  * The recording is immutable once loaded; the player keeps its own state
  * (which exchanges it used).

@@ -6,7 +6,11 @@
  *  - session TLS is not replayed: it is re-done with a throwaway key, and
  *    what happened inside the recorded TLS is inferred (the service ports
  *    the host connected to afterwards); GetValue inside TLS is answered only
- *    from plaintext replies of the same key;
+ *    from plaintext replies;
+ *  - GetValue of a key the recording never asked (the host that made it
+ *    asked others), when the recorded device answered GetValue at all:
+ *    UniqueDeviceID from the USB serial, any other key MissingValue (with a
+ *    warning);
  *  - service connections other than lockdown are accepted and otherwise
  *    silent (their payload is not replayed);
  *  - one disconnect (the first) is replayed; transfer errors are replayed as
@@ -38,6 +42,7 @@ struct rdev {
 	bool *used;	      /* per recorded exchange: answered already */
 	size_t svc_next;
 	size_t replayed, reused;
+	size_t unrecorded;  /* GetValue keys answered MissingValue */
 	struct devcore *dc; /* owned */
 	struct lks *srv;    /* owned */
 	X509 *srv_cert;
@@ -150,6 +155,44 @@ static const struct rdev_xchg *match(struct rdev *r, const char *meaning)
 	return last;
 }
 
+static plist_t reply_new(const char *request);
+
+static bool recorded_getvalue(const struct rdev *r)
+{
+	for (size_t i = 0; i < r->rec->nx; i++)
+		if (!strncmp(r->rec->x[i].meaning, "GetValue", 8))
+			return true;
+	return false;
+}
+
+/* GetValue Key=K that no recorded reply holds, on a recording whose device
+ * did answer GetValue (the host that made it asked other keys): the
+ * UniqueDeviceID is the recorded USB serial (doc/protocol.md 1.2); any other
+ * key is answered as a device answers a key it has no value for
+ * (MissingValue), with a warning - the recording cannot say more. NULL when
+ * the recording never shows GetValue at all (a divergence). */
+static plist_t value_unrecorded(struct rdev *r, plist_t req)
+{
+	const char *key = lkd_dict_str(req, "Key");
+	plist_t rep;
+
+	if (!key || !recorded_getvalue(r))
+		return NULL;
+	rep = reply_new("GetValue");
+	plist_dict_set_item(rep, "Key", plist_new_string(key));
+	if (!strcmp(key, "UniqueDeviceID") && r->rec->serial[0]) {
+		char udid[96];
+		usbd_serial_to_udid(r->rec->serial, udid, sizeof(udid));
+		plist_dict_set_item(rep, "Value", plist_new_string(udid));
+		return rep;
+	}
+	plist_dict_set_item(rep, "Error", plist_new_string("MissingValue"));
+	r->unrecorded++;
+	lp_logf(r->log, LP_LOG_WARN,
+		"replay: GetValue Key=%s is not in the recording: answered MissingValue", key);
+	return rep;
+}
+
 static int server_creds(struct rdev *r)
 {
 	uint8_t *pem = NULL;
@@ -222,6 +265,15 @@ static void handle_request(void *ud, struct lks_conn *c, plist_t req, uint64_t n
 			lks_start_tls(c, r->srv_cert, r->srv_key, x->tls_failed);
 		}
 		return;
+	}
+	if (rq && !strcmp(rq, "GetValue")) {
+		plist_t rep = value_unrecorded(r, req);
+		if (rep) {
+			lks_send(c, rep, 0);
+			plist_free(rep);
+			r->replayed++;
+			return;
+		}
 	}
 	if (in_tls && rq && !strcmp(rq, "StartService") && lkd_dict_str(req, "Service")) {
 		plist_t rep;
@@ -429,6 +481,7 @@ void rdev_get_summary(const struct rdev *r, struct rdev_summary *s)
 	s->bulk_errors = r->rec->bulk_err;
 	s->replayed = r->replayed;
 	s->reused = r->reused;
+	s->unrecorded = r->unrecorded;
 }
 
 void rdev_free(struct rdev *r)

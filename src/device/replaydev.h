@@ -17,6 +17,10 @@
  *    a meaning's exchanges are used up its last reply repeats. A request with
  *    no recorded counterpart is a divergence: the connection is reset and
  *    rdev_divergence() names the request and what the recording has next.
+ *    Except GetValue of a key the recording's host never asked, when the
+ *    recorded device did answer GetValue: UniqueDeviceID is the recorded USB
+ *    serial, any other key is answered MissingValue with a warning naming it
+ *    (counted in rdev_summary.unrecorded).
  *  - session TLS cannot be replayed byte for byte (fresh keys): after a
  *    recorded StartSession with EnableSessionSSL the model is a TLS server
  *    with a throwaway self-signed certificate (hosts do not verify it) and
@@ -28,9 +32,11 @@
  *    handshake failure (reset on the first handshake bytes).
  *  - timing: each lockdown reply is held back by the delay the recording shows
  *    between request and reply, on the context clock; the recorded disconnect
- *    (-19/-108 statuses) and re-enumeration are returned by rdev_link() as the
- *    sim link's disconnect and re-enumeration gap; the bulk error rate the
- *    recording shows becomes the link's error rate.
+ *    (-19/-108 statuses, or the same phone enumerated again at another
+ *    address) and re-enumeration are returned by rdev_link() as the sim
+ *    link's disconnect and re-enumeration gap; the bulk error rate the
+ *    recording shows becomes the link's error rate (errors after a device's
+ *    last good transfer before it left are its leaving, not the rate).
  *
  * Reference: doc/protocol.md (usbmux, lockdown, usbmon).
  */
@@ -100,6 +106,7 @@ struct rdev_summary {
 	size_t disconnects;
 	uint64_t bulk_transfers, bulk_errors;
 	size_t replayed, reused; /* exchanges answered so far / answered again */
+	size_t unrecorded;	 /* GetValue keys the recording lacks: answered MissingValue */
 };
 void rdev_get_summary(const struct rdev *r, struct rdev_summary *s);
 

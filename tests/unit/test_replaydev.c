@@ -21,6 +21,7 @@
 
 #define CAP_PAIR "captures/sim-healthy-pair.pcapng"
 #define CAP_CABLE "captures/sim-healthy-cable.pcapng"
+#define CAP_LAB_USBMUXD "captures/lab-usbmuxd-usbmon.pcap"
 #define EP_OUT 0x04
 #define EP_IN 0x85
 
@@ -34,6 +35,7 @@ struct fx {
 	int connect_result, closes;
 	bool connected;
 	struct lkd_framer *fr;
+	uint8_t ep_out, ep_in;
 };
 
 static void on_connect(void *ud, uint32_t conn, uint16_t port, int result)
@@ -74,6 +76,8 @@ static struct fx *fx_new(const char *path)
 	assert_int_equal(rdev_load_path(path, NULL, &f->clock, &f->log, &f->rd, &e), 0);
 	devcore_model_ops.reset(rdev_model(f->rd), 0);
 	f->fr = lkd_framer_new();
+	f->ep_out = EP_OUT;
+	f->ep_in = EP_IN;
 	return f;
 }
 
@@ -106,11 +110,11 @@ static void pump(struct fx *f, uint64_t until)
 		bool zlp;
 
 		while (mux_out_take(f->host, &p, &n) == 0) {
-			devcore_model_ops.bulk_out(rdev_model(f->rd), EP_OUT, p, n, f->now);
+			devcore_model_ops.bulk_out(rdev_model(f->rd), f->ep_out, p, n, f->now);
 			free(p);
 			moved = true;
 		}
-		while (devcore_model_ops.bulk_in_next(rdev_model(f->rd), EP_IN, &d, &n, &zlp,
+		while (devcore_model_ops.bulk_in_next(rdev_model(f->rd), f->ep_in, &d, &n, &zlp,
 						      f->now) == 0) {
 			mux_feed(f->host, d, n, true);
 			moved = true;
@@ -267,6 +271,71 @@ static void test_divergence(void **state)
 	fx_free(f);
 }
 
+/* The lab's capture of Debian's usbmuxd + libimobiledevice (another host,
+ * other GetValue keys): UniqueDeviceID is the recorded USB serial, a key it
+ * never asked is MissingValue - the connection stays up, no divergence; the
+ * EPROTO completions as the gadget re-enumerated are its disconnect, not a
+ * link error rate. */
+static void test_getvalue_keys_another_host_asked(void **state)
+{
+	struct fx *f = fx_new(CAP_LAB_USBMUXD);
+	struct rdev_summary s;
+	plist_t rep;
+
+	(void)state;
+	f->ep_out = 0x07;
+	f->ep_in = 0x86;
+	rdev_get_summary(f->rd, &s);
+	assert_string_equal(s.udid, "228171a8a8e7ee4e3b257903b58b15de0a29d3f6");
+	assert_int_equal(s.addr, 2); /* not the address-0 descriptor read */
+	assert_int_equal(s.disconnects, 1);
+	assert_int_equal(s.bulk_errors, 0);
+	open_lockdown(f);
+	rep = ask(f, request("GetValue", "UniqueDeviceID"));
+	assert_non_null(rep);
+	assert_string_equal(lkd_dict_str(rep, "Key"), "UniqueDeviceID");
+	assert_string_equal(lkd_dict_str(rep, "Value"), "228171a8a8e7ee4e3b257903b58b15de0a29d3f6");
+	assert_null(lkd_dict_str(rep, "Error"));
+	assert_null(plist_dict_get_item(rep, "Result")); /* real reply shape */
+	plist_free(rep);
+	rep = ask(f, request("GetValue", "ProductType"));
+	assert_non_null(rep);
+	assert_string_equal(lkd_dict_str(rep, "Key"), "ProductType");
+	assert_string_equal(lkd_dict_str(rep, "Error"), "MissingValue");
+	plist_free(rep);
+	/* recorded: answered as recorded */
+	rep = ask(f, request("GetValue", "ProductVersion"));
+	assert_non_null(rep);
+	assert_string_equal(lkd_dict_str(rep, "Value"), "16.7.2");
+	plist_free(rep);
+	/* other requests the recording lacks still diverge */
+	assert_int_equal(f->closes, 0);
+	assert_null(rdev_divergence(f->rd));
+	rdev_get_summary(f->rd, &s);
+	assert_int_equal(s.unrecorded, 1);
+	rep = ask(f, request("EnterRecovery", NULL));
+	assert_null(rep);
+	assert_int_equal(f->closes, 1);
+	assert_non_null(rdev_divergence(f->rd));
+	fx_free(f);
+}
+
+/* A recording without any GetValue (a cable test's) cannot say what the
+ * device's UniqueDeviceID is asked over lockdown: a divergence. */
+static void test_no_getvalue_recorded_diverges(void **state)
+{
+	struct fx *f = fx_new(CAP_CABLE);
+	plist_t rep;
+
+	(void)state;
+	open_lockdown(f);
+	rep = ask(f, request("GetValue", "UniqueDeviceID"));
+	assert_null(rep);
+	assert_int_equal(f->closes, 1);
+	assert_non_null(strstr(rdev_divergence(f->rd), "host sent GetValue Key=UniqueDeviceID"));
+	fx_free(f);
+}
+
 static void test_closed_port_refused(void **state)
 {
 	struct fx *f = fx_new(CAP_CABLE);
@@ -335,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_control_replies),
 		cmocka_unit_test(test_pair_sequence_in_order),
 		cmocka_unit_test(test_divergence),
+		cmocka_unit_test(test_getvalue_keys_another_host_asked),
+		cmocka_unit_test(test_no_getvalue_recorded_diverges),
 		cmocka_unit_test(test_closed_port_refused),
 		cmocka_unit_test(test_meaning),
 		cmocka_unit_test(test_bad_input),
