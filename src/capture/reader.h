@@ -17,7 +17,7 @@
  *        the usbmux endpoints) -> control exchanges
  *     -> usbmux packets per direction (proto/mux.h struct mux_rx: the one
  *        reassembly and bad-length policy) -> mux connections
- *   TCP segments -> flows -> usbmuxd messages (proto/usbmuxd_client.h
+ *   TCP segments -> flows -> usbmuxd messages (proto/usbmuxd_codec.h
  *     codec) -> relayed connections (after a Connect answered 0)
  *   connections to port 62078 -> lockdown messages per direction
  *     (proto/lockdown_frame.h), the switch to session TLS and TLS record

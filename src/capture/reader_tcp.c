@@ -4,7 +4,7 @@
  * Tools that relay /var/run/usbmuxd through TCP on loopback (socat style)
  * make the daemon's client protocol capturable (doc/protocol.md, usbmuxd):
  * 16-byte little-endian header, then a plist dict or a binary body, decoded
- * by the usbmuxd codec (proto/usbmuxd_client.h umc_decode_message) into one
+ * by the usbmuxd codec (proto/usbmuxd_codec.h umc_decode_message) into one
  * CAP_EV_UMX event each. A Connect opens a relayed connection (CAP_EV_CONN,
  * SYN); its Result opens it (the socket is a raw pipe to the device port from
  * then on: CAP_EV_DATA, and lockdown events when the port is 62078) or
@@ -24,7 +24,7 @@
 
 #include "src/base/lp_cursor.h"
 #include "src/capture/reader_int.h"
-#include "proto/usbmuxd_client.h"
+#include "proto/usbmuxd_codec.h"
 
 #define UMX_HDR UMC_HEADER_LEN
 #define UMX_GAPS_LISTED 8

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "proto/pair_record.h"
-#include "proto/usbmuxd_client.h"
+#include "proto/usbmuxd_codec.h"
 
 static volatile size_t sink;
 

@@ -19,7 +19,7 @@
 #include "proto/lockdown_frame.h"
 #include "proto/pair_record.h"
 #include "proto/plist_depth.h"
-#include "proto/usbmuxd_client.h"
+#include "proto/usbmuxd_codec.h"
 #include "src/base/lp_error.h"
 
 static void put_be(uint8_t *p, uint64_t v, unsigned n)

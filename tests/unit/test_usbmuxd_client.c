@@ -515,6 +515,25 @@ static void test_oversize_and_bad_tag(void **state)
 	fx_free(f);
 }
 
+/* Who serves the socket: SO_PEERCRED names this process (the scripted
+ * daemon is a thread of it); TCP and an absent daemon say nothing. */
+static void test_peer_pid(void **state)
+{
+	struct fx *f = fx_new(M_NORMAL, false);
+	struct lp_clock clk;
+	struct umc *c = NULL;
+
+	assert_int_equal(umc_peer_pid(f->c), (long)getpid());
+	fx_free(f);
+	f = fx_new(M_NORMAL, true);
+	assert_int_equal(umc_peer_pid(f->c), 0);
+	fx_free(f);
+	lp_clock_init_real(&clk);
+	assert_int_equal(umc_new("UNIX:/nonexistent/usbmuxd", &clk, NULL, &c, NULL), 0);
+	assert_int_equal(umc_peer_pid(c), 0);
+	umc_free(c);
+}
+
 static void test_no_daemon(void **state)
 {
 	struct lp_clock clk;
@@ -544,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_buid_and_records),
 		cmocka_unit_test(test_mute_daemon_times_out),
 		cmocka_unit_test(test_oversize_and_bad_tag),
+		cmocka_unit_test(test_peer_pid),
 		cmocka_unit_test(test_no_daemon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,7 +21,7 @@
 
 #include "proto/lockdown_frame.h"
 #include "proto/pair_record.h"
-#include "proto/usbmuxd_client.h"
+#include "proto/usbmuxd_codec.h"
 #include "src/base/lp_error.h"
 
 #if defined(__SANITIZE_ADDRESS__)
