@@ -122,13 +122,21 @@ $(USBLL_DUMP): tests/usbll_dump.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 
+# the lab's FunctionFS gadget (tools/gadget/, run inside the VM by tools/lab/lab.sh):
+# built by make check too, so a change that breaks it is caught without the lab
+GADGET := $(B)/tools/lp_gadget
+GADGET_SRC := $(wildcard tools/gadget/*.c)
+$(GADGET): $(GADGET_SRC) tools/gadget/lpg.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -DLP_GADGET_SIMDEV -o $@ $(GADGET_SRC) $(LIB) $(ALL_LIBS)
+
 tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP)
 	prove -v --timer tests/t/
 
 check: bootstrap
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory -j2 all $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j2 all $(UNIT_BIN) $(FUZZ_BIN) $(GADGET)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory tap

@@ -136,17 +136,16 @@ build_initramfs() {
 # project) it has only its echo model.
 build_programs() {
 	# the gadget links the project's library: the static archive pulls in
-	# only what the simulated iPhone needs (no transport, no host code)
-	make -s -C "$REPO" build/liblinkprobe.a >"$OUT/build.log" 2>&1 ||
-		{ cat "$OUT/build.log" >&2; die "building the library failed (see $OUT/build.log)"; }
+	# only what the simulated iPhone needs (no transport, no host code);
+	# `make build/tools/lp_gadget` is the one recipe (make check builds it too)
+	make -s -C "$REPO" build/liblinkprobe.a build/tools/lp_gadget >"$OUT/build.log" 2>&1 ||
+		{ cat "$OUT/build.log" >&2; die "building the library and the gadget failed (see $OUT/build.log)"; }
 	mkdir -p "$OUT/bin"
 	cf="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -I$REPO"
 	(
 		set -x
 		cd "$REPO" &&
-		cc $cf -DLP_GADGET_SIMDEV -o "$OUT/bin/lp_gadget" tools/gadget/lp_gadget.c \
-			build/liblinkprobe.a \
-			$(pkg-config --cflags --libs libplist-2.0 openssl libusb-1.0 libpcap json-c) -lpthread &&
+		cp build/tools/lp_gadget "$OUT/bin/lp_gadget" &&
 		cc $cf -o "$OUT/bin/lab_echo" tools/lab/lab_echo.c \
 			$(pkg-config --cflags --libs libusb-1.0)
 	) >>"$OUT/build.log" 2>&1 ||
