@@ -4,7 +4,7 @@
  * left to the reader, in classic pcap, which libpcap writes only for link
  * types it knows; one record per packet, PID first, CRCs included; see src/capture/usbll.h).
  *
- * Made for the simulated link (usb/tr_sim.c), whose bus model it follows:
+ * Made for the simulated link (usb/tr_sim_bus.c), whose bus model it follows:
  * transfers take wMaxPacketSize packets (512 at high speed, 64 at full
  * speed, 64 on endpoint 0), each occupying 1/13 of a 125 us microframe
  * (1/19 of a 1 ms frame at full speed), and complete `latency_ns` after their
