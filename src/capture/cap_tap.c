@@ -1,8 +1,20 @@
 /* cap_tap.c - transport observer that writes usbmon records, stage markers,
  * and the payload redactor; see cap_tap.h.
  *
- * Reference: doc/protocol.md 6.1 (records), 2.2/2.7 (the mux TCP header a
- * continued redaction skips), 4 and 5 (which plist keys hold secrets:
+ * Where redaction looks: each bulk endpoint's transfers are followed as
+ * usbmux packets (length field at bytes 4..7, doc/protocol.md 2.2), the way
+ * the host's codec reads them (several packets in one transfer, a packet
+ * spanning transfers until a short one ends it). The payload of a TCP packet
+ * whose ports hold 62078 (lockdown; host->device dport, device->host sport)
+ * goes through that connection's redactor; the payload of any other TCP
+ * connection is not read at all. Everything the tracker cannot place - a
+ * control transfer, a transfer that is not usbmux, a bad length, the rest of
+ * a transfer after one, non-TCP packets - is scanned byte by byte as before
+ * (the endpoint's redactor), so only bytes known to belong to a non-lockdown
+ * connection are skipped.
+ *
+ * Reference: doc/protocol.md 6.1 (records), 2.2/2.7 (mux and TCP headers),
+ * 2.10 (packets spanning transfers), 4 and 5 (which plist keys hold secrets:
  * EscrowBag in the Pair reply, *PrivateKey in pair records). */
 #include "src/capture/cap_tap.h"
 
@@ -10,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/mux.h"
 #include "src/base/lp_secret.h"
 #include "usb/cap_usbmon.h"
 
@@ -19,9 +32,41 @@ struct tap_dev {
 	int iface;
 };
 
+/* Where the bytes of the current mux packet go. */
+enum tap_route {
+	ROUTE_SCAN = 0, /* not placed: the endpoint's redactor */
+	ROUTE_SKIP,	/* payload of a non-lockdown TCP connection */
+	ROUTE_CONN,	/* payload of a lockdown connection: its redactor */
+	ROUTE_STATELESS /* payload of a non-TCP packet (VERSION, CONTROL, SETUP) */
+};
+
+#define TAP_HDR_MAX (MUX_V2_HDR + MUX_TCP_HDR)
+#define TAP_CONNS_MAX 16 /* lockdown connections with redaction state */
+
 struct tap_ep {
 	uint8_t bus, addr, ep;
+	struct cap_redactor r; /* bytes the tracker could not place */
+	/* mux framing of this endpoint's byte stream */
+	bool skip;    /* lost: scan to the end of the transfer */
+	uint8_t nhdr; /* header bytes collected of the next packet */
+	uint8_t hdr[TAP_HDR_MAX];
+	uint32_t left;	   /* payload bytes of the current packet still to come */
+	uint8_t route;	   /* enum tap_route of those bytes */
+	uint32_t conn_key; /* ROUTE_CONN: the connection's ports */
+};
+
+struct tap_conn {
+	bool used;
+	uint8_t bus, addr, ep;
+	uint32_t key; /* sport << 16 | dport as on the wire */
+	uint64_t last;
 	struct cap_redactor r;
+};
+
+/* usbmux version per device, from the device's VERSION reply (0 unknown:
+ * then a packet with the v2 magic is read as v2). */
+struct tap_ver {
+	uint8_t bus, addr, ver;
 };
 
 struct cap_tap {
@@ -37,8 +82,13 @@ struct cap_tap {
 	size_t ndevs;
 	struct tap_ep eps[CAP_TAP_EPS_MAX];
 	size_t neps;
-	char *mark;	  /* owned pending marker text, NULL if none */
-	struct lp_wr rec; /* record buffer, reused */
+	char *mark; /* owned pending marker text, NULL if none */
+	struct tap_conn conns[TAP_CONNS_MAX];
+	uint64_t conn_clock;
+	struct tap_ver vers[CAP_TAP_DEVS_MAX];
+	size_t nvers;
+	uint8_t *scratch; /* the redactor's joined view, grown, never per record */
+	size_t scratch_cap;
 };
 
 /* ---- redaction ----------------------------------------------------------- */
@@ -300,7 +350,34 @@ static size_t mux_hdr_len(const uint8_t *b, size_t len)
 	return 0;
 }
 
-size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
+/* A growable scratch buffer owned by the caller (NULL: malloc per call). */
+struct redact_scratch {
+	uint8_t **buf;
+	size_t *cap;
+};
+
+static uint8_t *scratch_get(const struct redact_scratch *sc, size_t n)
+{
+	uint8_t *b;
+
+	if (!sc)
+		return malloc(n);
+	if (*sc->cap < n) {
+		size_t c = n < 65536 ? 65536 : n;
+
+		b = realloc(*sc->buf, c);
+		if (!b)
+			return NULL;
+		*sc->buf = b;
+		*sc->cap = c;
+	}
+	return *sc->buf;
+}
+
+/* skip_hdr: buf is a whole transfer that may start with a mux TCP header
+ * (continuations skip it); else buf is payload only. */
+static size_t redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len, bool skip_hdr,
+			    const struct redact_scratch *sc)
 {
 	size_t count = 0, p = 0, n, mut, resolved = 0, start, i;
 	uint8_t *view;
@@ -310,7 +387,7 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 		return 0;
 	if (r->bp_body && r->bp_armed) {
 		/* the rest of a binary plist that held a secret key */
-		size_t h = mux_hdr_len(buf, len), m = len - h;
+		size_t h = skip_hdr ? mux_hdr_len(buf, len) : 0, m = len - h;
 
 		if (m > r->bp_body)
 			m = r->bp_body;
@@ -323,19 +400,19 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 			return count;
 		p = h + m;
 	} else if (r->mode != CAP_RD_NONE) {
-		p = mux_hdr_len(buf, len);
+		p = skip_hdr ? mux_hdr_len(buf, len) : 0;
 		p = redact_body(r, buf, p, len, 0, &count);
 		if (p == len)
 			return count;
 		r->mode = CAP_RD_NONE;
-	} else if (r->ncarry) {
+	} else if (r->ncarry && skip_hdr) {
 		p = mux_hdr_len(buf, len);
 	}
 
 	/* Rescan the previous transfer's tail with this one so an opening cut
 	 * by the boundary is found; the tail itself is read-only. */
 	joined = r->ncarry > 0;
-	view = joined ? malloc(r->ncarry + (len - p)) : NULL;
+	view = joined ? scratch_get(sc, r->ncarry + (len - p)) : NULL;
 	if (view) {
 		memcpy(view, r->carry, r->ncarry);
 		memcpy(view + r->ncarry, buf + p, len - p);
@@ -409,9 +486,15 @@ size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
 	}
 	if (joined) {
 		memcpy(buf + p, view + mut, len - p);
-		free(view);
+		if (!sc)
+			free(view);
 	}
 	return count;
+}
+
+size_t cap_redactor_feed(struct cap_redactor *r, uint8_t *buf, size_t len)
+{
+	return redactor_feed(r, buf, len, true, NULL);
 }
 
 size_t cap_redact(uint8_t *buf, size_t len)
@@ -444,7 +527,6 @@ int cap_tap_new(struct cap_writer *w, const struct lp_clock *clock, const struct
 		goto nomem;
 	if (o && o->if_description && !(t->if_desc = strdup(o->if_description)))
 		goto nomem;
-	lp_wr_init_dyn(&t->rec, CAP_USBMON_HDR_LEN + CAP_USBMON_DATA_MAX);
 	*out = t;
 	return 0;
 nomem:
@@ -495,7 +577,7 @@ void cap_tap_free(struct cap_tap *t)
 {
 	if (!t)
 		return;
-	lp_wr_release(&t->rec);
+	free(t->scratch);
 	free(t->mark);
 	free(t->if_name);
 	free(t->if_desc);
@@ -575,28 +657,277 @@ static int tap_iface(struct cap_tap *t, const struct tr_dev *dev)
 	return id;
 }
 
-static struct cap_redactor *tap_redactor(struct cap_tap *t, uint8_t bus, uint8_t addr, uint8_t ep)
+static struct tap_ep *tap_endpoint(struct cap_tap *t, uint8_t bus, uint8_t addr, uint8_t ep)
 {
+	struct tap_ep *e;
 	size_t i;
 
 	for (i = 0; i < t->neps; i++)
 		if (t->eps[i].bus == bus && t->eps[i].addr == addr && t->eps[i].ep == ep)
-			return &t->eps[i].r;
+			return &t->eps[i];
 	if (t->neps == CAP_TAP_EPS_MAX)
-		return NULL; /* stateless fallback below */
-	t->eps[t->neps].bus = bus;
-	t->eps[t->neps].addr = addr;
-	t->eps[t->neps].ep = ep;
-	cap_redactor_init(&t->eps[t->neps].r);
-	return &t->eps[t->neps++].r;
+		return NULL; /* stateless fallback */
+	e = &t->eps[t->neps++];
+	memset(e, 0, sizeof(*e));
+	e->bus = bus;
+	e->addr = addr;
+	e->ep = ep;
+	cap_redactor_init(&e->r);
+	return e;
+}
+
+/* ---- where the secrets can be: the mux framing of each endpoint ---------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint8_t *tap_ver(struct cap_tap *t, uint8_t bus, uint8_t addr)
+{
+	for (size_t i = 0; i < t->nvers; i++)
+		if (t->vers[i].bus == bus && t->vers[i].addr == addr)
+			return &t->vers[i].ver;
+	if (t->nvers == CAP_TAP_DEVS_MAX)
+		return NULL;
+	t->vers[t->nvers] = (struct tap_ver){bus, addr, 0};
+	return &t->vers[t->nvers++].ver;
+}
+
+/* The redactor of a lockdown connection; a new one (the least recently used
+ * slot) when it has none, or when `fresh` (SYN: a new connection on the
+ * same ports). */
+static struct cap_redactor *tap_conn(struct cap_tap *t, const struct tap_ep *e, uint32_t key,
+				     bool fresh)
+{
+	struct tap_conn *c, *old = &t->conns[0];
+
+	for (size_t i = 0; i < TAP_CONNS_MAX; i++) {
+		c = &t->conns[i];
+		if (c->used && c->bus == e->bus && c->addr == e->addr && c->ep == e->ep &&
+		    c->key == key) {
+			c->last = ++t->conn_clock;
+			if (fresh)
+				cap_redactor_init(&c->r);
+			return &c->r;
+		}
+		if (!c->used || (old->used && c->last < old->last))
+			old = c;
+	}
+	*old = (struct tap_conn){.used = true,
+				 .bus = e->bus,
+				 .addr = e->addr,
+				 .ep = e->ep,
+				 .key = key,
+				 .last = ++t->conn_clock};
+	cap_redactor_init(&old->r);
+	return &old->r;
+}
+
+static size_t tap_scan_feed(struct cap_tap *t, struct cap_redactor *r, uint8_t *b, size_t n,
+			    bool skip_hdr)
+{
+	struct redact_scratch sc = {&t->scratch, &t->scratch_cap};
+
+	return redactor_feed(r, b, n, skip_hdr, &sc);
+}
+
+/* Payload bytes b[0..n) of the current packet, by its route. */
+static void tap_route(struct cap_tap *t, struct tap_ep *e, uint8_t *b, size_t n)
+{
+	if (!n)
+		return;
+	switch (e->route) {
+	case ROUTE_SKIP:
+		break;
+	case ROUTE_CONN:
+		t->redacted += tap_scan_feed(t, tap_conn(t, e, e->conn_key, false), b, n, false);
+		break;
+	case ROUTE_STATELESS:
+		t->redacted += cap_redact(b, n);
+		break;
+	default:
+		t->redacted += tap_scan_feed(t, &e->r, b, n, true);
+		break;
+	}
+}
+
+/* The header of the next packet is e->hdr[0..nhdr): how many bytes it has
+ * (0 = need the 12 that tell v1 from v2 first), the mux part in *mh. */
+static size_t tap_hdr_len(const struct tap_ep *e, uint8_t ver, size_t *mh)
+{
+	uint32_t proto = be32(e->hdr), length = be32(e->hdr + 4);
+	size_t hl;
+
+	if (proto == MUX_PROTO_VERSION)
+		hl = MUX_V1_HDR;
+	else if (ver)
+		hl = mux_hdr_size(ver);
+	else if (length < 12 || e->nhdr < 12)
+		hl = length < 12 ? MUX_V1_HDR : 0;
+	else
+		hl = be32(e->hdr + 8) == MUX_V2_MAGIC ? MUX_V2_HDR : MUX_V1_HDR;
+	if (!hl)
+		return 0;
+	*mh = hl;
+	if (proto == MUX_PROTO_TCP)
+		hl += MUX_TCP_HDR;
+	return hl > length ? length : hl;
+}
+
+static void tap_classify(struct cap_tap *t, struct tap_ep *e, size_t hl, size_t th)
+{
+	uint32_t proto = be32(e->hdr), ports;
+
+	if (proto != MUX_PROTO_TCP) {
+		e->route = ROUTE_STATELESS;
+		return;
+	}
+	if (hl < th + MUX_TCP_HDR) {
+		e->route = ROUTE_STATELESS; /* too short for a TCP header */
+		return;
+	}
+	ports = be32(e->hdr + th);
+	if ((ports >> 16) == MUX_PORT_LOCKDOWN || (ports & 0xFFFF) == MUX_PORT_LOCKDOWN) {
+		e->route = ROUTE_CONN;
+		e->conn_key = ports;
+		/* SYN: a new connection, whatever an old one on these ports left */
+		tap_conn(t, e, ports, (e->hdr[th + 13] & MUX_TH_SYN) != 0);
+	} else {
+		e->route = ROUTE_SKIP;
+	}
+}
+
+/* One transfer's captured bytes d[0..n) of `full` (the rest was not
+ * captured); `end`: a short transfer, no packet continues past it. */
+static void tap_follow(struct cap_tap *t, struct tap_ep *e, uint8_t *d, size_t n, size_t full,
+		       bool end, bool in)
+{
+	size_t off = 0, hstart = 0;
+
+	while (off < n && !e->skip) {
+		size_t k, hl, mh = MUX_V1_HDR;
+		uint32_t length;
+
+		if (e->left) {
+			k = n - off < e->left ? n - off : e->left;
+			tap_route(t, e, d + off, k);
+			e->left -= (uint32_t)k;
+			off += k;
+			continue;
+		}
+		/* a packet's header: collect it, maybe across transfers */
+		if (!e->nhdr)
+			hstart = off;
+		if (e->nhdr < MUX_V1_HDR) {
+			k = MUX_V1_HDR - e->nhdr;
+			k = k > n - off ? n - off : k;
+			memcpy(e->hdr + e->nhdr, d + off, k);
+			e->nhdr += (uint8_t)k;
+			off += k;
+			if (e->nhdr < MUX_V1_HDR)
+				break;
+			length = be32(e->hdr + 4);
+			if (be32(e->hdr) > MUX_PROTO_TCP || length < MUX_V1_HDR ||
+			    length > MUX_MAX_PACKET) {
+				/* not usbmux, or a length the codec drops: scan
+				 * from where this "header" began */
+				e->skip = true;
+				e->nhdr = 0;
+				off = hstart;
+				break;
+			}
+		}
+		length = be32(e->hdr + 4);
+		{
+			uint8_t *ver = tap_ver(t, e->bus, e->addr);
+
+			for (;;) {
+				hl = tap_hdr_len(e, ver ? *ver : 0, &mh);
+				if (hl && e->nhdr >= hl)
+					break;
+				k = (hl ? hl : 12) - e->nhdr;
+				k = k > n - off ? n - off : k;
+				if (!k)
+					break;
+				memcpy(e->hdr + e->nhdr, d + off, k);
+				e->nhdr += (uint8_t)k;
+				off += k;
+			}
+			if (!hl || e->nhdr < hl)
+				break; /* the header goes on in the next transfer */
+			tap_classify(t, e, hl, mh);
+			e->left = length - (uint32_t)hl;
+			e->nhdr = 0;
+			/* the device's VERSION reply fixes the header size */
+			if (in && ver && be32(e->hdr) == MUX_PROTO_VERSION && e->left >= 4 &&
+			    n - off >= 4) {
+				uint32_t major = be32(d + off);
+
+				*ver = major == 1 || major == 2 ? (uint8_t)major : *ver;
+			}
+		}
+	}
+	if (e->skip && off < n)
+		t->redacted += tap_scan_feed(t, &e->r, d + off, n - off, true);
+	if (full > n) {
+		/* bytes not captured: the packet boundaries after them are lost */
+		if (e->left >= full - n && !end) {
+			e->left -= (uint32_t)(full - n);
+		} else if (!end) {
+			e->skip = true;
+		}
+	}
+	if (end) {
+		/* a short transfer ends whatever packet it was in (the codec drops a
+		 * cut one) */
+		e->skip = false;
+		e->left = 0;
+		e->nhdr = 0;
+	}
+}
+
+static void tap_redact(struct cap_tap *t, const struct tr_xfer *x, enum tr_event ev,
+		       const struct cap_usbmon_rec *rec, uint8_t *d)
+{
+	struct tap_ep *e = tap_endpoint(t, rec->busnum, rec->devnum, rec->epnum);
+	bool in = (rec->epnum & 0x80) != 0;
+	size_t full;
+
+	if (!rec->data_len && !(in && ev == TR_EV_COMPLETE))
+		return;
+	if (!e) {
+		t->redacted += cap_redact(d, rec->data_len);
+		return;
+	}
+	if (x->type != TR_XFER_BULK) {
+		t->redacted += tap_scan_feed(t, &e->r, d, rec->data_len, true);
+		return;
+	}
+	if (in && (ev != TR_EV_COMPLETE || x->status != TR_STATUS_COMPLETED)) {
+		/* the codec drops a failed transfer's bytes and starts over */
+		t->redacted += tap_scan_feed(t, &e->r, d, rec->data_len, true);
+		e->skip = false;
+		e->left = 0;
+		e->nhdr = 0;
+		return;
+	}
+	full = in ? x->actual : x->len;
+	if (full < rec->data_len)
+		full = rec->data_len;
+	/* OUT: one packet per transfer (the host's codec) but followed all the
+	 * same; IN: a transfer shorter than its buffer ends the packet */
+	tap_follow(t, e, d, rec->data_len, full, in ? x->actual < x->len : true, in);
 }
 
 void cap_tap_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int submit_err)
 {
 	struct cap_tap *t = ud;
 	struct cap_usbmon_rec rec;
+	struct lp_wr wr;
 	uint64_t ns, wall;
-	size_t origlen;
+	size_t origlen, caplen;
+	uint8_t *p;
 	int iface, rc;
 
 	if (!t || !x || t->err)
@@ -609,23 +940,26 @@ void cap_tap_observe(void *ud, enum tr_event ev, const struct tr_xfer *x, int su
 		t->err = iface;
 		return;
 	}
-	t->rec.len = 0;
-	cap_usbmon_encode(&t->rec, &rec);
-	if (!lp_wr_ok(&t->rec)) {
-		t->err = t->rec.err;
-		return;
-	}
-	if (t->redact && rec.data_len) {
-		struct cap_redactor *r = tap_redactor(t, rec.busnum, rec.devnum, rec.epnum);
-		uint8_t *d = t->rec.buf + CAP_USBMON_HDR_LEN;
-
-		t->redacted += r ? cap_redactor_feed(r, d, rec.data_len)
-				 : cap_redact(d, rec.data_len);
-	}
 	/* libpcap's rule: the original length counts the URB's data when the
 	 * record carries data, else only what was captured */
+	caplen = CAP_USBMON_HDR_LEN + rec.data_len;
 	origlen = CAP_USBMON_HDR_LEN + (rec.flag_data == 0 ? rec.len_urb : rec.len_cap);
-	rc = cap_write_packet(t->w, iface, wall, t->rec.buf, t->rec.len, origlen, t->mark);
+	/* the record is built, and redacted, in the writer's buffer */
+	rc = cap_packet_begin(t->w, iface, wall, caplen, origlen, t->mark, &p);
+	if (rc) {
+		t->err = rc;
+		return;
+	}
+	lp_wr_init_fixed(&wr, p, caplen);
+	cap_usbmon_encode(&wr, &rec);
+	if (!lp_wr_ok(&wr) || wr.len != caplen) {
+		cap_packet_abort(t->w);
+		t->err = wr.err ? wr.err : LP_EIO;
+		return;
+	}
+	if (t->redact)
+		tap_redact(t, x, ev, &rec, p + CAP_USBMON_HDR_LEN);
+	rc = cap_packet_commit(t->w);
 	if (rc) {
 		t->err = rc;
 		return;

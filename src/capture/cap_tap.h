@@ -17,10 +17,18 @@
  * has no comments: markers are lost there.
  *
  * Redaction (default on): before a record is written its data is passed
- * through a per-endpoint cap_redactor (see below).
+ * through a cap_redactor (see below) - only where secrets can be: each bulk
+ * endpoint's transfers are followed as usbmux packets (length field, v1/v2
+ * header from the device's VERSION reply or the v2 magic, packets spanning
+ * transfers, several in one); the payload of a lockdown connection (TCP port
+ * 62078 at either end) goes through that connection's own redactor, the
+ * payload of any other connection is not read. Bytes the tracker cannot
+ * place (control transfers, anything that is not usbmux, what follows a bad
+ * length field, non-TCP packets) are scanned as a whole, as before. The
+ * record is built in the writer's buffer (cap_packet_begin) and redacted
+ * there: no copy and no allocation per record.
  *
- * Layering: below proto; knows usbmux framing only as far as "a transfer that
- * starts with a mux TCP header" (to skip it while continuing a redaction). */
+ * Layering: src/capture, above proto (proto/mux.h's header sizes and ports). */
 #ifndef LP_CAP_TAP_H
 #define LP_CAP_TAP_H
 
@@ -102,9 +110,10 @@ void cap_tap_free(struct cap_tap *t);
  * Limits: bytes already written stay as written (only the part of a secret in
  * the current transfer and later ones is blanked, which is all of the body,
  * since the body comes after the opening); an opening spread over more than
- * CAP_REDACT_CARRY bytes (absurd whitespace) or interleaved with another mux
- * connection's packet on the same endpoint is missed; binary plists are not
- * searched (lockdown sends XML); encrypted (TLS) payload is opaque anyway.
+ * CAP_REDACT_CARRY bytes (absurd whitespace) is missed, and so is one
+ * interleaved with another mux connection's packet when a redactor is fed
+ * whole transfers (the tap feeds each lockdown connection its own payload,
+ * so it is not); encrypted (TLS) payload is opaque anyway.
  */
 #define CAP_REDACT_CARRY 160
 

@@ -14,13 +14,20 @@
  *                   data, opt_comment(1)
  *   DSB 0x0000000A: secrets type u32, secrets len u32, secrets
  *
- * Each block is assembled in an lp_wr capped at CAP_BLOCK_MAX and written
- * with one write(2), so a killed writer leaves whole blocks behind.
+ * Batching (regular files): blocks are appended to one batch buffer,
+ * allocated once, and written with one write(2) per CAP_BATCH_BYTES or
+ * CAP_BATCH_MS; a flush only ever covers whole blocks (a packet is built in
+ * place with cap_packet_begin/commit and counted in the batch at commit).
+ * FIFOs and character devices (a live reader: extcap, `wireshark -k -i`)
+ * get every block at once, from a buffer also allocated once. Classic pcap
+ * goes through libpcap's pcap_dump() into a stdio stream whose only sink is
+ * the same batch (fopencookie), so both formats flush alike.
  */
 #include "src/capture/cap_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,19 +64,39 @@
 /* Room for EPB fields and options on top of the packet data. */
 #define CAP_EPB_OVERHEAD 64u
 
+/* The batch: CAP_BATCH_BYTES of whole blocks before a flush, plus room for
+ * the largest block being built after them. */
+#define CAP_BATCH_CAP (CAP_BATCH_BYTES + CAP_BLOCK_MAX)
+/* EPB fixed part: type, total length, iface, ts_hi, ts_lo, caplen, origlen */
+#define EPB_HDR 28u
+
 struct cap_writer {
 	enum cap_format fmt;
-	int fd; /* pcapng; -1 once handed to stdio (classic) */
+	int fd;	       /* the output, both formats (classic: stdio only feeds the batch) */
+	bool batching; /* regular file: write in batches; else at once */
 	uint32_t snaplen;
 	unsigned nifaces;
 	uint16_t linktype; /* of the first interface */
 	uint64_t packets;
 	int err; /* sticky */
+	/* batch[0..blen) holds whole blocks not yet written; bend is where the
+	 * block being built ends (classic: libpcap's bytes land there). blen
+	 * is one aligned store, so cap_flush_on_signal() sees whole blocks. */
+	uint8_t *batch;
+	volatile size_t blen;
+	size_t bend;
+	uint64_t bfirst_ms; /* coarse monotonic time of the oldest unwritten block */
+	/* the packet between cap_packet_begin and cap_packet_commit */
+	size_t pk_off; /* of its block in batch */
+	size_t pk_caplen;
+	uint64_t pk_wall, pk_origlen; /* classic */
+	const char *pk_comment;	      /* borrowed until commit */
+	bool pk_open;
 	/* classic pcap */
 	pcap_t *pd;
 	pcap_dumper_t *dumper;
 	FILE *fp;
-	char *fbuf;
+	uint8_t *scratch; /* the packet being built (CAP_PACKET_MAX) */
 };
 
 static void patch_h32(struct lp_wr *w, size_t off, uint32_t v)
@@ -78,6 +105,16 @@ static void patch_h32(struct lp_wr *w, size_t off, uint32_t v)
 		lp_wr_patch_be32(w, off, v);
 	else
 		lp_wr_patch_le32(w, off, v);
+}
+
+static void h32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4); /* pcapng: host byte order */
+}
+
+static void h16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -134,7 +171,75 @@ static void opt_end(struct lp_wr *b)
 	lp_wr_h16(b, 0);
 }
 
-/* Finish the block (pad, trailing length, patch leading length), write it. */
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Write batch[0..blen) and empty it. Catchable signals are held meanwhile so
+ * a handler calling cap_flush_on_signal() never writes a block twice. */
+static int batch_flush(struct cap_writer *w)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (!w->blen)
+		return w->err;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = w->err ? w->err : write_all(w->fd, w->batch, w->blen);
+	if (w->bend > w->blen) /* a block being built moves down */
+		memmove(w->batch, w->batch + w->blen, w->bend - w->blen);
+	w->bend -= w->blen;
+	if (w->pk_open)
+		w->pk_off -= w->blen;
+	w->blen = 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc && !w->err)
+		w->err = rc;
+	return rc;
+}
+
+/* The block batch[blen..bend) is complete: count it in the batch and write
+ * the batch when it is full or old, or at once when not batching. */
+static int batch_commit(struct cap_writer *w)
+{
+	if (!w->batching) {
+		/* a live reader: the block goes out now; blen stays 0, so a
+		 * signal handler has nothing to write twice */
+		int rc = write_all(w->fd, w->batch, w->bend);
+
+		w->bend = 0;
+		if (rc && !w->err)
+			w->err = rc;
+		return rc;
+	}
+	if (!w->blen)
+		w->bfirst_ms = coarse_ms();
+	w->blen = w->bend;
+	if (w->blen >= CAP_BATCH_BYTES || coarse_ms() - w->bfirst_ms >= CAP_BATCH_MS)
+		return batch_flush(w);
+	return 0;
+}
+
+/* Room for `n` more bytes at bend (n <= CAP_BLOCK_MAX): flush first if the
+ * batch is too full. */
+static int batch_room(struct cap_writer *w, size_t n)
+{
+	if (w->err)
+		return w->err;
+	if (n > CAP_BLOCK_MAX)
+		return LP_ETOOBIG;
+	if (w->bend + n > CAP_BATCH_CAP && batch_flush(w))
+		return w->err;
+	return w->bend + n > CAP_BATCH_CAP ? LP_ETOOBIG : 0;
+}
+
+/* Finish the block (pad, trailing length, patch leading length) and append
+ * it to the batch. */
 static int blk_write(struct cap_writer *w, struct lp_wr *b)
 {
 	int rc;
@@ -145,10 +250,31 @@ static int blk_write(struct cap_writer *w, struct lp_wr *b)
 		patch_h32(b, 4, (uint32_t)b->len);
 	if (!lp_wr_ok(b))
 		return b->err;
-	rc = write_all(w->fd, b->buf, b->len);
+	rc = batch_room(w, b->len);
 	if (rc)
-		w->err = rc;
-	return rc;
+		return rc;
+	memcpy(w->batch + w->bend, b->buf, b->len);
+	w->bend += b->len;
+	return batch_commit(w);
+}
+
+/* Classic pcap: libpcap's stdio stream writes here, after the committed
+ * blocks; cap_packet_commit() (or classic_start) commits what it wrote. */
+static ssize_t cookie_write(void *ud, const char *buf, size_t n)
+{
+	struct cap_writer *w = ud;
+
+	int rc = batch_room(w, n);
+
+	if (rc) {
+		if (!w->err)
+			w->err = rc;
+		errno = EIO;
+		return -1;
+	}
+	memcpy(w->batch + w->bend, buf, n);
+	w->bend += n;
+	return (ssize_t)n;
 }
 
 static int write_shb(struct cap_writer *w, const struct cap_open_opts *o)
@@ -194,7 +320,7 @@ static bool ends_with(const char *s, const char *suf)
  * must not truncate whatever it points to); O_NONBLOCK keeps a FIFO without
  * a reader from blocking the open (it fails with ENXIO, retried for a bounded
  * time); O_TRUNC is applied only once fstat says the file is regular. */
-static int open_out(const char *path, bool secret, struct lp_errinfo *e)
+static int open_out(const char *path, bool secret, bool *regular, struct lp_errinfo *e)
 {
 	const struct timespec step = {0, 10 * 1000 * 1000};
 	unsigned tries = CAP_FIFO_OPEN_WAIT_MS / 10;
@@ -206,6 +332,7 @@ static int open_out(const char *path, bool secret, struct lp_errinfo *e)
 		if (fd < 0)
 			return lp_err_set(e, lp_err_from_errno(errno), "capture: stdout: %s",
 					  strerror(errno));
+		*regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 		return fd;
 	}
 	for (;;) {
@@ -232,9 +359,13 @@ static int open_out(const char *path, bool secret, struct lp_errinfo *e)
 		return lp_err_set(e, lp_err_from_errno(en), "capture: cannot stat %s: %s", path,
 				  strerror(en));
 	}
+	*regular = S_ISREG(st.st_mode);
 	if (S_ISREG(st.st_mode)) {
-		/* an existing file keeps its mode on truncation: tighten it */
-		if (ftruncate(fd, 0) != 0 ||
+		/* an existing file keeps its mode on truncation: tighten it.
+		 * An empty one is not truncated: on ext4 a truncation to 0
+		 * makes close() start writing the file back (auto_da_alloc),
+		 * which a new capture does not need */
+		if ((st.st_size && ftruncate(fd, 0) != 0) ||
 		    (secret && (st.st_mode & 077) && fchmod(fd, 0600) != 0)) {
 			en = errno;
 			close(fd);
@@ -272,18 +403,29 @@ struct cap_writer *cap_open(const char *path, enum cap_format fmt, const struct 
 	w->snaplen = o && o->snaplen ? o->snaplen : CAP_SNAPLEN_DEFAULT;
 	if (w->snaplen > CAP_SNAPLEN_DEFAULT)
 		w->snaplen = CAP_SNAPLEN_DEFAULT;
-	fd = open_out(path, o && o->secret, e);
+	w->batch = malloc(CAP_BATCH_CAP);
+	if (!w->batch) {
+		free(w);
+		lp_err_set(e, LP_ENOMEM, "capture: out of memory");
+		return NULL;
+	}
+	fd = open_out(path, o && o->secret, &w->batching, e);
 	if (fd < 0) {
+		free(w->batch);
 		free(w);
 		return NULL;
 	}
 	w->fd = fd;
 	if (fmt == CAP_FMT_PCAPNG) {
+		/* the header goes out at once: the file is a capture from here on */
 		int rc = write_shb(w, o);
 
+		if (!rc)
+			rc = batch_flush(w);
 		if (rc) {
 			lp_err_set(e, rc, "capture: writing %s: %s", path, lp_strerror(rc));
 			close(fd);
+			free(w->batch);
 			free(w);
 			return NULL;
 		}
@@ -308,25 +450,26 @@ uint64_t cap_packets(const struct cap_writer *w)
 
 static int classic_start(struct cap_writer *w, uint16_t linktype)
 {
-	size_t bufsz = (size_t)w->snaplen + 4096; /* > one record: one write(2) each */
+	static const cookie_io_functions_t io = {.write = cookie_write};
 	int dlt = linktype == 101 ? DLT_RAW : linktype;
 
 	w->pd = pcap_open_dead_with_tstamp_precision(dlt, (int)w->snaplen,
 						     PCAP_TSTAMP_PRECISION_NANO);
 	if (!w->pd)
 		return LP_ENOMEM;
-	w->fbuf = malloc(bufsz);
-	w->fp = w->fbuf ? fdopen(w->fd, "wb") : NULL;
+	w->fp = fopencookie(w, "wb", io);
 	if (!w->fp)
 		return LP_ENOMEM;
-	w->fd = -1; /* the FILE owns it now */
-	setvbuf(w->fp, w->fbuf, _IOFBF, bufsz);
+	/* unbuffered: every fwrite of libpcap reaches the batch at once */
+	setvbuf(w->fp, NULL, _IONBF, 0);
 	w->dumper = pcap_dump_fopen(w->pd, w->fp);
 	if (!w->dumper)
-		return LP_EIO;
-	if (pcap_dump_flush(w->dumper) != 0)
-		return LP_EIO;
-	return 0;
+		return w->err ? w->err : LP_EIO;
+	if (w->err)
+		return w->err;
+	/* the file header goes out at once, like pcapng's */
+	w->blen = w->bend;
+	return batch_flush(w);
 }
 
 int cap_add_interface(struct cap_writer *w, uint16_t linktype, const char *name,
@@ -382,59 +525,136 @@ int cap_add_ipv4_interface(struct cap_writer *w, const char *name)
 				 "linkprobe: usbmux connections as IPv4/TCP");
 }
 
-int cap_write_packet(struct cap_writer *w, int iface, uint64_t wall_ns, const uint8_t *data,
-		     size_t caplen, size_t origlen, const char *comment)
+int cap_packet_begin(struct cap_writer *w, int iface, uint64_t wall_ns, size_t caplen,
+		     size_t origlen, const char *comment, uint8_t **data)
 {
-	struct lp_wr b;
+	size_t room, kept;
+	uint8_t *p;
 	int rc;
 
 	if (w->err)
 		return w->err;
-	if (iface < 0 || (unsigned)iface >= w->nifaces || (caplen && !data))
+	if (w->pk_open || iface < 0 || (unsigned)iface >= w->nifaces || !data)
 		return LP_EINVAL;
+	if (caplen > CAP_PACKET_MAX)
+		return LP_ETOOBIG;
 	if (origlen < caplen)
 		origlen = caplen;
 	if (origlen > UINT32_MAX)
 		origlen = UINT32_MAX;
-	if (caplen > w->snaplen)
-		caplen = w->snaplen;
+	kept = caplen > w->snaplen ? w->snaplen : caplen;
+	if (w->fmt == CAP_FMT_PCAP) {
+		/* libpcap writes the record (to the batch) at commit */
+		if (!w->scratch && !(w->scratch = malloc(CAP_PACKET_MAX)))
+			return LP_ENOMEM;
+		w->pk_off = w->bend;
+		w->pk_wall = wall_ns;
+		w->pk_origlen = origlen;
+		p = w->scratch;
+	} else {
+		room = EPB_HDR + caplen + 3 + 4 + CAP_COMMENT_MAX + 8 + 4;
+		rc = batch_room(w, room);
+		if (rc)
+			return rc;
+		w->pk_off = w->bend;
+		p = w->batch + w->bend;
+		h32(p, PCAPNG_EPB);
+		h32(p + 4, 0); /* total length: commit */
+		h32(p + 8, (uint32_t)iface);
+		h32(p + 12, (uint32_t)(wall_ns >> 32));
+		h32(p + 16, (uint32_t)wall_ns);
+		h32(p + 20, (uint32_t)kept);
+		h32(p + 24, (uint32_t)origlen);
+		p += EPB_HDR;
+	}
+	w->pk_caplen = kept;
+	w->pk_comment = comment;
+	w->pk_open = true;
+	*data = p;
+	return 0;
+}
 
+int cap_packet_commit(struct cap_writer *w)
+{
+	size_t n, pos;
+	uint8_t *b;
+
+	if (!w->pk_open)
+		return LP_EINVAL;
+	w->pk_open = false;
+	if (w->err)
+		return w->err;
+	n = w->pk_caplen;
+	b = w->batch + w->pk_off;
 	if (w->fmt == CAP_FMT_PCAP) {
 		struct pcap_pkthdr h;
 
 		memset(&h, 0, sizeof(h));
-		h.ts.tv_sec = (time_t)(wall_ns / LP_NS_PER_S);
-		h.ts.tv_usec = (suseconds_t)(wall_ns % LP_NS_PER_S); /* ns: NANO precision */
-		h.caplen = (bpf_u_int32)caplen;
-		h.len = (bpf_u_int32)origlen;
-		pcap_dump((u_char *)w->dumper, &h, data);
-		if (pcap_dump_flush(w->dumper) != 0) {
-			w->err = errno == EPIPE ? LP_ECLOSED : LP_EIO;
+		h.ts.tv_sec = (time_t)(w->pk_wall / LP_NS_PER_S);
+		h.ts.tv_usec = (suseconds_t)(w->pk_wall % LP_NS_PER_S); /* ns: NANO precision */
+		h.caplen = (bpf_u_int32)n;
+		h.len = (bpf_u_int32)w->pk_origlen;
+		/* header and data reach the batch at bend through the cookie */
+		pcap_dump((u_char *)w->dumper, &h, w->scratch);
+		if (w->err)
 			return w->err;
-		}
 		w->packets++;
-		return 0;
+		return batch_commit(w);
 	}
+	pos = EPB_HDR + n;
+	while (pos & 3)
+		b[pos++] = 0;
+	if (w->pk_comment && *w->pk_comment) {
+		size_t c = strlen(w->pk_comment);
 
-	lp_wr_init_dyn(&b, CAP_BLOCK_MAX);
-	blk_begin(&b, PCAPNG_EPB);
-	lp_wr_h32(&b, (uint32_t)iface);
-	lp_wr_h32(&b, (uint32_t)(wall_ns >> 32));
-	lp_wr_h32(&b, (uint32_t)wall_ns);
-	lp_wr_h32(&b, (uint32_t)caplen);
-	lp_wr_h32(&b, (uint32_t)origlen);
-	if (caplen)
-		lp_wr_bytes(&b, data, caplen);
-	lp_wr_pad(&b, 4);
-	if (comment && *comment) {
-		opt_str(&b, OPT_COMMENT, comment, CAP_COMMENT_MAX);
-		opt_end(&b);
+		if (c > CAP_COMMENT_MAX) {
+			c = CAP_COMMENT_MAX;
+			while (c && ((unsigned char)w->pk_comment[c] & 0xC0) == 0x80)
+				c--;
+		}
+		h16(b + pos, OPT_COMMENT);
+		h16(b + pos + 2, (uint16_t)c);
+		memcpy(b + pos + 4, w->pk_comment, c);
+		pos += 4 + c;
+		while (pos & 3)
+			b[pos++] = 0;
+		h16(b + pos, OPT_END);
+		h16(b + pos + 2, 0);
+		pos += 4;
 	}
-	rc = blk_write(w, &b);
-	lp_wr_release(&b);
-	if (rc == 0)
-		w->packets++;
-	return rc;
+	h32(b + 4, (uint32_t)(pos + 4));
+	h32(b + pos, (uint32_t)(pos + 4));
+	w->bend = w->pk_off + pos + 4;
+	w->packets++;
+	return batch_commit(w);
+}
+
+void cap_packet_abort(struct cap_writer *w)
+{
+	if (w->pk_open) {
+		w->pk_open = false;
+		w->bend = w->blen;
+	}
+}
+
+int cap_write_packet(struct cap_writer *w, int iface, uint64_t wall_ns, const uint8_t *data,
+		     size_t caplen, size_t origlen, const char *comment)
+{
+	uint8_t *p;
+	int rc;
+
+	if (caplen && !data)
+		return LP_EINVAL;
+	if (origlen < caplen)
+		origlen = caplen;
+	if (caplen > w->snaplen)
+		caplen = w->snaplen;
+	rc = cap_packet_begin(w, iface, wall_ns, caplen, origlen, comment, &p);
+	if (rc)
+		return rc;
+	if (caplen)
+		memcpy(p, data, caplen);
+	return cap_packet_commit(w);
 }
 
 int cap_write_dsb_tls(struct cap_writer *w, const char *text)
@@ -470,9 +690,31 @@ int cap_flush(struct cap_writer *w)
 {
 	if (w->err)
 		return w->err;
-	if (w->dumper && pcap_dump_flush(w->dumper) != 0)
-		w->err = LP_EIO;
-	return w->err;
+	return batch_flush(w);
+}
+
+void cap_flush_on_signal(struct cap_writer *w)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (!w || w->err || w->fd < 0)
+		return;
+	p = w->batch;
+	n = w->blen;
+	while (n) {
+		ssize_t k = write(w->fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		p += k;
+		n -= (size_t)k;
+	}
+	w->blen = 0;
+	w->bend = 0;
+	w->err = LP_ECLOSED; /* nothing more after the handler's flush */
 }
 
 int cap_close(struct cap_writer *w)
@@ -483,17 +725,19 @@ int cap_close(struct cap_writer *w)
 		return 0;
 	if (!w->nifaces && !w->err)
 		cap_add_usb_interface(w, "linkprobe", "no device seen");
-	cap_flush(w);
-	rc = w->err;
+	cap_packet_abort(w);
 	if (w->dumper)
-		pcap_dump_close(w->dumper); /* fclose()s w->fp */
+		pcap_dump_close(w->dumper); /* fclose()s w->fp: nothing buffered */
 	else if (w->fp)
 		fclose(w->fp);
 	if (w->pd)
 		pcap_close(w->pd);
-	free(w->fbuf);
+	cap_flush(w);
+	rc = w->err;
 	if (w->fd >= 0 && close(w->fd) != 0 && !rc)
 		rc = LP_EIO;
+	free(w->scratch);
+	free(w->batch);
 	free(w);
 	return rc;
 }

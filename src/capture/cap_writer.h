@@ -17,24 +17,32 @@
  * reads back everything we write. A second interface of another link type is
  * LP_EUNSUPPORTED; the TCP view goes to its own file.
  *
- * Kill safety: every pcapng block is built in memory and written with one
- * write(2) (looping only on short writes, e.g. to a FIFO); classic pcap
- * records go through a stdio buffer larger than the largest record, flushed
- * after every record, so each record is also one write(2). A writer killed
- * with SIGKILL leaves whole records, with one kernel caveat, measured on
- * Linux 6.x ext4: generic_perform_write() copies a write in page/folio
- * chunks and stops between chunks when a fatal signal is pending, so a
- * write that straddles a page boundary of the file can be cut there (a
- * loop that only writes 1000-byte blocks and is SIGKILLed at random: 3-4
- * of 40 files cut; 64 KiB page-aligned blocks: 0 of 40; 4 MiB: 12 of 40).
- * O_APPEND does not change that; pipes/FIFOs are different (a write of <=
- * PIPE_BUF bytes is atomic). linkprobe spends little time inside write(2):
- * 300 runs of cable-test killed at random (pcapng and pcap) left no cut
- * record, and tests/t/50-capture.t checks one. If it happens, readers see
- * every record before the cut one (tshark/capinfos then say "cut short in
- * the middle of a packet" and exit non-zero). Making it impossible would
- * need every block to sit inside one page (filler blocks), not worth a
- * bigger file for a sub-microsecond window.
+ * Batching: to a regular file, blocks (classic pcap: records) are collected
+ * in one buffer, allocated at open, and written with one write(2) per
+ * CAP_BATCH_BYTES, or sooner when the oldest waiting block is CAP_BATCH_MS
+ * old (checked at each block), and at cap_flush()/cap_close(). A write only
+ * ever holds whole blocks. A FIFO or character device (a live reader such as
+ * Wireshark's extcap) gets every block as it is made, one write(2) each. No
+ * allocation per packet either way: cap_packet_begin() hands out the place
+ * in the buffer where the packet's bytes go (the capture tap builds and
+ * redacts its record there), cap_packet_commit() finishes the block.
+ *
+ * Kill safety: a writer killed with SIGKILL leaves whole blocks: everything
+ * flushed before, nothing of what was still in the buffer (at most
+ * CAP_BATCH_BYTES / CAP_BATCH_MS of packets). Exit paths flush: cap_close(),
+ * and a signal handler may call cap_flush_on_signal() (async-signal-safe:
+ * blocks in the buffer are counted only once complete, and a flush in
+ * progress holds signals, so the handler writes each block exactly once).
+ * One kernel caveat, measured on Linux 6.x ext4: generic_perform_write()
+ * copies a write in page/folio chunks and stops between chunks when a fatal
+ * signal is pending, so a write that straddles a page boundary of the file
+ * can be cut there (a loop that only writes 1000-byte blocks and is
+ * SIGKILLed at random: 3-4 of 40 files cut; 64 KiB page-aligned blocks: 0
+ * of 40; 4 MiB: 12 of 40). The window is the time spent inside write(2),
+ * about the same for batches as for single blocks at the same byte rate;
+ * tests/t/92-kill.t kills 100 captures and finds no cut record. If it
+ * happens, readers see every record before the cut one (tshark/capinfos
+ * then say "cut short in the middle of a packet" and exit non-zero).
  *
  * Reference: doc/protocol.md 6.2, 6.3; pcapng draft-tuexen-opsawg-pcapng.
  *
@@ -58,6 +66,9 @@
 #define CAP_IFACES_MAX 64u	   /* interfaces per file */
 #define CAP_SNAPLEN_DEFAULT 262144u
 #define CAP_FIFO_OPEN_WAIT_MS 10000u
+#define CAP_PACKET_MAX CAP_SNAPLEN_DEFAULT /* largest caplen cap_packet_begin takes */
+#define CAP_BATCH_BYTES (256u * 1024u)	   /* regular files: write(2) size */
+#define CAP_BATCH_MS 200u		   /* ... or age of the oldest waiting block */
 
 /* pcapng DSB secrets type: TLS key log ("TLSK"). */
 #define CAP_DSB_TLS_KEYLOG 0x544C534Bu
@@ -113,13 +124,30 @@ int cap_add_interface(struct cap_writer *w, uint16_t linktype, const char *name,
 int cap_write_packet(struct cap_writer *w, int iface, uint64_t wall_ns, const uint8_t *data,
 		     size_t caplen, size_t origlen, const char *comment);
 
+/* The same without a copy: reserve the packet in the writer's buffer.
+ * *data gets room for `caplen` bytes (<= CAP_PACKET_MAX, else LP_ETOOBIG;
+ * above the snaplen they are written but not kept), which the caller fills
+ * (and may change: redaction) before cap_packet_commit(). `comment`
+ * borrowed until the commit. One packet at a time; no other call on the
+ * writer in between. cap_packet_abort() drops a begun packet (no-op if
+ * none). Returns 0 or a negative lp_err (the writer's sticky error). */
+int cap_packet_begin(struct cap_writer *w, int iface, uint64_t wall_ns, size_t caplen,
+		     size_t origlen, const char *comment, uint8_t **data);
+int cap_packet_commit(struct cap_writer *w);
+void cap_packet_abort(struct cap_writer *w);
+
 /* pcapng only: a Decryption Secrets Block (TLSK) holding `keylog_text` (NSS
  * key-log lines, LF-terminated; a missing final LF is added). Write it before
  * the packets it decrypts. Classic pcap: LP_EUNSUPPORTED. */
 int cap_write_dsb_tls(struct cap_writer *w, const char *keylog_text);
 
-/* Push buffered bytes to the file (classic pcap; pcapng is unbuffered). */
+/* Write the blocks waiting in the buffer. */
 int cap_flush(struct cap_writer *w);
+
+/* For a signal handler (async-signal-safe; NULL ok): write the whole blocks
+ * waiting in the buffer; the writer takes nothing more after it (the
+ * handler is about to end the process). */
+void cap_flush_on_signal(struct cap_writer *w);
 
 /* Packets written so far (for tests and summaries). */
 uint64_t cap_packets(const struct cap_writer *w);

@@ -3,7 +3,12 @@
  * the key log. Secrets go only where the user asked for them: plaintext is
  * redacted in both captures unless --no-redact, but --tls-keys/--keylog make
  * the whole session readable, including what lockdown sends inside TLS
- * (StartService's EscrowBag). */
+ * (StartService's EscrowBag).
+ *
+ * The writers batch their output (src/capture/cap_writer.h): an interrupt or
+ * `kill` (SIGINT, SIGTERM, SIGHUP) writes what is waiting before the process
+ * ends the way it would have without us. */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,50 @@ struct lp_capture {
 	struct cap_keylog *keylog;
 	struct lp_clock *clock;
 };
+
+/* The open writers, for the signal handler. */
+#define CAP_SIG_WRITERS 3
+static struct cap_writer *volatile sig_writers[CAP_SIG_WRITERS];
+static const int sig_flush[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void on_fatal_signal(int sig)
+{
+	for (size_t i = 0; i < CAP_SIG_WRITERS; i++)
+		cap_flush_on_signal(sig_writers[i]);
+	signal(sig, SIG_DFL);
+	raise(sig); /* delivered when the handler returns: the default end */
+}
+
+static void sig_watch(size_t slot, struct cap_writer *w)
+{
+	sig_writers[slot] = w;
+	for (size_t i = 0; i < sizeof(sig_flush) / sizeof(sig_flush[0]); i++) {
+		struct sigaction old, sa;
+
+		/* leave a signal alone that someone set to be ignored (nohup) */
+		if (sigaction(sig_flush[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_fatal_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sig_flush[i], &sa, NULL);
+	}
+}
+
+/* Close a writer with the signals held, so none ends the process between
+ * forgetting the writer and its last flush. */
+static void sig_close(size_t slot, struct cap_writer *w)
+{
+	sigset_t set, old;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sig_flush) / sizeof(sig_flush[0]); i++)
+		sigaddset(&set, sig_flush[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sig_writers[slot] = NULL;
+	cap_close(w);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
 
 static bool is_stdout(const char *path)
 {
@@ -80,6 +129,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		if (!c->usb)
 			return lp_err_prefix(e, "--capture %s", app->capture_path),
 			       e ? e->code : LP_EIO;
+		sig_watch(0, c->usb);
 		r = cap_tap_attach(app->tr, c->usb, &o, &c->tap, e);
 		if (r)
 			return r;
@@ -91,6 +141,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		if (!c->tcp)
 			return lp_err_prefix(e, "--capture-streams %s", app->capture_streams_path),
 			       e ? e->code : LP_EIO;
+		sig_watch(1, c->tcp);
 		r = cap_streams_new(c->tcp, "usbmux-streams", &c->streams, e);
 		if (r)
 			return r;
@@ -117,6 +168,7 @@ int app_capture_open(struct lp_app *app, struct lp_errinfo *e)
 		if (!c->bus)
 			return lp_err_prefix(e, "--capture-bus %s", app->capture_bus_path),
 			       e ? e->code : LP_EIO;
+		sig_watch(2, c->bus);
 		r = cap_bus_attach(app->tr, c->bus, &bo, &c->busw, e);
 		if (r)
 			return r;
@@ -145,13 +197,13 @@ void app_capture_close(struct lp_app *app)
 		cap_tap_detach(c->tap);
 	cap_tap_free(c->tap);
 	if (c->usb)
-		cap_close(c->usb);
+		sig_close(0, c->usb);
 	cap_bus_detach(c->busw);
 	cap_bus_free(c->busw);
 	if (c->bus)
-		cap_close(c->bus);
+		sig_close(2, c->bus);
 	if (c->tcp)
-		cap_close(c->tcp);
+		sig_close(1, c->tcp);
 	free(c);
 	app->cap = NULL;
 }
