@@ -126,6 +126,15 @@ static void on_reply(struct an *a, struct an_lkd *l, plist_t msg, uint64_t t)
 		d->getvalues++;
 		if (err)
 			d->getvalue_errors++;
+		if (code == LP_ELKD_GET_PROHIBITED && key && !d->pair.seen && !d->session.seen) {
+			char k[48];
+			size_t n = strlen(d->refused_keys);
+			lp_sanitize_str(k, sizeof(k), key);
+			if (!strstr(d->refused_keys, k) &&
+			    n + strlen(k) + 3 < sizeof(d->refused_keys))
+				snprintf(d->refused_keys + n, sizeof(d->refused_keys) - n, "%s%s",
+					 n ? ", " : "", k);
+		}
 		if (!d->pair.seen && !d->session.seen)
 			an_span_end(&d->info, t, pkt);
 		if (key && strcmp(key, "UniqueDeviceID") == 0)

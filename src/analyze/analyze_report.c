@@ -313,12 +313,15 @@ static void build_trust(struct build *b)
 
 	/* device info */
 	if (d->info.seen) {
+		char n[64];
 		s = stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0);
-		stage_end(b, s, span_end_t(&d->info), DIAG_ST_OK,
-			  "%s %s, iOS %s, UDID %s (%u GetValue, %u refused)",
-			  d->name[0] ? d->name : "?", d->product_type[0] ? d->product_type : "?",
-			  d->product_version[0] ? d->product_version : "?",
-			  d->udid[0] ? d->udid : "?", d->getvalues, d->getvalue_errors);
+		snprintf(b->r->dev.refused_keys, sizeof(b->r->dev.refused_keys), "%s",
+			 d->refused_keys);
+		snprintf(n, sizeof(n), " (%u GetValue, %u refused)", d->getvalues,
+			 d->getvalue_errors);
+		b->clk->vnow = span_end_t(&d->info) > s->start_ns ? span_end_t(&d->info)
+								  : s->start_ns;
+		diag_rule_device_info(b->r, s, n);
 	} else {
 		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}

@@ -62,11 +62,16 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 	return err;
 }
 
-static void copy_str_value(struct lkd_client *c, const char *key, char *dst, size_t n, uint64_t dl)
+/* A string value into dst; a key the device refuses is named in the
+ * device-info stage (GetProhibited). */
+static void copy_str_value(struct trust_run *t, const char *key, char *dst, size_t n, uint64_t dl)
 {
 	plist_t v = NULL;
-	if (lkd_get_value(c, NULL, key, &v, dl, NULL) == 0 && v &&
-	    plist_get_node_type(v) == PLIST_STRING) {
+	int r = lkd_get_value(t->lkd, NULL, key, &v, dl, NULL);
+
+	if (r == LP_ELKD_GET_PROHIBITED)
+		diag_refused_key(t->r, key);
+	if (r == 0 && v && plist_get_node_type(v) == PLIST_STRING) {
 		char *s = NULL;
 		plist_get_string_val(v, &s);
 		lp_sanitize_str(dst, n, s);
@@ -84,12 +89,11 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 	plist_t v = NULL;
 	int r;
 
-	copy_str_value(t->lkd, "UniqueDeviceID", udid, sizeof(udid), req_deadline(t));
-	copy_str_value(t->lkd, "ProductType", d->product_type, sizeof(d->product_type),
+	copy_str_value(t, "UniqueDeviceID", udid, sizeof(udid), req_deadline(t));
+	copy_str_value(t, "ProductType", d->product_type, sizeof(d->product_type), req_deadline(t));
+	copy_str_value(t, "ProductVersion", d->product_version, sizeof(d->product_version),
 		       req_deadline(t));
-	copy_str_value(t->lkd, "ProductVersion", d->product_version, sizeof(d->product_version),
-		       req_deadline(t));
-	copy_str_value(t->lkd, "DeviceName", d->name, sizeof(d->name), req_deadline(t));
+	copy_str_value(t, "DeviceName", d->name, sizeof(d->name), req_deadline(t));
 	if (udid[0] && strcmp(udid, d->udid) != 0) {
 		if (d->udid[0])
 			lp_logf(&t->app->log, LP_LOG_WARN,
@@ -97,14 +101,18 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 		snprintf(d->udid, sizeof(d->udid), "%s", udid);
 	}
 	r = lkd_get_value(t->lkd, NULL, "DevicePublicKey", &v, req_deadline(t), &e);
-	if (r)
+	if (r == LP_ELKD_GET_PROHIBITED) {
+		/* only pairing needs it: Pair fails with this evidence if it runs */
+		diag_refused_key(t->r, "DevicePublicKey");
+	} else if (r) {
 		return fail(t, s, r, &e);
-	if (plist_get_node_type(v) != PLIST_DATA) {
+	} else if (plist_get_node_type(v) != PLIST_DATA) {
 		plist_free(v);
 		return fail(t, s, LP_EBADMSG,
 			    &(struct lp_errinfo){LP_EBADMSG, "DevicePublicKey is not data"});
+	} else {
+		*pubkey = v;
 	}
-	*pubkey = v;
 	v = NULL;
 	if (lkd_get_value(t->lkd, NULL, "WiFiAddress", &v, req_deadline(t), NULL) == 0 && v &&
 	    plist_get_node_type(v) == PLIST_STRING) {
@@ -118,9 +126,7 @@ static int stage_device_info(struct trust_run *t, plist_t *pubkey, char **wifi)
 				"ignoring a malformed WiFiAddress from the device");
 	}
 	plist_free(v);
-	diag_end(t->r, s, DIAG_ST_OK, "%s %s, iOS %s, UDID %s", d->name[0] ? d->name : "?",
-		 d->product_type[0] ? d->product_type : "?",
-		 d->product_version[0] ? d->product_version : "?", d->udid);
+	diag_rule_device_info(t->r, s, NULL);
 	return 0;
 }
 
@@ -157,6 +163,13 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	int r, tries = 0;
 	bool dialog_seen = false, locked_seen = false;
 
+	if (!pubkey) {
+		diag_rule_err(t->r, s, LP_ELKD_GET_PROHIBITED, NULL);
+		snprintf(t->r->evidence + strlen(t->r->evidence),
+			 sizeof(t->r->evidence) - strlen(t->r->evidence),
+			 " (GetValue DevicePublicKey was refused, and Pair needs it)");
+		return LP_ELKD_GET_PROHIBITED;
+	}
 	pem = plist_get_data_ptr(pubkey, &pem_len);
 	diag_progress(t->r, s, "generating RSA-2048 root and host keys and certificates");
 	if (!t->keygen && pair_keygen_start(&t->keygen, NULL))

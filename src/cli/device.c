@@ -119,6 +119,20 @@ static int parse_fault(const char *f, struct tr_faults *out)
 	return 0;
 }
 
+/* pair-error=E, session-error=E, service-error=E (a lockdown error string
+ * the simulated lockdownd answers instead of success) and prohibit=KEY+KEY
+ * (GetValue keys it refuses): true when `tok` is one of them (value stored,
+ * borrowed from tok). */
+static bool sim_lkd_opt(const char *tok, const char *const keys[4], const char *vals[4])
+{
+	for (size_t k = 0; k < 4; k++)
+		if (strncmp(tok, keys[k], strlen(keys[k])) == 0) {
+			vals[k] = tok + strlen(keys[k]);
+			return true;
+		}
+	return false;
+}
+
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
 	int r;
@@ -130,6 +144,9 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	struct tr_sim_arg *arg;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
 	char *save = NULL, *tok;
+	const char *lkd_opt[4] = {NULL, NULL, NULL, NULL}; /* pair, session, service, prohibit */
+	static const char *const lkd_keys[4] = {
+		"pair-error=", "session-error=", "service-error=", "prohibit="};
 	size_t i;
 
 	if (ev && strcmp(ev, "virtual") == 0)
@@ -160,6 +177,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = true;
 		else if (strcmp(tok, "framing=split") == 0)
 			joined = false;
+		else if (sim_lkd_opt(tok, lkd_keys, lkd_opt))
+			;
 		else if (strncmp(tok, "fault=", 6) == 0) {
 			if (parse_fault(tok + 6, &faults))
 				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)",
@@ -169,7 +188,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			return lp_err_set(
 				e, LP_EINVAL,
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
-				"framing=split|joined, fault=F)",
+				"framing=split|joined, fault=F, pair-error=E, session-error=E, "
+				"service-error=E, prohibit=KEY[+KEY])",
 				tok);
 	}
 	if (virt)
@@ -193,6 +213,10 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	so.framing_joined = joined;
 	if (name[0])
 		so.device_name = name;
+	so.pair_error = lkd_opt[0];
+	so.session_error = lkd_opt[1];
+	so.service_error = lkd_opt[2];
+	so.prohibit = lkd_opt[3];
 	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);
 	if (!app->sim)
 		return e && e->code ? e->code : LP_EINVAL;

@@ -548,8 +548,8 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 			diag_verdict_name(r->verdict));
 		fprintf(app->out, "%s%s%s\n", col(app, C_RESET), r->evidence[0] ? " - " : "",
 			r->evidence);
-		if (*diag_verdict_remedy(r->verdict))
-			fprintf(app->out, "remedy: %s%s%s\n", diag_verdict_remedy(r->verdict),
+		if (*diag_remedy(r))
+			fprintf(app->out, "remedy: %s%s%s\n", diag_remedy(r),
 				r->remedy_extra[0] ? " " : "", r->remedy_extra);
 	}
 	fflush(app->out);

@@ -89,12 +89,29 @@ static bool in_session(const struct lks_conn *c)
 	return sc->session && lks_in_tls(c);
 }
 
+/* `key` is in the policy's '+'-separated list of refused keys. */
+static bool prohibited(const struct slkd_device *d, const char *key)
+{
+	const char *p = d->pol.prohibit;
+	size_t n = key ? strlen(key) : 0;
+
+	while (n && *p) {
+		size_t k = strcspn(p, "+");
+		if (k == n && strncmp(p, key, n) == 0)
+			return true;
+		p += k + (p[k] == '+');
+	}
+	return false;
+}
+
 static void handle_get_value(struct slkd *l, struct lks_conn *c, plist_t msg)
 {
 	const char *key = lkd_dict_str(msg, "Key");
 	const char *domain = lkd_dict_str(msg, "Domain");
 	plist_t r, v = NULL;
-	int err = slkd_value(l->d, domain, key, in_session(c), l->now, &v);
+	int err = !domain && prohibited(l->d, key)
+			  ? LP_ELKD_GET_PROHIBITED
+			  : slkd_value(l->d, domain, key, in_session(c), l->now, &v);
 
 	r = reply_new("GetValue");
 	if (key)
@@ -189,6 +206,30 @@ static void handle_pair(struct slkd *l, struct lks_conn *c, plist_t msg)
 		return send_error(l, c, "Pair", err);
 	if (d->pol.locked) {
 		err = LP_ELKD_PASSWORD_PROTECTED;
+		goto fail;
+	}
+	if (d->pol.pair_error == LP_ELKD_MC_CHALLENGE_REQUIRED) {
+		/* a supervised phone wants the supervisor's signature over a
+		 * challenge instead of showing the dialog (doc/protocol.md 4.4) */
+		uint8_t ch[32];
+		plist_t ext = plist_new_dict();
+
+		for (size_t i = 0; i < sizeof(ch); i++)
+			ch[i] = (uint8_t)lp_rand_next(&d->rand);
+		plist_dict_set_item(ext, "PairingChallenge",
+				    plist_new_data((const char *)ch, sizeof(ch)));
+		r = reply_new("Pair");
+		plist_dict_set_item(r, "Error", plist_new_string("MCChallengeRequired"));
+		plist_dict_set_item(r, "ExtendedResponse", ext);
+		lks_send(c, r, 0);
+		plist_free(r);
+		X509_free(root);
+		X509_free(host);
+		X509_free(dev);
+		return;
+	}
+	if (d->pol.pair_error) {
+		err = d->pol.pair_error;
 		goto fail;
 	}
 	known = slkd_find_pairing(d, host_id) || slkd_buid_paired(d, buid);
@@ -299,6 +340,8 @@ static void handle_start_session(struct slkd *l, struct lks_conn *c, plist_t msg
 	p = slkd_find_pairing(d, hid);
 	if (!p || (d->pol.forget_hosts && !p->this_process))
 		return send_error(l, c, "StartSession", LP_ELKD_INVALID_HOST_ID);
+	if (d->pol.session_error)
+		return send_error(l, c, "StartSession", d->pol.session_error);
 	rand_uuid(&d->rand, sc->session_id);
 	snprintf(sc->host_id, sizeof(sc->host_id), "%s", p->host_id);
 	r = reply_ok("StartSession");
@@ -348,6 +391,8 @@ static void handle_start_service(struct slkd *l, struct lks_conn *c, plist_t msg
 
 	if (!name)
 		return send_error(l, c, "StartService", LP_ELKD_MISSING_SERVICE);
+	if (l->d->pol.service_error)
+		return send_error(l, c, "StartService", l->d->pol.service_error);
 	if (!strcmp(name, "com.apple.mobile.insecure_notification_proxy")) {
 		kind = SLKD_NOTIFY;
 		ssl = false;

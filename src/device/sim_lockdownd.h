@@ -63,6 +63,12 @@ struct slkd_policy {
 	bool locked;		 /* Pair: PasswordProtected forever */
 	bool forget_hosts;	 /* pairings from the state file are ignored */
 	bool refuse_host_certs;	 /* session TLS refuses every host certificate */
+	/* answers to requests that would succeed (LP_ELKD_*; 0 = none):
+	 * pair_error to every Pair (MCChallengeRequired carries a
+	 * PairingChallenge), session_error to a StartSession of a known host,
+	 * service_error to StartService */
+	int pair_error, session_error, service_error;
+	char prohibit[128]; /* GetValue keys answered GetProhibited, '+'-separated */
 };
 
 struct slkd_identity {

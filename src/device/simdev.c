@@ -40,6 +40,7 @@ struct sd_profile {
 	bool charge_only;
 	enum slkd_answer answer;
 	bool locked, forget_hosts, refuse_host_certs;
+	int pair_error, session_error;	 /* LP_ELKD_* answered instead of success */
 	uint64_t unplug_after_dialog_ns; /* 0 = never */
 };
 
@@ -95,6 +96,14 @@ static const struct sd_profile profiles[] = {
 	{.name = "tls-reject",
 	 .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
 	 .refuse_host_certs = true},
+	{.name = "supervised",
+	 .summary = "supervised (MDM): Pair answers MCChallengeRequired instead of the dialog",
+	 .pair_error = LP_ELKD_MC_CHALLENGE_REQUIRED},
+	{.name = "locked-after-restart",
+	 .summary = "restarted, never unlocked: Pair and a paired host's StartSession get "
+		    "PasswordProtected",
+	 .locked = true,
+	 .session_error = LP_ELKD_PASSWORD_PROTECTED},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -379,6 +388,19 @@ static int make_identity(struct simdev *s, const struct simdev_opts *o, struct s
 	return 0;
 }
 
+/* A lockdown error string given as an option, else the profile's code. */
+static int lkd_error_opt(const char *name, int dflt, int *out, struct lp_errinfo *e)
+{
+	if (!name) {
+		*out = dflt;
+		return 0;
+	}
+	*out = lp_lockdown_error_code(name);
+	if (!lp_lockdown_error_name(*out))
+		return lp_err_set(e, LP_EINVAL, "'%s' is not a lockdown error string", name);
+	return 0;
+}
+
 struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, struct lp_clock *clock,
 			  const struct lp_log *log, struct lp_errinfo *e)
 {
@@ -420,6 +442,16 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		return NULL;
 	}
 	devcore_set_speed(s->dc, s->speed);
+	memset(&pol, 0, sizeof(pol));
+	if (lkd_error_opt(o ? o->pair_error : NULL, p->pair_error, &pol.pair_error, e) ||
+	    lkd_error_opt(o ? o->session_error : NULL, p->session_error, &pol.session_error, e) ||
+	    lkd_error_opt(o ? o->service_error : NULL, 0, &pol.service_error, e)) {
+		devcore_free(s->dc);
+		free(s);
+		return NULL;
+	}
+	if (o && o->prohibit)
+		snprintf(pol.prohibit, sizeof(pol.prohibit), "%s", o->prohibit);
 	pol.answer = p->answer;
 	pol.trust_delay_ns = o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS
 						     : SD_TRUST_DELAY;

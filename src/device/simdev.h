@@ -33,7 +33,8 @@
  *
  * Profiles (simdev_profile_at): healthy, charge-only, full-speed, flaky,
  * camera-only, dfu, recovery, locked, deny, never-answers, forgot-host,
- * tls-reject, unplug-during-pair - summaries in the table in simdev.c.
+ * tls-reject, unplug-during-pair, supervised, locked-after-restart - summaries
+ * in the table in simdev.c.
  */
 #ifndef LP_SIMDEV_H
 #define LP_SIMDEV_H
@@ -75,6 +76,12 @@ struct simdev_opts {
 	bool framing_joined;	  /* lockdown's length prefix in the same usbmux packet
 				     as the body (for hosts that need it); default:
 				     a packet of its own, as real devices send it */
+	/* lockdown error strings ("MCProtected") lockdownd answers to every
+	 * Pair / StartSession of a paired host / StartService instead of
+	 * succeeding; NULL = the profile's. LP_EINVAL for a string that is not
+	 * a lockdown error. */
+	const char *pair_error, *session_error, *service_error;
+	const char *prohibit; /* GetValue keys refused with GetProhibited, '+'-separated */
 };
 
 struct simdev;

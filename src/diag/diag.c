@@ -87,6 +87,25 @@ static const struct verdict_row verdicts[] = {
 	 "Another program holds the device's usbmux interface (usually usbmuxd). Use "
 	 "--via-usbmuxd to go through the daemon, or stop it (sudo systemctl stop usbmuxd) "
 	 "while linkprobe talks to the device directly."},
+	{DIAG_V_LOCKED_AFTER_RESTART, "LOCKED_AFTER_RESTART", 1,
+	 "The device has restarted and has not been unlocked since: until the first unlock it keeps "
+	 "its pairings sealed, so it refuses the session although this computer is paired. Unlock it "
+	 "once with the passcode (home screen visible) and run `linkprobe trust` again. Do not pair "
+	 "again: the pairing itself is fine."},
+	{DIAG_V_SUPERVISED, "SUPERVISED", 1,
+	 "The device is supervised by an organisation (MDM): instead of showing \"Trust This "
+	 "Computer?\" it asks the host to answer the supervisor's challenge, which only a host holding "
+	 "the supervision identity can do. Pair it from the supervising Mac (Apple Configurator) or "
+	 "ask the administrator to allow pairing with other computers."},
+	{DIAG_V_PAIRING_BLOCKED, "PAIRING_BLOCKED", 1,
+	 "A policy on the device forbids this (the evidence names which: a configuration "
+	 "profile/MDM restriction, Find My, or the kind of connection). The Trust dialog will not "
+	 "appear until the policy allows it: ask the device's administrator, or lift the "
+	 "restriction in Settings."},
+	{DIAG_V_DEVICE_REFUSED, "DEVICE_REFUSED", 1,
+	 "The device refused a lockdown request (the evidence names its reason). Unplug and "
+	 "reconnect the device and run again; if it repeats, restart the device and attach a "
+	 "--capture of the run to a bug report."},
 };
 
 static const struct verdict_row *vrow(enum diag_verdict v)
@@ -202,12 +221,18 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 	va_list ap;
 
 	r->verdict = v;
+	r->remedy_own = NULL;
 	r->evidence[0] = '\0';
 	if (fmt) {
 		va_start(ap, fmt);
 		vset(r->evidence, sizeof(r->evidence), fmt, ap);
 		va_end(ap);
 	}
+}
+
+const char *diag_remedy(const struct diag_report *r)
+{
+	return r->remedy_own ? r->remedy_own : diag_verdict_remedy(r->verdict);
 }
 
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid)
@@ -357,8 +382,8 @@ json_object *diag_to_json(const struct diag_report *r)
 	json_object_object_add(o, "exit_code", json_object_new_int(diag_verdict_exit(r->verdict)));
 	{
 		char rem[2 * DIAG_DETAIL + 1024];
-		snprintf(rem, sizeof(rem), "%s%s%s", diag_verdict_remedy(r->verdict),
-			 r->remedy_extra[0] ? " " : "", r->remedy_extra);
+		snprintf(rem, sizeof(rem), "%s%s%s", diag_remedy(r), r->remedy_extra[0] ? " " : "",
+			 r->remedy_extra);
 		json_object_object_add(o, "remedy", jstr(rem));
 	}
 	json_object_object_add(o, "evidence", jstr(r->evidence));
@@ -376,6 +401,17 @@ json_object *diag_to_json(const struct diag_report *r)
 		json_object_object_add(jd, "name", jstr(d->name));
 		json_object_object_add(jd, "product_type", jstr(d->product_type));
 		json_object_object_add(jd, "product_version", jstr(d->product_version));
+		{
+			json_object *rk = json_object_new_array();
+			const char *p = d->refused_keys;
+			while (*p) {
+				size_t k = strcspn(p, ",");
+				json_object_array_add(rk, json_object_new_string_len(p, (int)k));
+				p += k;
+				p += strspn(p, ", ");
+			}
+			json_object_object_add(jd, "refused_keys", rk);
+		}
 		json_object_object_add(o, "device", jd);
 	} else {
 		json_object_object_add(o, "device", NULL);

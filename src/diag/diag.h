@@ -39,6 +39,10 @@ enum diag_verdict {
 	DIAG_V_PROTOCOL_ERROR,
 	DIAG_V_ACCESS_DENIED,
 	DIAG_V_DEVICE_BUSY,
+	DIAG_V_LOCKED_AFTER_RESTART, /* paired, not unlocked since the device restarted */
+	DIAG_V_SUPERVISED,	     /* MCChallengeRequired: the supervisor's challenge */
+	DIAG_V_PAIRING_BLOCKED,	     /* a policy (MDM, Find My, connection kind) forbids it */
+	DIAG_V_DEVICE_REFUSED,	     /* any other lockdown refusal, named with its remedy */
 };
 
 const char *diag_verdict_name(enum diag_verdict v);
@@ -72,6 +76,7 @@ struct diag_device {
 	double speed_mbps;
 	const char *mode; /* "normal", "recovery", "dfu", "wtf", "unknown" */
 	bool has_usbmux;
+	char refused_keys[160]; /* GetValue keys the device refused, ", "-separated */
 };
 
 struct diag_report;
@@ -88,8 +93,10 @@ struct diag_report {
 	enum diag_verdict verdict;
 	char evidence[DIAG_DETAIL]; /* the fact behind the verdict */
 	char remedy_extra[DIAG_DETAIL];
-	json_object *metrics; /* owned, may be NULL */
-	json_object *extra;   /* owned, may be NULL: extra top-level keys */
+	const char *remedy_own; /* static; replaces the verdict's remedy when set (a
+				 * rule that knows better, e.g. one lockdown error) */
+	json_object *metrics;	/* owned, may be NULL */
+	json_object *extra;	/* owned, may be NULL: extra top-level keys */
 	diag_stage_fn on_stage;
 	void *on_stage_ud;
 	void (*on_mark)(void *ud, const char *text); /* capture stage markers */
@@ -106,8 +113,12 @@ void diag_end(struct diag_report *r, struct diag_stage *s, enum diag_status st, 
 void diag_progress(struct diag_report *r, struct diag_stage *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void diag_skip(struct diag_report *r, const char *name, const char *why);
+/* Sets verdict and evidence; clears remedy_own. */
 void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The remedy the report gives (remedy_own, else the verdict's), without
+ * remedy_extra. Never NULL; "" for good verdicts. */
+const char *diag_remedy(const struct diag_report *r);
 
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);

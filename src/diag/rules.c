@@ -7,8 +7,146 @@
 
 #include "src/base/lp_error.h"
 
+/* What each lockdown error means when the device answers it to Pair,
+ * StartSession or StartService, the verdict it leads to and, where the
+ * verdict's remedy is not specific enough, the remedy for this error alone.
+ * Meanings: doc/protocol.md 4.4 (from host implementations' handling; the
+ * ones marked there as read from the name only are worded as what the device
+ * said, not as a cause). PasswordProtected depends on the stage: see
+ * lockdown_row_verdict. */
+struct lkd_row {
+	int err;
+	enum diag_verdict v;
+	const char *meaning;
+	const char *remedy; /* NULL: the verdict's */
+};
+
+static const char rem_bug[] =
+	"linkprobe sent a request the device considers incomplete: this is a linkprobe bug. "
+	"Run again with --capture FILE and attach the capture to a bug report.";
+static const char rem_reconnect[] =
+	"The device's lockdown state does not match this connection: unplug and reconnect the "
+	"device and run again; restart the device if it repeats.";
+
+static const struct lkd_row lkd_rows[] = {
+	{LP_ELKD_INVALID_RESPONSE, DIAG_V_DEVICE_REFUSED,
+	 "the device did not accept the form of the request", rem_bug},
+	{LP_ELKD_MISSING_KEY, DIAG_V_DEVICE_REFUSED, "the request lacked a key the device needs",
+	 rem_bug},
+	{LP_ELKD_MISSING_VALUE, DIAG_V_DEVICE_REFUSED, "the device has no value for what was asked",
+	 rem_bug},
+	{LP_ELKD_GET_PROHIBITED, DIAG_V_PAIRING_BLOCKED,
+	 "the device will not give out its values on this connection, so it cannot pair here",
+	 "The device refuses this connection (GetProhibited): connect it with a USB cable "
+	 "directly, unlock it, and run again; if it is managed (MDM), ask its administrator."},
+	{LP_ELKD_SET_PROHIBITED, DIAG_V_DEVICE_REFUSED, "the device refused to set a value",
+	 rem_reconnect},
+	{LP_ELKD_REMOVE_PROHIBITED, DIAG_V_DEVICE_REFUSED, "the device refused to remove a value",
+	 rem_reconnect},
+	{LP_ELKD_IMMUTABLE_VALUE, DIAG_V_DEVICE_REFUSED, "the value cannot be changed",
+	 rem_reconnect},
+	{LP_ELKD_PASSWORD_PROTECTED, DIAG_V_LOCKED,
+	 "the device is locked with a passcode and refuses until it is unlocked", NULL},
+	{LP_ELKD_USER_DENIED_PAIRING, DIAG_V_DENIED, "\"Don't Trust\" was tapped on the device",
+	 NULL},
+	{LP_ELKD_PAIRING_DIALOG_PENDING, DIAG_V_TRUST_PENDING,
+	 "\"Trust This Computer?\" is up and not answered yet", NULL},
+	{LP_ELKD_MISSING_HOST_ID, DIAG_V_STALE_TRUST,
+	 "the request carried no HostID: the pair record has none", NULL},
+	{LP_ELKD_INVALID_HOST_ID, DIAG_V_STALE_TRUST,
+	 "the device does not know this host's HostID (not paired with it, or it forgot)", NULL},
+	{LP_ELKD_SESSION_ACTIVE, DIAG_V_DEVICE_REFUSED,
+	 "a session is already open on this lockdown connection", rem_reconnect},
+	{LP_ELKD_SESSION_INACTIVE, DIAG_V_DEVICE_REFUSED,
+	 "the request needs a session and the device has none open for this connection",
+	 rem_reconnect},
+	{LP_ELKD_MISSING_SESSION_ID, DIAG_V_DEVICE_REFUSED, "the request carried no SessionID",
+	 rem_bug},
+	{LP_ELKD_INVALID_SESSION_ID, DIAG_V_DEVICE_REFUSED,
+	 "the device does not know the SessionID it was given", rem_reconnect},
+	{LP_ELKD_MISSING_SERVICE, DIAG_V_DEVICE_REFUSED, "the request named no service", rem_bug},
+	{LP_ELKD_INVALID_SERVICE, DIAG_V_DEVICE_REFUSED,
+	 "the device does not offer the service that was asked for",
+	 "The device does not offer this service: a restriction (Screen Time, MDM) may have "
+	 "turned it off, or it needs a newer or older iOS. Check Settings > Screen Time > Content "
+	 "& Privacy Restrictions and any device-management profile."},
+	{LP_ELKD_SERVICE_LIMIT, DIAG_V_DEVICE_REFUSED,
+	 "too many connections to this service are open on the device",
+	 "Other programs hold the device's service (Finder/iTunes, a backup or sync tool, "
+	 "another libimobiledevice client): close them, or unplug and reconnect the device, then "
+	 "run again."},
+	{LP_ELKD_MISSING_PAIR_RECORD, DIAG_V_STALE_TRUST,
+	 "the device wants a pair record and was given none", NULL},
+	{LP_ELKD_SAVE_PAIR_RECORD_FAILED, DIAG_V_DEVICE_REFUSED,
+	 "the device could not store the pairing",
+	 "The device could not save the pairing: free some storage on the device, restart it, "
+	 "and pair again with `linkprobe trust --pair`."},
+	{LP_ELKD_INVALID_PAIR_RECORD, DIAG_V_STALE_TRUST,
+	 "the device rejected the pair record's certificates", NULL},
+	{LP_ELKD_INVALID_ACTIVATION_RECORD, DIAG_V_DEVICE_REFUSED,
+	 "the device's activation is not valid",
+	 "The device is not (validly) activated: finish the setup on the device with a network "
+	 "connection (or activate it with Finder/iTunes), then connect it again."},
+	{LP_ELKD_MISSING_ACTIVATION_RECORD, DIAG_V_DEVICE_REFUSED, "the device is not activated",
+	 "The device is not activated: finish the setup on the device with a network connection "
+	 "(or activate it with Finder/iTunes), then connect it again."},
+	{LP_ELKD_SERVICE_PROHIBITED, DIAG_V_PAIRING_BLOCKED,
+	 "a policy on the device forbids this service on this connection", NULL},
+	{LP_ELKD_ESCROW_LOCKED, DIAG_V_LOCKED_AFTER_RESTART,
+	 "the device's keys are still sealed (EscrowLocked): not unlocked since it restarted",
+	 NULL},
+	{LP_ELKD_PAIRING_PROHIBITED, DIAG_V_PAIRING_BLOCKED,
+	 "the device does not allow pairing over this kind of connection",
+	 "The device allows pairing only over a direct USB connection: connect it with a cable "
+	 "(not over the network or through a relay) and run `linkprobe trust --pair`."},
+	{LP_ELKD_FMIP_PROTECTED, DIAG_V_PAIRING_BLOCKED, "Find My protects the device against this",
+	 "Find My blocks the operation: sign in with the device's Apple Account or turn off Find "
+	 "My (Settings > [your name] > Find My), then run again."},
+	{LP_ELKD_MC_PROTECTED, DIAG_V_PAIRING_BLOCKED,
+	 "a configuration profile (device management) forbids pairing with computers",
+	 "A configuration profile on the device forbids pairing with computers: ask the device's "
+	 "administrator to allow it (or remove the profile in Settings > General > VPN & Device "
+	 "Management if it is yours)."},
+	{LP_ELKD_MC_CHALLENGE_REQUIRED, DIAG_V_SUPERVISED,
+	 "the device is supervised and asks for the supervisor's challenge instead of showing the "
+	 "Trust dialog",
+	 NULL},
+	{LP_ELKD_INVALID_CONNECTION, DIAG_V_DEVICE_REFUSED,
+	 "the device does not accept requests on this connection", rem_reconnect},
+};
+
+static const struct lkd_row *lkd_row(int err)
+{
+	for (size_t i = 0; i < sizeof(lkd_rows) / sizeof(lkd_rows[0]); i++)
+		if (lkd_rows[i].err == err)
+			return &lkd_rows[i];
+	return NULL;
+}
+
+const char *diag_lockdown_meaning(int err)
+{
+	const struct lkd_row *w = lkd_row(err);
+
+	return w ? w->meaning : NULL;
+}
+
+/* PasswordProtected while pairing is a locked screen; answered to
+ * StartSession or StartService by a device that knows this host, it is a
+ * device that restarted and was not unlocked since (its pairings stay
+ * sealed until the first unlock: doc/protocol.md 4.8, failure catalogue). */
+static enum diag_verdict lkd_verdict_at(const struct lkd_row *w, const char *stage)
+{
+	if (w->err == LP_ELKD_PASSWORD_PROTECTED && stage &&
+	    (strcmp(stage, diag_stage_name(DIAG_STAGE_START_SESSION)) == 0 ||
+	     strcmp(stage, diag_stage_name(DIAG_STAGE_START_SERVICE)) == 0))
+		return DIAG_V_LOCKED_AFTER_RESTART;
+	return w->v;
+}
+
 enum diag_verdict diag_verdict_for_err(int err)
 {
+	const struct lkd_row *w;
+
 	switch (err) {
 	case LP_ENODEV:
 		return DIAG_V_DISCONNECTED;
@@ -18,14 +156,6 @@ enum diag_verdict diag_verdict_for_err(int err)
 		return DIAG_V_DEVICE_BUSY;
 	case LP_ETLS:
 		return DIAG_V_TLS_FAILED;
-	case LP_ELKD_PASSWORD_PROTECTED:
-		return DIAG_V_LOCKED;
-	case LP_ELKD_USER_DENIED_PAIRING:
-		return DIAG_V_DENIED;
-	case LP_ELKD_PAIRING_DIALOG_PENDING:
-		return DIAG_V_TRUST_PENDING;
-	case LP_ELKD_INVALID_HOST_ID:
-		return DIAG_V_STALE_TRUST;
 	case LP_EPROTO:
 	case LP_EBADMSG:
 	case LP_EPLIST:
@@ -53,6 +183,8 @@ enum diag_verdict diag_verdict_for_err(int err)
 	case LP_EFORMAT:
 		return DIAG_V_NONE;
 	default:
+		if ((w = lkd_row(err)))
+			return w->v;
 		return lp_is_lockdown_error(err) ? DIAG_V_PROTOCOL_ERROR : DIAG_V_USB_ERROR;
 	}
 }
@@ -60,7 +192,19 @@ enum diag_verdict diag_verdict_for_err(int err)
 void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const char *msg)
 {
 	const char *lkd = lp_lockdown_error_name(err);
+	const struct lkd_row *w = lkd_row(err);
 
+	if (lkd && w) {
+		enum diag_verdict v = lkd_verdict_at(w, s->name);
+		diag_end(r, s, DIAG_ST_FAIL, "lockdown error %s: %s", lkd,
+			 v == DIAG_V_LOCKED_AFTER_RESTART && v != w->v
+				 ? "the device knows this host but keeps its pairing sealed behind "
+				   "the passcode: not unlocked since it restarted"
+				 : w->meaning);
+		diag_set_verdict(r, v, "stage %s: %s", s->name, s->detail);
+		r->remedy_own = w->remedy;
+		return;
+	}
 	if (lkd)
 		diag_end(r, s, DIAG_ST_FAIL, "lockdown error %s: %s", lkd, lp_strerror(err));
 	else
@@ -119,6 +263,34 @@ bool diag_rule_query_type(struct diag_report *r, struct diag_stage *s, const cha
 		r, type && strstr(type, "restore") ? DIAG_V_RECOVERY_MODE : DIAG_V_PROTOCOL_ERROR,
 		"QueryType = %s", type ? type : "");
 	return false;
+}
+
+void diag_refused_key(struct diag_report *r, const char *key)
+{
+	char *k = r->dev.refused_keys;
+	size_t n = strlen(k), kl = strlen(key);
+	const char *p = k;
+
+	while (*p) { /* once each */
+		size_t w = strcspn(p, ",");
+		if (w == kl && strncmp(p, key, kl) == 0)
+			return;
+		p += w;
+		p += strspn(p, ", ");
+	}
+	if (n + kl + 3 < sizeof(r->dev.refused_keys))
+		snprintf(k + n, sizeof(r->dev.refused_keys) - n, "%s%s", n ? ", " : "", key);
+}
+
+void diag_rule_device_info(struct diag_report *r, struct diag_stage *s, const char *extra)
+{
+	const struct diag_device *d = &r->dev;
+
+	diag_end(r, s, DIAG_ST_OK, "%s %s, iOS %s, UDID %s%s%s%s%s", d->name[0] ? d->name : "?",
+		 d->product_type[0] ? d->product_type : "?",
+		 d->product_version[0] ? d->product_version : "?", d->udid[0] ? d->udid : "?",
+		 d->refused_keys[0] ? "; the device refused to give " : "", d->refused_keys,
+		 d->refused_keys[0] ? " (GetProhibited)" : "", extra ? extra : "");
 }
 
 void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg)

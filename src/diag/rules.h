@@ -19,12 +19,17 @@
 
 /* The verdict an lp_err implies when it ends a stage after the device was
  * found: USB transfer errors, the device leaving the bus, permissions, a
- * held interface, TLS, and each lockdown refusal (PasswordProtected is
- * LOCKED in whatever stage it is answered). Errors that are this host's own
+ * held interface, TLS, and each lockdown refusal by the lockdown error table
+ * in rules.c (without a stage: PasswordProtected is LOCKED here;
+ * diag_rule_err makes it LOCKED_AFTER_RESTART in StartSession/StartService). Errors that are this host's own
  * (out of memory, a bad argument, a key that does not load) are
  * DIAG_V_NONE: linkprobe could not finish, and nothing is blamed on the
  * device or the cable. */
 enum diag_verdict diag_verdict_for_err(int err);
+
+/* What lockdown error `err` means, in a sentence (NULL: not a lockdown
+ * error the table knows). Every error string of doc/protocol.md 4.4 has one. */
+const char *diag_lockdown_meaning(int err);
 
 /* Stage `s` failed with `err`; `msg` (may be NULL or "") is the evidence
  * in words. Lockdown errors are named as the device sent them. */
@@ -51,6 +56,13 @@ void diag_rule_camera_only(struct diag_report *r, struct diag_stage *s, size_t n
  * sentence) when it is lockdownd; else ends `s` FAIL (a restore-mode
  * service: RECOVERY_MODE; anything else: PROTOCOL_ERROR). */
 bool diag_rule_query_type(struct diag_report *r, struct diag_stage *s, const char *type);
+
+/* device info: the identity in r->dev and the keys the device refused to
+ * give (GetProhibited), each added with diag_refused_key: ends `s` OK with
+ * the identity, naming every refused key - the run carries on. `extra`
+ * (may be NULL) is appended. */
+void diag_refused_key(struct diag_report *r, const char *key);
+void diag_rule_device_info(struct diag_report *r, struct diag_stage *s, const char *extra);
 
 /* The session TLS handshake failed with `err`: a transfer error or the
  * device leaving the bus is the link's fault (USB_ERROR, DISCONNECTED);

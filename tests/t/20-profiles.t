@@ -33,6 +33,8 @@ deny DENIED GOOD
 never-answers TRUST_PENDING GOOD
 unplug-during-pair DISCONNECTED GOOD
 tls-reject TLS_FAILED GOOD
+supervised SUPERVISED GOOD
+locked-after-restart LOCKED GOOD
 EOF_T
 
 # details a user relies on

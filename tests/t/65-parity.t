@@ -44,12 +44,14 @@ for p in $("$LP" sim --list | awk '{print $1}'); do
 	live "$p cable-test" --cable-test --duration 1 --device "sim:$p" --pair-dir "$PD"
 done
 
-# records made in an earlier run: forgot-host refuses it (STALE_TRUST), healthy uses it
-for p in forgot-host healthy; do
+# records made in an earlier run: forgot-host refuses it (STALE_TRUST),
+# locked-after-restart refuses the session (LOCKED_AFTER_RESTART), healthy uses it
+for p in forgot-host locked-after-restart healthy; do
 	PD=$T/rec-$p
 	mkdir -p "$PD"
 	run_lp "$T/rec-$p.json" trust --pair --device "sim:healthy" --pair-dir "$PD" --json
 	live "$p trust (stored record)" trust --timeout 5 --device "sim:$p" --pair-dir "$PD"
 done
 is "$(jget .verdict "$T/forgot-host trust (stored record).live")" STALE_TRUST "forgot-host with a stored record is STALE_TRUST live"
+is "$(jget .verdict "$T/locked-after-restart trust (stored record).live")" LOCKED_AFTER_RESTART "locked-after-restart with a stored record is LOCKED_AFTER_RESTART live"
 done_testing

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "src/base/lp_clock.h"
@@ -89,13 +90,94 @@ static void test_err_map(void **state)
 			fail_msg("%s: got %s, want %s", lp_errname(rows[i].err),
 				 diag_verdict_name(got), diag_verdict_name(rows[i].v));
 	}
-	/* every other lockdown refusal is a protocol error, none a USB error */
+	/* every lockdown refusal the device can send has its own meaning and a
+	 * verdict that is not the generic protocol error; only a string outside
+	 * the table is PROTOCOL_ERROR (it is named as sent). None is a USB or
+	 * cable verdict. */
 	for (int err = LP_ELKD_FIRST; err >= LP_ELKD_LAST; err--) {
-		if (err == LP_ELKD_PASSWORD_PROTECTED || err == LP_ELKD_USER_DENIED_PAIRING ||
-		    err == LP_ELKD_PAIRING_DIALOG_PENDING || err == LP_ELKD_INVALID_HOST_ID)
+		enum diag_verdict v = diag_verdict_for_err(err);
+		if (err == LP_ELKD_UNKNOWN) {
+			assert_int_equal(v, DIAG_V_PROTOCOL_ERROR);
+			assert_null(diag_lockdown_meaning(err));
 			continue;
-		assert_int_equal(diag_verdict_for_err(err), DIAG_V_PROTOCOL_ERROR);
+		}
+		if (!diag_lockdown_meaning(err) || strlen(diag_lockdown_meaning(err)) < 20)
+			fail_msg("%s has no sentence", lp_lockdown_error_name(err));
+		if (v == DIAG_V_PROTOCOL_ERROR || v == DIAG_V_USB_ERROR || v == DIAG_V_NONE ||
+		    v == DIAG_V_FLAKY || v == DIAG_V_DISCONNECTED)
+			fail_msg("%s: %s", lp_lockdown_error_name(err), diag_verdict_name(v));
 	}
+	assert_int_equal(diag_verdict_for_err(LP_ELKD_MC_CHALLENGE_REQUIRED), DIAG_V_SUPERVISED);
+	assert_int_equal(diag_verdict_for_err(LP_ELKD_MC_PROTECTED), DIAG_V_PAIRING_BLOCKED);
+	assert_int_equal(diag_verdict_for_err(LP_ELKD_ESCROW_LOCKED), DIAG_V_LOCKED_AFTER_RESTART);
+}
+
+/* Each lockdown error, answered to Pair, StartSession and StartService: the
+ * stage names the error string and its meaning, the evidence names the
+ * stage, and the remedy is specific (never the protocol error's "restart the
+ * device" text for a refusal the device explained). */
+static void test_lockdown_errors_each_stage(void **state)
+{
+	static const enum diag_stage_id at[] = {DIAG_STAGE_PAIR, DIAG_STAGE_START_SESSION,
+						DIAG_STAGE_START_SERVICE};
+	struct fixture *f = *state;
+
+	for (int err = LP_ELKD_FIRST; err > LP_ELKD_UNKNOWN; err--)
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+			struct diag_stage *s = diag_stage_begin(&f->r, at[i]);
+			const char *rem;
+			diag_rule_err(&f->r, s, err, NULL);
+			assert_int_equal(s->status, DIAG_ST_FAIL);
+			assert_non_null(strstr(s->detail, lp_lockdown_error_name(err)));
+			assert_non_null(strstr(f->r.evidence, s->name));
+			rem = diag_remedy(&f->r);
+			assert_true(strlen(rem) > 40);
+			assert_string_not_equal(rem, diag_verdict_remedy(DIAG_V_PROTOCOL_ERROR));
+			f->r.nstages = 0;
+		}
+}
+
+static void test_locked_after_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_START_SESSION);
+
+	/* paired, but the session is refused with the passcode error: restarted
+	 * and not unlocked since - a different remedy from a locked screen
+	 * while pairing */
+	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED_AFTER_RESTART);
+	assert_non_null(strstr(diag_remedy(&f->r), "Do not pair again"));
+	s = diag_stage_begin(&f->r, DIAG_STAGE_START_SERVICE);
+	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED_AFTER_RESTART);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
+	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED);
+	assert_null(strstr(diag_remedy(&f->r), "Do not pair again"));
+}
+
+static void test_refused_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_DEVICE_INFO);
+	json_object *j, *d, *k;
+
+	snprintf(f->r.dev.udid, sizeof(f->r.dev.udid), "abc");
+	f->r.dev.present = true;
+	diag_refused_key(&f->r, "ProductType");
+	diag_refused_key(&f->r, "ProductVersion");
+	diag_refused_key(&f->r, "ProductType"); /* once */
+	diag_rule_device_info(&f->r, s, NULL);
+	assert_int_equal(s->status, DIAG_ST_OK);
+	assert_non_null(strstr(s->detail, "refused to give ProductType, ProductVersion"));
+	j = diag_to_json(&f->r);
+	assert_true(json_object_object_get_ex(j, "device", &d));
+	assert_true(json_object_object_get_ex(d, "refused_keys", &k));
+	assert_int_equal(json_object_array_length(k), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(k, 1)),
+			    "ProductVersion");
+	json_object_put(j);
 }
 
 static void test_rule_err_names_stage(void **state)
@@ -103,11 +185,12 @@ static void test_rule_err_names_stage(void **state)
 	struct fixture *f = *state;
 	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_START_SESSION);
 
-	/* one rule: PasswordProtected is LOCKED in StartSession too (it was
-	 * PROTOCOL_ERROR when read from a capture) */
+	/* one rule, live and offline: PasswordProtected in StartSession is a
+	 * device not unlocked since it restarted (it was PROTOCOL_ERROR when
+	 * read from a capture once) */
 	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
 	assert_int_equal(s->status, DIAG_ST_FAIL);
-	assert_int_equal(f->r.verdict, DIAG_V_LOCKED);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED_AFTER_RESTART);
 	assert_non_null(strstr(s->detail, "PasswordProtected"));
 	assert_non_null(strstr(f->r.evidence, "stage StartSession:"));
 }
@@ -302,7 +385,8 @@ static void test_pair_rule(void **state)
 		{LP_ELKD_PASSWORD_PROTECTED, DIAG_V_LOCKED},
 		{LP_ELKD_USER_DENIED_PAIRING, DIAG_V_DENIED},
 		{LP_ENODEV, DIAG_V_DISCONNECTED},
-		{LP_ELKD_PAIRING_PROHIBITED, DIAG_V_PROTOCOL_ERROR},
+		{LP_ELKD_PAIRING_PROHIBITED, DIAG_V_PAIRING_BLOCKED},
+		{LP_ELKD_MC_CHALLENGE_REQUIRED, DIAG_V_SUPERVISED},
 		{LP_EUSB, DIAG_V_USB_ERROR},
 	};
 	struct fixture *f = *state;
@@ -426,6 +510,9 @@ int main(void)
 		cmocka_unit_test(test_latency_json),
 		cmocka_unit_test_setup_teardown(test_mode_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pair_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockdown_errors_each_stage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_and_query_type, setup, teardown),
 		cmocka_unit_test(test_stage_names),
 		cmocka_unit_test(test_verdict_table),
