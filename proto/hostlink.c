@@ -1,6 +1,8 @@
-/* hostlink.c - host side of a usbmux link over a transport device: descriptor
- * probe with timings, configuration/claim, bulk IN loops, VERSION/SETUP, and
- * blocking deadline-bounded streams over mux connections (see hostlink.h).
+/* hostlink.c - host side of a usbmux link over a transport device: open
+ * (descriptors, configuration, claim, VERSION/SETUP), the bulk transfers (IN
+ * loops, OUT queue, ZLPs), the bounded wait every call runs on, and close.
+ * Connections and streams over the link are hostlink_conn.c's; the private
+ * structures both share are in hostlink_int.h (see hostlink.h for the API).
  *
  * Reference: doc/protocol.md. 1.4: the usbmux interface
  * is ff/fe/02 with one bulk IN and one bulk OUT; usbmuxd prefers the highest
@@ -20,6 +22,7 @@
  * their calls return LP_ENODEV and lp_stream_close() just frees them.
  */
 #include "proto/hostlink.h"
+#include "proto/hostlink_int.h"
 
 #include <openssl/crypto.h>
 
@@ -29,64 +32,6 @@
 #include "src/base/lp_cursor.h"
 #include "src/base/lp_log.h"
 #include "src/base/lp_str.h"
-
-#define HL_SEND_CHUNK (256u << 10)
-#define HL_CLOSE_FLUSH_MS 100
-
-enum hl_conn_state { HL_CONNECTING, HL_OPEN, HL_REFUSED, HL_CLOSED };
-
-struct hl_conn {
-	struct lp_stream s;
-	struct hl_link *hl; /* NULL once the link is gone */
-	struct hl_conn *next;
-	uint32_t id;
-	uint16_t sport, dport;
-	enum hl_conn_state state;
-	int reason; /* why closed: 0 = peer RST */
-	uint8_t *rx;
-	size_t rxhead, rxlen, rxcap;
-};
-
-struct hl_tx {
-	struct tr_xfer x;
-	struct hl_link *hl;
-	struct hl_tx *prev, *next;
-	uint8_t *pkt;
-	bool zlp;
-};
-
-struct hl_rx {
-	struct tr_xfer x;
-	struct hl_link *hl;
-	uint8_t buf[HL_RX_SIZE];
-	bool live;
-};
-
-struct hl_link {
-	struct tr_ctx *ctx;
-	struct tr_dev *dev;
-	const struct lp_log *log;
-	struct usbd_probe probe;
-	bool claimed;
-	struct mux *mux;
-	struct mux_cbs cbs;
-	struct hl_rx rx[HL_NUM_RX];
-	unsigned rx_errors_in_row;
-	struct hl_tx *tx_head;
-	size_t tx_inflight;
-	struct hl_conn *conns;
-	bool dead, closing;
-	int pending_err; /* transfer error to report once */
-	int fatal_err;	 /* the IN loops gave up */
-	struct hl_stats st;
-	hl_stream_observer_fn obs;
-	void *obs_ud;
-};
-
-static uint64_t hl_now(const struct hl_link *hl)
-{
-	return lp_clock_now(hl->ctx->env.clock);
-}
 
 /* ---------------------------------------------------------------------------
  * Transfers
@@ -183,7 +128,7 @@ static int hl_tx_submit(struct hl_link *hl, uint8_t *pkt, size_t len, bool zlp)
 }
 
 /* Hand every queued mux packet to the transport. */
-static int hl_flush(struct hl_link *hl)
+int hl_flush(struct hl_link *hl)
 {
 	uint8_t *pkt;
 	size_t len;
@@ -285,7 +230,7 @@ static int hl_rx_start(struct hl_link *hl)
 }
 
 /* The link's current failure, if any (reported once for transfer errors). */
-static int hl_status(struct hl_link *hl)
+int hl_status(struct hl_link *hl)
 {
 	int rc;
 
@@ -317,7 +262,7 @@ int hl_pump(struct hl_link *hl, uint64_t deadline)
 }
 
 /* Run events until cond(arg) holds, the link fails, or the deadline. */
-static int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), void *arg)
+int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), void *arg)
 {
 	for (;;) {
 		int rc = hl_flush(hl);
@@ -340,123 +285,6 @@ static int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), 
 			return rc;
 	}
 }
-
-/* ---------------------------------------------------------------------------
- * Mux callbacks
- */
-
-static struct hl_conn *hl_conn_find(struct hl_link *hl, uint32_t id)
-{
-	for (struct hl_conn *c = hl->conns; c; c = c->next)
-		if (c->id == id && (c->state == HL_CONNECTING || c->state == HL_OPEN))
-			return c;
-	return NULL;
-}
-
-static void hl_observe(struct hl_link *hl, const struct hl_conn *c, int dir, const uint8_t *data,
-		       size_t len, int event)
-{
-	if (hl->obs)
-		hl->obs(hl->obs_ud, c->id, c->sport, c->dport, dir, data, len, event);
-}
-
-static void hl_cb_connect(void *ud, uint32_t conn, uint16_t port, int result)
-{
-	struct hl_link *hl = ud;
-	struct hl_conn *c = hl_conn_find(hl, conn);
-
-	if (!c)
-		return;
-	if (result) {
-		c->state = HL_REFUSED;
-		c->reason = result;
-		return;
-	}
-	c->state = HL_OPEN;
-	hl_observe(hl, c, 0, NULL, 0, 1);
-}
-
-static void hl_cb_data(void *ud, uint32_t conn, const uint8_t *data, size_t len)
-{
-	struct hl_link *hl = ud;
-	struct hl_conn *c = hl_conn_find(hl, conn);
-
-	if (!c)
-		return;
-	hl_observe(hl, c, 1, data, len, 0);
-	if (c->rxhead + c->rxlen + len > c->rxcap) {
-		if (c->rxhead) {
-			memmove(c->rx, c->rx + c->rxhead, c->rxlen);
-			c->rxhead = 0;
-		}
-		if (c->rxlen + len > HL_RXBUF_MAX) {
-			lp_logf(hl->log, LP_LOG_WARN,
-				"hostlink: connection %u: %zu unread bytes, over the cap; resetting",
-				conn, c->rxlen);
-			mux_close(hl->mux, conn);
-			c->state = HL_CLOSED;
-			c->reason = LP_ETOOBIG;
-			hl_observe(hl, c, 1, NULL, 0, 2);
-			return;
-		}
-		if (c->rxlen + len > c->rxcap) {
-			size_t ncap = c->rxcap ? c->rxcap : 4096;
-			uint8_t *nb;
-
-			while (ncap < c->rxlen + len)
-				ncap *= 2;
-			/* not realloc: the old block may hold a Pair reply's
-			 * EscrowBag and is wiped before it is freed */
-			nb = malloc(ncap);
-			if (!nb) {
-				mux_close(hl->mux, conn);
-				c->state = HL_CLOSED;
-				c->reason = LP_ENOMEM;
-				return;
-			}
-			if (c->rx) {
-				memcpy(nb, c->rx + c->rxhead, c->rxlen);
-				OPENSSL_cleanse(c->rx, c->rxcap);
-				free(c->rx);
-			}
-			c->rxhead = 0;
-			c->rx = nb;
-			c->rxcap = ncap;
-		}
-	}
-	memcpy(c->rx + c->rxhead + c->rxlen, data, len);
-	c->rxlen += len;
-}
-
-static void hl_cb_close(void *ud, uint32_t conn, int reason)
-{
-	struct hl_link *hl = ud;
-	struct hl_conn *c = hl_conn_find(hl, conn);
-
-	if (!c)
-		return;
-	c->state = HL_CLOSED;
-	c->reason = reason;
-	hl_observe(hl, c, 1, NULL, 0, 2);
-}
-
-static void hl_cb_control(void *ud, uint8_t type, const uint8_t *text, size_t len)
-{
-	struct hl_link *hl = ud;
-	char msg[256];
-
-	lp_sanitize(msg, sizeof(msg), text, len);
-	lp_logf(hl->log, type == 3 ? LP_LOG_WARN : LP_LOG_INFO, "hostlink: device CONTROL %u: %s",
-		type, msg);
-}
-
-static void hl_cb_anomaly(void *ud, int err, const char *what)
-{
-	(void)ud;
-	(void)err;
-	(void)what; /* counted in the mux stats and logged by mux.c */
-}
-
 /* ---------------------------------------------------------------------------
  * Open / close
  */
@@ -490,11 +318,7 @@ int hl_open(struct tr_ctx *ctx, const struct tr_devinfo *info, const struct hl_o
 		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
 	hl->ctx = ctx;
 	hl->log = ctx->env.log;
-	hl->cbs.on_connect = hl_cb_connect;
-	hl->cbs.on_data = hl_cb_data;
-	hl->cbs.on_close = hl_cb_close;
-	hl->cbs.on_control = hl_cb_control;
-	hl->cbs.on_anomaly = hl_cb_anomaly;
+	hl_conns_init_cbs(&hl->cbs);
 	hl->mux = mux_new(MUX_ROLE_HOST, &hl->cbs, hl, hl->log);
 	if (!hl->mux) {
 		free(hl);
@@ -585,23 +409,9 @@ static bool hl_cond_idle(void *arg)
 
 void hl_close(struct hl_link *hl)
 {
-	struct hl_conn *c;
-
 	if (!hl)
 		return;
-	/* polite RSTs for connections still open */
-	for (c = hl->conns; c; c = c->next) {
-		if (c->state == HL_OPEN)
-			hl_observe(hl, c, 0, NULL, 0, 2);
-		if (!hl->dead && (c->state == HL_OPEN || c->state == HL_CONNECTING))
-			mux_close(hl->mux, c->id);
-		c->hl = NULL;
-		if (c->state == HL_OPEN || c->state == HL_CONNECTING) {
-			c->state = HL_CLOSED;
-			c->reason = LP_ENODEV;
-		}
-	}
-	hl->conns = NULL;
+	hl_conns_close_all(hl);
 	if (hl->dev) {
 		uint64_t dl = lp_clock_deadline_ms(hl->ctx->env.clock, HL_CLOSE_FLUSH_MS);
 
@@ -630,201 +440,6 @@ void hl_close(struct hl_link *hl)
 	mux_free(hl->mux);
 	free(hl);
 }
-
-/* ---------------------------------------------------------------------------
- * Streams
- */
-
-static void hl_conn_unlink(struct hl_conn *c)
-{
-	struct hl_link *hl = c->hl;
-
-	if (!hl)
-		return;
-	for (struct hl_conn **pp = &hl->conns; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			return;
-		}
-	}
-}
-
-static int hl_conn_err(const struct hl_conn *c)
-{
-	if (!c->hl || (c->hl && c->hl->dead))
-		return LP_ENODEV;
-	if (c->state == HL_CLOSED)
-		return c->reason ? c->reason : LP_ECLOSED;
-	if (c->state == HL_REFUSED)
-		return LP_ECONNREFUSED;
-	return 0;
-}
-
-static bool hl_cond_sent(void *arg)
-{
-	struct hl_conn *c = arg;
-
-	return c->state != HL_OPEN || (!mux_unsent(c->hl->mux, c->id) && !c->hl->tx_inflight);
-}
-
-static bool hl_cond_room(void *arg)
-{
-	struct hl_conn *c = arg;
-
-	return c->state != HL_OPEN || mux_unsent(c->hl->mux, c->id) < HL_SEND_CHUNK;
-}
-
-static int hl_stream_send(struct lp_stream *s, const uint8_t *buf, size_t len, uint64_t deadline,
-			  struct lp_errinfo *e)
-{
-	struct hl_conn *c = s->impl;
-	struct hl_link *hl = c->hl;
-	size_t off = 0;
-	int rc;
-
-	rc = hl_conn_err(c);
-	if (rc)
-		return lp_err_set(e, rc, "mux connection to port %u: %s", c->dport,
-				  lp_strerror(rc));
-	while (off < len) {
-		size_t n = len - off > HL_SEND_CHUNK ? HL_SEND_CHUNK : len - off;
-
-		rc = hl_wait(hl, deadline, hl_cond_room, c);
-		if (!rc)
-			rc = hl_conn_err(c);
-		if (rc)
-			goto fail;
-		rc = mux_send(hl->mux, c->id, buf + off, n);
-		if (rc)
-			goto fail;
-		hl_observe(hl, c, 0, buf + off, n, 0);
-		off += n;
-	}
-	rc = hl_wait(hl, deadline, hl_cond_sent, c);
-	if (!rc)
-		rc = hl_conn_err(c);
-	if (!rc)
-		rc = hl_status(hl);
-	if (!rc)
-		return 0;
-fail:
-	return lp_err_set(e, rc, "sending %zu bytes to port %u (%zu queued, %zu unsent): %s", len,
-			  c->dport, off, hl && c->state == HL_OPEN ? mux_unsent(hl->mux, c->id) : 0,
-			  lp_strerror(rc));
-}
-
-static bool hl_cond_readable(void *arg)
-{
-	struct hl_conn *c = arg;
-
-	return c->rxlen || c->state != HL_OPEN;
-}
-
-static int hl_stream_recv(struct lp_stream *s, uint8_t *buf, size_t cap, size_t *got,
-			  uint64_t deadline, struct lp_errinfo *e)
-{
-	struct hl_conn *c = s->impl;
-	size_t n;
-	int rc = 0;
-
-	if (!cap)
-		return lp_err_set(e, LP_EINVAL, "recv with a zero-size buffer");
-	/* bytes already here are delivered even after the peer reset */
-	if (!c->rxlen && c->hl) {
-		rc = hl_conn_err(c);
-		if (!rc)
-			rc = hl_wait(c->hl, deadline, hl_cond_readable, c);
-	}
-	if (!c->rxlen) {
-		if (!rc)
-			rc = hl_conn_err(c);
-		if (!rc)
-			rc = LP_ETIMEDOUT;
-		return lp_err_set(e, rc, "receiving from port %u: %s", c->dport, lp_strerror(rc));
-	}
-	n = c->rxlen < cap ? c->rxlen : cap;
-	memcpy(buf, c->rx + c->rxhead, n);
-	c->rxhead += n;
-	c->rxlen -= n;
-	if (!c->rxlen)
-		c->rxhead = 0;
-	*got = n;
-	return 0;
-}
-
-static void hl_stream_close(struct lp_stream *s)
-{
-	struct hl_conn *c = s->impl;
-	struct hl_link *hl = c->hl;
-
-	if (hl) {
-		if (c->state == HL_OPEN || c->state == HL_CONNECTING) {
-			hl_observe(hl, c, 0, NULL, 0, 2);
-			if (!hl->dead && mux_close(hl->mux, c->id) == 0)
-				hl_flush(hl);
-		}
-		hl_conn_unlink(c);
-	}
-	if (c->rx)
-		OPENSSL_cleanse(c->rx, c->rxcap); /* lockdown plaintext: EscrowBag */
-	free(c->rx);
-	free(c);
-}
-
-static const struct lp_stream_ops hl_stream_ops = {
-	.send = hl_stream_send,
-	.recv = hl_stream_recv,
-	.close = hl_stream_close,
-};
-
-static bool hl_cond_connected(void *arg)
-{
-	struct hl_conn *c = arg;
-	return c->state != HL_CONNECTING;
-}
-
-int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_stream **out,
-	       struct lp_errinfo *e)
-{
-	struct hl_conn *c;
-	int rc;
-
-	if (!hl || !out)
-		return lp_err_set(e, LP_EINVAL, "hl_connect: bad arguments");
-	rc = hl_status(hl);
-	if (rc)
-		return lp_err_set(e, rc, "usbmux link: %s", lp_strerror(rc));
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return lp_err_set(e, LP_ENOMEM, "hostlink: out of memory");
-	rc = mux_connect(hl->mux, port, &c->id);
-	if (rc) {
-		free(c);
-		return lp_err_set(e, rc, "mux_connect(%u): %s", port, lp_strerror(rc));
-	}
-	mux_conn_ports(hl->mux, c->id, &c->sport, &c->dport);
-	c->hl = hl;
-	c->state = HL_CONNECTING;
-	c->s.ops = &hl_stream_ops;
-	c->s.clock = hl->ctx->env.clock;
-	c->s.impl = c;
-	c->next = hl->conns;
-	hl->conns = c;
-	rc = hl_wait(hl, deadline, hl_cond_connected, c);
-	if (!rc && c->state != HL_OPEN)
-		rc = c->state == HL_REFUSED ? LP_ECONNREFUSED : hl_conn_err(c);
-	if (rc) {
-		if (rc == LP_ECONNREFUSED)
-			lp_err_set(e, rc, "device refused port %u (RST)", port);
-		else
-			lp_err_set(e, rc, "connecting to port %u: %s", port, lp_strerror(rc));
-		hl_stream_close(&c->s);
-		return rc;
-	}
-	*out = &c->s;
-	return 0;
-}
-
 /* ---------------------------------------------------------------------------
  * Accessors
  */
@@ -858,10 +473,4 @@ void hl_get_stats(const struct hl_link *hl, struct hl_stats *st)
 uint32_t hl_mux_version(const struct hl_link *hl)
 {
 	return hl ? mux_version(hl->mux) : 0;
-}
-
-void hl_set_stream_observer(struct hl_link *hl, hl_stream_observer_fn fn, void *ud)
-{
-	hl->obs = fn;
-	hl->obs_ud = ud;
 }
