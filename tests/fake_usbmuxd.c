@@ -1,6 +1,7 @@
 /* fake_usbmuxd.c - a stand-in usbmuxd for tests/t/80-via-usbmuxd.t.
  *
  *   fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]
+ *                [--hide] [--list-result N] [--connect-result N]
  *
  * Serves the usbmuxd plist protocol (doc/protocol.md 3) on a UNIX socket
  * for one simulated iPhone that it drives itself through the library's own
@@ -10,7 +11,11 @@
  * byte-for-byte to a mux connection on the simulated device. Single-threaded:
  * poll() on the sockets plus hl_pump() for the device. Real clock, so the
  * simulated Trust tap happens after --trust-delay-ms of wall time.
- * Each request is logged as one line on stderr. Exits on SIGTERM/SIGINT. */
+ * Each request is logged as one line on stderr. Exits on SIGTERM/SIGINT.
+ * A daemon that misbehaves, for the tests of its diagnosis: --hide lists no
+ * device (as if it did not see the one it holds), --list-result N answers
+ * ListDevices with Result N, --connect-result N answers a Connect to
+ * lockdown (62078) with Result N. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +54,8 @@ static struct tr_devinfo info;
 static struct lp_clock clk;
 static const char *dir;
 static struct client clients[MAX_CLIENTS];
+static bool hide;
+static long list_result = -1, connect_result = -1;
 
 static void on_signal(int sig)
 {
@@ -127,8 +134,16 @@ static uint64_t uint_of(plist_t d, const char *k)
 static void do_list(struct client *c, uint32_t tag)
 {
 	const struct usbd_probe *p = hl_info(hl);
-	plist_t d = plist_new_dict(), arr = plist_new_array(), ent = plist_new_dict(),
-		props = plist_new_dict();
+	plist_t d, arr, ent, props;
+
+	if (list_result >= 0) {
+		reply_result(c, tag, (uint64_t)list_result);
+		return;
+	}
+	d = plist_new_dict();
+	arr = plist_new_array();
+	ent = plist_new_dict();
+	props = plist_new_dict();
 
 	plist_dict_set_item(props, "ConnectionSpeed", plist_new_uint(tr_speed_bps(info.speed)));
 	plist_dict_set_item(props, "ConnectionType", plist_new_string("USB"));
@@ -140,7 +155,7 @@ static void do_list(struct client *c, uint32_t tag)
 	plist_dict_set_item(ent, "MessageType", plist_new_string("Attached"));
 	plist_dict_set_item(ent, "DeviceID", plist_new_uint(DEVICE_ID));
 	plist_dict_set_item(ent, "Properties", props);
-	if (!hl_dead(hl))
+	if (!hl_dead(hl) && !hide)
 		plist_array_append_item(arr, ent);
 	else
 		plist_free(ent);
@@ -218,6 +233,12 @@ static void do_connect(struct client *c, uint32_t tag, plist_t req)
 
 	if (uint_of(req, "DeviceID") != DEVICE_ID) {
 		reply_result(c, tag, UMC_RESULT_BADDEV);
+		return;
+	}
+	if (port == 62078 && connect_result >= 0) {
+		fprintf(stderr, "fake-usbmuxd: Connect port %u: answering Result %ld\n", port,
+			connect_result);
+		reply_result(c, tag, (uint64_t)connect_result);
 		return;
 	}
 	r = hl_connect(hl, port, lp_clock_deadline_ms(&clk, 5000), &c->dev, &e);
@@ -321,6 +342,9 @@ int main(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"profile", required_argument, NULL, 'p'},
 		{"trust-delay-ms", required_argument, NULL, 't'},
+		{"hide", no_argument, NULL, 'H'},
+		{"list-result", required_argument, NULL, 'L'},
+		{"connect-result", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *profile = "healthy";
@@ -352,9 +376,18 @@ int main(int argc, char **argv)
 			so.set_trust_delay = true;
 			so.trust_delay_ms = strtoull(optarg, NULL, 10);
 			break;
+		case 'H':
+			hide = true;
+			break;
+		case 'L':
+			list_result = strtol(optarg, NULL, 10);
+			break;
+		case 'C':
+			connect_result = strtol(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr,
-				"usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]\n");
+				"usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N] [--hide] [--list-result N] [--connect-result N]\n");
 			return 2;
 		}
 	}

@@ -38,10 +38,11 @@ struct lp_app {
 	double duration_s; /* cable test */
 	bool pair;
 	bool list_profiles;
-	const char *udid;	 /* select a device */
-	const char *file;	 /* analyze: the capture */
-	int usbmuxd_port;	 /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
-	bool via_usbmuxd;	 /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
+	const char *udid; /* select a device */
+	const char *file; /* analyze: the capture */
+	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
+	bool via_usbmuxd; /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
+	bool direct; /* trust/cable-test: never through usbmuxd, even when it holds the device */
 	const char *report_path; /* trust, cable-test, analyze: --report FILE.html */
 
 	/* runtime */

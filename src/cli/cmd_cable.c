@@ -9,11 +9,20 @@
  * port (answered by RST) and lockdown QueryType over one connection, with
  * latency p50/p99/max, transfer errors and re-enumerations. The verdict is
  * diag_rule_cable's (GOOD, DEGRADED, FLAKY, DISCONNECTED) or the USB stages'
- * (NO_DEVICE, CAMERA_ONLY, RECOVERY_MODE, DFU_MODE, ...). */
+ * (NO_DEVICE, CAMERA_ONLY, RECOVERY_MODE, DFU_MODE, ...).
+ *
+ * When usbmuxd holds the usbmux interface (and --direct is not given), the
+ * test measures what it can without claiming it: the control round trips on
+ * the device node, and the usbmux (a Connect to the closed port, refused)
+ * and lockdown (QueryType) round trips through the daemon - the "usbmuxd
+ * connect" stage and the round trips' detail and metrics.via say so. A
+ * device that leaves the bus is then DISCONNECTED (no re-enumeration is
+ * followed through the daemon). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "src/cli/app.h"
+#include "src/cli/devlink.h"
 #include "src/cli/find.h"
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
@@ -44,6 +53,8 @@ struct cable {
 	struct diag_report *r;
 	struct tr_devinfo info;
 	struct hl_link *link;
+	struct tr_dev *dev;  /* usbmuxd holds the interface: the node, unclaimed */
+	struct devlink *via; /* ... and the daemon, for the mux and lockdown probes */
 	struct lp_stream *lkd_stream;
 	struct lkd_client *lkd;
 	struct samples ctrl, mux, lkd_rtt;
@@ -72,6 +83,19 @@ static void drop_link(struct cable *c)
 	drop_lockdown(c);
 	hl_close(c->link);
 	c->link = NULL;
+	tr_close(c->dev);
+	c->dev = NULL;
+	devlink_free(c->via);
+	c->via = NULL;
+}
+
+/* A connection to `port`: our own usbmux, or the daemon's Connect. */
+static int probe_connect(struct cable *c, uint16_t port, uint64_t deadline, struct lp_stream **out,
+			 struct lp_errinfo *e)
+{
+	if (c->via)
+		return devlink_connect(c->via, port, deadline, out, e);
+	return hl_connect(c->link, port, deadline, out, e);
 }
 
 /* The device vanished: wait for it to re-enumerate and bring usbmux up again.
@@ -163,8 +187,8 @@ static int one_round(struct cable *c)
 
 	/* control: GET_DESCRIPTOR(device) */
 	t0 = lp_clock_now(clk);
-	r = tr_control_sync(hl_dev(c->link), 0x80, 6, 0x0100, 0, desc, sizeof(desc), CABLE_REQ_MS,
-			    &got);
+	r = tr_control_sync(c->link ? hl_dev(c->link) : c->dev, 0x80, 6, 0x0100, 0, desc,
+			    sizeof(desc), CABLE_REQ_MS, &got);
 	if (r == LP_ENODEV)
 		return r;
 	if (r || got != sizeof(desc))
@@ -174,8 +198,7 @@ static int one_round(struct cable *c)
 
 	/* usbmux: SYN to a closed port must be answered by RST */
 	t0 = lp_clock_now(clk);
-	r = hl_connect(c->link, CABLE_CLOSED_PORT, lp_clock_deadline_ms(clk, CABLE_REQ_MS), &st,
-		       &e);
+	r = probe_connect(c, CABLE_CLOSED_PORT, lp_clock_deadline_ms(clk, CABLE_REQ_MS), &st, &e);
 	if (r == LP_ECONNREFUSED) {
 		add(&c->mux, lp_clock_now(clk) - t0);
 	} else if (r == LP_ENODEV) {
@@ -190,8 +213,8 @@ static int one_round(struct cable *c)
 
 	/* lockdown: QueryType over a kept connection */
 	if (!c->lkd) {
-		r = hl_connect(c->link, MUX_PORT_LOCKDOWN, lp_clock_deadline_ms(clk, CABLE_REQ_MS),
-			       &c->lkd_stream, &e);
+		r = probe_connect(c, MUX_PORT_LOCKDOWN, lp_clock_deadline_ms(clk, CABLE_REQ_MS),
+				  &c->lkd_stream, &e);
 		if (r == LP_ENODEV)
 			return r;
 		if (r) {
@@ -215,7 +238,7 @@ static int one_round(struct cable *c)
 		add(&c->lkd_rtt, lp_clock_now(clk) - t0);
 	}
 	/* errors the link saw on its own transfers (bulk IN loop) */
-	if (hl_pump(c->link, lp_clock_now(clk)) == LP_ENODEV)
+	if (c->link && hl_pump(c->link, lp_clock_now(clk)) == LP_ENODEV)
 		return LP_ENODEV;
 	return 0;
 }
@@ -229,13 +252,34 @@ static void run(struct cable *c)
 	struct usbd_probe p;
 	struct hl_stats hs;
 	uint64_t end, t_start, link_errors = 0, next_progress = 0;
+	char held[LP_ERRINFO_MSG] = "";
 	int ret;
 
 	memset(&p, 0, sizeof(p));
-	ret = find_usb_stages(app, r, &c->info, &p, &c->link);
+	if (app->direct)
+		ret = find_usb_stages(app, r, &c->info, &p, &c->link);
+	else
+		ret = find_usb_stages_held(app, r, &c->info, &p, &c->link, held, sizeof(held));
 	if (p.desc_ns)
 		json_object_object_add(r->metrics, "enumeration_ms",
 				       json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+	if (ret == LP_EBUSY && app->direct)
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+			 "--direct keeps linkprobe off usbmuxd: stop it while measuring (sudo "
+			 "systemctl stop usbmuxd; udev starts it again when a device is plugged "
+			 "in), or leave out --direct to measure through it.");
+	if (ret == LP_EBUSY && !app->direct) {
+		struct lp_errinfo e = {0};
+		if (via_usbmuxd_held(app, r, held, "measuring", &c->via))
+			return;
+		/* control transfers to the device need no claimed interface */
+		if (tr_open(app->tr, &c->info, &c->dev, &e)) {
+			diag_rule_err(r, diag_stage_begin(r, DIAG_STAGE_ROUND_TRIPS),
+				      e.code ? e.code : LP_EIO, e.msg);
+			return;
+		}
+		ret = 0;
+	}
 	if (ret)
 		return;
 
@@ -274,6 +318,10 @@ static void run(struct cable *c)
 			    gone_after_errors(c))
 				ret = LP_ENODEV;
 		}
+		if (ret == LP_ENODEV && c->via) {
+			f.gone = true; /* through the daemon: no re-enumeration followed */
+			break;
+		}
 		if (ret == LP_ENODEV) {
 			struct hl_stats st;
 			hl_get_stats(c->link, &st);
@@ -305,6 +353,19 @@ static void run(struct cable *c)
 	f.secs = (double)(lp_clock_now(&app->clock) - t_start) / LP_NS_PER_S;
 	f.first_error = c->first_error;
 	diag_rule_cable(r, s, &f);
+	if (c->via) {
+		size_t n = strlen(s->detail);
+		json_object *via = json_object_new_object();
+		snprintf(
+			s->detail + n, sizeof(s->detail) - n,
+			" (control round trips on the device node; usbmux and lockdown round trips "
+			"through %s, which holds the interface)",
+			c->via->daemon);
+		json_object_object_add(via, "control_rtt", json_object_new_string("device node"));
+		json_object_object_add(via, "mux_rtt", json_object_new_string("usbmuxd"));
+		json_object_object_add(via, "lockdown_rtt", json_object_new_string("usbmuxd"));
+		json_object_object_add(r->metrics, "via", via);
+	}
 
 	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double(f.speed_mbps));
 	json_object_object_add(r->metrics, "duration_s", json_object_new_double(app->duration_s));

@@ -287,9 +287,23 @@ static int open_direct(struct trust_run *t)
 {
 	struct tr_devinfo info;
 	struct usbd_probe p;
+	char held[LP_ERRINFO_MSG] = "";
 	int ret;
 
-	ret = find_usb_stages(t->app, t->r, &info, &p, &t->link);
+	if (t->app->direct) {
+		ret = find_usb_stages(t->app, t->r, &info, &p, &t->link);
+		if (ret == LP_EBUSY)
+			snprintf(
+				t->r->remedy_extra, sizeof(t->r->remedy_extra),
+				"--direct keeps linkprobe off usbmuxd: stop it while probing (sudo "
+				"systemctl stop usbmuxd; udev starts it again when a device is "
+				"plugged in), or leave out --direct to go through it.");
+	} else {
+		/* usbmuxd holds the interface on a desktop: go through it */
+		ret = find_usb_stages_held(t->app, t->r, &info, &p, &t->link, held, sizeof(held));
+		if (ret == LP_EBUSY)
+			return via_usbmuxd_held(t->app, t->r, held, "pairing", &t->dl);
+	}
 	if (ret)
 		return ret;
 	t->dl = devlink_direct_new(t->link, t->pair_dir, &t->app->clock);
@@ -320,6 +334,15 @@ static int run(struct trust_run *t)
 	/* lockdown connect */
 	s = diag_stage_begin(r, DIAG_STAGE_LOCKDOWN_CONNECT);
 	ret = devlink_connect(t->dl, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, &e);
+	if (ret && t->dl->daemon && via_usbmuxd_fault(ret)) {
+		/* the daemon lists the device but its Connect did not get through */
+		char what[DIAG_DETAIL];
+		snprintf(what, sizeof(what),
+			 "lists the device, but lockdown (port %u) through it failed: %s",
+			 MUX_PORT_LOCKDOWN, e.msg);
+		diag_rule_usbmuxd(r, s, t->dl->daemon, what);
+		return ret;
+	}
 	if (ret)
 		return fail(t, s, ret, &e);
 	t->lkd = lkd_client_new(t->stream, "linkprobe");

@@ -13,6 +13,7 @@
 #ifndef LP_DEVLINK_H
 #define LP_DEVLINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,7 @@ struct devlink {
 	const struct devlink_ops *ops;
 	const char *conn_kind; /* "mux connection", "usbmuxd connection" */
 	const char *save_note; /* appended after a save: " (mode 0600)" */
+	const char *daemon;    /* through usbmuxd: "usbmuxd (pid 812)"; NULL direct */
 	void *impl;
 };
 
@@ -97,6 +99,21 @@ struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
  * --udid picks, else the first USB device) and "usbmuxd connect" (ReadBUID),
  * filling r->dev and setting the verdict on failure. *out owned. */
 int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink **out);
+
+/* The usbmux interface of the device in r->dev is held (find_usb_stages_held
+ * said so in `held`): run the stage "usbmuxd connect" - find the daemon, the
+ * device in its list (by UDID, waiting for its preflight), its SystemBUID -
+ * and say who holds the device and that `doing` ("pairing", "measuring")
+ * goes through it. *out owned. On failure the stage fails with the verdict:
+ * DEVICE_BUSY when no daemon answers (someone else holds it), USBMUXD_ERROR
+ * when the daemon does not list the device or answers with an error. */
+int via_usbmuxd_held(struct lp_app *app, struct diag_report *r, const char *held, const char *doing,
+		     struct devlink **out);
+
+/* Whether an lp_err from a daemon request is the daemon failing to serve
+ * (an error code, a malformed or missing answer) rather than the device's
+ * answer relayed (refused port, device gone). */
+bool via_usbmuxd_fault(int err);
 
 /* `linkprobe list --via-usbmuxd`: the daemon's device list. Exit code. */
 int cmd_list_usbmuxd(struct lp_app *app);

@@ -2,6 +2,7 @@
  * command runs first: find device -> descriptors -> usbmux. */
 #include "src/cli/find.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/hostlink.h"
@@ -68,8 +69,8 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	return 0;
 }
 
-int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
-		    struct usbd_probe *p, struct hl_link **link)
+static int usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+		      struct usbd_probe *p, struct hl_link **link, char *held, size_t heldsz)
 {
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
@@ -129,6 +130,11 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 		diag_rule_camera_only(r, s, p->num_configs);
 		return ret;
 	}
+	if (ret == LP_EBUSY && held) {
+		snprintf(held, heldsz, "%s", e.msg);
+		diag_end(r, s, DIAG_ST_SKIPPED, "the usbmux interface is held: %s", e.msg);
+		return ret;
+	}
 	if (ret) {
 		diag_rule_err(r, s, ret, e.msg);
 		return ret;
@@ -141,4 +147,16 @@ int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo
 		hl_mux_version(*link), lp->usbmux_config, lp->usbmux_iface, lp->ep_out, lp->ep_in,
 		lp->mps);
 	return 0;
+}
+
+int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+		    struct usbd_probe *p, struct hl_link **link)
+{
+	return usb_stages(app, r, info, p, link, NULL, 0);
+}
+
+int find_usb_stages_held(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+			 struct usbd_probe *p, struct hl_link **link, char *held, size_t heldsz)
+{
+	return usb_stages(app, r, info, p, link, held, heldsz);
 }

@@ -26,4 +26,12 @@ struct hl_link;
 int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
 		    struct usbd_probe *p, struct hl_link **link);
 
+/* As find_usb_stages, but a usbmux interface another program holds
+ * (LP_EBUSY from the claim) is not a verdict: the usbmux stage is skipped
+ * with the claim's sentence, which is also copied to held[heldsz] (who holds
+ * /dev/bus/usb/BBB/DDD, as far as /proc tells), and LP_EBUSY is returned -
+ * the caller goes through usbmuxd (via_usbmuxd_held). */
+int find_usb_stages_held(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
+			 struct usbd_probe *p, struct hl_link **link, char *held, size_t heldsz);
+
 #endif

@@ -73,6 +73,7 @@ enum {
 	OPT_UDID,
 	OPT_USBMUXD_PORT,
 	OPT_VIA_USBMUXD,
+	OPT_DIRECT,
 	OPT_REPORT,
 	OPT_VERBOSE = 'v',
 	OPT_HELP = 'h',
@@ -97,6 +98,8 @@ static const struct opt_def optdefs[] = {
 	{"via-usbmuxd", no_argument, OPT_VIA_USBMUXD, NULL, CMD_LIST | CMD_TRUST,
 	 "go through the usbmuxd daemon when it owns the device\n"
 	 "(env USBMUXD_SOCKET_ADDRESS=UNIX:/path|host:port; records are the daemon's)"},
+	{"direct", no_argument, OPT_DIRECT, NULL, CMD_CABLE | CMD_TRUST,
+	 "only the direct USB path: no going through usbmuxd when it holds\nthe device (DEVICE_BUSY then)"},
 	{"pair", no_argument, OPT_PAIR, NULL, CMD_TRUST, "pair even if a record exists"},
 	{"pair-dir", required_argument, OPT_PAIR_DIR, "DIR", CMD_DEVICE,
 	 "pair records (env LINKPROBE_PAIR_DIR; default /var/lib/lockdown); with\n"
@@ -367,6 +370,9 @@ int main(int argc, char **argv)
 		case OPT_VIA_USBMUXD:
 			app.via_usbmuxd = true;
 			break;
+		case OPT_DIRECT:
+			app.direct = true;
+			break;
 		case OPT_NO_COLOR:
 			no_color = true;
 			break;
@@ -448,6 +454,9 @@ int main(int argc, char **argv)
 	if (app.tls_keys && !app.capture_path && !app.capture_streams_path)
 		return usage_error(json, hint,
 				   "option '--tls-keys' needs --capture or --capture-streams");
+	if (app.via_usbmuxd && app.direct)
+		return usage_error(json, hint,
+				   "options '--via-usbmuxd' and '--direct' exclude each other");
 	if (app.via_usbmuxd && (app.capture_path || app.capture_streams_path ||
 				app.capture_bus_path || app.keylog_path))
 		return usage_error(

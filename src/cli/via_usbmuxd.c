@@ -15,12 +15,15 @@
 
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/base/lp_str.h"
+#include "src/diag/rules.h"
 #include "src/diag/stages.h"
 #include "proto/usbmuxd_client.h"
 
 #define VIA_REQ_TIMEOUT_MS 10000 /* any single daemon request */
 #define VIA_FIND_WAIT_MS 1000	 /* for a device to appear in ListDevices */
 #define VIA_FIND_POLL_MS 200
+#define VIA_HELD_WAIT_MS 5000 /* a daemon holding the device lists it after its preflight */
 #define APPLE_VID 0x05ac
 
 struct via {
@@ -29,6 +32,7 @@ struct via {
 	struct umc *umc; /* owned */
 	uint32_t device_id;
 	char buid[UMC_BUID_LEN + 1];
+	char daemon[96]; /* "usbmuxd (pid 812)" */
 };
 
 static uint64_t req_deadline(struct via *v)
@@ -109,6 +113,48 @@ static const struct devlink_ops via_ops = {
 	.free = via_free,
 };
 
+bool via_usbmuxd_fault(int err)
+{
+	switch (err) {
+	case LP_EPROTO:
+	case LP_EBADMSG:
+	case LP_EPLIST:
+	case LP_ETOOBIG:
+	case LP_ETRUNC:
+	case LP_ECLOSED:
+	case LP_ECONNRESET:
+	case LP_ETIMEDOUT:
+	case LP_EUNSUPPORTED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* "usbmuxd (pid 812)": the process serving the daemon's socket
+ * (SO_PEERCRED - usbmuxd runs as its own user, whose /proc/PID/fd nobody
+ * else may read - then /proc/PID/comm), else "usbmuxd at PATH". */
+static void daemon_name(struct umc *umc, char *buf, size_t n)
+{
+	long pid = umc_peer_pid(umc);
+	char path[64], comm[64] = "", clean[64];
+	FILE *f;
+
+	if (pid <= 0) {
+		snprintf(buf, n, "usbmuxd at %s", umc_addr(umc));
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	lp_sanitize_str(clean, sizeof(clean), comm[0] ? comm : "usbmuxd");
+	snprintf(buf, n, "%s (pid %ld)", clean, pid);
+}
+
 /* A daemon-level failure (absent, denied, malformed) as stage + verdict. */
 static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *umc, int err,
 		       const struct lp_errinfo *e)
@@ -127,6 +173,11 @@ static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *
 		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
 		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
 			 "Set %s to UNIX:/path or host:port.", UMC_ENV_ADDRESS);
+	} else if (umc && via_usbmuxd_fault(err)) {
+		char name[96];
+		daemon_name(umc, name, sizeof(name));
+		diag_set_verdict(r, DIAG_V_USBMUXD_ERROR, "%s does not serve the request: %s", name,
+				 e->msg);
 	} else {
 		diag_set_verdict(r, diag_verdict_for_err(err), "usbmuxd at %s: %s",
 				 umc ? umc_addr(umc) : "?", e->msg);
@@ -244,6 +295,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	v->l.conn_kind = "usbmuxd connection";
 	v->l.save_note = " (SavePairRecord)";
 	v->l.impl = v;
+	daemon_name(umc, v->daemon, sizeof(v->daemon));
+	v->l.daemon = v->daemon;
 
 	/* usbmuxd connect: the daemon answers a second request and gives the
 	 * SystemBUID a Pair needs */
@@ -257,6 +310,121 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	}
 	diag_end(r, s, DIAG_ST_OK, "usbmuxd at %s (plist protocol), device %u, SystemBUID %s",
 		 umc_addr(umc), v->device_id, v->buid);
+	*out = &v->l;
+	return 0;
+}
+
+/* UDIDs compare without case and hyphens: usbmuxd may list the 24-digit
+ * serial of a newer device with or without the hyphen after 8. */
+static bool udid_same(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a == '-')
+			a++;
+		while (*b == '-')
+			b++;
+		if (!*a || !*b)
+			return !*a && !*b;
+		if ((*a | 0x20) != (*b | 0x20))
+			return false;
+		a++;
+		b++;
+	}
+}
+
+/* ListDevices until the device with `udid` is listed or `wait_ms` passed:
+ * *found its index, or n. */
+static int list_find(struct lp_app *app, struct umc *umc, const char *udid, unsigned wait_ms,
+		     struct umc_device *devs, size_t *n, size_t *found, struct lp_errinfo *e)
+{
+	uint64_t until = lp_clock_deadline_ms(&app->clock, wait_ms);
+
+	for (;;) {
+		uint64_t now;
+		int r = umc_list_devices(umc, devs, UMC_MAX_DEVICES, n,
+					 lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS), e);
+		if (r)
+			return r;
+		for (*found = 0; *found < *n; (*found)++)
+			if (udid_same(devs[*found].udid, udid))
+				return 0;
+		now = lp_clock_now(&app->clock);
+		if (now >= until)
+			return 0;
+		lp_clock_sleep_until(&app->clock, now + VIA_FIND_POLL_MS * LP_NS_PER_MS < until
+							  ? now + VIA_FIND_POLL_MS * LP_NS_PER_MS
+							  : until);
+	}
+}
+
+int via_usbmuxd_held(struct lp_app *app, struct diag_report *r, const char *held, const char *doing,
+		     struct devlink **out)
+{
+	struct umc_device devs[UMC_MAX_DEVICES];
+	struct diag_stage *s = diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT);
+	struct lp_errinfo e = {0};
+	struct umc *umc = NULL;
+	struct via *v = NULL;
+	char name[96] = "", what[DIAG_DETAIL];
+	size_t n = 0, found = 0;
+	int ret;
+
+	ret = umc_new(NULL, &app->clock, &app->log, &umc, &e);
+	if (!ret) {
+		daemon_name(umc, name, sizeof(name));
+		ret = list_find(app, umc, r->dev.udid, VIA_HELD_WAIT_MS, devs, &n, &found, &e);
+	}
+	if (ret == LP_ENOENT || ret == LP_EACCES || ret == LP_EINVAL) {
+		/* no daemon to go through: whoever holds the interface, it is
+		 * not a usbmuxd linkprobe can use */
+		diag_end(r, s, DIAG_ST_FAIL, "no usbmuxd to go through: %s", e.msg);
+		diag_set_verdict(r, DIAG_V_DEVICE_BUSY, "%s; and no usbmuxd to go through (%s)",
+				 held, e.msg);
+		umc_free(umc);
+		return LP_EBUSY;
+	}
+	if (ret) {
+		snprintf(what, sizeof(what), "answered ListDevices with an error: %s", e.msg);
+		diag_rule_usbmuxd(r, s, name, what);
+		umc_free(umc);
+		return ret;
+	}
+	if (found == n) {
+		snprintf(what, sizeof(what),
+			 "does not list the device on bus %u address %u (UDID %s) after %.0f s of "
+			 "waiting for it; it lists %zu device(s)",
+			 r->dev.bus, r->dev.addr, r->dev.udid, VIA_HELD_WAIT_MS / 1000.0, n);
+		diag_rule_usbmuxd(r, s, name, what);
+		umc_free(umc);
+		return LP_ENODEV;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		umc_free(umc);
+		diag_end(r, s, DIAG_ST_FAIL, "out of memory");
+		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
+		return LP_ENOMEM;
+	}
+	v->app = app;
+	v->umc = umc;
+	v->device_id = devs[found].device_id;
+	v->l.ops = &via_ops;
+	v->l.conn_kind = "usbmuxd connection";
+	v->l.save_note = " (SavePairRecord)";
+	v->l.impl = v;
+	snprintf(v->daemon, sizeof(v->daemon), "%s", name);
+	v->l.daemon = v->daemon;
+	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS),
+			    &e);
+	if (ret) {
+		snprintf(what, sizeof(what), "answered ReadBUID with an error: %s", e.msg);
+		diag_rule_usbmuxd(r, s, name, what);
+		via_free(&v->l);
+		return ret;
+	}
+	diag_end(r, s, DIAG_ST_OK,
+		 "%s holds the device: %s through it (usbmuxd at %s, device %u, SystemBUID %s)",
+		 name, doing, umc_addr(umc), v->device_id, v->buid);
 	*out = &v->l;
 	return 0;
 }

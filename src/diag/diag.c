@@ -84,9 +84,10 @@ static const struct verdict_row verdicts[] = {
 	 "tools/udev/39-linkprobe.rules /etc/udev/rules.d/ && sudo udevadm control --reload && "
 	 "sudo udevadm trigger), then reconnect the device; or run linkprobe as root."},
 	{DIAG_V_DEVICE_BUSY, "DEVICE_BUSY", 1,
-	 "Another program holds the device's usbmux interface (usually usbmuxd). Use "
-	 "--via-usbmuxd to go through the daemon, or stop it (sudo systemctl stop usbmuxd) "
-	 "while linkprobe talks to the device directly."},
+	 "Another program holds the device's usbmux interface (the evidence names it). Without "
+	 "--direct, linkprobe goes through usbmuxd when usbmuxd holds it; otherwise close that "
+	 "program, or stop usbmuxd (sudo systemctl stop usbmuxd; udev starts it again at the next "
+	 "plug-in) while linkprobe talks to the device directly."},
 	{DIAG_V_LOCKED_AFTER_RESTART, "LOCKED_AFTER_RESTART", 1,
 	 "The device has restarted and has not been unlocked since: until the first unlock it keeps "
 	 "its pairings sealed, so it refuses the session although this computer is paired. Unlock it "
@@ -106,6 +107,13 @@ static const struct verdict_row verdicts[] = {
 	 "The device refused a lockdown request (the evidence names its reason). Unplug and "
 	 "reconnect the device and run again; if it repeats, restart the device and attach a "
 	 "--capture of the run to a bug report."},
+	{DIAG_V_USBMUXD_ERROR, "USBMUXD_ERROR", 1,
+	 "The usbmux daemon (usbmuxd) holds the device but does not serve it (the evidence says "
+	 "how: it does not list the device, answers with an error code, or lockdown through it "
+	 "fails); nothing points at the phone or its link. Restart the daemon (sudo "
+	 "systemctl restart usbmuxd; on Windows restart the Apple Mobile Device Service or "
+	 "reinstall the Apple device drivers) and reconnect the device; if it persists, stop it "
+	 "(sudo systemctl stop usbmuxd) and run linkprobe with --direct."},
 };
 
 static const struct verdict_row *vrow(enum diag_verdict v)

@@ -43,6 +43,7 @@ enum diag_verdict {
 	DIAG_V_SUPERVISED,	     /* MCChallengeRequired: the supervisor's challenge */
 	DIAG_V_PAIRING_BLOCKED,	     /* a policy (MDM, Find My, connection kind) forbids it */
 	DIAG_V_DEVICE_REFUSED,	     /* any other lockdown refusal, named with its remedy */
+	DIAG_V_USBMUXD_ERROR,	     /* the usbmux daemon holds the device but does not serve it */
 };
 
 const char *diag_verdict_name(enum diag_verdict v);

@@ -402,3 +402,11 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 					 f->secs);
 	}
 }
+
+void diag_rule_usbmuxd(struct diag_report *r, struct diag_stage *s, const char *daemon,
+		       const char *what)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "%s: %s", daemon, what);
+	diag_set_verdict(r, DIAG_V_USBMUXD_ERROR, "stage %s: %s holds the device but %s", s->name,
+			 daemon, what);
+}

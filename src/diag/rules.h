@@ -83,6 +83,14 @@ struct diag_pair_end {
 void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s,
 			   const struct diag_pair_end *p);
 
+/* The usbmux daemon `daemon` ("usbmuxd (pid 812)") holds the device but
+ * does not serve it: `what` says how (it does not list the device on the
+ * bus, it answered a request with an error code, lockdown through it
+ * failed). Ends s FAIL; USBMUXD_ERROR with `daemon` and `what` as
+ * evidence - never a phone or cable verdict. */
+void diag_rule_usbmuxd(struct diag_report *r, struct diag_stage *s, const char *daemon,
+		       const char *what);
+
 /* The device left the bus during stage `s` (live: LP_ENODEV; capture: a
  * disconnect inside the stage). DISCONNECTED. `what` says what was under
  * way ("waiting for the Trust dialog"), may be NULL. */

@@ -1,8 +1,9 @@
 #!/bin/sh
 # 70-usbmuxd.sh - linkprobe next to a running usbmuxd that holds the device:
-#   - direct libusb (`linkprobe trust --json`) cannot claim the usbmux
-#     interface and says who holds it: DEVICE_BUSY, evidence naming usbmuxd
-#     and its pid;
+#   - direct libusb only (`linkprobe trust --direct --json`) cannot claim the
+#     usbmux interface and says who holds it: DEVICE_BUSY, evidence naming
+#     usbmuxd and its pid (without --direct linkprobe would go through the
+#     daemon by itself: 95-desktop);
 #   - `linkprobe trust --pair --via-usbmuxd --json` pairs through the real
 #     daemon (its client protocol, its pair records): TRUSTED.
 . "$LAB_REPO/tests/lab/lib.sh"
@@ -22,10 +23,10 @@ listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 # preflight (with or without a record) ends in the device being listed
 check "usbmuxd lists the device (it holds the interface)" retry 120 1 listed || explain
 
-lp busy trust --pair-dir "$LAB_STATE/lp-busy" --timeout 10
+lp busy trust --direct --pair-dir "$LAB_STATE/lp-busy" --timeout 10
 v=$(jfield busy .verdict) ev=$(jfield busy .evidence)
 diag "direct libusb next to usbmuxd (pid $MUXPID): $v: $ev"
-check "trust over libusb while usbmuxd holds the device: DEVICE_BUSY ($v)" test "$v" = DEVICE_BUSY
+check "trust --direct while usbmuxd holds the device: DEVICE_BUSY ($v)" test "$v" = DEVICE_BUSY
 why=$(jq -r '.evidence, .remedy, (.stages[]?.detail // empty)' "$LAB_OUT/linkprobe-busy.json" 2>/dev/null)
 has() { case $1 in $2) return 0 ;; esac; return 1; }
 check "evidence names usbmuxd" has "$why" "*usbmuxd*"

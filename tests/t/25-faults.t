@@ -7,6 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 PD=$T/pd
 mkdir -p "$PD"
+# never this machine's own usbmuxd: a socket nobody listens on
+export USBMUXD_SOCKET_ADDRESS="UNIX:$T/no-usbmuxd"
 
 # verdict_of NAME CMD... : run with --json, keep the report in $T/NAME.json
 run() {
@@ -25,13 +27,22 @@ for cmd in "trust --pair" --cable-test; do
 	like "$(jget .evidence $T/acc-$n.json)" "permission denied" "$cmd: the evidence names the refusal"
 	like "$(jget .remedy $T/acc-$n.json)" "udev rule" "$cmd: the remedy is the udev rule, not the cable"
 
+	# held, and no usbmuxd to go through (81-held-usbmuxd.t has one): the
+	# usbmux stage says it is held, "usbmuxd connect" finds nobody
 	# shellcheck disable=SC2086
 	run "busy-$n" $cmd --device sim:healthy,fault=claim-ebusy; rc=$?
 	is "$rc" 1 "$cmd, interface held: exit 1"
 	is "$(jget .verdict $T/busy-$n.json)" DEVICE_BUSY "$cmd, interface held: DEVICE_BUSY"
-	is "$(jget '.stages[-1].name + ":" + .stages[-1].status' $T/busy-$n.json)" "usbmux:fail" \
-		"$cmd: the usbmux stage (claiming the interface) fails"
+	is "$(jget '[.stages[-2,-1] | .name + ":" + .status] | join(",")' $T/busy-$n.json)" \
+		"usbmux:skipped,usbmuxd connect:fail" \
+		"$cmd: the interface is held, and no usbmuxd answers to go through"
 	like "$(jget .remedy $T/busy-$n.json)" "usbmuxd" "$cmd: the remedy names usbmuxd"
+	# --direct: the usbmux stage (claiming the interface) fails
+	# shellcheck disable=SC2086
+	run "dbusy-$n" $cmd --direct --device sim:healthy,fault=claim-ebusy
+	is "$(jget .verdict $T/dbusy-$n.json)" DEVICE_BUSY "$cmd --direct, interface held: DEVICE_BUSY"
+	is "$(jget '.stages[-1].name + ":" + .stages[-1].status' $T/dbusy-$n.json)" "usbmux:fail" \
+		"$cmd --direct: the usbmux stage (claiming the interface) fails"
 
 	# shellcheck disable=SC2086
 	run "obusy-$n" $cmd --device sim:healthy,fault=open-ebusy
