@@ -54,6 +54,15 @@ long umc_peer_pid(const struct umc *c)
 	return umc_sock_peer_pid(&c->ep);
 }
 
+int umc_probe(struct umc *c, uint64_t deadline, struct lp_errinfo *e)
+{
+	struct lp_stream *s = NULL;
+	int rc = umc_sock_open(&c->ep, c->clock, deadline, &s, e);
+
+	lp_stream_close(s);
+	return rc;
+}
+
 /* Send one request and read its reply on an open socket. */
 static int exchange(struct umc *c, struct lp_stream *s, const char *type, plist_t extra,
 		    plist_t *reply, uint64_t deadline, struct lp_errinfo *e)

@@ -45,6 +45,10 @@ const char *umc_addr(const struct umc *c);
  * umc_sock_peer_pid). */
 long umc_peer_pid(const struct umc *c);
 
+/* Is a daemon listening? Opens a socket and closes it: 0, or the socket
+ * errors of umc_request (LP_ENOENT: not running). */
+int umc_probe(struct umc *c, uint64_t deadline, struct lp_errinfo *e);
+
 /* One request on a fresh socket; *reply owned. Socket errors: LP_ENOENT
  * when no daemon listens at the address ("usbmuxd is not running at ..."),
  * LP_EACCES, LP_ETIMEDOUT at the deadline, LP_ECLOSED if the daemon hung up.

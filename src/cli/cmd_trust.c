@@ -372,8 +372,9 @@ static int run(struct trust_run *t)
 
 	/* pair record */
 	s = diag_stage_begin(r, DIAG_STAGE_PAIR_RECORD);
-	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
 	ret = devlink_record_load(t->dl, r->dev.udid, &t->rec, &e);
+	/* after the load: a directory that refused us sends it to usbmuxd */
+	devlink_record_name(t->dl, r->dev.udid, where, sizeof(where));
 	if (ret == 0 && !app->pair) {
 		diag_end(r, s, DIAG_ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;

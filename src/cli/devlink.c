@@ -1,17 +1,30 @@
 /* devlink.c - the direct devlink: connections are our own usbmux streams
  * (hostlink), waiting drives the transport, records live in --pair-dir.
- * The usbmuxd devlink is in via_usbmuxd.c. */
+ * The usbmuxd devlink is in via_usbmuxd.c.
+ *
+ * A record directory this user may not read or write (on a desktop
+ * /var/lib/lockdown belongs to root or to usbmuxd's user) is not the end
+ * when usbmuxd runs: the record, the SystemBUID and a new pairing go through
+ * the daemon (ReadPairRecord, ReadBUID, SavePairRecord), as libimobiledevice
+ * does - the USB path stays ours. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "src/cli/devlink.h"
 #include "proto/hostlink.h"
+#include "proto/usbmuxd_client.h"
+
+#define DIRECT_DAEMON_MS 5000 /* any one request to usbmuxd for the records */
 
 struct direct {
 	struct devlink l;
 	struct hl_link *link;	/* owned */
 	const char *pair_dir;	/* borrowed */
 	struct lp_clock *clock; /* borrowed */
+	struct umc *umc;	/* owned: usbmuxd, once the directory refused us */
+	bool umc_tried;
+	bool records_from_daemon; /* the directory refused; the daemon answered */
 };
 
 static int direct_connect(struct devlink *l, uint16_t port, uint64_t deadline,
@@ -33,38 +46,95 @@ static int direct_idle(struct devlink *l, uint64_t until)
 	return 0;
 }
 
+static uint64_t daemon_deadline(struct direct *d)
+{
+	return lp_clock_deadline_ms(d->clock, DIRECT_DAEMON_MS);
+}
+
+/* usbmuxd, when the directory said no (NULL when no daemon can be asked). */
+static struct umc *daemon_for_records(struct direct *d, int err)
+{
+	if (err != LP_EACCES)
+		return NULL;
+	if (!d->umc_tried) {
+		d->umc_tried = true;
+		/* only a daemon that answers: "not running" must not read as
+		 * "it has no record" (both are LP_ENOENT) */
+		if (umc_new(NULL, d->clock, NULL, &d->umc, NULL) ||
+		    umc_probe(d->umc, daemon_deadline(d), NULL)) {
+			umc_free(d->umc);
+			d->umc = NULL;
+		}
+	}
+	return d->umc;
+}
+
 static int direct_load(struct devlink *l, const char *udid, struct pair_record **out,
 		       struct lp_errinfo *e)
 {
 	struct direct *d = l->impl;
-	return pair_record_load(d->pair_dir, udid, out, e);
+	struct lp_errinfo de = {0};
+	struct umc *u;
+	int r = d->records_from_daemon ? LP_EACCES : pair_record_load(d->pair_dir, udid, out, e);
+	int r2;
+
+	if (!(u = daemon_for_records(d, r)))
+		return r;
+	r2 = umc_read_pair_record(u, udid, out, daemon_deadline(d), &de);
+	if (r2 == 0 || r2 == LP_ENOENT) {
+		d->records_from_daemon = true;
+		if (r2)
+			lp_err_set(e, r2, "%s", de.msg);
+		return r2;
+	}
+	return r; /* no daemon either: the directory's refusal is the evidence */
 }
 
 static int direct_save(struct devlink *l, const struct pair_record *rec, struct lp_errinfo *e)
 {
 	struct direct *d = l->impl;
-	return pair_record_save(d->pair_dir, rec, e);
+	struct umc *u;
+	int r = d->records_from_daemon ? LP_EACCES : pair_record_save(d->pair_dir, rec, e);
+
+	if (!(u = daemon_for_records(d, r)))
+		return r;
+	r = umc_save_pair_record(u, rec, 0, daemon_deadline(d), e);
+	if (!r) {
+		d->records_from_daemon = true;
+		d->l.save_note = " (SavePairRecord)";
+	}
+	return r;
 }
 
 static int direct_buid(struct devlink *l, char out[37], struct lp_errinfo *e)
 {
 	struct direct *d = l->impl;
-	return pair_system_buid(d->pair_dir, out, e);
+	struct umc *u;
+	int r = d->records_from_daemon ? LP_EACCES : pair_system_buid(d->pair_dir, out, e);
+
+	if (!(u = daemon_for_records(d, r)))
+		return r;
+	return umc_read_buid(u, out, daemon_deadline(d), e);
 }
 
 static void direct_name(struct devlink *l, const char *udid, char *buf, size_t n)
 {
 	struct direct *d = l->impl;
-	snprintf(buf, n, "%s/%s.plist", d->pair_dir, udid);
+
+	if (d->records_from_daemon)
+		snprintf(buf, n, "usbmuxd at %s, PairRecordID %s (%s is not this user's to read)",
+			 umc_addr(d->umc), udid, d->pair_dir);
+	else
+		snprintf(buf, n, "%s/%s.plist", d->pair_dir, udid);
 }
 
 static void direct_free(struct devlink *l)
 {
 	struct direct *d = l->impl;
 	hl_close(d->link);
+	umc_free(d->umc);
 	free(d);
 }
-
 static const struct devlink_ops direct_ops = {
 	.connect = direct_connect,
 	.idle = direct_idle,

@@ -101,6 +101,35 @@ like "$(stage $T/k.json 'lockdown connect')" "^fail fake-usbmuxd \(pid $FPID\): 
 run_lp $T/k2.json trust --via-usbmuxd --json
 is "$(jget .verdict $T/k2.json)" USBMUXD_ERROR "--via-usbmuxd, Connect answered with an error: USBMUXD_ERROR (not PROTOCOL_ERROR)"
 
+# -- not held, but the record directory is not this user's (root's 0700, as
+# /var/lib/lockdown on a desktop): the record comes from the daemon
+# (ReadPairRecord) while the USB path stays linkprobe's own. Run as nobody
+# (the tests run as root, whom no directory refuses; setpriv is util-linux).
+start_fake good
+chmod 0755 "$T"
+chmod 0666 "$SOCK"
+NB=$T/nobody
+mkdir -p "$NB" "$T/rootonly"
+cp "$T/good/.sim-device" "$NB/state" # the same phone, which knows the daemon's pairing
+chown -R 65534:65534 "$NB"
+chmod 0700 "$T/rootonly"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$LP" trust \
+	--device "sim:healthy,state=$NB/state" --pair-dir "$T/rootonly" --json \
+	>$T/nb.json 2>$T/nb.err
+is "$(jget .verdict $T/nb.json)" TRUSTED "record directory not readable, usbmuxd running: TRUSTED with the daemon's record"
+like "$(stage $T/nb.json 'pair record')" "^ok usbmuxd at $SOCK, PairRecordID $U \($T/rootonly is not this user's to read\)" \
+	"the pair record stage says the record came from the daemon, and why"
+like "$(stage $T/nb.json usbmux)" "^ok usbmux v" "... while the USB path is linkprobe's own"
+stop_fake
+rm -f "$SOCK"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$LP" trust \
+	--device "sim:healthy,state=$NB/state" --pair-dir "$T/rootonly" --json \
+	>$T/nb2.json 2>$T/nb2.err
+unlike "$(jget .verdict $T/nb2.json)" "^(TRUSTED|NO_DEVICE|USB_ERROR|PROTOCOL_ERROR|DISCONNECTED)$" \
+	"no daemon either: not TRUSTED, and no phone or cable verdict"
+like "$(jget '.stages[] | select(.name=="pair record") | .detail' $T/nb2.json)" "ermission denied" \
+	"no daemon either: the pair record stage names the refusal"
+
 # -- nobody to go through: the holder is someone else ------------------------
 stop_fake
 rm -f "$SOCK"
