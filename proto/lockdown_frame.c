@@ -34,10 +34,11 @@
 struct lkd_framer {
 	uint8_t *buf;
 	size_t cap;
-	size_t len;  /* bytes buffered */
-	size_t head; /* start of the first undelivered frame */
-	size_t scan; /* start of the first frame not yet complete */
-	int dead;    /* 0 or LP_ETOOBIG, sticky */
+	size_t len;   /* bytes buffered */
+	size_t head;  /* start of the first undelivered frame */
+	size_t scan;  /* start of the first frame not yet complete */
+	int dead;     /* 0 or LP_ETOOBIG, sticky */
+	int top_only; /* decode with lkd_plist_decode_top */
 };
 
 struct lkd_framer *lkd_framer_new(void)
@@ -183,7 +184,7 @@ int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *r
 	body = prefix_at(f, f->head);
 	p = f->buf + f->head + LKD_PREFIX;
 	f->head += LKD_PREFIX + (size_t)body;
-	r = lkd_plist_decode(p, body, &pl);
+	r = f->top_only ? lkd_plist_decode_top(p, body, &pl) : lkd_plist_decode(p, body, &pl);
 	if (r == 0 && plist_get_node_type(pl) != PLIST_DICT) {
 		plist_free(pl);
 		r = LP_EPLIST;
@@ -204,6 +205,12 @@ int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *r
 	if (raw_len)
 		*raw_len = body;
 	return 0;
+}
+
+void lkd_framer_top_only(struct lkd_framer *f, int on)
+{
+	if (f)
+		f->top_only = on;
 }
 
 size_t lkd_framer_pending(const struct lkd_framer *f)
@@ -246,6 +253,52 @@ int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len)
 	return 0;
 }
 
+/* Control bytes but tab, LF, CR become spaces. Eight bytes at a time: a
+ * word with no byte below 0x20 (the usual case) is passed over whole (the
+ * byte-by-byte loop was 11 % of analyzing a lockdown-heavy capture). */
+static void blank_controls(uint8_t *x, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, x + i, 8);
+		/* some byte < 0x20: (w - 0x20..) borrows into its high bit */
+		if (!((w - 0x20 * ones) & ~w & highs))
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if (x[k] < 0x20 && x[k] != '\t' && x[k] != '\n' && x[k] != '\r')
+				x[k] = ' ';
+	}
+	for (; i < len; i++)
+		if (x[i] < 0x20 && x[i] != '\t' && x[i] != '\n' && x[i] != '\r')
+			x[i] = ' ';
+}
+
+/* Any byte below 0x20 but TAB and LF (CR included)? */
+static bool has_controls(const uint8_t *b, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, b + i, 8);
+		if (!((w - 0x20 * ones) & ~w & highs))
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if (b[k] < 0x20 && b[k] != '\t' && b[k] != '\n')
+				return true;
+	}
+	for (; i < len; i++)
+		if (b[i] < 0x20 && b[i] != '\t' && b[i] != '\n')
+			return true;
+	return false;
+}
+
 int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 {
 	plist_t pl = NULL;
@@ -272,10 +325,8 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 
 		if (!x)
 			return LP_ENOMEM;
-		for (size_t i = 0; i < len; i++) {
-			uint8_t c = body[i];
-			x[i] = (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? ' ' : (char)c;
-		}
+		memcpy(x, body, len);
+		blank_controls((uint8_t *)x, len);
 		x[len] = '\0';
 		plist_from_xml(x, (uint32_t)len, &pl);
 		/* the body may be a pair record or a Pair reply: keys, EscrowBag */
@@ -286,6 +337,235 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 		return LP_EPLIST;
 	*out = pl;
 	return 0;
+}
+
+/* ---- the top-level view (lockdown_frame.h) ------------------------------
+ * A cursor over the body; every step checks the end first. A "miss" means
+ * the body is not in the shape read here: the caller falls back to libplist,
+ * never to an error of its own. */
+
+struct top_rd {
+	const uint8_t *p, *end;
+};
+
+static void top_ws(struct top_rd *x)
+{
+	while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
+		x->p++;
+}
+
+static bool top_lit(struct top_rd *x, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(x->end - x->p) < n || memcmp(x->p, lit, n) != 0)
+		return false;
+	x->p += n;
+	return true;
+}
+
+/* Text up to the next '<' (no entity, no second '<' needed): its span. */
+static bool top_text(struct top_rd *x, const uint8_t **s, size_t *n)
+{
+	const uint8_t *lt = memchr(x->p, '<', (size_t)(x->end - x->p));
+
+	if (!lt || memchr(x->p, '&', (size_t)(lt - x->p)))
+		return false;
+	*s = x->p;
+	*n = (size_t)(lt - x->p);
+	x->p = lt;
+	return true;
+}
+
+/* Skip a leaf element's text and its closing tag: "...</name>". */
+static bool top_leaf(struct top_rd *x, const char *close)
+{
+	const uint8_t *s;
+	size_t n;
+
+	return top_text(x, &s, &n) && top_lit(x, close);
+}
+
+/* A whole leaf element "<name>text</name>", or nothing read at all. */
+static bool top_elem(struct top_rd *x, const char *open, const char *close)
+{
+	const uint8_t *at = x->p;
+
+	if (top_lit(x, open) && top_leaf(x, close))
+		return true;
+	x->p = at;
+	return false;
+}
+
+/* A nested <dict> or <array> whose opening tag was read: check its structure
+ * (known tags, balanced, depth) without keeping anything. Iterative: the
+ * open containers are a bit stack (1 = dict). */
+static bool top_skip_container(struct top_rd *x, bool dict, unsigned depth)
+{
+	uint64_t stack = dict ? 1 : 0;
+	unsigned n = 1;
+
+	while (n) {
+		top_ws(x);
+		if (n + depth >= LKD_MAX_DEPTH)
+			return false;
+		if (top_lit(x, "</dict>") || top_lit(x, "</array>")) {
+			if (((stack & 1) != 0) != (x->p[-2] == 't'))
+				return false; /* </dict> closes a dict, </array> an array */
+			stack >>= 1;
+			n--;
+			continue;
+		}
+		if ((stack & 1) && !top_elem(x, "<key>", "</key>"))
+			return false; /* a dict holds key, value pairs */
+		top_ws(x);
+		if (top_lit(x, "<dict>") || top_lit(x, "<array>")) {
+			stack = stack << 1 | (x->p[-2] == 't' ? 1 : 0);
+			n++;
+		} else if (!(top_lit(x, "<dict/>") || top_lit(x, "<array/>") ||
+			     top_lit(x, "<string/>") || top_lit(x, "<data/>") ||
+			     top_lit(x, "<true/>") || top_lit(x, "<false/>") ||
+			     top_elem(x, "<string>", "</string>") ||
+			     top_elem(x, "<data>", "</data>") ||
+			     top_elem(x, "<integer>", "</integer>") ||
+			     top_elem(x, "<real>", "</real>") ||
+			     top_elem(x, "<date>", "</date>"))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The XML body in the shape described in lockdown_frame.h, or false. */
+static bool top_xml(const uint8_t *body, size_t len, plist_t *out)
+{
+	struct top_rd x = {body, body + len};
+	const uint8_t *s;
+	size_t n;
+	plist_t d;
+
+	/* a control byte is blanked by lkd_plist_decode, and XML turns CR LF
+	 * into LF: leave those to libplist */
+	if (has_controls(body, len))
+		return false;
+	/* the prolog exactly as libplist, CoreFoundation and plistlib write it */
+	top_ws(&x);
+	if (top_lit(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"))
+		top_ws(&x);
+	if (top_lit(&x, "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+			"\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">"))
+		top_ws(&x);
+	if (!top_lit(&x, "<plist version=\"1.0\">") && !top_lit(&x, "<plist>"))
+		return false;
+	top_ws(&x);
+	d = plist_new_dict();
+	if (!d)
+		return false;
+	if (!top_lit(&x, "<dict/>")) {
+		if (!top_lit(&x, "<dict>"))
+			goto miss;
+		for (;;) {
+			char key[256];
+			plist_t v = NULL;
+
+			top_ws(&x);
+			if (top_lit(&x, "</dict>"))
+				break;
+			if (!top_lit(&x, "<key>") || !top_text(&x, &s, &n) || n >= sizeof(key) ||
+			    memchr(s, 0, n) || !top_lit(&x, "</key>"))
+				goto miss;
+			memcpy(key, s, n);
+			key[n] = '\0';
+			if (plist_dict_get_item(d, key))
+				goto miss; /* duplicate: libplist's rule, not ours */
+			top_ws(&x);
+			if (top_lit(&x, "<string>")) {
+				char buf[1024], *str;
+
+				if (!top_text(&x, &s, &n) || memchr(s, 0, n) ||
+				    !top_lit(&x, "</string>"))
+					goto miss;
+				str = n < sizeof(buf) ? buf : malloc(n + 1);
+				if (!str)
+					goto miss;
+				memcpy(str, s, n);
+				str[n] = '\0';
+				v = plist_new_string(str);
+				if (str != buf)
+					free(str);
+			} else if (top_lit(&x, "<string/>")) {
+				v = plist_new_string("");
+			} else if (top_lit(&x, "<true/>")) {
+				v = plist_new_bool(1);
+			} else if (top_lit(&x, "<false/>")) {
+				v = plist_new_bool(0);
+			} else if (top_lit(&x, "<integer>")) {
+				uint64_t u = 0;
+
+				/* decimal only: libplist reads a leading 0 as octal */
+				if (!top_text(&x, &s, &n) || n == 0 || n > 18 ||
+				    (n > 1 && s[0] == '0') || !top_lit(&x, "</integer>"))
+					goto miss;
+				for (size_t i = 0; i < n; i++) {
+					if (s[i] < '0' || s[i] > '9')
+						goto miss;
+					u = u * 10 + (uint64_t)(s[i] - '0');
+				}
+				v = plist_new_uint(u);
+			} else if (top_lit(&x, "<data>")) {
+				if (!top_leaf(&x, "</data>"))
+					goto miss;
+				v = plist_new_data(NULL, 0);
+			} else if (top_lit(&x, "<data/>")) {
+				v = plist_new_data(NULL, 0);
+			} else if (top_lit(&x, "<real>")) {
+				if (!top_leaf(&x, "</real>"))
+					goto miss;
+				v = plist_new_real(0);
+			} else if (top_lit(&x, "<date>")) {
+				if (!top_leaf(&x, "</date>"))
+					goto miss;
+				v = plist_new_date(0, 0);
+			} else if (top_lit(&x, "<dict>")) {
+				if (!top_skip_container(&x, true, 1))
+					goto miss;
+				v = plist_new_dict();
+			} else if (top_lit(&x, "<array>")) {
+				if (!top_skip_container(&x, false, 1))
+					goto miss;
+				v = plist_new_array();
+			} else if (top_lit(&x, "<dict/>")) {
+				v = plist_new_dict();
+			} else if (top_lit(&x, "<array/>")) {
+				v = plist_new_array();
+			} else {
+				goto miss;
+			}
+			if (!v)
+				goto miss;
+			plist_dict_set_item(d, key, v);
+		}
+	}
+	top_ws(&x);
+	if (!top_lit(&x, "</plist>"))
+		goto miss;
+	top_ws(&x);
+	if (x.p != x.end)
+		goto miss;
+	*out = d;
+	return true;
+miss:
+	plist_free(d);
+	return false;
+}
+
+int lkd_plist_decode_top(const uint8_t *body, size_t len, plist_t *out)
+{
+	if (!out || (!body && len))
+		return LP_EINVAL;
+	if (len && len <= LKD_MAX_MESSAGE && body[0] != 'b' && top_xml(body, len, out))
+		return 0;
+	return lkd_plist_decode(body, len, out);
 }
 
 const char *lkd_dict_str(plist_t dict, const char *key)

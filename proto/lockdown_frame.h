@@ -47,6 +47,23 @@ int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len);
  * owned. LP_EPLIST on failure. */
 int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
 
+/* The top-level view of a plist body, for readers that only look at the
+ * root dictionary's scalars (the capture analyzer: Request, Error, Key,
+ * Value, SessionID, Port...). The common XML shape - the usual <?xml?> and
+ * Apple <!DOCTYPE> lines (optional, exactly), <plist version="1.0">, a root <dict> of <key>s whose values are
+ * <string> (no entities), <true/>/<false/>, decimal <integer>, or a <data>,
+ * <real>, <date>, nested <dict>/<array> (these kept as empty values of their
+ * type, their structure still checked: known tags, balanced, at most
+ * LKD_MAX_DEPTH deep) - is read directly, about ten times cheaper than
+ * libplist; anything else (binary plists, entities, comments, CDATA,
+ * attributes, control bytes, duplicate keys, a tag it does not know) goes
+ * through lkd_plist_decode(), so every body gets a dictionary with the same
+ * root keys, types and scalar values as lkd_plist_decode() would give, or
+ * LP_EPLIST (tests/fuzz/fuzz_lockdown.c holds the two to that). *out owned. */
+int lkd_plist_decode_top(const uint8_t *body, size_t len, plist_t *out);
+/* Make lkd_framer_next() decode with lkd_plist_decode_top(). */
+void lkd_framer_top_only(struct lkd_framer *f, int on);
+
 /* Convenience getters on a dictionary: NULL / false if absent or wrong type.
  * Returned strings borrowed from the plist. */
 const char *lkd_dict_str(plist_t dict, const char *key);

@@ -7,7 +7,7 @@
 #   tools/bootstrap.sh package  + the Debian package build and its chroot test (make deb)
 set -eu
 BUILD="build-essential pkg-config clang clang-format libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
-libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3
+libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3 time
 chromium fonts-dejavu-core
 mandoc bash-completion zsh"
 LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"

@@ -92,6 +92,8 @@ int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r,
 
 	if (opts)
 		ro.usbmuxd_port = opts->usbmuxd_port;
+	/* the analyzer reads only the root keys of lockdown messages */
+	ro.lockdown_top_only = true;
 	rd = a ? cap_reader_new(&ro, on_event, a) : NULL;
 	if (!rd) {
 		fclose(f);

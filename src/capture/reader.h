@@ -58,6 +58,7 @@
 #define CAP_RD_GAP_NS (5ull * 1000000000ull) /* a silence this long is a gap */
 #define CAP_RD_TLS_RECORD_MAX 18432u	     /* 2^14 + 2048: largest TLS ciphertext record */
 #define CAP_RD_MAX_FLOWS 64		     /* TCP flows tracked */
+#define CAP_RD_IOBUF (1u << 20)		     /* stdio buffer of the capture file */
 #define CAP_RD_UMX_MSG_MAX (1u << 20)	     /* largest usbmuxd message followed */
 
 #define CAP_LINKTYPE_USBPCAP 249
@@ -214,6 +215,10 @@ typedef bool (*cap_event_fn)(void *ud, const struct cap_event *ev);
 
 struct cap_reader_opts {
 	int usbmuxd_port; /* TCP port of a relayed usbmuxd socket; 0 = detect by shape */
+	/* CAP_EV_LOCKDOWN messages as their top-level view only
+	 * (lkd_plist_decode_top: root keys, types, scalar values; nested
+	 * containers and data empty), for consumers that read no deeper */
+	bool lockdown_top_only;
 };
 
 struct cap_reader;

@@ -129,7 +129,7 @@ bool rd_usb_mid_exchange(struct cap_reader *r, const char **request);
 void rd_usb_free(struct rd_usb *u);
 
 /* reader_lkd.c */
-struct rd_lkd *rd_lkd_new(void);
+struct rd_lkd *rd_lkd_new(const struct cap_reader *r);
 void rd_lkd_free(struct rd_lkd *l);
 /* Payload bytes of a lockdown connection, dir 0 host -> device. */
 void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf, size_t len);

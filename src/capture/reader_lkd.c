@@ -14,7 +14,7 @@
 
 #include "src/capture/reader_int.h"
 
-struct rd_lkd *rd_lkd_new(void)
+struct rd_lkd *rd_lkd_new(const struct cap_reader *r)
 {
 	struct rd_lkd *l = calloc(1, sizeof(*l));
 
@@ -26,6 +26,8 @@ struct rd_lkd *rd_lkd_new(void)
 		rd_lkd_free(l);
 		return NULL;
 	}
+	lkd_framer_top_only(l->fr[0], r->o.lockdown_top_only);
+	lkd_framer_top_only(l->fr[1], r->o.lockdown_top_only);
 	return l;
 }
 

@@ -94,7 +94,7 @@ static void connect_result(struct cap_reader *r, struct rd_flow *f, uint32_t res
 		f->pipe = true;
 		c->pub.t_open = r->cur_t;
 		if (c->pub.lockdown)
-			c->lkd = rd_lkd_new();
+			c->lkd = rd_lkd_new(r);
 		rd_conn_event(r, c, CAP_CONN_OPEN, r->cur_t, false);
 		return;
 	}

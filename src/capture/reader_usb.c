@@ -202,10 +202,10 @@ static struct rd_conn *conn_new(struct cap_reader *r, struct rd_usb *u, uint16_t
 	return NULL;
 }
 
-static void lockdown_start(struct rd_conn *c)
+static void lockdown_start(const struct cap_reader *r, struct rd_conn *c)
 {
 	if (c->pub.lockdown && !c->lkd)
-		c->lkd = rd_lkd_new();
+		c->lkd = rd_lkd_new(r);
 }
 
 static void mux_tcp(struct cap_reader *r, struct rd_usb *u, int dir, const struct mux_packet *mp)
@@ -240,12 +240,12 @@ static void mux_tcp(struct cap_reader *r, struct rd_usb *u, int dir, const struc
 		if (!c)
 			return;
 		c->pub.t_syn = t;
-		lockdown_start(c);
+		lockdown_start(r, c);
 		rd_conn_event(r, c, CAP_CONN_ORPHAN, t, false);
 	}
 	if (dir == 1 && (f & MUX_TH_SYN) && (f & MUX_TH_ACK) && c->pub.state == CAP_CONN_SYN) {
 		c->pub.t_open = t;
-		lockdown_start(c);
+		lockdown_start(r, c);
 		rd_conn_event(r, c, CAP_CONN_OPEN, t, false);
 		return;
 	}

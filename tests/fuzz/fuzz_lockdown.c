@@ -2,7 +2,11 @@
  *
  * Input: byte 0 picks the chunk size (1..256) the rest is fed in, so prefix
  * splits at every offset get exercised. Each decoded message goes through
- * the getters and an encode/decode round trip. Also builds standalone:
+ * the getters and an encode/decode round trip. The rest of the input is
+ * also decoded as one body by lkd_plist_decode and by the analyzer's
+ * lkd_plist_decode_top, which must agree: both fail, or both give a
+ * dictionary with the same root keys, the same types, the same strings,
+ * booleans and integers (abort otherwise). Also builds standalone:
  *   cc -DFUZZ_MAIN ... fuzz_lockdown.c && ./a.out FILE...
  */
 #include <stddef.h>
@@ -38,6 +42,66 @@ static void use_message(plist_t m)
 		plist_free(again);
 		free(wire);
 	}
+}
+
+/* lkd_plist_decode_top's contract (lockdown_frame.h) against the full
+ * decoder on the same body. */
+static void top_vs_full(const uint8_t *b, size_t n)
+{
+	plist_t full = NULL, top = NULL;
+	int rf = lkd_plist_decode(b, n, &full), rt = lkd_plist_decode_top(b, n, &top);
+
+	if ((rf == 0) != (rt == 0))
+		abort();
+	if (rf == 0) {
+		plist_dict_iter it = NULL;
+		char *key = NULL;
+		plist_t v = NULL;
+
+		if (plist_get_node_type(full) != plist_get_node_type(top))
+			abort();
+		if (plist_get_node_type(full) == PLIST_DICT) {
+			if (plist_dict_get_size(full) != plist_dict_get_size(top))
+				abort();
+			plist_dict_new_iter(full, &it);
+			for (;;) {
+				plist_t w;
+
+				plist_dict_next_item(full, it, &key, &v);
+				if (!key)
+					break;
+				w = plist_dict_get_item(top, key);
+				if (!w || plist_get_node_type(w) != plist_get_node_type(v))
+					abort();
+				if (plist_get_node_type(v) == PLIST_STRING) {
+					const char *a = plist_get_string_ptr(v, NULL);
+					const char *c = plist_get_string_ptr(w, NULL);
+
+					if (!a || !c || strcmp(a, c) != 0)
+						abort();
+				} else if (plist_get_node_type(v) == PLIST_BOOLEAN) {
+					uint8_t a = 0, c = 0;
+
+					plist_get_bool_val(v, &a);
+					plist_get_bool_val(w, &c);
+					if (a != c)
+						abort();
+				} else if (plist_get_node_type(v) == PLIST_UINT) {
+					uint64_t a = 0, c = 0;
+
+					plist_get_uint_val(v, &a);
+					plist_get_uint_val(w, &c);
+					if (a != c)
+						abort();
+				}
+				free(key);
+				key = NULL;
+			}
+			free(it);
+		}
+	}
+	plist_free(full);
+	plist_free(top);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -79,9 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	lkd_framer_free(f);
 
-	/* the body decoder on the raw input, too */
-	if (lkd_plist_decode(data + 1, size - 1, &m) == 0)
-		plist_free(m);
+	/* the body decoders on the raw input, too */
+	top_vs_full(data + 1, size - 1);
 	return 0;
 }
 

@@ -6,13 +6,16 @@
 #      usbmux packet out, one in): linkprobe --cable-test's lockdown_rtt
 #      (in-process, kept connection) against a client looping QueryType over
 #      one TCP connection through `iproxy` -> usbmuxd -> libusb. Both p50.
-#   2. pairing wall time, Trust dialog included (the healthy profile taps
-#      Trust 2 s after it appears): `linkprobe trust --pair` (which also
-#      starts a session, TLS and a service afterwards; its Pair stage alone is
-#      printed too) against `idevicepair pair`, retried every 0.5 s until it
-#      succeeds as a user would (it returns at once while the dialog is up).
-#      Both generate RSA keys, which dominates under TCG: these are the lab's
-#      emulated-time numbers, for ratios, not for absolute speed.
+#   2. pairing, Trust dialog included (the healthy profile taps Trust 2 s
+#      after it appears, for both): the Pair stage of `linkprobe trust --pair`
+#      (from the Pair request to the record being written; its key generation
+#      starts earlier, in two threads, while the walk goes on) against
+#      `idevicepair pair`, retried every 0.2 s until it succeeds (it returns
+#      at once while the dialog is up; a user re-runs it), and their ratio
+#      (issue 14: linkprobe's Pair stage <= idevicepair pair). The whole trust
+#      walk (session, TLS, a service) is printed too. Both generate RSA keys,
+#      which is slow under TCG: these are the lab's emulated-time numbers, for
+#      ratios, not for absolute speed.
 # linkprobe has no bulk-throughput command, so no MB/s figure is given.
 . "$LAB_REPO/tests/lab/lib.sh"
 plan 9
@@ -54,12 +57,16 @@ listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 check "usbmuxd lists the device" retry 120 1 listed || exit 0
 
 # --- 2b. idevicepair pairing -------------------------------------------------------
-pair() { idevicepair -u "$U" pair >/dev/null 2>&1; }
+tries=0
+pair() {
+	tries=$((tries + 1))
+	idevicepair -u "$U" pair >/dev/null 2>&1
+}
 t0=$(date +%s%N)
-retry 120 0.5 pair
+retry 120 0.2 pair
 rc=$?
 idp_pair_ms=$(ms_since "$t0")
-check "idevicepair pair succeeded in $idp_pair_ms ms" test $rc = 0
+check "idevicepair pair succeeded in $idp_pair_ms ms ($tries tries)" test $rc = 0
 check "usbmuxd lists the device again" retry 60 1 listed
 
 # --- 1b. QueryType through iproxy + usbmuxd -------------------------------------------
@@ -108,8 +115,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a 
 bench "lockdown QueryType round trip p50: linkprobe direct ${lp_rtt} us ($lp_n rounds, --cable-test)," \
 	"iproxy+usbmuxd ${ip_rtt:-n/a} us (${ip_n:-0} rounds, one TCP connection);" \
 	"usbmuxd/linkprobe = $(ratio "${ip_rtt:-0}" "$lp_rtt")"
-bench "pairing wall time: linkprobe trust --pair ${lp_pair_ms} ms (Pair stage ${lp_pair_stage_ms:-?} ms; whole trust walk incl. session+TLS+service)," \
-	"idevicepair pair ${idp_pair_ms} ms (retried every 0.5 s until Trust);" \
-	"idevicepair/linkprobe = $(ratio "$idp_pair_ms" "$lp_pair_ms")"
+bench "pairing, same gadget, Trust tapped 2 s after the dialog: linkprobe trust --pair Pair stage ${lp_pair_stage_ms:-?} ms," \
+	"idevicepair pair ${idp_pair_ms} ms ($tries tries, every 0.2 s until Trust);" \
+	"linkprobe/idevicepair = $(ratio "${lp_pair_stage_ms:-0}" "$idp_pair_ms") (goal <= 1)"
+bench "linkprobe trust --pair whole walk (find, descriptors, usbmux, lockdown, Pair, session+TLS, a service): ${lp_pair_ms} ms"
 bench "emulated guest (QEMU TCG): compare ratios, not absolute times; no bulk-throughput figure (linkprobe has no bulk command)"
 :

@@ -1,4 +1,5 @@
-/* test_lockdown_frame.c - lockdown framer: round trips, splits, caps, garbage. */
+/* test_lockdown_frame.c - lockdown framer: round trips, splits, caps, garbage;
+ * the analyzer's top-level view (lkd_plist_decode_top). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -286,6 +287,60 @@ static void test_stop_at_frame_boundary(void **state)
 	lkd_framer_free(f);
 }
 
+/* The top-level view of what libplist writes: root scalars as the full
+ * decode has them, nested containers and data present but empty (so it was
+ * read directly, not through libplist); the framer decodes with it when
+ * asked. An entity sends the body to libplist, which decodes it. */
+static void test_top_view(void **state)
+{
+	plist_t d = sample_msg(), rec = plist_new_dict(), top = NULL, full = NULL, got = NULL;
+	struct lkd_framer *f = lkd_framer_new();
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	plist_dict_set_item(rec, "HostID", plist_new_string("5F5B"));
+	plist_dict_set_item(d, "PairRecord", rec);
+	plist_dict_set_item(d, "Port", plist_new_uint(49152));
+	plist_dict_set_item(d, "Error", plist_new_string("A & B <x>"));
+	assert_int_equal(lkd_frame_encode(d, &wire, &len), 0);
+	assert_int_equal(lkd_plist_decode(wire + 4, len - 4, &full), 0);
+	/* the entity in Error: the whole body goes through libplist */
+	assert_int_equal(lkd_plist_decode_top(wire + 4, len - 4, &top), 0);
+	assert_true(same_plist(top, full));
+	plist_free(top);
+	free(wire);
+
+	plist_dict_set_item(d, "Error", plist_new_string("InvalidHostID"));
+	assert_int_equal(lkd_frame_encode(d, &wire, &len), 0);
+	assert_int_equal(lkd_plist_decode_top(wire + 4, len - 4, &top), 0);
+	assert_string_equal(lkd_dict_str(top, "Request"), "QueryType");
+	assert_string_equal(lkd_dict_str(top, "Error"), "InvalidHostID");
+	assert_int_equal(lkd_dict_bool(top, "Flag", 0), 1);
+	assert_int_equal(lkd_dict_uint(top, "Port", 0), 49152);
+	assert_int_equal(plist_get_node_type(plist_dict_get_item(top, "PairRecord")), PLIST_DICT);
+	assert_int_equal(plist_dict_get_size(plist_dict_get_item(top, "PairRecord")), 0);
+	assert_int_equal(plist_get_node_type(plist_dict_get_item(top, "Blob")), PLIST_DATA);
+	assert_int_equal(plist_dict_get_size(top), 7);
+
+	/* through the framer */
+	assert_non_null(f);
+	lkd_framer_top_only(f, 1);
+	assert_int_equal(lkd_framer_feed(f, wire, len), 0);
+	assert_int_equal(lkd_framer_next(f, &got, NULL, NULL), 0);
+	assert_int_equal(plist_dict_get_size(plist_dict_get_item(got, "PairRecord")), 0);
+	assert_string_equal(lkd_dict_str(got, "Label"), "linkprobe");
+
+	/* a body cut short is no dictionary either way */
+	plist_free(top);
+	top = NULL;
+	assert_int_equal(lkd_plist_decode_top(wire + 4, len - 20, &top), LP_EPLIST);
+	plist_free(got);
+	plist_free(full);
+	plist_free(d);
+	lkd_framer_free(f);
+	free(wire);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_then_continue),
 		cmocka_unit_test(test_control_bytes_sanitized),
 		cmocka_unit_test(test_stop_at_frame_boundary),
+		cmocka_unit_test(test_top_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
