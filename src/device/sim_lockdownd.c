@@ -35,6 +35,7 @@
 #include <plist/plist.h>
 
 #include "src/base/lp_str.h"
+#include "proto/afc.h"
 #include "proto/lockdown_frame.h"
 #include "proto/mux.h"
 
@@ -399,6 +400,9 @@ static void handle_start_service(struct slkd *l, struct lks_conn *c, plist_t msg
 	} else if (!strcmp(name, "com.apple.mobilebackup2")) {
 		kind = SLKD_BACKUP;
 		ssl = true;
+	} else if (!strcmp(name, AFC_SERVICE)) {
+		kind = SLKD_AFC; /* plain: real devices answer without EnableServiceSSL */
+		ssl = false;
 	} else {
 		return send_error(l, c, "StartService", LP_ELKD_INVALID_SERVICE);
 	}
@@ -519,6 +523,16 @@ const struct lks_handler slkd_lockdown_handler = {
 	.closed = slkd_conn_closed,
 };
 
+static int afc_send(void *ud, uint32_t conn, const uint8_t *buf, size_t len)
+{
+	return devcore_send(ud, conn, buf, len, 0);
+}
+
+static void afc_reset(void *ud, uint32_t conn)
+{
+	devcore_close(ud, conn);
+}
+
 struct slkd *slkd_new(struct slkd_device *d, struct devcore *dc, const struct lp_log *log)
 {
 	struct slkd *l = calloc(1, sizeof(*l));
@@ -528,7 +542,10 @@ struct slkd *slkd_new(struct slkd_device *d, struct devcore *dc, const struct lp
 	l->d = d;
 	l->dc = dc;
 	l->srv = lks_new(dc, log);
-	if (!l->srv) {
+	l->afc = sim_afc_new(&(struct sim_afc_io){afc_send, afc_reset, dc});
+	if (!l->srv || !l->afc) {
+		lks_free(l->srv);
+		sim_afc_free(l->afc);
 		free(l);
 		return NULL;
 	}
@@ -540,6 +557,7 @@ void slkd_free(struct slkd *l)
 	if (!l)
 		return;
 	lks_free(l->srv);
+	sim_afc_free(l->afc);
 	free(l);
 }
 
@@ -558,6 +576,7 @@ void slkd_attach(struct slkd *l)
 void slkd_reset(struct slkd *l)
 {
 	lks_reset(l->srv);
+	sim_afc_reset(l->afc);
 	slkd_service_reset(l);
 }
 
@@ -585,10 +604,13 @@ void slkd_accept(struct slkd *l, uint32_t conn, uint16_t port, uint64_t now)
 void slkd_data(struct slkd *l, uint32_t conn, const uint8_t *buf, size_t len, uint64_t now)
 {
 	l->now = now;
+	if (sim_afc_data(l->afc, conn, buf, len))
+		return;
 	lks_data(l->srv, conn, buf, len, now);
 }
 
 void slkd_closed(struct slkd *l, uint32_t conn)
 {
+	sim_afc_closed(l->afc, conn);
 	lks_closed(l->srv, conn);
 }

@@ -34,6 +34,7 @@
 #include "proto/mux.h"
 #include "src/device/devcore.h"
 #include "src/device/lkd_server.h"
+#include "src/device/sim_afc.h"
 
 #define SLKD_MAX_PAIRINGS 16	  /* oldest pairing evicted beyond this */
 #define SLKD_ID_MAX 64		  /* HostID / SystemBUID / UDID text */
@@ -150,7 +151,7 @@ int slkd_value(const struct slkd_device *d, const char *domain, const char *key,
 
 /* --- lockdownd over a device core ------------------------------------------- */
 
-enum slkd_kind { SLKD_LOCKDOWN, SLKD_NOTIFY, SLKD_BACKUP };
+enum slkd_kind { SLKD_LOCKDOWN, SLKD_NOTIFY, SLKD_BACKUP, SLKD_AFC };
 
 struct slkd_service {
 	bool used;
@@ -175,6 +176,7 @@ struct slkd {
 	struct slkd_device *d; /* borrowed */
 	struct devcore *dc;    /* borrowed */
 	struct lks *srv;       /* owned */
+	struct sim_afc *afc;   /* owned: com.apple.afc (sim_afc.c) */
 	struct slkd_service svc[SLKD_MAX_SERVICES];
 	uint64_t svc_seq;
 	uint64_t now; /* of the event being handled */

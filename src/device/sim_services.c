@@ -6,7 +6,9 @@
  *    (libimobiledevice notification_proxy.c, read for facts);
  *  - com.apple.mobilebackup2 (EnableServiceSSL): the TLS handshake with the
  *    host's certificate checked as for the session; the DeviceLink
- *    conversation after it is not simulated.
+ *    conversation after it is not simulated;
+ *  - com.apple.afc (plain, after StartService in a session): served by
+ *    sim_afc.c.
  * Plus the per-connection object every sim handler keeps.
  *
  * Reference: doc/protocol.md 4.3 (preflight and notifications), 4.11.
@@ -223,6 +225,8 @@ bool slkd_service_accept(struct slkd *l, uint32_t conn, uint16_t port)
 			s = &l->svc[i];
 	if (!s)
 		return false;
+	if (s->kind == SLKD_AFC)
+		return sim_afc_accept(l->afc, conn);
 	backup = s->kind == SLKD_BACKUP;
 	sc = slkd_conn_new(l, s->kind, s->host_id);
 	c = sc ? lks_accept(l->srv, conn, port, backup ? LKS_TLS_SERVICE : LKS_FRAMED,
