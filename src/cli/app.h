@@ -34,8 +34,10 @@ struct lp_app {
 	bool tls_keys;
 	bool no_redact;
 	const char *pair_dir;
-	double timeout_s;  /* trust: total wait for the Trust dialog */
-	double duration_s; /* cable test */
+	double timeout_s;	   /* trust: total wait for the Trust dialog */
+	double duration_s;	   /* cable test */
+	bool throughput;	   /* cable test: --throughput */
+	uint64_t throughput_bytes; /* its size (0 = ~1 s at the link's rate) */
 	bool pair;
 	bool list_profiles;
 	const char *udid; /* select a device */

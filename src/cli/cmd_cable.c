@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "src/cli/app.h"
+#include "src/cli/cable.h"
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
 #include "proto/hostlink.h"
@@ -377,6 +378,8 @@ static void run(struct cable *c)
 	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)f.errors));
 	json_object_object_add(r->metrics, "reenumerations",
 			       json_object_new_int64((int64_t)f.reenums));
+	if (app->throughput && c->link && !f.gone)
+		cable_throughput(app, r, c->link, c->info.speed);
 }
 
 int cmd_cable_test(struct lp_app *app)

@@ -75,6 +75,7 @@ enum {
 	OPT_VIA_USBMUXD,
 	OPT_DIRECT,
 	OPT_REPORT,
+	OPT_THROUGHPUT,
 	OPT_VERBOSE = 'v',
 	OPT_HELP = 'h',
 	OPT_QUIET = 'q',
@@ -108,6 +109,9 @@ static const struct opt_def optdefs[] = {
 	 "how long to wait for the Trust dialog (default 30)"},
 	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE,
 	 "how long to measure (default 2)"},
+	{"throughput", optional_argument, OPT_THROUGHPUT, "[=MiB]", CMD_CABLE,
+	 "then write a file to the device and read it back (com.apple.afc;\n"
+	 "needs a pair record): MB/s each way. Default size ~1 s of the link"},
 	{"capture", required_argument, OPT_CAPTURE, "FILE", CMD_DEVICE,
 	 "record every USB transfer (pcapng; .pcap = classic pcap)"},
 	{"capture-streams", required_argument, OPT_CAPTURE_STREAMS, "FILE", CMD_DEVICE,
@@ -171,8 +175,8 @@ static void print_options(FILE *f, unsigned mask, bool tag)
 		if (o->id < 256)
 			snprintf(head, sizeof(head), "-%c, --%s", o->id, o->name);
 		else
-			snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
-				 o->arg ? o->arg : "");
+			snprintf(head, sizeof(head), "--%s%s%s", o->name,
+				 o->arg && o->arg[0] != '[' ? " " : "", o->arg ? o->arg : "");
 		if (tag && o->cmds != CMD_ALL) {
 			for (size_t k = 0; k < NCOMMANDS; k++)
 				if (o->cmds & commands[k].bit)
@@ -356,6 +360,18 @@ int main(int argc, char **argv)
 					json, NULL,
 					"option '--duration' wants seconds (0.1..86400), got '%s'",
 					optarg);
+			break;
+		case OPT_THROUGHPUT:
+			app.throughput = true;
+			if (optarg) {
+				uint64_t mib;
+				if (lp_parse_uint(optarg, 1, 1024, &mib))
+					return usage_error(
+						json, NULL,
+						"option '--throughput' wants MiB (1..1024), got '%s'",
+						optarg);
+				app.throughput_bytes = mib << 20;
+			}
 			break;
 		case OPT_LIST:
 			app.list_profiles = true;

@@ -93,6 +93,10 @@ static const struct sd_profile profiles[] = {
 	 .summary = "the phone disappears 1 s after the Trust dialog appears",
 	 .answer = SLKD_ANSWER_NEVER,
 	 .unplug_after_dialog_ns = 1000 * MS},
+	{.name = "slow-link",
+	 .summary = "high speed, but every transfer takes 8 ms (the bus retrying a bad signal "
+		    "unseen): data moves far below 480 Mb/s",
+	 .latency_ns = 8000 * US},
 	{.name = "tls-reject",
 	 .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
 	 .refuse_host_certs = true},

@@ -27,9 +27,11 @@ static const struct verdict_row verdicts[] = {
 	{DIAG_V_TRUSTED, "TRUSTED", 0, ""},
 	{DIAG_V_FOUND, "FOUND", 0, ""},
 	{DIAG_V_DEGRADED, "DEGRADED", 1,
-	 "The device is connected at USB full speed (12 Mb/s) instead of high speed (480 Mb/s). "
-	 "Use a different cable (an Apple or MFi-certified data cable) and plug it straight into a "
-	 "computer port, not a hub or front-panel port; sync and backup will be ~40x slower until then."},
+	 "The link works but is slower than the device can go: it linked below the device's speed "
+	 "(e.g. USB full speed, 12 Mb/s, instead of high speed, 480 Mb/s: ~40x slower) or moves data "
+	 "far below what its speed allows (the evidence says which). Use a different cable (an Apple "
+	 "or MFi-certified data cable) and plug it straight into a computer port, not a hub or "
+	 "front-panel port; sync and backup will be slow until then."},
 	{DIAG_V_FLAKY, "FLAKY", 1,
 	 "The link drops transfers or the device re-enumerated during the test. Try another cable "
 	 "first, then another USB port (directly on the computer, no hub or extension), and check "

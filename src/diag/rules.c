@@ -410,3 +410,73 @@ void diag_rule_usbmuxd(struct diag_report *r, struct diag_stage *s, const char *
 	diag_set_verdict(r, DIAG_V_USBMUXD_ERROR, "stage %s: %s holds the device but %s", s->name,
 			 daemon, what);
 }
+
+double diag_practical_mbytes(double speed_mbps)
+{
+	if (speed_mbps <= 0)
+		return 0;
+	if (speed_mbps <= 1.5)
+		return 0.1;
+	if (speed_mbps <= 12)
+		return 1.0;
+	if (speed_mbps <= 480)
+		return 40.0;
+	return speed_mbps / 480.0 * 40.0 * 0.96; /* 5 Gb/s: ~400 MB/s */
+}
+
+void diag_rule_throughput(struct diag_report *r, struct diag_stage *s,
+			  const struct diag_throughput_facts *f)
+{
+	double practical = diag_practical_mbytes(f->speed_mbps);
+	double slow = f->write_mbytes < f->read_mbytes ? f->write_mbytes : f->read_mbytes;
+	bool degraded = practical > 0 && slow < practical * DIAG_THROUGHPUT_MIN_FRACTION;
+	char frac[96] = "";
+
+	if (practical > 0)
+		snprintf(frac, sizeof(frac),
+			 "; %.0f%% / %.0f%% of the ~%g MB/s a %s-speed link moves",
+			 100 * f->write_mbytes / practical, 100 * f->read_mbytes / practical,
+			 practical, speed_name(f->speed_mbps));
+	diag_end(
+		r, s, degraded ? DIAG_ST_FAIL : DIAG_ST_OK,
+		"%.1f MiB each way through com.apple.afc%s: write %.1f MB/s (%.1f-%.1f), read %.1f "
+		"MB/s (%.1f-%.1f), verified and removed%s",
+		(double)f->bytes / (1 << 20), f->cut ? " (cut short by the time budget)" : "",
+		f->write_mbytes, f->write_min, f->write_max, f->read_mbytes, f->read_min,
+		f->read_max, frac);
+	if (degraded && r->verdict == DIAG_V_GOOD)
+		diag_set_verdict(
+			r, DIAG_V_DEGRADED,
+			"the link moves data at %.1f MB/s (write) / %.1f MB/s (read), under "
+			"%.0f%% of the ~%g MB/s a %s-speed link moves",
+			f->write_mbytes, f->read_mbytes, 100 * DIAG_THROUGHPUT_MIN_FRACTION,
+			practical, speed_name(f->speed_mbps));
+}
+
+void diag_rule_throughput_failed(struct diag_report *r, struct diag_stage *s, int err,
+				 const char *msg, bool refused)
+{
+	const char *m = msg && msg[0] ? msg : lp_strerror(err);
+
+	if (refused) {
+		diag_end(r, s, DIAG_ST_FAIL, "the device refused the test file: %s", m);
+		return;
+	}
+	if (err == LP_ENODEV) {
+		diag_rule_gone(r, s, "moving the test file");
+		return;
+	}
+	if (diag_verdict_for_err(err) == DIAG_V_USB_ERROR || err == LP_ETIMEDOUT) {
+		char before[DIAG_DETAIL];
+		bool flaky = r->verdict == DIAG_V_FLAKY;
+
+		snprintf(before, sizeof(before), "%s", r->evidence);
+		diag_end(r, s, DIAG_ST_FAIL, "%s (%s)", m, lp_errname(err));
+		if (flaky || r->verdict == DIAG_V_GOOD || r->verdict == DIAG_V_DEGRADED)
+			diag_set_verdict(r, DIAG_V_FLAKY,
+					 "%s%sthe link failed while moving the test file: %s",
+					 flaky ? before : "", flaky ? "; then " : "", m);
+		return;
+	}
+	diag_rule_err(r, s, err, msg);
+}

@@ -118,4 +118,41 @@ enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f);
  * verdict is not GOOD/DEGRADED) and set the verdict. */
 void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct diag_cable_facts *f);
 
+/* What a link of `speed_mbps` moves in practice, in MB/s (10^6 bytes/s):
+ * what real tools measure through usbmux, not the signalling rate - 480 Mb/s
+ * ~40 MB/s, 12 Mb/s ~1 MB/s, 5/10/20 Gb/s ~400/800/1600 MB/s (assumed from
+ * the 480 Mb/s ratio). 0 when the speed is unknown. */
+double diag_practical_mbytes(double speed_mbps);
+
+/* Below this fraction of diag_practical_mbytes a link is DEGRADED. */
+#define DIAG_THROUGHPUT_MIN_FRACTION 0.25
+
+/* The throughput stage's facts: a file written to the device and read back. */
+struct diag_throughput_facts {
+	uint64_t bytes;					 /* each way */
+	double write_mbytes;				 /* MB/s over the whole write */
+	double read_mbytes;				 /* MB/s over the whole read */
+	double write_min, write_max, read_min, read_max; /* per-chunk MB/s */
+	double speed_mbps;				 /* link speed; 0 = unknown */
+	double secs;					 /* the whole measurement */
+	bool cut; /* the default size was cut short by its time budget */
+};
+
+/* End the throughput stage `s` with the figures; when the verdict so far is
+ * GOOD and the slower direction is under DIAG_THROUGHPUT_MIN_FRACTION of the
+ * link's practical rate, the verdict becomes DEGRADED with the numbers
+ * (FLAKY, DEGRADED by speed and worse verdicts stand). */
+void diag_rule_throughput(struct diag_report *r, struct diag_stage *s,
+			  const struct diag_throughput_facts *f);
+
+/* The throughput stage failed with `err` (msg: the evidence). `refused`:
+ * the device's file service answered with an error status (full, a path
+ * it does not allow): the stage fails and the round trips' verdict stands.
+ * A failed or timed-out transfer on a link judged GOOD or DEGRADED makes it
+ * FLAKY (the cable test's rule: any error); the device leaving is
+ * DISCONNECTED; anything else is diag_rule_err's (a locked device, a stale
+ * pairing, TLS...). */
+void diag_rule_throughput_failed(struct diag_report *r, struct diag_stage *s, int err,
+				 const char *msg, bool refused);
+
 #endif

@@ -16,6 +16,7 @@ static const char *const names[DIAG_STAGE_COUNT] = {
 	[DIAG_STAGE_START_SERVICE] = "StartService",
 	[DIAG_STAGE_STOP_SESSION] = "StopSession",
 	[DIAG_STAGE_ROUND_TRIPS] = "round trips",
+	[DIAG_STAGE_THROUGHPUT] = "throughput",
 	[DIAG_STAGE_ENUMERATE] = "enumerate",
 	[DIAG_STAGE_DEVICE] = "device",
 };

@@ -10,7 +10,8 @@
  *   StartService -> StopSession
  * through usbmuxd, "usbmuxd connect" follows "find device" and the USB
  * stages are not run. `--cable-test`: find device -> descriptors -> usbmux
- * -> round trips. `list`: enumerate, then one "descriptors" (direct) or
+ * -> round trips [-> throughput (--throughput: a file through com.apple.afc)].
+ * `list`: enumerate, then one "descriptors" (direct) or
  * "device" (usbmuxd) per device. */
 #ifndef LP_DIAG_STAGES_H
 #define LP_DIAG_STAGES_H
@@ -32,6 +33,7 @@ enum diag_stage_id {
 	DIAG_STAGE_START_SERVICE,
 	DIAG_STAGE_STOP_SESSION,
 	DIAG_STAGE_ROUND_TRIPS,
+	DIAG_STAGE_THROUGHPUT,
 	DIAG_STAGE_ENUMERATE,
 	DIAG_STAGE_DEVICE,
 	DIAG_STAGE_COUNT

@@ -32,6 +32,7 @@ locked LOCKED GOOD
 deny DENIED GOOD
 never-answers TRUST_PENDING GOOD
 unplug-during-pair DISCONNECTED GOOD
+slow-link TRUSTED GOOD
 tls-reject TLS_FAILED GOOD
 supervised SUPERVISED GOOD
 locked-after-restart LOCKED GOOD
