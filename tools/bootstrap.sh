@@ -10,7 +10,7 @@ BUILD="build-essential pkg-config clang clang-format libclang-rt-14-dev libusb-1
 libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3 time
 chromium fonts-dejavu-core
 mandoc bash-completion zsh"
-LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"
+LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libimobiledevice-dev libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"
 PACKAGE="dpkg-dev debhelper fakeroot lintian debootstrap"
 want=$BUILD
 [ "${1:-}" = lab ] && want="$BUILD $LAB"

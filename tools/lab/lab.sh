@@ -147,7 +147,9 @@ build_programs() {
 		cd "$REPO" &&
 		cp build/tools/lp_gadget "$OUT/bin/lp_gadget" &&
 		cc $cf -o "$OUT/bin/lab_echo" tools/lab/lab_echo.c \
-			$(pkg-config --cflags --libs libusb-1.0)
+			$(pkg-config --cflags --libs libusb-1.0) &&
+		cc $cf -o "$OUT/bin/lab_afc" tools/lab/lab_afc.c \
+			$(pkg-config --cflags --libs libimobiledevice-1.0)
 	) >>"$OUT/build.log" 2>&1 ||
 		{ cat "$OUT/build.log" >&2; die "building the lab programs failed (see $OUT/build.log)"; }
 }
