@@ -100,7 +100,8 @@ int main(int argc, char **argv)
 		tr += now_s() - t0;
 		fill(out, n, i);
 		if (memcmp(in, out, n) != 0) {
-			fprintf(stderr, "lab_afc: data differs in MiB %llu\n", (unsigned long long)i);
+			fprintf(stderr, "lab_afc: data differs in MiB %llu\n",
+				(unsigned long long)i);
 			rc = -1;
 			break;
 		}
