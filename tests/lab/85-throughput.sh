@@ -10,7 +10,7 @@
 # figures and their ratio are printed as "# bench:" lines (never pass/fail on
 # speed: the guest runs under TCG on a shared machine).
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 10
+plan 11
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 MIB=8
@@ -27,8 +27,8 @@ check "linkprobe paired directly ($(jfield pair .verdict))" test "$(jfield pair 
 lp tp --cable-test --duration 1 --throughput=$MIB --pair-dir /var/lib/lockdown
 diag "linkprobe throughput stage: $(tp tp status): $(tp tp detail)"
 check "linkprobe moved $MIB MiB both ways and read back what it wrote" test "$(tp tp status)" != skipped -a "$(jfield tp .metrics.throughput_bytes)" = $((MIB << 20))
-lw=$(jfield tp .metrics.throughput_write_mbps)
-lr=$(jfield tp .metrics.throughput_read_mbps)
+lw=$(jfield tp '.metrics.throughput_write_mbps * 100 | round / 100')
+lr=$(jfield tp '.metrics.throughput_read_mbps * 100 | round / 100')
 check "linkprobe reports MB/s both ways ($lw / $lr)" test -n "$lw" -a "$lw" != null -a -n "$lr" -a "$lr" != null
 v=$(jfield tp .verdict)
 check "the cable test's verdict is a link verdict ($v)" sh -c "case $v in GOOD|DEGRADED) ;; *) exit 1 ;; esac"
