@@ -378,8 +378,15 @@ static void run(struct cable *c)
 	json_object_object_add(r->metrics, "errors", json_object_new_int64((int64_t)f.errors));
 	json_object_object_add(r->metrics, "reenumerations",
 			       json_object_new_int64((int64_t)f.reenums));
-	if (app->throughput && c->link && !f.gone)
-		cable_throughput(app, r, c->link, c->info.speed);
+	if (app->throughput && !f.gone) {
+		if (c->link)
+			cable_throughput(app, r, c->link, c->info.speed);
+		else
+			diag_stage_skip(
+				r, DIAG_STAGE_THROUGHPUT,
+				"the usbmux interface is held by the daemon: --throughput runs on "
+				"the direct path only (stop the daemon, or use --direct)");
+	}
 }
 
 int cmd_cable_test(struct lp_app *app)
