@@ -36,7 +36,7 @@ ALL_LIBS = $(LP_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -lm -pthread
 
 # Layers (doc/HACKING.md): src/base <- usb <- proto <- src/capture <- src/device
 #   <- src/diag <- src/analyze <- src/cli. main.c links them.
-LAYERS := src/base usb proto src/capture src/device src/diag src/analyze src/cli
+LAYERS := src/base usb proto src/capture src/device src/diag src/fleet src/analyze src/cli
 LIB_SRC := $(filter-out src/cli/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB := $(B)/liblinkprobe.a

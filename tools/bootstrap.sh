@@ -1,7 +1,9 @@
 #!/bin/sh
 # bootstrap.sh - install the Debian 12 packages linkprobe's build and tests need.
 # Fast when everything is there (one dpkg-query). As root it runs apt-get;
-# otherwise it prints the exact command and exits 1.
+# otherwise it prints the exact command and exits 1. (prometheus is there for
+# promtool, which checks watch's metrics file and the example alert rules; the
+# package also brings a Prometheus server, started on systemd hosts.)
 #   tools/bootstrap.sh          build + unit/CLI tests (make, make check, make demo)
 #   tools/bootstrap.sh lab      + the QEMU USB lab (make lab)
 #   tools/bootstrap.sh package  + the Debian package build and its chroot test (make deb)
@@ -9,7 +11,7 @@ set -eu
 BUILD="build-essential pkg-config clang clang-format libclang-rt-14-dev libusb-1.0-0-dev libpcap-dev libplist-dev
 libplist-utils libssl-dev openssl libjson-c-dev libcmocka-dev tshark perl jq python3 time
 chromium fonts-dejavu-core
-mandoc bash-completion zsh"
+mandoc bash-completion zsh prometheus"
 LAB="qemu-system-x86 busybox-static usbmuxd libimobiledevice-utils libimobiledevice-dev libusbmuxd-tools udev kmod cpio xz-utils usbutils socat iproute2"
 PACKAGE="dpkg-dev debhelper fakeroot lintian debootstrap"
 want=$BUILD

@@ -3,7 +3,7 @@
 # include headers of its own layer and of the layers below it, never above;
 # includes are written from the repository root ("proto/mux.h"). Only src/cli
 # prints or exits.
-LAYERS="src/base usb proto src/capture src/device src/diag src/analyze src/cli"
+LAYERS="src/base usb proto src/capture src/device src/diag src/fleet src/analyze src/cli"
 rc=0
 bad() { echo "check-layers: $*" >&2; rc=1; }
 rank() { # layer index of a path, or nothing

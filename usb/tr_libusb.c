@@ -28,7 +28,7 @@
 #define LU_MAX_PORTS 7		     /* USB allows at most 7 tiers of hubs */
 #define LU_POLL_NS LP_NS_PER_S	     /* hotplug polling period without LIBUSB_CAP_HAS_HOTPLUG */
 #define LU_WAIT_SLICE_NS LP_NS_PER_S /* longest single libusb wait */
-#define LU_POLL_MAX_DEVS 64
+#define LU_POLL_MAX_DEVS 128	     /* as many as one listing (a rack of phones) */
 
 struct lu_ctx {
 	struct tr_ctx *ctx;

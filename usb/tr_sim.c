@@ -18,52 +18,109 @@
 
 /* ---- ops ---------------------------------------------------------------- */
 
+static int check_port(const struct tr_sim_port *pa, size_t i, struct lp_errinfo *e)
+{
+	const struct devmodel_ops *mo = pa->ops;
+
+	if (!mo || !pa->model)
+		return lp_err_set(e, LP_EINVAL, "sim: no device model given for device %zu", i);
+	if (!mo->attached || !mo->identity || !mo->reset || !mo->control || !mo->max_packet ||
+	    !mo->bulk_out || !mo->bulk_in_next || !mo->next_timer || !mo->tick)
+		return lp_err_set(e, LP_EINVAL, "sim: device model lacks a mandatory method");
+	if (pa->link.error_rate < 0 || pa->link.error_rate > 1.0)
+		return lp_err_set(e, LP_EINVAL, "sim: error rate %g outside [0,1]",
+				  pa->link.error_rate);
+	if (pa->link.churn_period_ns && pa->link.churn_gap_ns >= pa->link.churn_period_ns)
+		return lp_err_set(e, LP_EINVAL,
+				  "sim: churn gap must be shorter than the churn period");
+	return 0;
+}
+
 static int sim_init(struct tr_ctx *ctx, const void *varg, struct lp_errinfo *e)
 {
 	const struct tr_sim_arg *arg = varg;
 	struct sim_ctx *sp = sim_of(ctx);
-	const struct devmodel_ops *mo;
+	struct tr_sim_port one;
+	const struct tr_sim_port *pa;
+	size_t n;
 	uint64_t now;
+	int r;
 
-	if (!arg || !arg->ops)
+	if (!arg || (!arg->ops && !arg->nports))
 		return lp_err_set(e, LP_EINVAL, "sim: no device model given");
-	mo = arg->ops;
-	if (!mo->attached || !mo->identity || !mo->reset || !mo->control || !mo->max_packet ||
-	    !mo->bulk_out || !mo->bulk_in_next || !mo->next_timer || !mo->tick)
-		return lp_err_set(e, LP_EINVAL, "sim: device model lacks a mandatory method");
-	if (arg->link.error_rate < 0 || arg->link.error_rate > 1.0)
-		return lp_err_set(e, LP_EINVAL, "sim: error rate %g outside [0,1]",
-				  arg->link.error_rate);
+	if (arg->nports) {
+		if (!arg->ports || arg->nports > TR_SIM_MAX_PORTS)
+			return lp_err_set(e, LP_EINVAL, "sim: %zu devices (1 to %d on one bus)",
+					  arg->nports, TR_SIM_MAX_PORTS);
+		pa = arg->ports;
+		n = arg->nports;
+	} else {
+		one.ops = arg->ops;
+		one.model = arg->model;
+		one.link = arg->link;
+		pa = &one;
+		n = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r = check_port(&pa[i], i, e)))
+			return r;
+	sp->ports = calloc(n, sizeof(*sp->ports));
+	if (!sp->ports)
+		return lp_err_set(e, LP_ENOMEM, "sim: out of memory");
 	sp->ctx = ctx;
-	sp->arg = *arg;
-	if (sp->arg.link.speed == TR_SPEED_UNKNOWN)
-		sp->arg.link.speed = TR_SPEED_HIGH;
-	if (!sp->arg.bus)
-		sp->arg.bus = 1;
-	lp_rand_seed(&sp->rng, arg->link.seed);
-	sp->addr = SIM_ADDR_FIRST;
-	sp->session = 1;
-	sp->present = true;
+	sp->nports = n;
+	sp->bus = arg->bus ? arg->bus : 1;
+	sp->next_session = 1;
+	sp->next_addr = SIM_ADDR_FIRST;
 	now = sim_now(sp);
-	sp->timer_ref = now;
-	if (mo->attached(arg->model, now)) {
-		mo->reset(arg->model, now);
-		sp->stats.enumerations = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct sim_port *p = &sp->ports[i];
+		const struct tr_sim_link *l = &pa[i].link;
+
+		p->sp = sp;
+		p->index = (unsigned)i;
+		p->ops = pa[i].ops;
+		p->model = pa[i].model;
+		p->link = *l;
+		if (p->link.speed == TR_SPEED_UNKNOWN)
+			p->link.speed = TR_SPEED_HIGH;
+		lp_rand_seed(&p->rng, l->seed);
+		p->churn_next = !l->churn_period_ns ? UINT64_MAX
+				: l->churn_first_ns ? l->churn_first_ns
+						    : l->churn_period_ns;
+		p->present = true;
+		p->addr = sp->next_addr++;
+		p->session = sp->next_session++;
+		p->timer_ref = now;
+		/* one device: on the root port; several: behind hubs of 7 ports */
+		if (n == 1)
+			snprintf(p->port_path, sizeof(p->port_path), "%u-1", sp->bus);
+		else
+			snprintf(p->port_path, sizeof(p->port_path), "%u-%zu.%zu", sp->bus,
+				 1 + i / 7, 1 + i % 7);
+		if (p->ops->attached(p->model, now)) {
+			p->ops->reset(p->model, now);
+			p->stats.enumerations = 1;
+		}
 	}
 	return 0;
 }
 
 static void sim_exit(struct tr_ctx *ctx)
 {
-	(void)ctx;
+	struct sim_ctx *sp = sim_of(ctx);
+
+	free(sp->ports);
+	sp->ports = NULL;
+	sp->nports = 0;
 }
 
-static int get_config_value(struct sim_ctx *sp, int *cfg)
+static int get_config_value(struct sim_port *p, int *cfg)
 {
 	const uint8_t setup[8] = {0x80, USBD_REQ_GET_CONFIGURATION, 0, 0, 0, 0, 1, 0};
 	uint8_t v = 0;
 	size_t got = 0;
-	int r = sp->arg.ops->control(sp->arg.model, setup, &v, 1, &got, sim_now(sp));
+	int r = p->ops->control(p->model, setup, &v, 1, &got, sim_now(p->sp));
 
 	if (r)
 		return r;
@@ -76,25 +133,28 @@ static int sim_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size
 {
 	struct sim_ctx *sp = sim_of(ctx);
 	uint64_t now = sim_now(sp);
-	struct tr_devinfo di;
-	int cfg = 0;
+	size_t k = 0;
 
 	trs_advance(sp, now);
-	if (!sp->present || !sp->arg.ops->attached(sp->arg.model, now) || !max) {
-		*n = 0;
-		return 0;
+	for (size_t i = 0; i < sp->nports && k < max; i++) {
+		struct sim_port *p = &sp->ports[i];
+		struct tr_devinfo di;
+		int cfg = 0;
+
+		if (!trs_port_attached(p, now))
+			continue;
+		memset(&di, 0, sizeof(di));
+		di.bus = sp->bus;
+		di.addr = p->addr;
+		p->ops->identity(p->model, &di.vid, &di.pid, &di.num_configs);
+		di.speed = p->link.speed;
+		if (get_config_value(p, &cfg) == 0 && cfg > 0 && cfg < 256)
+			di.active_config = (uint8_t)cfg;
+		snprintf(di.port_path, sizeof(di.port_path), "%s", p->port_path);
+		di.session = p->session;
+		out[k++] = di;
 	}
-	memset(&di, 0, sizeof(di));
-	di.bus = sp->arg.bus;
-	di.addr = sp->addr;
-	sp->arg.ops->identity(sp->arg.model, &di.vid, &di.pid, &di.num_configs);
-	di.speed = sp->arg.link.speed;
-	if (get_config_value(sp, &cfg) == 0 && cfg > 0 && cfg < 256)
-		di.active_config = (uint8_t)cfg;
-	snprintf(di.port_path, sizeof(di.port_path), "%u-1", di.bus);
-	di.session = sp->session;
-	out[0] = di;
-	*n = 1;
+	*n = k;
 	return 0;
 }
 
@@ -103,19 +163,23 @@ static int sim_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr
 {
 	struct sim_ctx *sp = sim_of(ctx);
 	uint64_t now = sim_now(sp);
+	struct sim_port *p = NULL;
 	struct sim_dev *sd;
 
 	trs_advance(sp, now);
-	if (!sp->present || !sp->arg.ops->attached(sp->arg.model, now) ||
-	    info->session != sp->session)
+	for (size_t i = 0; i < sp->nports && !p; i++)
+		if (sp->ports[i].session == info->session)
+			p = &sp->ports[i];
+	if (!p || !trs_port_attached(p, now))
 		return lp_err_set(e, LP_ENODEV, "sim: device %u-%u is no longer attached",
 				  info->bus, info->addr);
 	sd = calloc(1, sizeof(*sd));
 	if (!sd)
 		return lp_err_set(e, LP_ENOMEM, "sim: out of memory");
 	sd->sp = sp;
+	sd->port = p;
 	sd->dev = dev;
-	sd->session = sp->session;
+	sd->session = p->session;
 	sd->next = sp->devs;
 	sp->devs = sd;
 	dev->priv = sd;
@@ -141,6 +205,7 @@ static void sim_close(struct tr_dev *dev)
 		while (sx) {
 			struct sim_xfer *nx = sx->next;
 			sx->x->priv = NULL;
+			trs_xfer_unlink(sp, sx);
 			free(sx);
 			sx = nx;
 		}
@@ -158,7 +223,7 @@ static int sim_get_configuration(struct tr_dev *dev, int *cfg)
 
 	if (!trs_dev_live(sd))
 		return LP_ENODEV;
-	r = get_config_value(sd->sp, &v);
+	r = get_config_value(sd->port, &v);
 	if (r)
 		return r == LP_ESTALL ? LP_EIO : r;
 	*cfg = v;
@@ -176,7 +241,7 @@ static bool any_claimed(const struct sim_dev *sd)
 static int sim_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo *e)
 {
 	struct sim_dev *sd = dev->priv;
-	struct sim_ctx *sp = sd->sp;
+	struct sim_port *p = sd->port;
 	uint8_t setup[8] = {0x00, USBD_REQ_SET_CONFIGURATION, (uint8_t)cfg, 0, 0, 0, 0, 0};
 	size_t got = 0;
 	int r;
@@ -188,7 +253,7 @@ static int sim_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo 
 		return lp_err_set(
 			e, LP_EBUSY,
 			"sim: an interface is claimed; release it before SET_CONFIGURATION");
-	r = sp->arg.ops->control(sp->arg.model, setup, NULL, 0, &got, sim_now(sp));
+	r = p->ops->control(p->model, setup, NULL, 0, &got, sim_now(sd->sp));
 	tr_notify_synthetic_control(dev, setup,
 				    !r		     ? TR_STATUS_COMPLETED
 				    : r == LP_ESTALL ? TR_STATUS_STALL
@@ -202,14 +267,14 @@ static int sim_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo 
 
 /* Does interface `ifnum` exist in configuration `cfg`? Asks the model for
  * its configuration descriptors; if it will not say, assume yes. */
-static bool iface_exists(struct sim_ctx *sp, int cfg, int ifnum)
+static bool iface_exists(struct sim_port *p, int cfg, int ifnum)
 {
 	uint8_t buf[USBD_CONFIG_MAX_TOTAL];
 	uint16_t vid, pid;
 	uint8_t ncfg = 0;
 	bool answered = false;
 
-	sp->arg.ops->identity(sp->arg.model, &vid, &pid, &ncfg);
+	p->ops->identity(p->model, &vid, &pid, &ncfg);
 	for (unsigned i = 0; i < ncfg; i++) {
 		uint8_t setup[8] = {0x80,
 				    USBD_REQ_GET_DESCRIPTOR,
@@ -222,7 +287,7 @@ static bool iface_exists(struct sim_ctx *sp, int cfg, int ifnum)
 		struct usbd_config c;
 		size_t got = 0;
 
-		if (sp->arg.ops->control(sp->arg.model, setup, buf, sizeof(buf), &got, sim_now(sp)))
+		if (p->ops->control(p->model, setup, buf, sizeof(buf), &got, sim_now(p->sp)))
 			continue;
 		if (usbd_parse_config(buf, got < sizeof(buf) ? got : sizeof(buf), &c))
 			continue;
@@ -247,13 +312,13 @@ static int sim_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo 
 		return lp_err_set(e, LP_ENODEV, "sim: device is gone");
 	if (ifnum < 0 || ifnum > 255)
 		return lp_err_set(e, LP_EINVAL, "sim: bad interface number %d", ifnum);
-	r = get_config_value(sp, &cfg);
+	r = get_config_value(sd->port, &cfg);
 	if (r)
 		return lp_err_set(e, LP_EIO, "sim: GET_CONFIGURATION failed (%s)", lp_errname(r));
 	if (!cfg)
 		return lp_err_set(e, LP_EINVAL, "sim: device is unconfigured; no interface %d",
 				  ifnum);
-	if (!iface_exists(sp, cfg, ifnum))
+	if (!iface_exists(sd->port, cfg, ifnum))
 		return lp_err_set(e, LP_EINVAL, "sim: configuration %d has no interface %d", cfg,
 				  ifnum);
 	for (struct sim_dev *o = sp->devs; o; o = o->next) {
@@ -289,7 +354,7 @@ static int sim_submit(struct tr_xfer *x)
 	if (!trs_dev_live(sd))
 		return LP_ENODEV;
 	if (x->type == TR_XFER_BULK &&
-	    ((x->endpoint & 0x0f) == 0 || !sp->arg.ops->max_packet(sp->arg.model, x->endpoint)))
+	    ((x->endpoint & 0x0f) == 0 || !sd->port->ops->max_packet(sd->port->model, x->endpoint)))
 		return LP_EINVAL; /* no such endpoint in the active configuration */
 	sx = calloc(1, sizeof(*sx));
 	if (!sx)
@@ -303,6 +368,8 @@ static int sim_submit(struct tr_xfer *x)
 	for (pp = &e->head; *pp; pp = &(*pp)->next)
 		;
 	*pp = sx;
+	sd->busy |= 1u << ep_index(x->endpoint);
+	trs_xfer_link(sp, sx);
 	x->priv = sx;
 	return 0;
 }
@@ -345,14 +412,10 @@ static int sim_handle_events(struct tr_ctx *ctx, uint64_t deadline_ns)
 static int sim_wait_hotplug(struct tr_ctx *ctx, uint64_t deadline_ns)
 {
 	struct sim_ctx *sp = sim_of(ctx);
-	const struct tr_sim_link *l = &sp->arg.link;
-	uint64_t now = sim_now(sp), t = deadline_ns;
+	uint64_t now = sim_now(sp), t;
 
 	trs_advance(sp, now);
-	if (l->disconnect_at_ns && !sp->disconnect_done)
-		t = min64(t, l->disconnect_at_ns);
-	if (!sp->present && sp->disconnect_done)
-		t = min64(t, sp->back_at);
+	t = min64(deadline_ns, trs_next_plug_event(sp));
 	if (t > now)
 		lp_clock_sleep_until(ctx->env.clock, t);
 	trs_advance(sp, sim_now(sp));
@@ -361,13 +424,32 @@ static int sim_wait_hotplug(struct tr_ctx *ctx, uint64_t deadline_ns)
 
 void tr_sim_get_stats(struct tr_ctx *ctx, struct tr_sim_stats *st)
 {
+	struct sim_ctx *sp;
+
 	if (!st)
 		return;
-	if (!ctx || ctx->ops != &tr_sim_ops) {
-		memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st));
+	if (!ctx || ctx->ops != &tr_sim_ops)
 		return;
+	sp = sim_of(ctx);
+	for (size_t i = 0; i < sp->nports; i++) {
+		st->disconnects += sp->ports[i].stats.disconnects;
+		st->enumerations += sp->ports[i].stats.enumerations;
+		st->errors_injected += sp->ports[i].stats.errors_injected;
 	}
-	*st = sim_of(ctx)->stats;
+}
+
+int tr_sim_port_stats(struct tr_ctx *ctx, size_t i, struct tr_sim_stats *st)
+{
+	struct sim_ctx *sp;
+
+	if (!st || !ctx || ctx->ops != &tr_sim_ops)
+		return LP_EINVAL;
+	sp = sim_of(ctx);
+	if (i >= sp->nports)
+		return LP_ENOENT;
+	*st = sp->ports[i].stats;
+	return 0;
 }
 
 const struct tr_ops tr_sim_ops = {

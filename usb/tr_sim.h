@@ -20,6 +20,13 @@
  *  - Faults: a per-transfer error rate (TR_STATUS_ERROR), and a scheduled
  *    disconnect with re-enumeration (all transfers end NO_DEVICE, the device is
  *    absent for `reenum_gap_ns`, then lists again with a new address).
+ *  - Churn: a device that leaves the bus for churn_gap_ns every
+ *    churn_period_ns (first at churn_first_ns) and comes back each time as
+ *    a new attachment (new address and session), as a phone on a loose
+ *    connector or a test rack's USB switch does.
+ *  - Several devices: one bus carries up to TR_SIM_MAX_PORTS devices, each
+ *    with its own model, link, address, port path ("1-H.P": hub H, port P)
+ *    and session; they share nothing but the clock and one event loop.
  */
 #ifndef LP_TR_SIM_H
 #define LP_TR_SIM_H
@@ -35,23 +42,41 @@ struct tr_sim_link {
 	uint64_t disconnect_at_ns; /* 0 = never; else drop the device at this time */
 	uint64_t reenum_gap_ns;	   /* absent for this long, then re-enumerates */
 	uint64_t seed;		   /* for error_rate */
+	uint64_t churn_period_ns;  /* 0 = no churn; else leave every period... */
+	uint64_t churn_gap_ns;	   /* ... for this long (< period) ... */
+	uint64_t churn_first_ns;   /* ... the first time at this time */
+};
+
+#define TR_SIM_MAX_PORTS 120 /* devices on one simulated bus (addresses 2..127) */
+
+/* One device on the simulated bus. Borrowed for the context's life. */
+struct tr_sim_port {
+	const struct devmodel_ops *ops;
+	void *model;
+	struct tr_sim_link link;
 };
 
 /* Argument for tr_ctx_new(&tr_sim_ops, env, &arg, ...). Borrowed for the
  * context's life. */
 struct tr_sim_arg {
-	const struct devmodel_ops *ops;
+	const struct devmodel_ops *ops; /* one device (when nports is 0) */
 	void *model;
 	struct tr_sim_link link;
 	uint8_t bus; /* bus number reported (default 1 if 0) */
+	/* several devices: ports[0..nports), nports <= TR_SIM_MAX_PORTS; ops,
+	 * model and link above are then ignored. Port i is at address 2 + i. */
+	const struct tr_sim_port *ports;
+	size_t nports;
 };
 
-/* Statistics of the link (for tests and the cable test). */
+/* Statistics of the link (for tests and the cable test): summed over every
+ * device on the bus, or of port `i` only. */
 struct tr_sim_stats {
 	uint32_t disconnects;
 	uint32_t enumerations;
 	uint64_t errors_injected;
 };
 void tr_sim_get_stats(struct tr_ctx *ctx, struct tr_sim_stats *st);
+int tr_sim_port_stats(struct tr_ctx *ctx, size_t i, struct tr_sim_stats *st);
 
 #endif

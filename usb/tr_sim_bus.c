@@ -29,12 +29,12 @@
 
 /* Bus time of `pkts` packets; at full speed a bulk packet carries at most 64
  * bytes whatever the model claims, so the packet count is redone for it. */
-static uint64_t data_ns(const struct sim_ctx *sp, size_t bytes, uint16_t mps, bool zlp)
+static uint64_t data_ns(const struct sim_port *p, size_t bytes, uint16_t mps, bool zlp)
 {
 	uint64_t frame_ns = 125 * LP_NS_PER_US, per_frame = 13, pkts;
 	uint16_t bus_mps = mps;
 
-	if (sp->arg.link.speed == TR_SPEED_FULL || sp->arg.link.speed == TR_SPEED_LOW) {
+	if (p->link.speed == TR_SPEED_FULL || p->link.speed == TR_SPEED_LOW) {
 		frame_ns = LP_NS_PER_MS;
 		per_frame = 19;
 		if (bus_mps > 64)
@@ -60,96 +60,198 @@ void trs_dev_clear_data(struct sim_dev *sd)
 		ep_clear_data(&sd->ep[i]);
 }
 
-bool trs_dev_live(const struct sim_dev *sd)
+bool trs_port_attached(const struct sim_port *p, uint64_t now)
 {
-	const struct sim_ctx *sp = sd->sp;
-	return sp->present && sd->session == sp->session &&
-	       sp->arg.ops->attached(sp->arg.model, sim_now(sp));
+	return p->present && p->ops->attached(p->model, now);
 }
 
-/* ---- disconnect and re-enumeration (pure state; completions come later) -- */
+bool trs_dev_live(const struct sim_dev *sd)
+{
+	const struct sim_port *p = sd->port;
+	return sd->session == p->session && trs_port_attached(p, sim_now(sd->sp));
+}
+
+void trs_xfer_link(struct sim_ctx *sp, struct sim_xfer *sx)
+{
+	sx->all_next = NULL;
+	sx->all_prev = sp->all_tail;
+	if (sp->all_tail)
+		sp->all_tail->all_next = sx;
+	else
+		sp->all = sx;
+	sp->all_tail = sx;
+}
+
+void trs_xfer_unlink(struct sim_ctx *sp, struct sim_xfer *sx)
+{
+	if (sx->all_prev)
+		sx->all_prev->all_next = sx->all_next;
+	else
+		sp->all = sx->all_next;
+	if (sx->all_next)
+		sx->all_next->all_prev = sx->all_prev;
+	else
+		sp->all_tail = sx->all_prev;
+	sx->all_prev = sx->all_next = NULL;
+}
+
+/* ---- departures and re-enumeration (pure state; completions come later) - */
+
+/* The next departure of a present port: its one-shot disconnect or churn. */
+static uint64_t next_leave(const struct sim_port *p, bool *churn)
+{
+	const struct tr_sim_link *l = &p->link;
+	uint64_t t = UINT64_MAX;
+
+	*churn = false;
+	if (!p->present)
+		return UINT64_MAX;
+	if (l->disconnect_at_ns && !p->disconnect_done)
+		t = l->disconnect_at_ns;
+	if (p->churn_next < t) {
+		t = p->churn_next;
+		*churn = true;
+	}
+	return t;
+}
+
+static uint8_t alloc_addr(struct sim_ctx *sp)
+{
+	/* round robin over the bus's addresses, skipping those in use, as the
+	 * kernel hands out device numbers */
+	for (unsigned k = 0; k <= SIM_ADDR_LAST - SIM_ADDR_FIRST; k++) {
+		uint8_t a = sp->next_addr;
+		bool used = false;
+
+		sp->next_addr = a >= SIM_ADDR_LAST ? SIM_ADDR_FIRST : (uint8_t)(a + 1);
+		for (size_t i = 0; i < sp->nports && !used; i++)
+			used = sp->ports[i].present && sp->ports[i].addr == a;
+		if (!used)
+			return a;
+	}
+	return SIM_ADDR_FIRST;
+}
+
+static void port_leave(struct sim_ctx *sp, struct sim_port *p, uint64_t at, bool churn)
+{
+	const struct tr_sim_link *l = &p->link;
+
+	p->present = false;
+	if (churn) {
+		p->back_at = add_sat(at, l->churn_gap_ns);
+		p->churn_next = add_sat(at, l->churn_period_ns);
+	} else {
+		p->disconnect_done = true;
+		p->back_at = add_sat(at, l->reenum_gap_ns);
+	}
+	p->stats.disconnects++;
+	for (struct sim_dev *sd = sp->devs; sd; sd = sd->next) {
+		if (sd->port != p || sd->session != p->session)
+			continue;
+		for (unsigned i = 0; i < SIM_EPS; i++) {
+			for (struct sim_xfer *sx = sd->ep[i].head; sx; sx = sx->next) {
+				/* ended before the unplug: keeps its own outcome */
+				if (due_time(sx) <= at)
+					continue;
+				sx->dead = true;
+				sx->decided = true;
+				sx->done_at = at;
+				sx->st = TR_STATUS_NO_DEVICE;
+			}
+		}
+		trs_dev_clear_data(sd);
+	}
+	lp_logf(sp->ctx->env.log, LP_LOG_DEBUG, "sim: device %s unplugged at %llu ns", p->port_path,
+		(unsigned long long)at);
+}
+
+static void port_back(struct sim_ctx *sp, struct sim_port *p, uint64_t now)
+{
+	p->present = true;
+	p->addr = alloc_addr(sp);
+	p->session = sp->next_session++;
+	p->ops->reset(p->model, now);
+	p->stats.enumerations++;
+	lp_logf(sp->ctx->env.log, LP_LOG_DEBUG, "sim: device %s re-enumerated at address %u",
+		p->port_path, p->addr);
+}
 
 void trs_advance(struct sim_ctx *sp, uint64_t now)
 {
-	const struct tr_sim_link *l = &sp->arg.link;
+	for (size_t i = 0; i < sp->nports; i++) {
+		struct sim_port *p = &sp->ports[i];
 
-	if (l->disconnect_at_ns && !sp->disconnect_done && now >= l->disconnect_at_ns) {
-		sp->disconnect_done = true;
-		sp->present = false;
-		sp->back_at = add_sat(l->disconnect_at_ns, l->reenum_gap_ns);
-		sp->stats.disconnects++;
-		for (struct sim_dev *sd = sp->devs; sd; sd = sd->next) {
-			if (sd->session != sp->session)
-				continue;
-			for (unsigned i = 0; i < SIM_EPS; i++) {
-				for (struct sim_xfer *sx = sd->ep[i].head; sx; sx = sx->next) {
-					/* ended before the unplug: keeps its own outcome */
-					if (due_time(sx) <= l->disconnect_at_ns)
-						continue;
-					sx->dead = true;
-					sx->decided = true;
-					sx->done_at = l->disconnect_at_ns;
-					sx->st = TR_STATUS_NO_DEVICE;
-				}
-			}
-			trs_dev_clear_data(sd);
+		/* a long sleep may span several churn cycles: play them in order */
+		for (int guard = 0; guard < 64; guard++) {
+			bool churn;
+			uint64_t t = next_leave(p, &churn);
+
+			if (p->present && now >= t)
+				port_leave(sp, p, t, churn);
+			else if (!p->present && now >= p->back_at)
+				port_back(sp, p, now);
+			else
+				break;
 		}
-		lp_logf(sp->ctx->env.log, LP_LOG_DEBUG, "sim: device unplugged at %llu ns",
-			(unsigned long long)l->disconnect_at_ns);
 	}
-	if (!sp->present && sp->disconnect_done && now >= sp->back_at) {
-		sp->present = true;
-		sp->addr = sp->addr >= SIM_ADDR_LAST ? SIM_ADDR_FIRST : (uint8_t)(sp->addr + 1);
-		sp->session++;
-		sp->arg.ops->reset(sp->arg.model, now);
-		sp->stats.enumerations++;
-		lp_logf(sp->ctx->env.log, LP_LOG_DEBUG, "sim: device re-enumerated at address %u",
-			sp->addr);
+}
+
+uint64_t trs_next_plug_event(const struct sim_ctx *sp)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < sp->nports; i++) {
+		const struct sim_port *p = &sp->ports[i];
+		bool churn;
+
+		t = min64(t, p->present ? next_leave(p, &churn) : p->back_at);
 	}
+	return t;
 }
 
 /* ---- deciding transfers ------------------------------------------------- */
 
-static bool sim_inject_error(struct sim_ctx *sp)
+static bool sim_inject_error(struct sim_port *p)
 {
-	double r = sp->arg.link.error_rate;
+	double r = p->link.error_rate;
 
 	if (r <= 0)
 		return false;
-	if (r < 1.0 && lp_rand_unit(&sp->rng) >= r)
+	if (r < 1.0 && lp_rand_unit(&p->rng) >= r)
 		return false;
-	sp->stats.errors_injected++;
+	p->stats.errors_injected++;
 	return true;
 }
 
-static void decide(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, uint64_t start,
+static void decide(const struct sim_port *p, struct sim_ep *e, struct sim_xfer *sx, uint64_t start,
 		   uint64_t bus_ns, enum tr_status st)
 {
 	sx->decided = true;
 	sx->st = st;
-	if (sp->arg.link.link_off) {
+	if (p->link.link_off) {
 		sx->done_at = start;
 		return;
 	}
 	start = max64(start, e->bus_free);
 	e->bus_free = add_sat(start, bus_ns);
-	sx->done_at = add_sat(e->bus_free, sp->arg.link.latency_ns);
+	sx->done_at = add_sat(e->bus_free, p->link.latency_ns);
 }
 
 /* IN: take device data into the host buffer; decide when the host transfer
  * ends (buffer full, short packet, ZLP). Returns false if it must wait. */
 static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, uint64_t now)
 {
-	const struct devmodel_ops *mo = sp->arg.ops;
+	struct sim_port *p = sx->sd->port;
+	const struct devmodel_ops *mo = p->ops;
 	struct tr_xfer *x = sx->x;
-	uint16_t mps = mo->max_packet(sp->arg.model, x->endpoint);
+	uint16_t mps = mo->max_packet(p->model, x->endpoint);
 	size_t bytes = 0;
 	bool zlp = false, ended = false;
 	enum tr_status st = TR_STATUS_COMPLETED;
 
 	if (!mps) {
 		/* the endpoint vanished with a configuration change */
-		decide(sp, e, sx, now, 0, TR_STATUS_ERROR);
+		decide(p, e, sx, now, 0, TR_STATUS_ERROR);
 		return true;
 	}
 	for (;;) {
@@ -169,7 +271,7 @@ static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, u
 			const uint8_t *d = NULL;
 			size_t l = 0;
 			bool z = false;
-			int r = mo->bulk_in_next(sp->arg.model, x->endpoint, &d, &l, &z, now);
+			int r = mo->bulk_in_next(p->model, x->endpoint, &d, &l, &z, now);
 
 			if (r)
 				break;
@@ -179,12 +281,12 @@ static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, u
 				continue;
 			}
 			if (l > e->cur_cap) {
-				uint8_t *p = realloc(e->cur, l);
-				if (!p) {
-					decide(sp, e, sx, now, 0, TR_STATUS_ERROR);
+				uint8_t *nb = realloc(e->cur, l);
+				if (!nb) {
+					decide(p, e, sx, now, 0, TR_STATUS_ERROR);
 					return true;
 				}
-				e->cur = p;
+				e->cur = nb;
 				e->cur_cap = l;
 			}
 			if (l)
@@ -242,26 +344,33 @@ static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, u
 	}
 	if (!ended) {
 		/* partial data occupies the bus now; the rest comes later */
-		if (bytes && !sp->arg.link.link_off) {
+		if (bytes && !p->link.link_off) {
 			uint64_t start = max64(now, e->bus_free);
-			e->bus_free = add_sat(start, data_ns(sp, bytes, mps, false));
+			e->bus_free = add_sat(start, data_ns(p, bytes, mps, false));
 		}
 		return false;
 	}
-	if (st == TR_STATUS_COMPLETED && sim_inject_error(sp))
+	if (st == TR_STATUS_COMPLETED && sim_inject_error(p))
 		st = TR_STATUS_ERROR;
-	decide(sp, e, sx, max64(now, x->submit_ns), data_ns(sp, bytes, mps, zlp), st);
+	decide(p, e, sx, max64(now, x->submit_ns), data_ns(p, bytes, mps, zlp), st);
 	return true;
 }
 
 void trs_pump(struct sim_ctx *sp, uint64_t now)
 {
 	for (struct sim_dev *sd = sp->devs; sd; sd = sd->next) {
-		if (!trs_dev_live(sd))
+		struct sim_port *p = sd->port;
+
+		if (!sd->busy || !trs_dev_live(sd))
 			continue;
-		for (unsigned i = 0; i < SIM_EPS; i++) {
+		for (uint32_t bits = sd->busy; bits; bits &= bits - 1) {
+			unsigned i = (unsigned)__builtin_ctz(bits);
 			struct sim_ep *e = &sd->ep[i];
 
+			if (!e->head) {
+				sd->busy &= ~(1u << i);
+				continue;
+			}
 			for (struct sim_xfer *sx = e->head; sx; sx = sx->next) {
 				struct tr_xfer *x = sx->x;
 
@@ -269,18 +378,17 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 				    sx->timeout_at <= now)
 					continue;
 				if (x->type == TR_XFER_CONTROL) {
-					decide(sp, e, sx, x->submit_ns, SIM_CONTROL_NS,
+					decide(p, e, sx, x->submit_ns, SIM_CONTROL_NS,
 					       TR_STATUS_COMPLETED);
 				} else if (!(x->endpoint & 0x80)) {
-					uint16_t mps = sp->arg.ops->max_packet(sp->arg.model,
-									       x->endpoint);
+					uint16_t mps = p->ops->max_packet(p->model, x->endpoint);
 					enum tr_status st = TR_STATUS_COMPLETED;
 					if (!mps)
 						st = TR_STATUS_ERROR;
-					else if (sim_inject_error(sp))
+					else if (sim_inject_error(p))
 						st = TR_STATUS_ERROR;
-					decide(sp, e, sx, x->submit_ns,
-					       data_ns(sp, x->len, mps, false), st);
+					decide(p, e, sx, x->submit_ns,
+					       data_ns(p, x->len, mps, false), st);
 				} else if (!fill_in(sp, e, sx, now)) {
 					break; /* later IN transfers wait behind this one */
 				}
@@ -291,56 +399,56 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 
 /* ---- completing --------------------------------------------------------- */
 
-static void deliver_out(struct sim_ctx *sp, struct sim_ep *e, uint8_t ep, const uint8_t *d,
+static void deliver_out(struct sim_port *p, struct sim_ep *e, uint8_t ep, const uint8_t *d,
 			size_t len, uint64_t now)
 {
-	const struct devmodel_ops *mo = sp->arg.ops;
-	uint16_t mps = mo->max_packet(sp->arg.model, ep);
+	const struct devmodel_ops *mo = p->ops;
+	uint16_t mps = mo->max_packet(p->model, ep);
 	bool ended = !len || !mps || len % mps;
 
 	if (len && (e->acc_len || !ended)) {
 		if (e->acc_len + len > SIM_OUT_ACCUM_MAX) {
-			mo->bulk_out(sp->arg.model, ep, e->acc, e->acc_len, now);
+			mo->bulk_out(p->model, ep, e->acc, e->acc_len, now);
 			e->acc_len = 0;
 		}
 		if (e->acc_len + len > e->acc_cap) {
 			size_t nc = e->acc_len + len;
-			uint8_t *p = realloc(e->acc, nc < 4096 ? 4096 : nc);
-			if (!p) {
+			uint8_t *nb = realloc(e->acc, nc < 4096 ? 4096 : nc);
+			if (!nb) {
 				/* keep the device's view whole at least up to here */
 				if (e->acc_len)
-					mo->bulk_out(sp->arg.model, ep, e->acc, e->acc_len, now);
+					mo->bulk_out(p->model, ep, e->acc, e->acc_len, now);
 				e->acc_len = 0;
-				mo->bulk_out(sp->arg.model, ep, d, len, now);
+				mo->bulk_out(p->model, ep, d, len, now);
 				return;
 			}
-			e->acc = p;
+			e->acc = nb;
 			e->acc_cap = nc < 4096 ? 4096 : nc;
 		}
 		memcpy(e->acc + e->acc_len, d, len);
 		e->acc_len += len;
 		if (ended) {
-			mo->bulk_out(sp->arg.model, ep, e->acc, e->acc_len, now);
+			mo->bulk_out(p->model, ep, e->acc, e->acc_len, now);
 			e->acc_len = 0;
 		}
 		return;
 	}
 	if (len)
-		mo->bulk_out(sp->arg.model, ep, d, len, now);
+		mo->bulk_out(p->model, ep, d, len, now);
 	else if (e->acc_len) {
-		mo->bulk_out(sp->arg.model, ep, e->acc, e->acc_len, now);
+		mo->bulk_out(p->model, ep, e->acc, e->acc_len, now);
 		e->acc_len = 0;
 	}
 }
 
-static void run_control(struct sim_ctx *sp, struct sim_dev *sd, struct tr_xfer *x, uint64_t now,
-			enum tr_status *st, size_t *actual)
+static void run_control(struct sim_dev *sd, struct tr_xfer *x, uint64_t now, enum tr_status *st,
+			size_t *actual)
 {
 	uint16_t wlen = (uint16_t)(x->setup[6] | x->setup[7] << 8);
 	size_t n = wlen < x->len ? wlen : x->len, got = 0;
 	int r;
 
-	r = sp->arg.ops->control(sp->arg.model, x->setup, x->buf, n, &got, now);
+	r = sd->port->ops->control(sd->port->model, x->setup, x->buf, n, &got, now);
 	if (r) {
 		*st = r == LP_ESTALL ? TR_STATUS_STALL : TR_STATUS_ERROR;
 		*actual = 0;
@@ -383,15 +491,16 @@ static void finish(struct sim_ctx *sp, struct sim_xfer *sx, uint64_t now)
 	}
 	if (in)
 		actual = sx->got;
-	if (st == TR_STATUS_COMPLETED && !sx->dead && sd->session == sp->session) {
+	if (st == TR_STATUS_COMPLETED && !sx->dead && sd->session == sd->port->session) {
 		if (x->type == TR_XFER_CONTROL)
-			run_control(sp, sd, x, now, &st, &actual);
+			run_control(sd, x, now, &st, &actual);
 		else if (!in) {
-			deliver_out(sp, e, x->endpoint, x->buf, x->len, now);
+			deliver_out(sd->port, e, x->endpoint, x->buf, x->len, now);
 			actual = x->len;
 		}
 	}
 	unlink_xfer(e, sx);
+	trs_xfer_unlink(sp, sx);
 	x->priv = NULL;
 	free(sx);
 	tr_complete(x, st, actual);
@@ -408,17 +517,14 @@ int trs_complete_due(struct sim_ctx *sp, uint64_t now)
 		struct sim_xfer *best = NULL;
 		uint64_t bt = UINT64_MAX;
 
-		for (struct sim_dev *sd = sp->devs; sd; sd = sd->next) {
-			for (unsigned i = 0; i < SIM_EPS; i++) {
-				for (struct sim_xfer *sx = sd->ep[i].head; sx; sx = sx->next) {
-					uint64_t t = due_time(sx);
-					if (sx->seq >= limit || t > now)
-						continue;
-					if (!best || t < bt || (t == bt && sx->seq < best->seq)) {
-						best = sx;
-						bt = t;
-					}
-				}
+		/* the list is in submit order: the first of the earliest wins */
+		for (struct sim_xfer *sx = sp->all; sx; sx = sx->all_next) {
+			uint64_t t = due_time(sx);
+			if (sx->seq >= limit || t > now)
+				continue;
+			if (!best || t < bt) {
+				best = sx;
+				bt = t;
 			}
 		}
 		if (!best)
@@ -430,29 +536,30 @@ int trs_complete_due(struct sim_ctx *sp, uint64_t now)
 
 uint64_t trs_next_event(struct sim_ctx *sp, uint64_t now)
 {
-	const struct tr_sim_link *l = &sp->arg.link;
-	uint64_t t = sp->arg.ops->next_timer(sp->arg.model, sp->timer_ref);
+	uint64_t t = trs_next_plug_event(sp);
 
-	if (l->disconnect_at_ns && !sp->disconnect_done)
-		t = min64(t, l->disconnect_at_ns);
-	if (!sp->present && sp->disconnect_done)
-		t = min64(t, sp->back_at);
-	for (struct sim_dev *sd = sp->devs; sd; sd = sd->next)
-		for (unsigned i = 0; i < SIM_EPS; i++)
-			for (struct sim_xfer *sx = sd->ep[i].head; sx; sx = sx->next)
-				t = min64(t, due_time(sx));
+	(void)now;
+	for (size_t i = 0; i < sp->nports; i++) {
+		struct sim_port *p = &sp->ports[i];
+		t = min64(t, p->ops->next_timer(p->model, p->timer_ref));
+	}
+	for (struct sim_xfer *sx = sp->all; sx; sx = sx->all_next)
+		t = min64(t, due_time(sx));
 	return t;
 }
 
 void trs_run_timers(struct sim_ctx *sp, uint64_t now)
 {
-	const struct devmodel_ops *mo = sp->arg.ops;
+	for (size_t k = 0; k < sp->nports; k++) {
+		struct sim_port *p = &sp->ports[k];
+		const struct devmodel_ops *mo = p->ops;
 
-	for (int i = 0; i < SIM_TICKS_PER_LOOP; i++) {
-		uint64_t t = mo->next_timer(sp->arg.model, sp->timer_ref);
-		if (t > now)
-			return;
-		mo->tick(sp->arg.model, now);
-		sp->timer_ref = now;
+		for (int i = 0; i < SIM_TICKS_PER_LOOP; i++) {
+			uint64_t t = mo->next_timer(p->model, p->timer_ref);
+			if (t > now)
+				break;
+			mo->tick(p->model, now);
+			p->timer_ref = now;
+		}
 	}
 }

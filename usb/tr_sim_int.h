@@ -16,11 +16,13 @@
 
 struct sim_ctx;
 struct sim_dev;
+struct sim_port;
 
 struct sim_xfer {
 	struct tr_xfer *x;
 	struct sim_dev *sd;
-	struct sim_xfer *next; /* endpoint queue, submit order */
+	struct sim_xfer *next;		      /* endpoint queue, submit order */
+	struct sim_xfer *all_prev, *all_next; /* every in-flight transfer, submit order */
 	uint64_t seq;
 	bool decided; /* done_at and st are final */
 	bool dead;    /* the device went away: ends NO_DEVICE */
@@ -45,28 +47,47 @@ struct sim_ep {
 	bool zlp_pending; /* ZLP left after a transfer that filled the host buffer */
 };
 
+/* An open handle on one attachment of a port. */
 struct sim_dev {
 	struct sim_ctx *sp;
+	struct sim_port *port;
 	struct tr_dev *dev;
 	struct sim_dev *next;
 	uint32_t session;
+	uint32_t busy;	     /* bit i: ep[i] has transfers queued */
 	uint8_t claimed[32]; /* bitmap of interface numbers */
 	struct sim_ep ep[SIM_EPS];
 };
 
-struct sim_ctx {
-	struct tr_ctx *ctx;
-	struct tr_sim_arg arg;
+/* One device on the bus: its model, link and plug state. */
+struct sim_port {
+	struct sim_ctx *sp;
+	unsigned index;
+	const struct devmodel_ops *ops;
+	void *model;
+	struct tr_sim_link link;
 	struct lp_rand rng;
 	struct tr_sim_stats stats;
 	bool present;
-	bool disconnect_done;
-	uint64_t back_at;
+	bool disconnect_done; /* the link's one-shot disconnect happened */
+	uint64_t back_at;     /* absent: re-enumerates at this time */
+	uint64_t churn_next;  /* next churn departure (UINT64_MAX: none) */
 	uint8_t addr;
 	uint32_t session;
 	uint64_t timer_ref; /* model timers are asked for relative to the last tick */
+	char port_path[32];
+};
+
+struct sim_ctx {
+	struct tr_ctx *ctx;
+	uint8_t bus;
+	struct sim_port *ports;
+	size_t nports;
+	uint32_t next_session;
+	uint8_t next_addr;
 	uint64_t seq;
-	struct sim_dev *devs;
+	struct sim_dev *devs;		 /* open handles */
+	struct sim_xfer *all, *all_tail; /* in flight, submit order */
 };
 
 static inline uint64_t add_sat(uint64_t a, uint64_t b)
@@ -119,9 +140,16 @@ static inline uint64_t due_time(const struct sim_xfer *sx)
 void trs_dev_clear_data(struct sim_dev *sd);
 /* Is the attachment this handle was opened on still on the bus? */
 bool trs_dev_live(const struct sim_dev *sd);
-/* Apply a scheduled disconnect or re-enumeration due by `now` (state only;
- * the transfers it kills complete later). */
+/* Is port p's device attached now? */
+bool trs_port_attached(const struct sim_port *p, uint64_t now);
+/* Apply scheduled departures and re-enumerations due by `now` on every port
+ * (state only; the transfers they kill complete later). */
 void trs_advance(struct sim_ctx *sp, uint64_t now);
+/* Earliest departure or re-enumeration to come on any port (UINT64_MAX: none). */
+uint64_t trs_next_plug_event(const struct sim_ctx *sp);
+/* Link and unlink an in-flight transfer (submit order). */
+void trs_xfer_link(struct sim_ctx *sp, struct sim_xfer *sx);
+void trs_xfer_unlink(struct sim_ctx *sp, struct sim_xfer *sx);
 /* Decide every transfer that can be decided at `now`. */
 void trs_pump(struct sim_ctx *sp, uint64_t now);
 /* Complete every transfer due by `now` that existed when called, in (due
@@ -130,7 +158,7 @@ int trs_complete_due(struct sim_ctx *sp, uint64_t now);
 /* Earliest time anything happens: a completion, a timeout, a model timer, a
  * disconnect or re-enumeration. */
 uint64_t trs_next_event(struct sim_ctx *sp, uint64_t now);
-/* Run the model's timers due by `now`. */
+/* Run the models' timers due by `now`. */
 void trs_run_timers(struct sim_ctx *sp, uint64_t now);
 
 #endif

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "usb/tr_task.h"
+
 #define REAP_NS LP_NS_PER_S /* bounded wait for cancellations to come back */
 
 struct core_dev {
@@ -239,6 +241,7 @@ int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **o
 		free(cd);
 		return rc;
 	}
+	tr_task_adopt_dev(&cd->pub);
 	*out = &cd->pub;
 	return 0;
 }
@@ -269,6 +272,15 @@ static void live_del(struct core_dev *cd, struct tr_xfer *x)
 	}
 }
 
+/* The one place the core waits for the backend: inside a task, the task
+ * yields to the scheduler, which waits for every task at once. */
+static int core_wait(struct tr_ctx *ctx, uint64_t deadline_ns)
+{
+	if (tr_task_yield(ctx, deadline_ns))
+		return 0;
+	return ctx->ops->handle_events(ctx, deadline_ns);
+}
+
 /* A cancelled transfer that did not come back in time and whose memory the
  * caller is about to release: the backend severs it (it never touches x or
  * its buffer again), the core forgets it and nobody is called back. */
@@ -291,7 +303,7 @@ static void reap(struct tr_dev *dev, uint64_t deadline)
 	struct tr_ctx *ctx = dev->ctx;
 
 	while (core_of(dev)->nlive > 0 && now_ns(ctx) < deadline) {
-		if (ctx->ops->handle_events(ctx, deadline) < 0)
+		if (core_wait(ctx, deadline) < 0)
 			break;
 	}
 }
@@ -433,7 +445,7 @@ int tr_handle_events(struct tr_ctx *ctx, uint64_t deadline_ns)
 {
 	if (!ctx)
 		return LP_EINVAL;
-	return ctx->ops->handle_events(ctx, deadline_ns);
+	return core_wait(ctx, deadline_ns);
 }
 
 int tr_wait_hotplug(struct tr_ctx *ctx, uint64_t deadline_ns)
@@ -442,6 +454,12 @@ int tr_wait_hotplug(struct tr_ctx *ctx, uint64_t deadline_ns)
 
 	if (!ctx)
 		return LP_EINVAL;
+	if (tr_in_task(ctx)) {
+		/* one wait for all tasks: look again soon */
+		t = add_sat(now_ns(ctx), TR_TASK_HOTPLUG_POLL_NS);
+		tr_task_yield(ctx, t < deadline_ns ? t : deadline_ns);
+		return 0;
+	}
 	if (ctx->ops->wait_hotplug)
 		return ctx->ops->wait_hotplug(ctx, deadline_ns);
 	/* No notification: the caller polls tr_list(); pace it. */
@@ -482,6 +500,7 @@ void tr_complete(struct tr_xfer *x, enum tr_status status, size_t actual)
 		ctx->stats.bytes_out += x->actual;
 
 	notify(ctx, TR_EV_COMPLETE, x, 0);
+	tr_task_wake_dev(dev);
 	done = x->done;
 	if (done)
 		done(x);
@@ -541,7 +560,7 @@ int tr_xfer_sync(struct tr_xfer *x, uint32_t timeout_ms)
 			timed_out = true;
 			break;
 		}
-		rc = ctx->ops->handle_events(ctx, deadline);
+		rc = core_wait(ctx, deadline);
 		if (rc < 0)
 			break;
 	}
@@ -551,7 +570,7 @@ int tr_xfer_sync(struct tr_xfer *x, uint32_t timeout_ms)
 		tr_cancel(x);
 		reap_dl = add_sat(now_ns(ctx), REAP_NS);
 		while (!st.done && now_ns(ctx) < reap_dl) {
-			if (ctx->ops->handle_events(ctx, reap_dl) < 0)
+			if (core_wait(ctx, reap_dl) < 0)
 				break;
 		}
 		if (!st.done) {

@@ -184,6 +184,9 @@ struct tr_faults {
 	int fail_claim_err;    /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
 };
 
+struct tr_tasks;
+struct tr_task;
+
 struct tr_ctx {
 	const struct tr_ops *ops;
 	struct tr_env env;
@@ -196,6 +199,7 @@ struct tr_ctx {
 	struct tr_stats {
 		uint64_t submitted, completed, failed, cancelled, bytes_in, bytes_out;
 	} stats;
+	struct tr_tasks *tasks; /* cooperative tasks on this context (usb/tr_task.h), or NULL */
 };
 
 struct tr_dev {
@@ -203,7 +207,8 @@ struct tr_dev {
 	struct tr_devinfo info;
 	void *priv; /* backend state for the open device */
 	size_t in_flight;
-	bool gone; /* a completion said NO_DEVICE */
+	bool gone;	      /* a completion said NO_DEVICE */
+	struct tr_task *task; /* the task that opened it (its completions wake it), or NULL */
 };
 
 /* Backend tables (defined in their files). */
@@ -233,7 +238,9 @@ int tr_release_interface(struct tr_dev *dev, int ifnum);
 /* Async. Fills id and submit_ns, notifies observers, applies faults. */
 int tr_submit(struct tr_xfer *x);
 int tr_cancel(struct tr_xfer *x);
-/* Drive completions until at least one happened or deadline_ns passed. */
+/* Drive completions until at least one happened or deadline_ns passed.
+ * Inside a task (usb/tr_task.h): yield until a completion on one of the
+ * task's devices or the deadline. */
 int tr_handle_events(struct tr_ctx *ctx, uint64_t deadline_ns);
 int tr_wait_hotplug(struct tr_ctx *ctx, uint64_t deadline_ns);
 

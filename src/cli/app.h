@@ -40,10 +40,14 @@ struct lp_app {
 	uint64_t throughput_bytes; /* its size (0 = ~1 s at the link's rate) */
 	bool pair;
 	bool list_profiles;
-	const char *udid; /* select a device */
-	const char *file; /* analyze: the capture */
-	int usbmuxd_port; /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
-	bool via_usbmuxd; /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
+	const char *udid;	  /* select a device */
+	bool all;		  /* cable-test --all: every device, concurrently */
+	const char *metrics_path; /* watch --metrics: Prometheus text file */
+	double interval_s;	  /* watch: probe period */
+	double watch_duration_s;  /* watch --duration; 0 = until stopped */
+	const char *file;	  /* analyze: the capture */
+	int usbmuxd_port;	  /* analyze: TCP port of a relayed usbmuxd socket (0 = detect) */
+	bool via_usbmuxd;	  /* list/trust through the usbmuxd daemon (via_usbmuxd.c) */
 	bool direct; /* trust/cable-test: never through usbmuxd, even when it holds the device */
 	const char *report_path; /* trust, cable-test, analyze: --report FILE.html */
 
@@ -52,7 +56,9 @@ struct lp_app {
 	struct lp_log log;
 	struct lp_rand rand;
 	struct tr_ctx *tr;
-	struct simdev *sim;
+	struct simdev *sim;   /* the (first) simulated device */
+	struct simdev **sims; /* every simulated device (--device sim:P*N+...), owned */
+	size_t nsims;
 	void *sim_arg; /* struct tr_sim_arg, owned */
 	struct lp_capture *cap;
 	bool is_sim;
@@ -112,6 +118,7 @@ int cmd_cable_test(struct lp_app *app);
 int cmd_trust(struct lp_app *app);
 int cmd_sim(struct lp_app *app);
 int cmd_analyze(struct lp_app *app);
+int cmd_watch(struct lp_app *app);
 
 /* extcap.c: Wireshark extcap entry point (argv has an --extcap-* option). */
 int extcap_main(int argc, char **argv);

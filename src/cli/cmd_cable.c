@@ -29,9 +29,12 @@
 #include "proto/lockdown_client.h"
 #include "src/diag/rules.h"
 #include "src/diag/stages.h"
+#include "src/base/lp_str.h"
+#include "usb/tr_task.h"
 
 #define CABLE_MAX_SAMPLES 4096
 #define CABLE_MAX_ITER 20000
+#define CABLE_LIST_MAX 128    /* devices listed when looking for one that came back */
 #define CABLE_REQ_MS 500      /* one probe round trip may take this long */
 #define CABLE_CLOSED_PORT 1   /* nothing listens there: the device answers RST */
 #define CABLE_REENUM_WAIT_S 5 /* how long a vanished device may take to return */
@@ -52,6 +55,9 @@ static void add(struct samples *s, uint64_t ns)
 struct cable {
 	struct lp_app *app;
 	struct diag_report *r;
+	const struct tr_devinfo *pin; /* --all: this device (else find one) */
+	bool multi;		      /* --all: one of many tasks; no progress line */
+	uint64_t elapsed_ns;	      /* --all: from start to verdict */
 	struct tr_devinfo info;
 	struct hl_link *link;
 	struct tr_dev *dev;  /* usbmuxd holds the interface: the node, unclaimed */
@@ -111,24 +117,34 @@ static int reconnect(struct cable *c)
 	uint64_t deadline = lp_clock_now(clk) + CABLE_REENUM_WAIT_S * LP_NS_PER_S;
 	uint32_t gone = c->info.session;
 	struct lp_errinfo e = {0};
+	/* --all: the same phone, which comes back on the same port */
+	const char *udid = c->multi ? c->r->dev.udid : c->app->udid;
+	char port[sizeof(c->info.port_path)];
 	int r;
 
+	snprintf(port, sizeof(port), "%s", c->info.port_path);
 	drop_link(c);
 	c->reenums++;
 	for (;;) {
-		struct tr_devinfo devs[16];
+		struct tr_devinfo devs[CABLE_LIST_MAX];
 		struct usbd_probe p;
 		uint64_t now, next;
 		size_t n = 0;
 
-		r = tr_list(c->app->tr, devs, 16, &n, &e);
-		if (r)
+		r = tr_list(c->app->tr, devs, CABLE_LIST_MAX, &n, &e);
+		if (r) {
+			lp_logf(&c->app->log, LP_LOG_WARN, "cable test: listing devices: %s",
+				e.msg);
 			return r;
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (devs[i].session == gone)
 				continue;
-			if (c->app->udid && (usbd_probe(c->app->tr, &devs[i], &p, NULL) ||
-					     strcmp(p.udid, c->app->udid) != 0))
+			if (c->multi && port[0] && strcmp(devs[i].port_path, port) != 0)
+				continue;
+			if (udid && udid[0] &&
+			    (usbd_probe(c->app->tr, &devs[i], &p, NULL) ||
+			     strcmp(p.udid, udid) != 0))
 				continue;
 			r = hl_open(c->app->tr, &devs[i], NULL, &c->link, &e);
 			if (r == 0) {
@@ -136,8 +152,18 @@ static int reconnect(struct cable *c)
 				find_fill_dev(c->r, &c->info);
 				return 0;
 			}
-			if (r != LP_ENODEV)
+			if (r == LP_EUSB || r == LP_ETIMEDOUT || r == LP_EPROTO) {
+				/* a flaky link can lose a transfer of the VERSION
+				 * exchange too: one more error, try again */
+				note_error(c, "usbmux after re-enumeration", r, &e);
+				continue;
+			}
+			if (r != LP_ENODEV) {
+				lp_logf(&c->app->log, LP_LOG_WARN,
+					"cable test: the device came back on %s but usbmux did not: %s",
+					devs[i].port_path, e.msg);
 				return r;
+			}
 		}
 		now = lp_clock_now(clk);
 		if (now >= deadline)
@@ -257,7 +283,9 @@ static void run(struct cable *c)
 	int ret;
 
 	memset(&p, 0, sizeof(p));
-	if (app->direct)
+	if (c->pin) /* --all: that device, directly */
+		ret = find_usb_stages_at(app, r, c->pin, &c->info, &p, &c->link);
+	else if (app->direct)
 		ret = find_usb_stages(app, r, &c->info, &p, &c->link);
 	else
 		ret = find_usb_stages_held(app, r, &c->info, &p, &c->link, held, sizeof(held));
@@ -293,7 +321,7 @@ static void run(struct cable *c)
 
 		if (now >= end || c->iterations >= CABLE_MAX_ITER)
 			break;
-		if (now >= next_progress) { /* for a person at a terminal: not report data */
+		if (!c->multi && now >= next_progress) { /* for a person at a terminal */
 			struct hl_stats st = {0};
 			if (c->link)
 				hl_get_stats(c->link, &st);
@@ -389,6 +417,184 @@ static void run(struct cable *c)
 	}
 }
 
+/* --all: one task per device on one event loop (usb/tr_task.h) */
+struct cable_job {
+	struct cable c;
+	struct diag_report r;
+	struct tr_devinfo dev;
+};
+
+static void job_run(void *arg)
+{
+	struct cable_job *j = arg;
+	uint64_t t0 = lp_clock_now(&j->c.app->clock);
+
+	run(&j->c);
+	drop_link(&j->c);
+	j->c.elapsed_ns = lp_clock_now(&j->c.app->clock) - t0;
+}
+
+static json_object *job_json(const struct cable_job *j)
+{
+	json_object *o = diag_to_json(&j->r);
+
+	json_object_object_add(o, "port_path", json_object_new_string(j->dev.port_path));
+	json_object_object_add(o, "elapsed_s",
+			       json_object_new_double((double)j->c.elapsed_ns / LP_NS_PER_S));
+	return o;
+}
+
+static int64_t metric_int(const struct diag_report *r, const char *k)
+{
+	json_object *v;
+
+	return r->metrics && json_object_object_get_ex(r->metrics, k, &v) ? json_object_get_int64(v)
+									  : 0;
+}
+
+static double p50_ms(const struct diag_report *r, const char *k)
+{
+	json_object *v, *p;
+
+	if (!r->metrics || !json_object_object_get_ex(r->metrics, k, &v) ||
+	    !json_object_object_get_ex(v, "p50_us", &p))
+		return 0;
+	return json_object_get_double(p) / 1000.0;
+}
+
+/* One verdict for the fleet: GOOD when every device is, else the first
+ * device's (in port order) that is not, with the count as evidence. */
+static int finish_all(struct lp_app *app, struct cable_job *jobs, size_t n)
+{
+	size_t bad = 0, first_bad = n;
+	enum diag_verdict v = n ? DIAG_V_GOOD : DIAG_V_NO_DEVICE;
+	char evidence[DIAG_DETAIL];
+	int code;
+
+	for (size_t i = 0; i < n; i++) {
+		if (diag_verdict_exit(jobs[i].r.verdict) != 0) {
+			if (!bad++)
+				first_bad = i;
+		}
+	}
+	if (!n)
+		snprintf(evidence, sizeof(evidence), "no Apple device (VID 05ac) enumerated");
+	else if (!bad)
+		snprintf(evidence, sizeof(evidence), "all %zu device(s) GOOD", n);
+	else {
+		v = jobs[first_bad].r.verdict;
+		snprintf(evidence, sizeof(evidence),
+			 "%zu of %zu device(s) not GOOD; first: port %s %s - %s", bad, n,
+			 jobs[first_bad].dev.port_path, diag_verdict_name(v),
+			 jobs[first_bad].r.evidence);
+	}
+	code = diag_verdict_exit(v);
+	if (app->json) {
+		json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+		json_object_object_add(o, "command", json_object_new_string("cable-test"));
+		json_object_object_add(o, "verdict", json_object_new_string(diag_verdict_name(v)));
+		json_object_object_add(o, "exit_code", json_object_new_int(code));
+		json_object_object_add(o, "evidence", json_object_new_string(evidence));
+		json_object_object_add(o, "device_count", json_object_new_int64((int64_t)n));
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, job_json(&jobs[i]));
+		json_object_object_add(o, "devices", arr);
+		fprintf(app->out, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		if (!app->quiet) {
+			fprintf(app->out, "  %-9s %4s  %-40s %6s %7s %6s %6s %9s  %s\n", "port",
+				"addr", "UDID", "Mb/s", "rounds", "errors", "reenum", "ctrl p50",
+				"verdict");
+			for (size_t i = 0; i < n; i++) {
+				const struct cable_job *j = &jobs[i];
+				fprintf(app->out,
+					"  %-9s %4u  %-40s %6g %7lld %6lld %6lld %6.3f ms  %s%s%s\n",
+					j->dev.port_path, j->dev.addr,
+					j->r.dev.udid[0] ? j->r.dev.udid : "?",
+					(double)tr_speed_bps(j->dev.speed) / 1e6,
+					(long long)metric_int(&j->r, "rounds"),
+					(long long)metric_int(&j->r, "errors"),
+					(long long)metric_int(&j->r, "reenumerations"),
+					p50_ms(&j->r, "control_rtt"),
+					diag_verdict_name(j->r.verdict),
+					diag_verdict_exit(j->r.verdict) ? " - " : "",
+					diag_verdict_exit(j->r.verdict) ? j->r.evidence : "");
+			}
+		}
+		fprintf(app->out, "verdict: %s - %s\n", diag_verdict_name(v), evidence);
+	}
+	fflush(app->out);
+	return code;
+}
+
+static int cable_all(struct lp_app *app)
+{
+	struct lp_errinfo e = {0};
+	struct tr_devinfo *devs = NULL;
+	struct cable_job *jobs = NULL;
+	struct tr_tasks *ts = NULL;
+	size_t n = 0;
+	int code = EXIT_RUNTIME, r;
+
+	if (app_open_device(app, &e)) {
+		code = out_open_failed(app, &e);
+		app_close_device(app);
+		return code;
+	}
+	devs = calloc(CABLE_LIST_MAX, sizeof(*devs));
+	if (!devs)
+		goto out;
+	if ((r = tr_list(app->tr, devs, CABLE_LIST_MAX, &n, &e))) {
+		out_error(app, "listing devices: %s", e.msg[0] ? e.msg : lp_strerror(r));
+		goto out;
+	}
+	if (!app->json && !app->quiet) {
+		char spec[256];
+		lp_sanitize_str(spec, sizeof(spec), app->device_spec ? app->device_spec : "libusb");
+		fprintf(app->out,
+			"linkprobe cable-test --all  (device: %s): %zu device(s), %.1f s each, concurrently\n",
+			spec, n, app->duration_s);
+		fflush(app->out);
+	}
+	jobs = calloc(n ? n : 1, sizeof(*jobs));
+	if (!jobs || tr_tasks_new(app->tr, &ts, &e))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct cable_job *j = &jobs[i];
+
+		j->dev = devs[i];
+		diag_init(&j->r, "cable-test", &app->clock);
+		j->r.metrics = json_object_new_object();
+		j->c.app = app;
+		j->c.r = &j->r;
+		j->c.pin = &j->dev;
+		j->c.multi = true;
+		if (tr_task_spawn(ts, job_run, j, &e)) {
+			out_error(app, "%s", e.msg);
+			n = i; /* the ones spawned still run, then are reported */
+			break;
+		}
+	}
+	if ((r = tr_tasks_run(ts))) {
+		out_error(app, "event loop: %s", lp_strerror(r));
+		goto out;
+	}
+	code = finish_all(app, jobs, n);
+out:
+	tr_tasks_free(ts);
+	if (jobs)
+		for (size_t i = 0; i < n; i++)
+			diag_release(&jobs[i].r);
+	free(jobs);
+	free(devs);
+	app_close_device(app);
+	return code;
+}
+
 int cmd_cable_test(struct lp_app *app)
 {
 	struct diag_report r;
@@ -396,6 +602,8 @@ int cmd_cable_test(struct lp_app *app)
 	struct cable *c;
 	int code;
 
+	if (app->all)
+		return cable_all(app);
 	if (app_open_device(app, &e)) {
 		code = out_open_failed(app, &e);
 		app_close_device(app);

@@ -11,7 +11,7 @@
 #include "src/diag/stages.h"
 #include "proto/hostlink.h"
 
-#define LIST_MAX 32
+#define LIST_MAX 128 /* more than one simulated bus carries (TR_SIM_MAX_PORTS) */
 
 static const char *class_name(uint8_t cls, uint8_t sub, uint8_t proto)
 {
@@ -119,6 +119,7 @@ int cmd_list(struct lp_app *app)
 		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
 		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
 		json_object_object_add(jd, "address", json_object_new_int(d->addr));
+		json_object_object_add(jd, "port_path", json_object_new_string(d->port_path));
 		json_object_object_add(jd, "mode", json_object_new_string(mode));
 		json_object_object_add(
 			jd, "speed_mbps",
@@ -155,8 +156,9 @@ int cmd_list(struct lp_app *app)
 		json_object_array_add(jdevs, jd);
 		diag_end(
 			&r, s, DIAG_ST_OK,
-			"bus %u address %u: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
-			d->bus, d->addr, d->vid, d->pid, p.manufacturer, p.product, mode,
+			"bus %u address %u%s%s%s: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
+			d->bus, d->addr, d->port_path[0] ? " (port " : "", d->port_path,
+			d->port_path[0] ? ")" : "", d->vid, d->pid, p.manufacturer, p.product, mode,
 			(double)tr_speed_bps(d->speed) / 1e6, p.udid[0] ? p.udid : "?", cfgs,
 			p.has_usbmux		      ? "yes"
 			: strcmp(mode, "normal") == 0 ? "NO (camera only)"

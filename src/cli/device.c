@@ -1,7 +1,8 @@
 /* device.c - turn --device into an open transport context.
  *
  *   libusb                        real devices (default)
- *   sim[:PROFILE][,k=v...]        the simulated iPhone in-process; k=v:
+ *   sim[:PROFILE][,k=v...]        the simulated iPhone in-process
+ *   sim:P*N+Q*M...[,k=v...]       several simulated iPhones on one bus; k=v:
  *                                 clock=virtual|real  (virtual: no wall time
  *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
  *                                 seed=N, link=off (no link timing)
@@ -133,21 +134,103 @@ static bool sim_lkd_opt(const char *tok, const char *const keys[4], const char *
 	return false;
 }
 
+/* PROFILE*N terms joined by '+': how many devices of each profile. */
+struct sim_term {
+	char profile[64];
+	size_t count;
+};
+
+static bool known_profile(const char *name)
+{
+	for (size_t i = 0; i < simdev_profile_count(); i++) {
+		const char *pn, *sum;
+		if (simdev_profile_at(i, &pn, &sum) == 0 && strcmp(pn, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int parse_terms(const char *spec, struct sim_term *terms, size_t max, size_t *nterms,
+		       size_t *ndev, struct lp_errinfo *e)
+{
+	char buf[256], *save = NULL, *tok;
+	size_t n = 0, total = 0;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (tok = strtok_r(buf, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
+		char *star = strchr(tok, '*');
+		uint64_t count = 1;
+
+		if (star) {
+			*star = '\0';
+			if (lp_parse_uint(star + 1, 1, TR_SIM_MAX_PORTS, &count))
+				return lp_err_set(e, LP_EINVAL,
+						  "sim: '%s*%s': N in PROFILE*N is 1 to %d", tok,
+						  star + 1, TR_SIM_MAX_PORTS);
+		}
+		if (!known_profile(tok))
+			return lp_err_set(e, LP_EINVAL,
+					  "unknown sim profile '%s' (see `linkprobe sim --list`)",
+					  tok);
+		if (n == max)
+			return lp_err_set(e, LP_EINVAL, "sim: more than %zu PROFILE*N terms", max);
+		total += count;
+		if (total > TR_SIM_MAX_PORTS)
+			return lp_err_set(e, LP_EINVAL,
+					  "sim: %zu devices; one simulated bus carries at most %d",
+					  total, TR_SIM_MAX_PORTS);
+		snprintf(terms[n].profile, sizeof(terms[n].profile), "%s", tok);
+		terms[n++].count = (size_t)count;
+	}
+	if (!n)
+		return lp_err_set(e, LP_EINVAL, "sim: no profile in '%s'", spec);
+	*nterms = n;
+	*ndev = total;
+	return 0;
+}
+
+/* churn=PERIOD[/GAP] (seconds): every device leaves the bus for GAP (default
+ * PERIOD/4) every PERIOD, the devices' first departures spread over the
+ * first period. */
+static int parse_churn(const char *v, uint64_t *period, uint64_t *gap, struct lp_errinfo *e)
+{
+	char buf[64], *slash;
+	double p, g;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (lp_parse_decimal(buf, 0.01, 86400, &p) ||
+	    (slash && (lp_parse_decimal(slash + 1, 0.001, 86400, &g) || g >= p)))
+		return lp_err_set(e, LP_EINVAL,
+				  "sim option churn wants PERIOD[/GAP] in seconds (GAP < PERIOD), "
+				  "got '%s'",
+				  v);
+	if (!slash)
+		g = p / 4;
+	*period = (uint64_t)(p * LP_NS_PER_S);
+	*gap = (uint64_t)(g * LP_NS_PER_S);
+	return 0;
+}
+
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
 	int r;
-	char spec[256], profile[64] = "healthy", state[512] = "", name[128] = "";
+	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "";
 	bool virt = false, link_off = false, joined = false, faulty = false;
-	uint64_t seed = 1;
+	uint64_t seed = 1, churn_period = 0, churn_gap = 0;
 	struct tr_faults faults;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
+	struct tr_sim_port *ports;
+	struct sim_term terms[16];
+	size_t nterms = 0, ndev = 0, k = 0;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
 	char *save = NULL, *tok;
 	const char *lkd_opt[4] = {NULL, NULL, NULL, NULL}; /* pair, session, service, prohibit */
 	static const char *const lkd_keys[4] = {
 		"pair-error=", "session-error=", "service-error=", "prohibit="};
-	size_t i;
 
 	if (ev && strcmp(ev, "virtual") == 0)
 		virt = true;
@@ -156,13 +239,13 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	snprintf(spec, sizeof(spec), "%s", rest);
 	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strchr(tok, '=') && tok == spec)
-			snprintf(profile, sizeof(profile), "%s", tok);
+			snprintf(terms_spec, sizeof(terms_spec), "%s", tok);
 		else if (strcmp(tok, "clock=virtual") == 0)
 			virt = true;
 		else if (strcmp(tok, "clock=real") == 0)
 			virt = false;
 		else if (strncmp(tok, "seed=", 5) == 0) {
-			if (lp_parse_uint(tok + 5, 0, UINT64_MAX, &seed))
+			if (lp_parse_uint(tok + 5, 0, UINT64_MAX - TR_SIM_MAX_PORTS, &seed))
 				return lp_err_set(
 					e, LP_EINVAL,
 					"sim option seed wants a decimal number, got '%s'",
@@ -179,7 +262,10 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = false;
 		else if (sim_lkd_opt(tok, lkd_keys, lkd_opt))
 			;
-		else if (strncmp(tok, "fault=", 6) == 0) {
+		else if (strncmp(tok, "churn=", 6) == 0) {
+			if (parse_churn(tok + 6, &churn_period, &churn_gap, e))
+				return LP_EINVAL;
+		} else if (strncmp(tok, "fault=", 6) == 0) {
 			if (parse_fault(tok + 6, &faults))
 				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)",
 						  tok + 6, SIM_FAULTS);
@@ -188,47 +274,81 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			return lp_err_set(
 				e, LP_EINVAL,
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
-				"framing=split|joined, fault=F, pair-error=E, session-error=E, "
-				"service-error=E, prohibit=KEY[+KEY])",
+				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
+				"session-error=E, service-error=E, prohibit=KEY[+KEY])",
 				tok);
 	}
+	if (parse_terms(terms_spec, terms, sizeof(terms) / sizeof(terms[0]), &nterms, &ndev, e))
+		return LP_EINVAL;
 	if (virt)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
 	lp_rand_seed(&app->rand, seed);
 
-	for (i = 0; i < simdev_profile_count(); i++) {
-		const char *pn, *sum;
-		if (simdev_profile_at(i, &pn, &sum) == 0 && strcmp(pn, profile) == 0)
-			break;
-	}
-	if (i == simdev_profile_count())
-		return lp_err_set(e, LP_EINVAL,
-				  "unknown sim profile '%s' (see `linkprobe sim --list`)", profile);
-	memset(&so, 0, sizeof(so));
-	so.seed = seed;
 	if (!state[0] && sim_state_default(app, state, sizeof(state)))
 		return lp_err_set(e, LP_EIO,
 				  "cannot create a directory for the simulated device's state");
-	so.state_path = state;
-	so.framing_joined = joined;
-	if (name[0])
-		so.device_name = name;
-	so.pair_error = lkd_opt[0];
-	so.session_error = lkd_opt[1];
-	so.service_error = lkd_opt[2];
-	so.prohibit = lkd_opt[3];
-	app->sim = simdev_new(profile, &so, &app->clock, &app->log, e);
-	if (!app->sim)
-		return e && e->code ? e->code : LP_EINVAL;
-	arg = calloc(1, sizeof(*arg));
-	if (!arg)
+	app->sims = calloc(ndev, sizeof(*app->sims));
+	arg = calloc(1, sizeof(*arg) + ndev * sizeof(*ports));
+	if (!app->sims || !arg) {
+		free(arg);
 		return lp_err_set(e, LP_ENOMEM, "out of memory");
-	arg->ops = &devcore_model_ops;
-	arg->model = simdev_model(app->sim);
-	simdev_link(app->sim, &arg->link);
-	if (link_off)
-		arg->link.link_off = true;
-	arg->link.seed = seed;
+	}
+	app->sim_arg = arg; /* adopted now: app_close_device frees what was made */
+	ports = (struct tr_sim_port *)(arg + 1);
+	for (size_t t = 0; t < nterms; t++) {
+		for (size_t i = 0; i < terms[t].count; i++, k++) {
+			char st[600];
+
+			memset(&so, 0, sizeof(so));
+			/* device k: its own seed (so its own UDID, key and faults)
+			 * and its own state file; device 0 is the single device */
+			so.seed = seed + k;
+			if (k)
+				snprintf(st, sizeof(st), "%s-%zu", state, k);
+			else
+				snprintf(st, sizeof(st), "%s", state);
+			so.state_path = st;
+			so.framing_joined = joined;
+			if (name[0])
+				so.device_name = name;
+			so.pair_error = lkd_opt[0];
+			so.session_error = lkd_opt[1];
+			so.service_error = lkd_opt[2];
+			so.prohibit = lkd_opt[3];
+			app->sims[k] = simdev_new(terms[t].profile, &so, &app->clock, &app->log, e);
+			if (!app->sims[k])
+				return e && e->code ? e->code : LP_EINVAL;
+			app->nsims = k + 1;
+			ports[k].ops = &devcore_model_ops;
+			ports[k].model = simdev_model(app->sims[k]);
+			simdev_link(app->sims[k], &ports[k].link);
+			if (link_off)
+				ports[k].link.link_off = true;
+			ports[k].link.seed = seed + k;
+			if (churn_period) {
+				ports[k].link.churn_period_ns = churn_period;
+				ports[k].link.churn_gap_ns = churn_gap;
+				ports[k].link.churn_first_ns = churn_period * (k + 1) / (ndev + 1);
+			}
+		}
+	}
+	/* the profiles' schedules (drop 0.7 s in, churn) count from now, when
+	 * the bus starts, not from before the devices' keys were loaded */
+	for (size_t i = 0, now = lp_clock_now(&app->clock); i < ndev; i++) {
+		if (ports[i].link.disconnect_at_ns)
+			ports[i].link.disconnect_at_ns += now;
+		if (ports[i].link.churn_period_ns)
+			ports[i].link.churn_first_ns += now;
+	}
+	app->sim = app->sims[0];
+	/* the first device's as the single one (what --capture-bus models) */
+	arg->ops = ports[0].ops;
+	arg->model = ports[0].model;
+	arg->link = ports[0].link;
+	if (ndev > 1 || churn_period) {
+		arg->ports = ports;
+		arg->nports = ndev;
+	}
 	r = start_sim_backend(app, arg, e);
 	if (!r && faulty)
 		tr_set_faults(app->tr, &faults);
@@ -321,8 +441,11 @@ void app_close_device(struct lp_app *app)
 	app_capture_close(app);
 	tr_ctx_free(app->tr);
 	app->tr = NULL;
-	if (app->sim)
-		simdev_free(app->sim);
+	for (size_t i = 0; i < app->nsims; i++)
+		simdev_free(app->sims[i]);
+	free(app->sims);
+	app->sims = NULL;
+	app->nsims = 0;
 	app->sim = NULL;
 	rdev_free(replay_model(app));
 	free(app->sim_arg);

@@ -69,8 +69,12 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	return 0;
 }
 
-static int usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
-		      struct usbd_probe *p, struct hl_link **link, char *held, size_t heldsz)
+/* The USB stages on `pin` (NULL: find the device); with `held`, a usbmux
+ * interface that another process holds ends the usbmux stage as skipped
+ * with the holder in held (the caller goes through usbmuxd). */
+static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr_devinfo *pin,
+		      struct tr_devinfo *info, struct usbd_probe *p, struct hl_link **link,
+		      char *held, size_t heldsz)
 {
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
@@ -79,7 +83,13 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devin
 
 	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
 	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
-	ret = find_device(app, r, LP_NS_PER_S, info, &e);
+	if (pin) {
+		*info = *pin;
+		find_fill_dev(r, info);
+		ret = 0;
+	} else {
+		ret = find_device(app, r, LP_NS_PER_S, info, &e);
+	}
 	if (ret) {
 		if (ret == LP_ENODEV) {
 			diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
@@ -152,11 +162,17 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devin
 int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
 		    struct usbd_probe *p, struct hl_link **link)
 {
-	return usb_stages(app, r, info, p, link, NULL, 0);
+	return usb_stages(app, r, NULL, info, p, link, NULL, 0);
+}
+
+int find_usb_stages_at(struct lp_app *app, struct diag_report *r, const struct tr_devinfo *pin,
+		       struct tr_devinfo *info, struct usbd_probe *p, struct hl_link **link)
+{
+	return usb_stages(app, r, pin, info, p, link, NULL, 0);
 }
 
 int find_usb_stages_held(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
 			 struct usbd_probe *p, struct hl_link **link, char *held, size_t heldsz)
 {
-	return usb_stages(app, r, info, p, link, held, heldsz);
+	return usb_stages(app, r, NULL, info, p, link, held, heldsz);
 }

@@ -25,6 +25,10 @@ struct hl_link;
  * the verdict are set and the lp_err is returned. */
 int find_usb_stages(struct lp_app *app, struct diag_report *r, struct tr_devinfo *info,
 		    struct usbd_probe *p, struct hl_link **link);
+/* The same on the device `pin` (a listing entry, borrowed) instead of
+ * finding one; pin NULL = find_usb_stages. */
+int find_usb_stages_at(struct lp_app *app, struct diag_report *r, const struct tr_devinfo *pin,
+		       struct tr_devinfo *info, struct usbd_probe *p, struct hl_link **link);
 
 /* As find_usb_stages, but a usbmux interface another program holds
  * (LP_EBUSY from the claim) is not a verdict: the usbmux stage is skipped

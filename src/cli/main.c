@@ -26,8 +26,9 @@ enum {
 	CMD_TRUST = 1 << 2,
 	CMD_SIM = 1 << 3,
 	CMD_ANALYZE = 1 << 4,
+	CMD_WATCH = 1 << 5,
 	CMD_DEVICE = CMD_LIST | CMD_CABLE | CMD_TRUST, /* commands that open a device */
-	CMD_ALL = CMD_DEVICE | CMD_SIM | CMD_ANALYZE,
+	CMD_ALL = CMD_DEVICE | CMD_SIM | CMD_ANALYZE | CMD_WATCH,
 };
 
 struct cmd {
@@ -48,6 +49,8 @@ static const struct cmd commands[] = {
 	 "walk the pairing stages (usbmux, lockdown, Pair, session TLS, service) and say where it stalls"},
 	{"sim", CMD_SIM, cmd_sim, "linkprobe sim --list [--json]",
 	 "simulated devices: `linkprobe sim --list` prints the profiles"},
+	{"watch", CMD_WATCH, cmd_watch, "linkprobe watch [--metrics FILE] [options]",
+	 "follow every Apple device until stopped: hotplug, speed, re-enumerations, probes (JSON lines)"},
 	{"analyze", CMD_ANALYZE, cmd_analyze, "linkprobe analyze FILE [options]",
 	 "read a capture (pcap/pcapng: usbmon, USBPcap, usbmuxd socket) and give the same stages and verdict"},
 };
@@ -76,6 +79,9 @@ enum {
 	OPT_DIRECT,
 	OPT_REPORT,
 	OPT_THROUGHPUT,
+	OPT_ALL,
+	OPT_METRICS,
+	OPT_INTERVAL,
 	OPT_VERBOSE = 'v',
 	OPT_HELP = 'h',
 	OPT_QUIET = 'q',
@@ -92,23 +98,30 @@ struct opt_def {
 };
 
 static const struct opt_def optdefs[] = {
-	{"device", required_argument, OPT_DEVICE, "D", CMD_DEVICE,
-	 "libusb (default) | sim[:PROFILE][,clock=virtual][,seed=N]\n| replay:FILE   (env LINKPROBE_DEVICE)"},
+	{"device", required_argument, OPT_DEVICE, "D", CMD_DEVICE | CMD_WATCH,
+	 "libusb (default) | sim[:PROFILE][,clock=virtual][,seed=N]\n"
+	 "| sim:PROFILE*N+PROFILE*M...[,k=v] | replay:FILE   (env LINKPROBE_DEVICE)"},
 	{"udid", required_argument, OPT_UDID, "UDID", CMD_CABLE | CMD_TRUST,
 	 "pick this device when several are connected"},
+	{"all", no_argument, OPT_ALL, NULL, CMD_CABLE,
+	 "every device at once (one event loop), one line and verdict each"},
 	{"via-usbmuxd", no_argument, OPT_VIA_USBMUXD, NULL, CMD_LIST | CMD_TRUST,
 	 "go through the usbmuxd daemon when it owns the device\n"
 	 "(env USBMUXD_SOCKET_ADDRESS=UNIX:/path|host:port; records are the daemon's)"},
 	{"direct", no_argument, OPT_DIRECT, NULL, CMD_CABLE | CMD_TRUST,
 	 "only the direct USB path: no going through usbmuxd when it holds\nthe device (DEVICE_BUSY then)"},
 	{"pair", no_argument, OPT_PAIR, NULL, CMD_TRUST, "pair even if a record exists"},
-	{"pair-dir", required_argument, OPT_PAIR_DIR, "DIR", CMD_DEVICE,
+	{"pair-dir", required_argument, OPT_PAIR_DIR, "DIR", CMD_DEVICE | CMD_WATCH,
 	 "pair records (env LINKPROBE_PAIR_DIR; default /var/lib/lockdown); with\n"
 	 "--device sim also where the simulated iPhone keeps its key and pairings"},
 	{"timeout", required_argument, OPT_TIMEOUT, "SECONDS", CMD_TRUST,
 	 "how long to wait for the Trust dialog (default 30)"},
-	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE,
-	 "how long to measure (default 2)"},
+	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE | CMD_WATCH,
+	 "how long to measure (default 2; watch: until stopped)"},
+	{"metrics", required_argument, OPT_METRICS, "FILE", CMD_WATCH,
+	 "watch: keep a Prometheus text file (node_exporter textfile collector)"},
+	{"interval", required_argument, OPT_INTERVAL, "SECONDS", CMD_WATCH,
+	 "watch: probe each device this often (default 5)"},
 	{"throughput", optional_argument, OPT_THROUGHPUT, "[=MiB]", CMD_CABLE,
 	 "then write a file to the device and read it back (com.apple.afc;\n"
 	 "needs a pair record): MB/s each way. Default size ~1 s of the link"},
@@ -295,6 +308,7 @@ int main(int argc, char **argv)
 	app.out = stdout;
 	app.timeout_s = 30;
 	app.duration_s = 2;
+	app.interval_s = 5;
 	app.device_spec = getenv("LINKPROBE_DEVICE");
 	app.pair_dir = getenv("LINKPROBE_PAIR_DIR");
 	json = wants_json(argc, argv);
@@ -316,6 +330,19 @@ int main(int argc, char **argv)
 			break;
 		case OPT_UDID:
 			app.udid = optarg;
+			break;
+		case OPT_ALL:
+			app.all = true;
+			break;
+		case OPT_METRICS:
+			app.metrics_path = optarg;
+			break;
+		case OPT_INTERVAL:
+			if (parse_seconds(optarg, 0.1, &app.interval_s))
+				return usage_error(
+					json, NULL,
+					"option '--interval' wants seconds (0.1..86400), got '%s'",
+					optarg);
 			break;
 		case OPT_JSON:
 			app.json = true;
@@ -467,6 +494,8 @@ int main(int argc, char **argv)
 		if (seen[i] && optdefs[i].cmds && !(optdefs[i].cmds & cmd->bit))
 			return usage_error(json, hint, "option '--%s' is not used by '%s'",
 					   optdefs[i].name, cmd->name);
+	if (cmd->bit == CMD_WATCH && seen[optdef(OPT_DURATION) - optdefs])
+		app.watch_duration_s = app.duration_s; /* else until stopped */
 	if (app.tls_keys && !app.capture_path && !app.capture_streams_path)
 		return usage_error(json, hint,
 				   "option '--tls-keys' needs --capture or --capture-streams");

@@ -32,7 +32,7 @@ run_lp $T/o --help
 for o in device udid via-usbmuxd pair pair-dir timeout duration capture capture-streams tls-keys keylog no-redact list usbmuxd-port json no-color verbose; do
 	like "$(cat $T/o)" "--$o" "--help lists --$o"
 done
-like "$(cat $T/o)" "--duration SECONDS .*\[cable-test\]" "--help says --duration is cable-test's"
+like "$(cat $T/o)" "--duration SECONDS .*\[cable-test,watch\]" "--help says --duration is cable-test's and watch's"
 
 # options a command does not use are rejected, naming the option and the command
 run_lp $T/o trust --duration 3 --device sim; is $? 2 "trust --duration is a usage error"

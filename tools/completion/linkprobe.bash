@@ -75,7 +75,7 @@ _linkprobe()
 			grep -oE '"udid": *"[^"]*"' | sed -E 's/.*"([^"]*)"$/\1/' | sort -u)" -- "$cur"))
 		return
 		;;
-	--capture | --capture-streams | --capture-bus | --keylog | --report)
+	--capture | --capture-streams | --capture-bus | --keylog | --report | --metrics)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		compopt -o filenames 2>/dev/null
 		return
@@ -85,7 +85,7 @@ _linkprobe()
 		compopt -o filenames 2>/dev/null
 		return
 		;;
-	--timeout | --duration | --usbmuxd-port)
+	--timeout | --duration | --usbmuxd-port | --interval)
 		COMPREPLY=()
 		return
 		;;

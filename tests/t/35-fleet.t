@@ -1,0 +1,58 @@
+#!/bin/sh
+# 35-fleet.t - many simulated devices in one process: `--device
+# sim:PROFILE*N+...`, `list` on them, `--cable-test --all` (every device at
+# once on one event loop), and the spec's usage errors.
+. "$(dirname "$0")/lib.sh"
+
+D=$T/pd
+run_lp $T/l.json list --device 'sim:healthy*3+full-speed' --pair-dir $D --json
+is $? 0 "list on four simulated devices exits 0"
+is "$(jget '.devices | length' $T/l.json)" 4 "four devices listed"
+is "$(jget '[.devices[].udid] | unique | length' $T/l.json)" 4 "each with its own UDID"
+is "$(jget '[.devices[].address] | unique | length' $T/l.json)" 4 "each at its own address"
+is "$(jget '[.devices[].port_path] | join(" ")' $T/l.json)" "1-1.1 1-1.2 1-1.3 1-1.4" "each on its own port"
+is "$(jget '[.devices[].speed_mbps] | join(" ")' $T/l.json)" "480 480 480 12" "the full-speed one at 12 Mb/s"
+run_lp $T/l1.json list --device 'sim:healthy' --pair-dir $D --json
+is "$(jget '.devices[0].udid' $T/l1.json)" "$(jget '.devices[0].udid' $T/l.json)" \
+	"device 0 of a fleet is the single device (same seed, same UDID)"
+is "$(jget '.devices[0].port_path' $T/l1.json)" "1-1" "a single device sits on root port 1-1"
+run_lp $T/l.txt list --device 'sim:healthy*2' --pair-dir $D
+like "$(cat $T/l.txt)" "address 3 \(port 1-1.2\)" "human list names the port"
+
+# the cable test on every device at once
+run_lp $T/c.json --cable-test --all --device 'sim:healthy*3+flaky+full-speed+camera-only' --pair-dir $D --json
+is $? 1 "--all with problems exits 1"
+is "$(jget '.device_count' $T/c.json)" 6 "six devices tested"
+is "$(jget '[.devices[].verdict] | join(" ")' $T/c.json)" "GOOD GOOD GOOD FLAKY DEGRADED CAMERA_ONLY" \
+	"every device gets its own verdict"
+is "$(jget '.verdict' $T/c.json)" FLAKY "overall: the first device that is not GOOD"
+like "$(jget '.evidence' $T/c.json)" "^3 of 6 device\(s\) not GOOD; first: port 1-1.4 FLAKY" "evidence counts them"
+is "$(jget '.devices[3].metrics.reenumerations' $T/c.json)" 1 "the flaky one came back once and was followed on its port"
+is "$(jget '[.devices[0,1,2].metrics.errors] | add' $T/c.json)" 0 "no errors on the healthy ones"
+ok "$(jq -e '[.devices[0,1,2,3,4] | .elapsed_s < 2.5] | all' $T/c.json >/dev/null; echo $?)" \
+	"all ran concurrently: each test took about --duration (2 s virtual)"
+# the same verdicts as one device at a time
+for p in healthy flaky full-speed; do
+	run_lp $T/one.json --cable-test --device sim:$p --pair-dir $D --json
+	eval "v_$(echo $p | tr - _)=$(jget .verdict $T/one.json)"
+done
+is "$v_healthy $v_flaky $v_full_speed" "GOOD FLAKY DEGRADED" "alone, the same profiles give the same verdicts"
+
+run_lp $T/c.txt --cable-test --all --device 'sim:healthy*2' --pair-dir $D
+is $? 0 "--all on healthy devices exits 0"
+like "$(cat $T/c.txt)" "1-1.2 +3 +[0-9a-f]{40} +480 " "one line per device: port, address, UDID, speed"
+like "$(tail -1 $T/c.txt)" "^verdict: GOOD - all 2 device\(s\) GOOD" "one verdict for the fleet"
+run_lp $T/c.json --cable-test --all --device 'sim:charge-only' --pair-dir $D --json
+is "$(jget .verdict $T/c.json)" NO_DEVICE "--all with nothing on the bus: NO_DEVICE"
+
+# the spec
+run_lp $T/e.json list --device 'sim:healthy*0' --json; is $? 2 "PROFILE*0 is a usage error"
+like "$(jget .error $T/e.json)" "N in PROFILE\*N is 1 to 120" "and says the range"
+run_lp $T/e.json list --device 'sim:healthy*121' --json; is $? 2 "more than one bus carries: usage error"
+run_lp $T/e.json list --device 'sim:healthy*100+flaky*21' --json; is $? 2 "the total counts"
+like "$(jget .error $T/e.json)" "121 devices" "and is named"
+run_lp $T/e.json list --device 'sim:healthy*2+nope' --json; is $? 2 "unknown profile in a term"
+like "$(jget .error $T/e.json)" "unknown sim profile 'nope'" "named"
+run_lp $T/e.json list --device 'sim:healthy*2,churn=1/2' --json; is $? 2 "churn gap longer than the period"
+run_lp $T/e.json list --all --json; is $? 2 "--all is the cable test's option"
+done_testing
