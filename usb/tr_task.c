@@ -316,10 +316,18 @@ void tr_task_adopt_dev(struct tr_dev *dev)
 
 void tr_task_wake_dev(struct tr_dev *dev)
 {
-	struct tr_task *t = dev ? dev->task : NULL;
+	struct tr_tasks *ts = dev && dev->ctx ? dev->ctx->tasks : NULL;
 
-	if (t)
-		t->runnable = true;
+	if (!ts || !dev->task)
+		return;
+	/* only a task still alive: a device left open by a task that ended
+	 * (or outlived its scheduler) wakes nobody */
+	for (struct tr_task *t = ts->list; t; t = t->next) {
+		if (t == dev->task) {
+			t->runnable = true;
+			return;
+		}
+	}
 }
 
 /* Resume t until it yields or returns; reap it if it returned. */
@@ -343,7 +351,7 @@ static void reap(struct tr_tasks *ts)
 		struct tr_task *t = *pp;
 		if (t->done) {
 			*pp = t->next;
-			/* devices it still owns (it should have closed them) wake nobody */
+			/* devices it still owns wake nobody (tr_task_wake_dev) */
 			task_free(t);
 			ts->live--;
 		} else {

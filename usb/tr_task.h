@@ -65,7 +65,8 @@ void tr_sleep_until(struct tr_ctx *ctx, uint64_t t);
 bool tr_task_yield(struct tr_ctx *ctx, uint64_t deadline);
 /* A device is being opened: in a task it becomes the task's. */
 void tr_task_adopt_dev(struct tr_dev *dev);
-/* A transfer on dev completed: make its task runnable. */
+/* A transfer on dev completed: make its task runnable, if that task is
+ * still alive on ctx's scheduler. */
 void tr_task_wake_dev(struct tr_dev *dev);
 
 #endif
