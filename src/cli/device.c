@@ -438,6 +438,10 @@ int app_open_device(struct lp_app *app, struct lp_errinfo *e)
 
 void app_close_device(struct lp_app *app)
 {
+	/* asked before the simulated devices go: replay_model looks into the
+	 * model, which is a simdev's when the backend runs the simulator */
+	struct rdev *rd = app->nsims ? NULL : replay_model(app);
+
 	app_capture_close(app);
 	tr_ctx_free(app->tr);
 	app->tr = NULL;
@@ -447,7 +451,7 @@ void app_close_device(struct lp_app *app)
 	app->sims = NULL;
 	app->nsims = 0;
 	app->sim = NULL;
-	rdev_free(replay_model(app));
+	rdev_free(rd);
 	free(app->sim_arg);
 	app->sim_arg = NULL;
 }
