@@ -17,8 +17,8 @@ cap() { # name, then linkprobe arguments; a problem verdict (exit 1) is a
 	"$LP" "$@" --capture "sim-$n.pcapng" --json > /dev/null || rc=$?
 	[ "$rc" = 0 ] || [ "$rc" = 1 ] || { echo "regen: $n: linkprobe exited $rc" >&2; exit 1; }
 }
-cap healthy-pair      trust --pair --device sim:healthy --pair-dir "$tmp/a"
-cap healthy-record    trust --device sim:healthy --pair-dir "$tmp/a"
+cap healthy-pair      trust --pair --device sim:healthy,keep --pair-dir "$tmp/a"
+cap healthy-record    trust --device sim:healthy,keep --pair-dir "$tmp/a"
 cap denied            trust --pair --device sim:deny --pair-dir "$tmp/b"
 cap locked            trust --pair --timeout 3 --device sim:locked --pair-dir "$tmp/c"
 cap pending           trust --pair --timeout 3 --device sim:never-answers --pair-dir "$tmp/d"

@@ -1,4 +1,5 @@
-/* pair_record.h - pair records on disk, in libimobiledevice/usbmuxd's format.
+/* pair_record.h - pair records in libimobiledevice/usbmuxd's format: the
+ * codec (this header, pair_record.c); on disk: proto/pair_store.h.
  *
  * A pair record is what a host keeps after pairing with a device
  * (doc/protocol.md 5): `<dir>/<UDID>.plist`, an XML dictionary with
@@ -24,7 +25,6 @@
 #include "src/base/lp_error.h"
 #include "proto/pair_cert.h"
 
-#define PAIR_RECORD_DEFAULT_DIR "/var/lib/lockdown"
 #define PAIR_RECORD_MAX_FILE (1u << 20)	     /* 1 MiB: real records are ~10 KiB */
 #define PAIR_RECORD_MAX_ESCROW (256u * 1024) /* EscrowBag data */
 #define PAIR_RECORD_MAX_STR 255		     /* HostID, SystemBUID, WiFiMACAddress */
@@ -69,19 +69,6 @@ int pair_record_parse(const uint8_t *buf, size_t len, struct pair_record **out,
  * required field is missing. */
 plist_t pair_record_to_plist(const struct pair_record *rec);
 
-/* `dir` NULL = PAIR_RECORD_DEFAULT_DIR. Load <dir>/<udid>.plist: LP_ENOENT if
- * absent, else as pair_record_parse; *out->udid set. */
-int pair_record_load(const char *dir, const char *udid, struct pair_record **out,
-		     struct lp_errinfo *e);
-/* Atomically write <dir>/<rec->udid>.plist as XML, mode 0600. */
-int pair_record_save(const char *dir, const struct pair_record *rec, struct lp_errinfo *e);
-/* Remove <dir>/<udid>.plist: LP_ENOENT if there was none. */
-int pair_record_delete(const char *dir, const char *udid, struct lp_errinfo *e);
-
-/* This host's SystemBUID from <dir>/SystemConfiguration.plist, creating the
- * file with a fresh UUID on first use. */
-int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e);
-
 /* The PairRecord dictionary sent in a Pair / ValidatePair request (owned):
  * DeviceCertificate, HostCertificate, HostID, RootCertificate, SystemBUID -
  * never the private keys (doc/protocol.md 4.7). NULL if a field is missing. */
@@ -100,16 +87,5 @@ void pair_plist_wipe_secrets(plist_t dict);
 /* Replace the same nodes by the string "<redacted N bytes>" (their bytes
  * wiped first): for a copy of a message that is about to be logged. NULL ok. */
 void pair_plist_redact_secrets(plist_t dict);
-
-/* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
- * temp file in the same directory, fsync, rename (or link if `exclusive`:
- * LP_EBUSY when the file already exists), fsync the directory. The old file
- * is intact on any failure, and the temp file is removed - unless the
- * process is killed between creating and renaming it: then ".NAME.XXXXXX"
- * stays in `dir`, and the next write of NAME removes those older than 60 s. For every file that
- * holds key material (pair records, SystemConfiguration, the simulated
- * device's state). */
-int pair_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
-			   bool exclusive, struct lp_errinfo *e);
 
 #endif

@@ -129,11 +129,14 @@ static const struct lp_stream_ops umc_sock_ops = {
 /* The daemon is absent or unreachable: say so in the words a user needs. */
 static int absent(const struct umc_endpoint *c, int errnum, struct lp_errinfo *e)
 {
+	const char *name = strerrorname_np(errnum);
+
 	if (errnum == EACCES || errnum == EPERM)
-		return lp_err_set(e, LP_EACCES, "permission denied on the usbmuxd socket %s (%s)",
-				  c->addr, strerror(errnum));
-	return lp_err_set(e, LP_ENOENT, "usbmuxd is not running at %s (%s)", c->addr,
-			  strerror(errnum));
+		return lp_err_set(
+			e, LP_EACCES, "permission denied on the usbmuxd socket %s (%s, %s; uid %u)",
+			c->addr, strerror(errnum), name ? name : "?", (unsigned)geteuid());
+	return lp_err_set(e, LP_ENOENT, "usbmuxd is not running at %s (%s, %s)", c->addr,
+			  strerror(errnum), name ? name : "?");
 }
 
 static int open_tcp(const struct umc_endpoint *c, struct lp_clock *clock, uint64_t deadline,

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "proto/hostlink.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 #include "src/device/simdev.h"
 #include "proto/usbmuxd_client.h"
 #include "src/base/lp_clock.h"

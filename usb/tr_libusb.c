@@ -328,6 +328,31 @@ static int lu_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_
 	return 0;
 }
 
+/* Buses with anything on them: Linux lists every bus's root hub as a
+ * device, so no bus at all means no host controller is visible. */
+static int lu_host_controllers(struct tr_ctx *ctx, size_t *n, struct lp_errinfo *e)
+{
+	struct lu_ctx *lc = lu_of(ctx);
+	libusb_device **l;
+	ssize_t cnt = libusb_get_device_list(lc->lu, &l);
+	uint8_t seen[32] = {0}; /* bus numbers 0..255 */
+	size_t k = 0;
+
+	if (cnt < 0)
+		return lp_err_set(e, tr_libusb_map_error((int)cnt),
+				  "libusb_get_device_list failed: %s", libusb_strerror((int)cnt));
+	for (ssize_t i = 0; i < cnt; i++) {
+		uint8_t b = libusb_get_bus_number(l[i]);
+		if (!(seen[b / 8] & (1u << (b % 8)))) {
+			seen[b / 8] |= (uint8_t)(1u << (b % 8));
+			k++;
+		}
+	}
+	libusb_free_device_list(l, 1);
+	*n = k;
+	return 0;
+}
+
 static int lu_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev *dev,
 		   struct lp_errinfo *e)
 {
@@ -664,6 +689,7 @@ const struct tr_ops tr_libusb_ops = {
 	.init = lu_init,
 	.exit = lu_exit,
 	.list = lu_list,
+	.host_controllers = lu_host_controllers,
 	.open = lu_open,
 	.close = lu_close,
 	.get_configuration = lu_get_configuration,

@@ -216,7 +216,24 @@ int tr_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_t *n, s
 {
 	if (!ctx || !n || (max && !out))
 		return lp_err_set(e, LP_EINVAL, "tr_list: bad arguments");
+	if (ctx->faults.no_host) {
+		*n = 0;
+		return 0;
+	}
 	return ctx->ops->list(ctx, out, max, n, e);
+}
+
+long tr_host_controllers(struct tr_ctx *ctx)
+{
+	size_t n = 0;
+
+	if (!ctx)
+		return -1;
+	if (ctx->faults.no_host)
+		return 0;
+	if (!ctx->ops->host_controllers || ctx->ops->host_controllers(ctx, &n, NULL))
+		return -1;
+	return (long)n;
 }
 
 int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **out,

@@ -155,6 +155,10 @@ struct tr_ops {
 	 * memory is going away); the late completion is dropped inside the
 	 * backend. Called by the core only. */
 	void (*detach)(struct tr_xfer *x);
+	/* optional (NULL: the backend cannot tell). How many USB host
+	 * controllers (buses with a root hub) the system shows, whatever is
+	 * plugged into them: 0 in a container or VM without USB. */
+	int (*host_controllers)(struct tr_ctx *ctx, size_t *n, struct lp_errinfo *e);
 };
 
 /* Environment handed to every backend (all borrowed, must outlive the ctx). */
@@ -182,6 +186,7 @@ struct tr_faults {
 	uint8_t only_endpoint; /* 0xff = any endpoint; else only this endpoint address */
 	int fail_open_err;     /* 0 = off; else every tr_open fails with it (LP_EACCES...) */
 	int fail_claim_err;    /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
+	bool no_host;	       /* the system shows no USB host controller: nothing is listed */
 };
 
 struct tr_tasks;
@@ -228,6 +233,9 @@ int tr_list(struct tr_ctx *ctx, struct tr_devinfo *out, size_t max, size_t *n,
 	    struct lp_errinfo *e);
 int tr_open(struct tr_ctx *ctx, const struct tr_devinfo *info, struct tr_dev **out,
 	    struct lp_errinfo *e);
+/* USB host controllers the system shows (see tr_ops.host_controllers): the
+ * count, or -1 when the backend cannot tell. The no_host fault makes it 0. */
+long tr_host_controllers(struct tr_ctx *ctx);
 /* Cancels in-flight transfers, waits (bounded, 1 s) for them, then closes. */
 void tr_close(struct tr_dev *dev);
 int tr_get_configuration(struct tr_dev *dev, int *cfg);

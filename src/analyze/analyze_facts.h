@@ -79,7 +79,8 @@ struct an_dev {
 	bool have_desc;
 	struct an_span desc;
 	unsigned nconfigs;
-	bool any_mux_config; /* a configuration with the usbmux interface */
+	unsigned configs_expected; /* bNumConfigurations, 0 = device descriptor not seen */
+	bool any_mux_config;	   /* a configuration with the usbmux interface */
 	bool configs_known;
 	uint8_t mux_config;
 	int sel_config; /* -1 none seen */
@@ -130,6 +131,7 @@ struct an_dev {
 	/* usbmuxd */
 	struct an_span umx_find;
 	bool pair_record_read, pair_record_found;
+	bool lkd_open_at_end; /* a lockdown connection was still open when the capture ended */
 };
 
 /* The analyzer's side of one lockdown connection (cap_conn.user): requests

@@ -71,6 +71,28 @@ static uint64_t span_end_t(const struct an_span *s)
 	return s->done ? s->t1 : s->t0;
 }
 
+/* The capture stops inside the exchange - a request without its reply, a
+ * transfer without its completion, a lockdown connection nobody closed -
+ * so it cannot show how the session ended (a live run closes what it
+ * opened, whatever its verdict). */
+/* Used up to the session TLS: once the session is up the capture has shown
+ * the device accept the pairing, and a daemon (usbmuxd) may hold its
+ * connections open, with requests under way, for as long as the device
+ * stays. */
+static bool cut_short(const struct build *b)
+{
+	return b->a->end_mid_exchange || (b->d->lkd_open_at_end && !b->d->gone);
+}
+
+/* The capture ends inside stage `s`: CAPTURE_TRUNCATED, never a verdict
+ * the capture does not show. */
+static void ends_in(struct build *b, struct diag_stage *s, const char *what)
+{
+	b->stopped = true;
+	b->clk->vnow = b->a->t_last > s->start_ns ? b->a->t_last : s->start_ns;
+	diag_rule_capture_ends(b->r, s, b->a->packets, what);
+}
+
 /* The exchange stopped at stage `s` (no reply / nothing more): the verdict
  * depends on why - the device left, the link broke, or the capture ends. */
 static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what,
@@ -94,6 +116,13 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 				 "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
 				 s->name, (unsigned long long)d->errors,
 				 (unsigned long long)d->first_err_pkt, d->first_err_status);
+	} else if ((cut_short(b) || (pending && !d->via_usbmuxd && !d->cancelled)) &&
+		   !b->a->read_error) {
+		/* the capture stops inside the exchange, or while the host still
+		 * waited for the answer: a host that gives up cancels its
+		 * transfers, and this capture shows none (a file cut inside a
+		 * record is unreadable: NONE, below) */
+		ends_in(b, s, what);
 	} else if (pending) {
 		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
 		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR, "stage %s: %s", s->name, what);
@@ -205,6 +234,15 @@ static bool build_usb(struct build *b)
 	b->clk->vnow = d->desc.seen ? d->desc.t1 : t;
 	if (d->have_ids && diag_rule_mode(b->r, s, d->vid, d->pid))
 		return false;
+	if (!d->mux_seen && d->sel_config < 0 && !d->errors && d->configs_known &&
+	    d->nconfigs < d->configs_expected && (cut_short(b) || !d->any_mux_config)) {
+		/* every command reads every configuration before it judges */
+		char what[96];
+		snprintf(what, sizeof(what), "%u of %u configuration descriptors read", d->nconfigs,
+			 d->configs_expected);
+		ends_in(b, s, what);
+		return false;
+	}
 	if (!d->mux_seen && d->configs_known && !d->any_mux_config) {
 		diag_rule_camera_only(b->r, s, d->nconfigs);
 		return false;
@@ -312,6 +350,17 @@ static void build_trust(struct build *b)
 	stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 
 	/* device info */
+	if (!d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen) {
+		ends_in(b, stage_at(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1),
+			"after QueryType: no GetValue in it");
+		return;
+	}
+	if (d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen &&
+	    !strcmp(b->a->end_pending, "GetValue")) {
+		ends_in(b, stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0),
+			"a GetValue request unanswered");
+		return;
+	}
 	if (d->info.seen) {
 		char n[64];
 		s = stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0);
@@ -326,7 +375,15 @@ static void build_trust(struct build *b)
 		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}
 
-	/* pair record: read through the daemon, the relay shows it (as a live
+	/* pair record: after device info the host reads its record; what it
+	 * sent next (Pair or StartSession) tells which it found - unless the
+	 * capture stops first */
+	if (!d->pair.seen && !d->session.seen && !d->pair_record_read && cut_short(b)) {
+		ends_in(b, stage_at(b, DIAG_STAGE_PAIR_RECORD, span_end_t(&d->info)),
+			"after device info: the next request (Pair or StartSession) is not in it");
+		return;
+	}
+	/* read through the daemon, the relay shows it (as a live
 	 * --via-usbmuxd run's stage is ok when the daemon hands out the record) */
 	if (d->pair_record_found) {
 		s = stage_at(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1);
@@ -350,6 +407,10 @@ static void build_trust(struct build *b)
 							: "while waiting to pair")
 				     : "no reply to Pair",
 				true);
+			return;
+		}
+		if (!d->pair_ok && d->pair_err == LP_ELKD_PAIRING_DIALOG_PENDING && cut_short(b)) {
+			ends_in(b, s, "the Trust dialog was up, not answered yet");
 			return;
 		}
 		if (!d->pair_ok) {
@@ -396,6 +457,10 @@ static void build_trust(struct build *b)
 		s = stage_at(b, DIAG_STAGE_TLS, d->tls.seen ? d->tls.t0 : d->session.t1);
 		if (d->tls_state == AN_TLS_NONE) {
 			stop_at(b, s, d->last_t, "no TLS handshake after StartSession", false);
+			return;
+		}
+		if (d->tls_state == AN_TLS_STARTED && !d->gone && !d->errors && cut_short(b)) {
+			ends_in(b, s, "the TLS handshake under way");
 			return;
 		}
 		if (d->tls_state != AN_TLS_OK) {

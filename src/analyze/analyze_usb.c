@@ -148,6 +148,7 @@ static void update_mux_facts(struct cap_usbdev *u)
 
 	d->configs_known = u->ncfg > 0;
 	d->nconfigs = u->ncfg;
+	d->configs_expected = u->have_dd ? u->dd.bNumConfigurations : 0;
 	d->sel_has_mux = false;
 	for (unsigned i = 0; i < u->ncfg; i++) {
 		uint8_t in, out;
@@ -398,6 +399,13 @@ static void conn_end(struct an *a, struct cap_conn *c, uint64_t t)
 	struct an_lkd *l = c->user;
 	enum cap_conn_state how = c->state;
 
+	if (c->lockdown && (how == CAP_CONN_OPEN || how == CAP_CONN_SYN)) {
+		struct an_dev *d = c->relay ? an_relay_dev(a, c->umx_device)
+				   : c->usb ? c->usb->user
+					    : NULL;
+		if (d)
+			d->lkd_open_at_end = true;
+	}
 	if (l) {
 		/* still open when the capture ends: nothing was closed */
 		if (how == CAP_CONN_REFUSED || how == CAP_CONN_RESET_HOST ||

@@ -72,7 +72,8 @@ void app_close_device(struct lp_app *app);
 /* The user's home directory: $HOME if absolute, else the password entry's;
  * NULL if neither (callers then refuse rather than use a shared /tmp). */
 const char *app_home(void);
-/* --device replay: append the replay's divergence (if any) to r->evidence. */
+/* --device replay: a replay the host drove off the recording is
+ * REPLAY_DIVERGED (diag_rule_replay_diverged); no-op otherwise. */
 void app_replay_note(struct lp_app *app, struct diag_report *r);
 
 /* Output options checked together before any file is opened (main calls it

@@ -23,7 +23,7 @@
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
 #include "proto/pair_cert.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 #include "src/cli/app.h"
 #include "src/cli/cable.h"
 #include "src/diag/rules.h"

@@ -104,6 +104,10 @@ int cmd_list(struct lp_app *app)
 		diag_set_verdict(&r, diag_verdict_for_err(ret), "%s", e.msg);
 		goto done;
 	}
+	if (n == 0 && tr_host_controllers(app->tr) == 0) {
+		diag_rule_nothing_found(&r, s, 0, "no Apple device (VID 05ac) enumerated");
+		goto done;
+	}
 	diag_end(&r, s, DIAG_ST_OK, "%zu Apple device(s) on USB", n);
 
 	for (size_t i = 0; i < n; i++) {

@@ -27,7 +27,7 @@
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
 #include "proto/pair_cert.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 
 #define REQ_TIMEOUT_MS 10000 /* any single lockdown request */
 #define BACKUP_SERVICE "com.apple.mobilebackup2"
@@ -59,6 +59,18 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 	if (t->link)
 		hl_get_stats(t->link, &st);
 	diag_rule_err_link(t->r, s, err, e ? e->msg : NULL, st.errors, st.last_error);
+	return err;
+}
+
+/* A failure of the pair-record store. This host's files are the host's
+ * fault, never the device's (diag_rule_pair_store); a daemon's store
+ * (--via-usbmuxd) fails as the daemon does. */
+static int fail_store(struct trust_run *t, struct diag_stage *s, int err,
+		      const struct lp_errinfo *e)
+{
+	if (!t->dl->local_records)
+		return fail(t, s, err, e);
+	diag_rule_pair_store(t->r, s, err, e ? e->msg : NULL);
 	return err;
 }
 
@@ -205,7 +217,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		r = pair_record_set_str(&rec->wifi_mac_address, wifi);
 	if (r) {
 		pair_record_free(rec);
-		return fail(t, s, r, &e);
+		return fail_store(t, s, r, &e);
 	}
 
 	for (;;) {
@@ -271,7 +283,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	r = devlink_record_save(t->dl, rec, &e);
 	if (r) {
 		pair_record_free(rec);
-		return fail(t, s, r, &e);
+		return fail_store(t, s, r, &e);
 	}
 	pair_record_free(t->rec);
 	t->rec = rec;
@@ -379,15 +391,20 @@ static int run(struct trust_run *t)
 		diag_end(r, s, DIAG_ST_OK, "%s, HostID %s", where, t->rec->host_id);
 		need_pair = false;
 	} else if (ret == 0 || ret == LP_ENOENT) {
-		diag_end(r, s, DIAG_ST_OK,
-			 ret == 0 ? "record exists; --pair given: pairing again"
-				  : "no record for this device (%s): pairing",
+		need_pair = true;
+	} else if (app->pair && (!t->dl->local_records ||
+				 diag_pair_store_verdict(ret) == DIAG_V_PAIR_RECORD_CORRUPT)) {
+		need_pair = true; /* a damaged record is replaced */
+	} else if (t->dl->local_records) {
+		/* the host's own file: unreadable or damaged, never the device's
+		 * doing (a record the device refuses is InvalidHostID later) */
+		fail_store(t, s, ret, &e);
+		snprintf(r->remedy_extra, sizeof(r->remedy_extra), "%s %s was left as it is.",
+			 diag_pair_store_verdict(ret) == DIAG_V_PAIR_RECORD_CORRUPT
+				 ? "`linkprobe trust --pair` replaces it;"
+				 : "Nothing was written:",
 			 where);
-		need_pair = true;
-	} else if (app->pair) {
-		diag_end(r, s, DIAG_ST_OK,
-			 "existing record unreadable (%s); --pair given: replacing it", e.msg);
-		need_pair = true;
+		goto out;
 	} else {
 		diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
 		diag_set_verdict(r, DIAG_V_STALE_TRUST, "the pair record is unreadable");
@@ -396,6 +413,26 @@ static int run(struct trust_run *t)
 			"The record %s could not be used: move it away or run with --pair to replace it.",
 			where);
 		goto out;
+	}
+	if (need_pair) {
+		/* a record that cannot be saved must be found before the user
+		 * taps Trust, not after */
+		struct lp_errinfo we = {0};
+		int wr = devlink_record_check(t->dl, &we);
+		if (wr) {
+			ret = fail_store(t, s, wr, &we);
+			goto out;
+		}
+		if (ret == 0)
+			diag_end(r, s, DIAG_ST_OK, "record exists; --pair given: pairing again%s",
+				 t->dl->local_records ? " (directory writable)" : "");
+		else if (ret == LP_ENOENT)
+			diag_end(r, s, DIAG_ST_OK, "no record for this device (%s): pairing%s",
+				 where, t->dl->local_records ? " (directory writable)" : "");
+		else
+			diag_end(r, s, DIAG_ST_OK,
+				 "existing record unreadable (%s); --pair given: replacing it",
+				 e.msg);
 	}
 	ret = 0;
 	if (need_pair) {
@@ -435,11 +472,11 @@ static int run(struct trust_run *t)
 		if (!cert || !key) {
 			X509_free(cert);
 			EVP_PKEY_free(key);
-			ret = LP_ECRYPTO;
-			fail(t, s, ret,
-			     &(struct lp_errinfo){
-				     LP_ECRYPTO,
-				     "host certificate or key in the pair record does not load"});
+			ret = LP_EBADMSG;
+			snprintf(e.msg, sizeof(e.msg),
+				 "%s: HostCertificate or HostPrivateKey is not a usable PEM %s",
+				 where, cert ? "private key" : "certificate");
+			fail_store(t, s, ret, &e);
 			goto out;
 		}
 		ret = lkd_start_tls(t->lkd, cert, key, req_deadline(t), &e);

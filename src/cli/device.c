@@ -20,6 +20,7 @@
 #include "src/cli/app.h"
 #include "src/base/lp_num.h"
 #include "src/device/replaydev.h"
+#include "src/diag/rules.h"
 #include "src/device/simdev.h"
 #include "usb/tr_sim.h"
 #include "usb/transport.h"
@@ -91,8 +92,9 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 	return 0;
 }
 
-#define SIM_FAULTS \
-	"open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later one fail"
+#define SIM_FAULTS                                                                          \
+	"open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later " \
+	"one fail, no-usb-host: no USB host controller is visible"
 
 /* --device sim:PROFILE,fault=F: the transport core's fault plan, so the
  * host-side failures a real bus can produce (no permission, an interface
@@ -107,6 +109,8 @@ static int parse_fault(const char *f, struct tr_faults *out)
 		out->fail_open_err = LP_EBUSY;
 	else if (strcmp(f, "claim-ebusy") == 0)
 		out->fail_claim_err = LP_EBUSY;
+	else if (strcmp(f, "no-usb-host") == 0)
+		out->no_host = true;
 	else if (strncmp(f, "submit-", 7) == 0) {
 		unsigned long long n = strtoull(f + 7, &end, 10);
 		if (end == f + 7 || *end || n == 0)
@@ -218,7 +222,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
 	int r;
 	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "";
-	bool virt = false, link_off = false, joined = false, faulty = false;
+	bool virt = false, link_off = false, joined = false, faulty = false, keep = false;
 	uint64_t seed = 1, churn_period = 0, churn_gap = 0;
 	struct tr_faults faults;
 	struct simdev_opts so;
@@ -256,6 +260,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			snprintf(name, sizeof(name), "%s", tok + 5);
 		else if (strncmp(tok, "state=", 6) == 0)
 			snprintf(state, sizeof(state), "%s", tok + 6);
+		else if (strcmp(tok, "keep") == 0)
+			keep = true;
 		else if (strcmp(tok, "framing=joined") == 0)
 			joined = true;
 		else if (strcmp(tok, "framing=split") == 0)
@@ -273,7 +279,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 		} else
 			return lp_err_set(
 				e, LP_EINVAL,
-				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, state=FILE, name=DEVICENAME, "
+				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, keep, state=FILE, name=DEVICENAME, "
 				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
 				"session-error=E, service-error=E, prohibit=KEY[+KEY])",
 				tok);
@@ -284,7 +290,9 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 		lp_clock_init_virtual(&app->clock, VIRTUAL_EPOCH_NS);
 	lp_rand_seed(&app->rand, seed);
 
-	if (!state[0] && sim_state_default(app, state, sizeof(state)))
+	/* fresh unless asked: a profile's verdict must not depend on what ran
+	 * before it (keep, state=FILE: the device remembers) */
+	if (keep && !state[0] && sim_state_default(app, state, sizeof(state)))
 		return lp_err_set(e, LP_EIO,
 				  "cannot create a directory for the simulated device's state");
 	app->sims = calloc(ndev, sizeof(*app->sims));
@@ -307,7 +315,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 				snprintf(st, sizeof(st), "%s-%zu", state, k);
 			else
 				snprintf(st, sizeof(st), "%s", state);
-			so.state_path = st;
+			so.state_path = state[0] ? st : NULL;
 			so.framing_joined = joined;
 			if (name[0])
 				so.device_name = name;
@@ -394,14 +402,11 @@ static struct rdev *replay_model(const struct lp_app *app)
 void app_replay_note(struct lp_app *app, struct diag_report *r)
 {
 	struct rdev *rd = replay_model(app);
-	const char *d = rd ? rdev_divergence(rd) : NULL;
-	size_t n;
 
-	if (!d)
-		return;
-	n = strlen(r->evidence);
-	snprintf(r->evidence + n, sizeof(r->evidence) - n, "%sreplay diverged: %s", n ? "; " : "",
-		 d);
+	/* whatever failed after the host left the recording failed because of
+	 * it: say what was asked and what the recording has, not "restart the
+	 * device" */
+	diag_rule_replay_diverged(r, rd ? rdev_divergence(rd) : NULL);
 }
 
 int app_open_device(struct lp_app *app, struct lp_errinfo *e)

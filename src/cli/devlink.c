@@ -83,6 +83,7 @@ static int direct_load(struct devlink *l, const char *udid, struct pair_record *
 	r2 = umc_read_pair_record(u, udid, out, daemon_deadline(d), &de);
 	if (r2 == 0 || r2 == LP_ENOENT) {
 		d->records_from_daemon = true;
+		d->l.local_records = false;
 		if (r2)
 			lp_err_set(e, r2, "%s", de.msg);
 		return r2;
@@ -101,7 +102,26 @@ static int direct_save(struct devlink *l, const struct pair_record *rec, struct 
 	r = umc_save_pair_record(u, rec, 0, daemon_deadline(d), e);
 	if (!r) {
 		d->records_from_daemon = true;
+		d->l.local_records = false;
 		d->l.save_note = " (SavePairRecord)";
+	}
+	return r;
+}
+
+/* Before a Pair: a directory that cannot keep the new record is the host's
+ * fault - unless usbmuxd answers and keeps it instead. */
+static int direct_check(struct devlink *l, struct lp_errinfo *e)
+{
+	struct direct *d = l->impl;
+	int r;
+
+	if (d->records_from_daemon)
+		return 0;
+	r = pair_store_check_writable(d->pair_dir, e);
+	if (r && daemon_for_records(d, r)) {
+		d->records_from_daemon = true;
+		d->l.local_records = false;
+		return 0;
 	}
 	return r;
 }
@@ -140,6 +160,7 @@ static const struct devlink_ops direct_ops = {
 	.idle = direct_idle,
 	.record_load = direct_load,
 	.record_save = direct_save,
+	.record_check = direct_check,
 	.system_buid = direct_buid,
 	.record_name = direct_name,
 	.free = direct_free,
@@ -160,6 +181,7 @@ struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
 	d->l.ops = &direct_ops;
 	d->l.conn_kind = "mux connection";
 	d->l.save_note = " (mode 0600)";
+	d->l.local_records = true;
 	d->l.impl = d;
 	return &d->l;
 }

@@ -19,7 +19,7 @@
 
 #include "src/cli/app.h"
 #include "src/base/lp_error.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 #include "proto/stream.h"
 
 struct hl_link;
@@ -39,6 +39,9 @@ struct devlink_ops {
 			   struct lp_errinfo *e);
 	/* Mandatory. Store rec (borrowed) under rec->udid. */
 	int (*record_save)(struct devlink *l, const struct pair_record *rec, struct lp_errinfo *e);
+	/* Optional (NULL: nothing to check). Before a Pair: can a record be
+	 * saved? 0, or the error pair_store_check_writable gives. */
+	int (*record_check)(struct devlink *l, struct lp_errinfo *e);
 	/* Mandatory. This host's SystemBUID (36-char UUID). */
 	int (*system_buid)(struct devlink *l, char out[37], struct lp_errinfo *e);
 	/* Mandatory. Where the record for `udid` lives, for messages:
@@ -53,6 +56,7 @@ struct devlink {
 	const char *conn_kind; /* "mux connection", "usbmuxd connection" */
 	const char *save_note; /* appended after a save: " (mode 0600)" */
 	const char *daemon;    /* through usbmuxd: "usbmuxd (pid 812)"; NULL direct */
+	bool local_records;    /* records are this host's files (pair_store.h errors) */
 	void *impl;
 };
 
@@ -74,6 +78,10 @@ static inline int devlink_record_save(struct devlink *l, const struct pair_recor
 				      struct lp_errinfo *e)
 {
 	return l->ops->record_save(l, rec, e);
+}
+static inline int devlink_record_check(struct devlink *l, struct lp_errinfo *e)
+{
+	return l->ops->record_check ? l->ops->record_check(l, e) : 0;
 }
 static inline int devlink_system_buid(struct devlink *l, char out[37], struct lp_errinfo *e)
 {

@@ -25,8 +25,30 @@ static int rank(const struct tr_devinfo *d)
 	return strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") == 0 ? 0 : 1;
 }
 
+/* The devices there are, for a --udid that names none of them:
+ * "UDID (bus 1 address 2, normal mode), ..." */
+static void list_connected(struct lp_app *app, const struct tr_devinfo *devs, size_t n, char *buf,
+			   size_t cap)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < cap; i++) {
+		struct usbd_probe p;
+		const char *udid = usbd_probe(app->tr, &devs[i], &p, NULL) == 0 && p.udid[0]
+					   ? p.udid
+					   : "(UDID unreadable)";
+		int k = snprintf(buf + off, cap - off, "%s%s (bus %u address %u, %s mode)",
+				 i ? ", " : "", udid, devs[i].bus, devs[i].addr,
+				 diag_mode_for_pid(devs[i].vid, devs[i].pid));
+		if (k < 0)
+			break;
+		off += (size_t)k;
+	}
+}
+
 int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, struct tr_devinfo *out,
-		struct lp_errinfo *e)
+		size_t *listed, struct lp_errinfo *e)
 {
 	struct tr_devinfo devs[16];
 	uint64_t deadline = lp_clock_now(&app->clock) + wait_ns;
@@ -43,6 +65,8 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 		if (ret)
 			return lp_err_set(e, ret, "waiting for devices: %s", lp_strerror(ret));
 	}
+	if (listed)
+		*listed = n;
 	if (n == 0)
 		return lp_err_set(e, LP_ENODEV, "no Apple device (VID 05ac) on USB after %.1f s",
 				  (double)wait_ns / LP_NS_PER_S);
@@ -55,10 +79,11 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 			    strcmp(p.udid, app->udid) == 0)
 				break;
 		}
-		if (best == n)
-			return lp_err_set(e, LP_ENODEV,
-					  "no device with UDID %s among %zu Apple device(s)",
-					  app->udid, n);
+		if (best == n) {
+			char list[LP_ERRINFO_MSG - 64];
+			list_connected(app, devs, n, list, sizeof(list));
+			return lp_err_set(e, LP_ENOENT, "%s", list);
+		}
 	} else {
 		for (size_t i = 1; i < n; i++)
 			if (rank(&devs[i]) < rank(&devs[best]))
@@ -79,6 +104,7 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
 	const struct usbd_probe *lp;
+	size_t listed = 0;
 	int ret;
 
 	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
@@ -88,15 +114,15 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		find_fill_dev(r, info);
 		ret = 0;
 	} else {
-		ret = find_device(app, r, LP_NS_PER_S, info, &e);
+		ret = find_device(app, r, LP_NS_PER_S, info, &listed, &e);
 	}
 	if (ret) {
-		if (ret == LP_ENODEV) {
-			diag_end(r, s, DIAG_ST_FAIL, "%s", e.msg);
-			diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e.msg);
-		} else {
+		if (ret == LP_ENODEV)
+			diag_rule_nothing_found(r, s, tr_host_controllers(app->tr), e.msg);
+		else if (ret == LP_ENOENT && app->udid)
+			diag_rule_udid_not_found(r, s, app->udid, listed, e.msg, "on USB");
+		else
 			diag_rule_err(r, s, ret, e.msg);
-		}
 		return ret;
 	}
 	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid,

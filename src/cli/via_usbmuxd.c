@@ -159,21 +159,17 @@ static void daemon_name(struct umc *umc, char *buf, size_t n)
 static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *umc, int err,
 		       const struct lp_errinfo *e)
 {
+	if (err == LP_ENOENT || err == LP_EACCES || err == LP_EINVAL) {
+		/* not running, no permission on its socket, a bad address: the
+		 * host's daemon, never the phone or the cable */
+		diag_rule_usbmuxd_unreachable(r, s, err, e->msg);
+		if (err == LP_EINVAL)
+			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+				 "Set %s to UNIX:/path or host:port.", UMC_ENV_ADDRESS);
+		return err;
+	}
 	diag_end(r, s, DIAG_ST_FAIL, "%s", e->msg[0] ? e->msg : lp_strerror(err));
-	if (err == LP_ENOENT) {
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
-		snprintf(
-			r->remedy_extra, sizeof(r->remedy_extra),
-			"Start usbmuxd (sudo systemctl start usbmuxd), point %s at it (UNIX:/path or "
-			"host:port), or run without --via-usbmuxd to talk to the device directly.",
-			UMC_ENV_ADDRESS);
-	} else if (err == LP_EACCES) {
-		diag_set_verdict(r, DIAG_V_ACCESS_DENIED, "%s", e->msg);
-	} else if (err == LP_EINVAL) {
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", e->msg);
-		snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-			 "Set %s to UNIX:/path or host:port.", UMC_ENV_ADDRESS);
-	} else if (umc && via_usbmuxd_fault(err)) {
+	if (umc && via_usbmuxd_fault(err)) {
 		char name[96];
 		daemon_name(umc, name, sizeof(name));
 		diag_set_verdict(r, DIAG_V_USBMUXD_ERROR, "%s does not serve the request: %s", name,
@@ -263,11 +259,21 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 			break;
 	}
 	if (best == n && app->udid) {
-		diag_end(r, s, DIAG_ST_FAIL, "no device with UDID %s among %zu listed by usbmuxd",
-			 app->udid, n);
-		diag_set_verdict(r, DIAG_V_NO_DEVICE,
-				 "no device with UDID %s among %zu listed by usbmuxd at %s",
-				 app->udid, n, umc_addr(umc));
+		char list[LP_ERRINFO_MSG - 64], where[UMC_MAX_ADDR + 32];
+		size_t off = 0;
+
+		list[0] = '\0';
+		for (size_t i = 0; i < n && off < sizeof(list); i++) {
+			int k = snprintf(list + off, sizeof(list) - off,
+					 "%s%s (usbmuxd device %u, %s)", i ? ", " : "",
+					 devs[i].udid, devs[i].device_id,
+					 devs[i].conn_type[0] ? devs[i].conn_type : "USB");
+			if (k < 0)
+				break;
+			off += (size_t)k;
+		}
+		snprintf(where, sizeof(where), "listed by usbmuxd at %s", umc_addr(umc));
+		diag_rule_udid_not_found(r, s, app->udid, n, list, where);
 		umc_free(umc);
 		return LP_ENODEV;
 	}

@@ -10,7 +10,7 @@
  * Reference: doc/protocol.md 4.5 (DevicePublicKey), 4.6-4.7 (pairing).
  */
 #include "proto/pair_cert.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 #include "src/device/sim_lockdownd.h"
 
 #include <errno.h>

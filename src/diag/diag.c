@@ -19,103 +19,172 @@ struct verdict_row {
 	const char *name;
 	int exit_code;
 	const char *remedy;
+	bool host; /* the fault is this host's (diag_verdict_is_host) */
 };
 
 static const struct verdict_row verdicts[] = {
-	{DIAG_V_NONE, "NONE", 3, "linkprobe stopped before it could reach a verdict."},
-	{DIAG_V_GOOD, "GOOD", 0, ""},
-	{DIAG_V_TRUSTED, "TRUSTED", 0, ""},
-	{DIAG_V_FOUND, "FOUND", 0, ""},
+	{DIAG_V_NONE, "NONE", 3, "linkprobe stopped before it could reach a verdict.", false},
+	{DIAG_V_GOOD, "GOOD", 0, "", false},
+	{DIAG_V_TRUSTED, "TRUSTED", 0, "", false},
+	{DIAG_V_FOUND, "FOUND", 0, "", false},
 	{DIAG_V_DEGRADED, "DEGRADED", 1,
 	 "The link works but is slower than the device can go: it linked below the device's speed "
 	 "(e.g. USB full speed, 12 Mb/s, instead of high speed, 480 Mb/s: ~40x slower) or moves data "
 	 "far below what its speed allows (the evidence says which). Use a different cable (an Apple "
 	 "or MFi-certified data cable) and plug it straight into a computer port, not a hub or "
-	 "front-panel port; sync and backup will be slow until then."},
+	 "front-panel port; sync and backup will be slow until then.",
+	 false},
 	{DIAG_V_FLAKY, "FLAKY", 1,
 	 "The link drops transfers or the device re-enumerated during the test. Try another cable "
 	 "first, then another USB port (directly on the computer, no hub or extension), and check "
-	 "the Lightning/USB-C connector for lint. Re-run the cable test to confirm."},
+	 "the Lightning/USB-C connector for lint. Re-run the cable test to confirm.",
+	 false},
 	{DIAG_V_NO_DEVICE, "NO_DEVICE", 1,
 	 "No Apple device enumerated on USB. If the phone charges, the cable is likely charge-only "
 	 "or damaged, or the port supplies power without data: try a known data-capable cable and "
-	 "another port. If it does not charge either, check the port and the device's connector."},
+	 "another port. If it does not charge either, check the port and the device's connector.",
+	 false},
 	{DIAG_V_CAMERA_ONLY, "CAMERA_ONLY", 1,
 	 "The device offers only its camera (PTP) interface, no usbmux: the computer sees it as a "
 	 "camera. Unlock the device and tap Trust if asked, make sure no MDM/Restrictions setting "
 	 "blocks USB accessories, and on Linux install/start usbmuxd so the right configuration is "
-	 "selected; restart the device if it persists."},
+	 "selected; restart the device if it persists.",
+	 false},
 	{DIAG_V_RECOVERY_MODE, "RECOVERY_MODE", 1,
 	 "The device is in recovery mode (iBoot); it cannot pair or sync. Restart it normally, or "
-	 "update/restore it with Finder, iTunes or idevicerestore."},
+	 "update/restore it with Finder, iTunes or idevicerestore.",
+	 false},
 	{DIAG_V_DFU_MODE, "DFU_MODE", 1,
 	 "The device is in DFU mode; it cannot pair or sync. Force-restart it to leave DFU, or "
-	 "restore it with Finder, iTunes or idevicerestore."},
+	 "restore it with Finder, iTunes or idevicerestore.",
+	 false},
 	{DIAG_V_TRUST_PENDING, "TRUST_PENDING", 1,
 	 "The device showed \"Trust This Computer?\" but nobody answered before the timeout. Unlock "
 	 "the device, tap Trust and enter the passcode, then run `linkprobe trust --pair` again "
 	 "(use --timeout for more time). If the dialog never appears, use Settings > General > "
-	 "Transfer or Reset > Reset > Reset Location & Privacy and reconnect."},
+	 "Transfer or Reset > Reset > Reset Location & Privacy and reconnect.",
+	 false},
 	{DIAG_V_DENIED, "DENIED", 1,
 	 "The user tapped \"Don't Trust\". To be asked again: unplug and reconnect, or reset the "
 	 "trust settings (Settings > General > Transfer or Reset > Reset > Reset Location & "
-	 "Privacy), then run `linkprobe trust --pair` and tap Trust."},
+	 "Privacy), then run `linkprobe trust --pair` and tap Trust.",
+	 false},
 	{DIAG_V_LOCKED, "LOCKED", 1,
 	 "The device is locked with a passcode, so it refuses to pair. Unlock it (home screen "
-	 "visible), keep it unlocked, and run `linkprobe trust --pair` again."},
+	 "visible), keep it unlocked, and run `linkprobe trust --pair` again.",
+	 false},
 	{DIAG_V_STALE_TRUST, "STALE_TRUST", 1,
 	 "This computer has a pair record but the device no longer knows it (trust was reset on "
 	 "the device, or the device was erased/restored). Pair again with `linkprobe trust --pair` "
-	 "(it replaces the stale record) and tap Trust."},
+	 "(it replaces the stale record) and tap Trust.",
+	 false},
 	{DIAG_V_TLS_FAILED, "TLS_FAILED", 1,
 	 "The session TLS handshake failed: the pair record does not match what the device "
 	 "stored. Re-pair with `linkprobe trust --pair`; if it keeps failing, Reset Location & "
-	 "Privacy on the device and pair again."},
+	 "Privacy on the device and pair again.",
+	 false},
 	{DIAG_V_USB_ERROR, "USB_ERROR", 1,
 	 "USB transfers failed. Try another cable and another port directly on the computer; "
-	 "restart the device if it persists."},
+	 "restart the device if it persists.",
+	 false},
 	{DIAG_V_DISCONNECTED, "DISCONNECTED", 1,
 	 "The device disappeared from USB in the middle of the exchange (unplugged, a loose "
 	 "connector, or a cable/port that drops the link). Reconnect firmly with a known-good "
-	 "cable and run the command again; if it recurs, run `linkprobe --cable-test`."},
+	 "cable and run the command again; if it recurs, run `linkprobe --cable-test`.",
+	 false},
 	{DIAG_V_PROTOCOL_ERROR, "PROTOCOL_ERROR", 1,
 	 "The device answered in a way that breaks the protocol. Restart the device; if it "
-	 "persists, capture the session with --capture and attach it to a bug report."},
+	 "persists, capture the session with --capture and attach it to a bug report.",
+	 false},
 	{DIAG_V_ACCESS_DENIED, "ACCESS_DENIED", 1,
 	 "No permission to open the USB device. Install the udev rule (sudo install -m 644 "
 	 "tools/udev/39-linkprobe.rules /etc/udev/rules.d/ && sudo udevadm control --reload && "
-	 "sudo udevadm trigger), then reconnect the device; or run linkprobe as root."},
+	 "sudo udevadm trigger), then reconnect the device; or run linkprobe as root.",
+	 false},
 	{DIAG_V_DEVICE_BUSY, "DEVICE_BUSY", 1,
 	 "Another program holds the device's usbmux interface (the evidence names it). Without "
 	 "--direct, linkprobe goes through usbmuxd when usbmuxd holds it; otherwise close that "
 	 "program, or stop usbmuxd (sudo systemctl stop usbmuxd; udev starts it again at the next "
-	 "plug-in) while linkprobe talks to the device directly."},
+	 "plug-in) while linkprobe talks to the device directly.",
+	 false},
 	{DIAG_V_LOCKED_AFTER_RESTART, "LOCKED_AFTER_RESTART", 1,
 	 "The device has restarted and has not been unlocked since: until the first unlock it keeps "
 	 "its pairings sealed, so it refuses the session although this computer is paired. Unlock it "
 	 "once with the passcode (home screen visible) and run `linkprobe trust` again. Do not pair "
-	 "again: the pairing itself is fine."},
+	 "again: the pairing itself is fine.",
+	 false},
 	{DIAG_V_SUPERVISED, "SUPERVISED", 1,
 	 "The device is supervised by an organisation (MDM): instead of showing \"Trust This "
 	 "Computer?\" it asks the host to answer the supervisor's challenge, which only a host holding "
 	 "the supervision identity can do. Pair it from the supervising Mac (Apple Configurator) or "
-	 "ask the administrator to allow pairing with other computers."},
+	 "ask the administrator to allow pairing with other computers.",
+	 false},
 	{DIAG_V_PAIRING_BLOCKED, "PAIRING_BLOCKED", 1,
 	 "A policy on the device forbids this (the evidence names which: a configuration "
 	 "profile/MDM restriction, Find My, or the kind of connection). The Trust dialog will not "
 	 "appear until the policy allows it: ask the device's administrator, or lift the "
-	 "restriction in Settings."},
+	 "restriction in Settings.",
+	 false},
 	{DIAG_V_DEVICE_REFUSED, "DEVICE_REFUSED", 1,
 	 "The device refused a lockdown request (the evidence names its reason). Unplug and "
 	 "reconnect the device and run again; if it repeats, restart the device and attach a "
-	 "--capture of the run to a bug report."},
+	 "--capture of the run to a bug report.",
+	 false},
 	{DIAG_V_USBMUXD_ERROR, "USBMUXD_ERROR", 1,
 	 "The usbmux daemon (usbmuxd) holds the device but does not serve it (the evidence says "
 	 "how: it does not list the device, answers with an error code, or lockdown through it "
 	 "fails); nothing points at the phone or its link. Restart the daemon (sudo "
 	 "systemctl restart usbmuxd; on Windows restart the Apple Mobile Device Service or "
 	 "reinstall the Apple device drivers) and reconnect the device; if it persists, stop it "
-	 "(sudo systemctl stop usbmuxd) and run linkprobe with --direct."},
+	 "(sudo systemctl stop usbmuxd) and run linkprobe with --direct.",
+	 true},
+	/* Host-side verdicts. Their remedies fix this computer: no cable, port
+	 * or phone step (tests/t/27-host-faults.t greps for them). */
+	{DIAG_V_PAIR_RECORD_ACCESS, "PAIR_RECORD_ACCESS", 1,
+	 "This computer cannot read or write its pair records; the evidence names the file and "
+	 "the system error. The phone and the USB link are not involved. Fix the directory: run "
+	 "linkprobe as a user that may use it (/var/lib/lockdown belongs to root, mode 0700, on "
+	 "Debian), free disk space or remount it read-write, or choose a directory you own with "
+	 "--pair-dir or LINKPROBE_PAIR_DIR (records there are not shared with usbmuxd). With "
+	 "usbmuxd running, --via-usbmuxd reads and saves records through the daemon.",
+	 true},
+	{DIAG_V_PAIR_RECORD_CORRUPT, "PAIR_RECORD_CORRUPT", 1,
+	 "A pair-record file on this computer is damaged (the evidence names it and what is "
+	 "wrong). The phone and the USB link are not involved. Move the file aside and pair "
+	 "again with `linkprobe trust --pair`; if it is SystemConfiguration.plist, moving it "
+	 "aside gives this computer a new SystemBUID, so pair again every device it knew.",
+	 true},
+	{DIAG_V_NO_USB_HOST, "NO_USB_HOST", 1,
+	 "This system shows no USB host controller at all, so no phone can appear whatever is "
+	 "plugged in: linkprobe runs where USB is not visible (a container, a virtual machine "
+	 "or WSL). Run it on the machine the phone is plugged into, or give this environment "
+	 "USB: pass /dev/bus/usb into the container (docker run --device /dev/bus/usb), "
+	 "attach the USB controller or the phone to the VM (USB passthrough), or attach it to "
+	 "WSL with usbipd-win.",
+	 true},
+	{DIAG_V_UDID_NOT_FOUND, "UDID_NOT_FOUND", 1,
+	 "No connected device has the UDID given with --udid; the evidence lists the devices "
+	 "that are connected. Use one of those UDIDs, or leave out --udid.",
+	 true},
+	{DIAG_V_USBMUXD_UNREACHABLE, "USBMUXD_UNREACHABLE", 1,
+	 "linkprobe needs the usbmux daemon (--via-usbmuxd) but cannot reach it; the evidence "
+	 "names the socket and the system error. Restart usbmuxd (Linux: sudo systemctl "
+	 "restart usbmuxd; on macOS it is part of the system; on Windows restart the Apple "
+	 "Mobile Device Service, or reinstall the Apple device drivers), check "
+	 "USBMUXD_SOCKET_ADDRESS, and for a permission error run as a user that may open "
+	 "the socket. Or leave out --via-usbmuxd to talk to the phone directly.",
+	 true},
+	{DIAG_V_REPLAY_DIVERGED, "REPLAY_DIVERGED", 1,
+	 "The replay left the recording: linkprobe asked for something the capture does not "
+	 "hold (the evidence says what was asked and what the recording has). Nothing is wrong "
+	 "with a phone or a link. Replay a capture of the same command (a `trust` capture for "
+	 "`trust`), or record the session again with --capture.",
+	 true},
+	{DIAG_V_CAPTURE_TRUNCATED, "CAPTURE_TRUNCATED", 1,
+	 "The capture ends in the middle of an exchange, so it cannot say how the session "
+	 "ended; the evidence names the last packet and the stage. Capture the whole session "
+	 "(stop the capture after linkprobe or the other tool has exited) and analyze it again.",
+	 true},
 };
 
 static const struct verdict_row *vrow(enum diag_verdict v)
@@ -137,6 +206,10 @@ const char *diag_verdict_remedy(enum diag_verdict v)
 int diag_verdict_exit(enum diag_verdict v)
 {
 	return vrow(v)->exit_code;
+}
+bool diag_verdict_is_host(enum diag_verdict v)
+{
+	return vrow(v)->host;
 }
 
 void diag_init(struct diag_report *r, const char *command, struct lp_clock *clock)

@@ -44,6 +44,14 @@ enum diag_verdict {
 	DIAG_V_PAIRING_BLOCKED,	     /* a policy (MDM, Find My, connection kind) forbids it */
 	DIAG_V_DEVICE_REFUSED,	     /* any other lockdown refusal, named with its remedy */
 	DIAG_V_USBMUXD_ERROR,	     /* the usbmux daemon holds the device but does not serve it */
+	/* the host's own state: never the device's or the cable's doing */
+	DIAG_V_PAIR_RECORD_ACCESS,  /* pair-record directory/file cannot be read or written */
+	DIAG_V_PAIR_RECORD_CORRUPT, /* a pair record or SystemConfiguration.plist is damaged */
+	DIAG_V_NO_USB_HOST,	    /* no USB host controller visible at all */
+	DIAG_V_UDID_NOT_FOUND,	    /* --udid names no connected device */
+	DIAG_V_USBMUXD_UNREACHABLE, /* the usbmux daemon is needed but not running/reachable */
+	DIAG_V_REPLAY_DIVERGED,	    /* the host asked what the recording does not hold */
+	DIAG_V_CAPTURE_TRUNCATED,   /* analyze: the capture ends mid-exchange */
 };
 
 const char *diag_verdict_name(enum diag_verdict v);
@@ -51,6 +59,11 @@ const char *diag_verdict_name(enum diag_verdict v);
 const char *diag_verdict_remedy(enum diag_verdict v);
 /* 0 for good verdicts (GOOD, TRUSTED, FOUND), 1 for problems found. */
 int diag_verdict_exit(enum diag_verdict v);
+/* true for the verdicts that place the fault on this host (its files, its
+ * USB stack, its usbmux daemon, the user's --udid, a replay or capture
+ * file): their remedies never send the user to the cable, the port or the
+ * phone. */
+bool diag_verdict_is_host(enum diag_verdict v);
 
 enum diag_status { DIAG_ST_RUNNING, DIAG_ST_OK, DIAG_ST_FAIL, DIAG_ST_SKIPPED };
 

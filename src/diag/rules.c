@@ -480,3 +480,109 @@ void diag_rule_throughput_failed(struct diag_report *r, struct diag_stage *s, in
 	}
 	diag_rule_err(r, s, err, msg);
 }
+
+/* --- the host's own faults ------------------------------------------------ */
+
+enum diag_verdict diag_pair_store_verdict(int err)
+{
+	switch (err) {
+	case LP_OK:
+	case LP_ENOMEM:
+		return DIAG_V_NONE;
+	case LP_EPLIST:
+	case LP_EBADMSG:
+	case LP_ETOOBIG:
+		return DIAG_V_PAIR_RECORD_CORRUPT;
+	default:
+		return DIAG_V_PAIR_RECORD_ACCESS;
+	}
+}
+
+void diag_rule_pair_store(struct diag_report *r, struct diag_stage *s, int err, const char *msg)
+{
+	enum diag_verdict v = diag_pair_store_verdict(err);
+
+	diag_end(r, s, DIAG_ST_FAIL, "%s", msg && msg[0] ? msg : lp_strerror(err));
+	diag_set_verdict(r, v, "stage %s: %s %s", s->name,
+			 v == DIAG_V_PAIR_RECORD_CORRUPT ? "a pair-record file is damaged:"
+			 : v == DIAG_V_PAIR_RECORD_ACCESS
+				 ? "this host cannot use its pair-record store:"
+				 : "",
+			 s->detail);
+}
+
+void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long controllers,
+			     const char *msg)
+{
+	if (controllers == 0) {
+		diag_end(r, s, DIAG_ST_FAIL,
+			 "%s; the USB stack lists no host controller (no root hub on any bus)",
+			 msg && msg[0] ? msg : "no Apple device");
+		diag_set_verdict(
+			r, DIAG_V_NO_USB_HOST,
+			"stage %s: no USB host controller is visible to linkprobe (no bus, "
+			"no root hub), so no device could enumerate",
+			s->name);
+		return;
+	}
+	diag_end(r, s, DIAG_ST_FAIL, "%s", msg && msg[0] ? msg : "no Apple device");
+	if (controllers > 0)
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s (%ld USB host controller(s) present)",
+				 s->detail, controllers);
+	else
+		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
+}
+
+void diag_rule_udid_not_found(struct diag_report *r, struct diag_stage *s, const char *udid,
+			      size_t n, const char *connected, const char *where)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "no device with UDID %s %s; connected: %s", udid, where,
+		 n && connected && connected[0] ? connected : "none");
+	diag_set_verdict(r, DIAG_V_UDID_NOT_FOUND,
+			 "stage %s: --udid %s names none of the %zu device(s) %s: %s", s->name,
+			 udid, n, where, n && connected && connected[0] ? connected : "none");
+}
+
+void diag_rule_usbmuxd_unreachable(struct diag_report *r, struct diag_stage *s, int err,
+				   const char *msg)
+{
+	const char *why = err == LP_EACCES   ? "no permission on the usbmux daemon's socket"
+			  : err == LP_EINVAL ? "the usbmux daemon's address does not parse"
+					     : "the usbmux daemon is not running or not listening";
+
+	diag_end(r, s, DIAG_ST_FAIL, "%s", msg && msg[0] ? msg : lp_strerror(err));
+	diag_set_verdict(r, DIAG_V_USBMUXD_UNREACHABLE, "stage %s: %s: %s", s->name, why,
+			 s->detail);
+}
+
+void diag_rule_replay_diverged(struct diag_report *r, const char *divergence)
+{
+	const struct diag_stage *failed = NULL;
+
+	if (!divergence || !divergence[0])
+		return;
+	for (size_t i = r->nstages; i-- > 0;)
+		if (r->stages[i].status == DIAG_ST_FAIL) {
+			failed = &r->stages[i];
+			break;
+		}
+	if (failed)
+		diag_set_verdict(r, DIAG_V_REPLAY_DIVERGED, "stage %s: replay diverged: %s",
+				 failed->name, divergence);
+	else
+		diag_set_verdict(r, DIAG_V_REPLAY_DIVERGED, "replay diverged: %s", divergence);
+}
+
+void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_t pkt,
+			    const char *what)
+{
+	diag_end(r, s, DIAG_ST_FAIL,
+		 "the capture ends at packet %llu%s%s, before this stage finished",
+		 (unsigned long long)pkt, what && what[0] ? ", " : "", what ? what : "");
+	diag_set_verdict(r, DIAG_V_CAPTURE_TRUNCATED,
+			 "the capture ends at packet %llu, during %s%s%s", (unsigned long long)pkt,
+			 s->name, what && what[0] ? " (" : "", what && what[0] ? what : "");
+	if (what && what[0])
+		snprintf(r->evidence + strlen(r->evidence),
+			 sizeof(r->evidence) - strlen(r->evidence), ")");
+}

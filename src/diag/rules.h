@@ -96,6 +96,52 @@ void diag_rule_usbmuxd(struct diag_report *r, struct diag_stage *s, const char *
  * way ("waiting for the Trust dialog"), may be NULL. */
 void diag_rule_gone(struct diag_report *r, struct diag_stage *s, const char *what);
 
+/* --- the host's own faults (never a phone, cable or port verdict) ------- */
+
+/* A file of this host's pair-record store (a record, SystemConfiguration.plist
+ * or their directory) could not be used: `err` and `msg` (the path and the
+ * system error) as proto/pair_store.h reports them. A file that does not
+ * parse (LP_EPLIST, LP_EBADMSG, LP_ETOOBIG) is PAIR_RECORD_CORRUPT; any
+ * other failure to read or write it (EACCES, EROFS, ENOSPC, ENOTDIR, EIO,
+ * not a regular file, a directory that cannot be made) PAIR_RECORD_ACCESS;
+ * out of memory stays NONE. Ends `s` FAIL. */
+void diag_rule_pair_store(struct diag_report *r, struct diag_stage *s, int err, const char *msg);
+/* The class diag_rule_pair_store gives `err` (without a report). */
+enum diag_verdict diag_pair_store_verdict(int err);
+
+/* No Apple device was listed (`msg` says so) and the USB backend sees
+ * `controllers` host controllers (root hubs); -1 when it cannot tell. None
+ * at all is NO_USB_HOST (no cable could help); otherwise NO_DEVICE, whose
+ * charge-only advice is right only when a host controller exists. */
+void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long controllers,
+			     const char *msg);
+
+/* --udid `udid` names no connected device. `n` devices are connected;
+ * `connected` lists them ("UDID (bus 1 address 2), ..."); `where` says
+ * whose list it is ("on USB", "listed by usbmuxd at /var/run/usbmuxd").
+ * UDID_NOT_FOUND. */
+void diag_rule_udid_not_found(struct diag_report *r, struct diag_stage *s, const char *udid,
+			      size_t n, const char *connected, const char *where);
+
+/* The usbmux daemon is needed but cannot be reached: `err` LP_ENOENT (not
+ * running: no socket, or nothing listening), LP_EACCES (no permission on
+ * its socket), LP_EINVAL (an address that does not parse); `msg` names the
+ * address and the system error. USBMUXD_UNREACHABLE. */
+void diag_rule_usbmuxd_unreachable(struct diag_report *r, struct diag_stage *s, int err,
+				   const char *msg);
+
+/* The replay device reports `divergence` (what the host asked, what the
+ * recording has): whatever stage then failed, the replay was driven off
+ * the recording - REPLAY_DIVERGED, the failing stage named in the evidence.
+ * No-op when divergence is NULL or "". */
+void diag_rule_replay_diverged(struct diag_report *r, const char *divergence);
+
+/* analyze: the capture ends at packet `pkt` inside stage `s`, before the
+ * exchange under way (`what`, may be NULL) finished: the capture cannot say
+ * how the session ended. Ends `s` FAIL; CAPTURE_TRUNCATED. */
+void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_t pkt,
+			    const char *what);
+
 /* The cable test's facts after its round trips. */
 struct diag_cable_facts {
 	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */

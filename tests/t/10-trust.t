@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 PD=$T/lockdown
 
-run_lp $T/a.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/a.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is $? 0 "trust --pair exits 0"
 is "$(jget .verdict $T/a.json)" TRUSTED "verdict TRUSTED"
 is "$(jget '[.stages[].status] | map(select(. != "ok")) | length' $T/a.json)" 0 "every stage ok"
@@ -46,7 +46,7 @@ is "$(cat $T/h.pub)" "$(cat $T/h2.pub)" "host key matches host certificate"
 like "$(grep -c BUILD_ $T/rec.xml)" "^0$" "no stray content"
 
 # second run reuses the record: no Pair stage
-run_lp $T/b.json trust --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/b.json trust --device sim:healthy,keep --pair-dir "$PD" --json
 is $? 0 "second run exits 0"
 is "$(jget .verdict $T/b.json)" TRUSTED "second run TRUSTED from the record"
 is "$(jget '.stages[] | select(.name=="Pair") | .status' $T/b.json)" skipped "second run: Pair skipped"
@@ -61,18 +61,18 @@ like "$(jget .remedy $T/c.json)" "Reset|--pair" "remedy says how to re-pair"
 cmp -s "$R" $T/before.plist; ok $? "stale record left untouched"
 
 # human output: stages with timestamps, verdict and remedy; no colour in a pipe
-run_lp $T/h.txt trust --device sim:healthy --pair-dir "$PD"
+run_lp $T/h.txt trust --device sim:healthy,keep --pair-dir "$PD"
 like "$(cat $T/h.txt)" "StartSession +ok" "human output lists stages"
 like "$(cat $T/h.txt)" "verdict: TRUSTED" "human output has the verdict"
 unlike "$(cat $T/h.txt)" "$(printf '\033')" "no escape codes when piped"
 
 # a corrupt record is reported, not overwritten
 printf 'garbage' > "$PD/$UDID.plist"
-run_lp $T/d.json trust --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/d.json trust --device sim:healthy,keep --pair-dir "$PD" --json
 is $? 1 "corrupt record: exit 1"
 like "$(jget '.stages[] | select(.name=="pair record") | .detail' $T/d.json)" "." "corrupt record: explained"
 is "$(cat "$PD/$UDID.plist")" garbage "corrupt record not overwritten without --pair"
-run_lp $T/e.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/e.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/e.json)" TRUSTED "--pair replaces a corrupt record"
 
 # real clock: the device's StopSession reply and its TLS close_notify arrive in

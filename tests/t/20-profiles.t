@@ -38,6 +38,36 @@ supervised SUPERVISED GOOD
 locked-after-restart LOCKED GOOD
 EOF_T
 
+# The table holds whatever order the profiles run in: every run starts from a
+# fresh simulated iPhone (issue 9, section 5). Again, in reverse order, all
+# in one pair-record directory, as a user's /var/lib/lockdown is shared.
+PD=$T/pd-shared
+while read -r p tv; do
+	run_lp $T/t.json trust --pair --timeout 5 --device "sim:$p" --pair-dir "$PD" --json
+	is "$(jget .verdict $T/t.json)" "$tv" "shared directory, reverse order: trust --pair on $p: $tv"
+done <<'EOF_R'
+tls-reject TLS_FAILED
+unplug-during-pair DISCONNECTED
+never-answers TRUST_PENDING
+deny DENIED
+locked LOCKED
+camera-only CAMERA_ONLY
+full-speed TRUSTED
+healthy TRUSTED
+EOF_R
+# forgot-host's row: with the record just stored, STALE_TRUST; and so is any
+# fresh device (it never paired with this host) - the state persists only
+# when asked (keep)
+run_lp $T/f.json trust --device sim:forgot-host --pair-dir "$PD" --json
+is "$(jget .verdict $T/f.json)" STALE_TRUST "shared directory: forgot-host with a stored record: STALE_TRUST"
+run_lp $T/f.json trust --device sim:healthy --pair-dir "$PD" --json
+is "$(jget .verdict $T/f.json)" STALE_TRUST "a fresh simulated iPhone does not know the stored record"
+run_lp $T/f.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
+run_lp $T/f.json trust --device sim:healthy,keep --pair-dir "$PD" --json
+is "$(jget .verdict $T/f.json)" TRUSTED "with keep the simulated iPhone remembers the pairing"
+ok "$([ -f "$PD/.linkprobe-sim-device" ]; echo $?)" "keep: its state is beside the records"
+ok "$([ ! -e "$XDG_STATE_HOME/linkprobe/sim-device" ]; echo $?)" "without keep nothing was written to XDG_STATE_HOME"
+
 # details a user relies on
 run_lp $T/c.json --cable-test --device sim:healthy --json
 for m in control_rtt mux_rtt lockdown_rtt; do

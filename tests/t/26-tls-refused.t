@@ -11,7 +11,7 @@ command -v python3 >/dev/null || { echo "1..0 # SKIP python3 not installed"; exi
 PD=$T/pd
 mkdir -p "$PD"
 
-run_lp $T/a.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/a.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/a.json)" TRUSTED "paired"
 rec=$(ls "$PD"/*.plist | grep -v SystemConfiguration)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -subj "/" -days 30 2>/dev/null
@@ -27,7 +27,7 @@ with open(rec, 'wb') as f:
 PY
 ok $? "record's host certificate replaced by a self-signed one"
 
-run_lp $T/b.json trust --device sim:healthy --pair-dir "$PD" --capture $T/b.pcapng --json; rc=$?
+run_lp $T/b.json trust --device sim:healthy,keep --pair-dir "$PD" --capture $T/b.pcapng --json; rc=$?
 is "$rc" 1 "refused session TLS: exit 1"
 is "$(jget .verdict $T/b.json)" TLS_FAILED "refused session TLS: TLS_FAILED"
 is "$(jget '.stages[] | select(.name=="StartSession") | .status' $T/b.json)" ok "StartSession succeeded (the HostID is known)"
@@ -44,8 +44,8 @@ is "$(jq -r '[.stages[] | select(.name != "pair record") | "\(.name):\(.status)"
 	"analyze: the same stages and statuses as live"
 like "$(jget .evidence $T/b.off)" "^stage TLS: .*(handshake|did not accept the host certificate)" "analyze: evidence names the TLS stage"
 
-run_lp $T/c.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/c.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/c.json)" TRUSTED "trust --pair replaces the bad record: TRUSTED"
-run_lp $T/d.json trust --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/d.json trust --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/d.json)" TRUSTED "the new record works without --pair"
 done_testing

@@ -49,9 +49,10 @@ done
 for p in forgot-host locked-after-restart healthy; do
 	PD=$T/rec-$p
 	mkdir -p "$PD"
-	run_lp "$T/rec-$p.json" trust --pair --device "sim:healthy" --pair-dir "$PD" --json
-	live "$p trust (stored record)" trust --timeout 5 --device "sim:$p" --pair-dir "$PD"
+	run_lp "$T/rec-$p.json" trust --pair --device "sim:healthy,keep" --pair-dir "$PD" --json
+	live "$p trust (stored record)" trust --timeout 5 --device "sim:$p,keep" --pair-dir "$PD"
 done
 is "$(jget .verdict "$T/forgot-host trust (stored record).live")" STALE_TRUST "forgot-host with a stored record is STALE_TRUST live"
 is "$(jget .verdict "$T/locked-after-restart trust (stored record).live")" LOCKED_AFTER_RESTART "locked-after-restart with a stored record is LOCKED_AFTER_RESTART live"
+is "$(jget .verdict "$T/healthy trust (stored record).live")" TRUSTED "healthy (keep) with its stored record is TRUSTED live"
 done_testing

@@ -56,7 +56,7 @@ is "$(jget '.stages[] | select(.name=="Pair") | .status' $T/b.json)" skipped "se
 # --udid that the daemon does not list
 run_lp $T/u.json trust --via-usbmuxd --udid 0000000000000000000000000000000000000000 --json
 is $? 1 "unknown --udid exits 1"
-is "$(jget .verdict $T/u.json)" NO_DEVICE "unknown --udid: NO_DEVICE"
+is "$(jget .verdict $T/u.json)" UDID_NOT_FOUND "unknown --udid: UDID_NOT_FOUND (the daemon's devices listed)"
 
 # usage: only list and trust; nothing to capture
 run_lp $T/c.out --cable-test --via-usbmuxd
@@ -69,7 +69,8 @@ kill $FPID; wait $FPID 2>/dev/null
 run_lp $T/g.json trust --via-usbmuxd --json
 is $? 1 "no daemon: exits 1"
 like "$(jget .evidence $T/g.json)" "usbmuxd is not running at $SOCK" "no daemon: says usbmuxd is not running"
-like "$(jget .remedy $T/g.json)" "systemctl start usbmuxd" "no daemon: remedy says how to start it"
+like "$(jget .remedy $T/g.json)" "systemctl restart usbmuxd" "no daemon: remedy says how to (re)start it"
+is "$(jget .verdict $T/g.json)" USBMUXD_UNREACHABLE "no daemon: USBMUXD_UNREACHABLE, not NO_DEVICE"
 USBMUXD_SOCKET_ADDRESS=127.0.0.1:1 run_lp $T/h.json list --via-usbmuxd --json
 is $? 1 "TCP address with nobody listening: exits 1"
 like "$(jget .evidence $T/h.json)" "usbmuxd is not running at 127.0.0.1:1" "TCP address: same clear message"

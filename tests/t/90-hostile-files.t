@@ -37,7 +37,7 @@ for kind in bin xml; do
 	deep_plist $kind $depth "$R"
 	run_lp $T/b.json trust --device sim:healthy --pair-dir "$PD" --json
 	is $? 1 "$kind pair record of $depth nested arrays: exit 1, no crash"
-	is "$(jget .verdict $T/b.json)" STALE_TRUST "$kind deep record: STALE_TRUST (unreadable record)"
+	is "$(jget .verdict $T/b.json)" PAIR_RECORD_CORRUPT "$kind deep record: PAIR_RECORD_CORRUPT (the host's damaged file)"
 	like "$(jget '.stages[] | select(.name=="pair record") | .detail' $T/b.json)" "property list|plist" \
 		"$kind deep record: the stage says the record is not a usable plist"
 done
@@ -45,7 +45,7 @@ done
 # the EscrowBag goes only to the device that presents the record's
 # DeviceCertificate inside session TLS
 rm -rf "$PD"
-run_lp $T/e.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/e.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/e.json)" TRUSTED "healthy: TRUSTED"
 like "$(jget '.stages[] | select(.name=="StartService") | .detail' $T/e.json)" "EscrowBag sent" \
 	"healthy: the device proved the paired key, EscrowBag sent"
@@ -55,7 +55,7 @@ d = plistlib.load(open(sys.argv[1], "rb"))
 d["DeviceCertificate"] = d["HostCertificate"]   # not what the device presents
 plistlib.dump(d, open(sys.argv[1], "wb"))
 PY
-run_lp $T/e.json trust --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/e.json trust --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/e.json)" TRUSTED "other certificate: the backup service still starts"
 like "$(jget '.stages[] | select(.name=="StartService") | .detail' $T/e.json)" \
 	"EscrowBag withheld: the device's TLS certificate is not the pair record's DeviceCertificate" \

@@ -11,7 +11,7 @@
 # *.plist file stop the process (SIGSTOP); the test then sends SIGKILL. Two
 # lanes run side by side (separate directories and simulated devices).
 . "$(dirname "$0")/lib.sh"
-SIM=sim:healthy
+SIM=sim:healthy,keep  # the device remembers its pairings: a later run reuses the record
 
 state() { awk '{print $3}' /proc/$1/stat 2>/dev/null; }
 

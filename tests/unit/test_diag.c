@@ -3,7 +3,9 @@
  * re-enumeration without errors, FLAKY over DEGRADED, full and low speed,
  * a device that does not come back), the latency statistics (exact
  * nearest-rank percentiles), the mode / Pair / TLS / QueryType rules, the
- * stage vocabulary and the JSON form of a report. */
+ * stage vocabulary and the JSON form of a report; the host's own faults
+ * (pair-record store, no USB host, --udid, usbmux daemon, replay, a capture
+ * cut short) with remedies that never send the user to the cable or phone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -499,6 +501,154 @@ static void test_report_json(void **state)
 	json_object_put(o);
 }
 
+/* Phrases of a cable, port or phone remedy: never in a host verdict's. */
+static const char *const not_host[] = {
+	"cable",
+	"another port",
+	"USB port",
+	"charge-only",
+	"restart the device",
+	"Restart the device",
+	"udev",
+	"tap Trust",
+	"Reset Location",
+	"unlock",
+	NULL,
+};
+
+static void test_host_verdicts(void **state)
+{
+	static const enum diag_verdict host[] = {
+		DIAG_V_PAIR_RECORD_ACCESS, DIAG_V_PAIR_RECORD_CORRUPT, DIAG_V_NO_USB_HOST,
+		DIAG_V_UDID_NOT_FOUND,	   DIAG_V_USBMUXD_UNREACHABLE, DIAG_V_REPLAY_DIVERGED,
+		DIAG_V_CAPTURE_TRUNCATED,
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
+		const char *rem = diag_verdict_remedy(host[i]);
+		assert_true(diag_verdict_is_host(host[i]));
+		assert_int_equal(diag_verdict_exit(host[i]), 1);
+		assert_string_not_equal(diag_verdict_name(host[i]), "NONE");
+		assert_true(strlen(rem) > 40);
+		for (size_t k = 0; not_host[k]; k++)
+			if (strstr(rem, not_host[k]))
+				fail_msg("%s's remedy says \"%s\"", diag_verdict_name(host[i]),
+					 not_host[k]);
+	}
+	assert_false(diag_verdict_is_host(DIAG_V_NO_DEVICE));
+	assert_false(diag_verdict_is_host(DIAG_V_STALE_TRUST));
+	assert_false(diag_verdict_is_host(DIAG_V_ACCESS_DENIED));
+	assert_string_equal(diag_verdict_name(DIAG_V_USBMUXD_UNREACHABLE), "USBMUXD_UNREACHABLE");
+	/* the daemon's remedy is the checklist's step: restart it / the service */
+	assert_non_null(strstr(diag_verdict_remedy(DIAG_V_USBMUXD_UNREACHABLE),
+			       "Apple Mobile Device Service"));
+}
+
+static void test_pair_store_rule(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s;
+	static const struct {
+		int err;
+		enum diag_verdict v;
+	} map[] = {
+		{LP_EACCES, DIAG_V_PAIR_RECORD_ACCESS},
+		{LP_EIO, DIAG_V_PAIR_RECORD_ACCESS},
+		{LP_ENOENT, DIAG_V_PAIR_RECORD_ACCESS},
+		{LP_EINVAL, DIAG_V_PAIR_RECORD_ACCESS},
+		{LP_EBUSY, DIAG_V_PAIR_RECORD_ACCESS},
+		{LP_EPLIST, DIAG_V_PAIR_RECORD_CORRUPT},
+		{LP_EBADMSG, DIAG_V_PAIR_RECORD_CORRUPT},
+		{LP_ETOOBIG, DIAG_V_PAIR_RECORD_CORRUPT},
+		{LP_ENOMEM, DIAG_V_NONE},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		assert_int_equal(diag_pair_store_verdict(map[i].err), map[i].v);
+	s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR_RECORD);
+	diag_rule_pair_store(&f->r, s, LP_EACCES,
+			     "cannot open /var/lib/lockdown/x.plist: Permission denied (EACCES)");
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_PAIR_RECORD_ACCESS);
+	assert_non_null(strstr(f->r.evidence, "stage pair record: "));
+	assert_non_null(
+		strstr(f->r.evidence, "/var/lib/lockdown/x.plist: Permission denied (EACCES)"));
+	s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
+	diag_rule_pair_store(&f->r, s, LP_EPLIST,
+			     "/d/SystemConfiguration.plist is not a property list");
+	assert_int_equal(f->r.verdict, DIAG_V_PAIR_RECORD_CORRUPT);
+	assert_non_null(strstr(f->r.evidence, "stage Pair: a pair-record file is damaged: /d/Sys"));
+}
+
+static void test_nothing_found(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+
+	diag_rule_nothing_found(&f->r, s, 0, "no Apple device (VID 05ac) on USB after 1.0 s");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_USB_HOST);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_non_null(strstr(s->detail, "no host controller"));
+	/* a host controller exists: the phone or cable side (NO_DEVICE) */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_nothing_found(&f->r, s, 2, "no Apple device");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
+	assert_non_null(strstr(f->r.evidence, "2 USB host controller(s) present"));
+	/* the backend cannot tell: NO_DEVICE, as before */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_nothing_found(&f->r, s, -1, "no Apple device");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
+	assert_string_equal(f->r.evidence, "no Apple device");
+}
+
+static void test_udid_and_daemon(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+
+	diag_rule_udid_not_found(&f->r, s, "abc", 2, "111 (bus 1 address 2), 222 (bus 1 address 3)",
+				 "on USB");
+	assert_int_equal(f->r.verdict, DIAG_V_UDID_NOT_FOUND);
+	assert_non_null(
+		strstr(f->r.evidence, "--udid abc names none of the 2 device(s) on USB: 111"));
+	assert_non_null(strstr(f->r.evidence, "222 (bus 1 address 3)"));
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_usbmuxd_unreachable(
+		&f->r, s, LP_ENOENT,
+		"usbmuxd is not running at /run/x (Connection refused, ECONNREFUSED)");
+	assert_int_equal(f->r.verdict, DIAG_V_USBMUXD_UNREACHABLE);
+	assert_non_null(strstr(f->r.evidence, "not running or not listening"));
+	assert_non_null(strstr(f->r.evidence, "ECONNREFUSED"));
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ENUMERATE);
+	diag_rule_usbmuxd_unreachable(&f->r, s, LP_EACCES, "permission denied on /run/x");
+	assert_int_equal(f->r.verdict, DIAG_V_USBMUXD_UNREACHABLE);
+	assert_non_null(strstr(f->r.evidence, "stage enumerate: no permission"));
+}
+
+static void test_replay_and_capture(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_DEVICE_INFO);
+
+	diag_rule_err(&f->r, s, LP_ECONNRESET, "connection reset");
+	assert_int_equal(f->r.verdict, DIAG_V_PROTOCOL_ERROR);
+	diag_rule_replay_diverged(&f->r, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_PROTOCOL_ERROR);
+	diag_rule_replay_diverged(&f->r, "host sent GetValue Key=X; recording has next: QueryType");
+	assert_int_equal(f->r.verdict, DIAG_V_REPLAY_DIVERGED);
+	assert_string_equal(f->r.evidence, "stage device info: replay diverged: host sent GetValue "
+					   "Key=X; recording has next: QueryType");
+
+	s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
+	diag_rule_capture_ends(&f->r, s, 118, "Pair request unanswered");
+	assert_int_equal(f->r.verdict, DIAG_V_CAPTURE_TRUNCATED);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_string_equal(
+		f->r.evidence,
+		"the capture ends at packet 118, during Pair (Pair request unanswered)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +667,11 @@ int main(void)
 		cmocka_unit_test(test_stage_names),
 		cmocka_unit_test(test_verdict_table),
 		cmocka_unit_test_setup_teardown(test_report_json, setup, teardown),
+		cmocka_unit_test(test_host_verdicts),
+		cmocka_unit_test_setup_teardown(test_pair_store_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udid_and_daemon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_and_capture, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "proto/pair_cert.h"
-#include "proto/pair_record.h"
+#include "proto/pair_store.h"
 #include "src/base/lp_error.h"
 
 #define UDID "00008030-001A2B3C4D5E802E"
@@ -396,13 +396,28 @@ static void test_hostile_files(void **state)
 	assert_int_equal(got->escrow_bag.len, 0);
 	pair_record_free(got);
 
-	/* a directory where the file should be */
+	/* a directory where the file should be: the host cannot read it
+	 * (an access error, LP_EIO), not a damaged record (LP_EBADMSG) */
 	char p[512];
 	unlink(strcat(strcpy(p, fx->dir), "/" UDID ".plist"));
 	assert_int_equal(mkdir(p, 0700), 0);
 	struct lp_errinfo e = {0};
-	assert_int_equal(pair_record_load(fx->dir, UDID, &got, &e), LP_EBADMSG);
+	assert_int_equal(pair_record_load(fx->dir, UDID, &got, &e), LP_EIO);
+	assert_non_null(strstr(e.msg, "is not a regular file (a directory)"));
 	rmdir(p);
+	/* a directory whose path runs through a file: ENOTDIR, named */
+	assert_int_equal(
+		pair_record_load(strcat(strcpy(p, fx->dir), "/" UDID ".plist"), UDID, &got, &e),
+		LP_ENOENT);
+	write_file(fx->dir, "afile", "x", 1);
+	assert_int_equal(pair_record_load(strcat(strcpy(p, fx->dir), "/afile"), UDID, &got, &e),
+			 LP_EIO);
+	assert_non_null(strstr(e.msg, "(ENOTDIR)"));
+	assert_int_equal(pair_store_check_writable(p, &e), LP_EIO);
+	assert_non_null(strstr(e.msg, "is not a directory (ENOTDIR)"));
+	/* a writable directory passes the check and keeps no probe file */
+	assert_int_equal(pair_store_check_writable(fx->dir, &e), 0);
+	assert_int_equal(access(strcat(strcpy(p, fx->dir), "/.linkprobe-write-check"), F_OK), -1);
 }
 
 static void test_verify_detects_foreign_cert(void **state)
