@@ -17,8 +17,8 @@ run() { # expected-exit-code, command...
 	if [ "$rc" != "$want" ]; then echo "demo: expected exit code $want, got $rc" >&2; fail=1; fi
 }
 run 0 list --device sim:healthy
-run 0 trust --pair --device sim:healthy --pair-dir "$dir"
-run 0 trust --device sim:healthy --pair-dir "$dir"
+run 0 trust --pair --device sim:healthy,keep --pair-dir "$dir"
+run 0 trust --device sim:healthy,keep --pair-dir "$dir"  # keep: the device remembers the pairing
 run 0 --cable-test --duration 1 --device sim:healthy
 run 1 --cable-test --duration 1 --device sim:full-speed
 run 1 trust --pair --device sim:deny --pair-dir "$dir/deny"

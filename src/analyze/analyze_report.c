@@ -355,10 +355,13 @@ static void build_trust(struct build *b)
 			"after QueryType: no GetValue in it");
 		return;
 	}
-	if (d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen &&
-	    !strcmp(b->a->end_pending, "GetValue")) {
+	if (d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen) {
+		/* between two GetValue exchanges or after the last: what came
+		 * next (another GetValue, Pair, StartSession) is not in it */
 		ends_in(b, stage_at(b, DIAG_STAGE_DEVICE_INFO, d->info.t0),
-			"a GetValue request unanswered");
+			!strcmp(b->a->end_pending, "GetValue")
+				? "a GetValue request unanswered"
+				: "after a GetValue reply; the next request is not in it");
 		return;
 	}
 	if (d->info.seen) {
@@ -375,14 +378,6 @@ static void build_trust(struct build *b)
 		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
 	}
 
-	/* pair record: after device info the host reads its record; what it
-	 * sent next (Pair or StartSession) tells which it found - unless the
-	 * capture stops first */
-	if (!d->pair.seen && !d->session.seen && !d->pair_record_read && cut_short(b)) {
-		ends_in(b, stage_at(b, DIAG_STAGE_PAIR_RECORD, span_end_t(&d->info)),
-			"after device info: the next request (Pair or StartSession) is not in it");
-		return;
-	}
 	/* read through the daemon, the relay shows it (as a live
 	 * --via-usbmuxd run's stage is ok when the daemon hands out the record) */
 	if (d->pair_record_found) {

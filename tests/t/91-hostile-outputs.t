@@ -5,7 +5,7 @@
 # 0600, symlinks are refused and FIFOs never hang linkprobe.
 . "$(dirname "$0")/lib.sh"
 PD=$T/lockdown
-SIM=sim:healthy
+SIM=sim:healthy,keep  # the device remembers the pairing: runs without --pair reuse the record
 
 # ---- numbers: one strict parser ------------------------------------------------
 for v in nan NaN inf -inf infinity 0x10 0x1p4 1e3 ' 5' '5 ' 5x -1 '' . +3; do
@@ -85,7 +85,7 @@ UDID=$(jget .device.udid $T/u.json)
 mv "$PD/$UDID.plist" $T/saved.plist && mkfifo "$PD/$UDID.plist"
 run_lp $T/f.json trust --device $SIM --pair-dir "$PD" --json
 is $? 1 "a FIFO as the pair record: exit 1, no hang"
-is "$(jget .verdict $T/f.json)" STALE_TRUST "... STALE_TRUST (unreadable record)"
+is "$(jget .verdict $T/f.json)" PAIR_RECORD_ACCESS "... PAIR_RECORD_ACCESS (the host cannot read it: not a regular file)"
 rm -f "$PD/$UDID.plist"; mv $T/saved.plist "$PD/$UDID.plist"
 mv "$PD/SystemConfiguration.plist" $T/sc.plist && mkfifo "$PD/SystemConfiguration.plist"
 run_lp $T/f.json trust --pair --device $SIM --pair-dir "$PD" --json
