@@ -27,6 +27,9 @@ else
 	AS_USER=""
 	LP_USER=$LP
 fi
+# No usbmux daemon unless a test names one: with one running, a directory the
+# user may not read is read through it (81-held-usbmuxd.t), not these faults.
+export USBMUXD_SOCKET_ADDRESS="UNIX:$T/no-usbmuxd.sock"
 # A remedy for the host never sends the user to the cable, a port, the phone.
 NOT_HOST='cable|another port|USB port|the port|charge-only|charges|restart the (device|phone)|udev|tap Trust|Reset Location|unlock|DFU'
 

@@ -10,7 +10,7 @@ command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 PD=$T/pd
 mkdir -p "$PD"
 # a stored record the device knows, for the StartSession/StartService rows
-run_lp $T/rec.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+run_lp $T/rec.json trust --pair --device sim:healthy,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/rec.json)" TRUSTED "a stored pairing to start from"
 
 # OPTION  ERROR  STAGE  VERDICT  (a pair-error row pairs afresh)
@@ -19,7 +19,7 @@ while read -r opt err stage verdict; do
 	if [ "$opt" = pair-error ]; then
 		set -- trust --pair --timeout 5 --device "sim:healthy,$opt=$err" --pair-dir "$T/pd-$err"
 	else
-		set -- trust --timeout 5 --device "sim:healthy,$opt=$err" --pair-dir "$PD"
+		set -- trust --timeout 5 --device "sim:healthy,keep,$opt=$err" --pair-dir "$PD"
 	fi
 	run_lp "$T/l.json" "$@" --capture "$T/c.pcapng" --json; rc=$?
 	is "$(jget .verdict $T/l.json)" "$verdict" "$l: $verdict"
@@ -60,7 +60,7 @@ EOF_T
 # locked while pairing and locked since a restart get different remedies
 run_lp $T/a.json trust --pair --timeout 3 --device sim:locked-after-restart --pair-dir "$T/pd-lar" --json
 is "$(jget .verdict $T/a.json)" LOCKED "locked-after-restart, pairing: LOCKED"
-run_lp $T/b.json trust --device sim:locked-after-restart --pair-dir "$PD" --json
+run_lp $T/b.json trust --device sim:locked-after-restart,keep --pair-dir "$PD" --json
 is "$(jget .verdict $T/b.json)" LOCKED_AFTER_RESTART "locked-after-restart, stored record: LOCKED_AFTER_RESTART"
 like "$(jget .remedy $T/b.json)" "not been unlocked since.*Do not pair again" "after a restart: unlock once, do not pair again"
 unlike "$(jget .remedy $T/a.json)" "Do not pair again" "while pairing: the locked-screen remedy"
