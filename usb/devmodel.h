@@ -23,8 +23,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a bulk endpoint answers the host right now (devmodel_ops.bulk_state). */
+enum devmodel_ep {
+	DEVMODEL_EP_READY, /* takes / gives data as usual */
+	DEVMODEL_EP_NAK,   /* NAKs: the host's transfer stays pending, nothing moves */
+	DEVMODEL_EP_STALL, /* halted: the host's transfer ends with a STALL handshake */
+};
+
 /* The device model. All calls come from one driving thread at a time. Every
- * method is mandatory. `m` is the model object the driver was given. */
+ * method is mandatory but bulk_state. `m` is the model object the driver was
+ * given. */
 struct devmodel_ops {
 	/* Is a device attached now? false for a charge-only cable. */
 	bool (*attached)(void *m, uint64_t now);
@@ -52,6 +60,10 @@ struct devmodel_ops {
 	uint64_t (*next_timer)(void *m, uint64_t now);
 	/* Run timers due at `now`. */
 	void (*tick)(void *m, uint64_t now);
+	/* Optional (NULL: always DEVMODEL_EP_READY): how bulk endpoint `ep`
+	 * answers the host's next packet - asked before data moves on it, so a
+	 * model can NAK an endpoint for good or halt it (a hostile device). */
+	enum devmodel_ep (*bulk_state)(void *m, uint8_t ep, uint64_t now);
 };
 
 #endif

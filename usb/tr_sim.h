@@ -27,6 +27,9 @@
  *  - Several devices: one bus carries up to TR_SIM_MAX_PORTS devices, each
  *    with its own model, link, address, port path ("1-H.P": hub H, port P)
  *    and session; they share nothing but the clock and one event loop.
+ *  - The model's bulk_state (optional): a NAKed endpoint holds its transfers
+ *    (each still ends at its own timeout or cancel), a halted one ends them
+ *    with TR_STATUS_STALL.
  */
 #ifndef LP_TR_SIM_H
 #define LP_TR_SIM_H

@@ -356,13 +356,34 @@ static bool fill_in(struct sim_ctx *sp, struct sim_ep *e, struct sim_xfer *sx, u
 	return true;
 }
 
+/* The device left (the model stopped being attached, or this handle belongs
+ * to an earlier attachment): whatever is still in flight ends NO_DEVICE now,
+ * as on a real bus - not at its timeout. */
+static void end_gone(struct sim_dev *sd, uint64_t now)
+{
+	for (unsigned i = 0; i < SIM_EPS; i++) {
+		for (struct sim_xfer *sx = sd->ep[i].head; sx; sx = sx->next) {
+			if (sx->dead || due_time(sx) <= now)
+				continue;
+			sx->dead = true;
+			sx->decided = true;
+			sx->done_at = now;
+			sx->st = TR_STATUS_NO_DEVICE;
+		}
+	}
+}
+
 void trs_pump(struct sim_ctx *sp, uint64_t now)
 {
 	for (struct sim_dev *sd = sp->devs; sd; sd = sd->next) {
 		struct sim_port *p = sd->port;
 
-		if (!sd->busy || !trs_dev_live(sd))
+		if (!sd->busy)
 			continue;
+		if (!trs_dev_live(sd)) {
+			end_gone(sd, now);
+			continue;
+		}
 		for (uint32_t bits = sd->busy; bits; bits &= bits - 1) {
 			unsigned i = (unsigned)__builtin_ctz(bits);
 			struct sim_ep *e = &sd->ep[i];
@@ -373,6 +394,7 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 			}
 			for (struct sim_xfer *sx = e->head; sx; sx = sx->next) {
 				struct tr_xfer *x = sx->x;
+				enum devmodel_ep es;
 
 				if (sx->decided || sx->dead || sx->cancel_req ||
 				    sx->timeout_at <= now)
@@ -380,6 +402,16 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 				if (x->type == TR_XFER_CONTROL) {
 					decide(p, e, sx, x->submit_ns, SIM_CONTROL_NS,
 					       TR_STATUS_COMPLETED);
+					continue;
+				}
+				es = p->ops->bulk_state
+					     ? p->ops->bulk_state(p->model, x->endpoint, now)
+					     : DEVMODEL_EP_READY;
+				if (es == DEVMODEL_EP_NAK)
+					break; /* nothing moves; later transfers wait behind it */
+				if (es == DEVMODEL_EP_STALL) {
+					decide(p, e, sx, max64(now, x->submit_ns), 0,
+					       TR_STATUS_STALL);
 				} else if (!(x->endpoint & 0x80)) {
 					uint16_t mps = p->ops->max_packet(p->model, x->endpoint);
 					enum tr_status st = TR_STATUS_COMPLETED;

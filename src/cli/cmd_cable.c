@@ -8,8 +8,10 @@
  * seconds: control transfers (GET_DESCRIPTOR), usbmux connects to a closed
  * port (answered by RST) and lockdown QueryType over one connection, with
  * latency p50/p99/max, transfer errors and re-enumerations. The verdict is
- * diag_rule_cable's (GOOD, DEGRADED, FLAKY, DISCONNECTED) or the USB stages'
- * (NO_DEVICE, CAMERA_ONLY, RECOVERY_MODE, DFU_MODE, ...).
+ * diag_rule_cable's (GOOD, DEGRADED, FLAKY, DISCONNECTED; PROTOCOL_ERROR and
+ * USB_ERROR for a device that breaks usbmux or whose bulk endpoints never move
+ * data) or the USB stages' (NO_DEVICE, CAMERA_ONLY, RECOVERY_MODE, DFU_MODE,
+ * ...).
  *
  * When usbmuxd holds the usbmux interface (and --direct is not given), the
  * test measures what it can without claiming it: the control round trips on
@@ -65,13 +67,15 @@ struct cable {
 	struct lp_stream *lkd_stream;
 	struct lkd_client *lkd;
 	struct samples ctrl, mux, lkd_rtt;
-	uint64_t errors, reenums, iterations;
+	uint64_t errors, proto_errors, reenums, iterations;
 	char first_error[256];
 };
 
 static void note_error(struct cable *c, const char *what, int err, const struct lp_errinfo *e)
 {
 	c->errors++;
+	if (diag_verdict_for_err(err) == DIAG_V_PROTOCOL_ERROR)
+		c->proto_errors++;
 	if (!c->first_error[0])
 		snprintf(c->first_error, sizeof(c->first_error), "%s: %s", what,
 			 e && e->msg[0] ? e->msg : lp_strerror(err));
@@ -377,6 +381,7 @@ static void run(struct cable *c)
 	f.mux = c->mux.n;
 	f.lockdown = c->lkd_rtt.n;
 	f.errors = c->errors + link_errors;
+	f.protocol_errors = c->proto_errors;
 	f.reenums = c->reenums - (f.gone ? 1 : 0); /* the last departure did not come back */
 	f.speed_mbps = (double)tr_speed_bps(c->info.speed) / 1e6;
 	f.secs = (double)(lp_clock_now(&app->clock) - t_start) / LP_NS_PER_S;

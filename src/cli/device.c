@@ -5,7 +5,9 @@
  *   sim:P*N+Q*M...[,k=v...]       several simulated iPhones on one bus; k=v:
  *                                 clock=virtual|real  (virtual: no wall time
  *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
- *                                 seed=N, link=off (no link timing)
+ *                                 seed=N, link=off (no link timing),
+ *                                 hostile=MODE (a device misbehaving on
+ *                                 request: src/device/sim_hostile.h)
  *   replay:FILE                   device side played from a capture
  *                                 (src/device/replaydev.h; --udid picks the
  *                                 device; clock as for sim, from env)
@@ -221,7 +223,8 @@ static int parse_churn(const char *v, uint64_t *period, uint64_t *gap, struct lp
 static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 {
 	int r;
-	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "";
+	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "",
+			hostile[64] = "";
 	bool virt = false, link_off = false, joined = false, faulty = false, keep = false;
 	uint64_t seed = 1, churn_period = 0, churn_gap = 0;
 	struct tr_faults faults;
@@ -262,6 +265,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			snprintf(state, sizeof(state), "%s", tok + 6);
 		else if (strcmp(tok, "keep") == 0)
 			keep = true;
+		else if (strncmp(tok, "hostile=", 8) == 0)
+			snprintf(hostile, sizeof(hostile), "%s", tok + 8);
 		else if (strcmp(tok, "framing=joined") == 0)
 			joined = true;
 		else if (strcmp(tok, "framing=split") == 0)
@@ -281,7 +286,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 				e, LP_EINVAL,
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, keep, state=FILE, name=DEVICENAME, "
 				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
-				"session-error=E, service-error=E, prohibit=KEY[+KEY])",
+				"session-error=E, service-error=E, prohibit=KEY[+KEY], hostile=MODE)",
 				tok);
 	}
 	if (parse_terms(terms_spec, terms, sizeof(terms) / sizeof(terms[0]), &nterms, &ndev, e))
@@ -323,6 +328,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			so.session_error = lkd_opt[1];
 			so.service_error = lkd_opt[2];
 			so.prohibit = lkd_opt[3];
+			if (hostile[0])
+				so.hostile = hostile;
 			app->sims[k] = simdev_new(terms[t].profile, &so, &app->clock, &app->log, e);
 			if (!app->sims[k])
 				return e && e->code ? e->code : LP_EINVAL;

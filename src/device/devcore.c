@@ -625,6 +625,8 @@ static int op_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len
 
 	dc->now = now;
 	*actual = 0;
+	if (dc->pers->control_seen)
+		dc->pers->control_seen(dc->ud, setup, now);
 	lp_rd_init(&r, setup, 8);
 	bm = lp_rd_u8(&r);
 	req = lp_rd_u8(&r);
@@ -678,6 +680,9 @@ static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *le
 	dc->cur = NULL;
 	if (!is_attached(dc, now) || !dc->config)
 		return LP_EAGAIN;
+	/* the personality may top up a stream or queue a raw transfer now */
+	if (!(dc->inq_n && dc->inq[dc->inq_head].ep == ep) && dc->pers->in_poll)
+		dc->pers->in_poll(dc->ud, now);
 	if (dc->inq_n && dc->inq[dc->inq_head].ep == ep) {
 		struct dc_raw *q = &dc->inq[dc->inq_head];
 
@@ -689,11 +694,11 @@ static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *le
 		dc->inq_n--;
 		return 0;
 	}
-	if (dc->pers->in_poll)
-		dc->pers->in_poll(dc->ud, now);
 	send_flush(dc);
 	if (!dc->mux || ep != dc->mux_in || mux_out_take(dc->mux, &pkt, &n) != 0)
 		return LP_EAGAIN;
+	if (dc->pers->in_edit)
+		dc->pers->in_edit(dc->ud, pkt, n, now);
 	dc->cur = pkt;
 	*data = pkt;
 	*len = n;
@@ -725,6 +730,16 @@ static void op_tick(void *m, uint64_t now)
 		dc->pers->tick(dc->ud, now);
 }
 
+static enum devmodel_ep op_bulk_state(void *m, uint8_t ep, uint64_t now)
+{
+	struct devcore *dc = m;
+
+	if (!dc->pers->bulk_state)
+		return DEVMODEL_EP_READY;
+	dc->now = now;
+	return dc->pers->bulk_state(dc->ud, ep, now);
+}
+
 const struct devmodel_ops devcore_model_ops = {
 	.attached = op_attached,
 	.identity = op_identity,
@@ -735,4 +750,5 @@ const struct devmodel_ops devcore_model_ops = {
 	.bulk_in_next = op_bulk_in_next,
 	.next_timer = op_next_timer,
 	.tick = op_tick,
+	.bulk_state = op_bulk_state,
 };

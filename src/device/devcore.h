@@ -86,6 +86,14 @@ struct devcore_personality {
 	 * bulk OUT transfer (consequences of what the host just said). */
 	uint64_t (*next_timer)(void *p, uint64_t now);
 	void (*tick)(void *p, uint64_t now);
+	/* Misbehaving on request (a hostile device; src/device/sim_hostile.c).
+	 * control_seen: every control request, before it is answered.
+	 * bulk_state: devmodel_ops.bulk_state (NAK or halt an endpoint).
+	 * in_edit: a usbmux packet the codec made, about to go out as an IN
+	 * transfer; may be rewritten in place (`len` bytes, not longer). */
+	void (*control_seen)(void *p, const uint8_t setup[8], uint64_t now);
+	enum devmodel_ep (*bulk_state)(void *p, uint8_t ep, uint64_t now);
+	void (*in_edit)(void *p, uint8_t *pkt, size_t len, uint64_t now);
 	/* No usbmux codec even on a usbmux interface: bulk OUT goes to
 	 * bulk_out, IN comes from devcore_in_queue only. */
 	bool raw;

@@ -185,17 +185,9 @@ static void tls_flush(struct lks_conn *c, uint64_t delay)
 	}
 }
 
-void lks_send(struct lks_conn *c, plist_t msg, uint64_t delay)
+/* One whole frame (prefix + body) onto the connection, as the device sends it. */
+static void send_frame(struct lks_conn *c, const uint8_t *buf, size_t len, uint64_t delay)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (c->dead)
-		return;
-	if (lkd_frame_encode(msg, &buf, &len)) {
-		lks_kill(c, "reply encoding failed");
-		return;
-	}
 	if (c->st == LKS_ST_TLS) {
 		if (lp_tls_write(c->tls, buf, len, NULL))
 			lks_kill(c, "TLS write failed");
@@ -208,6 +200,40 @@ void lks_send(struct lks_conn *c, plist_t msg, uint64_t delay)
 	} else {
 		raw_send(c, buf, len, delay);
 	}
+}
+
+void lks_send(struct lks_conn *c, plist_t msg, uint64_t delay)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (c->dead)
+		return;
+	if (lkd_frame_encode(msg, &buf, &len)) {
+		lks_kill(c, "reply encoding failed");
+		return;
+	}
+	send_frame(c, buf, len, delay);
+	free(buf);
+}
+
+void lks_send_body(struct lks_conn *c, const uint8_t *body, size_t len, uint64_t delay)
+{
+	uint8_t *buf;
+
+	if (c->dead || len > UINT32_MAX)
+		return;
+	buf = malloc(LKS_PREFIX + len);
+	if (!buf) {
+		lks_kill(c, "out of memory");
+		return;
+	}
+	buf[0] = (uint8_t)(len >> 24);
+	buf[1] = (uint8_t)(len >> 16);
+	buf[2] = (uint8_t)(len >> 8);
+	buf[3] = (uint8_t)len;
+	memcpy(buf + LKS_PREFIX, body, len);
+	send_frame(c, buf, LKS_PREFIX + len, delay);
 	free(buf);
 }
 

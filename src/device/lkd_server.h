@@ -95,6 +95,9 @@ bool lks_closed(struct lks *s, uint32_t conn);
 /* Encode and send `msg` (borrowed) `delay_ns` from now, inside TLS when the
  * connection is in TLS. */
 void lks_send(struct lks_conn *c, plist_t msg, uint64_t delay_ns);
+/* Send `len` bytes of `body` (borrowed; any bytes, a plist or not) framed as
+ * one lockdown message, as lks_send would: a device that lies on request. */
+void lks_send_body(struct lks_conn *c, const uint8_t *body, size_t len, uint64_t delay_ns);
 /* After the StartSession reply: the next bytes are the host's TLS handshake;
  * the device presents `cert` with `key` (borrowed until the handshake ends)
  * and asks for the host's certificate. `fail`: reset the connection on the

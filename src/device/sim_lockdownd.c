@@ -433,6 +433,8 @@ static void handle_lockdown(struct slkd *l, struct lks_conn *c, plist_t msg)
 	lp_sanitize_str(safe, sizeof(safe), req);
 	lp_logf(l->d->log, LP_LOG_DEBUG, "simdev: lockdownd conn %u: %s%s", lks_conn_id(c), safe,
 		in_session(c) ? " (in session)" : "");
+	if (l->intercept && l->intercept(l->intercept_ud, c, req))
+		return;
 	if (!strcmp(req, "QueryType")) {
 		r = reply_ok(req);
 		plist_dict_set_item(r, "Type", plist_new_string("com.apple.mobile.lockdown"));

@@ -180,6 +180,10 @@ struct slkd {
 	struct slkd_service svc[SLKD_MAX_SERVICES];
 	uint64_t svc_seq;
 	uint64_t now; /* of the event being handled */
+	/* Optional: sees every lockdown request (by name) before it is served;
+	 * true = handled or swallowed there (simdev's hostile modes). */
+	bool (*intercept)(void *ud, struct lks_conn *c, const char *request);
+	void *intercept_ud;
 };
 
 /* lockdownd and services of the device `d` over `dc` (both borrowed). NULL on

@@ -26,6 +26,7 @@
 #include "proto/mux.h"
 #include "src/device/devcore.h"
 #include "src/device/sim_desc.h"
+#include "src/device/sim_hostile.h"
 #include "src/device/sim_lockdownd.h"
 
 #define SD_SERIAL_MAX 126 /* string descriptor: (255 - 2) / 2 characters */
@@ -122,6 +123,7 @@ struct simdev {
 	struct slkd_device dev;
 	struct devcore *dc; /* the USB device (owned) */
 	struct slkd *lkd;   /* lockdownd and services over it (owned) */
+	struct shost host;  /* misbehaving on request (sim_hostile.h) */
 	/* plug state */
 	bool unplugged;
 	enum simdev_reenum reenum;
@@ -147,7 +149,7 @@ static uint64_t unplug_time(const struct simdev *s)
 
 static bool is_attached(const struct simdev *s, uint64_t now)
 {
-	if (s->prof->charge_only || s->unplugged || now >= unplug_time(s))
+	if (s->prof->charge_only || s->unplugged || s->host.unplug || now >= unplug_time(s))
 		return false;
 	return !(now >= s->absent_from && now < s->absent_until);
 }
@@ -180,6 +182,11 @@ static void post_events(struct simdev *s, uint64_t now)
 		devcore_detach(s->dc, now);
 		s->absent_torn = true;
 		s->self_reenums++;
+	}
+	if (shost_detach_due(&s->host)) {
+		lp_logf(s->log, LP_LOG_INFO, "simdev: hostile: off the bus");
+		s->host.detached = true;
+		devcore_detach(s->dc, now);
 	}
 	if (now >= unplug_time(s) && devcore_config(s->dc)) {
 		lp_logf(s->log, LP_LOG_INFO, "simdev: unplugged during pairing");
@@ -244,7 +251,50 @@ static void p_accept(void *m, uint32_t conn, uint16_t port, uint64_t now)
 {
 	struct simdev *s = m;
 
-	slkd_accept(s->lkd, conn, port, now);
+	if (!shost_accept(&s->host, port))
+		slkd_accept(s->lkd, conn, port, now);
+}
+
+static void p_control_seen(void *m, const uint8_t setup[8], uint64_t now)
+{
+	struct simdev *s = m;
+
+	shost_control_seen(&s->host, setup);
+}
+
+static bool p_filter_out(void *m, const uint8_t *data, size_t len, uint64_t now)
+{
+	struct simdev *s = m;
+
+	return shost_filter_out(&s->host, data, len);
+}
+
+static enum devmodel_ep p_bulk_state(void *m, uint8_t ep, uint64_t now)
+{
+	struct simdev *s = m;
+
+	return shost_bulk_state(&s->host, ep);
+}
+
+static void p_in_edit(void *m, uint8_t *pkt, size_t len, uint64_t now)
+{
+	struct simdev *s = m;
+
+	shost_in_edit(&s->host, pkt, len);
+}
+
+static void p_in_poll(void *m, uint64_t now)
+{
+	struct simdev *s = m;
+
+	shost_in_poll(&s->host, SIMDEV_EP_MUX_IN);
+}
+
+static bool p_intercept(void *ud, struct lks_conn *c, const char *request)
+{
+	struct simdev *s = ud;
+
+	return shost_intercept(&s->host, c, request);
 }
 
 static void p_data(void *m, uint32_t conn, const uint8_t *data, size_t len, uint64_t now)
@@ -272,6 +322,8 @@ static uint64_t p_next_timer(void *m, uint64_t now)
 		t[2] = s->absent_from;
 	if (s->absent_until)
 		t[3] = s->absent_until;
+	if (shost_detach_due(&s->host))
+		return now + 1;
 	for (size_t i = 0; i < 4; i++)
 		if (t[i] > now && t[i] < best)
 			best = t[i];
@@ -293,6 +345,11 @@ static const struct devcore_personality simdev_personality = {
 	.closed = p_closed,
 	.next_timer = p_next_timer,
 	.tick = p_tick,
+	.control_seen = p_control_seen,
+	.filter_out = p_filter_out,
+	.bulk_state = p_bulk_state,
+	.in_edit = p_in_edit,
+	.in_poll = p_in_poll,
 };
 
 void *simdev_model(struct simdev *s)
@@ -375,7 +432,9 @@ static int make_identity(struct simdev *s, const struct simdev_opts *o, struct s
 			id->serial[i] = a[lp_rand_next(&r) % (sizeof(a) - 1)];
 		id->serial[12] = '\0';
 	}
-	if (o && o->device_name && *o->device_name && strlen(o->device_name) < SLKD_NAME_MAX)
+	if (shost_device_name(&s->host))
+		snprintf(id->name, sizeof(id->name), "%s", shost_device_name(&s->host));
+	else if (o && o->device_name && *o->device_name && strlen(o->device_name) < SLKD_NAME_MAX)
 		snprintf(id->name, sizeof(id->name), "%s", o->device_name);
 	else
 		snprintf(id->name, sizeof(id->name), "iPhone");
@@ -426,6 +485,12 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		lp_err_set(e, LP_ENOMEM, "out of memory");
 		return NULL;
 	}
+	if (o && o->hostile && shost_parse(o->hostile, &s->host)) {
+		lp_err_set(e, LP_EINVAL, "unknown hostile mode '%s' (%s)", o->hostile,
+			   shost_names());
+		free(s);
+		return NULL;
+	}
 	s->prof = p;
 	s->clock = clock;
 	s->log = log;
@@ -439,6 +504,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		return NULL;
 	}
 	s->dc = devcore_new(&simdev_personality, s, log);
+	s->host.dc = s->dc;
 	if (!s->dc || sim_descriptors(s->dc, p->kind, s->serial)) {
 		devcore_free(s->dc);
 		free(s);
@@ -475,6 +541,10 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 		return NULL;
 	}
 	slkd_set_framing(s->lkd, o && o->framing_joined ? LKS_FRAMING_JOINED : LKS_FRAMING_SPLIT);
+	if (s->host.mode) {
+		s->lkd->intercept = p_intercept;
+		s->lkd->intercept_ud = s;
+	}
 	lp_logf(log, LP_LOG_DEBUG, "simdev: profile %s, UDID %s", p->name, id.udid);
 	return s;
 }
@@ -505,6 +575,11 @@ int simdev_link(const struct simdev *s, struct tr_sim_link *out)
 	out->reenum_gap_ns = p->reenum_gap_ns;
 	out->seed = s->seed;
 	return 0;
+}
+
+const char *simdev_hostile_names(void)
+{
+	return shost_names();
 }
 
 size_t simdev_profile_count(void)

@@ -82,6 +82,8 @@ struct simdev_opts {
 	 * a lockdown error. */
 	const char *pair_error, *session_error, *service_error;
 	const char *prohibit; /* GetValue keys refused with GetProhibited, '+'-separated */
+	const char *hostile;	  /* misbehave on request: a mode of sim_hostile.h
+				     ("mux-short", "disconnect-pair", ...); NULL = none */
 };
 
 struct simdev;
@@ -102,6 +104,9 @@ void *simdev_model(struct simdev *s);
 int simdev_link(const struct simdev *s, struct tr_sim_link *out);
 
 /* Profile table for `linkprobe sim --list`. Borrowed static strings. */
+/* The hostile modes simdev_opts.hostile takes, ", "-separated. Static. */
+const char *simdev_hostile_names(void);
+
 size_t simdev_profile_count(void);
 int simdev_profile_at(size_t i, const char **name, const char **summary);
 

@@ -346,6 +346,10 @@ enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f)
 {
 	if (f->gone)
 		return DIAG_V_DISCONNECTED;
+	if (f->errors && !f->reenums && f->protocol_errors == f->errors)
+		return DIAG_V_PROTOCOL_ERROR;
+	if (f->errors && !f->reenums && f->ctrl && !f->mux && !f->lockdown)
+		return DIAG_V_USB_ERROR;
 	if (f->errors || f->reenums)
 		return DIAG_V_FLAKY;
 	if (f->speed_mbps > 0 && f->speed_mbps < 480)
@@ -371,7 +375,7 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 	if (f->rounds)
 		snprintf(rounds, sizeof(rounds), "%llu rounds: ", (unsigned long long)f->rounds);
 	diag_end(
-		r, s, v == DIAG_V_FLAKY || v == DIAG_V_DISCONNECTED ? DIAG_ST_FAIL : DIAG_ST_OK,
+		r, s, v == DIAG_V_GOOD || v == DIAG_V_DEGRADED ? DIAG_ST_OK : DIAG_ST_FAIL,
 		"%s%llu control, %llu usbmux, %llu lockdown round trips; %llu errors, %llu re-enumerations%s",
 		rounds, (unsigned long long)f->ctrl, (unsigned long long)f->mux,
 		(unsigned long long)f->lockdown, (unsigned long long)f->errors,
@@ -381,6 +385,23 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 	case DIAG_V_DISCONNECTED:
 		diag_set_verdict(r, v,
 				 "the device left the bus during the test and did not come back");
+		break;
+	case DIAG_V_PROTOCOL_ERROR:
+		diag_set_verdict(
+			r, v,
+			"the device broke the usbmux/lockdown protocol %llu time(s) in %.1f s "
+			"with no USB transfer lost: a device fault, not the cable's%s%s",
+			(unsigned long long)f->errors, f->secs, fe ? "; first: " : "",
+			fe ? fe : "");
+		break;
+	case DIAG_V_USB_ERROR:
+		diag_set_verdict(
+			r, v,
+			"control transfers were answered but no usbmux or lockdown round trip "
+			"completed in %.1f s (%llu errors): the device's bulk endpoints do not "
+			"move data%s%s",
+			f->secs, (unsigned long long)f->errors, fe ? "; first: " : "",
+			fe ? fe : "");
 		break;
 	case DIAG_V_FLAKY:
 		diag_set_verdict(

@@ -147,17 +147,22 @@ struct diag_cable_facts {
 	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */
 	uint64_t ctrl, mux, lockdown; /* successful round trips of each kind */
 	uint64_t errors;	      /* failed transfers and protocol errors */
-	uint64_t reenums;	      /* times the device left the bus and came back */
-	bool gone;		      /* it left the bus and did not come back */
-	double speed_mbps;	      /* link speed; 0 = not known */
-	double secs;		      /* how long the test ran */
-	const char *first_error;      /* may be NULL */
+	uint64_t protocol_errors; /* of those, the device broke usbmux/lockdown (0: not known) */
+	uint64_t reenums;	  /* times the device left the bus and came back */
+	bool gone;		  /* it left the bus and did not come back */
+	double speed_mbps;	  /* link speed; 0 = not known */
+	double secs;		  /* how long the test ran */
+	const char *first_error;  /* may be NULL */
 };
 
-/* The verdict alone: DISCONNECTED if the device did not come back, else
- * FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED: fix the
- * link before judging its speed), else DEGRADED below high speed (480 Mb/s)
- * when the speed is known, else GOOD. */
+/* The verdict alone: DISCONNECTED if the device did not come back; else,
+ * with errors and no re-enumeration, PROTOCOL_ERROR when every error was the
+ * device breaking usbmux/lockdown (a device fault no cable causes), USB_ERROR
+ * when control transfers were answered but no usbmux or lockdown round trip
+ * ever completed (halted or NAKing bulk endpoints: the device, not the
+ * cable); else FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED:
+ * fix the link before judging its speed), else DEGRADED below high speed
+ * (480 Mb/s) when the speed is known, else GOOD. */
 enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f);
 
 /* End the "round trips" stage `s` with the facts' sentence (FAIL when the

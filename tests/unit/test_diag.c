@@ -220,6 +220,25 @@ static void test_cable_boundaries(void **state)
 	f = clean;
 	f.reenums = 1; /* a re-enumeration without any transfer error */
 	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	/* every error the device breaking the protocol: its fault, not the cable's */
+	f = clean;
+	f.errors = f.protocol_errors = 3;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_PROTOCOL_ERROR);
+	f.errors = 4; /* one transfer error among them: the link may have caused the rest */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f.errors = 3;
+	f.reenums = 1;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	/* control answered, no usbmux round trip ever: halted or NAKing bulk endpoints */
+	f = clean;
+	f.mux = f.lockdown = 0;
+	f.errors = 10;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_USB_ERROR);
+	f.ctrl = 0; /* nothing got through at all: the link */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f.ctrl = 100;
+	f.gone = true; /* ... unless the device left */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DISCONNECTED);
 	f = clean;
 	f.speed_mbps = 12; /* full speed, clean */
 	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DEGRADED);

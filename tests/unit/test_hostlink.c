@@ -33,7 +33,10 @@
 struct model {
 	struct devcore *dc;
 	bool attached;
-	bool mute;   /* never answer VERSION */
+	bool mute;  /* never answer VERSION */
+	bool flood; /* once usbmux is up: IN floods tiny packets, OUT NAKs */
+	uint16_t flood_seq;
+	unsigned flood_xfers;
 	bool usbmux; /* offer configuration 2 */
 	uint32_t major;
 	uint8_t *big;
@@ -105,7 +108,53 @@ static bool m_filter(void *ud, const uint8_t *data, size_t len, uint64_t now)
 	return !(m->mute && len >= 4 && data[3] == MUX_PROTO_VERSION);
 }
 
+/* 455 empty ACKs to host ports nobody opened in one 16 380-byte transfer:
+ * a host answers each with a RST, and the device takes none of them. */
+#define FLOOD_PKTS 455
+static void m_in_poll(void *ud, uint64_t now)
+{
+	struct model *m = ud;
+	struct mux *mx = devcore_mux(m->dc);
+	uint8_t buf[FLOOD_PKTS * 36];
+
+	if (!m->flood || !mx || !mux_active(mx))
+		return;
+	memset(buf, 0, sizeof(buf));
+	for (unsigned i = 0; i < FLOOD_PKTS; i++) {
+		uint8_t *p = buf + i * 36;
+		uint16_t seq = m->flood_seq++;
+
+		p[3] = MUX_PROTO_TCP;
+		p[7] = 36;
+		memcpy(p + 8, "\xfe\xed\xfa\xce", 4);
+		p[12] = (uint8_t)(seq >> 8);
+		p[13] = (uint8_t)seq;
+		p[14] = p[15] = 0xff;
+		p[16] = 0x12; /* sport 4660 */
+		p[17] = 0x34;
+		p[18] = (uint8_t)(0x80 | i >> 8); /* dport 0x8000 + i: never opened */
+		p[19] = (uint8_t)i;
+		p[28] = 0x50;
+		p[29] = 0x10; /* ACK */
+		p[30] = 0x02;
+	}
+	if (devcore_in_queue(m->dc, 0x85, buf, sizeof(buf), true) == 0)
+		m->flood_xfers++;
+}
+
+static enum devmodel_ep m_bulk_state(void *ud, uint8_t ep, uint64_t now)
+{
+	struct model *m = ud;
+	struct mux *mx = devcore_mux(m->dc);
+
+	if (m->flood && mx && mux_active(mx) && !(ep & 0x80))
+		return DEVMODEL_EP_NAK;
+	return DEVMODEL_EP_READY;
+}
+
 static const struct devcore_personality model_pers = {
+	.in_poll = m_in_poll,
+	.bulk_state = m_bulk_state,
 	.attached = m_attached,
 	.reset = m_reset,
 	.configured = m_configured,
@@ -530,6 +579,44 @@ static void test_observer_and_close(void **state)
 	fx_free(f);
 }
 
+/* A device that floods IN with packets each needing an answer, and takes
+ * none of our OUT transfers: the host's queue stays under its cap and the
+ * link ends LP_EPROTO long before the deadline - not memory growing until
+ * the deadline (issue 10; a regression test for the usbmux queue cap). */
+static void test_in_flood(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	uint64_t t0, deadline;
+	struct hl_stats st;
+	size_t bytes = 0, queued;
+	int rc = 0;
+
+	open_link(f);
+	f->m.flood = true;
+	t0 = lp_clock_now(&f->clock);
+	deadline = dl(f, 60000);
+	while (lp_clock_now(&f->clock) < deadline) {
+		rc = hl_pump(f->hl, dl(f, 100));
+		queued = mux_out_queued(hl_mux(f->hl), &bytes);
+		assert_true(queued <= MUX_OUTQ_MAX_PACKETS);
+		if (rc)
+			break;
+	}
+	assert_int_equal(rc, LP_EPROTO);
+	/* a second or so of virtual time, not the minute of the deadline */
+	assert_true(lp_clock_now(&f->clock) - t0 < 5 * LP_NS_PER_S);
+	hl_get_stats(f->hl, &st);
+	assert_true(st.mux.anomalies > 0);
+	/* it read a few flood transfers and then stopped reading */
+	assert_true(f->m.flood_xfers >= 4);
+	assert_true(st.xfers_in < 64);
+	/* the link stays failed: nothing more is read or queued */
+	queued = mux_out_queued(hl_mux(f->hl), &bytes);
+	assert_int_equal(hl_pump(f->hl, dl(f, 1000)), LP_EPROTO);
+	assert_int_equal(mux_out_queued(hl_mux(f->hl), NULL), queued);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_disconnect),
 		cmocka_unit_test(test_transfer_errors),
 		cmocka_unit_test(test_observer_and_close),
+		cmocka_unit_test(test_in_flood),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 # on any UDC. Needs root, configfs, libcomposite, usb_f_fs.
 #
 #   gadget.sh up [--profile NAME] [--udid UDID] [--model simdev|echo] [--no-bind]
+#                [--hostile MODE]   (the simulated iPhone misbehaves: sim_hostile.h)
 #   gadget.sh down       unbind, stop lp_gadget, remove the gadget
 #   gadget.sh unbind     detach from the bus (cable pulled)
 #   gadget.sh rebind     attach again (cable plugged back)
@@ -98,6 +99,7 @@ start_ffs() {
 		set -- "$@" --profile "$PROFILE"
 		[ -n "$MODEL" ] && set -- "$@" --model "$MODEL"
 		[ -n "$UDID" ] && set -- "$@" --udid "$UDID"
+		[ -n "$HOSTILE" ] && set -- "$@" --hostile "$HOSTILE"
 		set -- "$@" --udc-attr "$G/UDC"
 		[ -n "${LP_GADGET_STATE:-}" ] && set -- "$@" --state "$LP_GADGET_STATE"
 		[ -n "${LP_GADGET_VERBOSE:-}" ] && set -- "$@" -v
@@ -140,10 +142,11 @@ hid_function() {
 }
 
 cmd_up() {
-	PROFILE=healthy UDID= MODEL= NOBIND=
+	PROFILE=healthy UDID= MODEL= NOBIND= HOSTILE=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--profile) PROFILE=$2; shift ;;
+		--hostile) HOSTILE=$2; shift ;;
 		--udid) UDID=$2; shift ;;
 		--model) MODEL=$2; shift ;;
 		--no-bind) NOBIND=1 ;;

@@ -5,7 +5,7 @@
  *
  *   lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]
  *             [--udid UDID] [--model simdev|echo] [--ready FILE]
- *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]
+ *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [-v]
  *
  * configfs builds the device and configuration descriptors (tools/gadget/
  * gadget.sh); this program serves one FunctionFS function:
@@ -20,6 +20,9 @@
  * the flaky profile's drop) is done physically by writing the configfs UDC
  * attribute. --state: where the simdev keeps its key and pairings (RSA key
  * generation takes seconds under emulation; the lab generates it once).
+ * --hostile MODE: the simulated iPhone misbehaves on request
+ * (src/device/sim_hostile.h; a NAKed or halted endpoint is done on the bus by
+ * lpg_bulk.c).
  * --ready FILE is written once the function is ready to bind, with what the
  * model says about itself ("vid=05ac pid=12a8 configs=4 attached=1"), so the
  * launcher binds the UDC only when the device is attached (charge-only cables
@@ -82,7 +85,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
 		"                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
-		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [-v]\n");
+		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [-v]\n");
 }
 
 static int open_ep(struct lpg *g, const char *dir, const char *name)
@@ -103,9 +106,10 @@ static void simdev_free_cb(void *m)
 	simdev_free(m);
 }
 
-static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state)
+static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state,
+			   const char *hostile)
 {
-	struct simdev_opts o = {.udid = udid, .state_path = state};
+	struct simdev_opts o = {.udid = udid, .state_path = state, .hostile = hostile};
 	struct tr_sim_link link;
 	struct lp_errinfo e = {0};
 	struct simdev *s;
@@ -135,13 +139,13 @@ static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid,
 #endif
 
 static int make_model(struct lpg *g, const char *kind, const char *profile, const char *udid,
-		      const char *state)
+		      const char *state, const char *hostile)
 {
 	if (!strcmp(kind, "echo"))
 		return lpg_make_echo(g);
 #ifdef LP_GADGET_SIMDEV
 	if (!strcmp(kind, "simdev"))
-		return lpg_make_simdev(g, profile, udid, state);
+		return lpg_make_simdev(g, profile, udid, state, hostile);
 #endif
 	LOGE(g, "model '%s' is not built in", kind);
 	return LP_EINVAL;
@@ -150,20 +154,16 @@ static int make_model(struct lpg *g, const char *kind, const char *profile, cons
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ffs", required_argument, NULL, 'f'},
-		{"iface", required_argument, NULL, 'i'},
-		{"profile", required_argument, NULL, 'p'},
-		{"udid", required_argument, NULL, 'u'},
-		{"model", required_argument, NULL, 'm'},
-		{"ready", required_argument, NULL, 'r'},
-		{"udc-attr", required_argument, NULL, 'U'},
-		{"state", required_argument, NULL, 's'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"ffs", required_argument, NULL, 'f'},	    {"iface", required_argument, NULL, 'i'},
+		{"profile", required_argument, NULL, 'p'},  {"udid", required_argument, NULL, 'u'},
+		{"model", required_argument, NULL, 'm'},    {"ready", required_argument, NULL, 'r'},
+		{"udc-attr", required_argument, NULL, 'U'}, {"state", required_argument, NULL, 's'},
+		{"hostile", required_argument, NULL, 'H'},  {"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
 	};
 	struct lpg g = {.ep0 = -1, .ep_in = -1, .ep_out = -1};
-	const char *ffs = NULL, *profile = "healthy", *udid = NULL, *ready = NULL, *state = NULL;
+	const char *ffs = NULL, *profile = "healthy", *udid = NULL, *ready = NULL, *state = NULL,
+		   *hostile = NULL;
 #ifdef LP_GADGET_SIMDEV
 	const char *kind = "simdev";
 #else
@@ -196,6 +196,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			state = optarg;
+			break;
+		case 'H':
+			hostile = optarg;
 			break;
 		case 'v':
 			g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE;
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (g.iface == LPG_USBMUX && make_model(&g, kind, profile, udid, state))
+	if (g.iface == LPG_USBMUX && make_model(&g, kind, profile, udid, state, hostile))
 		return 3;
 	g.ep0 = open_ep(&g, ffs, "ep0");
 	if (g.ep0 < 0 || lpg_write_descriptors(&g))

@@ -6,6 +6,8 @@
  *        transfer goes to model->bulk_out (the tr_sim OUT semantics).
  *   IN   model->bulk_in_next -> write(); a zero-length write follows when
  *        the model asks for a ZLP.
+ * The model's bulk_state (a hostile mode) is asked between transfers: a NAKed
+ * endpoint is not read or written, a halted one is halted through FunctionFS.
  * A transfer queued or read before a disable/re-enable (`gen` changed)
  * belonged to the old link and is dropped. Every model call is made with
  * `lock` held.
@@ -18,6 +20,31 @@
 
 #include "src/base/lp_error.h"
 #include "tools/gadget/lpg.h"
+
+/* --- the model's say on an endpoint (hostile modes: NAK or halt) ------------ */
+
+/* Called with the lock held. READY when the model has no opinion. */
+static enum devmodel_ep ep_state_locked(struct lpg *g, uint8_t ep)
+{
+	if (!g->ops->bulk_state || !g->enabled)
+		return DEVMODEL_EP_READY;
+	return g->ops->bulk_state(g->model, ep, lp_clock_now(&g->clock));
+}
+
+/* Halt the endpoint behind `fd` by moving data the wrong way (functionfs.rst:
+ * a read on an IN file or a write on an OUT file sets the halt). Repeated
+ * while the model wants it: the host may clear the halt. */
+static void halt_ep(struct lpg *g, int fd, bool in)
+{
+	uint8_t b = 0;
+	ssize_t r = in ? read(fd, &b, 1) : write(fd, &b, 1);
+
+	if (r >= 0 || (errno != EBADMSG && errno != EINTR))
+		LOGD(g, "halting bulk %s: %s", in ? "IN" : "OUT",
+		     r >= 0 ? "no halt" : strerror(errno));
+}
+
+#define LPG_HOLD_US 50000 /* re-ask a NAKing or halted endpoint's state */
 
 /* --- bulk OUT ---------------------------------------------------------------- */
 
@@ -54,7 +81,24 @@ void *lpg_out_thread(void *arg)
 	}
 	gen = wait_enabled(g);
 	while (!lpg_stop) {
-		ssize_t n = read(g->ep_out, buf + len, LPG_OUT_CHUNK);
+		ssize_t n;
+
+		if (!len) {
+			/* between transfers: a NAKing endpoint reads nothing (the
+			 * host's OUT transfer stays pending), a halted one stalls */
+			enum devmodel_ep es;
+
+			pthread_mutex_lock(&g->lock);
+			es = ep_state_locked(g, g->m_out);
+			pthread_mutex_unlock(&g->lock);
+			if (es != DEVMODEL_EP_READY) {
+				if (es == DEVMODEL_EP_STALL)
+					halt_ep(g, g->ep_out, false);
+				usleep(LPG_HOLD_US);
+				continue;
+			}
+		}
+		n = read(g->ep_out, buf + len, LPG_OUT_CHUNK);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -111,7 +155,13 @@ void *lpg_in_thread(void *arg)
 
 		pthread_mutex_lock(&g->lock);
 		while (!lpg_stop) {
-			if (g->enabled) {
+			enum devmodel_ep es = ep_state_locked(g, g->m_in);
+
+			if (es == DEVMODEL_EP_STALL) {
+				rc = LP_ESTALL;
+				break;
+			}
+			if (g->enabled && es == DEVMODEL_EP_READY) {
 				rc = g->ops->bulk_in_next(g->model, g->m_in, &data, &len, &zlp,
 							  lp_clock_now(&g->clock));
 				if (rc == 0)
@@ -120,7 +170,12 @@ void *lpg_in_thread(void *arg)
 			struct timespec ts;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1;
+			if (es == DEVMODEL_EP_READY) {
+				ts.tv_sec += 1;
+			} else if ((ts.tv_nsec += LPG_HOLD_US * 1000L) >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
 			pthread_cond_timedwait(&g->kick, &g->lock, &ts);
 		}
 		if (rc == 0) {
@@ -138,6 +193,11 @@ void *lpg_in_thread(void *arg)
 			gen = g->gen;
 		}
 		pthread_mutex_unlock(&g->lock);
+		if (rc == LP_ESTALL) {
+			halt_ep(g, g->ep_in, true);
+			usleep(LPG_HOLD_US);
+			continue;
+		}
 		if (rc)
 			break;
 		/* queued before a disable/re-enable: it belonged to the old link */
