@@ -304,8 +304,9 @@ static int keygen_take(struct pair_keygen *kg, EVP_PKEY **root, EVP_PKEY **host)
 	return *root && *host ? 0 : LP_ECRYPTO;
 }
 
-static int creds_generate(struct pair_keygen *kg, const uint8_t *device_pubkey_pem, size_t len,
-			  struct pair_creds *out, struct lp_errinfo *e)
+static int creds_generate(struct pair_keygen *kg, EVP_PKEY *given_root, EVP_PKEY *given_host,
+			  const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
+			  struct lp_errinfo *e)
 {
 	struct pair_creds c = {0};
 	EVP_PKEY *dev = NULL, *root_key = NULL, *host_key = NULL;
@@ -323,7 +324,12 @@ static int creds_generate(struct pair_keygen *kg, const uint8_t *device_pubkey_p
 		r = lp_err_set(e, LP_EBADMSG, "DevicePublicKey is not an RSA public key in PEM");
 		goto out;
 	}
-	if (kg) {
+	if (given_root && given_host) {
+		if (EVP_PKEY_up_ref(given_root) == 1)
+			root_key = given_root;
+		if (EVP_PKEY_up_ref(given_host) == 1)
+			host_key = given_host;
+	} else if (kg) {
 		if (kg->used) {
 			r = lp_err_set(e, LP_EINVAL, "these pairing keys were already used");
 			goto out;
@@ -374,7 +380,7 @@ int pair_creds_generate(const uint8_t *device_pubkey_pem, size_t len, struct pai
 	/* two threads when we can have them; one after the other otherwise */
 	if (pair_keygen_start(&kg, NULL))
 		kg = NULL;
-	r = creds_generate(kg, device_pubkey_pem, len, out, e);
+	r = creds_generate(kg, NULL, NULL, device_pubkey_pem, len, out, e);
 	pair_keygen_free(kg);
 	return r;
 }
@@ -384,7 +390,7 @@ int pair_creds_generate_with(struct pair_keygen *kg, const uint8_t *device_pubke
 {
 	if (!kg)
 		return lp_err_set(e, LP_EINVAL, "pair_creds_generate_with: no key generation");
-	return creds_generate(kg, device_pubkey_pem, len, out, e);
+	return creds_generate(kg, NULL, NULL, device_pubkey_pem, len, out, e);
 }
 
 int pair_device_key_generate(EVP_PKEY **key, uint8_t **pubkey_pkcs1_pem, size_t *len)
@@ -447,4 +453,13 @@ int pair_new_uuid(char out[37])
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int pair_creds_generate_keys(EVP_PKEY *root_key, EVP_PKEY *host_key,
+			     const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
+			     struct lp_errinfo *e)
+{
+	if (!root_key || !host_key)
+		return lp_err_set(e, LP_EINVAL, "pair_creds_generate_keys: no keys");
+	return creds_generate(NULL, root_key, host_key, device_pubkey_pem, len, out, e);
 }

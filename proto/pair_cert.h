@@ -61,6 +61,11 @@ int pair_keygen_start(struct pair_keygen **out, struct lp_errinfo *e);
  * threads, and its keys are consumed: a second call fails with LP_EINVAL). */
 int pair_creds_generate_with(struct pair_keygen *kg, const uint8_t *device_pubkey_pem, size_t len,
 			     struct pair_creds *out, struct lp_errinfo *e);
+/* As pair_creds_generate, with the root and host keys given (borrowed): for
+ * tests and fuzzing, where generating two RSA keys per call is too slow. */
+int pair_creds_generate_keys(EVP_PKEY *root_key, EVP_PKEY *host_key,
+			     const uint8_t *device_pubkey_pem, size_t len, struct pair_creds *out,
+			     struct lp_errinfo *e);
 /* Wait for the threads (bounded by RSA generation itself) and free any
  * unconsumed keys. NULL ok. */
 void pair_keygen_free(struct pair_keygen *kg);
