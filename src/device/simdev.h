@@ -82,7 +82,7 @@ struct simdev_opts {
 	 * a lockdown error. */
 	const char *pair_error, *session_error, *service_error;
 	const char *prohibit; /* GetValue keys refused with GetProhibited, '+'-separated */
-	const char *hostile;	  /* misbehave on request: a mode of sim_hostile.h
+	const char *hostile;  /* misbehave on request: a mode of sim_hostile.h
 				     ("mux-short", "disconnect-pair", ...); NULL = none */
 };
 
