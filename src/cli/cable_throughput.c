@@ -16,6 +16,8 @@
  * cable test's verdict from the round trips stands. Reference:
  * doc/protocol.md 4.12 (AFC). */
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,11 +84,14 @@ static void fill(uint8_t *buf, size_t n, uint64_t seed, uint64_t i)
 	}
 }
 
-static int skip(struct tp_run *t, const char *fmt, const char *arg)
+static int __attribute__((format(printf, 2, 3))) skip(struct tp_run *t, const char *fmt, ...)
 {
 	char why[DIAG_DETAIL];
+	va_list ap;
 
-	snprintf(why, sizeof(why), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	diag_end(t->r, t->s, DIAG_ST_SKIPPED, "%s", why);
 	return 0;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 95-hostile.sh - the simulated iPhone misbehaving on purpose on the real
+# 96-hostile.sh - the simulated iPhone misbehaving on purpose on the real
 # kernel's USB stack (gadget.sh up --hostile MODE; src/device/sim_hostile.h):
 # a usbmux length over every cap, halted bulk endpoints (done on the bus by the
 # gadget through FunctionFS), an IN flood of tiny packets, the phone leaving
