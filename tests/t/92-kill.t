@@ -149,22 +149,36 @@ l1=$!
 wait $l0 $l1
 el=$(($(date +%s) - start))
 is "$(cat $T/cap0.out $T/cap1.out | grep -c ' 137$')" 100 "100 captures killed with SIGKILL (${el}s)"
-n=0 total=0 empty=0 bad=
+# A SIGKILL can land inside a write(2): Linux checks for a fatal signal
+# between the pages it copies, so the file can end in part of a block. That
+# last, incomplete record is the only loss allowed: every record before it
+# must read (capinfos reads up to it and says "cut short"; tshark reads the
+# same number), and no other damage is accepted.
+n=0 total=0 empty=0 bad= cut=0 cutbad=
 absent=$((100 - $(ls $T/cap/k*.pcapng 2>/dev/null | wc -l)))
 for f in $T/cap/k*.pcapng; do
 	sz=$(stat -c %s $f)
 	if [ "$sz" -lt 28 ]; then empty=$((empty + 1)); continue; fi
 	c=$(capinfos -c -M $f 2>&1)
-	[ $? = 0 ] || bad="$bad $(basename $f)"
-	c=$(echo "$c" | sed -n 's/^Number of packets: *//p')
-	total=$((total + ${c:-0}))
+	rc=$?
+	pk=$(echo "$c" | sed -n 's/^Number of packets: *//p')
 	n=$((n + 1))
+	if [ $rc != 0 ]; then
+		if echo "$c" | grep -q "cut short in the middle of a packet"; then
+			cut=$((cut + 1))
+			[ "$(tshark -r $f 2>/dev/null | wc -l)" = "${pk:-x}" ] || cutbad="$cutbad $(basename $f)"
+			continue
+		fi
+		bad="$bad $(basename $f)"
+	fi
+	total=$((total + ${pk:-0}))
 	echo $f >>$T/cap/list
 done
-is "$bad" "" "capinfos reads every killed capture without error"
+is "$bad" "" "capinfos reads every killed capture, damage only ever a cut-short last record"
+is "$cutbad" "" "in the $cut captures cut inside their last record, tshark reads every record before it"
 ok $([ $n -ge 50 ]; echo $?) "$n of 100 captures had begun (killed before the file existed: $absent, before its header: $empty)"
 mergecap -w $T/all.pcapng $(cat $T/cap/list) 2>$T/merge.err
-is "$?" 0 "mergecap reads all $n killed captures"
+is "$?" 0 "mergecap reads all $((n - cut)) killed captures that end on a record boundary"
 unlike "$(cat $T/merge.err)" "cut short|damaged|corrupt" "no cut-short or damaged record"
 got=$(tshark -r $T/all.pcapng 2>$T/tshark.err | wc -l)
 is "$got" "$total" "tshark reads every complete record ($total in $n captures)"
