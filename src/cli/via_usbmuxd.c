@@ -155,6 +155,28 @@ static void daemon_name(struct umc *umc, char *buf, size_t n)
 	snprintf(buf, n, "%s (pid %ld)", clean, pid);
 }
 
+/* The usbmuxd devlink for `device_id` over `umc` (adopted), served by
+ * `daemon` (its name for messages, copied). NULL on allocation failure (umc
+ * is then the caller's). */
+static struct via *via_new(struct lp_app *app, struct umc *umc, uint32_t device_id,
+			   const char *daemon)
+{
+	struct via *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->app = app;
+	v->umc = umc;
+	v->device_id = device_id;
+	v->l.ops = &via_ops;
+	v->l.conn_kind = "usbmuxd connection";
+	v->l.save_note = " (SavePairRecord)";
+	v->l.impl = v;
+	snprintf(v->daemon, sizeof(v->daemon), "%s", daemon);
+	v->l.daemon = v->daemon;
+	return v;
+}
+
 /* A daemon-level failure (absent, denied, malformed) as stage + verdict. */
 static int daemon_fail(struct diag_report *r, struct diag_stage *s, struct umc *umc, int err,
 		       const struct lp_errinfo *e)
@@ -229,6 +251,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	struct diag_stage *s;
 	struct umc *umc = NULL;
 	struct via *v;
+	char name[sizeof(v->daemon)];
 	size_t n = 0, best;
 	int ret;
 
@@ -286,7 +309,8 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 		 devs[best].conn_type[0] ? devs[best].conn_type : "USB", devs[best].location_id,
 		 r->dev.speed_mbps, devs[best].udid);
 
-	v = calloc(1, sizeof(*v));
+	daemon_name(umc, name, sizeof(name));
+	v = via_new(app, umc, devs[best].device_id, name);
 	if (!v) {
 		umc_free(umc);
 		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL,
@@ -294,15 +318,6 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
 		return LP_ENOMEM;
 	}
-	v->app = app;
-	v->umc = umc;
-	v->device_id = devs[best].device_id;
-	v->l.ops = &via_ops;
-	v->l.conn_kind = "usbmuxd connection";
-	v->l.save_note = " (SavePairRecord)";
-	v->l.impl = v;
-	daemon_name(umc, v->daemon, sizeof(v->daemon));
-	v->l.daemon = v->daemon;
 
 	/* usbmuxd connect: the daemon answers a second request and gives the
 	 * SystemBUID a Pair needs */
@@ -404,22 +419,13 @@ int via_usbmuxd_held(struct lp_app *app, struct diag_report *r, const char *held
 		umc_free(umc);
 		return LP_ENODEV;
 	}
-	v = calloc(1, sizeof(*v));
+	v = via_new(app, umc, devs[found].device_id, name);
 	if (!v) {
 		umc_free(umc);
 		diag_end(r, s, DIAG_ST_FAIL, "out of memory");
 		diag_set_verdict(r, DIAG_V_NONE, "out of memory");
 		return LP_ENOMEM;
 	}
-	v->app = app;
-	v->umc = umc;
-	v->device_id = devs[found].device_id;
-	v->l.ops = &via_ops;
-	v->l.conn_kind = "usbmuxd connection";
-	v->l.save_note = " (SavePairRecord)";
-	v->l.impl = v;
-	snprintf(v->daemon, sizeof(v->daemon), "%s", name);
-	v->l.daemon = v->daemon;
 	ret = umc_read_buid(umc, v->buid, lp_clock_deadline_ms(&app->clock, VIA_REQ_TIMEOUT_MS),
 			    &e);
 	if (ret) {
