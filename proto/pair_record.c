@@ -437,3 +437,18 @@ int pair_record_verify(const struct pair_record *rec, struct lp_errinfo *e)
 	EVP_PKEY_free(hk);
 	return r;
 }
+
+bool pair_record_host_identity(const struct pair_record *rec, X509 **cert, EVP_PKEY **key,
+			       const char **bad)
+{
+	*cert = pair_load_cert(rec->host_certificate.data, rec->host_certificate.len);
+	*key = pair_load_key(rec->host_private_key.data, rec->host_private_key.len);
+	if (*cert && *key)
+		return true;
+	*bad = *cert ? "private key" : "certificate";
+	X509_free(*cert);
+	EVP_PKEY_free(*key);
+	*cert = NULL;
+	*key = NULL;
+	return false;
+}

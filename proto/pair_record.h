@@ -78,6 +78,11 @@ plist_t pair_record_to_pair_request(const struct pair_record *rec);
  * matches its certificate, host and device certificates are signed by the
  * root. 0 or LP_ECRYPTO / LP_EBADMSG with the reason in e. */
 int pair_record_verify(const struct pair_record *rec, struct lp_errinfo *e);
+/* The host's TLS identity from the record: *cert and *key loaded (owned by
+ * the caller) and true; or false with both NULL and *bad naming what does
+ * not load ("certificate" or "private key"). */
+bool pair_record_host_identity(const struct pair_record *rec, X509 **cert, EVP_PKEY **key,
+			       const char **bad);
 
 /* Overwrite the data nodes of every secret key (src/base/lp_secret.h: the
  * private keys, the EscrowBag) in `dict` and the dictionaries nested in it,

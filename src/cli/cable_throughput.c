@@ -24,7 +24,6 @@
 #include "proto/afc.h"
 #include "proto/hostlink.h"
 #include "proto/lockdown_client.h"
-#include "proto/pair_cert.h"
 #include "proto/pair_store.h"
 #include "src/cli/app.h"
 #include "src/cli/cable.h"
@@ -128,14 +127,15 @@ static int open_afc(struct tp_run *t)
 		return ret;
 	t->in_session = true;
 	if (ssl) {
-		X509 *cert = pair_load_cert(t->rec->host_certificate.data,
-					    t->rec->host_certificate.len);
-		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data,
-					      t->rec->host_private_key.len);
-		ret = cert && key ? lkd_start_tls(t->lkd, cert, key, dl(t), &t->e)
-				  : lp_err_set(&t->e, LP_ECRYPTO,
-					       "host certificate or key in the pair record does "
-					       "not load");
+		X509 *cert;
+		EVP_PKEY *key;
+		const char *bad;
+
+		ret = pair_record_host_identity(t->rec, &cert, &key, &bad)
+			      ? lkd_start_tls(t->lkd, cert, key, dl(t), &t->e)
+			      : lp_err_set(
+					&t->e, LP_ECRYPTO,
+					"host certificate or key in the pair record does not load");
 		X509_free(cert);
 		EVP_PKEY_free(key);
 		if (ret)

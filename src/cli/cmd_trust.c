@@ -464,18 +464,14 @@ static int run(struct trust_run *t)
 	if (!ssl) {
 		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
 	} else {
-		X509 *cert = pair_load_cert(t->rec->host_certificate.data,
-					    t->rec->host_certificate.len);
-		EVP_PKEY *key = pair_load_key(t->rec->host_private_key.data,
-					      t->rec->host_private_key.len);
-		const char *ver = "", *cipher = "";
-		if (!cert || !key) {
-			X509_free(cert);
-			EVP_PKEY_free(key);
+		X509 *cert;
+		EVP_PKEY *key;
+		const char *ver = "", *cipher = "", *bad;
+		if (!pair_record_host_identity(t->rec, &cert, &key, &bad)) {
 			ret = LP_EBADMSG;
 			snprintf(e.msg, sizeof(e.msg),
 				 "%s: HostCertificate or HostPrivateKey is not a usable PEM %s",
-				 where, cert ? "private key" : "certificate");
+				 where, bad);
 			fail_store(t, s, ret, &e);
 			goto out;
 		}
