@@ -13,63 +13,6 @@ void lp_rd_init(struct lp_rd *r, const void *buf, size_t len)
 	r->err = 0;
 }
 
-const uint8_t *lp_rd_ptr(struct lp_rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->err)
-		return NULL;
-	if (n > r->len - r->off) {
-		r->err = LP_ETRUNC;
-		return NULL;
-	}
-	p = r->buf + r->off;
-	r->off += n;
-	return p;
-}
-
-uint8_t lp_rd_u8(struct lp_rd *r)
-{
-	const uint8_t *p = lp_rd_ptr(r, 1);
-	return p ? p[0] : 0;
-}
-
-uint16_t lp_rd_be16(struct lp_rd *r)
-{
-	const uint8_t *p = lp_rd_ptr(r, 2);
-	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-uint32_t lp_rd_be32(struct lp_rd *r)
-{
-	const uint8_t *p = lp_rd_ptr(r, 4);
-	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
-}
-
-uint64_t lp_rd_be64(struct lp_rd *r)
-{
-	uint64_t hi = lp_rd_be32(r);
-	return hi << 32 | lp_rd_be32(r);
-}
-
-uint16_t lp_rd_le16(struct lp_rd *r)
-{
-	const uint8_t *p = lp_rd_ptr(r, 2);
-	return p ? (uint16_t)(p[1] << 8 | p[0]) : 0;
-}
-
-uint32_t lp_rd_le32(struct lp_rd *r)
-{
-	const uint8_t *p = lp_rd_ptr(r, 4);
-	return p ? (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0] : 0;
-}
-
-uint64_t lp_rd_le64(struct lp_rd *r)
-{
-	uint64_t lo = lp_rd_le32(r);
-	return lo | (uint64_t)lp_rd_le32(r) << 32;
-}
-
 bool lp_rd_bytes(struct lp_rd *r, void *dst, size_t n)
 {
 	const uint8_t *p = lp_rd_ptr(r, n);

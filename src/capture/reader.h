@@ -114,7 +114,9 @@ struct cap_conn {
 };
 
 enum cap_ev_type {
-	CAP_EV_INTERFACE,  /* before the packets: a pcapng interface description */
+	CAP_EV_INTERFACE,  /* a pcapng interface description: before the packets after it
+			    * (the file is read ahead, up to 1 MiB: maybe before some
+			    * packets ahead of it too) */
 	CAP_EV_GAP,	   /* gap_ns of silence before this packet (>= CAP_RD_GAP_NS) */
 	CAP_EV_ANOMALY,	   /* text: what is wrong with the input, "packet N: ..." */
 	CAP_EV_USB_NEW,	   /* usb: a new enumeration */

@@ -101,6 +101,8 @@ struct cap_reader {
 	/* bus-level captures (reader_bus.c) */
 	struct usbll *bus;
 	uint64_t bus_id;
+	/* pcapng IDBs (reader_idb.c): the stream libpcap reads, while open */
+	struct rd_idb_scan *idb;
 };
 
 /* reader.c */
@@ -119,8 +121,14 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
 
-/* reader_idb.c: pcapng IDB descriptions -> CAP_EV_INTERFACE */
-void rd_scan_pcapng(struct cap_reader *r, FILE *f);
+/* reader_idb.c: pcapng IDB descriptions -> CAP_EV_INTERFACE, as the bytes
+ * pass. rd_idb_stream(): a stream reading f (adopted: fclose() of the stream
+ * closes it) that reports the IDBs it passes; NULL when out of memory.
+ * rd_idb_drain(): libpcap stopped early (a read error): walk the rest of the
+ * file for IDBs too, as a scan of the whole file did. */
+struct rd_idb_scan;
+FILE *rd_idb_stream(struct cap_reader *r, FILE *f);
+void rd_idb_drain(struct cap_reader *r);
 
 /* reader_usb.c */
 int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen);

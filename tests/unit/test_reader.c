@@ -395,6 +395,87 @@ static void test_interface_description(void **state)
 	cap_reader_free(r);
 }
 
+/* pcapng blocks, little-endian, for the tests below */
+static void put32(FILE *f, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+	fwrite(b, 1, 4, f);
+}
+
+static void put_idb(FILE *f, const char *desc)
+{
+	size_t n = strlen(desc), pad = (4 - n % 4) % 4;
+	uint32_t len = (uint32_t)(12 + 8 + 4 + n + pad + 4);
+
+	put32(f, 1);
+	put32(f, len);
+	put32(f, 220); /* LINUX_USB_MMAPPED, reserved 0 */
+	put32(f, 65535);
+	put32(f, 3 | (uint32_t)n << 16); /* if_description */
+	fwrite(desc, 1, n, f);
+	fwrite("\0\0\0", 1, pad, f);
+	put32(f, 0); /* opt_endofopt */
+	put32(f, len);
+}
+
+/* An EPB of `n` zero bytes (n % 4 == 0) claiming `caplen` captured. */
+static void put_epb(FILE *f, uint32_t n, uint32_t caplen)
+{
+	static const uint8_t zero[1024];
+	uint32_t len = 32 + n;
+
+	put32(f, 6);
+	put32(f, len);
+	put32(f, 0);
+	put32(f, 0);
+	put32(f, 1000);
+	put32(f, caplen);
+	put32(f, caplen);
+	for (uint32_t k = 0; k < n; k += sizeof(zero))
+		fwrite(zero, 1, n - k < sizeof(zero) ? n - k : sizeof(zero), f);
+	put32(f, len);
+}
+
+/* The interface descriptions are read from the bytes on their way to
+ * libpcap: one after 3 MB of packets is found (the file is read in pieces
+ * of 1 MiB), and so is one more than a piece past a block libpcap refuses. */
+static void test_interface_description_later(void **state)
+{
+	struct lp_errinfo e = {0};
+
+	(void)state;
+	for (int broken = 0; broken < 2; broken++) {
+		struct ifaces i = {0};
+		struct cap_reader *r = cap_reader_new(NULL, on_iface, &i);
+		FILE *f = tmpfile();
+
+		assert_non_null(f);
+		put32(f, 0x0A0D0D0A); /* SHB */
+		put32(f, 28);
+		put32(f, 0x1A2B3C4D);
+		put32(f, 1); /* version 1.0 */
+		put32(f, 0xffffffff);
+		put32(f, 0xffffffff);
+		put32(f, 28);
+		put_idb(f, "05ac:12a8, full speed (12 Mb/s), bus 1 device 2");
+		for (int k = 0; k < 2000; k++)
+			put_epb(f, 1000, 1000);
+		if (broken) /* caplen past the block: libpcap stops there */
+			put_epb(f, 64, 4096);
+		for (int k = 0; k < 1200; k++) /* more than a piece further on */
+			put_epb(f, 1000, 1000);
+		put_idb(f, "05ac:12a8, high speed (480 Mb/s), bus 3 device 4");
+		put_epb(f, 64, 64);
+		rewind(f);
+		assert_int_equal(cap_reader_run(r, f, &e), 0);
+		assert_int_equal(i.n, 2);
+		assert_true(i.speed == 480.0);
+		assert_int_equal(i.bus, 3);
+		assert_int_equal(i.addr, 4);
+		cap_reader_free(r);
+	}
+}
+
 static bool stop_early(void *ud, const struct cap_event *ev)
 {
 	size_t *n = ud;
@@ -428,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_ends_mid_exchange),
 		cmocka_unit_test(test_goldens),
 		cmocka_unit_test(test_interface_description),
+		cmocka_unit_test(test_interface_description_later),
 		cmocka_unit_test(test_stop_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
