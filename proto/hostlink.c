@@ -26,6 +26,7 @@
 
 #include <openssl/crypto.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,10 @@ static void hl_rx_done(struct tr_xfer *x)
 			/* the device floods IN and does not take OUT: stop
 			 * reading it rather than queue answers without end */
 			hl->fatal_err = LP_EPROTO;
+			snprintf(hl->why, sizeof(hl->why),
+				 "the device kept sending while %zu OUT transfers were pending and "
+				 "%zu packets (%zu bytes) waited: the host stopped reading it",
+				 hl->tx_inflight, n, bytes);
 			lp_logf(hl->log, LP_LOG_ERROR,
 				"hostlink: the device keeps sending while %zu OUT transfers are pending "
 				"and %zu packets (%zu bytes) wait: giving up (protocol error)",
@@ -261,7 +266,34 @@ int hl_pump(struct hl_link *hl, uint64_t deadline)
 	return rc ? rc : hl_status(hl);
 }
 
-/* Run events until cond(arg) holds, the link fails, or the deadline. */
+/* The wait ran out: a timeout, unless the device left the stream broken -
+ * a packet announced and never finished, or bytes it lost by breaking the
+ * framing - which no amount of waiting or cable will mend. */
+static int hl_timeout(struct hl_link *hl)
+{
+	size_t announced = 0, have = mux_partial(hl->mux, &announced);
+
+	if (have) {
+		snprintf(hl->why, sizeof(hl->why),
+			 "usbmux stream cannot be reassembled: a packet announced as %zu bytes "
+			 "stopped after %zu and the device sent nothing more",
+			 announced, have);
+		if (!announced)
+			snprintf(
+				hl->why, sizeof(hl->why),
+				"usbmux stream cannot be reassembled: %zu bytes of a packet header "
+				"and nothing more",
+				have);
+		return LP_EPROTO;
+	}
+	if (hl->anomaly_err) {
+		snprintf(hl->why, sizeof(hl->why),
+			 "the device broke usbmux framing (%s), then no answer came", hl->anomaly);
+		return LP_EPROTO;
+	}
+	return LP_ETIMEDOUT;
+}
+
 int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), void *arg)
 {
 	for (;;) {
@@ -279,7 +311,7 @@ int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), void *a
 		if (hl->fatal_err)
 			return hl->fatal_err;
 		if (hl_now(hl) >= deadline)
-			return LP_ETIMEDOUT;
+			return hl_timeout(hl);
 		rc = tr_handle_events(hl->ctx, deadline);
 		if (rc < 0)
 			return rc;
@@ -443,6 +475,61 @@ void hl_close(struct hl_link *hl)
 /* ---------------------------------------------------------------------------
  * Accessors
  */
+
+int hl_check_present(struct hl_link *hl, uint32_t wait_ms)
+{
+	struct lp_clock *clk = hl->ctx->env.clock;
+	uint64_t deadline = lp_clock_deadline_ms(clk, wait_ms);
+	uint8_t desc[18];
+
+	for (;;) {
+		struct tr_devinfo devs[16];
+		size_t n = 0, got = 0;
+		bool listed = false;
+		uint64_t now;
+		int r;
+
+		if (hl->dead)
+			return LP_ENODEV;
+		/* a fresh device list: the kernel removed it */
+		if (tr_list(hl->ctx, devs, 16, &n, NULL) == 0) {
+			for (size_t i = 0; i < n; i++)
+				listed |= devs[i].session == hl->dev->info.session;
+			if (!listed) {
+				lp_logf(hl->log, LP_LOG_INFO,
+					"hostlink: the device is no longer on the bus");
+				/* one request to the removed device: its refusal (ENODEV)
+				 * is what a capture of this run shows of the removal */
+				tr_control_sync(hl->dev, 0x80, USBD_REQ_GET_DESCRIPTOR,
+						USBD_DT_DEVICE << 8, 0, desc, sizeof(desc),
+						HL_PRESENCE_REQ_MS, &got);
+				hl->dead = true;
+				return LP_ENODEV;
+			}
+		}
+		/* a status request: answered, the device is there */
+		r = tr_control_sync(hl->dev, 0x80, USBD_REQ_GET_DESCRIPTOR, USBD_DT_DEVICE << 8, 0,
+				    desc, sizeof(desc), HL_PRESENCE_REQ_MS, &got);
+		if (r == LP_ENODEV) {
+			hl->dead = true;
+			return LP_ENODEV;
+		}
+		if (r == 0 && got == sizeof(desc))
+			return 0;
+		now = lp_clock_now(clk);
+		if (now >= deadline)
+			return 0; /* still listed: the errors were the link's */
+		if (hl_pump(hl, now + HL_PRESENCE_REQ_MS * LP_NS_PER_MS < deadline
+					? now + HL_PRESENCE_REQ_MS * LP_NS_PER_MS
+					: deadline) == LP_ENODEV)
+			return LP_ENODEV;
+	}
+}
+
+const char *hl_why(const struct hl_link *hl)
+{
+	return hl ? hl->why : "";
+}
 
 const struct usbd_probe *hl_info(struct hl_link *hl)
 {

@@ -77,6 +77,19 @@ const struct usbd_probe *hl_info(struct hl_link *hl); /* borrowed */
 struct mux *hl_mux(struct hl_link *hl);		      /* borrowed */
 struct tr_dev *hl_dev(struct hl_link *hl);	      /* borrowed (addition) */
 void hl_get_stats(const struct hl_link *hl, struct hl_stats *st);
+/* After transfer errors, before anyone blames the cable: is the device
+ * still on the bus? An unplugged device's in-flight transfers end with an
+ * error status first and the kernel removes it up to a few seconds later.
+ * Looks at a fresh device list and asks the device (GET_DESCRIPTOR) until
+ * one of them answers or `wait_ms` passed: LP_ENODEV (the link is marked
+ * dead) when it left the bus, 0 when it is still there. */
+int hl_check_present(struct hl_link *hl, uint32_t wait_ms);
+#define HL_PRESENCE_WAIT_MS 3000 /* how long the kernel may take to remove it */
+#define HL_PRESENCE_REQ_MS 200	 /* each status request, and between looks */
+
+/* Why the link's last wait ended in LP_EPROTO, in a sentence ("" if it
+ * did not): the evidence a protocol-error verdict names. Borrowed. */
+const char *hl_why(const struct hl_link *hl);
 uint32_t hl_mux_version(const struct hl_link *hl);
 bool hl_dead(const struct hl_link *hl); /* a NO_DEVICE completion was seen (addition) */
 

@@ -128,11 +128,19 @@ static void hl_cb_control(void *ud, uint8_t type, const uint8_t *text, size_t le
 		type, msg);
 }
 
+/* Counted in the mux stats and logged by mux.c; one that lost bytes is kept
+ * as the evidence for a wait that then runs out (hl_wait). Several packets
+ * in one transfer are all decoded: nothing lost. */
 static void hl_cb_anomaly(void *ud, int err, const char *what)
 {
-	(void)ud;
-	(void)err;
-	(void)what; /* counted in the mux stats and logged by mux.c */
+	struct hl_link *hl = ud;
+
+	if (err == LP_EPROTO && what && strncmp(what, "several packets", 15) == 0)
+		return;
+	if (err != LP_ETOOBIG && err != LP_EBADMSG && err != LP_ETRUNC && err != LP_EPROTO)
+		return;
+	hl->anomaly_err = err;
+	lp_sanitize_str(hl->anomaly, sizeof(hl->anomaly), what ? what : "?");
 }
 
 void hl_conns_init_cbs(struct mux_cbs *cbs)
@@ -240,7 +248,7 @@ static int hl_stream_send(struct lp_stream *s, const uint8_t *buf, size_t len, u
 fail:
 	return lp_err_set(e, rc, "sending %zu bytes to port %u (%zu queued, %zu unsent): %s", len,
 			  c->dport, off, hl && c->state == HL_OPEN ? mux_unsent(hl->mux, c->id) : 0,
-			  lp_strerror(rc));
+			  rc == LP_EPROTO && hl && hl->why[0] ? hl->why : lp_strerror(rc));
 }
 
 static bool hl_cond_readable(void *arg)
@@ -270,7 +278,9 @@ static int hl_stream_recv(struct lp_stream *s, uint8_t *buf, size_t cap, size_t 
 			rc = hl_conn_err(c);
 		if (!rc)
 			rc = LP_ETIMEDOUT;
-		return lp_err_set(e, rc, "receiving from port %u: %s", c->dport, lp_strerror(rc));
+		return lp_err_set(e, rc, "receiving from port %u: %s", c->dport,
+				  rc == LP_EPROTO && c->hl && c->hl->why[0] ? c->hl->why
+									    : lp_strerror(rc));
 	}
 	n = c->rxlen < cap ? c->rxlen : cap;
 	memcpy(buf, c->rx + c->rxhead, n);
@@ -347,7 +357,8 @@ int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_s
 		if (rc == LP_ECONNREFUSED)
 			lp_err_set(e, rc, "device refused port %u (RST)", port);
 		else
-			lp_err_set(e, rc, "connecting to port %u: %s", port, lp_strerror(rc));
+			lp_err_set(e, rc, "connecting to port %u: %s", port,
+				   rc == LP_EPROTO && hl->why[0] ? hl->why : lp_strerror(rc));
 		hl_stream_close(&c->s);
 		return rc;
 	}

@@ -59,6 +59,11 @@ struct hl_link {
 	struct hl_stats st;
 	hl_stream_observer_fn obs;
 	void *obs_ud;
+	/* the last usbmux anomaly that lost bytes (a bad length, a packet cut
+	 * short, a sequence gap): evidence when a wait then runs out */
+	int anomaly_err;
+	char anomaly[160];
+	char why[LP_ERRINFO_MSG]; /* the evidence of the last LP_EPROTO hl_wait returned */
 };
 
 static inline uint64_t hl_now(const struct hl_link *hl)
@@ -71,7 +76,10 @@ static inline uint64_t hl_now(const struct hl_link *hl)
 int hl_flush(struct hl_link *hl);
 /* The link's current failure, if any (transfer errors reported once). */
 int hl_status(struct hl_link *hl);
-/* Run events until cond(arg) holds, the link fails, or the deadline. */
+/* Run events until cond(arg) holds, the link fails, or the deadline. A
+ * deadline reached while a usbmux packet is held in part, or after the
+ * device broke usbmux framing, is LP_EPROTO (hl->why says what), not a
+ * timeout: the device broke the stream; the cable is not to blame. */
 int hl_wait(struct hl_link *hl, uint64_t deadline, bool (*cond)(void *), void *arg);
 
 /* hostlink_conn.c */

@@ -46,7 +46,8 @@ struct lkd_client {
 	bool tls_done;
 	/* close_notify arrived; messages decrypted before it are still delivered */
 	bool tls_peer_closed;
-	X509 *peer_cert; /* the device's certificate of the last handshake (owned) */
+	X509 *peer_cert;	  /* the device's certificate of the last handshake (owned) */
+	bool tls_device_answered; /* the last handshake got the device's certificate */
 };
 
 struct lkd_client *lkd_client_new(struct lp_stream *stream, const char *label)
@@ -542,6 +543,7 @@ int lkd_start_tls(struct lkd_client *c, X509 *cert, EVP_PKEY *key, uint64_t dl,
 			break;
 		}
 	}
+	c->tls_device_answered = lp_tls_peer_cert(t) != NULL;
 	if (r) {
 		lp_tls_free(t);
 		c->tls = NULL;
@@ -622,6 +624,11 @@ int lkd_goodbye(struct lkd_client *c, uint64_t dl, struct lp_errinfo *e)
 	if (!c)
 		return lp_err_set(e, LP_EINVAL, "lkd_goodbye: bad argument");
 	return transact(c, "Goodbye", plist_new_dict(), NULL, dl, e);
+}
+
+bool lkd_tls_device_answered(const struct lkd_client *c)
+{
+	return c && c->tls_device_answered;
 }
 
 X509 *lkd_tls_peer_cert(const struct lkd_client *c)

@@ -88,6 +88,11 @@ int lkd_tls_info(const struct lkd_client *c, const char **version, const char **
  * (borrowed, NULL if none). Hosts do not verify it (doc/protocol.md 4.9); the
  * diagnosis compares it with the record's DeviceCertificate as evidence. */
 X509 *lkd_tls_peer_cert(const struct lkd_client *c);
+/* Whether the last session TLS handshake, even a failed one, got as far as
+ * the device's certificate (the device answered the ClientHello with its
+ * side of the handshake). false: it failed in the hello exchange - no
+ * protocol version or cipher in common. */
+bool lkd_tls_device_answered(const struct lkd_client *c);
 /* May the record's EscrowBag go to this device? Only inside session TLS and
  * only when the device's TLS certificate is the record's DeviceCertificate
  * (device_cert_pem, borrowed): a fake device that knows the victim's UDID

@@ -806,12 +806,42 @@ void mux_rx_reset(struct mux_rx *rx)
 	free(rx->buf);
 	rx->buf = NULL;
 	rx->have = rx->len = rx->got = 0;
-	rx->skip = false;
+	rx->skip = rx->cut = false;
 }
 
 size_t mux_rx_pending(const struct mux_rx *rx)
 {
 	return rx->buf ? rx->got : rx->have;
+}
+
+size_t mux_rx_announced(const struct mux_rx *rx)
+{
+	return rx->buf ? rx->len : 0;
+}
+
+/* Do these bytes, the start of a new transfer, open a packet of their own?
+ * A known protocol, a length in range and, with 16-byte headers, the magic:
+ * payload that continues a packet (plist text, TLS records, TCP headers of
+ * the packet's own body) does not look like that. Too few bytes to tell:
+ * no (read as the continuation). */
+static bool mux_rx_starts_packet(const struct mux_rx *rx, const uint8_t *buf, size_t len)
+{
+	uint32_t proto, length;
+	size_t hs;
+
+	if (len < MUX_V1_HDR)
+		return false;
+	proto = mux_be32(buf);
+	length = mux_be32(buf + 4);
+	if (proto != MUX_PROTO_VERSION && proto != MUX_PROTO_CONTROL && proto != MUX_PROTO_SETUP &&
+	    proto != MUX_PROTO_TCP)
+		return false;
+	hs = proto == MUX_PROTO_VERSION ? MUX_V1_HDR : mux_hdr_size(rx->hdr_version);
+	if (length < hs || length > MUX_MAX_PACKET)
+		return false;
+	if (hs == MUX_V2_HDR && (len < 12 || mux_be32(buf + 8) != MUX_V2_MAGIC))
+		return false;
+	return true;
 }
 
 int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end,
@@ -825,6 +855,20 @@ int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer
 		if (transfer_end)
 			rx->skip = false;
 		return 0;
+	}
+	if (rx->cut) {
+		/* the last transfer ended inside a packet: this one continues it,
+		 * unless it plainly starts a packet of its own (then the held one
+		 * was cut short by its sender) */
+		rx->cut = false;
+		if ((rx->buf || rx->have) && mux_rx_starts_packet(rx, buf, len)) {
+			size_t lost = mux_rx_pending(rx);
+			uint32_t claim = (uint32_t)mux_rx_announced(rx);
+
+			mux_rx_reset(rx);
+			if (cb->on_problem)
+				cb->on_problem(ud, LP_ETRUNC, claim, lost);
+		}
 	}
 	while (off < len) {
 		size_t plen, n;
@@ -897,12 +941,8 @@ int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer
 			done++;
 		}
 	}
-	if (transfer_end && (rx->buf || rx->have)) {
-		size_t lost = mux_rx_pending(rx);
-		mux_rx_reset(rx);
-		if (cb->on_problem)
-			cb->on_problem(ud, LP_ETRUNC, 0, lost);
-	}
+	if (transfer_end && (rx->buf || rx->have))
+		rx->cut = true; /* decided by the next transfer's first bytes */
 	return 0;
 }
 
@@ -920,18 +960,27 @@ static void mux_rx_packet_cb(void *ud, const uint8_t *pkt, size_t len, bool span
 static void mux_rx_problem_cb(void *ud, int err, uint32_t length, size_t dropped)
 {
 	struct mux *m = ud;
+	char what[160];
 
-	(void)length;
-	(void)dropped;
 	switch (err) {
 	case LP_ETOOBIG:
-		mux_anomaly(m, err, "length field over MUX_MAX_PACKET");
+		snprintf(
+			what, sizeof(what),
+			"length field %lu over the %u-byte cap (MUX_MAX_PACKET); %zu bytes dropped",
+			(unsigned long)length, (unsigned)MUX_MAX_PACKET, dropped);
+		mux_anomaly(m, err, what);
 		break;
 	case LP_EBADMSG:
-		mux_anomaly(m, err, "length field smaller than the header");
+		snprintf(what, sizeof(what),
+			 "length field %lu smaller than the header; %zu bytes dropped",
+			 (unsigned long)length, dropped);
+		mux_anomaly(m, err, what);
 		break;
 	case LP_ETRUNC:
-		mux_anomaly(m, err, "transfer ended inside a packet");
+		snprintf(what, sizeof(what),
+			 "a packet announced as %lu bytes was cut after %zu by a new packet",
+			 (unsigned long)length, dropped);
+		mux_anomaly(m, err, what);
 		break;
 	default:
 		mux_anomaly(m, err, "several packets in one transfer (missing ZLP?)");
@@ -942,12 +991,25 @@ static void mux_rx_problem_cb(void *ud, int err, uint32_t length, size_t dropped
 static const struct mux_rx_cbs mux_rx_cbs = {.on_packet = mux_rx_packet_cb,
 					     .on_problem = mux_rx_problem_cb};
 
+size_t mux_partial(const struct mux *m, size_t *announced)
+{
+	if (announced)
+		*announced = mux_rx_announced(&m->rx);
+	return mux_rx_pending(&m->rx);
+}
+
 int mux_feed(struct mux *m, const uint8_t *buf, size_t len, bool transfer_end)
 {
 	int r;
 
 	if (m->fatal)
 		return m->fatal;
+	if (!buf && !len && transfer_end) {
+		/* the transfer was lost (an error status): a packet it cut
+		 * cannot be completed by later bytes */
+		mux_rx_reset(&m->rx);
+		return 0;
+	}
 	m->rx.hdr_version = m->version;
 	r = mux_rx_feed(&m->rx, buf, len, transfer_end, &mux_rx_cbs, m);
 	return r ? r : m->fatal;

@@ -131,8 +131,8 @@ uint32_t mux_version(const struct mux *m);
 bool mux_active(const struct mux *m); /* version done (and SETUP sent/seen for v2) */
 
 /* Feed bytes of one completed USB transfer. `transfer_end` true when the
- * transfer was short (the device ended its transfer): a partial packet left
- * at that point is dropped as an anomaly. Packets may span several calls.
+ * transfer was short (the device ended its transfer). Packets span calls
+ * and transfers of any size, by the header's length (see struct mux_rx).
  * Returns 0, LP_ENOMEM, or LP_EPROTO once the output queue went over
  * MUX_OUTQ_MAX_PACKETS/BYTES (sticky: the codec is dead, mux_error() says so,
  * and every later feed, send or connect returns it). Malformed input is
@@ -147,6 +147,10 @@ bool mux_out_pending(const struct mux *m);
 size_t mux_out_queued(const struct mux *m, size_t *bytes);
 /* 0, or the sticky error that stopped the codec (LP_EPROTO: queue cap). */
 int mux_error(const struct mux *m);
+/* Bytes of an incoming packet held while its rest is awaited (0: none);
+ * *announced (may be NULL) gets its header's length (0 while the header
+ * itself is incomplete). */
+size_t mux_partial(const struct mux *m, size_t *announced);
 
 /* host: open a connection to device `port`; *conn receives its id. */
 int mux_connect(struct mux *m, uint16_t port, uint32_t *conn);
@@ -182,9 +186,17 @@ int mux_send_control(struct mux *m, uint8_t type, const uint8_t *text, size_t le
 /* --- Reassembly of one direction (used by the codec and the capture reader) ---
  *
  * Bytes of completed USB transfers go in; whole packets come out. A packet
- * may span transfers (a device packet longer than the host's IN buffer) and
- * a transfer may hold several packets (a sender that forgot a ZLP: reported).
- * The length field is checked before anything is allocated.
+ * spans transfers by its header's length, whatever their sizes: longer than
+ * the host's IN buffer, or a sender that ends its transfers in the middle of
+ * a packet (short transfers of any size - real devices were seen doing it);
+ * a transfer may hold several packets (a sender that forgot a ZLP:
+ * reported). The length field is checked before anything is allocated.
+ *
+ * A transfer that ends inside a packet is decided by the next one: if its
+ * first bytes plainly start a packet of their own (a known protocol, a length
+ * in range, and the magic with 16-byte headers) the held packet was cut
+ * short by its sender: reported (LP_ETRUNC, the announced length and the
+ * bytes dropped) and the new packet read; otherwise they continue it.
  *
  * Bad length policy (one for every reader of usbmux bytes): a length field
  * over MUX_MAX_PACKET (LP_ETOOBIG) or under the header size (LP_EBADMSG) is
@@ -196,9 +208,11 @@ int mux_send_control(struct mux *m, uint8_t type, const uint8_t *text, size_t le
  * boundary, so this is where the stream resynchronises). A lying length that
  * is in range but wrong: too short cuts the packet (what follows in the
  * transfer is read as the next header, usually caught by this check or by
- * mux_decode); too long waits for bytes that belong to the next packets,
- * until a transfer ends short: that is reported (LP_ETRUNC, bytes dropped)
- * and the next transfer starts clean. */
+ * mux_decode); too long takes the rest of its transfer as body and waits
+ * for the next transfer: one that starts a packet ends it as above
+ * (LP_ETRUNC); a sender that sends nothing more leaves it held
+ * (mux_rx_pending; the host link reports that as a protocol error when its
+ * wait runs out). */
 struct mux_rx {
 	uint32_t hdr_version; /* set by the owner: 0/1 -> 8-byte header, 2 -> 16 */
 	/* private */
@@ -207,14 +221,16 @@ struct mux_rx {
 	uint8_t *buf;
 	size_t len, got;
 	bool skip;
+	bool cut; /* a transfer ended inside the held packet */
 };
 
 struct mux_rx_cbs {
 	/* a whole packet (borrowed for the call); spanned: it came in pieces */
 	void (*on_packet)(void *ud, const uint8_t *pkt, size_t len, bool spanned);
 	/* LP_ETOOBIG / LP_EBADMSG: bad length field `length`, `dropped` bytes
-	 * skipped; LP_ETRUNC: a transfer ended inside a packet, `dropped` bytes
-	 * of it lost; LP_EPROTO: several packets in one transfer (all decoded).
+	 * skipped; LP_ETRUNC: a packet announced as `length` bytes (0: its
+	 * header was incomplete) was cut after `dropped` bytes by the next
+	 * transfer starting a new packet; LP_EPROTO: several packets in one transfer (all decoded).
 	 * May be NULL. */
 	void (*on_problem)(void *ud, int err, uint32_t length, size_t dropped);
 };
@@ -224,8 +240,10 @@ struct mux_rx_cbs {
  * 0 or LP_ENOMEM (the packet is lost, the rest of the transfer skipped). */
 int mux_rx_feed(struct mux_rx *rx, const uint8_t *buf, size_t len, bool transfer_end,
 		const struct mux_rx_cbs *cb, void *ud);
-/* Bytes of an incomplete packet held. */
+/* Bytes of an incomplete packet held, and its header's length (0 while
+ * the header is incomplete). */
 size_t mux_rx_pending(const struct mux_rx *rx);
+size_t mux_rx_announced(const struct mux_rx *rx);
 /* Drop what is held and any skip (a capture record was clipped); frees. */
 void mux_rx_reset(struct mux_rx *rx);
 

@@ -351,6 +351,16 @@ const char *lp_tls_version(const struct lp_tls *t)
 	return SSL_get_version(t->ssl);
 }
 
+int lp_tls_server_legacy_only(struct lp_tls *t, struct lp_errinfo *e)
+{
+	if (!t || !t->server)
+		return lp_err_set(e, LP_EINVAL, "lp_tls_server_legacy_only: not a server");
+	if (!SSL_set_max_proto_version(t->ssl, TLS1_VERSION) ||
+	    !SSL_set_cipher_list(t->ssl, "CAMELLIA256-SHA:CAMELLIA128-SHA:@SECLEVEL=0"))
+		return lp_openssl_err(e, LP_ETLS, "legacy TLS configuration");
+	return 0;
+}
+
 const char *lp_tls_cipher(const struct lp_tls *t)
 {
 	const SSL_CIPHER *c;

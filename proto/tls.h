@@ -32,6 +32,10 @@ typedef void (*lp_tls_keylog_fn)(void *ud, const char *line);
  * Server: requests a client certificate but accepts any; check it afterwards. */
 struct lp_tls *lp_tls_new_client(X509 *cert, EVP_PKEY *key, struct lp_errinfo *e);
 struct lp_tls *lp_tls_new_server(X509 *cert, EVP_PKEY *key, struct lp_errinfo *e);
+/* Server only, before the handshake: offer nothing newer than TLS 1.0 and
+ * only Camellia-CBC suites (which linkprobe does not offer): a device whose TLS the host's
+ * policy refuses. 0, or LP_ETLS. */
+int lp_tls_server_legacy_only(struct lp_tls *t, struct lp_errinfo *e);
 void lp_tls_free(struct lp_tls *t);
 void lp_tls_set_keylog(struct lp_tls *t, lp_tls_keylog_fn fn, void *ud);
 

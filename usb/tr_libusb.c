@@ -125,6 +125,8 @@ enum tr_speed tr_libusb_map_speed(int s)
 		return TR_SPEED_SUPER;
 	case LIBUSB_SPEED_SUPER_PLUS:
 		return TR_SPEED_SUPER_PLUS;
+	case 6: /* LIBUSB_SPEED_SUPER_PLUS_X2, libusb 1.0.27 and later */
+		return TR_SPEED_SUPER_PLUS_X2;
 	default:
 		return TR_SPEED_UNKNOWN;
 	}
@@ -454,6 +456,49 @@ static void detach_config(struct lu_dev *ld, int value)
 	libusb_free_config_descriptor(cd);
 }
 
+/* Which kernel driver is bound to an interface of the active configuration,
+ * by name: libusb says one is active, sysfs says which (the interface's
+ * `driver` link, e.g. /sys/bus/usb/devices/1-2:4.2/driver -> .../ipheth).
+ * `ifnum` < 0: any interface. Writes "kernel driver NAME holds interface N
+ * of configuration C" into out and returns true, or false. */
+static bool kernel_holder(struct lu_dev *ld, int ifnum, char *out, size_t outsz)
+{
+	libusb_device *d = libusb_get_device(ld->h);
+	struct libusb_config_descriptor *cd;
+	char path[48], link[256], lpath[128];
+	int cfg = 0;
+	bool found = false;
+
+	if (libusb_get_configuration(ld->h, &cfg) || cfg <= 0 ||
+	    libusb_get_config_descriptor_by_value(d, (uint8_t)cfg, &cd))
+		return false;
+	port_path(d, ld->bus, path, sizeof(path));
+	for (int i = 0; i < cd->bNumInterfaces && !found; i++) {
+		int ifn;
+		ssize_t n;
+		const char *name;
+
+		if (!cd->interface[i].num_altsetting)
+			continue;
+		ifn = cd->interface[i].altsetting[0].bInterfaceNumber;
+		if ((ifnum >= 0 && ifn != ifnum) || libusb_kernel_driver_active(ld->h, ifn) != 1)
+			continue;
+		name = "?";
+		snprintf(lpath, sizeof(lpath), "/sys/bus/usb/devices/%s:%d.%d/driver", path, cfg,
+			 ifn);
+		n = path[0] ? readlink(lpath, link, sizeof(link) - 1) : -1;
+		if (n > 0) {
+			link[n] = '\0';
+			name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+		}
+		snprintf(out, outsz, "kernel driver %s holds interface %d of configuration %d",
+			 name, ifn, cfg);
+		found = true;
+	}
+	libusb_free_config_descriptor(cd);
+	return found;
+}
+
 static int lu_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo *e)
 {
 	struct lu_dev *ld = dev->priv;
@@ -473,7 +518,8 @@ static int lu_set_configuration(struct tr_dev *dev, int cfg, struct lp_errinfo *
 					    : r == LIBUSB_ERROR_TIMEOUT ? TR_STATUS_TIMED_OUT
 									: TR_STATUS_ERROR);
 	if (r == LIBUSB_ERROR_BUSY) {
-		find_holder(ld->bus, ld->addr, who, sizeof(who));
+		if (!kernel_holder(ld, -1, who, sizeof(who)))
+			find_holder(ld->bus, ld->addr, who, sizeof(who));
 		return lp_err_set(e, LP_EBUSY, "cannot select configuration %d: %s", cfg, who);
 	}
 	if (r)
@@ -492,7 +538,8 @@ static int lu_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo *
 		libusb_detach_kernel_driver(ld->h, ifnum);
 	r = libusb_claim_interface(ld->h, ifnum);
 	if (r == LIBUSB_ERROR_BUSY) {
-		find_holder(ld->bus, ld->addr, who, sizeof(who));
+		if (!kernel_holder(ld, ifnum, who, sizeof(who)))
+			find_holder(ld->bus, ld->addr, who, sizeof(who));
 		return lp_err_set(e, LP_EBUSY, "cannot claim interface %d: %s", ifnum, who);
 	}
 	if (r)

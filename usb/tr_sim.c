@@ -98,6 +98,9 @@ static int sim_init(struct tr_ctx *ctx, const void *varg, struct lp_errinfo *e)
 		else
 			snprintf(p->port_path, sizeof(p->port_path), "%u-%zu.%zu", sp->bus,
 				 1 + i / 7, 1 + i % 7);
+		for (uint8_t h = 0; h < l->hubs && h < 6; h++) /* 1-1.4.4...: behind hubs */
+			snprintf(p->port_path + strlen(p->port_path),
+				 sizeof(p->port_path) - strlen(p->port_path), ".4");
 		if (p->ops->attached(p->model, now)) {
 			p->ops->reset(p->model, now);
 			p->stats.enumerations = 1;
@@ -353,7 +356,8 @@ static int sim_submit(struct tr_xfer *x)
 	trs_advance(sp, sim_now(sp));
 	if (!trs_dev_live(sd))
 		return LP_ENODEV;
-	if (x->type == TR_XFER_BULK &&
+	/* (an unplugged device keeps its endpoints until it is removed) */
+	if (x->type == TR_XFER_BULK && !trs_port_in_removal(sd->port, sim_now(sp)) &&
 	    ((x->endpoint & 0x0f) == 0 || !sd->port->ops->max_packet(sd->port->model, x->endpoint)))
 		return LP_EINVAL; /* no such endpoint in the active configuration */
 	sx = calloc(1, sizeof(*sx));

@@ -38,7 +38,8 @@
 #include "usb/transport.h"
 
 struct tr_sim_link {
-	enum tr_speed speed;	   /* TR_SPEED_HIGH or TR_SPEED_FULL */
+	enum tr_speed speed;	   /* TR_SPEED_HIGH or TR_SPEED_FULL (timing); a SuperSpeed
+				      value is reported as is and timed as high speed */
 	uint64_t latency_ns;	   /* added to every transfer */
 	bool link_off;		   /* no timing at all (bench, pure protocol tests) */
 	double error_rate;	   /* probability a bulk transfer ends TR_STATUS_ERROR */
@@ -48,6 +49,12 @@ struct tr_sim_link {
 	uint64_t churn_period_ns;  /* 0 = no churn; else leave every period... */
 	uint64_t churn_gap_ns;	   /* ... for this long (< period) ... */
 	uint64_t churn_first_ns;   /* ... the first time at this time */
+	/* 0: an unplugged device is gone at once (its transfers end NO_DEVICE).
+	 * Else as a kernel: for this long after the model stops being
+	 * attached, every transfer ends ERROR (-71, EPROTO) and the device is
+	 * still listed; then it is removed. */
+	uint64_t removal_delay_ns;
+	uint8_t hubs; /* hubs between the device and the root port (its port path) */
 };
 
 #define TR_SIM_MAX_PORTS 120 /* devices on one simulated bus (addresses 2..127) */

@@ -60,14 +60,29 @@ void trs_dev_clear_data(struct sim_dev *sd)
 		ep_clear_data(&sd->ep[i]);
 }
 
-bool trs_port_attached(const struct sim_port *p, uint64_t now)
+bool trs_port_in_removal(const struct sim_port *p, uint64_t now)
 {
-	return p->present && p->ops->attached(p->model, now);
+	return p->unplugged_at && now < add_sat(p->unplugged_at, p->link.removal_delay_ns);
+}
+
+bool trs_port_attached(struct sim_port *p, uint64_t now)
+{
+	if (!p->present)
+		return false;
+	if (p->ops->attached(p->model, now)) {
+		p->unplugged_at = 0;
+		return true;
+	}
+	if (!p->link.removal_delay_ns)
+		return false;
+	if (!p->unplugged_at)
+		p->unplugged_at = now ? now : 1;
+	return trs_port_in_removal(p, now);
 }
 
 bool trs_dev_live(const struct sim_dev *sd)
 {
-	const struct sim_port *p = sd->port;
+	struct sim_port *p = sd->port;
 	return sd->session == p->session && trs_port_attached(p, sim_now(sd->sp));
 }
 
@@ -399,6 +414,11 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 				if (sx->decided || sx->dead || sx->cancel_req ||
 				    sx->timeout_at <= now)
 					continue;
+				if (trs_port_in_removal(p, now)) { /* -71 until the device is removed */
+					decide(p, e, sx, max64(now, x->submit_ns), p->link.latency_ns,
+					       TR_STATUS_ERROR);
+					continue;
+				}
 				if (x->type == TR_XFER_CONTROL) {
 					decide(p, e, sx, x->submit_ns, SIM_CONTROL_NS,
 					       TR_STATUS_COMPLETED);
@@ -570,10 +590,11 @@ uint64_t trs_next_event(struct sim_ctx *sp, uint64_t now)
 {
 	uint64_t t = trs_next_plug_event(sp);
 
-	(void)now;
 	for (size_t i = 0; i < sp->nports; i++) {
 		struct sim_port *p = &sp->ports[i];
 		t = min64(t, p->ops->next_timer(p->model, p->timer_ref));
+		if (trs_port_in_removal(p, now))
+			t = min64(t, add_sat(p->unplugged_at, p->link.removal_delay_ns));
 	}
 	for (struct sim_xfer *sx = sp->all; sx; sx = sx->all_next)
 		t = min64(t, due_time(sx));

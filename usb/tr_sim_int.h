@@ -75,6 +75,7 @@ struct sim_port {
 	uint8_t addr;
 	uint32_t session;
 	uint64_t timer_ref; /* model timers are asked for relative to the last tick */
+	uint64_t unplugged_at; /* removal_delay_ns: the model left the bus then (0: it did not) */
 	char port_path[32];
 };
 
@@ -140,8 +141,11 @@ static inline uint64_t due_time(const struct sim_xfer *sx)
 void trs_dev_clear_data(struct sim_dev *sd);
 /* Is the attachment this handle was opened on still on the bus? */
 bool trs_dev_live(const struct sim_dev *sd);
-/* Is port p's device attached now? */
-bool trs_port_attached(const struct sim_port *p, uint64_t now);
+/* Is port p's device listed now: attached, or (removal_delay_ns) unplugged
+ * and not yet removed? Records when the model left. */
+bool trs_port_attached(struct sim_port *p, uint64_t now);
+/* removal_delay_ns: unplugged, not yet removed - transfers end ERROR (-71). */
+bool trs_port_in_removal(const struct sim_port *p, uint64_t now);
 /* Apply scheduled departures and re-enumerations due by `now` on every port
  * (state only; the transfers they kill complete later). */
 void trs_advance(struct sim_ctx *sp, uint64_t now);

@@ -53,6 +53,8 @@ uint64_t tr_speed_bps(enum tr_speed s)
 		return 5000000000ull;
 	case TR_SPEED_SUPER_PLUS:
 		return 10000000000ull;
+	case TR_SPEED_SUPER_PLUS_X2:
+		return 20000000000ull;
 	case TR_SPEED_UNKNOWN:
 		break;
 	}
@@ -72,6 +74,8 @@ const char *tr_speed_name(enum tr_speed s)
 		return "super";
 	case TR_SPEED_SUPER_PLUS:
 		return "super+";
+	case TR_SPEED_SUPER_PLUS_X2:
+		return "super+ 2x2";
 	case TR_SPEED_UNKNOWN:
 		break;
 	}
@@ -376,6 +380,16 @@ int tr_claim_interface(struct tr_dev *dev, int ifnum, struct lp_errinfo *e)
 {
 	if (!dev || ifnum < 0 || ifnum > 255)
 		return lp_err_set(e, LP_EINVAL, "tr_claim_interface: bad arguments");
+	if (dev->ctx->faults.fail_claim_err && dev->ctx->faults.claim_driver[0]) {
+		int cfg = 0;
+		tr_get_configuration(dev, &cfg);
+		/* worded as the libusb backend names a kernel driver it found */
+		return lp_err_set(
+			e, dev->ctx->faults.fail_claim_err,
+			"cannot claim interface %d: kernel driver %s holds interface %d of "
+			"configuration %d (injected fault)",
+			ifnum, dev->ctx->faults.claim_driver, ifnum, cfg);
+	}
 	if (dev->ctx->faults.fail_claim_err)
 		return lp_err_set(e, dev->ctx->faults.fail_claim_err,
 				  "claiming interface %d: %s (injected fault)", ifnum,

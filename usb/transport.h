@@ -28,11 +28,12 @@
 
 enum tr_speed {
 	TR_SPEED_UNKNOWN = 0,
-	TR_SPEED_LOW,	     /* 1.5 Mb/s */
-	TR_SPEED_FULL,	     /* 12 Mb/s */
-	TR_SPEED_HIGH,	     /* 480 Mb/s */
-	TR_SPEED_SUPER,	     /* 5 Gb/s */
-	TR_SPEED_SUPER_PLUS, /* 10 Gb/s */
+	TR_SPEED_LOW,		/* 1.5 Mb/s */
+	TR_SPEED_FULL,		/* 12 Mb/s */
+	TR_SPEED_HIGH,		/* 480 Mb/s */
+	TR_SPEED_SUPER,		/* 5 Gb/s */
+	TR_SPEED_SUPER_PLUS,	/* 10 Gb/s */
+	TR_SPEED_SUPER_PLUS_X2, /* 20 Gb/s (Gen 2x2) */
 };
 /* bits per second (UNKNOWN -> 0) */
 uint64_t tr_speed_bps(enum tr_speed s);
@@ -187,6 +188,7 @@ struct tr_faults {
 	int fail_open_err;     /* 0 = off; else every tr_open fails with it (LP_EACCES...) */
 	int fail_claim_err;    /* 0 = off; else every tr_claim_interface fails with it (LP_EBUSY) */
 	bool no_host;	       /* the system shows no USB host controller: nothing is listed */
+	char claim_driver[24]; /* with fail_claim_err: a kernel driver of this name holds it */
 };
 
 struct tr_tasks;

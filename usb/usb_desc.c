@@ -209,6 +209,151 @@ static size_t put_utf8(uint8_t *o, uint32_t cp)
 	return 4;
 }
 
+/* SuperSpeedPlus sublink speed attribute: lane speed mantissa (bits 31..16)
+ * scaled by the exponent (bits 5..4: 0 b/s, 1 Kb/s, 2 Mb/s, 3 Gb/s), in Mb/s. */
+static uint32_t ssp_attr_mbps(uint32_t a)
+{
+	uint32_t m = a >> 16;
+
+	switch ((a >> 4) & 3) {
+	case 3:
+		return m > UINT32_MAX / 1000 ? UINT32_MAX : m * 1000;
+	case 2:
+		return m;
+	case 1:
+		return m / 1000;
+	default:
+		return m / 1000000;
+	}
+}
+
+int usbd_parse_bos(const uint8_t *buf, size_t len, struct usbd_bos *out)
+{
+	struct usbd_bos b;
+	struct lp_rd r;
+	uint8_t blen, ncaps;
+	int rc;
+
+	if (!out)
+		return LP_EINVAL;
+	memset(&b, 0, sizeof(b));
+	rc = desc_head(buf, len, USBD_DT_BOS, 5, &blen);
+	if (rc)
+		return rc;
+	if (blen != 5)
+		return LP_EBADMSG;
+	lp_rd_init(&r, buf, len);
+	lp_rd_skip(&r, 2);
+	b.wTotalLength = lp_rd_le16(&r);
+	ncaps = lp_rd_u8(&r);
+	if (!lp_rd_ok(&r))
+		return LP_ETRUNC;
+	if (b.wTotalLength < 5)
+		return LP_EBADMSG;
+	if (b.wTotalLength > USBD_BOS_MAX_TOTAL)
+		return LP_ETOOBIG;
+	if (len < b.wTotalLength) {
+		*out = b; /* the 5-byte header fetch: the caller reads the rest */
+		return LP_ETRUNC;
+	}
+	lp_rd_init(&r, buf, b.wTotalLength);
+	lp_rd_skip(&r, 5);
+	for (unsigned i = 0; i < ncaps && lp_rd_left(&r) > 0; i++) {
+		uint8_t cl, ct, type;
+		struct lp_rd c;
+
+		if (lp_rd_left(&r) < 3)
+			return LP_ETRUNC;
+		cl = buf[b.wTotalLength - lp_rd_left(&r)];
+		if (cl < 3)
+			return LP_EBADMSG;
+		if (cl > lp_rd_left(&r))
+			return LP_ETRUNC;
+		c = lp_rd_sub(&r, cl);
+		lp_rd_skip(&c, 1);
+		ct = lp_rd_u8(&c);
+		type = lp_rd_u8(&c);
+		if (ct != USBD_DT_DEVICE_CAPABILITY)
+			return LP_EBADMSG;
+		b.num_caps++;
+		if (type == USBD_CAP_USB20_EXT && cl >= 7) {
+			b.usb20_ext = true;
+		} else if (type == USBD_CAP_SUPERSPEED && cl >= 10) {
+			lp_rd_skip(&c, 1); /* bmAttributes */
+			b.ss_speeds = lp_rd_le16(&c);
+			b.superspeed = true;
+		} else if (type == USBD_CAP_SUPERSPEED_PLUS && cl >= 12) {
+			uint32_t attrs, n;
+
+			lp_rd_skip(&c, 1); /* bReserved */
+			attrs = lp_rd_le32(&c);
+			lp_rd_skip(&c, 4);	/* wFunctionalitySupport, wReserved */
+			n = (attrs & 0x1f) + 1; /* bits 4..0: attribute count - 1 */
+			for (uint32_t k = 0; k < n && lp_rd_left(&c) >= 4; k++) {
+				uint32_t mbps = ssp_attr_mbps(lp_rd_le32(&c));
+				if (mbps > b.ssp_max_mbps)
+					b.ssp_max_mbps = mbps;
+			}
+			b.superspeed_plus = true;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
+static size_t put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	return 2;
+}
+
+static size_t put_le32(uint8_t *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16(p + 2, (uint16_t)(v >> 16));
+	return 4;
+}
+
+int usbd_encode_bos(unsigned plus_gbps, uint8_t *buf, size_t cap)
+{
+	uint8_t b[64];
+	size_t o = 5;
+	uint8_t ncaps = 2;
+
+	/* USB 2.0 extension: LPM supported */
+	b[o++] = 7, b[o++] = USBD_DT_DEVICE_CAPABILITY, b[o++] = USBD_CAP_USB20_EXT;
+	o += put_le32(b + o, 0x00000002);
+	/* SuperSpeed: full, high and 5 Gb/s speeds; fully functional at high speed */
+	b[o++] = 10, b[o++] = USBD_DT_DEVICE_CAPABILITY, b[o++] = USBD_CAP_SUPERSPEED;
+	b[o++] = 0x00;
+	o += put_le16(b + o, 0x000e);
+	b[o++] = 2;
+	b[o++] = 0x0a;
+	o += put_le16(b + o, 0x07ff);
+	if (plus_gbps == 10 || plus_gbps == 20) {
+		/* SuperSpeedPlus: two attributes (RX and TX of sublink 0), Gb/s units */
+		uint32_t lane = plus_gbps == 20 ? 10 : plus_gbps;
+		uint32_t rx = lane << 16 | 3u << 4, tx = rx | 1u << 7;
+
+		b[o++] = 20, b[o++] = USBD_DT_DEVICE_CAPABILITY, b[o++] = USBD_CAP_SUPERSPEED_PLUS;
+		b[o++] = 0;
+		o += put_le32(b + o, 1); /* two attributes, one sublink speed ID */
+		o += put_le16(b + o, 0x1100);
+		o += put_le16(b + o, 0);
+		o += put_le32(b + o, rx);
+		o += put_le32(b + o, tx);
+		ncaps++;
+	}
+	b[0] = 5, b[1] = USBD_DT_BOS;
+	put_le16(b + 2, (uint16_t)o);
+	b[4] = ncaps;
+	if (o > cap)
+		return LP_ETOOBIG;
+	memcpy(buf, b, o);
+	return (int)o;
+}
+
 int usbd_parse_string(const uint8_t *buf, size_t len, char *out, size_t outsz)
 {
 	/* 126 UTF-16 units -> at most 4 bytes each in UTF-8 */

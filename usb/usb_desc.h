@@ -20,6 +20,12 @@
 #define USBD_DT_STRING 3
 #define USBD_DT_INTERFACE 4
 #define USBD_DT_ENDPOINT 5
+#define USBD_DT_BOS 15		     /* Binary device Object Store (USB 2.1+, 3.x) */
+#define USBD_DT_DEVICE_CAPABILITY 16 /* one capability inside the BOS */
+#define USBD_CAP_USB20_EXT 2	     /* bDevCapabilityType: USB 2.0 extension */
+#define USBD_CAP_SUPERSPEED 3	     /* SuperSpeed USB (5 Gb/s) */
+#define USBD_CAP_SUPERSPEED_PLUS 10  /* SuperSpeedPlus (10/20 Gb/s) */
+#define USBD_BOS_MAX_TOTAL 1024	     /* cap on wTotalLength we fetch/accept */
 #define USBD_REQ_GET_DESCRIPTOR 6
 #define USBD_REQ_SET_CONFIGURATION 9
 #define USBD_REQ_GET_CONFIGURATION 8
@@ -68,6 +74,30 @@ int usbd_parse_config(const uint8_t *buf, size_t len, struct usbd_config *out);
 int usbd_parse_string(const uint8_t *buf, size_t len, char *out, size_t outsz);
 /* String descriptor 0 -> first LANGID. */
 int usbd_parse_langid(const uint8_t *buf, size_t len, uint16_t *langid);
+
+/* What a BOS descriptor set (GET_DESCRIPTOR type 15) says about speeds. */
+struct usbd_bos {
+	uint16_t wTotalLength;
+	uint8_t num_caps;      /* device capabilities decoded */
+	bool usb20_ext;	       /* USB 2.0 extension (LPM) */
+	bool superspeed;       /* SuperSpeed USB capability: the device can run at 5 Gb/s */
+	bool superspeed_plus;  /* SuperSpeedPlus capability: 10 Gb/s or more */
+	uint16_t ss_speeds;    /* SuperSpeed cap wSpeedsSupported (bit 3: 5 Gb/s) */
+	uint32_t ssp_max_mbps; /* fastest lane speed the SuperSpeedPlus cap lists (0: none) */
+};
+
+/* The whole BOS set: header (bLength 5, type 15, wTotalLength, bNumDeviceCaps)
+ * then capability descriptors (type 16). Every length is checked against what
+ * is there; unknown capabilities are skipped. 0, LP_ETRUNC (fewer bytes than
+ * wTotalLength, or a capability running past them: the header alone still
+ * fills wTotalLength), LP_EBADMSG (wrong types or lengths), LP_ETOOBIG
+ * (wTotalLength over USBD_BOS_MAX_TOTAL). */
+int usbd_parse_bos(const uint8_t *buf, size_t len, struct usbd_bos *out);
+/* A BOS set with a USB 2.0 extension, a SuperSpeed capability (5 Gb/s) and,
+ * if `plus_gbps` is 10 or 20, a SuperSpeedPlus capability with one
+ * sublink pair at that lane speed (for the simulated device). Bytes written or
+ * LP_ETOOBIG. */
+int usbd_encode_bos(unsigned plus_gbps, uint8_t *buf, size_t cap);
 
 /* Find the usbmux interface (ff/fe/02, alt 0, one bulk IN and one bulk OUT) in
  * a configuration. Returns the interface or NULL; *ep_in, *ep_out, *mps filled. */

@@ -167,6 +167,26 @@ int usbd_probe_dev(struct tr_dev *dev, struct usbd_probe *out, const struct lp_l
 		p->num_configs++;
 	}
 
+	/* USB 2.1 and later have a BOS: what speeds the device can do (a USB 3
+	 * device linked at high speed is on a USB 2 cable or port) */
+	if (p->dev.bcdUSB >= 0x0210) {
+		rc = probe_get_desc(dev, p, USBD_DT_BOS, 0, 0, buf, 5, &n);
+		if (rc == LP_ENODEV)
+			goto nodev;
+		if (rc == 0 && usbd_parse_bos(buf, n, &p->bos) == LP_ETRUNC &&
+		    p->bos.wTotalLength <= sizeof(buf)) {
+			rc = probe_get_desc(dev, p, USBD_DT_BOS, 0, 0, buf, p->bos.wTotalLength,
+					    &n);
+			if (rc == LP_ENODEV)
+				goto nodev;
+			p->have_bos = rc == 0 && usbd_parse_bos(buf, n, &p->bos) == 0;
+		}
+		if (!p->have_bos)
+			lp_logf(log, LP_LOG_WARN,
+				"probe: USB %x.%02x device without a readable BOS",
+				p->dev.bcdUSB >> 8, p->dev.bcdUSB & 0xff);
+	}
+
 	if (p->dev.iManufacturer || p->dev.iProduct || p->dev.iSerialNumber) {
 		rc = probe_get_desc(dev, p, USBD_DT_STRING, 0, 0, buf, sizeof(buf), &n);
 		if (rc == LP_ENODEV)
@@ -211,4 +231,74 @@ int usbd_probe(struct tr_ctx *ctx, const struct tr_devinfo *info, struct usbd_pr
 	rc = usbd_probe_dev(dev, out, ctx->env.log, e);
 	tr_close(dev);
 	return rc;
+}
+
+int usbd_read_apple_mode(struct tr_ctx *ctx, const struct tr_devinfo *info, uint8_t out[4],
+			 size_t *n, struct lp_errinfo *e)
+{
+	struct tr_dev *dev;
+	uint8_t buf[4] = {0};
+	size_t got = 0;
+	int rc;
+
+	if (!ctx || !info || !out || !n)
+		return lp_err_set(e, LP_EINVAL, "usbd_read_apple_mode: bad arguments");
+	if (info->vid != 0x05ac || info->pid < 0x1290 || info->pid > 0x12af)
+		return lp_err_set(e, LP_EUNSUPPORTED, "not a normal-mode Apple device");
+	rc = tr_open(ctx, info, &dev, e);
+	if (rc)
+		return rc;
+	rc = tr_control_sync(dev, 0xc0, USBD_APPLE_GET_MODE, 0, 0, buf, sizeof(buf),
+			     USBD_PROBE_CTRL_TIMEOUT_MS, &got);
+	tr_close(dev);
+	if (rc)
+		return lp_err_set(e, rc, "GET_MODE (vendor request 0x45): %s", lp_strerror(rc));
+	memcpy(out, buf, sizeof(buf));
+	*n = got;
+	return 0;
+}
+
+int usbd_guess_apple_mode(const struct usbd_probe *p)
+{
+	size_t n = p->dev.bNumConfigurations;
+
+	if (n == 1)
+		return 5;
+	if (n <= 4)
+		return 1;
+	if (n == 6)
+		return 4;
+	if (n == 5) {
+		for (size_t i = 0; i < p->num_configs; i++) {
+			const struct usbd_config *c = &p->configs[i];
+			if (c->bConfigurationValue != 5)
+				continue;
+			for (size_t k = 0; k < c->num_ifaces; k++) {
+				const struct usbd_interface *f = &c->iface[k];
+				if (f->bInterfaceClass == 0xff && f->bInterfaceSubClass == 0x2a)
+					return 2;
+				if (f->bInterfaceClass == 0x02 && f->bInterfaceSubClass == 0x0d)
+					return 3;
+			}
+		}
+	}
+	return 0;
+}
+
+const char *usbd_apple_mode_name(int mode)
+{
+	switch (mode) {
+	case 1:
+		return "initial";
+	case 2:
+		return "valeria (screen capture)";
+	case 3:
+		return "cdc-ncm";
+	case 4:
+		return "usb-ethernet + cdc-ncm";
+	case 5:
+		return "cdc-ncm direct";
+	default:
+		return "unknown";
+	}
 }

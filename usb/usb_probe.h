@@ -39,6 +39,8 @@ struct usbd_probe {
 	uint64_t ctrl_rtt_ns[USBD_PROBE_MAX_RTT]; /* done_ns - submit_ns of each control transfer */
 	size_t num_rtt;
 	uint64_t desc_ns; /* first descriptor request to last completion */
+	bool have_bos;	  /* bcdUSB 2.1+ and its BOS descriptor set read */
+	struct usbd_bos bos;
 };
 
 /* Read descriptors of the device `info` (open, read, close). `out` written
@@ -48,5 +50,23 @@ int usbd_probe(struct tr_ctx *ctx, const struct tr_devinfo *info, struct usbd_pr
 /* The same on a device already open (borrowed). */
 int usbd_probe_dev(struct tr_dev *dev, struct usbd_probe *out, const struct lp_log *log,
 		   struct lp_errinfo *e);
+
+/* Apple's vendor request for the USB mode (doc/protocol.md 1.3: GET_MODE,
+ * bmRequestType 0xC0, bRequest 0x45, wLength 4; usbmuxd asks it before
+ * choosing a configuration): the reply bytes into out[0..3], *n how many.
+ * Opens and closes `info`'s device. Only asked of normal-mode phones
+ * (0x1290..0x12af); SET_MODE (0x52) is never sent. 0, LP_ESTALL (the device
+ * does not know it), LP_EUNSUPPORTED (not a normal-mode Apple device), or
+ * the transfer's error. */
+#define USBD_APPLE_GET_MODE 0x45
+#define USBD_APPLE_SET_MODE 0x52
+int usbd_read_apple_mode(struct tr_ctx *ctx, const struct tr_devinfo *info, uint8_t out[4],
+			 size_t *n, struct lp_errinfo *e);
+/* The mode usbmuxd infers from the configurations (doc/protocol.md 1.3):
+ * 1 initial (<= 4 configurations), 2 Valeria, 3 CDC-NCM (5 configurations,
+ * by what the fifth holds), 4 USB Ethernet + CDC-NCM (6), 5 CDC-NCM direct
+ * (1), 0 unknown. And its name. */
+int usbd_guess_apple_mode(const struct usbd_probe *p);
+const char *usbd_apple_mode_name(int mode);
 
 #endif

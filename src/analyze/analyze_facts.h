@@ -103,7 +103,10 @@ struct an_dev {
 	char qtype_str[64];
 	struct an_span info;
 	unsigned getvalues, getvalue_errors;
-	char refused_keys[160]; /* GetValue keys answered GetProhibited before Pair/StartSession */
+	char refused_keys[160];
+	bool tls_device_hs; /* the device sent handshake records of the session TLS */
+	bool ss_capable;    /* its BOS offers SuperSpeed (or SuperSpeedPlus) */
+	bool ss_plus;	    /* GetValue keys answered GetProhibited before Pair/StartSession */
 	char udid[80], name[128], product_type[48], product_version[32];
 	struct an_span pair;
 	unsigned pair_tries, pair_pending, pair_locked;

@@ -195,6 +195,8 @@ static void tls_record(struct an *a, struct an_lkd *l, int dir, uint8_t ctype, u
 	switch (ctype) {
 	case 22:
 		l->t[dir].hs = true;
+		if (dir == 1 && d->tls_state == AN_TLS_STARTED)
+			d->tls_device_hs = true;
 		break;
 	case 20:
 		l->t[dir].ccs = true;
@@ -244,6 +246,7 @@ void an_lkd_event(struct an *a, const struct cap_event *ev)
 		break;
 	case CAP_EV_TLS_START:
 		l->d->tls_state = AN_TLS_STARTED;
+		l->d->tls_device_hs = false;
 		l->d->tls.seen = false;
 		l->d->tls.done = false;
 		an_span_start(&l->d->tls, ev->t, ev->pkt);

@@ -174,16 +174,7 @@ static void fill_device(struct build *b)
 
 static const char *speed_text(const struct an_dev *d, char *buf, size_t n)
 {
-	if (d->speed_mbps <= 0)
-		snprintf(buf, n, "speed not recorded");
-	else
-		snprintf(buf, n, "%s speed (%g Mb/s)",
-			 d->speed_mbps >= 5000	? "super"
-			 : d->speed_mbps >= 480 ? "high"
-			 : d->speed_mbps >= 12	? "full"
-						: "low",
-			 d->speed_mbps);
-	return buf;
+	return diag_speed_text(d->speed_mbps, buf, n);
 }
 
 /* find device: anything Apple on the bus (its mode is the descriptors
@@ -293,6 +284,8 @@ static void build_cable(struct build *b)
 	f.reenums = d->reenum;
 	f.gone = d->gone && !d->reenum;
 	f.speed_mbps = d->speed_mbps;
+	f.ss_capable = d->ss_capable;
+	f.ss_plus = d->ss_plus;
 	f.secs = (double)(d->last_t - d->version.t1) / 1e9;
 	b->clk->vnow = d->last_t > s->start_ns ? d->last_t : s->start_ns;
 	diag_rule_cable(b->r, s, &f);
@@ -329,8 +322,11 @@ static void build_trust(struct build *b)
 	}
 	if (d->lconnect_refused) {
 		b->clk->vnow = d->lconnect.t1;
-		diag_rule_err(b->r, s, LP_ECONNREFUSED,
-			      "lockdownd (port 62078) refused the connection");
+		if (d->via_usbmuxd)
+			diag_rule_err(b->r, s, LP_ECONNREFUSED,
+				      "lockdownd (port 62078) refused the connection");
+		else
+			diag_rule_lockdown_down(b->r, s, true, 0);
 		return;
 	}
 	stage_end(b, s, d->lconnect.t1, DIAG_ST_OK, "%s connection to port %u (lockdownd) open",
@@ -338,6 +334,14 @@ static void build_trust(struct build *b)
 
 	/* QueryType */
 	s = stage_at(b, DIAG_STAGE_QUERY_TYPE, d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
+	if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
+	    d->last_t > d->qtype.t0 && !cut_short(b)) {
+		/* asked, the link fine, the device still there, and the capture
+		 * goes on until the host gave up: lockdownd hung */
+		b->clk->vnow = d->last_t;
+		diag_rule_lockdown_down(b->r, s, false, (double)(d->last_t - d->qtype.t0) / 1e9);
+		return;
+	}
 	if (!d->qtype.done) {
 		stop_at(b, s, d->last_t,
 			d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture",
@@ -469,7 +473,8 @@ static void build_trust(struct build *b)
 				b->r, s, LP_ETLS,
 				d->tls_state == AN_TLS_FAILED
 					? d->tls_detail
-					: "handshake never completed (no application data)");
+					: "handshake never completed (no application data)",
+				d->tls_device_hs);
 			return;
 		}
 		stage_end(b, s, d->tls.t1, DIAG_ST_OK, "%s", d->tls_detail);

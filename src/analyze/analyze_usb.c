@@ -196,6 +196,9 @@ static void control_done(struct an *a, const struct cap_event *ev)
 			update_mux_facts(u);
 		} else if (type == USBD_DT_STRING && c->parsed) {
 			identify(a, u);
+		} else if (type == USBD_DT_BOS && c->parsed) {
+			d->ss_capable = u->bos.superspeed || u->bos.superspeed_plus;
+			d->ss_plus = u->bos.superspeed_plus;
 		}
 	} else if (rt == 0x00 && req == USBD_REQ_SET_CONFIGURATION) {
 		d->sel_config = wvalue & 0xff;

@@ -76,6 +76,8 @@ struct cap_usbdev {
 	bool have_dd;
 	struct usbd_config cfg[USBD_MAX_CONFIGS];
 	unsigned ncfg;
+	bool have_bos; /* the BOS descriptor set was read (USB 2.1+, 3.x) */
+	struct usbd_bos bos;
 	char str[CAP_RD_STRINGS][80]; /* string descriptors (sanitized), "" unread */
 	int sel_config;		      /* SET_CONFIGURATION value, -1 none seen */
 	uint8_t ep_in, ep_out;	      /* usbmux bulk endpoints, 0 unknown */

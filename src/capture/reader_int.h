@@ -42,6 +42,7 @@ struct rd_usb {
 	bool ver_guess_noted;
 	bool conn_overflow_noted;
 	struct mux_rx rx[2]; /* 0 host->device (OUT), 1 device->host (IN) */
+	bool in_unlinked; /* the last usbmux IN transfer was cancelled: the host stopped reading */
 	struct rd_conn conns[CAP_RD_MAX_CONNS];
 };
 

@@ -158,6 +158,11 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 					   "packet %llu: configuration descriptor undecodable (%s)",
 					   (unsigned long long)c->pkt, lp_errname(rc));
 			}
+		} else if (type == USBD_DT_BOS) {
+			if (usbd_parse_bos(c->data, c->data_len, &p->bos) == 0) {
+				p->have_bos = true;
+				return true;
+			}
 		} else if (type == USBD_DT_STRING && idx > 0 && idx < CAP_RD_STRINGS) {
 			return usbd_parse_string(c->data, c->data_len, p->str[idx],
 						 sizeof(p->str[idx])) == 0;
@@ -343,10 +348,10 @@ static void mux_problem(void *ud, int err, uint32_t length, size_t dropped)
 			   "packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
 			   (unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 	else if (err == LP_ETRUNC)
-		rd_anomaly(
-			r,
-			"packet %llu: %s transfer ended inside a usbmux packet (%zu bytes dropped)",
-			(unsigned long long)r->cur_pkt, dir_name(x->dir), dropped);
+		rd_anomaly(r,
+			   "packet %llu: %s usbmux packet announced as %u bytes cut after %zu by a "
+			   "new packet",
+			   (unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 }
 
 static const struct mux_rx_cbs rd_rx_cbs = {.on_packet = mux_packet, .on_problem = mux_problem};
@@ -437,6 +442,8 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 		}
 		return;
 	}
+	if (x->xfer == 3 && in && u->pub.ep_in && x->ep == u->pub.ep_in)
+		u->in_unlinked = x->status == CAP_URB_ENOENT || x->status == CAP_URB_ECONNRESET;
 	if (x->xfer == 3 && in && x->data_len &&
 	    (x->status == 0 || x->status == CAP_URB_ENOENT || x->status == CAP_URB_ECONNRESET)) {
 		if (!u->pub.ep_in && u->pub.ep_out && looks_like_version(x->data, x->data_len))
@@ -559,8 +566,11 @@ void rd_usb_finish(struct cap_reader *r)
 				rd_conn_event(r, c, u->pub.gone ? CAP_CONN_RESET_DEV : c->pub.state,
 					      u->pub.gone ? u->pub.last_t : r->t_last, true);
 		}
+		/* a device packet whose rest the host never asked for (it
+		 * cancelled its IN transfers: the run was over) is no anomaly */
 		for (int dir = 0; dir < 2; dir++)
-			if (mux_rx_pending(&u->rx[dir]) && !u->pub.gone)
+			if (mux_rx_pending(&u->rx[dir]) && !u->pub.gone &&
+			    !(dir == 1 && u->in_unlinked))
 				rd_anomaly(
 					r,
 					"capture ends inside a %s usbmux packet (%zu bytes) on %u.%u",

@@ -188,22 +188,7 @@ static int reconnect(struct cable *c)
  * every 200 ms tells: ENODEV = gone, an answer = still there. */
 static bool gone_after_errors(struct cable *c)
 {
-	struct lp_clock *clk = &c->app->clock;
-	uint64_t deadline = lp_clock_now(clk) + CABLE_GONE_WAIT_S * LP_NS_PER_S;
-	uint8_t desc[18];
-
-	while (lp_clock_now(clk) < deadline) {
-		size_t got = 0;
-		int r = tr_control_sync(hl_dev(c->link), 0x80, 6, 0x0100, 0, desc, sizeof(desc),
-					CABLE_REQ_MS, &got);
-		if (r == LP_ENODEV)
-			return true;
-		if (r == 0 && got == sizeof(desc))
-			return false;
-		if (hl_pump(c->link, lp_clock_now(clk) + 200 * LP_NS_PER_MS) == LP_ENODEV)
-			return true;
-	}
-	return false;
+	return hl_check_present(c->link, CABLE_GONE_WAIT_S * 1000) == LP_ENODEV;
 }
 
 static int one_round(struct cable *c)
@@ -384,6 +369,8 @@ static void run(struct cable *c)
 	f.protocol_errors = c->proto_errors;
 	f.reenums = c->reenums - (f.gone ? 1 : 0); /* the last departure did not come back */
 	f.speed_mbps = (double)tr_speed_bps(c->info.speed) / 1e6;
+	f.ss_capable = p.have_bos && (p.bos.superspeed || p.bos.superspeed_plus);
+	f.ss_plus = p.have_bos && p.bos.superspeed_plus;
 	f.secs = (double)(lp_clock_now(&app->clock) - t_start) / LP_NS_PER_S;
 	f.first_error = c->first_error;
 	diag_rule_cable(r, s, &f);
@@ -400,6 +387,7 @@ static void run(struct cable *c)
 		json_object_object_add(via, "lockdown_rtt", json_object_new_string("usbmuxd"));
 		json_object_object_add(r->metrics, "via", via);
 	}
+	diag_note_hubs(r, c->info.port_path);
 
 	json_object_object_add(r->metrics, "speed_mbps", json_object_new_double(f.speed_mbps));
 	json_object_object_add(r->metrics, "duration_s", json_object_new_double(app->duration_s));

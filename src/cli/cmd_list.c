@@ -8,6 +8,7 @@
 #include "src/cli/app.h"
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/diag/rules.h"
 #include "src/diag/stages.h"
 #include "proto/hostlink.h"
 
@@ -74,6 +75,37 @@ static json_object *configs_json(const struct usbd_probe *p, char *human, size_t
 	return arr;
 }
 
+/* Apple's USB mode of a normal-mode phone: what GET_MODE answers (as
+ * usbmuxd asks it) and what the configurations imply (doc/protocol.md 1.3). */
+static void usb_mode(struct lp_app *app, const struct tr_devinfo *d, const struct usbd_probe *p,
+		     json_object *jd, char *txt, size_t n)
+{
+	uint8_t m[4];
+	size_t got = 0;
+	int guess, rc;
+	json_object *jm;
+
+	txt[0] = '\0';
+	if (strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") != 0)
+		return;
+	guess = usbd_guess_apple_mode(p);
+	jm = json_object_new_object();
+	json_object_object_add(jm, "guess", json_object_new_int(guess));
+	json_object_object_add(jm, "name", json_object_new_string(usbd_apple_mode_name(guess)));
+	rc = usbd_read_apple_mode(app->tr, d, m, &got, NULL);
+	if (rc == 0 && got == 4) {
+		char raw[16];
+		snprintf(raw, sizeof(raw), "%u:%u:%u:%u", m[0], m[1], m[2], m[3]);
+		json_object_object_add(jm, "get_mode", json_object_new_string(raw));
+		snprintf(txt, n, "; USB mode %s (GET_MODE %s)", usbd_apple_mode_name(guess), raw);
+	} else {
+		json_object_object_add(jm, "get_mode", NULL);
+		snprintf(txt, n, "; USB mode %s (GET_MODE %s)", usbd_apple_mode_name(guess),
+			 rc == LP_ESTALL ? "not supported" : "unanswered");
+	}
+	json_object_object_add(jd, "usb_mode", jm);
+}
+
 int cmd_list(struct lp_app *app)
 {
 	struct diag_report r;
@@ -105,7 +137,8 @@ int cmd_list(struct lp_app *app)
 		goto done;
 	}
 	if (n == 0 && tr_host_controllers(app->tr) == 0) {
-		diag_rule_nothing_found(&r, s, 0, "no Apple device (VID 05ac) enumerated");
+		diag_rule_nothing_found(&r, s, 0, "no Apple device (VID 05ac) enumerated", NULL,
+					false, NULL);
 		goto done;
 	}
 	diag_end(&r, s, DIAG_ST_OK, "%zu Apple device(s) on USB", n);
@@ -114,7 +147,7 @@ int cmd_list(struct lp_app *app)
 		const struct tr_devinfo *d = &devs[i];
 		const char *mode = diag_mode_for_pid(d->vid, d->pid);
 		struct usbd_probe p;
-		char cfgs[256];
+		char cfgs[256], mode_txt[96] = "";
 		json_object *jd = json_object_new_object();
 
 		s = diag_stage_begin(&r, DIAG_STAGE_DESCRIPTORS);
@@ -157,16 +190,41 @@ int cmd_list(struct lp_app *app)
 					       json_object_new_int(p.usbmux_config));
 		json_object_object_add(jd, "descriptor_ms",
 				       json_object_new_double((double)p.desc_ns / LP_NS_PER_MS));
+		json_object_object_add(jd, "port_path", json_object_new_string(d->port_path));
+		json_object_object_add(jd, "hubs",
+				       json_object_new_int((int)diag_hubs(d->port_path)));
+		json_object_object_add(jd, "bcd_usb", json_object_new_int(p.dev.bcdUSB));
+		json_object_object_add(
+			jd, "superspeed_capable",
+			json_object_new_boolean(p.have_bos &&
+						(p.bos.superspeed || p.bos.superspeed_plus)));
+		usb_mode(app, d, &p, jd, mode_txt, sizeof(mode_txt));
 		json_object_array_add(jdevs, jd);
-		diag_end(
-			&r, s, DIAG_ST_OK,
-			"bus %u address %u%s%s%s: %04x:%04x %s %s, %s mode, %g Mb/s, UDID %s, configs [%s], usbmux %s",
-			d->bus, d->addr, d->port_path[0] ? " (port " : "", d->port_path,
-			d->port_path[0] ? ")" : "", d->vid, d->pid, p.manufacturer, p.product, mode,
-			(double)tr_speed_bps(d->speed) / 1e6, p.udid[0] ? p.udid : "?", cfgs,
-			p.has_usbmux		      ? "yes"
-			: strcmp(mode, "normal") == 0 ? "NO (camera only)"
-						      : "no");
+		{
+			char sp[48], where[80] = "";
+			unsigned hubs = diag_hubs(d->port_path);
+
+			if (d->port_path[0])
+				snprintf(where, sizeof(where), " (port %s)%s", d->port_path,
+					 hubs ? (hubs == 1 ? " through 1 hub" : " through hubs") : "");
+			diag_end(&r, s, DIAG_ST_OK,
+				 "bus %u address %u%s: %04x:%04x %s %s, %s mode, %s%s, UDID %s, "
+				 "configs [%s], usbmux %s%s",
+				 d->bus, d->addr, where, d->vid, d->pid, p.manufacturer, p.product,
+				 mode,
+				 diag_speed_text((double)tr_speed_bps(d->speed) / 1e6, sp,
+						 sizeof(sp)),
+				 p.have_bos && (p.bos.superspeed || p.bos.superspeed_plus)
+					 ? (tr_speed_bps(d->speed) < 5000000000ull
+						    ? " (SuperSpeed-capable: USB 2 cable or port)"
+						    : " (SuperSpeed-capable)")
+					 : "",
+				 p.udid[0] ? p.udid : "?", cfgs,
+				 p.has_usbmux		       ? "yes"
+				 : strcmp(mode, "normal") == 0 ? "NO (camera only)"
+							       : "no",
+				 mode_txt);
+		}
 	}
 	if (n == 0)
 		diag_set_verdict(&r, DIAG_V_NO_DEVICE, "no Apple device (VID 05ac) enumerated");

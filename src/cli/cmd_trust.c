@@ -21,6 +21,7 @@
 #include "src/cli/app.h"
 #include "src/cli/devlink.h"
 #include "src/cli/find.h"
+#include "src/base/lp_num.h"
 #include "src/base/lp_str.h"
 #include "src/diag/rules.h"
 #include "src/diag/stages.h"
@@ -51,6 +52,17 @@ static uint64_t req_deadline(struct trust_run *t)
 	return lp_clock_deadline_ms(&t->app->clock, REQ_TIMEOUT_MS);
 }
 
+/* An error that would blame the USB link: first make sure the device is
+ * still on the bus (an unplug fails transfers before the kernel removes
+ * the device). LP_ENODEV when it left, else err. */
+static int settle(struct trust_run *t, int err, uint64_t usb_errors)
+{
+	if (t->link && diag_usb_fault_suspected(err, usb_errors) &&
+	    hl_check_present(t->link, HL_PRESENCE_WAIT_MS) == LP_ENODEV)
+		return LP_ENODEV;
+	return err;
+}
+
 /* Fail the stage with the error's evidence and set the verdict it implies. */
 static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct lp_errinfo *e)
 {
@@ -58,6 +70,13 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 
 	if (t->link)
 		hl_get_stats(t->link, &st);
+	if (settle(t, err, st.errors) == LP_ENODEV) {
+		char what[96];
+		snprintf(what, sizeof(what), "(%llu transfer error(s) first, then it was removed)",
+			 (unsigned long long)st.errors);
+		diag_rule_gone(t->r, s, what);
+		return LP_ENODEV;
+	}
 	diag_rule_err_link(t->r, s, err, e ? e->msg : NULL, st.errors, st.last_error);
 	return err;
 }
@@ -193,6 +212,13 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		r = pair_creds_generate((const uint8_t *)pem, (size_t)pem_len, &creds, &e);
 	if (r)
 		return fail(t, s, r, &e);
+	{ /* test hook: a slow host, whose key generation eats clock time */
+		const char *slow = getenv("LINKPROBE_TEST_SLOW_KEYGEN_MS");
+		uint64_t ms = 0;
+		if (slow && lp_parse_uint(slow, 1, 600000, &ms) == 0)
+			lp_clock_sleep_until(&app->clock,
+					     lp_clock_now(&app->clock) + ms * LP_NS_PER_MS);
+	}
 	/* --timeout is the user's window for the Trust dialog: it starts when the
 	 * first Pair request (which puts the dialog up) goes out, not before the
 	 * keys were made. */
@@ -277,6 +303,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		};
 		pair_record_free(rec);
 		(void)locked_seen;
+		pe.err = settle(t, pe.err, pe.usb_errors);
 		diag_rule_pair_failed(t->r, s, &pe);
 		return r;
 	}
@@ -355,6 +382,10 @@ static int run(struct trust_run *t)
 		diag_rule_usbmuxd(r, s, t->dl->daemon, what);
 		return ret;
 	}
+	if (ret == LP_ECONNREFUSED && t->link) {
+		diag_rule_lockdown_down(r, s, true, 0);
+		return ret;
+	}
 	if (ret)
 		return fail(t, s, ret, &e);
 	t->lkd = lkd_client_new(t->stream, "linkprobe");
@@ -367,7 +398,23 @@ static int run(struct trust_run *t)
 
 	/* QueryType */
 	s = diag_stage_begin(r, DIAG_STAGE_QUERY_TYPE);
-	ret = lkd_query_type(t->lkd, &type, req_deadline(t), &e);
+	{
+		uint64_t q0 = lp_clock_now(&app->clock);
+		struct hl_stats st = {0};
+
+		ret = lkd_query_type(t->lkd, &type, req_deadline(t), &e);
+		if (t->link)
+			hl_get_stats(t->link, &st);
+		/* no answer, on a link that lost nothing and a device still on
+		 * the bus: lockdownd itself is hung */
+		if (ret == LP_ETIMEDOUT && t->link && !st.errors &&
+		    hl_check_present(t->link, HL_PRESENCE_WAIT_MS) == 0) {
+			diag_rule_lockdown_down(r, s, false,
+						(double)(lp_clock_now(&app->clock) - q0) /
+							LP_NS_PER_S);
+			return ret;
+		}
+	}
 	if (ret)
 		return fail(t, s, ret, &e);
 	if (!diag_rule_query_type(r, s, type)) {
@@ -479,7 +526,7 @@ static int run(struct trust_run *t)
 		X509_free(cert);
 		EVP_PKEY_free(key);
 		if (ret) {
-			diag_rule_tls_failed(r, s, ret, e.msg);
+			diag_rule_tls_failed(r, s, ret, e.msg, lkd_tls_device_answered(t->lkd));
 			goto out;
 		}
 		/* With TLS 1.3 our side of the handshake ends before the device has
@@ -498,7 +545,7 @@ static int run(struct trust_run *t)
 					"the device ended the session right after the handshake: it did "
 					"not accept the host certificate of the pair record (%s)",
 					e.msg);
-				diag_rule_tls_failed(r, s, ret, why);
+				diag_rule_tls_failed(r, s, ret, why, true);
 				goto out;
 			}
 			ret = 0;

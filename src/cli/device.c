@@ -94,9 +94,10 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 	return 0;
 }
 
-#define SIM_FAULTS                                                                          \
-	"open-eacces, open-ebusy, claim-ebusy, submit-N: the Nth transfer and every later " \
-	"one fail, no-usb-host: no USB host controller is visible"
+#define SIM_FAULTS                                                                      \
+	"open-eacces, open-ebusy, claim-ebusy, driver-NAME (a kernel driver holds the " \
+	"interface), submit-N: the Nth transfer and every later one fail, no-usb-host: " \
+	"no USB host controller is visible"
 
 /* --device sim:PROFILE,fault=F: the transport core's fault plan, so the
  * host-side failures a real bus can produce (no permission, an interface
@@ -113,7 +114,12 @@ static int parse_fault(const char *f, struct tr_faults *out)
 		out->fail_claim_err = LP_EBUSY;
 	else if (strcmp(f, "no-usb-host") == 0)
 		out->no_host = true;
-	else if (strncmp(f, "submit-", 7) == 0) {
+	else if (strncmp(f, "driver-", 7) == 0 && f[7] &&
+		 strlen(f + 7) < sizeof(out->claim_driver) &&
+		 f[7 + strspn(f + 7, "abcdefghijklmnopqrstuvwxyz0123456789_")] == '\0') {
+		out->fail_claim_err = LP_EBUSY; /* a kernel driver (e.g. ipheth) holds it */
+		snprintf(out->claim_driver, sizeof(out->claim_driver), "%s", f + 7);
+	} else if (strncmp(f, "submit-", 7) == 0) {
 		unsigned long long n = strtoull(f + 7, &end, 10);
 		if (end == f + 7 || *end || n == 0)
 			return -1;
@@ -127,12 +133,12 @@ static int parse_fault(const char *f, struct tr_faults *out)
 }
 
 /* pair-error=E, session-error=E, service-error=E (a lockdown error string
- * the simulated lockdownd answers instead of success) and prohibit=KEY+KEY
- * (GetValue keys it refuses): true when `tok` is one of them (value stored,
+ * the simulated lockdownd answers instead of success), prohibit=KEY+KEY
+ * (GetValue keys it refuses) and lockdown=refuse|silent: true when `tok` is one of them (value stored,
  * borrowed from tok). */
-static bool sim_lkd_opt(const char *tok, const char *const keys[4], const char *vals[4])
+static bool sim_lkd_opt(const char *tok, const char *const keys[5], const char *vals[5])
 {
-	for (size_t k = 0; k < 4; k++)
+	for (size_t k = 0; k < 5; k++)
 		if (strncmp(tok, keys[k], strlen(keys[k])) == 0) {
 			vals[k] = tok + strlen(keys[k]);
 			return true;
@@ -225,8 +231,10 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	int r;
 	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "",
 			hostile[64] = "";
-	bool virt = false, link_off = false, joined = false, faulty = false, keep = false;
-	uint64_t seed = 1, churn_period = 0, churn_gap = 0;
+	bool virt = false, link_off = false, joined = false, faulty = false, keep = false,
+	     tls_legacy = false;
+	uint64_t seed = 1, churn_period = 0, churn_gap = 0, insplit = 0, unplug_at = 0,
+		 removal = 0, hubs = 0;
 	struct tr_faults faults;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
@@ -235,9 +243,9 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	size_t nterms = 0, ndev = 0, k = 0;
 	const char *ev = getenv("LINKPROBE_SIM_CLOCK");
 	char *save = NULL, *tok;
-	const char *lkd_opt[4] = {NULL, NULL, NULL, NULL}; /* pair, session, service, prohibit */
-	static const char *const lkd_keys[4] = {
-		"pair-error=", "session-error=", "service-error=", "prohibit="};
+	const char *lkd_opt[5] = {NULL}; /* pair, session, service, prohibit, lockdown */
+	static const char *const lkd_keys[5] = {
+		"pair-error=", "session-error=", "service-error=", "prohibit=", "lockdown="};
 
 	if (ev && strcmp(ev, "virtual") == 0)
 		virt = true;
@@ -271,11 +279,35 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = true;
 		else if (strcmp(tok, "framing=split") == 0)
 			joined = false;
+		else if (strcmp(tok, "tls=legacy") == 0)
+			tls_legacy = true;
 		else if (sim_lkd_opt(tok, lkd_keys, lkd_opt))
 			;
 		else if (strncmp(tok, "churn=", 6) == 0) {
 			if (parse_churn(tok + 6, &churn_period, &churn_gap, e))
 				return LP_EINVAL;
+		} else if (strncmp(tok, "unplug-at=", 10) == 0) {
+			if (lp_parse_uint(tok + 10, 1, 3600000, &unplug_at))
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option unplug-at wants milliseconds, got '%s'",
+					tok + 10);
+		} else if (strncmp(tok, "removal-delay=", 14) == 0) {
+			if (lp_parse_uint(tok + 14, 1, 60000, &removal))
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option removal-delay wants 1..60000 ms, got '%s'",
+					tok + 14);
+		} else if (strncmp(tok, "hubs=", 5) == 0) {
+			if (lp_parse_uint(tok + 5, 0, 5, &hubs))
+				return lp_err_set(e, LP_EINVAL,
+						  "sim option hubs wants 0..5, got '%s'", tok + 5);
+		} else if (strncmp(tok, "insplit=", 8) == 0) {
+			if (lp_parse_uint(tok + 8, 1, 1u << 20, &insplit))
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option insplit wants 1..1048576 bytes, got '%s'",
+					tok + 8);
 		} else if (strncmp(tok, "fault=", 6) == 0) {
 			if (parse_fault(tok + 6, &faults))
 				return lp_err_set(e, LP_EINVAL, "unknown sim fault '%s' (%s)",
@@ -286,7 +318,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 				e, LP_EINVAL,
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, keep, state=FILE, name=DEVICENAME, "
 				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
-				"session-error=E, service-error=E, prohibit=KEY[+KEY], hostile=MODE)",
+				"session-error=E, service-error=E, prohibit=KEY[+KEY], lockdown=refuse|silent, "
+				"tls=legacy, hubs=N, insplit=N, unplug-at=MS, removal-delay=MS, hostile=MODE)",
 				tok);
 	}
 	if (parse_terms(terms_spec, terms, sizeof(terms) / sizeof(terms[0]), &nterms, &ndev, e))
@@ -328,6 +361,11 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			so.session_error = lkd_opt[1];
 			so.service_error = lkd_opt[2];
 			so.prohibit = lkd_opt[3];
+			so.lockdown = lkd_opt[4];
+			so.tls_legacy = tls_legacy;
+			so.in_split = (size_t)insplit;
+			so.unplug_after_dialog_ms = unplug_at;
+			so.removal_delay_ms = removal;
 			if (hostile[0])
 				so.hostile = hostile;
 			app->sims[k] = simdev_new(terms[t].profile, &so, &app->clock, &app->log, e);
@@ -340,6 +378,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			if (link_off)
 				ports[k].link.link_off = true;
 			ports[k].link.seed = seed + k;
+			ports[k].link.hubs = (uint8_t)hubs;
 			if (churn_period) {
 				ports[k].link.churn_period_ns = churn_period;
 				ports[k].link.churn_gap_ns = churn_gap;

@@ -3,7 +3,9 @@
 #include "src/cli/find.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto/hostlink.h"
 #include "src/diag/rules.h"
@@ -94,6 +96,39 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 	return 0;
 }
 
+/* Nothing enumerated: NO_USB_HOST when the backend sees no host controller;
+ * else ask the kernel log whether something tried to (usb/kmsg.h).
+ * LINKPROBE_KMSG names a file of kmsg lines to read instead of /dev/kmsg
+ * (the whole file counts); a simulated device has no kernel, so without it
+ * only real devices consult /dev/kmsg, for the last FIND_KMSG_WINDOW_S
+ * seconds. */
+#define FIND_KMSG_WINDOW_S 120
+static void nothing_found(struct lp_app *app, struct diag_report *r, struct diag_stage *s,
+			  const char *msg)
+{
+	const char *path = getenv("LINKPROBE_KMSG");
+	long controllers = tr_host_controllers(app->tr);
+	uint64_t since = 0;
+	struct usbk_findings k;
+	struct timespec ts;
+	int rc;
+
+	if (controllers == 0 || ((!path || !path[0]) &&
+				 (app->is_sim || strncmp(app->device_spec ? app->device_spec : "libusb",
+							 "libusb", 6) != 0))) {
+		diag_rule_nothing_found(r, s, controllers, msg, NULL, false, NULL);
+		return;
+	}
+	if (!path || !path[0]) {
+		path = "/dev/kmsg";
+		if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0 &&
+		    (uint64_t)ts.tv_sec > FIND_KMSG_WINDOW_S)
+			since = ((uint64_t)ts.tv_sec - FIND_KMSG_WINDOW_S) * 1000000ull;
+	}
+	rc = usbk_scan(path, since, &k, NULL);
+	diag_rule_nothing_found(r, s, controllers, msg, &k, rc == 0, path);
+}
+
 /* The USB stages on `pin` (NULL: find the device); with `held`, a usbmux
  * interface that another process holds ends the usbmux stage as skipped
  * with the holder in held (the caller goes through usbmuxd). */
@@ -118,15 +153,25 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 	}
 	if (ret) {
 		if (ret == LP_ENODEV)
-			diag_rule_nothing_found(r, s, tr_host_controllers(app->tr), e.msg);
+			nothing_found(app, r, s, e.msg);
 		else if (ret == LP_ENOENT && app->udid)
 			diag_rule_udid_not_found(r, s, app->udid, listed, e.msg, "on USB");
 		else
 			diag_rule_err(r, s, ret, e.msg);
 		return ret;
 	}
-	diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s speed (%g Mb/s)", info->vid,
-		 info->pid, info->bus, info->addr, tr_speed_name(info->speed), r->dev.speed_mbps);
+	{
+		char sp[48], via[96] = "";
+		unsigned hubs = diag_hubs(info->port_path);
+
+		if (info->port_path[0])
+			snprintf(via, sizeof(via), ", port path %s (%s)", info->port_path,
+				 hubs ? (hubs == 1 ? "through 1 hub" : "through hubs")
+				      : "directly on a root port");
+		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s", info->vid,
+			 info->pid, info->bus, info->addr,
+			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via);
+	}
 
 	/* descriptors: what the device offers, and in which mode it is */
 	s = diag_stage_begin(r, DIAG_STAGE_DESCRIPTORS);
@@ -153,10 +198,20 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		diag_rule_camera_only(r, s, p->num_configs);
 		return LP_EUNSUPPORTED;
 	}
-	diag_end(
-		r, s, DIAG_ST_OK,
-		"%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in configuration %u",
-		p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt, p->usbmux_config);
+	{
+		char ss[160] = "", sp[48];
+
+		if (p->have_bos && (p->bos.superspeed || p->bos.superspeed_plus))
+			snprintf(ss, sizeof(ss), "; USB %x.%x device that can do %s, linked at %s",
+				 p->dev.bcdUSB >> 8, (p->dev.bcdUSB >> 4) & 0xf,
+				 p->bos.superspeed_plus ? "SuperSpeedPlus" : "SuperSpeed",
+				 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)));
+		diag_end(r, s, DIAG_ST_OK,
+			 "%zu configuration(s) read in %.2f ms (%zu control transfers), usbmux in "
+			 "configuration %u%s",
+			 p->num_configs, (double)p->desc_ns / LP_NS_PER_MS, p->num_rtt,
+			 p->usbmux_config, ss);
+	}
 
 	/* usbmux: select the configuration, claim the interface, VERSION */
 	s = diag_stage_begin(r, DIAG_STAGE_USBMUX);

@@ -73,7 +73,10 @@ struct devcore {
 	struct dc_send *sq_head, *sq_tail;
 	uint64_t sq_last;
 	size_t sq_bytes;
-	uint8_t *cur; /* the IN transfer last handed out */
+	uint8_t *cur;	    /* the IN transfer last handed out */
+	size_t in_split;    /* 0, or usbmux IN packets go out in transfers of this size */
+	uint8_t *split_pkt; /* the usbmux packet being handed out in pieces (owned) */
+	size_t split_len, split_off;
 };
 
 static int hs_index(enum tr_speed s)
@@ -335,6 +338,8 @@ static void attachment_clear(struct devcore *dc, bool bus, uint64_t now)
 	dc->inq_head = 0;
 	free(dc->cur);
 	dc->cur = NULL;
+	free(dc->split_pkt);
+	dc->split_pkt = NULL;
 	dc->config = 0;
 	memset(dc->alt, 0, sizeof(dc->alt));
 }
@@ -667,6 +672,32 @@ static void op_bulk_out(void *m, uint8_t ep, const uint8_t *data, size_t len, ui
 		dc->pers->tick(dc->ud, now);
 }
 
+/* The next piece of a usbmux packet sent in transfers of in_split bytes:
+ * each ends the host's transfer (a short packet, or a ZLP after a piece
+ * that fills its last packet), so the host sees the packet cut mid-way. */
+static int split_next(struct devcore *dc, uint16_t mps, const uint8_t **data, size_t *len,
+		      bool *zlp)
+{
+	size_t k = dc->split_len - dc->split_off;
+
+	if (k > dc->in_split)
+		k = dc->in_split;
+	*data = dc->split_pkt + dc->split_off;
+	*len = k;
+	*zlp = mps && k % mps == 0;
+	dc->split_off += k;
+	if (dc->split_off == dc->split_len) { /* freed with the next transfer */
+		dc->cur = dc->split_pkt;
+		dc->split_pkt = NULL;
+	}
+	return 0;
+}
+
+void devcore_set_in_split(struct devcore *dc, size_t n)
+{
+	dc->in_split = n;
+}
+
 static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *len, bool *zlp,
 			   uint64_t now)
 {
@@ -694,11 +725,21 @@ static int op_bulk_in_next(void *m, uint8_t ep, const uint8_t **data, size_t *le
 		dc->inq_n--;
 		return 0;
 	}
+	if (dc->split_pkt && dc->mux && ep == dc->mux_in)
+		return split_next(dc, mps, data, len, zlp);
+	if (dc->pers->in_poll)
+		dc->pers->in_poll(dc->ud, now);
 	send_flush(dc);
 	if (!dc->mux || ep != dc->mux_in || mux_out_take(dc->mux, &pkt, &n) != 0)
 		return LP_EAGAIN;
 	if (dc->pers->in_edit)
 		dc->pers->in_edit(dc->ud, pkt, n, now);
+	if (dc->in_split && n > dc->in_split) {
+		dc->split_pkt = pkt;
+		dc->split_len = n;
+		dc->split_off = 0;
+		return split_next(dc, mps, data, len, zlp);
+	}
 	dc->cur = pkt;
 	*data = pkt;
 	*len = n;

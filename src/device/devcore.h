@@ -132,6 +132,11 @@ int devcore_set_string(struct devcore *dc, uint8_t index, const char *ascii);
 /* The bus speed (selects the configuration bytes, wMaxPacketSize and the ZLP
  * rule). Default TR_SPEED_HIGH. */
 void devcore_set_speed(struct devcore *dc, enum tr_speed speed);
+/* Send every usbmux IN packet longer than `n` bytes in transfers of `n`
+ * bytes (the last takes the rest), each ending the host's transfer: a device
+ * that cuts its packets across transfers (hosts must reassemble them by the
+ * header's length). 0 = one packet per transfer (the default). */
+void devcore_set_in_split(struct devcore *dc, size_t n);
 enum tr_speed devcore_speed(const struct devcore *dc);
 /* Any descriptor as GET_DESCRIPTOR would return it at `speed` (type 1 device,
  * 2 configuration `index` (0-based), 3 string `index`, 6 qualifier): 0, or

@@ -53,6 +53,7 @@ struct lks {
 	struct devcore *dc;
 	const struct lp_log *log;
 	enum lks_framing framing;
+	bool legacy_tls;
 	uint64_t now;
 	struct lks_conn conn[LKS_MAX_CONNS];
 };
@@ -241,6 +242,11 @@ void lks_send_body(struct lks_conn *c, const uint8_t *body, size_t len, uint64_t
  * TLS
  */
 
+void lks_set_legacy_tls(struct lks *s, bool on)
+{
+	s->legacy_tls = on;
+}
+
 int lks_start_tls(struct lks_conn *c, X509 *cert, EVP_PKEY *key, bool fail)
 {
 	struct lp_errinfo e = {0};
@@ -250,6 +256,10 @@ int lks_start_tls(struct lks_conn *c, X509 *cert, EVP_PKEY *key, bool fail)
 	if (fail)
 		return 0;
 	c->tls = lp_tls_new_server(cert, key, &e);
+	if (c->tls && c->s->legacy_tls && lp_tls_server_legacy_only(c->tls, &e)) {
+		lp_tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (!c->tls) {
 		lp_logf(c->s->log, LP_LOG_WARN, "device: TLS server: %s", e.msg);
 		lks_kill(c, "no TLS engine");

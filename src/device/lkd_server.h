@@ -80,6 +80,9 @@ void lks_free(struct lks *s);
 /* Forget every connection without sending anything (the attachment ended). */
 void lks_reset(struct lks *s);
 void lks_set_framing(struct lks *s, enum lks_framing f);
+/* Session TLS offers only TLS 1.0 with Camellia (lp_tls_server_legacy_only): a
+ * device whose TLS a host's crypto policy refuses. */
+void lks_set_legacy_tls(struct lks *s, bool on);
 
 /* Serve usbmux connection `conn` (accepted on `port`) with `h` (static) and
  * `ud` (borrowed). NULL when the table is full (the caller resets it). */

@@ -176,7 +176,7 @@ static size_t build_config(uint8_t *buf, uint8_t value, int layout, bool hs)
 	return w.len;
 }
 
-int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
+int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial, uint16_t bcd_usb)
 {
 	static const char *const names[SIM_STR_COUNT] = {
 		[SIM_STR_MANUFACTURER] = "Apple Inc.",
@@ -198,7 +198,7 @@ int sim_descriptors(struct devcore *dc, enum sim_mode kind, const char *serial)
 	lp_wr_init_fixed(&w, devdesc, sizeof(devdesc));
 	lp_wr_u8(&w, 18);
 	lp_wr_u8(&w, 1);
-	lp_wr_le16(&w, 0x0200);
+	lp_wr_le16(&w, bcd_usb ? bcd_usb : 0x0200);
 	lp_wr_u8(&w, 0);
 	lp_wr_u8(&w, 0);
 	lp_wr_u8(&w, 0);

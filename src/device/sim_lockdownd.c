@@ -428,6 +428,8 @@ static void handle_lockdown(struct slkd *l, struct lks_conn *c, plist_t msg)
 	plist_t r;
 
 	l->d->n.requests++;
+	if (l->d->pol.down == SLKD_DOWN_SILENT)
+		return; /* accepted, never answered */
 	if (!req)
 		return send_error(l, c, NULL, LP_ELKD_MISSING_KEY);
 	lp_sanitize_str(safe, sizeof(safe), req);
@@ -566,10 +568,13 @@ void slkd_free(struct slkd *l)
 void slkd_set_framing(struct slkd *l, enum lks_framing f)
 {
 	lks_set_framing(l->srv, f);
+	lks_set_legacy_tls(l->srv, l->d->pol.legacy_tls);
 }
 
 void slkd_attach(struct slkd *l)
 {
+	if (l->d->pol.down == SLKD_DOWN_REFUSE)
+		return; /* a hung lockdownd: the mux answers RST to 62078 */
 	if (devcore_listen(l->dc, MUX_PORT_LOCKDOWN) != 0)
 		lp_logf(l->d->log, LP_LOG_ERROR, "simdev: lockdownd cannot listen on %u",
 			MUX_PORT_LOCKDOWN);

@@ -70,6 +70,11 @@ struct slkd_policy {
 	 * service_error to StartService */
 	int pair_error, session_error, service_error;
 	char prohibit[128]; /* GetValue keys answered GetProhibited, '+'-separated */
+	enum slkd_down { SLKD_UP = 0, SLKD_DOWN_REFUSE, SLKD_DOWN_SILENT } down;
+	bool legacy_tls; /* session TLS: TLS 1.0 with Camellia only (lks_set_legacy_tls) */
+			 /* lockdownd not working: REFUSE - nothing listens on 62078 (a connect
+	 * is answered RST); SILENT - connections are accepted and no request
+	 * is ever answered */
 };
 
 struct slkd_identity {

@@ -43,6 +43,9 @@ struct sd_profile {
 	bool locked, forget_hosts, refuse_host_certs;
 	int pair_error, session_error;	 /* LP_ELKD_* answered instead of success */
 	uint64_t unplug_after_dialog_ns; /* 0 = never */
+	uint64_t removal_delay_ns;	 /* an unplug: transfers fail (-71) this long first */
+	unsigned superspeed; /* a USB-C phone: 5 or 10 (Gb/s it can do; bcdUSB 3.2 + BOS) */
+	enum tr_speed link;  /* the speed it runs at (0: high, or full with full_speed) */
 };
 
 #define MS LP_NS_PER_MS
@@ -91,9 +94,11 @@ static const struct sd_profile profiles[] = {
 	 .summary = "knows only hosts paired in this run: stored records get InvalidHostID",
 	 .forget_hosts = true},
 	{.name = "unplug-during-pair",
-	 .summary = "the phone disappears 1 s after the Trust dialog appears",
+	 .summary = "unplugged 1 s after the Trust dialog appears; transfers fail (-71) for 1.5 s "
+		    "before the device is removed, as on a real kernel",
 	 .answer = SLKD_ANSWER_NEVER,
-	 .unplug_after_dialog_ns = 1000 * MS},
+	 .unplug_after_dialog_ns = 1000 * MS,
+	 .removal_delay_ns = 1500 * MS},
 	{.name = "slow-link",
 	 .summary = "high speed, but every transfer takes 8 ms (the bus retrying a bad signal "
 		    "unseen): data moves far below 480 Mb/s",
@@ -101,6 +106,14 @@ static const struct sd_profile profiles[] = {
 	{.name = "tls-reject",
 	 .summary = "pairs, then refuses this computer's certificate at session TLS: TLS_FAILED",
 	 .refuse_host_certs = true},
+	{.name = "usbc-on-usb2",
+	 .summary = "a USB-C iPhone that can do 10 Gb/s (bcdUSB 3.2, BOS SuperSpeedPlus) linked "
+		    "at 480 Mb/s: a USB 2 cable or port",
+	 .superspeed = 10},
+	{.name = "usbc-superspeed",
+	 .summary = "a USB-C iPhone linked at SuperSpeedPlus (10 Gb/s), as it can",
+	 .superspeed = 10,
+	 .link = TR_SPEED_SUPER_PLUS},
 	{.name = "supervised",
 	 .summary = "supervised (MDM): Pair answers MCChallengeRequired instead of the dialog",
 	 .pair_error = LP_ELKD_MC_CHALLENGE_REQUIRED},
@@ -126,6 +139,7 @@ struct simdev {
 	struct shost host;  /* misbehaving on request (sim_hostile.h) */
 	/* plug state */
 	bool unplugged;
+	uint64_t unplug_after_ns, removal_delay_ns; /* opts over the profile's (0: the profile's) */
 	enum simdev_reenum reenum;
 	uint64_t reenum_delay_ns, reenum_gap_ns;
 	uint64_t absent_from, absent_until; /* self re-enumeration window */
@@ -142,9 +156,11 @@ static uint64_t unplug_time(const struct simdev *s)
 {
 	const struct sd_profile *p = s->prof;
 
-	if (!p->unplug_after_dialog_ns || !s->dev.n.dialogs_shown)
+	uint64_t after = s->unplug_after_ns ? s->unplug_after_ns : p->unplug_after_dialog_ns;
+
+	if (!after || !s->dev.n.dialogs_shown)
 		return UINT64_MAX;
-	return s->dev.dialog_at + p->unplug_after_dialog_ns;
+	return s->dev.dialog_at + after;
 }
 
 static bool is_attached(const struct simdev *s, uint64_t now)
@@ -234,6 +250,17 @@ static int p_control(void *m, const uint8_t setup[8], uint8_t *data, size_t len,
 	(void)now;
 	if (s->prof->kind != SIM_NORMAL && s->prof->kind != SIM_CAMERA)
 		return LP_ESTALL;
+	/* a USB 3 device's BOS (GET_DESCRIPTOR type 15): its SuperSpeed capabilities */
+	if (s->prof->superspeed && setup[0] == 0x80 && setup[1] == USBD_REQ_GET_DESCRIPTOR &&
+	    setup[3] == USBD_DT_BOS) {
+		uint8_t bos[64];
+		int n = usbd_encode_bos(s->prof->superspeed, bos, sizeof(bos));
+		if (n < 0)
+			return LP_ESTALL;
+		*actual = (size_t)n < len ? (size_t)n : len;
+		memcpy(data, bos, *actual);
+		return 0;
+	}
 	if (setup[0] == 0xc0 && setup[1] == 0x45 && len >= 4) {
 		memcpy(data, mode, 4);
 		*actual = 4;
@@ -495,7 +522,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	s->clock = clock;
 	s->log = log;
 	s->seed = o && o->seed ? o->seed : 1;
-	s->speed = p->full_speed ? TR_SPEED_FULL : TR_SPEED_HIGH;
+	s->speed = p->link ? p->link : p->full_speed ? TR_SPEED_FULL : TR_SPEED_HIGH;
 	s->reenum = o ? o->reenum_after_pair : SIMDEV_REENUM_AUTO;
 	s->reenum_delay_ns = (o && o->reenum_delay_ms ? o->reenum_delay_ms : 300) * LP_NS_PER_MS;
 	s->reenum_gap_ns = (o && o->reenum_gap_ms ? o->reenum_gap_ms : 500) * LP_NS_PER_MS;
@@ -505,13 +532,19 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	}
 	s->dc = devcore_new(&simdev_personality, s, log);
 	s->host.dc = s->dc;
-	if (!s->dc || sim_descriptors(s->dc, p->kind, s->serial)) {
+	if (!s->dc || sim_descriptors(s->dc, p->kind, s->serial, p->superspeed ? 0x0320 : 0x0200)) {
 		devcore_free(s->dc);
 		free(s);
 		lp_err_set(e, LP_ENOMEM, "out of memory");
 		return NULL;
 	}
 	devcore_set_speed(s->dc, s->speed);
+	if (o && o->in_split)
+		devcore_set_in_split(s->dc, o->in_split);
+	if (o && o->unplug_after_dialog_ms)
+		s->unplug_after_ns = o->unplug_after_dialog_ms * LP_NS_PER_MS;
+	if (o && o->removal_delay_ms)
+		s->removal_delay_ns = o->removal_delay_ms * LP_NS_PER_MS;
 	memset(&pol, 0, sizeof(pol));
 	if (lkd_error_opt(o ? o->pair_error : NULL, p->pair_error, &pol.pair_error, e) ||
 	    lkd_error_opt(o ? o->session_error : NULL, p->session_error, &pol.session_error, e) ||
@@ -522,6 +555,20 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	}
 	if (o && o->prohibit)
 		snprintf(pol.prohibit, sizeof(pol.prohibit), "%s", o->prohibit);
+	pol.legacy_tls = o && o->tls_legacy;
+	if (o && o->lockdown && strcmp(o->lockdown, "up") != 0) {
+		if (strcmp(o->lockdown, "refuse") == 0)
+			pol.down = SLKD_DOWN_REFUSE;
+		else if (strcmp(o->lockdown, "silent") == 0)
+			pol.down = SLKD_DOWN_SILENT;
+		else {
+			devcore_free(s->dc);
+			free(s);
+			lp_err_set(e, LP_EINVAL, "simdev: lockdown=%s (up, refuse or silent)",
+				   o->lockdown);
+			return NULL;
+		}
+	}
 	pol.answer = p->answer;
 	pol.trust_delay_ns = o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS
 						     : SD_TRUST_DELAY;
@@ -573,6 +620,7 @@ int simdev_link(const struct simdev *s, struct tr_sim_link *out)
 	out->error_rate = p->error_rate;
 	out->disconnect_at_ns = p->disconnect_at_ns;
 	out->reenum_gap_ns = p->reenum_gap_ns;
+	out->removal_delay_ns = s->removal_delay_ns ? s->removal_delay_ns : p->removal_delay_ns;
 	out->seed = s->seed;
 	return 0;
 }

@@ -84,6 +84,12 @@ struct simdev_opts {
 	const char *prohibit; /* GetValue keys refused with GetProhibited, '+'-separated */
 	const char *hostile;  /* misbehave on request: a mode of sim_hostile.h
 				     ("mux-short", "disconnect-pair", ...); NULL = none */
+	size_t in_split;      /* usbmux IN packets in transfers of this size (devcore) */
+	uint64_t unplug_after_dialog_ms; /* unplug this long after the Trust dialog appears */
+	uint64_t removal_delay_ms;	 /* after an unplug, transfers fail this long before the
+					    device is removed (tr_sim_link.removal_delay_ns) */
+	const char *lockdown; /* NULL/"up", "refuse" (RST to 62078), "silent" (never answers) */
+	bool tls_legacy; /* session TLS only TLS 1.0 with Camellia: no cipher in common with hosts */
 };
 
 struct simdev;

@@ -185,6 +185,27 @@ static const struct verdict_row verdicts[] = {
 	 "ended; the evidence names the last packet and the stage. Capture the whole session "
 	 "(stop the capture after linkprobe or the other tool has exited) and analyze it again.",
 	 true},
+	{DIAG_V_LOCKDOWN_DOWN, "LOCKDOWN_DOWN", 1,
+	 "The phone's lockdown service (lockdownd, port 62078) is not working although USB and "
+	 "usbmux are fine: it reset the connection or never answered (see the evidence). That is "
+	 "the phone's side, not the cable: restart the device (step 2 of the checklist), then "
+	 "run again; if it persists after a restart, update iOS.",
+	 false},
+	{DIAG_V_TLS_HOST_POLICY, "TLS_HOST_POLICY", 1,
+	 "The session TLS failed before the device presented its certificate: this computer's TLS "
+	 "library and the device have no protocol version or cipher in common (OpenSSL's words "
+	 "are in the evidence). The pair record and the device are not at fault. Allow the older "
+	 "protocol on this host - for OpenSSL 3 an OPENSSL_CONF with MinProtocol = TLSv1 and "
+	 "CipherString = DEFAULT:@SECLEVEL=0 and the legacy provider (Fedora: "
+	 "update-crypto-policies --set LEGACY) - or pair from a host whose TLS library still "
+	 "offers it.",
+	 true},
+	{DIAG_V_BAD_SIGNAL, "BAD_SIGNAL", 1,
+	 "Nothing enumerated, but the kernel saw a device on the port and failed to read it "
+	 "(the evidence quotes its log): the data lines connect but the signal is bad - this is "
+	 "not a charge-only cable. Try another cable (no extension leads), clean the Lightning or "
+	 "USB-C connector, and use another port directly on the computer.",
+	 false},
 };
 
 static const struct verdict_row *vrow(enum diag_verdict v)
@@ -316,6 +337,22 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 const char *diag_remedy(const struct diag_report *r)
 {
 	return r->remedy_own ? r->remedy_own : diag_verdict_remedy(r->verdict);
+}
+
+const char *diag_speed_text(double mbps, char *buf, size_t n)
+{
+	if (mbps <= 0)
+		snprintf(buf, n, "speed not recorded");
+	else if (mbps >= 5000)
+		snprintf(buf, n, "%s (%g Gb/s)", mbps >= 10000 ? "SuperSpeedPlus" : "SuperSpeed",
+			 mbps / 1000);
+	else
+		snprintf(buf, n, "%s speed (%g Mb/s)",
+			 mbps >= 480  ? "high"
+			 : mbps >= 12 ? "full"
+				      : "low",
+			 mbps);
+	return buf;
 }
 
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid)

@@ -52,6 +52,9 @@ enum diag_verdict {
 	DIAG_V_USBMUXD_UNREACHABLE, /* the usbmux daemon is needed but not running/reachable */
 	DIAG_V_REPLAY_DIVERGED,	    /* the host asked what the recording does not hold */
 	DIAG_V_CAPTURE_TRUNCATED,   /* analyze: the capture ends mid-exchange */
+	DIAG_V_LOCKDOWN_DOWN,	     /* lockdownd does not answer: RST to 62078, QueryType silent */
+	DIAG_V_TLS_HOST_POLICY,	     /* session TLS: no protocol/cipher in common with this host */
+	DIAG_V_BAD_SIGNAL,	     /* nothing enumerated; the kernel saw it fail to (-71) */
 };
 
 const char *diag_verdict_name(enum diag_verdict v);
@@ -133,6 +136,11 @@ void diag_set_verdict(struct diag_report *r, enum diag_verdict v, const char *fm
 /* The remedy the report gives (remedy_own, else the verdict's), without
  * remedy_extra. Never NULL; "" for good verdicts. */
 const char *diag_remedy(const struct diag_report *r);
+
+/* A link speed in words: "high speed (480 Mb/s)", "full speed (12 Mb/s)",
+ * "SuperSpeed (5 Gb/s)", "SuperSpeedPlus (10 Gb/s)", "SuperSpeedPlus
+ * (20 Gb/s)", "speed not recorded" (mbps <= 0). Returns buf. */
+const char *diag_speed_text(double mbps, char *buf, size_t n);
 
 /* Device mode from USB IDs (Apple VID). */
 const char *diag_mode_for_pid(uint16_t vid, uint16_t pid);

@@ -143,6 +143,32 @@ static enum diag_verdict lkd_verdict_at(const struct lkd_row *w, const char *sta
 	return w->v;
 }
 
+/* DEVICE_BUSY because a kernel driver holds an interface (the transport's
+ * evidence reads "kernel driver NAME holds interface N ..."): the remedy is
+ * about that driver, not usbmuxd. */
+static void busy_driver(struct diag_report *r, const char *msg)
+{
+	const char *p = msg ? strstr(msg, "kernel driver ") : NULL;
+	char name[32];
+	size_t n;
+
+	if (!p)
+		return;
+	p += strlen("kernel driver ");
+	n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+	if (!n || n >= sizeof(name))
+		return;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	r->remedy_own =
+		"A kernel driver holds an interface of the device (named in the evidence), so "
+		"linkprobe cannot take it. ipheth, the iPhone USB Ethernet driver, binds while "
+		"Personal Hotspot is on: turn Personal Hotspot off (Settings > Personal Hotspot) and "
+		"reconnect, or unload the driver for now.";
+	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+		 "Here: %s (sudo modprobe -r %s unloads it until it is needed again).", name, name);
+}
+
 enum diag_verdict diag_verdict_for_err(int err)
 {
 	const struct lkd_row *w;
@@ -211,6 +237,8 @@ void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const c
 		diag_end(r, s, DIAG_ST_FAIL, "%s (%s)", msg && msg[0] ? msg : lp_strerror(err),
 			 lp_errname(err));
 	diag_set_verdict(r, diag_verdict_for_err(err), "stage %s: %s", s->name, s->detail);
+	if (err == LP_EBUSY)
+		busy_driver(r, msg);
 }
 
 void diag_rule_err_link(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
@@ -228,6 +256,14 @@ void diag_rule_err_link(struct diag_report *r, struct diag_stage *s, int err, co
 			 "stage %s: %llu USB transfer error(s) (last: %s) broke the exchange: %s",
 			 s->name, (unsigned long long)usb_errors,
 			 last_usb_err ? lp_strerror(last_usb_err) : "?", lp_strerror(err));
+}
+
+bool diag_usb_fault_suspected(int err, uint64_t usb_errors)
+{
+	enum diag_verdict v = diag_verdict_for_err(err);
+
+	return v == DIAG_V_USB_ERROR ||
+	       (usb_errors && v == DIAG_V_PROTOCOL_ERROR && !lp_lockdown_error_name(err));
 }
 
 bool diag_rule_mode(struct diag_report *r, struct diag_stage *s, uint16_t vid, uint16_t pid)
@@ -265,6 +301,21 @@ bool diag_rule_query_type(struct diag_report *r, struct diag_stage *s, const cha
 	return false;
 }
 
+void diag_rule_lockdown_down(struct diag_report *r, struct diag_stage *s, bool refused,
+			     double waited_s)
+{
+	if (refused)
+		diag_end(r, s, DIAG_ST_FAIL,
+			 "the device reset the usbmux connection to port 62078: lockdownd is not "
+			 "listening (usbmux itself works)");
+	else
+		diag_end(r, s, DIAG_ST_FAIL,
+			 "lockdownd accepted the connection but never answered QueryType "
+			 "(%.0f s; usbmux itself works)",
+			 waited_s);
+	diag_set_verdict(r, DIAG_V_LOCKDOWN_DOWN, "stage %s: %s", s->name, s->detail);
+}
+
 void diag_refused_key(struct diag_report *r, const char *key)
 {
 	char *k = r->dev.refused_keys;
@@ -293,11 +344,24 @@ void diag_rule_device_info(struct diag_report *r, struct diag_stage *s, const ch
 		 d->refused_keys[0] ? " (GetProhibited)" : "", extra ? extra : "");
 }
 
-void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg)
+void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
+			  bool device_answered)
 {
 	enum diag_verdict v = diag_verdict_for_err(err);
 
-	diag_rule_err(r, s, v == DIAG_V_USB_ERROR || v == DIAG_V_DISCONNECTED ? err : LP_ETLS, msg);
+	if (v == DIAG_V_USB_ERROR || v == DIAG_V_DISCONNECTED) {
+		diag_rule_err(r, s, err, msg);
+		return;
+	}
+	if (device_answered) {
+		diag_rule_err(r, s, LP_ETLS, msg);
+		return;
+	}
+	diag_end(r, s, DIAG_ST_FAIL,
+		 "the TLS hello exchange failed before the device presented its certificate: no "
+		 "protocol or cipher in common with this host (%s)",
+		 msg && msg[0] ? msg : "no detail");
+	diag_set_verdict(r, DIAG_V_TLS_HOST_POLICY, "stage %s: %s", s->name, s->detail);
 }
 
 void diag_rule_pair_failed(struct diag_report *r, struct diag_stage *s,
@@ -342,6 +406,30 @@ void diag_rule_gone(struct diag_report *r, struct diag_stage *s, const char *wha
 	diag_set_verdict(r, DIAG_V_DISCONNECTED, "stage %s: %s", s->name, s->detail);
 }
 
+unsigned diag_hubs(const char *port_path)
+{
+	const char *p = port_path ? strchr(port_path, '-') : NULL;
+	unsigned n = 0;
+
+	for (; p && *p; p++)
+		n += *p == '.';
+	return n;
+}
+
+void diag_note_hubs(struct diag_report *r, const char *port_path)
+{
+	unsigned n = diag_hubs(port_path);
+	enum diag_verdict v = r->verdict;
+
+	if (!n || (v != DIAG_V_FLAKY && v != DIAG_V_DEGRADED && v != DIAG_V_USB_ERROR &&
+		   v != DIAG_V_DISCONNECTED))
+		return;
+	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+		 "It is connected through %u hub%s (port path %s): plug it straight into a port "
+		 "on the computer, not a hub, dock, monitor or front-panel port, and test again.",
+		 n, n == 1 ? "" : "s", port_path);
+}
+
 enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f)
 {
 	if (f->gone)
@@ -354,22 +442,15 @@ enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f)
 		return DIAG_V_FLAKY;
 	if (f->speed_mbps > 0 && f->speed_mbps < 480)
 		return DIAG_V_DEGRADED;
+	if (f->ss_capable && f->speed_mbps >= 480 && f->speed_mbps < 5000)
+		return DIAG_V_DEGRADED;
 	return DIAG_V_GOOD;
-}
-
-static const char *speed_name(double mbps)
-{
-	return mbps >= 5000  ? "super"
-	       : mbps >= 480 ? "high"
-	       : mbps >= 12  ? "full"
-	       : mbps > 0    ? "low"
-			     : "unknown";
 }
 
 void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct diag_cable_facts *f)
 {
 	enum diag_verdict v = diag_cable_verdict(f);
-	char rounds[48] = "";
+	char rounds[48] = "", sp[48];
 	const char *fe = f->first_error && f->first_error[0] ? f->first_error : NULL;
 
 	if (f->rounds)
@@ -411,13 +492,29 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 			fe ? "; first: " : "", fe ? fe : "");
 		break;
 	case DIAG_V_DEGRADED:
-		diag_set_verdict(r, v, "link runs at %s speed (%g Mb/s), not high speed (480 Mb/s)",
-				 speed_name(f->speed_mbps), f->speed_mbps);
+		if (f->speed_mbps >= 480) {
+			diag_set_verdict(
+				r, v,
+				"a device that can do %s (its BOS descriptor) is linked at %s: "
+				"a USB 2 cable or port",
+				f->ss_plus ? "SuperSpeedPlus (10 Gb/s or more)"
+					   : "SuperSpeed (5 Gb/s)",
+				diag_speed_text(f->speed_mbps, sp, sizeof(sp)));
+			r->remedy_own =
+				"The device can run at SuperSpeed (USB 3) but is linked at 480 Mb/s: "
+				"the cable or the port is USB 2. Use a USB 3 data cable (the USB-C "
+				"cable that comes with the iPhone carries only 480 Mb/s) and a USB 3 "
+				"port directly on the computer (marked SS or blue, no USB 2 hub). It "
+				"works as is, only slower.";
+		} else {
+			diag_set_verdict(r, v, "link runs at %s, not high speed (480 Mb/s)",
+					 diag_speed_text(f->speed_mbps, sp, sizeof(sp)));
+		}
 		break;
 	default:
 		if (f->speed_mbps > 0)
-			diag_set_verdict(r, v, "%s speed, no errors in %.1f s",
-					 speed_name(f->speed_mbps), f->secs);
+			diag_set_verdict(r, v, "%s, no errors in %.1f s",
+					 diag_speed_text(f->speed_mbps, sp, sizeof(sp)), f->secs);
 		else
 			diag_set_verdict(r, v, "no errors in %.1f s (link speed not recorded)",
 					 f->secs);
@@ -451,13 +548,13 @@ void diag_rule_throughput(struct diag_report *r, struct diag_stage *s,
 	double practical = diag_practical_mbytes(f->speed_mbps);
 	double slow = f->write_mbytes < f->read_mbytes ? f->write_mbytes : f->read_mbytes;
 	bool degraded = practical > 0 && slow < practical * DIAG_THROUGHPUT_MIN_FRACTION;
-	char frac[96] = "";
+	char frac[128] = "", sp[48];
 
+	diag_speed_text(f->speed_mbps, sp, sizeof(sp));
 	if (practical > 0)
-		snprintf(frac, sizeof(frac),
-			 "; %.0f%% / %.0f%% of the ~%g MB/s a %s-speed link moves",
+		snprintf(frac, sizeof(frac), "; %.0f%% / %.0f%% of the ~%g MB/s a link at %s moves",
 			 100 * f->write_mbytes / practical, 100 * f->read_mbytes / practical,
-			 practical, speed_name(f->speed_mbps));
+			 practical, sp);
 	diag_end(
 		r, s, degraded ? DIAG_ST_FAIL : DIAG_ST_OK,
 		"%.1f MiB each way through com.apple.afc%s: write %.1f MB/s (%.1f-%.1f), read %.1f "
@@ -469,9 +566,9 @@ void diag_rule_throughput(struct diag_report *r, struct diag_stage *s,
 		diag_set_verdict(
 			r, DIAG_V_DEGRADED,
 			"the link moves data at %.1f MB/s (write) / %.1f MB/s (read), under "
-			"%.0f%% of the ~%g MB/s a %s-speed link moves",
+			"%.0f%% of the ~%g MB/s a link at %s moves",
 			f->write_mbytes, f->read_mbytes, 100 * DIAG_THROUGHPUT_MIN_FRACTION,
-			practical, speed_name(f->speed_mbps));
+			practical, sp);
 }
 
 void diag_rule_throughput_failed(struct diag_report *r, struct diag_stage *s, int err,
@@ -533,12 +630,16 @@ void diag_rule_pair_store(struct diag_report *r, struct diag_stage *s, int err, 
 }
 
 void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long controllers,
-			     const char *msg)
+			     const char *msg, const struct usbk_findings *k, bool readable,
+			     const char *source)
 {
+	char hc[48] = "";
+
+	if (!msg || !msg[0])
+		msg = "no Apple device";
 	if (controllers == 0) {
 		diag_end(r, s, DIAG_ST_FAIL,
-			 "%s; the USB stack lists no host controller (no root hub on any bus)",
-			 msg && msg[0] ? msg : "no Apple device");
+			 "%s; the USB stack lists no host controller (no root hub on any bus)", msg);
 		diag_set_verdict(
 			r, DIAG_V_NO_USB_HOST,
 			"stage %s: no USB host controller is visible to linkprobe (no bus, "
@@ -546,12 +647,33 @@ void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long c
 			s->name);
 		return;
 	}
-	diag_end(r, s, DIAG_ST_FAIL, "%s", msg && msg[0] ? msg : "no Apple device");
-	if (controllers > 0)
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s (%ld USB host controller(s) present)",
-				 s->detail, controllers);
+	if (k && readable && k->errors) {
+		diag_end(r, s, DIAG_ST_FAIL,
+			 "%s; the kernel log (%s) has %u enumeration failure(s)%s%s, last: \"%s\"",
+			 msg, source, k->errors, k->port[0] ? " on port " : "", k->port,
+			 k->last_error);
+		diag_set_verdict(
+			r, DIAG_V_BAD_SIGNAL,
+			"nothing enumerated; the kernel failed to enumerate a device%s%s: %s",
+			k->port[0] ? " on port " : "", k->port, k->last_error);
+		return;
+	}
+	if (k && readable)
+		diag_end(
+			r, s, DIAG_ST_FAIL,
+			"%s; the kernel log (%s) shows no failed enumeration (%u record(s) read): no "
+			"data connection at all",
+			msg, source, k->records);
+	else if (k)
+		diag_end(r, s, DIAG_ST_FAIL,
+			 "%s; the kernel log (%s) could not be read (as root it tells a bad signal "
+			 "from a charge-only cable)",
+			 msg, source);
 	else
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
+		diag_end(r, s, DIAG_ST_FAIL, "%s", msg);
+	if (controllers > 0)
+		snprintf(hc, sizeof(hc), " (%ld USB host controller(s) present)", controllers);
+	diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s%s", s->detail, hc);
 }
 
 void diag_rule_udid_not_found(struct diag_report *r, struct diag_stage *s, const char *udid,

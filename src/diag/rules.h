@@ -16,6 +16,7 @@
 
 #include "src/diag/diag.h"
 #include "src/diag/stages.h"
+#include "usb/kmsg.h"
 
 /* The verdict an lp_err implies when it ends a stage after the device was
  * found: USB transfer errors, the device leaving the bus, permissions, a
@@ -43,6 +44,12 @@ void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const c
 void diag_rule_err_link(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
 			uint64_t usb_errors, int last_usb_err);
 
+/* Would `err`, on a link that has lost `usb_errors` transfers, be judged
+ * a USB fault (USB_ERROR)? Then the device's presence must be checked
+ * first (hl_check_present): an unplugged device's transfers fail before the
+ * kernel removes it, and that is DISCONNECTED, not a cable to replace. */
+bool diag_usb_fault_suspected(int err, uint64_t usb_errors);
+
 /* USB mode: a device in DFU/WTF or recovery mode (by its product ID)
  * cannot pair or sync. Ends `s` FAIL with DFU_MODE/RECOVERY_MODE and
  * returns true; returns false (s untouched) for any other mode. */
@@ -64,10 +71,20 @@ bool diag_rule_query_type(struct diag_report *r, struct diag_stage *s, const cha
 void diag_refused_key(struct diag_report *r, const char *key);
 void diag_rule_device_info(struct diag_report *r, struct diag_stage *s, const char *extra);
 
+/* lockdownd is not working while usbmux is: `refused` - the device reset
+ * the connection to port 62078 (nothing listens); else QueryType was never
+ * answered within `waited_s`. Ends `s` FAIL with LOCKDOWN_DOWN. */
+void diag_rule_lockdown_down(struct diag_report *r, struct diag_stage *s, bool refused,
+			     double waited_s);
+
 /* The session TLS handshake failed with `err`: a transfer error or the
- * device leaving the bus is the link's fault (USB_ERROR, DISCONNECTED);
- * anything else is TLS_FAILED. */
-void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg);
+ * device leaving the bus is the link's fault (USB_ERROR, DISCONNECTED).
+ * Otherwise who refused whom: `device_answered` - the device got as far as
+ * its certificate, then refused ours (TLS_FAILED: a stale record);
+ * not - the hello exchange failed, no protocol or cipher in common
+ * (TLS_HOST_POLICY: this host's TLS settings, never the record or phone). */
+void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
+			  bool device_answered);
 
 /* How a Pair that did not succeed ended. */
 struct diag_pair_end {
@@ -109,12 +126,18 @@ void diag_rule_pair_store(struct diag_report *r, struct diag_stage *s, int err, 
 /* The class diag_rule_pair_store gives `err` (without a report). */
 enum diag_verdict diag_pair_store_verdict(int err);
 
-/* No Apple device was listed (`msg` says so) and the USB backend sees
- * `controllers` host controllers (root hubs); -1 when it cannot tell. None
- * at all is NO_USB_HOST (no cable could help); otherwise NO_DEVICE, whose
- * charge-only advice is right only when a host controller exists. */
+/* No Apple device was listed (stage `s`, evidence `msg`) and the USB
+ * backend sees `controllers` host controllers (root hubs); -1 when it cannot
+ * tell. None at all is NO_USB_HOST (no cable could help). Otherwise `k` is
+ * what the kernel log says (NULL: not consulted, e.g. a simulated device;
+ * `readable` false: the log could not be read as this user, named by
+ * `source`): enumeration failures there are BAD_SIGNAL (the data lines
+ * connect, the signal is bad); anything else is NO_DEVICE, "no data
+ * connection at all" when a readable log shows no attempt (a charge-only
+ * cable or a dead port). */
 void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long controllers,
-			     const char *msg);
+			     const char *msg, const struct usbk_findings *k, bool readable,
+			     const char *source);
 
 /* --udid `udid` names no connected device. `n` devices are connected;
  * `connected` lists them ("UDID (bus 1 address 2), ..."); `where` says
@@ -151,6 +174,7 @@ struct diag_cable_facts {
 	uint64_t reenums;	  /* times the device left the bus and came back */
 	bool gone;		  /* it left the bus and did not come back */
 	double speed_mbps;	  /* link speed; 0 = not known */
+	bool ss_capable, ss_plus; /* the device's BOS offers SuperSpeed (Plus) */
 	double secs;		  /* how long the test ran */
 	const char *first_error;  /* may be NULL */
 };
@@ -162,8 +186,17 @@ struct diag_cable_facts {
  * ever completed (halted or NAKing bulk endpoints: the device, not the
  * cable); else FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED:
  * fix the link before judging its speed), else DEGRADED below high speed
- * (480 Mb/s) when the speed is known, else GOOD. */
+ * (480 Mb/s) when the speed is known, or below SuperSpeed for a device whose
+ * BOS says it can do SuperSpeed (a USB 2 cable or port), else GOOD. */
 enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f);
+
+/* Hubs between the device and the root port, from a port path ("1-2.3":
+ * root port 2, then port 3 of a hub: 1 hub; "" unknown: 0). */
+unsigned diag_hubs(const char *port_path);
+/* A link verdict (FLAKY, DEGRADED, USB_ERROR, DISCONNECTED) on a device
+ * plugged in through a hub: the remedy adds "plug it straight into the
+ * computer" with the port path. No-op otherwise. */
+void diag_note_hubs(struct diag_report *r, const char *port_path);
 
 /* End the "round trips" stage `s` with the facts' sentence (FAIL when the
  * verdict is not GOOD/DEGRADED) and set the verdict. */

@@ -1,5 +1,6 @@
 /* fuzz_usb_desc.c - libFuzzer harness for the USB descriptor decoders
- * (usb/usb_desc.c). The whole input goes to every decoder; a configuration
+ * (usb/usb_desc.c). The whole input goes to every decoder (device,
+ * configuration, string, LANGID, BOS); a configuration
  * that decodes is re-encoded and decoded again (must round-trip), and a
  * decoded string must contain no control characters.
  * Also runs under gcc with a main() when built with -DFUZZ_USB_DESC_MAIN. */
@@ -55,6 +56,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	usbd_parse_langid(data, size, &lang);
+
+	{
+		struct usbd_bos b;
+		rc = usbd_parse_bos(data, size, &b);
+		if (rc == 0 && (b.wTotalLength > size || b.wTotalLength < 5))
+			abort();
+		if (rc && rc != LP_ETRUNC && rc != LP_EBADMSG && rc != LP_ETOOBIG)
+			abort();
+	}
 	return 0;
 }
 

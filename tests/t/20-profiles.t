@@ -34,6 +34,8 @@ never-answers TRUST_PENDING GOOD
 unplug-during-pair DISCONNECTED GOOD
 slow-link TRUSTED GOOD
 tls-reject TLS_FAILED GOOD
+usbc-on-usb2 TRUSTED DEGRADED
+usbc-superspeed TRUSTED GOOD
 supervised SUPERVISED GOOD
 locked-after-restart LOCKED GOOD
 EOF_T

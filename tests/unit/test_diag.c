@@ -429,17 +429,31 @@ static void test_tls_and_query_type(void **state)
 	struct diag_stage *s;
 
 	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
-	diag_rule_tls_failed(&f->r, s, LP_ETLS, "handshake failure alert");
+	diag_rule_tls_failed(&f->r, s, LP_ETLS, "handshake failure alert", true);
 	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
 	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
-	diag_rule_tls_failed(&f->r, s, LP_EPROTO, NULL); /* a bad record is TLS's */
+	diag_rule_tls_failed(&f->r, s, LP_EPROTO, NULL, true); /* a bad record is TLS's */
 	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
 	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
-	diag_rule_tls_failed(&f->r, s, LP_EUSB, "USB transfer error"); /* the link's, not TLS's */
+	diag_rule_tls_failed(&f->r, s, LP_EUSB, "USB transfer error", false); /* the link's */
 	assert_int_equal(f->r.verdict, DIAG_V_USB_ERROR);
 	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
-	diag_rule_tls_failed(&f->r, s, LP_ENODEV, NULL);
+	diag_rule_tls_failed(&f->r, s, LP_ENODEV, NULL, true);
 	assert_int_equal(f->r.verdict, DIAG_V_DISCONNECTED);
+	/* the hello exchange failed: this host's TLS policy, never the record */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_ETLS, "sslv3 alert handshake failure", false);
+	assert_int_equal(f->r.verdict, DIAG_V_TLS_HOST_POLICY);
+	assert_non_null(strstr(s->detail, "no protocol or cipher in common"));
+	assert_null(strstr(diag_remedy(&f->r), "Re-pair"));
+	/* lockdownd not listening / not answering */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_LOCKDOWN_CONNECT);
+	diag_rule_lockdown_down(&f->r, s, true, 0);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKDOWN_DOWN);
+	assert_non_null(strstr(diag_remedy(&f->r), "restart the device"));
+	s = diag_stage_begin(&f->r, DIAG_STAGE_QUERY_TYPE);
+	diag_rule_lockdown_down(&f->r, s, false, 10);
+	assert_non_null(strstr(f->r.evidence, "never answered QueryType"));
 
 	s = diag_stage_begin(&f->r, DIAG_STAGE_QUERY_TYPE);
 	assert_true(diag_rule_query_type(&f->r, s, "com.apple.mobile.lockdown"));
@@ -604,18 +618,40 @@ static void test_nothing_found(void **state)
 	struct fixture *f = *state;
 	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
 
-	diag_rule_nothing_found(&f->r, s, 0, "no Apple device (VID 05ac) on USB after 1.0 s");
+	struct usbk_findings k = {.records = 9, .errors = 2, .last_error = "usb 1-2: device "
+									      "descriptor read/64, error -71",
+				  .port = "1-2"};
+
+	/* no host controller wins over anything the kernel log says */
+	diag_rule_nothing_found(&f->r, s, 0, "no Apple device (VID 05ac) on USB after 1.0 s", &k,
+				true, "/dev/kmsg");
 	assert_int_equal(f->r.verdict, DIAG_V_NO_USB_HOST);
 	assert_int_equal(s->status, DIAG_ST_FAIL);
 	assert_non_null(strstr(s->detail, "no host controller"));
 	/* a host controller exists: the phone or cable side (NO_DEVICE) */
 	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
-	diag_rule_nothing_found(&f->r, s, 2, "no Apple device");
+	diag_rule_nothing_found(&f->r, s, 2, "no Apple device", NULL, false, NULL);
 	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
 	assert_non_null(strstr(f->r.evidence, "2 USB host controller(s) present"));
+	/* the kernel failed to enumerate something: a bad signal, not charge-only */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_nothing_found(&f->r, s, 2, "no Apple device", &k, true, "/dev/kmsg");
+	assert_int_equal(f->r.verdict, DIAG_V_BAD_SIGNAL);
+	assert_non_null(strstr(f->r.evidence, "on port 1-2: usb 1-2: device descriptor read/64"));
+	/* a readable log with no attempt: no data connection at all */
+	k.errors = 0;
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_nothing_found(&f->r, s, 2, "no Apple device", &k, true, "/dev/kmsg");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
+	assert_non_null(strstr(s->detail, "no data connection at all"));
+	/* an unreadable log says so */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+	diag_rule_nothing_found(&f->r, s, 2, "no Apple device", &k, false, "/dev/kmsg");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
+	assert_non_null(strstr(s->detail, "could not be read"));
 	/* the backend cannot tell: NO_DEVICE, as before */
 	s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
-	diag_rule_nothing_found(&f->r, s, -1, "no Apple device");
+	diag_rule_nothing_found(&f->r, s, -1, "no Apple device", NULL, false, NULL);
 	assert_int_equal(f->r.verdict, DIAG_V_NO_DEVICE);
 	assert_string_equal(f->r.evidence, "no Apple device");
 }

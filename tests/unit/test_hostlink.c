@@ -421,6 +421,67 @@ static void test_device_sends_big(void **state)
 	fx_free(f);
 }
 
+/* A device that ends its IN transfers in the middle of usbmux packets, at
+ * odd sizes and at multiples of the packet size (then with a ZLP): every
+ * packet is put together by its header's length, byte-exact, with no
+ * anomaly - in both directions of an echo, and for 1 MiB sent by the device. */
+static void test_in_split(void **state)
+{
+	static const size_t splits[] = {7, 333, 512, 700, 4096, 16383};
+
+	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		struct fx *f = fx_new(true, 2, 0);
+		struct lp_stream *s;
+		struct lp_errinfo e = {0};
+		struct hl_stats st;
+		uint8_t buf[64], *big = malloc(BIG_LEN);
+
+		devcore_set_in_split(f->m.dc, splits[i]);
+		open_link(f);
+		assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, &e), 0);
+		assert_int_equal(
+			lp_stream_send(s, (const uint8_t *)"hello, split", 12, dl(f, 1000), &e), 0);
+		assert_int_equal(lp_stream_read_full(s, buf, 12, dl(f, 1000), &e), 0);
+		assert_memory_equal(buf, "hello, split", 12);
+		lp_stream_close(s);
+		if (splits[i] >= 333) {
+			assert_int_equal(hl_connect(f->hl, PORT_BIG, dl(f, 1000), &s, NULL), 0);
+			assert_int_equal(lp_stream_read_full(s, big, BIG_LEN, dl(f, 60000), &e), 0);
+			assert_memory_equal(big, f->m.big, BIG_LEN);
+			lp_stream_close(s);
+		}
+		hl_get_stats(f->hl, &st);
+		assert_int_equal(st.mux.anomalies, 0);
+		if (!st.mux.reassembled)
+			fail_msg("split %zu: nothing reassembled", splits[i]);
+		free(big);
+		fx_free(f);
+	}
+}
+
+/* A packet whose header announces more than the device ever sends: the
+ * wait ends in a protocol error whose evidence names both lengths - not a
+ * timeout, which would read as a USB/cable fault. */
+static void test_unfinished_packet(void **state)
+{
+	struct fx *f = fx_new(true, 2, 0);
+	struct lp_stream *s;
+	struct lp_errinfo e = {0};
+	uint8_t pkt[100] = {0, 0, 0, MUX_PROTO_TCP, 0, 0, 0x03, 0xe8, 0xFE, 0xED, 0xFA, 0xCE};
+	uint8_t buf[8];
+	size_t got = 0;
+
+	open_link(f);
+	assert_int_equal(hl_connect(f->hl, PORT_ECHO, dl(f, 1000), &s, &e), 0);
+	memset(pkt + 16, 0x41, sizeof(pkt) - 16);
+	assert_int_equal(devcore_in_queue(f->m.dc, 0x85, pkt, sizeof(pkt), true), 0);
+	assert_int_equal(lp_stream_recv(s, buf, sizeof(buf), &got, dl(f, 500), &e), LP_EPROTO);
+	assert_non_null(strstr(e.msg, "announced as 1000 bytes stopped after 100"));
+	assert_non_null(strstr(hl_why(f->hl), "cannot be reassembled"));
+	lp_stream_close(s);
+	fx_free(f);
+}
+
 static void test_device_resets(void **state)
 {
 	struct fx *f = fx_new(true, 2, 0);
@@ -626,6 +687,8 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_v1_device),
 		cmocka_unit_test(test_device_sends_big),
+		cmocka_unit_test(test_in_split),
+		cmocka_unit_test(test_unfinished_packet),
 		cmocka_unit_test(test_device_resets),
 		cmocka_unit_test(test_version_timeout),
 		cmocka_unit_test(test_disconnect),

@@ -166,19 +166,32 @@ static void test_other_modes(void **state)
 	simdev_free(s);
 
 	/* the profile table lists every profile the brief names */
-	const char *want[] = {
-		"healthy",     "charge-only",	"full-speed",  "flaky",
-		"camera-only", "dfu",		"recovery",    "locked",
-		"deny",	       "never-answers", "forgot-host", "unplug-during-pair",
-		"slow-link",   "tls-reject",	"supervised",  "locked-after-restart"};
-	assert_int_equal(simdev_profile_count(), 16);
-	for (size_t i = 0; i < 16; i++) {
+	const char *want[] = {"healthy",
+			      "charge-only",
+			      "full-speed",
+			      "flaky",
+			      "camera-only",
+			      "dfu",
+			      "recovery",
+			      "locked",
+			      "deny",
+			      "never-answers",
+			      "forgot-host",
+			      "unplug-during-pair",
+			      "slow-link",
+			      "tls-reject",
+			      "usbc-on-usb2",
+			      "usbc-superspeed",
+			      "supervised",
+			      "locked-after-restart"};
+	assert_int_equal(simdev_profile_count(), 18);
+	for (size_t i = 0; i < 18; i++) {
 		const char *name, *sum;
 		assert_int_equal(simdev_profile_at(i, &name, &sum), 0);
 		assert_string_equal(name, want[i]);
 		assert_true(strlen(sum) > 10);
 	}
-	assert_int_equal(simdev_profile_at(16, NULL, NULL), LP_EINVAL);
+	assert_int_equal(simdev_profile_at(18, NULL, NULL), LP_EINVAL);
 }
 
 static void test_udid24(void **state)
