@@ -286,7 +286,7 @@ static void run(struct cable *c)
 			 "--direct keeps linkprobe off usbmuxd: stop it while measuring (sudo "
 			 "systemctl stop usbmuxd; udev starts it again when a device is plugged "
 			 "in), or leave out --direct to measure through it.");
-	if (ret == LP_EBUSY && !app->direct) {
+	if (ret == LP_EBUSY && !app->direct && held[0]) { /* not for a kernel driver */
 		struct lp_errinfo e = {0};
 		if (via_usbmuxd_held(app, r, held, "measuring", &c->via))
 			return;

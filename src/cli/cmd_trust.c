@@ -340,7 +340,7 @@ static int open_direct(struct trust_run *t)
 	} else {
 		/* usbmuxd holds the interface on a desktop: go through it */
 		ret = find_usb_stages_held(t->app, t->r, &info, &p, &t->link, held, sizeof(held));
-		if (ret == LP_EBUSY)
+		if (ret == LP_EBUSY && held[0]) /* (held stays empty for a kernel driver) */
 			return via_usbmuxd_held(t->app, t->r, held, "pairing", &t->dl);
 	}
 	if (ret)

@@ -221,7 +221,8 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		diag_rule_camera_only(r, s, p->num_configs);
 		return ret;
 	}
-	if (ret == LP_EBUSY && held) {
+	/* a kernel driver (ipheth...) is no daemon to go through: named as is */
+	if (ret == LP_EBUSY && held && !strstr(e.msg, "kernel driver ")) {
 		snprintf(held, heldsz, "%s", e.msg);
 		diag_end(r, s, DIAG_ST_SKIPPED, "the usbmux interface is held: %s", e.msg);
 		return ret;
