@@ -50,7 +50,8 @@
 # Environment: LP_GADGET_BIN (lp_gadget binary), LP_GADGET_LOGDIR (logs),
 # LP_GADGET_UDC (controller; default the first in /sys/class/udc),
 # LP_GADGET_STATE (simdev key + pairings file, kept across `up`s),
-# LP_GADGET_VERBOSE (non-empty: lp_gadget -v).
+# LP_GADGET_VERBOSE (non-empty: lp_gadget -v), LP_GADGET_INSPLIT (N: usbmux IN
+# packets in transfers of N bytes, lp_gadget --insplit).
 set -eu
 
 CFS=/sys/kernel/config/usb_gadget
@@ -102,6 +103,7 @@ start_ffs() {
 		[ -n "$HOSTILE" ] && set -- "$@" --hostile "$HOSTILE"
 		set -- "$@" --udc-attr "$G/UDC"
 		[ -n "${LP_GADGET_STATE:-}" ] && set -- "$@" --state "$LP_GADGET_STATE"
+		[ -n "${LP_GADGET_INSPLIT:-}" ] && set -- "$@" --insplit "$LP_GADGET_INSPLIT"
 		[ -n "${LP_GADGET_VERBOSE:-}" ] && set -- "$@" -v
 	fi
 	"$BIN" "$@" >>"$LOGDIR/lp_gadget-$name.log" 2>&1 &

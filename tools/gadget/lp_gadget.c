@@ -5,7 +5,8 @@
  *
  *   lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]
  *             [--udid UDID] [--model simdev|echo] [--ready FILE]
- *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [-v]
+ *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [--insplit N]
+ *             [-v]
  *
  * configfs builds the device and configuration descriptors (tools/gadget/
  * gadget.sh); this program serves one FunctionFS function:
@@ -85,7 +86,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
 		"                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
-		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [-v]\n");
+		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE]\n"
+		"                 [--insplit N] [-v]\n");
 }
 
 static int open_ep(struct lpg *g, const char *dir, const char *name)
@@ -106,10 +108,15 @@ static void simdev_free_cb(void *m)
 	simdev_free(m);
 }
 
+/* --insplit N: usbmux IN packets in writes of N bytes, each ending the
+ * host's transfer (a device that cuts its packets across transfers) */
+static size_t lpg_insplit;
+
 static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state,
 			   const char *hostile)
 {
-	struct simdev_opts o = {.udid = udid, .state_path = state, .hostile = hostile};
+	struct simdev_opts o = {
+		.udid = udid, .state_path = state, .hostile = hostile, .in_split = lpg_insplit};
 	struct tr_sim_link link;
 	struct lp_errinfo e = {0};
 	struct simdev *s;
@@ -158,7 +165,8 @@ int main(int argc, char **argv)
 		{"profile", required_argument, NULL, 'p'},  {"udid", required_argument, NULL, 'u'},
 		{"model", required_argument, NULL, 'm'},    {"ready", required_argument, NULL, 'r'},
 		{"udc-attr", required_argument, NULL, 'U'}, {"state", required_argument, NULL, 's'},
-		{"hostile", required_argument, NULL, 'H'},  {"verbose", no_argument, NULL, 'v'},
+		{"hostile", required_argument, NULL, 'H'},  {"insplit", required_argument, NULL, 'I'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
 	};
 	struct lpg g = {.ep0 = -1, .ep_in = -1, .ep_out = -1};
@@ -199,6 +207,19 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			hostile = optarg;
+			break;
+		case 'I': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (end == optarg || *end || v == 0 || v > (1ul << 20)) {
+				fprintf(stderr, "lp_gadget: --insplit wants 1..1048576 bytes\n");
+				return 2;
+			}
+#ifdef LP_GADGET_SIMDEV
+			lpg_insplit = (size_t)v;
+#endif
+		}
 			break;
 		case 'v':
 			g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE;
