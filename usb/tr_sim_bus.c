@@ -414,9 +414,10 @@ void trs_pump(struct sim_ctx *sp, uint64_t now)
 				if (sx->decided || sx->dead || sx->cancel_req ||
 				    sx->timeout_at <= now)
 					continue;
-				if (trs_port_in_removal(p, now)) { /* -71 until the device is removed */
-					decide(p, e, sx, max64(now, x->submit_ns), p->link.latency_ns,
-					       TR_STATUS_ERROR);
+				if (trs_port_in_removal(
+					    p, now)) { /* -71 until the device is removed */
+					decide(p, e, sx, max64(now, x->submit_ns),
+					       p->link.latency_ns, TR_STATUS_ERROR);
 					continue;
 				}
 				if (x->type == TR_XFER_CONTROL) {

@@ -74,7 +74,7 @@ struct sim_port {
 	uint64_t churn_next;  /* next churn departure (UINT64_MAX: none) */
 	uint8_t addr;
 	uint32_t session;
-	uint64_t timer_ref; /* model timers are asked for relative to the last tick */
+	uint64_t timer_ref;    /* model timers are asked for relative to the last tick */
 	uint64_t unplugged_at; /* removal_delay_ns: the model left the bus then (0: it did not) */
 	char port_path[32];
 };

@@ -206,7 +206,8 @@ int cmd_list(struct lp_app *app)
 
 			if (d->port_path[0])
 				snprintf(where, sizeof(where), " (port %s)%s", d->port_path,
-					 hubs ? (hubs == 1 ? " through 1 hub" : " through hubs") : "");
+					 hubs ? (hubs == 1 ? " through 1 hub" : " through hubs")
+					      : "");
 			diag_end(&r, s, DIAG_ST_OK,
 				 "bus %u address %u%s: %04x:%04x %s %s, %s mode, %s%s, UDID %s, "
 				 "configs [%s], usbmux %s%s",

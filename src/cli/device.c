@@ -94,8 +94,8 @@ static int sim_state_default(struct lp_app *app, char *out, size_t n)
 	return 0;
 }
 
-#define SIM_FAULTS                                                                      \
-	"open-eacces, open-ebusy, claim-ebusy, driver-NAME (a kernel driver holds the " \
+#define SIM_FAULTS                                                                       \
+	"open-eacces, open-ebusy, claim-ebusy, driver-NAME (a kernel driver holds the "  \
 	"interface), submit-N: the Nth transfer and every later one fail, no-usb-host: " \
 	"no USB host controller is visible"
 
@@ -233,8 +233,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			hostile[64] = "";
 	bool virt = false, link_off = false, joined = false, faulty = false, keep = false,
 	     tls_legacy = false;
-	uint64_t seed = 1, churn_period = 0, churn_gap = 0, insplit = 0, unplug_at = 0,
-		 removal = 0, hubs = 0;
+	uint64_t seed = 1, churn_period = 0, churn_gap = 0, insplit = 0, unplug_at = 0, removal = 0,
+		 hubs = 0;
 	struct tr_faults faults;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;

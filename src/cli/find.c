@@ -113,9 +113,10 @@ static void nothing_found(struct lp_app *app, struct diag_report *r, struct diag
 	struct timespec ts;
 	int rc;
 
-	if (controllers == 0 || ((!path || !path[0]) &&
-				 (app->is_sim || strncmp(app->device_spec ? app->device_spec : "libusb",
-							 "libusb", 6) != 0))) {
+	if (controllers == 0 ||
+	    ((!path || !path[0]) &&
+	     (app->is_sim ||
+	      strncmp(app->device_spec ? app->device_spec : "libusb", "libusb", 6) != 0))) {
 		diag_rule_nothing_found(r, s, controllers, msg, NULL, false, NULL);
 		return;
 	}

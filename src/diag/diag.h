@@ -52,9 +52,9 @@ enum diag_verdict {
 	DIAG_V_USBMUXD_UNREACHABLE, /* the usbmux daemon is needed but not running/reachable */
 	DIAG_V_REPLAY_DIVERGED,	    /* the host asked what the recording does not hold */
 	DIAG_V_CAPTURE_TRUNCATED,   /* analyze: the capture ends mid-exchange */
-	DIAG_V_LOCKDOWN_DOWN,	     /* lockdownd does not answer: RST to 62078, QueryType silent */
-	DIAG_V_TLS_HOST_POLICY,	     /* session TLS: no protocol/cipher in common with this host */
-	DIAG_V_BAD_SIGNAL,	     /* nothing enumerated; the kernel saw it fail to (-71) */
+	DIAG_V_LOCKDOWN_DOWN,	    /* lockdownd does not answer: RST to 62078, QueryType silent */
+	DIAG_V_TLS_HOST_POLICY,	    /* session TLS: no protocol/cipher in common with this host */
+	DIAG_V_BAD_SIGNAL,	    /* nothing enumerated; the kernel saw it fail to (-71) */
 };
 
 const char *diag_verdict_name(enum diag_verdict v);

@@ -639,7 +639,8 @@ void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long c
 		msg = "no Apple device";
 	if (controllers == 0) {
 		diag_end(r, s, DIAG_ST_FAIL,
-			 "%s; the USB stack lists no host controller (no root hub on any bus)", msg);
+			 "%s; the USB stack lists no host controller (no root hub on any bus)",
+			 msg);
 		diag_set_verdict(
 			r, DIAG_V_NO_USB_HOST,
 			"stage %s: no USB host controller is visible to linkprobe (no bus, "

@@ -618,8 +618,10 @@ static void test_nothing_found(void **state)
 	struct fixture *f = *state;
 	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
 
-	struct usbk_findings k = {.records = 9, .errors = 2, .last_error = "usb 1-2: device "
-									      "descriptor read/64, error -71",
+	struct usbk_findings k = {.records = 9,
+				  .errors = 2,
+				  .last_error = "usb 1-2: device "
+						"descriptor read/64, error -71",
 				  .port = "1-2"};
 
 	/* no host controller wins over anything the kernel log says */

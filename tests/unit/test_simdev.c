@@ -166,24 +166,12 @@ static void test_other_modes(void **state)
 	simdev_free(s);
 
 	/* the profile table lists every profile the brief names */
-	const char *want[] = {"healthy",
-			      "charge-only",
-			      "full-speed",
-			      "flaky",
-			      "camera-only",
-			      "dfu",
-			      "recovery",
-			      "locked",
-			      "deny",
-			      "never-answers",
-			      "forgot-host",
-			      "unplug-during-pair",
-			      "slow-link",
-			      "tls-reject",
-			      "usbc-on-usb2",
-			      "usbc-superspeed",
-			      "supervised",
-			      "locked-after-restart"};
+	const char *want[] = {"healthy",	 "charge-only", "full-speed",
+			      "flaky",		 "camera-only", "dfu",
+			      "recovery",	 "locked",	"deny",
+			      "never-answers",	 "forgot-host", "unplug-during-pair",
+			      "slow-link",	 "tls-reject",	"usbc-on-usb2",
+			      "usbc-superspeed", "supervised",	"locked-after-restart"};
 	assert_int_equal(simdev_profile_count(), 18);
 	for (size_t i = 0; i < 18; i++) {
 		const char *name, *sum;

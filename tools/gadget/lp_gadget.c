@@ -161,13 +161,19 @@ static int make_model(struct lpg *g, const char *kind, const char *profile, cons
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ffs", required_argument, NULL, 'f'},	    {"iface", required_argument, NULL, 'i'},
-		{"profile", required_argument, NULL, 'p'},  {"udid", required_argument, NULL, 'u'},
-		{"model", required_argument, NULL, 'm'},    {"ready", required_argument, NULL, 'r'},
-		{"udc-attr", required_argument, NULL, 'U'}, {"state", required_argument, NULL, 's'},
-		{"hostile", required_argument, NULL, 'H'},  {"insplit", required_argument, NULL, 'I'},
+		{"ffs", required_argument, NULL, 'f'},
+		{"iface", required_argument, NULL, 'i'},
+		{"profile", required_argument, NULL, 'p'},
+		{"udid", required_argument, NULL, 'u'},
+		{"model", required_argument, NULL, 'm'},
+		{"ready", required_argument, NULL, 'r'},
+		{"udc-attr", required_argument, NULL, 'U'},
+		{"state", required_argument, NULL, 's'},
+		{"hostile", required_argument, NULL, 'H'},
+		{"insplit", required_argument, NULL, 'I'},
 		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct lpg g = {.ep0 = -1, .ep_in = -1, .ep_out = -1};
 	const char *ffs = NULL, *profile = "healthy", *udid = NULL, *ready = NULL, *state = NULL,
@@ -219,8 +225,7 @@ int main(int argc, char **argv)
 #ifdef LP_GADGET_SIMDEV
 			lpg_insplit = (size_t)v;
 #endif
-		}
-			break;
+		} break;
 		case 'v':
 			g.log.max = g.log.max < LP_LOG_TRACE ? g.log.max + 1 : LP_LOG_TRACE;
 			break;
