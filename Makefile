@@ -139,6 +139,13 @@ $(USBLL_DUMP): tests/usbll_dump.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 
+# an LD_PRELOAD shim whose libusb_init() fails, for tests/t/27-host-faults.t
+# (no sanitizer flags: it is loaded into linkprobe, not linked)
+LIBUSB_FAIL := $(B)/tests/libusb_init_fail.so
+$(LIBUSB_FAIL): tests/shim/libusb_init_fail.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC $(CFLAGS) $(PKG_CFLAGS) -o $@ $<
+
 # the lab's FunctionFS gadget (tools/gadget/, run inside the VM by tools/lab/lab.sh):
 # built by make check too, so a change that breaks it is caught without the lab
 GADGET := $(B)/tools/lp_gadget
@@ -147,7 +154,7 @@ $(GADGET): $(GADGET_SRC) tools/gadget/lpg.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -DLP_GADGET_SIMDEV -o $@ $(GADGET_SRC) $(LIB) $(ALL_LIBS)
 
-tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP)
+tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP) $(LIBUSB_FAIL)
 	prove -v --timer tests/t/
 
 check: bootstrap

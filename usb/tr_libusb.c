@@ -243,8 +243,12 @@ static int lu_init(struct tr_ctx *ctx, const void *arg, struct lp_errinfo *e)
 		return lp_err_set(e, LP_EINVAL, "libusb backend needs a real clock");
 	lc->ctx = ctx;
 	r = libusb_init(&lc->lu);
-	if (r)
-		return lp_err_set(e, tr_libusb_map_error(r), "libusb_init failed: %s",
+	if (r == LIBUSB_ERROR_NO_MEM)
+		return lp_err_set(e, LP_ENOMEM, "libusb_init failed: %s", libusb_strerror(r));
+	if (r) /* no usbfs, no sysfs, no uevent socket: this system shows no USB */
+		return lp_err_set(e, LP_ENODEV,
+				  "libusb_init failed: %s (libusb finds no USB device nodes or "
+				  "hotplug events on this system)",
 				  libusb_strerror(r));
 	if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) {
 		r = libusb_hotplug_register_callback(

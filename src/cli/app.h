@@ -109,9 +109,11 @@ int out_finish(struct lp_app *app, struct diag_report *r);
 void out_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same for a usage error (exit 2); returns EXIT_USAGE. */
 int out_usage_error(struct lp_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* app_open_device failed with e: LP_EINVAL is a usage error, anything else
- * a runtime error. Prints and returns the exit code. */
-int out_open_failed(struct lp_app *app, const struct lp_errinfo *e);
+/* app_open_device failed with e: LP_EINVAL is a usage error; libusb that
+ * would not start (LP_ENODEV) is, for `command` (a report's command name;
+ * NULL: none), a NO_USB_HOST report; anything else a runtime error. Prints
+ * and returns the exit code. */
+int out_open_failed(struct lp_app *app, const struct lp_errinfo *e, const char *command);
 
 /* Commands: return the process exit code. */
 int cmd_list(struct lp_app *app);

@@ -534,7 +534,7 @@ static int cable_all(struct lp_app *app)
 	int code = EXIT_RUNTIME, r;
 
 	if (app_open_device(app, &e)) {
-		code = out_open_failed(app, &e);
+		code = out_open_failed(app, &e, "cable-test");
 		app_close_device(app);
 		return code;
 	}
@@ -598,7 +598,7 @@ int cmd_cable_test(struct lp_app *app)
 	if (app->all)
 		return cable_all(app);
 	if (app_open_device(app, &e)) {
-		code = out_open_failed(app, &e);
+		code = out_open_failed(app, &e, "cable-test");
 		app_close_device(app);
 		return code;
 	}

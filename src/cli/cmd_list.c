@@ -121,7 +121,7 @@ int cmd_list(struct lp_app *app)
 	if (app->via_usbmuxd)
 		return cmd_list_usbmuxd(app);
 	if (app_open_device(app, &e)) {
-		code = out_open_failed(app, &e);
+		code = out_open_failed(app, &e, "list");
 		app_close_device(app);
 		return code;
 	}

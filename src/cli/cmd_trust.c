@@ -617,7 +617,7 @@ int cmd_trust(struct lp_app *app)
 	if (app->via_usbmuxd) {
 		lp_clock_init_real(&app->clock); /* the daemon owns the device: nothing to open */
 	} else if (app_open_device(app, &e)) {
-		code = out_open_failed(app, &e);
+		code = out_open_failed(app, &e, "trust");
 		app_close_device(app);
 		return code;
 	}

@@ -173,7 +173,7 @@ int cmd_watch(struct lp_app *app)
 	int r, code = EXIT_GOOD;
 
 	if (app_open_device(app, &e)) {
-		code = out_open_failed(app, &e);
+		code = out_open_failed(app, &e, NULL);
 		app_close_device(app);
 		return code;
 	}

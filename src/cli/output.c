@@ -34,6 +34,7 @@
 
 #include "src/cli/app.h"
 #include "src/cli/report_html.h"
+#include "src/diag/rules.h"
 #include "src/base/lp_str.h"
 #include "src/capture/cap_tap.h"
 #include "usb/transport.h"
@@ -595,10 +596,27 @@ int out_usage_error(struct lp_app *app, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int out_open_failed(struct lp_app *app, const struct lp_errinfo *e)
+int out_open_failed(struct lp_app *app, const struct lp_errinfo *e, const char *command)
 {
+	const char *spec = app->device_spec ? app->device_spec : "libusb";
+	struct diag_report r;
+	struct diag_stage *s;
+	int code;
+
 	if (e->code == LP_EINVAL)
 		return out_usage_error(app, "%s", e->msg);
-	out_error(app, "%s", e->msg);
-	return EXIT_RUNTIME;
+	if (!command || e->code != LP_ENODEV || strcmp(spec, "libusb") != 0) {
+		out_error(app, "%s", e->msg);
+		return EXIT_RUNTIME;
+	}
+	/* the USB stack itself did not start (tr_libusb: LP_ENODEV): a
+	 * diagnosis of this host, as when it lists no host controller */
+	diag_init(&r, command, &app->clock);
+	out_attach(app, &r);
+	s = diag_stage_begin(&r, strcmp(command, "list") == 0 ? DIAG_STAGE_ENUMERATE
+							      : DIAG_STAGE_FIND_DEVICE);
+	diag_rule_usb_unavailable(&r, s, e->msg);
+	code = out_finish(app, &r);
+	diag_release(&r);
+	return code;
 }

@@ -677,6 +677,15 @@ void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long c
 	diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s%s", s->detail, hc);
 }
 
+void diag_rule_usb_unavailable(struct diag_report *r, struct diag_stage *s, const char *msg)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "the USB stack did not start: %s", msg);
+	diag_set_verdict(r, DIAG_V_NO_USB_HOST,
+			 "stage %s: the USB stack did not start (%s), so no device can be seen "
+			 "on this system",
+			 s->name, msg);
+}
+
 void diag_rule_udid_not_found(struct diag_report *r, struct diag_stage *s, const char *udid,
 			      size_t n, const char *connected, const char *where)
 {

@@ -139,6 +139,11 @@ void diag_rule_nothing_found(struct diag_report *r, struct diag_stage *s, long c
 			     const char *msg, const struct usbk_findings *k, bool readable,
 			     const char *source);
 
+/* The USB backend would not start at all (`msg`: libusb_init's error - no
+ * usbfs, sysfs or hotplug socket, as in a locked-down container):
+ * NO_USB_HOST, with libusb's words in the evidence. */
+void diag_rule_usb_unavailable(struct diag_report *r, struct diag_stage *s, const char *msg);
+
 /* --udid `udid` names no connected device. `n` devices are connected;
  * `connected` lists them ("UDID (bus 1 address 2), ..."); `where` says
  * whose list it is ("on USB", "listed by usbmuxd at /var/run/usbmuxd").

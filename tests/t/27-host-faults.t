@@ -201,6 +201,21 @@ if ls /sys/bus/usb/devices 2>/dev/null | grep -q '^usb[0-9]'; then
 else
 	is "$(jget .verdict $T/libusb.json)" NO_USB_HOST "libusb where sysfs shows no root hub: NO_USB_HOST"
 fi
+# libusb that will not start at all (no usbfs, no sysfs, no uevent socket: a
+# locked-down container; a preloaded libusb_init() fails as it does there):
+# the same host verdict with libusb's words - not exit 3, not cable advice
+SHIM=$(dirname "$LP")/build/tests/libusb_init_fail.so
+for cmd in trust --cable-test list; do
+	n=luinit-$(echo "$cmd" | tr -dc 'a-z')
+	# shellcheck disable=SC2086
+	LD_PRELOAD=$SHIM ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-} \
+		timeout 60 "$LP" $cmd --device libusb --json >"$T/$n.json" 2>"$T/$n.err"
+	rc=$?
+	check $n NO_USB_HOST "libusb_init failed"
+	# shellcheck disable=SC2086
+	LD_PRELOAD=$SHIM ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-} \
+		human $n-h "$LP" $cmd --device libusb
+done
 export LINKPROBE_SIM_CLOCK=virtual
 
 for cmd in trust --cable-test; do

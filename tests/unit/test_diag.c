@@ -658,6 +658,19 @@ static void test_nothing_found(void **state)
 	assert_string_equal(f->r.evidence, "no Apple device");
 }
 
+static void test_usb_unavailable(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_stage *s = diag_stage_begin(&f->r, DIAG_STAGE_FIND_DEVICE);
+
+	diag_rule_usb_unavailable(&f->r, s, "libusb_init failed: Other error");
+	assert_int_equal(f->r.verdict, DIAG_V_NO_USB_HOST);
+	assert_true(diag_verdict_is_host(f->r.verdict));
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_non_null(strstr(f->r.evidence, "stage find device: the USB stack did not start "
+					      "(libusb_init failed: Other error)"));
+}
+
 static void test_udid_and_daemon(void **state)
 {
 	struct fixture *f = *state;
@@ -727,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_host_verdicts),
 		cmocka_unit_test_setup_teardown(test_pair_store_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usb_unavailable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udid_and_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_capture, setup, teardown),
 	};
