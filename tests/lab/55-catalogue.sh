@@ -5,12 +5,14 @@
 #     linkprobe puts them together by the header's length - trust --pair is
 #     TRUSTED and the cable test GOOD, at odd sizes and at a multiple of the
 #     packet size (then each piece ends with a ZLP);
-#  2. the phone unplugged (the UDC unbound) at many points while the Trust
+#  2. a slow host: --timeout counts from the first Pair, not from before key
+#     generation;
+#  3. the phone unplugged (the UDC unbound) at many points while the Trust
 #     dialog is up: the kernel ends the transfers in flight with an error
 #     status before it removes the device; linkprobe must say DISCONNECTED
 #     every time, never USB_ERROR ("try another cable").
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 11
+plan 12
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 PAIRDIR=$LAB_STATE/lp-pair-55
@@ -40,6 +42,18 @@ for n in 333 700 4096; do
 	check "insplit=$n: cable test is GOOD" is "insplit-cable-$n" GOOD
 done
 unset LP_GADGET_INSPLIT
+
+# a slow host: 8 s of key generation before the first Pair, --timeout 4. The
+# window is the Trust dialog's, counted from the first Pair: the gadget's
+# user taps Trust 2 s into it, so this pairs (counted from the start it
+# would be TRUST_PENDING before the dialog ever showed)
+if up healthy; then
+	fresh
+	LINKPROBE_TEST_SLOW_KEYGEN_MS=8000 lp slow-host trust --pair --timeout 4 --pair-dir "$PAIRDIR"
+	check "slow host, --timeout 4: the dialog's whole window, TRUSTED" is slow-host TRUSTED
+else
+	fail "slow host: gadget up"
+fi
 
 # unplug DELAY: trust --pair on never-answers, the UDC unbound DELAY s after
 # linkprobe printed that the dialog is showing (builtins only while timing:

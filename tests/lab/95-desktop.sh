@@ -37,8 +37,9 @@ check "enumerated, udev done" enumerated
 d=$(devdir)
 NODE=/dev/bus/usb/$(printf %03d "$(cat "$d/busnum")")/$(printf %03d "$(cat "$d/devnum")")
 diag "device node $NODE: $(stat -c '%U:%G %a' "$NODE")"
-# linkprobe's rule gives group plugdev read-write (50-udev-default's MODE 0664
-# comes later and keeps the group's rw); usbmuxd's makes usbmux the owner
+# linkprobe's rule gives group plugdev read-write (MODE 0660: the lab's node
+# shows crw-rw----, whatever the later default rules set for other users);
+# usbmuxd's rule makes usbmux the owner
 check "the device node is owner usbmux (usbmuxd's rule), group plugdev read-write (linkprobe's)" \
 	sh -c "stat -c '%U %G %A' $NODE | grep -qx 'usbmux plugdev crw-rw-.*'"
 # what systemd would start for SYSTEMD_WANTS=usbmuxd.service
