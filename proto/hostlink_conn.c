@@ -141,6 +141,25 @@ static void hl_cb_anomaly(void *ud, int err, const char *what)
 		return;
 	hl->anomaly_err = err;
 	lp_sanitize_str(hl->anomaly, sizeof(hl->anomaly), what ? what : "?");
+	if (!hl->anomaly_first[0])
+		snprintf(hl->anomaly_first, sizeof(hl->anomaly_first), "%s", hl->anomaly);
+}
+
+const char *hl_proto_evidence(struct hl_link *hl)
+{
+	if (!hl)
+		return lp_strerror(LP_EPROTO);
+	if (hl->why[0])
+		return hl->why;
+	if (!hl->anomaly_err)
+		return lp_strerror(LP_EPROTO);
+	if (strcmp(hl->anomaly_first, hl->anomaly) != 0)
+		snprintf(hl->why, sizeof(hl->why), "the device broke usbmux framing: %s; then %s",
+			 hl->anomaly_first, hl->anomaly);
+	else
+		snprintf(hl->why, sizeof(hl->why), "the device broke usbmux framing: %s",
+			 hl->anomaly);
+	return hl->why;
 }
 
 void hl_conns_init_cbs(struct mux_cbs *cbs)
@@ -248,7 +267,7 @@ static int hl_stream_send(struct lp_stream *s, const uint8_t *buf, size_t len, u
 fail:
 	return lp_err_set(e, rc, "sending %zu bytes to port %u (%zu queued, %zu unsent): %s", len,
 			  c->dport, off, hl && c->state == HL_OPEN ? mux_unsent(hl->mux, c->id) : 0,
-			  rc == LP_EPROTO && hl && hl->why[0] ? hl->why : lp_strerror(rc));
+			  rc == LP_EPROTO ? hl_proto_evidence(hl) : lp_strerror(rc));
 }
 
 static bool hl_cond_readable(void *arg)
@@ -279,8 +298,7 @@ static int hl_stream_recv(struct lp_stream *s, uint8_t *buf, size_t cap, size_t 
 		if (!rc)
 			rc = LP_ETIMEDOUT;
 		return lp_err_set(e, rc, "receiving from port %u: %s", c->dport,
-				  rc == LP_EPROTO && c->hl && c->hl->why[0] ? c->hl->why
-									    : lp_strerror(rc));
+				  rc == LP_EPROTO ? hl_proto_evidence(c->hl) : lp_strerror(rc));
 	}
 	n = c->rxlen < cap ? c->rxlen : cap;
 	memcpy(buf, c->rx + c->rxhead, n);
@@ -358,7 +376,7 @@ int hl_connect(struct hl_link *hl, uint16_t port, uint64_t deadline, struct lp_s
 			lp_err_set(e, rc, "device refused port %u (RST)", port);
 		else
 			lp_err_set(e, rc, "connecting to port %u: %s", port,
-				   rc == LP_EPROTO && hl->why[0] ? hl->why : lp_strerror(rc));
+				   rc == LP_EPROTO ? hl_proto_evidence(hl) : lp_strerror(rc));
 		hl_stream_close(&c->s);
 		return rc;
 	}

@@ -60,11 +60,18 @@ struct hl_link {
 	hl_stream_observer_fn obs;
 	void *obs_ud;
 	/* the last usbmux anomaly that lost bytes (a bad length, a packet cut
-	 * short, a sequence gap): evidence when a wait then runs out */
+	 * short, a sequence gap): evidence when a wait then runs out; and the
+	 * first one, usually the cause of those after it */
 	int anomaly_err;
-	char anomaly[160];
+	char anomaly[160], anomaly_first[160];
 	char why[LP_ERRINFO_MSG]; /* the evidence of the last LP_EPROTO hl_wait returned */
 };
+
+/* The evidence for an LP_EPROTO a connection or wait returned: hl->why
+ * when the wait set it, else the usbmux anomalies that broke the stream (a
+ * connection aborted for data out of sequence after a lying length),
+ * written into hl->why; lp_strerror's words when there were none. */
+const char *hl_proto_evidence(struct hl_link *hl);
 
 static inline uint64_t hl_now(const struct hl_link *hl)
 {

@@ -108,6 +108,14 @@ disconnect-startservice DISCONNECTED   StartService          -              -
 disconnect-stopsession  DISCONNECTED   StopSession           -              -
 EOF
 
+# a lying usbmux length: the JSON evidence says what the device broke, not
+# just "protocol error" (issue 9 section 4)
+like "$(jget .evidence "$T/mux-long-trust.json")" "broke usbmux framing: length field 268435456 over the 65536-byte cap" \
+	"mux-long: the evidence names the length over the cap"
+like "$(jget .evidence "$T/mux-over-trust.json")" "broke usbmux framing: a packet announced as [0-9]+ bytes" \
+	"mux-over: the evidence names the announced length"
+like "$(jget .evidence "$T/mux-short-trust.json")" "broke usbmux framing: " "mux-short: the evidence names the framing fault"
+like "$(jget .evidence "$T/mux-short-cable.json")" "first: .*broke usbmux framing: " "mux-short, cable: the first error names the framing fault"
 # the over-nested plists are refused for their depth, before libplist parses them
 like "$(jget .evidence "$T/plist-deep-trust.json")" "QueryType" "plist-deep: the evidence names QueryType"
 # the flood ends at the usbmux queue cap, not at the deadline
