@@ -13,7 +13,9 @@
  * of the link's practical rate; diag_rule_throughput judges it.
  *
  * Without a pair record the stage is skipped and says what is needed; the
- * cable test's verdict from the round trips stands. Reference:
+ * cable test's verdict from the round trips stands. A record this host
+ * cannot read, or a damaged one, is the host's fault as in `trust`
+ * (PAIR_RECORD_ACCESS, PAIR_RECORD_CORRUPT) when the link is fine. Reference:
  * doc/protocol.md 4.12 (AFC). */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -42,6 +44,7 @@ struct tp_run {
 	struct diag_stage *s;
 	struct hl_link *link;
 	struct pair_record *rec;
+	bool record_bad; /* its host certificate or key does not load */
 	struct lp_stream *lkd_stream, *afc_stream;
 	struct lkd_client *lkd;
 	struct afc_client *afc;
@@ -95,6 +98,20 @@ static int __attribute__((format(printf, 2, 3))) skip(struct tp_run *t, const ch
 	return 0;
 }
 
+/* This host's pair record cannot be used (`err`, `msg`: as proto/pair_store.h
+ * reports them): the host's fault, as in trust (diag_rule_pair_store) -
+ * PAIR_RECORD_ACCESS or PAIR_RECORD_CORRUPT - when the link itself is fine;
+ * after a link verdict (FLAKY, DISCONNECTED...) the stage fails with it and
+ * the link verdict stands. */
+static int store_fault(struct tp_run *t, int err, const char *msg)
+{
+	if (t->r->verdict == DIAG_V_GOOD || t->r->verdict == DIAG_V_DEGRADED)
+		diag_rule_pair_store(t->r, t->s, err, msg);
+	else
+		diag_end(t->r, t->s, DIAG_ST_FAIL, "the pair record cannot be used: %s", msg);
+	return 0;
+}
+
 static void minmax(double v, double *lo, double *hi)
 {
 	if (*lo == 0 || v < *lo)
@@ -131,11 +148,13 @@ static int open_afc(struct tp_run *t)
 		EVP_PKEY *key;
 		const char *bad;
 
-		ret = pair_record_host_identity(t->rec, &cert, &key, &bad)
+		t->record_bad = !pair_record_host_identity(t->rec, &cert, &key, &bad);
+		ret = !t->record_bad
 			      ? lkd_start_tls(t->lkd, cert, key, dl(t), &t->e)
-			      : lp_err_set(
-					&t->e, LP_ECRYPTO,
-					"host certificate or key in the pair record does not load");
+			      : lp_err_set(&t->e, LP_EBADMSG,
+					   "the pair record's HostCertificate or HostPrivateKey "
+					   "is not a usable PEM %s",
+					   bad);
 		X509_free(cert);
 		EVP_PKEY_free(key);
 		if (ret)
@@ -277,7 +296,7 @@ int cable_throughput(struct lp_app *app, struct diag_report *r, struct hl_link *
 			    "`linkprobe trust --pair`, tap Trust, then run the test again",
 			    dir);
 	if (ret)
-		return skip(&t, "the pair record cannot be used: %s", t.e.msg);
+		return store_fault(&t, ret, t.e.msg);
 	t.out = malloc(TP_CHUNK);
 	t.in = malloc(TP_CHUNK);
 	if (!t.out || !t.in) {
@@ -301,6 +320,8 @@ int cable_throughput(struct lp_app *app, struct diag_report *r, struct hl_link *
 		}
 	}
 	close_all(&t);
+	if (ret && t.record_bad) /* the record's own certificate or key */
+		return store_fault(&t, ret, t.e.msg);
 	if (ret) {
 		diag_rule_throughput_failed(r, t.s, ret, t.e.msg, refused);
 		return refused ? 0 : ret;

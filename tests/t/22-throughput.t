@@ -79,6 +79,29 @@ is "$(stage $T/n.json status)" skipped "no pair record: throughput skipped"
 like "$(stage $T/n.json detail)" "needs a pairing.*linkprobe trust --pair" "no pair record: says what to do"
 is "$(jget .metrics.throughput_write_mbps $T/n.json)" null "no pair record: no figure invented"
 
+# --- this host's record is the problem: the host's verdict, as in trust -----
+rec=$(ls "$T"/pd-healthy/*.plist | grep -v SystemConfiguration | head -n 1)
+for kind in garbage directory badkey; do
+	d=$T/pd-$kind; rm -rf "$d"; cp -r "$T/pd-healthy" "$d"; f=$d/$(basename "$rec")
+	case $kind in
+	garbage) printf 'not a plist' >"$f" ;;
+	directory) rm -f "$f"; mkdir "$f" ;;
+	badkey) plistutil -i "$rec" -o "$T/r.xml" -f xml >/dev/null 2>&1
+		# HostPrivateKey's data replaced by 3 bytes that are no PEM
+		awk '/<key>HostPrivateKey<\/key>/ { print; k = 1; next }
+		     k && /<data>/ { print "<data>QUFB</data>"; skip = !/<\/data>/; k = 0; next }
+		     skip { if (/<\/data>/) skip = 0; next } { print }' "$T/r.xml" >"$T/r2.xml"
+		plistutil -i "$T/r2.xml" -o "$f" -f bin >/dev/null 2>&1 ;;
+	esac
+	run_lp $T/b.json --cable-test --device "sim:healthy,state=$T/phone-healthy" --pair-dir "$d" --throughput --json; rc=$?
+	case $kind in directory) want=PAIR_RECORD_ACCESS ;; *) want=PAIR_RECORD_CORRUPT ;; esac
+	is "$(jget .verdict $T/b.json)" $want "record $kind: $want, as trust says it"
+	is "$rc" 1 "record $kind: exit 1"
+	is "$(stage $T/b.json status)" fail "record $kind: the throughput stage fails"
+	unlike "$(jget .remedy $T/b.json)" "cable|another port|restart the device" "record $kind: no cable or phone remedy"
+done
+like "$(jget .evidence $T/b.json)" "HostCertificate or HostPrivateKey is not a usable PEM" "bad key: the evidence says which"
+
 # --- a device that no longer knows this host: its real cause ------------------
 run_lp $T/x.json --cable-test --device "sim:forgot-host,state=$T/phone-healthy" --pair-dir "$T/pd-healthy" --throughput --json
 is "$(jget .verdict $T/x.json)" STALE_TRUST "a record the device forgot: STALE_TRUST"
