@@ -63,6 +63,45 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
 int lkd_plist_decode_top(const uint8_t *body, size_t len, plist_t *out);
 /* Make lkd_framer_next() decode with lkd_plist_decode_top(). */
 void lkd_framer_top_only(struct lkd_framer *f, int on);
+/* The view: a few known root keys of each message, without a libplist
+ * dictionary, for a reader that looks up a known few keys (the capture
+ * analyzer): building and freeing the dictionary was a fifth of analyzing a
+ * lockdown-heavy capture. The body is read as lkd_plist_decode_top() reads
+ * it (the same shape check, every key checked, duplicates refused); a body
+ * it does not read goes through lkd_plist_decode() and the view borrows
+ * from that dictionary. So a view holds the same values as
+ * lkd_plist_decode_top()'s dictionary has at those keys. */
+#define LKD_TOP_KEYS_MAX 16
+struct lkd_view_item {
+	const char *key; /* borrowed from the framer's keys */
+	plist_type type; /* PLIST_STRING, PLIST_BOOLEAN, PLIST_UINT or another type */
+	const char *str; /* PLIST_STRING: borrowed from the view */
+	uint64_t uint;	 /* PLIST_UINT */
+	uint8_t boolean; /* PLIST_BOOLEAN */
+};
+struct lkd_view {
+	size_t n; /* the keys present in the message */
+	struct lkd_view_item item[LKD_TOP_KEYS_MAX];
+	plist_t pl; /* owned: what libplist decoded, when it did */
+	char *text; /* owned: the string values read directly */
+	size_t cap, used;
+};
+/* The keys lkd_framer_next_view() keeps (NULL-terminated, at most
+ * LKD_TOP_KEYS_MAX, borrowed for the framer's life). LP_EINVAL for more. */
+int lkd_framer_top_keys(struct lkd_framer *f, const char *const *keys);
+/* Next complete message as a view of those keys: returns as
+ * lkd_framer_next(). `v` (zeroed before its first use) is cleared first and
+ * holds the message until the next call, lkd_view_clear() or
+ * lkd_view_release(). */
+int lkd_framer_next_view(struct lkd_framer *f, struct lkd_view *v);
+/* Empty the view (string bytes wiped, the dictionary freed), keeping its
+ * buffer; release also frees the buffer. */
+void lkd_view_clear(struct lkd_view *v);
+void lkd_view_release(struct lkd_view *v);
+/* The lkd_dict_* getters on a view: NULL / dflt when absent or another type. */
+const char *lkd_view_str(const struct lkd_view *v, const char *key);
+int lkd_view_bool(const struct lkd_view *v, const char *key, int dflt);
+uint64_t lkd_view_uint(const struct lkd_view *v, const char *key, uint64_t dflt);
 
 /* Convenience getters on a dictionary: NULL / false if absent or wrong type.
  * Returned strings borrowed from the plist. */

@@ -213,6 +213,9 @@ void an_bus_take(struct an *a, const struct cap_reader *rd);
 void an_bus_verdict(const struct an *a, struct diag_report *r);
 json_object *an_bus_json(const struct an *a);
 
+/* analyze_lkd.c: the root keys of lockdown messages it looks up (NULL-terminated) */
+extern const char *const an_lkd_keys[];
+
 /* Ingest: one reader event each (analyze.c dispatches). */
 void an_usb_event(struct an *a, const struct cap_event *ev);   /* analyze_usb.c */
 void an_conn_event(struct an *a, const struct cap_event *ev);  /* analyze_usb.c: USB and relay */

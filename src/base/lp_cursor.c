@@ -5,14 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lp_rd_init(struct lp_rd *r, const void *buf, size_t len)
-{
-	r->buf = buf;
-	r->len = buf ? len : 0;
-	r->off = 0;
-	r->err = 0;
-}
-
 bool lp_rd_bytes(struct lp_rd *r, void *dst, size_t n)
 {
 	const uint8_t *p = lp_rd_ptr(r, n);

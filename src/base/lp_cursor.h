@@ -25,7 +25,13 @@ struct lp_rd {
 	int err; /* 0 or LP_ETRUNC, sticky */
 };
 
-void lp_rd_init(struct lp_rd *r, const void *buf, size_t len);
+static inline void lp_rd_init(struct lp_rd *r, const void *buf, size_t len)
+{
+	r->buf = buf;
+	r->len = buf ? len : 0;
+	r->off = 0;
+	r->err = 0;
+}
 static inline bool lp_rd_ok(const struct lp_rd *r)
 {
 	return r->err == 0;

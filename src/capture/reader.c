@@ -95,6 +95,27 @@ struct cap_reader *cap_reader_new(const struct cap_reader_opts *opts, cap_event_
 		return NULL;
 	if (opts)
 		r->o = *opts;
+	if (r->o.lockdown_keys) {
+		/* reader_lkd.c reads these itself */
+		static const char *const own[] = {"Request", "Error", "EnableSessionSSL", NULL};
+		size_t n = 0;
+
+		for (const char *const *k = own; *k; k++)
+			r->lkd_keys[n++] = *k;
+		for (const char *const *k = r->o.lockdown_keys; *k; k++) {
+			size_t i = 0;
+			while (i < n && strcmp(r->lkd_keys[i], *k) != 0)
+				i++;
+			if (i < n)
+				continue;
+			if (n == LKD_TOP_KEYS_MAX) {
+				n = 0; /* more than a view takes: whole dictionaries */
+				break;
+			}
+			r->lkd_keys[n++] = *k;
+		}
+		r->lkd_keys[n] = NULL;
+	}
 	r->fn = fn;
 	r->ud = ud;
 	return r;

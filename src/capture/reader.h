@@ -46,6 +46,8 @@
 
 #include <plist/plist.h>
 
+struct lkd_view;
+
 #include "src/base/lp_error.h"
 #include "src/capture/usbll.h"
 #include "usb/usb_desc.h"
@@ -194,6 +196,9 @@ struct cap_event {
 			size_t payload_len;
 		} mux;
 		plist_t msg; /* LOCKDOWN: borrowed for the event */
+		/* LOCKDOWN with opts.lockdown_keys: the view of those keys
+		 * (proto/lockdown_frame.h), borrowed for the event */
+		const struct lkd_view *view;
 		struct {
 			plist_t msg;	     /* borrowed for the event */
 			const char *answers; /* daemon: the client request it answers
@@ -223,6 +228,11 @@ struct cap_reader_opts {
 	 * (lkd_plist_decode_top: root keys, types, scalar values; nested
 	 * containers and data empty), for consumers that read no deeper */
 	bool lockdown_top_only;
+	/* the root keys the consumer looks up in lockdown messages
+	 * (NULL-terminated, borrowed for the reader's life): CAP_EV_LOCKDOWN
+	 * then carries u.view, a view of those keys without a libplist
+	 * dictionary (lkd_framer_next_view), instead of u.msg. NULL: u.msg */
+	const char *const *lockdown_keys;
 };
 
 struct cap_reader;

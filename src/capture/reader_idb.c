@@ -163,6 +163,21 @@ static void scan_feed(struct rd_idb_scan *s, const uint8_t *p, size_t n)
 	while (n && !s->done) {
 		size_t k;
 
+		/* the usual block: its whole header here, neither SHB nor IDB */
+		if (!s->skip && !s->body && s->have == 0 && s->want == 8 && n >= 8 &&
+		    s->nblocks > 0 && s->nblocks < PCAPNG_SCAN_BLOCKS) {
+			uint32_t type = scan_u32(s, p), len = scan_u32(s, p + 4);
+
+			if (type != PCAPNG_SHB && type != PCAPNG_IDB && len >= 12 &&
+			    len <= PCAPNG_BLOCK_MAX && len % 4 == 0) {
+				s->nblocks++;
+				k = len <= n ? len : n;
+				s->skip = len - k;
+				p += k;
+				n -= k;
+				continue;
+			}
+		}
 		if (s->skip) {
 			k = s->skip < n ? (size_t)s->skip : n;
 			s->skip -= k;

@@ -28,6 +28,7 @@ struct rd_lkd {
 	unsigned unanswered;   /* host messages not yet answered (plaintext) */
 	char last_request[32]; /* Request of the last host message */
 	struct rd_tls_dir t[2];
+	struct lkd_view view[2]; /* with opts.lockdown_keys: the last message each way */
 };
 
 struct rd_conn {
@@ -80,6 +81,9 @@ struct rd_flow;
 
 struct cap_reader {
 	struct cap_reader_opts o;
+	/* the lockdown root keys viewed: the consumer's and the reader's own
+	 * (lkd_keys[0] NULL: no view, whole dictionaries) */
+	const char *lkd_keys[LKD_TOP_KEYS_MAX + 1];
 	cap_event_fn fn;
 	void *ud;
 	bool stop;

@@ -26,8 +26,10 @@ struct rd_lkd *rd_lkd_new(const struct cap_reader *r)
 		rd_lkd_free(l);
 		return NULL;
 	}
-	lkd_framer_top_only(l->fr[0], r->o.lockdown_top_only);
-	lkd_framer_top_only(l->fr[1], r->o.lockdown_top_only);
+	for (int d = 0; d < 2; d++) {
+		lkd_framer_top_only(l->fr[d], r->o.lockdown_top_only);
+		lkd_framer_top_keys(l->fr[d], r->lkd_keys);
+	}
 	return l;
 }
 
@@ -37,6 +39,8 @@ void rd_lkd_free(struct rd_lkd *l)
 		return;
 	lkd_framer_free(l->fr[0]);
 	lkd_framer_free(l->fr[1]);
+	lkd_view_release(&l->view[0]);
+	lkd_view_release(&l->view[1]);
 	free(l);
 }
 
@@ -85,19 +89,32 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 	}
 }
 
-/* A device reply that switches the connection to TLS. */
-static bool starts_tls(plist_t msg)
-{
-	const char *req = lkd_dict_str(msg, "Request");
+/* One message, whole (plist) or viewed. */
+struct rd_msg {
+	plist_t pl;
+	const struct lkd_view *v;
+};
 
-	return req && !strcmp(req, "StartSession") && !lkd_dict_str(msg, "Error") &&
-	       lkd_dict_bool(msg, "EnableSessionSSL", 0) != 0;
+static const char *msg_str(const struct rd_msg *m, const char *key)
+{
+	return m->v ? lkd_view_str(m->v, key) : lkd_dict_str(m->pl, key);
+}
+
+/* A device reply that switches the connection to TLS. */
+static bool starts_tls(const struct rd_msg *m)
+{
+	const char *req = msg_str(m, "Request");
+
+	return req && !strcmp(req, "StartSession") && !msg_str(m, "Error") &&
+	       (m->v ? lkd_view_bool(m->v, "EnableSessionSSL", 0)
+		     : lkd_dict_bool(m->pl, "EnableSessionSSL", 0)) != 0;
 }
 
 static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *buf,
 			size_t len)
 {
 	struct rd_lkd *l = c->lkd;
+	bool view = r->lkd_keys[0] != NULL;
 	int rc;
 
 	if (l->dead[dir])
@@ -106,9 +123,10 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 	for (;;) {
 		struct cap_event ev = {
 			.type = CAP_EV_LOCKDOWN, .conn = &c->pub, .usb = c->pub.usb, .dir = dir};
-		plist_t msg = NULL;
+		struct rd_msg m = {NULL, view ? &l->view[dir] : NULL};
 		if (rc == 0)
-			rc = lkd_framer_next(l->fr[dir], &msg, NULL, NULL);
+			rc = view ? lkd_framer_next_view(l->fr[dir], &l->view[dir])
+				  : lkd_framer_next(l->fr[dir], &m.pl, NULL, NULL);
 		if (rc == LP_EAGAIN)
 			return;
 		if (rc == LP_EPLIST) {
@@ -126,21 +144,27 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 			l->dead[dir] = true;
 			return;
 		}
-		if (plist_get_node_type(msg) == PLIST_DICT) {
-			const char *req = lkd_dict_str(msg, "Request");
+		if (view || plist_get_node_type(m.pl) == PLIST_DICT) {
+			const char *req = msg_str(&m, "Request");
 			if (dir == 0) {
+				const char *q = req ? req : "?";
+				size_t n = strnlen(q, sizeof(l->last_request) - 1);
+
 				l->unanswered++;
-				snprintf(l->last_request, sizeof(l->last_request), "%s",
-					 req ? req : "?");
+				memcpy(l->last_request, q, n); /* snprintf() cost 2 % */
+				l->last_request[n] = '\0';
 			} else if (l->unanswered) {
 				l->unanswered--;
 			}
-			ev.u.msg = msg;
+			if (view)
+				ev.u.view = m.v;
+			else
+				ev.u.msg = m.pl;
 			rd_emit(r, &ev);
-			if (dir == 1 && starts_tls(msg))
+			if (dir == 1 && starts_tls(&m))
 				l->ssl_expected = true;
 		}
-		plist_free(msg);
+		plist_free(m.pl);
 		if (!c->lkd)
 			return; /* the consumer's handler cannot close it, but be safe */
 	}

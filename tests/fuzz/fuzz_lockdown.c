@@ -44,8 +44,71 @@ static void use_message(plist_t m)
 	}
 }
 
+/* The view's contract (lockdown_frame.h): through a framer, the same
+ * success and, at each of its keys, the same presence, type and scalar value
+ * as lkd_plist_decode_top's dictionary. */
+static void view_vs_top(const uint8_t *b, size_t n, plist_t top, int rt)
+{
+	static const char *const keys[] = {
+		"Request",	    "Error", "Key", "Value", "Port", "Type", "Label", "Flag",
+		"EnableSessionSSL", NULL};
+	struct lkd_view v = {0};
+	struct lkd_framer *f;
+	uint8_t *wire;
+	int rv;
+
+	if (n > LKD_MAX_MESSAGE || !(wire = malloc(n + 4)) || !(f = lkd_framer_new())) {
+		if (n <= LKD_MAX_MESSAGE)
+			free(wire);
+		return;
+	}
+	wire[0] = (uint8_t)(n >> 24);
+	wire[1] = (uint8_t)(n >> 16);
+	wire[2] = (uint8_t)(n >> 8);
+	wire[3] = (uint8_t)n;
+	memcpy(wire + 4, b, n);
+	if (lkd_framer_top_keys(f, keys) || lkd_framer_feed(f, wire, n + 4))
+		abort();
+	rv = lkd_framer_next_view(f, &v);
+	/* the framer's own rule: the body must be a dictionary */
+	if (rt == 0 && plist_get_node_type(top) != PLIST_DICT)
+		rt = LP_EPLIST;
+	if ((rv == 0) != (rt == 0))
+		abort();
+	for (size_t i = 0; rv == 0 && keys[i]; i++) {
+		plist_t w = plist_dict_get_item(top, keys[i]);
+		const char *s = lkd_view_str(&v, keys[i]);
+
+		if (!w) {
+			if (s || lkd_view_bool(&v, keys[i], 2) != 2 ||
+			    lkd_view_uint(&v, keys[i], 7) != 7)
+				abort();
+		} else if (plist_get_node_type(w) == PLIST_STRING) {
+			if (!s || strcmp(s, plist_get_string_ptr(w, NULL)) != 0)
+				abort();
+		} else if (plist_get_node_type(w) == PLIST_BOOLEAN) {
+			uint8_t a = 0;
+
+			plist_get_bool_val(w, &a);
+			if (lkd_view_bool(&v, keys[i], 2) != (a != 0))
+				abort();
+		} else if (plist_get_node_type(w) == PLIST_UINT) {
+			uint64_t a = 0;
+
+			plist_get_uint_val(w, &a);
+			if (lkd_view_uint(&v, keys[i], a + 1) != a)
+				abort();
+		} else if (s || lkd_view_bool(&v, keys[i], 2) != 2) {
+			abort();
+		}
+	}
+	lkd_view_release(&v);
+	lkd_framer_free(f);
+	free(wire);
+}
+
 /* lkd_plist_decode_top's contract (lockdown_frame.h) against the full
- * decoder on the same body. */
+ * decoder on the same body; and the view's against it. */
 static void top_vs_full(const uint8_t *b, size_t n)
 {
 	plist_t full = NULL, top = NULL;
@@ -100,6 +163,7 @@ static void top_vs_full(const uint8_t *b, size_t n)
 			free(it);
 		}
 	}
+	view_vs_top(b, n, top, rt);
 	plist_free(full);
 	plist_free(top);
 }

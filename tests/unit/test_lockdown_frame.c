@@ -341,6 +341,50 @@ static void test_top_view(void **state)
 	free(wire);
 }
 
+/* The view: the framer's keys only, the same values as the top-level
+ * dictionary, whether the body was read directly or by libplist (an
+ * entity); a view is reused from message to message. */
+static void test_view(void **state)
+{
+	static const char *const keys[] = {"Request", "Error", "Port", "Flag", "Missing", NULL};
+	plist_t d = sample_msg();
+	struct lkd_framer *f = lkd_framer_new();
+	struct lkd_view v = {0};
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(lkd_framer_top_keys(f, keys), 0);
+	plist_dict_set_item(d, "Port", plist_new_uint(49152));
+	for (int entity = 0; entity < 2; entity++) {
+		plist_dict_set_item(d, "Error",
+				    plist_new_string(entity ? "A & B" : "InvalidHostID"));
+		assert_int_equal(lkd_frame_encode(d, &wire, &len), 0);
+		assert_int_equal(lkd_framer_feed(f, wire, len), 0);
+		assert_int_equal(lkd_framer_next_view(f, &v), 0);
+		assert_int_equal(v.n, 4);
+		assert_true((v.pl != NULL) == (entity == 1)); /* libplist read it */
+		assert_string_equal(lkd_view_str(&v, "Request"), "QueryType");
+		assert_string_equal(lkd_view_str(&v, "Error"), entity ? "A & B" : "InvalidHostID");
+		assert_int_equal(lkd_view_uint(&v, "Port", 0), 49152);
+		assert_null(lkd_view_str(&v, "Port")); /* another type */
+		assert_int_equal(lkd_view_bool(&v, "Flag", 0), 1);
+		assert_null(lkd_view_str(&v, "Label")); /* not a key of the view */
+		assert_int_equal(lkd_view_uint(&v, "Missing", 7), 7);
+		assert_int_equal(lkd_framer_next_view(f, &v), LP_EAGAIN);
+		assert_int_equal(v.n, 0);
+		free(wire);
+	}
+	static const char *const many[LKD_TOP_KEYS_MAX + 2] = {"a", "b", "c", "d", "e", "f",
+							       "g", "h", "i", "j", "k", "l",
+							       "m", "n", "o", "p", "q"};
+	assert_int_equal(lkd_framer_top_keys(f, many), LP_EINVAL);
+	lkd_view_release(&v);
+	lkd_framer_free(f);
+	plist_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_control_bytes_sanitized),
 		cmocka_unit_test(test_stop_at_frame_boundary),
 		cmocka_unit_test(test_top_view),
+		cmocka_unit_test(test_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
