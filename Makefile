@@ -26,8 +26,13 @@ LP_CFLAGS += -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototype
 	-Wpointer-arith -Wvla -Wundef -Wno-missing-field-initializers
 endif
 ifneq ($(SANITIZE),)
-LP_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+# every finding stops the program: UBSan otherwise prints and carries on (a run
+# still exits 0), and ASan exits 1, which the tests cannot tell from a verdict's
+# exit 1; aborting (rc 134) fails every test that checks an exit code
+LP_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LP_LDFLAGS += -fsanitize=$(SANITIZE)
+export ASAN_OPTIONS ?= abort_on_error=1
+export UBSAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:print_stacktrace=1
 endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
