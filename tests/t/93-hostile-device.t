@@ -13,7 +13,7 @@
 
 # a healthy run peaks near 10 MB; under AddressSanitizer (make check
 # SANITIZE=address) shadow memory and quarantine multiply that
-if ldd "$LP" 2>/dev/null | grep -q libasan; then
+if lp_asan; then
 	RSS_MAX_KB=${RSS_MAX_KB:-524288}
 else
 	RSS_MAX_KB=${RSS_MAX_KB:-65536}

@@ -66,3 +66,6 @@ wait_for() {
 }
 # file_over FILE BYTES: FILE exists and holds more than BYTES
 file_over() { [ -e "$1" ] && [ "$(stat -c %s "$1")" -gt "$2" ]; }
+# lp_asan: the linkprobe under test is built with AddressSanitizer (make
+# SANITIZE=address: libasan linked in; clang: the runtime linked statically)
+lp_asan() { grep -q __asan_init "$LP" 2>/dev/null; }
