@@ -115,6 +115,30 @@ fuzz-replay: $(FUZZ_BIN)
 	  echo "fuzz-replay $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs"; \
 	  $$f -runs=0 tests/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { cat $(B)/fuzz/$$n.log; exit 1; }; done
 
+# --- a sanitized subset for CI: make check-asan ------------------------------
+# The whole make check SANITIZE=address,undefined does not fit CI's time (see
+# README, Tests). This part does: the unit tests and linkprobe are linked
+# against the fuzz library, already built with ASan+UBSan for the corpus replay
+# (nothing is compiled twice), then the unit tests and the hostile-input CLI
+# tests run with them; any sanitizer finding aborts the program (rc 134).
+ASAN_B := $(B)/asan
+ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(ASAN_B)/%)
+ASAN_TAP ?= tests/t/61-analyze-hostile.t tests/t/90-hostile-files.t tests/t/91-hostile-outputs.t \
+	tests/t/93-hostile-device.t
+ASAN_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=1} \
+	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1}
+$(ASAN_B)/test_%: tests/unit/test_%.c $(FUZZ_LIB)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) \
+	  $(shell $(PKG_CONFIG) --libs cmocka) -lm -pthread
+$(ASAN_B)/linkprobe: src/cli/main.c $(FUZZ_LIB)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lm -pthread
+check-asan: bootstrap
+	@$(MAKE) --no-print-directory -j2 $(ASAN_UNIT_BIN) $(ASAN_B)/linkprobe
+	@rc=0; for t in $(ASAN_UNIT_BIN); do $(ASAN_ENV) $$t || rc=1; done; exit $$rc
+	$(ASAN_ENV) LP=$(CURDIR)/$(ASAN_B)/linkprobe prove -v --timer $(ASAN_TAP)
+
 # --- checks -------------------------------------------------------------------
 bootstrap:
 	@tools/bootstrap.sh
@@ -260,6 +284,6 @@ clean:
 	rm -rf $(B) linkprobe
 
 
-.PHONY: check-format lab all check unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
+.PHONY: check-format lab all check check-asan unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
 
--include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d
+-include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(ASAN_UNIT_BIN:=.d) $(ASAN_B)/linkprobe.d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d
