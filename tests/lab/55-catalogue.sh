@@ -6,13 +6,13 @@
 #     TRUSTED and the cable test GOOD, at odd sizes and at a multiple of the
 #     packet size (then each piece ends with a ZLP);
 #  2. a slow host: --timeout counts from the first Pair, not from before key
-#     generation;
+#     generation; keys the phone refuses (GetProhibited) are named;
 #  3. the phone unplugged (the UDC unbound) at many points while the Trust
 #     dialog is up: the kernel ends the transfers in flight with an error
 #     status before it removes the device; linkprobe must say DISCONNECTED
 #     every time, never USB_ERROR ("try another cable").
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 9
+plan 10
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 PAIRDIR=$LAB_STATE/lp-pair-55
@@ -27,6 +27,7 @@ up() {
 	wait_dev 10
 }
 fresh() { rm -rf "$PAIRDIR"; mkdir -p "$PAIRDIR"; }
+refused() { [ "$(jq -r '.device.refused_keys | sort | join(",")' "$LAB_OUT/linkprobe-$1.json" 2>/dev/null)" = "$2" ]; }
 
 for n in 333 4096; do
 	export LP_GADGET_INSPLIT=$n
@@ -47,13 +48,19 @@ unset LP_GADGET_INSPLIT
 # window is the Trust dialog's, counted from the first Pair: the gadget's
 # user taps Trust 2 s into it, so this pairs (counted from the start it
 # would be TRUST_PENDING before the dialog ever showed)
+# The same phone refuses two GetValue keys (GetProhibited): they are named
+# in the device-info stage and the JSON, and the run carries on.
+export LP_GADGET_PROHIBIT=ProductVersion+DeviceName
 if up healthy; then
 	fresh
 	LINKPROBE_TEST_SLOW_KEYGEN_MS=8000 lp slow-host trust --pair --timeout 4 --pair-dir "$PAIRDIR"
 	check "slow host, --timeout 4: the dialog's whole window, TRUSTED" is slow-host TRUSTED
+	check "GetProhibited keys named in device.refused_keys" refused slow-host DeviceName,ProductVersion
 else
 	fail "slow host: gadget up"
+	fail "GetProhibited: gadget up"
 fi
+unset LP_GADGET_PROHIBIT
 
 # unplug DELAY: trust --pair on never-answers, the UDC unbound DELAY s after
 # linkprobe printed that the dialog is showing (builtins only while timing:

@@ -7,7 +7,7 @@
 # tests/t/93-hostile-device.t gets in-process, exit 1, within its timeout, in
 # bounded memory, printing nothing of the device's raw.
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 21
+plan 22
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 PAIRDIR=$LAB_STATE/lp-pair-hostile
@@ -76,6 +76,10 @@ for mv in mux-long:PROTOCOL_ERROR stall:USB_ERROR in-flood:PROTOCOL_ERROR \
 	check "$m: ended by itself (no hang), max RSS < $RSS_MAX_KB kB" bounded "$m" 115
 	check "$m: nothing raw from the device on the terminal" clean "$m"
 done
+
+# the lying length is named in the evidence, not just "protocol error"
+check "mux-long: the evidence names the length over the cap" \
+	grep -q "^verdict: PROTOCOL_ERROR .*broke usbmux framing: length field" "$LAB_OUT/hostile-mux-long.out"
 
 # DeviceName full of terminal controls: pairs, and prints none of them raw
 if hostile name-escape; then

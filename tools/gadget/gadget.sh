@@ -51,7 +51,8 @@
 # LP_GADGET_UDC (controller; default the first in /sys/class/udc),
 # LP_GADGET_STATE (simdev key + pairings file, kept across `up`s),
 # LP_GADGET_VERBOSE (non-empty: lp_gadget -v), LP_GADGET_INSPLIT (N: usbmux IN
-# packets in transfers of N bytes, lp_gadget --insplit).
+# packets in transfers of N bytes, lp_gadget --insplit), LP_GADGET_PROHIBIT
+# (KEY+KEY: GetValue answers GetProhibited for them, lp_gadget --prohibit).
 set -eu
 
 CFS=/sys/kernel/config/usb_gadget
@@ -104,6 +105,7 @@ start_ffs() {
 		set -- "$@" --udc-attr "$G/UDC"
 		[ -n "${LP_GADGET_STATE:-}" ] && set -- "$@" --state "$LP_GADGET_STATE"
 		[ -n "${LP_GADGET_INSPLIT:-}" ] && set -- "$@" --insplit "$LP_GADGET_INSPLIT"
+		[ -n "${LP_GADGET_PROHIBIT:-}" ] && set -- "$@" --prohibit "$LP_GADGET_PROHIBIT"
 		[ -n "${LP_GADGET_VERBOSE:-}" ] && set -- "$@" -v
 	fi
 	"$BIN" "$@" >>"$LOGDIR/lp_gadget-$name.log" 2>&1 &

@@ -6,6 +6,7 @@
  *   lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]
  *             [--udid UDID] [--model simdev|echo] [--ready FILE]
  *             [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE] [--insplit N]
+ *             [--prohibit KEY[+KEY...]]
  *             [-v]
  *
  * configfs builds the device and configuration descriptors (tools/gadget/
@@ -87,6 +88,7 @@ static void usage(FILE *f)
 		"usage: lp_gadget --ffs DIR [--iface usbmux|ptp|ethernet|audio|dfu|recovery] [--profile NAME]\n"
 		"                 [--udid UDID] [--model simdev|echo] [--ready FILE]\n"
 		"                 [--udc-attr CONFIGFS_UDC_FILE] [--state FILE] [--hostile MODE]\n"
+		"                 [--prohibit KEY[+KEY...]]\n"
 		"                 [--insplit N] [-v]\n");
 }
 
@@ -111,12 +113,17 @@ static void simdev_free_cb(void *m)
 /* --insplit N: usbmux IN packets in writes of N bytes, each ending the
  * host's transfer (a device that cuts its packets across transfers) */
 static size_t lpg_insplit;
+/* --prohibit KEYS: GetValue answers GetProhibited for these ('+'-separated) */
+static const char *lpg_prohibit;
 
 static int lpg_make_simdev(struct lpg *g, const char *profile, const char *udid, const char *state,
 			   const char *hostile)
 {
-	struct simdev_opts o = {
-		.udid = udid, .state_path = state, .hostile = hostile, .in_split = lpg_insplit};
+	struct simdev_opts o = {.udid = udid,
+				.state_path = state,
+				.hostile = hostile,
+				.in_split = lpg_insplit,
+				.prohibit = lpg_prohibit};
 	struct tr_sim_link link;
 	struct lp_errinfo e = {0};
 	struct simdev *s;
@@ -170,6 +177,7 @@ int main(int argc, char **argv)
 		{"udc-attr", required_argument, NULL, 'U'},
 		{"state", required_argument, NULL, 's'},
 		{"hostile", required_argument, NULL, 'H'},
+		{"prohibit", required_argument, NULL, 'P'},
 		{"insplit", required_argument, NULL, 'I'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -213,6 +221,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			hostile = optarg;
+			break;
+		case 'P':
+			lpg_prohibit = optarg;
 			break;
 		case 'I': {
 			char *end;
