@@ -202,12 +202,12 @@ int cmd_list(struct lp_app *app)
 		json_object_array_add(jdevs, jd);
 		{
 			char sp[48], where[80] = "";
-			unsigned hubs = diag_hubs(d->port_path);
+			bool hubs = diag_hubs(d->port_path) > 0;
 
 			if (d->port_path[0])
-				snprintf(where, sizeof(where), " (port %s)%s", d->port_path,
-					 hubs ? (hubs == 1 ? " through 1 hub" : " through hubs")
-					      : "");
+				snprintf(where, sizeof(where), " (port %s)%s%s", d->port_path,
+					 hubs ? " " : "",
+					 hubs ? diag_hubs_phrase(d->port_path) : "");
 			diag_end(&r, s, DIAG_ST_OK,
 				 "bus %u address %u%s: %04x:%04x %s %s, %s mode, %s%s, UDID %s, "
 				 "configs [%s], usbmux %s%s",

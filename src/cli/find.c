@@ -163,12 +163,10 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 	}
 	{
 		char sp[48], via[96] = "";
-		unsigned hubs = diag_hubs(info->port_path);
 
 		if (info->port_path[0])
 			snprintf(via, sizeof(via), ", port path %s (%s)", info->port_path,
-				 hubs ? (hubs == 1 ? "through 1 hub" : "through hubs")
-				      : "directly on a root port");
+				 diag_hubs_phrase(info->port_path));
 		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s", info->vid,
 			 info->pid, info->bus, info->addr,
 			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via);

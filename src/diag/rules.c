@@ -416,6 +416,13 @@ unsigned diag_hubs(const char *port_path)
 	return n;
 }
 
+const char *diag_hubs_phrase(const char *port_path)
+{
+	unsigned n = diag_hubs(port_path);
+
+	return n == 0 ? "directly on a root port" : n == 1 ? "through 1 hub" : "through hubs";
+}
+
 void diag_note_hubs(struct diag_report *r, const char *port_path)
 {
 	unsigned n = diag_hubs(port_path);

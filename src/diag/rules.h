@@ -198,6 +198,9 @@ enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f);
 /* Hubs between the device and the root port, from a port path ("1-2.3":
  * root port 2, then port 3 of a hub: 1 hub; "" unknown: 0). */
 unsigned diag_hubs(const char *port_path);
+/* Where the port path puts the device, for a sentence: "directly on a root
+ * port", "through 1 hub", "through hubs". */
+const char *diag_hubs_phrase(const char *port_path);
 /* A link verdict (FLAKY, DEGRADED, USB_ERROR, DISCONNECTED) on a device
  * plugged in through a hub: the remedy adds "plug it straight into the
  * computer" with the port path. No-op otherwise. */

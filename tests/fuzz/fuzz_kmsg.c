@@ -3,7 +3,7 @@
  * and the USB matchers), and each line through usbk_parse_line: a record
  * that parses must point inside its line; what is kept must be terminated
  * and free of control characters.
- * Also runs under gcc with a main() when built with -DFUZZ_KMSG_MAIN. */
+ * Also builds standalone: -DFUZZ_MAIN (tests/fuzz/fuzz_main.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,20 +41,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_KMSG_MAIN
-#include <stdio.h>
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *fp = fopen(argv[i], "rb");
-		static uint8_t buf[1 << 20];
-		size_t n;
-		if (!fp)
-			return 1;
-		n = fread(buf, 1, sizeof(buf), fp);
-		fclose(fp);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
-#endif
+#include "tests/fuzz/fuzz_main.h"
