@@ -213,61 +213,85 @@ static inline uint64_t rd64(struct lp_rd *r, bool be)
 static inline __attribute__((always_inline)) int
 decode(const uint8_t *buf, size_t len, int linktype, bool be, struct cap_usbmon_rec *out)
 {
-	struct cap_usbmon_rec r;
 	struct lp_rd rd, h;
-	const uint8_t *p;
-	size_t avail;
+	const uint8_t *p, *data;
+	bool legacy = linktype == CAP_LINKTYPE_USB_LINUX;
+	uint64_t id, ts_sec;
+	uint8_t type, xfer_type, epnum, devnum, flag_setup, flag_data, setup[8];
+	uint16_t busnum;
+	uint32_t ts_usec, status, len_urb, len_cap, interval = 0, start_frame = 0, xfer_flags = 0,
+						    ndesc = 0;
+	size_t avail, data_len;
 
-	memset(&r, 0, sizeof(r));
-	r.legacy = linktype == CAP_LINKTYPE_USB_LINUX;
 	lp_rd_init(&rd, buf, len);
 	/* the header through cursors of a constant length: the compiler folds
 	 * their checks (each field was checked against the record) */
 	if (!(p = lp_rd_ptr(&rd, CAP_USBMON_HDR_LEN_LEGACY)))
 		return LP_ETRUNC;
 	lp_rd_init(&h, p, CAP_USBMON_HDR_LEN_LEGACY);
-	r.id = rd64(&h, be);
-	r.type = lp_rd_u8(&h);
-	r.xfer_type = lp_rd_u8(&h);
-	r.epnum = lp_rd_u8(&h);
-	r.devnum = lp_rd_u8(&h);
-	r.busnum = rd16(&h, be);
-	r.flag_setup = lp_rd_u8(&h);
-	r.flag_data = lp_rd_u8(&h);
-	r.ts_sec = (int64_t)rd64(&h, be);
-	r.ts_usec = (int32_t)rd32(&h, be);
-	r.status = (int32_t)rd32(&h, be);
-	r.len_urb = rd32(&h, be);
-	r.len_cap = rd32(&h, be);
-	lp_rd_bytes(&h, r.setup, 8);
-	if (!r.legacy) {
+	id = rd64(&h, be);
+	type = lp_rd_u8(&h);
+	xfer_type = lp_rd_u8(&h);
+	epnum = lp_rd_u8(&h);
+	devnum = lp_rd_u8(&h);
+	busnum = rd16(&h, be);
+	flag_setup = lp_rd_u8(&h);
+	flag_data = lp_rd_u8(&h);
+	ts_sec = rd64(&h, be);
+	ts_usec = rd32(&h, be);
+	status = rd32(&h, be);
+	len_urb = rd32(&h, be);
+	len_cap = rd32(&h, be);
+	lp_rd_bytes(&h, setup, 8);
+	if (!legacy) {
 		if (!(p = lp_rd_ptr(&rd, CAP_USBMON_HDR_LEN - CAP_USBMON_HDR_LEN_LEGACY)))
 			return LP_ETRUNC;
 		lp_rd_init(&h, p, CAP_USBMON_HDR_LEN - CAP_USBMON_HDR_LEN_LEGACY);
-		r.interval = (int32_t)rd32(&h, be);
-		r.start_frame = (int32_t)rd32(&h, be);
-		r.xfer_flags = rd32(&h, be);
-		r.ndesc = rd32(&h, be);
+		interval = rd32(&h, be);
+		start_frame = rd32(&h, be);
+		xfer_flags = rd32(&h, be);
+		ndesc = rd32(&h, be);
 	}
 	if (!lp_rd_ok(&h))
 		return LP_ETRUNC; /* not reached: the lengths above add up */
 
-	if (r.type != CAP_USBMON_SUBMIT && r.type != CAP_USBMON_COMPLETE &&
-	    r.type != CAP_USBMON_ERROR)
+	if (type != CAP_USBMON_SUBMIT && type != CAP_USBMON_COMPLETE && type != CAP_USBMON_ERROR)
 		return LP_EBADMSG;
-	if (r.xfer_type > 3)
+	if (xfer_type > 3)
 		return LP_EBADMSG;
-	if (r.ndesc > CAP_USBMON_NDESC_MAX)
+	if (ndesc > CAP_USBMON_NDESC_MAX)
 		return LP_EBADMSG;
 	/* ISO descriptors (16 bytes each) are counted in len_cap */
-	if ((uint64_t)r.ndesc * 16 > r.len_cap)
+	if ((uint64_t)ndesc * 16 > len_cap)
 		return LP_EBADMSG;
 
 	avail = lp_rd_left(&rd);
-	r.data_len = r.len_cap < avail ? r.len_cap : avail;
-	r.clipped = r.data_len < r.len_cap;
-	r.data = r.data_len ? lp_rd_ptr(&rd, r.data_len) : NULL;
-	*out = r;
+	data_len = len_cap < avail ? len_cap : avail;
+	data = data_len ? lp_rd_ptr(&rd, data_len) : NULL;
+	/* every field written in place: a struct zeroed and built on the
+	 * stack, then copied out, stalled on store forwarding */
+	out->id = id;
+	out->type = type;
+	out->xfer_type = xfer_type;
+	out->epnum = epnum;
+	out->devnum = devnum;
+	out->busnum = busnum;
+	out->flag_setup = flag_setup;
+	out->flag_data = flag_data;
+	out->ts_sec = (int64_t)ts_sec;
+	out->ts_usec = (int32_t)ts_usec;
+	out->status = (int32_t)status;
+	out->len_urb = len_urb;
+	out->len_cap = len_cap;
+	out->interval = (int32_t)interval;
+	out->start_frame = (int32_t)start_frame;
+	out->xfer_flags = xfer_flags;
+	out->ndesc = ndesc;
+	out->data = data;
+	out->data_len = data_len;
+	out->clipped = data_len < len_cap;
+	out->legacy = legacy;
+	memcpy(out->setup, setup, 8);
 	return 0;
 }
 

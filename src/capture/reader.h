@@ -60,7 +60,7 @@ struct lkd_view;
 #define CAP_RD_GAP_NS (5ull * 1000000000ull) /* a silence this long is a gap */
 #define CAP_RD_TLS_RECORD_MAX 18432u	     /* 2^14 + 2048: largest TLS ciphertext record */
 #define CAP_RD_MAX_FLOWS 64		     /* TCP flows tracked */
-#define CAP_RD_IOBUF (1u << 20)		     /* stdio buffer of the capture file */
+#define CAP_RD_IOBUF (256u << 10)	     /* stdio buffer of the capture file */
 #define CAP_RD_UMX_MSG_MAX (1u << 20)	     /* largest usbmuxd message followed */
 
 #define CAP_LINKTYPE_USBPCAP 249
@@ -119,7 +119,7 @@ struct cap_conn {
 
 enum cap_ev_type {
 	CAP_EV_INTERFACE,  /* a pcapng interface description: before the packets after it
-			    * (the file is read ahead, up to 1 MiB: maybe before some
+			    * (the file is read ahead, up to CAP_RD_IOBUF: maybe before some
 			    * packets ahead of it too) */
 	CAP_EV_GAP,	   /* gap_ns of silence before this packet (>= CAP_RD_GAP_NS) */
 	CAP_EV_ANOMALY,	   /* text: what is wrong with the input, "packet N: ..." */

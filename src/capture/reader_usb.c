@@ -382,6 +382,7 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 	struct rd_pending p;
 	bool in = x->ep & 0x80, skip = false;
 
+	rd_pend_prefetch(r, x);
 	if (!u)
 		return;
 	u->pub.last_t = x->t;

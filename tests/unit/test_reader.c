@@ -438,7 +438,8 @@ static void put_epb(FILE *f, uint32_t n, uint32_t caplen)
 
 /* The interface descriptions are read from the bytes on their way to
  * libpcap: one after 3 MB of packets is found (the file is read in pieces
- * of 1 MiB), and so is one more than a piece past a block libpcap refuses. */
+ * of CAP_RD_IOBUF), and so is one more than a piece past a block libpcap
+ * refuses. */
 static void test_interface_description_later(void **state)
 {
 	struct lp_errinfo e = {0};
