@@ -131,31 +131,31 @@ static const struct mux_cbs mux_no_cbs;
 
 int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_packet *out)
 {
-	struct mux_packet p;
 	struct lp_rd r;
+	uint32_t protocol, length, magic = 0, seq = 0, ack = 0;
+	uint16_t tx_seq = 0, rx_seq = 0, sport = 0, dport = 0, window = 0;
+	uint8_t flags = 0;
 	size_t hs;
 
-	memset(&p, 0, sizeof(p));
 	lp_rd_init(&r, buf, len);
-	p.protocol = lp_rd_be32(&r);
-	p.length = lp_rd_be32(&r);
+	protocol = lp_rd_be32(&r);
+	length = lp_rd_be32(&r);
 	if (!lp_rd_ok(&r))
 		return LP_ETRUNC;
-	hs = p.protocol == MUX_PROTO_VERSION ? MUX_V1_HDR : mux_hdr_size(hdr_version);
-	if (p.length < hs)
+	hs = protocol == MUX_PROTO_VERSION ? MUX_V1_HDR : mux_hdr_size(hdr_version);
+	if (length < hs)
 		return LP_EBADMSG;
-	if (p.length > len)
+	if (length > len)
 		return LP_ETRUNC;
 	/* from here on only the packet's own bytes */
-	lp_rd_init(&r, buf, p.length);
+	lp_rd_init(&r, buf, length);
 	lp_rd_skip(&r, 8);
 	if (hs == MUX_V2_HDR) {
-		p.v2 = true;
-		p.magic = lp_rd_be32(&r);
-		p.tx_seq = lp_rd_be16(&r);
-		p.rx_seq = lp_rd_be16(&r);
+		magic = lp_rd_be32(&r);
+		tx_seq = lp_rd_be16(&r);
+		rx_seq = lp_rd_be16(&r);
 	}
-	switch (p.protocol) {
+	switch (protocol) {
 	case MUX_PROTO_VERSION:
 	case MUX_PROTO_CONTROL:
 	case MUX_PROTO_SETUP:
@@ -166,13 +166,13 @@ int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_
 
 		if (lp_rd_left(&r) < MUX_TCP_HDR)
 			return LP_EBADMSG;
-		p.sport = lp_rd_be16(&r);
-		p.dport = lp_rd_be16(&r);
-		p.seq = lp_rd_be32(&r);
-		p.ack = lp_rd_be32(&r);
+		sport = lp_rd_be16(&r);
+		dport = lp_rd_be16(&r);
+		seq = lp_rd_be32(&r);
+		ack = lp_rd_be32(&r);
 		off = lp_rd_u8(&r);
-		p.flags = lp_rd_u8(&r);
-		p.window = lp_rd_be16(&r);
+		flags = lp_rd_u8(&r);
+		window = lp_rd_be16(&r);
 		lp_rd_skip(&r, 4); /* checksum, urgent: always 0, never checked */
 		doff = (size_t)(off >> 4) * 4;
 		if (doff < MUX_TCP_HDR || doff - MUX_TCP_HDR > lp_rd_left(&r))
@@ -185,9 +185,22 @@ int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_
 	}
 	if (!lp_rd_ok(&r))
 		return LP_ETRUNC;
-	p.payload_len = lp_rd_left(&r);
-	p.payload = p.payload_len ? buf + r.off : NULL;
-	*out = p;
+	/* every field written in place (a struct zeroed and built on the
+	 * stack, then copied out, stalled on store forwarding) */
+	out->protocol = protocol;
+	out->length = length;
+	out->v2 = hs == MUX_V2_HDR;
+	out->tx_seq = tx_seq;
+	out->rx_seq = rx_seq;
+	out->magic = magic;
+	out->sport = sport;
+	out->dport = dport;
+	out->seq = seq;
+	out->ack = ack;
+	out->flags = flags;
+	out->window = window;
+	out->payload_len = lp_rd_left(&r);
+	out->payload = out->payload_len ? buf + r.off : NULL;
 	return 0;
 }
 

@@ -5,21 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool lp_rd_bytes(struct lp_rd *r, void *dst, size_t n)
-{
-	const uint8_t *p = lp_rd_ptr(r, n);
-	if (!p)
-		return false;
-	if (n)
-		memcpy(dst, p, n);
-	return true;
-}
-
-bool lp_rd_skip(struct lp_rd *r, size_t n)
-{
-	return lp_rd_ptr(r, n) != NULL;
-}
-
 struct lp_rd lp_rd_sub(struct lp_rd *r, size_t n)
 {
 	struct lp_rd c;

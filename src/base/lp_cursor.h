@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "src/base/lp_error.h"
 
@@ -106,9 +107,22 @@ static inline uint64_t lp_rd_le64(struct lp_rd *r)
 	uint64_t lo = lp_rd_le32(r);
 	return lo | (uint64_t)lp_rd_le32(r) << 32;
 }
+
 /* Copy n bytes to dst (dst untouched on failure). */
-bool lp_rd_bytes(struct lp_rd *r, void *dst, size_t n);
-bool lp_rd_skip(struct lp_rd *r, size_t n);
+static inline bool lp_rd_bytes(struct lp_rd *r, void *dst, size_t n)
+{
+	const uint8_t *p = lp_rd_ptr(r, n);
+	if (!p)
+		return false;
+	if (n)
+		memcpy(dst, p, n);
+	return true;
+}
+
+static inline bool lp_rd_skip(struct lp_rd *r, size_t n)
+{
+	return lp_rd_ptr(r, n) != NULL;
+}
 /* A child cursor over the next n bytes; the parent advances past them. On
  * overrun both parent and child carry LP_ETRUNC. */
 struct lp_rd lp_rd_sub(struct lp_rd *r, size_t n);

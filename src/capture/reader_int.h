@@ -125,9 +125,21 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 		      struct rd_urb *x);
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
-/* The table is hashed, its slots a cache miss each (5 % of analyzing a
- * lockdown-heavy capture): start loading u's home slot early. */
-void rd_pend_prefetch(const struct cap_reader *r, const struct rd_urb *u);
+/* The table's slot for an URB (hashed, probed from there). */
+static inline size_t rd_pend_home(uint64_t id, uint16_t bus, uint8_t addr)
+{
+	uint64_t h = id ^ ((uint64_t)bus << 48) ^ ((uint64_t)addr << 56);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)(h % CAP_RD_PENDING);
+}
+/* The slots are a cache miss each (5 % of analyzing a lockdown-heavy
+ * capture): start loading u's home slot early. */
+static inline void rd_pend_prefetch(const struct cap_reader *r, const struct rd_urb *u)
+{
+	__builtin_prefetch(&r->pend[rd_pend_home(u->id, u->bus, u->addr)]);
+}
 
 /* reader_idb.c: pcapng IDB descriptions -> CAP_EV_INTERFACE, as the bytes
  * pass. rd_idb_stream(): a stream reading f (adopted: fclose() of the stream

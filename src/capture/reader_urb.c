@@ -65,20 +65,11 @@ static int32_t usbd_to_linux(uint32_t s)
 
 /* --- pending URBs (hash on id, bounded probing) --------------------------- */
 
-static size_t pend_home(uint64_t id, uint16_t bus, uint8_t addr)
-{
-	uint64_t h = id ^ ((uint64_t)bus << 48) ^ ((uint64_t)addr << 56);
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (size_t)(h % CAP_RD_PENDING);
-}
-
 #define PEND_PROBE 64
 
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u)
 {
-	size_t h = pend_home(u->id, u->bus, u->addr), slot = h;
+	size_t h = rd_pend_home(u->id, u->bus, u->addr), slot = h;
 	struct rd_pending *p;
 
 	for (size_t i = 0; i < PEND_PROBE; i++) {
@@ -105,14 +96,9 @@ void rd_pend_put(struct cap_reader *r, const struct rd_urb *u)
 		p->len = UINT32_MAX;
 }
 
-void rd_pend_prefetch(const struct cap_reader *r, const struct rd_urb *u)
-{
-	__builtin_prefetch(&r->pend[pend_home(u->id, u->bus, u->addr)]);
-}
-
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out)
 {
-	size_t h = pend_home(u->id, u->bus, u->addr);
+	size_t h = rd_pend_home(u->id, u->bus, u->addr);
 
 	for (size_t i = 0; i < PEND_PROBE; i++) {
 		struct rd_pending *p = &r->pend[(h + i) % CAP_RD_PENDING];
