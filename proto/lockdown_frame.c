@@ -174,28 +174,47 @@ int lkd_framer_feed_one(struct lkd_framer *f, const uint8_t *buf, size_t len, si
 	return feed(f, buf, len, true, used);
 }
 
+/* The next whole frame: its body at *p (borrowed until the next feed) and
+ * *body bytes long, consumed. f->dead, or LP_EAGAIN when none is whole. */
+static int take_frame(struct lkd_framer *f, const uint8_t **p, uint32_t *body)
+{
+	if (f->dead)
+		return f->dead;
+	if (f->scan == f->head)
+		return LP_EAGAIN;
+	*body = prefix_at(f, f->head);
+	*p = f->buf + f->head + LKD_PREFIX;
+	f->head += LKD_PREFIX + (size_t)*body;
+	return 0;
+}
+
+/* A frame's body as a dictionary (top-level view only with `top`): else
+ * LP_EPLIST, nothing returned. */
+static int decode_dict(const uint8_t *p, uint32_t body, int top, plist_t *out)
+{
+	int r = top ? lkd_plist_decode_top(p, body, out) : lkd_plist_decode(p, body, out);
+
+	if (r == 0 && plist_get_node_type(*out) != PLIST_DICT) {
+		plist_free(*out);
+		*out = NULL;
+		r = LP_EPLIST;
+	}
+	return r;
+}
+
 int lkd_framer_next(struct lkd_framer *f, plist_t *out, uint8_t **raw, size_t *raw_len)
 {
-	uint32_t body;
-	const uint8_t *p;
+	uint32_t body = 0;
+	const uint8_t *p = NULL;
 	plist_t pl = NULL;
 	uint8_t *copy = NULL;
 	int r;
 
 	if (!f || !out)
 		return LP_EINVAL;
-	if (f->dead)
-		return f->dead;
-	if (f->scan == f->head)
-		return LP_EAGAIN;
-	body = prefix_at(f, f->head);
-	p = f->buf + f->head + LKD_PREFIX;
-	f->head += LKD_PREFIX + (size_t)body;
-	r = f->top_only ? lkd_plist_decode_top(p, body, &pl) : lkd_plist_decode(p, body, &pl);
-	if (r == 0 && plist_get_node_type(pl) != PLIST_DICT) {
-		plist_free(pl);
-		r = LP_EPLIST;
-	}
+	r = take_frame(f, &p, &body);
+	if (r == 0)
+		r = decode_dict(p, body, f->top_only, &pl);
 	if (r == 0 && raw) {
 		copy = malloc(body ? body : 1);
 		if (!copy) {
@@ -764,31 +783,23 @@ static void view_from_plist(struct lkd_view *v, const struct lkd_keyset *ks, pli
 int lkd_framer_next_view(struct lkd_framer *f, struct lkd_view *v)
 {
 	struct top_out o = {0};
-	const uint8_t *p;
-	uint32_t body;
+	const uint8_t *p = NULL;
+	uint32_t body = 0;
 	plist_t pl = NULL;
 	int r;
 
 	if (!f || !v)
 		return LP_EINVAL;
 	lkd_view_clear(v);
-	if (f->dead)
-		return f->dead;
-	if (f->scan == f->head)
-		return LP_EAGAIN;
-	body = prefix_at(f, f->head);
-	p = f->buf + f->head + LKD_PREFIX;
-	f->head += LKD_PREFIX + (size_t)body;
+	r = take_frame(f, &p, &body);
+	if (r)
+		return r;
 	o.v = v;
 	o.ks = &f->keys;
 	if (body && body <= LKD_MAX_MESSAGE && p[0] != 'b' && top_xml(p, body, &o))
 		return view_strings(v, &o);
 	v->n = 0;
-	r = lkd_plist_decode(p, body, &pl);
-	if (r == 0 && plist_get_node_type(pl) != PLIST_DICT) {
-		plist_free(pl);
-		r = LP_EPLIST;
-	}
+	r = decode_dict(p, body, 0, &pl);
 	if (r)
 		return r;
 	view_from_plist(v, &f->keys, pl);
