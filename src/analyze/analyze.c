@@ -94,7 +94,6 @@ int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r,
 		ro.usbmuxd_port = opts->usbmuxd_port;
 	/* the analyzer reads only these root keys of lockdown messages
 	 * (analyze_lkd.c) */
-	ro.lockdown_top_only = true;
 	ro.lockdown_keys = an_lkd_keys;
 	rd = a ? cap_reader_new(&ro, on_event, a) : NULL;
 	if (!rd) {

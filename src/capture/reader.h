@@ -224,10 +224,6 @@ typedef bool (*cap_event_fn)(void *ud, const struct cap_event *ev);
 
 struct cap_reader_opts {
 	int usbmuxd_port; /* TCP port of a relayed usbmuxd socket; 0 = detect by shape */
-	/* CAP_EV_LOCKDOWN messages as their top-level view only
-	 * (lkd_plist_decode_top: root keys, types, scalar values; nested
-	 * containers and data empty), for consumers that read no deeper */
-	bool lockdown_top_only;
 	/* the root keys the consumer looks up in lockdown messages
 	 * (NULL-terminated, borrowed for the reader's life): CAP_EV_LOCKDOWN
 	 * then carries u.view, a view of those keys without a libplist

@@ -26,10 +26,8 @@ struct rd_lkd *rd_lkd_new(const struct cap_reader *r)
 		rd_lkd_free(l);
 		return NULL;
 	}
-	for (int d = 0; d < 2; d++) {
-		lkd_framer_top_only(l->fr[d], r->o.lockdown_top_only);
+	for (int d = 0; d < 2; d++)
 		lkd_framer_top_keys(l->fr[d], r->lkd_keys);
-	}
 	return l;
 }
 
