@@ -87,27 +87,21 @@ $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(LP_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lm
 fuzz: $(FUZZ_BIN)
-# make fuzz-run FUZZ_TIME=S: every harness for S seconds (niced), new inputs in
-# build/fuzz-new/NAME, with its dictionary (tests/fuzz/dict) and a -max_len over
-# the caps it guards (64 KiB usbmux packet and PEM; 1 MiB pair record, pcapng
-# block and the plist harnesses; the 4 MiB lockdown message cap is left to the
-# unit tests: inputs that large make mutation crawl). FUZZ_ONLY="a b" picks
-# harnesses. Merge what they found into the committed corpora with
-# tools/fuzz-merge.sh.
-FUZZ_TIME ?= 0
+# make fuzz-run FUZZ_TIME=S: every harness for S seconds of wall time (niced),
+# make fuzz-campaign FUZZ_CPU=S: every harness until it has used S seconds of
+# CPU, FUZZ_JOBS at a time. Both through tools/fuzz-run.sh, which gives each
+# harness its dictionary (tests/fuzz/dict) and a -max_len over the caps it
+# guards, and writes new inputs to build/fuzz-new/NAME and a table of
+# executions, coverage and crashes. FUZZ_ONLY="a b" picks harnesses. Merge
+# what they found into the committed corpora with tools/fuzz-merge.sh.
+FUZZ_TIME ?= 60
+FUZZ_CPU ?= 1800
+FUZZ_JOBS ?= 1
 FUZZ_ONLY ?=
 fuzz-run: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; \
-	  if [ -n "$(FUZZ_ONLY)" ]; then case " $(FUZZ_ONLY) " in *" $$n "*) ;; *) continue ;; esac; fi; \
-	  case $$n in hostlink|mux|streams) d=usbmux ;; \
-	    usbmon|reader|analyze|replaydev|usbll|cap_tap|usb_desc|simdev) d=usbmon ;; *) d=plist ;; esac; \
-	  case $$n in lockdown|lkd_client|plist_depth|pair_record|reader|analyze|replaydev|redact) m=1200000 ;; \
-	    *) m=131072 ;; esac; \
-	  mkdir -p $(B)/fuzz-new/$$n; echo "fuzz-run $$n: $(FUZZ_TIME) s, -max_len=$$m, $$d.dict"; \
-	  nice $$f -max_total_time=$(FUZZ_TIME) -max_len=$$m -dict=tests/fuzz/dict/$$d.dict \
-	    -print_final_stats=1 $(B)/fuzz-new/$$n tests/fuzz/corpus/$$n \
-	    >$(B)/fuzz-new/$$n.log 2>&1 || { tail -40 $(B)/fuzz-new/$$n.log; exit 1; }; \
-	  grep -E '^stat::(number_of_executed_units|peak_rss)|DONE' $(B)/fuzz-new/$$n.log | tr '\n' ' '; echo; done
+	sh tools/fuzz-run.sh -t $(FUZZ_TIME) $(FUZZ_ONLY)
+fuzz-campaign: $(FUZZ_BIN)
+	sh tools/fuzz-run.sh -c $(FUZZ_CPU) -j $(FUZZ_JOBS) $(FUZZ_ONLY)
 
 # replay every committed corpus under ASan: the harness exits non-zero on a crash
 fuzz-replay: $(FUZZ_BIN)
@@ -284,6 +278,6 @@ clean:
 	rm -rf $(B) linkprobe
 
 
-.PHONY: check-format lab all check check-asan unit tap fuzz fuzz-run fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
+.PHONY: check-format lab all check check-asan unit tap fuzz fuzz-run fuzz-campaign fuzz-replay bootstrap check-layers demo bench install install-dirs uninstall deb deb-check clean
 
 -include $(LIB_OBJ:.o=.d) $(B)/src/cli/main.d $(FUZZ_OBJ:.o=.d) $(FAKE_USBMUXD).d $(USBLL_DUMP).d $(ASAN_UNIT_BIN:=.d) $(ASAN_B)/linkprobe.d $(BENCH_BIN:=.d) $(B)/bench/gen_capture.d

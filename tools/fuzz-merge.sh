@@ -1,12 +1,13 @@
 #!/bin/sh
-# fuzz-merge.sh [NAME...] - minimise what `make fuzz-run` found into the
+# fuzz-merge.sh [NAME...] - minimise what `make fuzz-run` or `make fuzz-campaign` found into the
 # committed corpora: for each harness, libFuzzer's -merge=1 picks, from
 # tests/fuzz/corpus/NAME and build/fuzz-new/NAME, a minimal set of inputs with
 # the same coverage; it replaces the fuzzer-made inputs (named by SHA-1) of the corpus;
 # named files (hand-made seeds, regression inputs) always stay.
 set -eu
 cd "$(dirname "$0")/.."
-names=${*:-$(ls build/fuzz-new 2>/dev/null | grep -v '\.log$' || true)}
+# by default every harness that has a build/fuzz-new/NAME directory
+names=${*:-$(find build/fuzz-new -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort)}
 for n in $names; do
 	bin=build/fuzz/fuzz_$n
 	[ -x "$bin" ] && [ -d "build/fuzz-new/$n" ] || { echo "fuzz-merge: skip $n"; continue; }
