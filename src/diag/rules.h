@@ -212,8 +212,11 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 
 /* What a link of `speed_mbps` moves in practice, in MB/s (10^6 bytes/s):
  * what real tools measure through usbmux, not the signalling rate - 480 Mb/s
- * ~40 MB/s, 12 Mb/s ~1 MB/s, 5/10/20 Gb/s ~400/800/1600 MB/s (assumed from
- * the 480 Mb/s ratio). 0 when the speed is unknown. */
+ * ~40 MB/s, 12 Mb/s ~1 MB/s. Above 480 Mb/s also ~40 MB/s: the device's
+ * usbmux/AFC stack stays near the USB 2.0 figure whatever the link speed (AFC
+ * 22-35 MB/s, an iPad Pro at 10 Gb/s ~35 MB/s: libimobiledevice#1126); a
+ * SuperSpeed link is judged by its negotiated speed (descriptors), not by
+ * its data rate. 0 when the speed is unknown. */
 double diag_practical_mbytes(double speed_mbps);
 
 /* Below this fraction of diag_practical_mbytes a link is DEGRADED. */

@@ -43,6 +43,20 @@ cable $T/h.txt healthy --throughput=1
 like "$(cat $T/h.txt)" "throughput +ok .*MB/s" "human output: the throughput stage line"
 like "$(cat $T/h.txt)" "throughput_write_mbps" "human output: the metrics"
 
+# --- a USB-C phone at 10 Gb/s: the device's usbmux moves about the USB 2.0
+# figure (a real iPad Pro at 10 Gb/s: ~35 MB/s), which is healthy, not DEGRADED.
+# The sim times SuperSpeed as high speed, so it moves what a real one does.
+pair usbc-superspeed
+cable $T/ss.json usbc-superspeed --throughput --json; rc=$?
+is "$(jget .verdict $T/ss.json)" GOOD "usbc-superspeed: ~40 MB/s at 10 Gb/s is GOOD"
+is "$rc" 0 "usbc-superspeed: exit 0"
+is "$(stage $T/ss.json status)" ok "usbc-superspeed: throughput stage ok"
+is "$(jget .metrics.throughput_practical_mbps $T/ss.json)" 40 "usbc-superspeed: judged against ~40 MB/s, not the link's signalling rate"
+is "$(jget .metrics.throughput_bytes $T/ss.json)" 40894464 "usbc-superspeed: default size 39 MiB (~1 s of what usbmux moves)"
+like "$(stage $T/ss.json detail)" "usbmux .*USB 2.0 figure whatever the link speed" \
+	"usbc-superspeed: the stage says the device's usbmux, not the link, sets the rate"
+w=$(jget .metrics.throughput_write_mbps $T/ss.json)
+ok $(num_lt "$w" 54; echo $?) "usbc-superspeed: write $w MB/s is of the real ~35 MB/s class, not GB/s"
 # --- full speed: the numbers show it; DEGRADED by the link speed ------------
 pair full-speed
 cable $T/f.json full-speed --throughput --json; rc=$?

@@ -465,6 +465,37 @@ static void test_tls_and_query_type(void **state)
 	assert_int_equal(f->r.verdict, DIAG_V_PROTOCOL_ERROR);
 }
 
+/* --throughput above 480 Mb/s: the phone's usbmux moves about the USB 2.0
+ * figure whatever the link speed (an iPad Pro at 10 Gb/s ~35 MB/s), so a real
+ * 30 MB/s is GOOD; a crawl is still DEGRADED. */
+static void test_throughput_superspeed(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_throughput_facts t = {.bytes = 40 << 20,
+					  .write_mbytes = 22,
+					  .read_mbytes = 32,
+					  .speed_mbps = 10000,
+					  .secs = 3};
+	struct diag_stage *s;
+
+	assert_true(diag_practical_mbytes(5000) == 40.0);
+	assert_true(diag_practical_mbytes(10000) == 40.0);
+	assert_true(diag_practical_mbytes(20000) == 40.0);
+	assert_true(diag_practical_mbytes(480) == 40.0);
+	diag_set_verdict(&f->r, DIAG_V_GOOD, "round trips fine"); /* as the cable rule leaves it */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_THROUGHPUT);
+	diag_rule_throughput(&f->r, s, &t);
+	assert_int_equal(s->status, DIAG_ST_OK);
+	assert_int_equal(f->r.verdict, DIAG_V_GOOD);
+	assert_non_null(strstr(s->detail, "USB 2.0 figure whatever the link speed"));
+	t.write_mbytes = 3;
+	s = diag_stage_begin(&f->r, DIAG_STAGE_THROUGHPUT);
+	diag_rule_throughput(&f->r, s, &t);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_DEGRADED);
+	assert_non_null(strstr(f->r.evidence, "under 25% of the ~40 MB/s"));
+}
+
 /* --- vocabulary and report ----------------------------------------------- */
 
 static void test_stage_names(void **state)
@@ -734,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locked_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_and_query_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_throughput_superspeed, setup, teardown),
 		cmocka_unit_test(test_stage_names),
 		cmocka_unit_test(test_verdict_table),
 		cmocka_unit_test_setup_teardown(test_report_json, setup, teardown),
