@@ -29,6 +29,10 @@ python3 $CONV sim-healthy-pair.pcapng "$tmp/cap/analyze-healthy-pair-usbpcap.pca
 python3 $CONV sim-denied.pcapng "$tmp/cap/analyze-denied-big-endian.pcap" --big-endian
 python3 $CONV sim-denied.pcapng "$tmp/second.pcap" --renumber 3.7 --shift 0.5
 python3 $CONV merge "$tmp/cap/analyze-two-devices.pcap" "$tmp/cap/analyze-healthy-pair.pcap" "$tmp/second.pcap"
+# captures that start mid-session: cut from the lab's usbmuxd capture
+editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-usbmuxd-usbmon.pcap" 363-100000
+editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-session-open.pcap" 480-530
+editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-no-version.pcap" 301-355 363-100000
 for s in trusted denied refused; do
 	python3 $RELAY "$tmp/cap/usbmuxd-relay-$s.pcap" --scenario $s
 done
@@ -98,4 +102,4 @@ done
 # every case passed: move the derived captures and the expected files in
 mv "$tmp"/cap/* .
 mv "$tmp"/exp/*.json expected/
-ls -l analyze-*.pcap usbmuxd-relay-*.pcap
+ls -l analyze-*.pcap usbmuxd-relay-*.pcap mid-*.pcap

@@ -129,6 +129,56 @@ static const struct mux_cbs mux_no_cbs;
  * Stateless decode
  */
 
+int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq)
+{
+	struct lp_rd r;
+	uint32_t protocol, length;
+	int ver;
+	size_t body;
+
+	lp_rd_init(&r, buf, len);
+	protocol = lp_rd_be32(&r);
+	length = lp_rd_be32(&r);
+	if (!lp_rd_ok(&r) || length != len)
+		return 0;
+	if (protocol == MUX_PROTO_VERSION)
+		return len == MUX_V1_HDR + 12 ? 1 : 0;
+	if (protocol == MUX_PROTO_SETUP	    ? from_device
+	    : protocol == MUX_PROTO_CONTROL ? !from_device
+					    : protocol != MUX_PROTO_TCP)
+		return 0;
+	if (len >= MUX_V2_HDR && lp_rd_be32(&r) == MUX_V2_MAGIC) {
+		uint16_t seq = lp_rd_be16(&r);
+		ver = 2;
+		if (tx_seq)
+			*tx_seq = seq;
+		lp_rd_skip(&r, 2); /* rx_seq */
+	} else {
+		ver = 1;
+		lp_rd_init(&r, buf + MUX_V1_HDR, len - MUX_V1_HDR);
+	}
+	body = lp_rd_left(&r);
+	switch (protocol) {
+	case MUX_PROTO_SETUP:
+		return ver == 2 && body == 1 ? 2 : 0;
+	case MUX_PROTO_CONTROL:
+		return body >= 1 ? ver : 0;
+	default: {
+		uint8_t off, flags;
+		if (body < MUX_TCP_HDR)
+			return 0;
+		lp_rd_skip(&r, 12); /* ports, seq, ack */
+		off = lp_rd_u8(&r);
+		flags = lp_rd_u8(&r);
+		if (!lp_rd_ok(&r) || off != 0x50 ||
+		    (flags & ~(MUX_TH_FIN | MUX_TH_SYN | MUX_TH_RST | MUX_TH_PSH | MUX_TH_ACK)) ||
+		    !flags)
+			return 0;
+		return ver;
+	}
+	}
+}
+
 int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_packet *out)
 {
 	struct lp_rd r;

@@ -91,6 +91,20 @@ struct mux_packet {
  * field smaller than the header, unknown protocol, bad TCP data offset). */
 int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_packet *out);
 
+/* Does one whole USB transfer hold exactly one whole usbmux packet, as a
+ * sender makes them (doc/protocol.md 2.10)? For recognising the bulk
+ * endpoints in a capture that holds neither descriptors nor the VERSION
+ * exchange. `from_device`: the protocols legal that way (host: VERSION,
+ * SETUP, TCP; device: VERSION, CONTROL, TCP). Checked: the length field
+ * equals `len`; VERSION has the 8-byte header and its 12-byte body; other
+ * packets the 16-byte header with 0xFEEDFACE at offset 8 (version 2) or the
+ * 8-byte header without it (version 1); SETUP is version 2 with one byte;
+ * TCP carries a 20-byte header with data offset 0x50 and only the flags
+ * FIN, SYN, RST, PSH, ACK. Returns the header version (1 or 2; 1 for
+ * VERSION), 0 when the bytes are not such a packet. *tx_seq (may be NULL)
+ * gets a version-2 header's tx_seq. */
+int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq);
+
 struct mux;
 
 struct mux_cbs {

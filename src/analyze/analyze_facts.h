@@ -90,7 +90,9 @@ struct an_dev {
 	/* usbmux */
 	struct an_span version;
 	uint32_t mux_major;
-	bool mux_seen; /* any mux packet */
+	bool mux_seen;	   /* any mux packet */
+	uint64_t mux_t0;   /* ... the first one's time */
+	bool mux_by_shape; /* endpoints recognised from the packets (no descriptors, no VERSION) */
 	uint8_t ep_in, ep_out, mux_iface;
 	uint16_t mps;
 	uint64_t mux_packets;
@@ -98,6 +100,7 @@ struct an_dev {
 	/* lockdown */
 	struct an_span lconnect;
 	bool lconnect_refused;
+	bool lconnect_before; /* a lockdown connection open before the capture started */
 	uint64_t lkd_conns;
 	struct an_span qtype;
 	char qtype_str[64];

@@ -199,8 +199,13 @@ static void stage_find(struct build *b)
 			  d->instances > 1 ? ", re-enumerated" : "");
 	else
 		stage_end(b, s, t1, DIAG_ST_OK,
-			  "device on bus %u address %u (descriptors not in the capture), %s",
-			  d->bus, d->addr, sp);
+			  "usbmux device on bus %u address %u, vendor, product and serial unknown: "
+			  "descriptors not in the capture%s, %s",
+			  d->bus, d->addr,
+			  d->mux_seen && !d->version.seen
+				  ? " (it started after the device was plugged in)"
+				  : "",
+			  sp);
 }
 
 /* The USB stages every direct run starts with (src/cli/find.h): descriptors
@@ -241,11 +246,18 @@ static bool build_usb(struct build *b)
 	if (d->desc.seen)
 		stage_end(b, s, d->desc.t1, DIAG_ST_OK, "%u configuration(s) read, usbmux %s",
 			  d->nconfigs, d->any_mux_config ? "offered" : "not seen");
+	else if (d->mux_seen && !d->version.seen)
+		stage_end(b, s, t, DIAG_ST_SKIPPED,
+			  "descriptors not in the capture (it started after the device was "
+			  "plugged in)");
 	else
 		stage_end(b, s, t, DIAG_ST_SKIPPED, "descriptor requests not in the capture");
 
 	/* usbmux */
-	t = d->version.seen ? d->version.t0 : d->sel_config >= 0 ? d->sel_t : d->last_t;
+	t = d->version.seen	 ? d->version.t0
+	    : d->mux_seen	 ? d->mux_t0
+	    : d->sel_config >= 0 ? d->sel_t
+				 : d->last_t;
 	s = stage_at(b, DIAG_STAGE_USBMUX, t);
 	if (!d->mux_seen && d->sel_config >= 0 && !d->sel_has_mux) {
 		stage_end(b, s, d->sel_t, DIAG_ST_FAIL,
@@ -255,6 +267,22 @@ static bool build_usb(struct build *b)
 		diag_set_verdict(b->r, DIAG_V_CAMERA_ONLY,
 				 "host selected configuration %d (camera/PTP only)", d->sel_config);
 		return false;
+	}
+	if (!d->version.seen && d->mux_seen) {
+		/* the capture starts mid-session: the exchange was before it */
+		char where[96] = "";
+		if (d->mux_by_shape)
+			snprintf(where, sizeof(where),
+				 "endpoints 0x%02x/0x%02x recognised from the packets", d->ep_out,
+				 d->ep_in);
+		else
+			snprintf(where, sizeof(where),
+				 "configuration %u, interface %u, endpoints 0x%02x/0x%02x",
+				 d->mux_config, d->mux_iface, d->ep_out, d->ep_in);
+		stage_end(b, s, d->mux_t0, DIAG_ST_SKIPPED,
+			  "VERSION exchange before the capture; usbmux v%u traffic on %s",
+			  d->mux_major, where);
+		return true;
 	}
 	if (!d->version.done) {
 		stop_at(b, s, d->last_t,
@@ -310,48 +338,65 @@ static void build_trust(struct build *b)
 	struct an_dev *d = b->d;
 	struct diag_stage *s;
 
-	/* lockdown connect */
-	s = stage_at(b, DIAG_STAGE_LOCKDOWN_CONNECT,
-		     d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
-	if (!d->lconnect.done) {
-		stop_at(b, s, d->last_t,
-			d->lconnect.seen ? "no answer to the connection request to port 62078"
-					 : "no connection to lockdownd (port 62078) in the capture",
-			d->lconnect.seen);
-		return;
+	/* lockdown connect: a capture that starts mid-session may find the
+	 * connection already open */
+	if (!d->lconnect.seen && d->lconnect_before) {
+		skip_stage(b, DIAG_STAGE_LOCKDOWN_CONNECT, d->mux_t0,
+			   "the connection to port 62078 was opened before the capture started");
+	} else {
+		s = stage_at(b, DIAG_STAGE_LOCKDOWN_CONNECT,
+			     d->lconnect.seen ? d->lconnect.t0 : d->version.t1);
+		if (!d->lconnect.done) {
+			stop_at(b, s, d->last_t,
+				d->lconnect.seen
+					? "no answer to the connection request to port 62078"
+					: "no connection to lockdownd (port 62078) in the capture",
+				d->lconnect.seen);
+			return;
+		}
+		if (d->lconnect_refused) {
+			b->clk->vnow = d->lconnect.t1;
+			if (d->via_usbmuxd)
+				diag_rule_err(b->r, s, LP_ECONNREFUSED,
+					      "lockdownd (port 62078) refused the connection");
+			else
+				diag_rule_lockdown_down(b->r, s, true, 0);
+			return;
+		}
+		stage_end(b, s, d->lconnect.t1, DIAG_ST_OK,
+			  "%s connection to port %u (lockdownd) open",
+			  d->via_usbmuxd ? "usbmuxd" : "mux", MUX_PORT_LOCKDOWN);
 	}
-	if (d->lconnect_refused) {
-		b->clk->vnow = d->lconnect.t1;
-		if (d->via_usbmuxd)
-			diag_rule_err(b->r, s, LP_ECONNREFUSED,
-				      "lockdownd (port 62078) refused the connection");
-		else
-			diag_rule_lockdown_down(b->r, s, true, 0);
-		return;
-	}
-	stage_end(b, s, d->lconnect.t1, DIAG_ST_OK, "%s connection to port %u (lockdownd) open",
-		  d->via_usbmuxd ? "usbmuxd" : "mux", MUX_PORT_LOCKDOWN);
 
-	/* QueryType */
-	s = stage_at(b, DIAG_STAGE_QUERY_TYPE, d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
-	if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
-	    d->last_t > d->qtype.t0 && !cut_short(b)) {
-		/* asked, the link fine, the device still there, and the capture
-		 * goes on until the host gave up: lockdownd hung */
-		b->clk->vnow = d->last_t;
-		diag_rule_lockdown_down(b->r, s, false, (double)(d->last_t - d->qtype.t0) / 1e9);
-		return;
+	/* QueryType: on such a connection, asked before the capture */
+	if (!d->qtype.seen && d->lconnect_before &&
+	    (d->info.seen || d->pair.seen || d->session.seen)) {
+		skip_stage(b, DIAG_STAGE_QUERY_TYPE, d->mux_t0,
+			   "before the capture (its connection was already open)");
+	} else {
+		s = stage_at(b, DIAG_STAGE_QUERY_TYPE,
+			     d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
+		if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
+		    d->last_t > d->qtype.t0 && !cut_short(b)) {
+			/* asked, the link fine, the device still there, and the capture
+			 * goes on until the host gave up: lockdownd hung */
+			b->clk->vnow = d->last_t;
+			diag_rule_lockdown_down(b->r, s, false,
+						(double)(d->last_t - d->qtype.t0) / 1e9);
+			return;
+		}
+		if (!d->qtype.done) {
+			stop_at(b, s, d->last_t,
+				d->qtype.seen ? "no reply to QueryType"
+					      : "no QueryType in the capture",
+				d->qtype.seen);
+			return;
+		}
+		b->clk->vnow = d->qtype.t1;
+		if (!diag_rule_query_type(b->r, s, d->qtype_str))
+			return;
+		stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 	}
-	if (!d->qtype.done) {
-		stop_at(b, s, d->last_t,
-			d->qtype.seen ? "no reply to QueryType" : "no QueryType in the capture",
-			d->qtype.seen);
-		return;
-	}
-	b->clk->vnow = d->qtype.t1;
-	if (!diag_rule_query_type(b->r, s, d->qtype_str))
-		return;
-	stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 
 	/* device info */
 	if (!d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen) {

@@ -284,8 +284,15 @@ static void mux_packet(const struct cap_event *ev)
 {
 	struct an_dev *d = ev->usb->user;
 
+	if (!d->mux_seen)
+		d->mux_t0 = ev->t;
 	d->mux_seen = true;
 	d->mux_packets++;
+	if (ev->usb->mux_by_shape && !d->mux_by_shape) {
+		d->mux_by_shape = true;
+		d->ep_in = ev->usb->ep_in;
+		d->ep_out = ev->usb->ep_out;
+	}
 	if (ev->u.mux.protocol == MUX_PROTO_VERSION) {
 		if (!ev->u.mux.ok)
 			return;
@@ -483,6 +490,7 @@ void an_conn_event(struct an *a, const struct cap_event *ev)
 		if (c->lockdown) {
 			c->user = an_lkd_new(d);
 			a->conns_lockdown++;
+			d->lconnect_before = true;
 		}
 		return;
 	case CAP_CONN_OPEN:

@@ -87,7 +87,11 @@ struct cap_usbdev {
 	bool eps_known;		       /* ... taken from a configuration descriptor: */
 	uint8_t mux_config, mux_iface; /* its bConfigurationValue, interface number */
 	uint32_t mux_version;	       /* header version in use: 0 until VERSION (or guessed) */
-	void *user;		       /* the consumer's */
+	/* ep_in/ep_out recognised from the usbmux packets themselves: no
+	 * descriptors and no VERSION in the capture (it started after the
+	 * device was plugged in and the host's usbmux was up) */
+	bool mux_by_shape;
+	void *user; /* the consumer's */
 };
 
 enum cap_conn_state {

@@ -37,9 +37,33 @@ struct rd_conn {
 	struct rd_lkd *lkd;
 };
 
+/* usbmux recognised by the packets' shape (reader_usb.c): the run so far
+ * and the candidates kept until the endpoints are known. */
+#define RD_SHAPE_OUT 3		   /* host packets in a row on one OUT endpoint */
+#define RD_SHAPE_IN 2		   /* device packets in a row on one IN endpoint */
+#define RD_SHAPE_KEEP 16	   /* candidate transfers kept */
+#define RD_SHAPE_KEEP_BYTES 65536u /* ... and their bytes */
+struct rd_shape_rec {
+	uint64_t t, pkt;
+	int dir;
+	bool end;
+	uint8_t *data;
+	size_t len;
+};
+struct rd_shape {
+	uint8_t ep[2];	   /* candidate endpoint per direction (0 OUT, 1 IN) */
+	unsigned run[2];   /* whole usbmux packets in a row on it */
+	int ver;	   /* their header version */
+	uint16_t next_seq; /* v2: the host's next tx_seq */
+	struct rd_shape_rec q[RD_SHAPE_KEEP];
+	size_t nq, bytes;
+	uint64_t lost[2]; /* candidates of the run not kept (over the caps) */
+};
+
 struct rd_usb {
 	struct cap_usbdev pub;
 	bool eps_from_desc;
+	struct rd_shape *shape; /* while the endpoints are unknown and candidates seen */
 	bool ver_guess_noted;
 	bool conn_overflow_noted;
 	struct mux_rx rx[2]; /* 0 host->device (OUT), 1 device->host (IN) */

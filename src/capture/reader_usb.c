@@ -3,9 +3,11 @@
  * exchanges, usbmux packets and connections.
  *
  * Records are decoded into URB records by reader_urb.c, or come from another
- * source through cap_reader_transfer(). usbmux runs on the bulk endpoints of the ff/fe/02 interface (from the configuration
- * descriptor, or found by a bulk OUT whose first bytes are a VERSION packet
- * when the descriptors were not captured). Each direction goes through
+ * source through cap_reader_transfer(). usbmux runs on the bulk endpoints of
+ * the ff/fe/02 interface: from the configuration descriptor; else found by a
+ * bulk OUT whose first bytes are a VERSION packet; else (a capture started
+ * mid-session: neither in it) recognised from the packets' shape (below,
+ * "usbmux recognised by its shape"). Each direction goes through
  * struct mux_rx (proto/mux.h), with its one bad-length policy: every host
  * OUT transfer is a whole transfer; a device IN transfer ends the sender's
  * transfer when it is shorter than requested. "Several packets in one
@@ -75,10 +77,13 @@ static struct rd_usb *usb_get(struct cap_reader *r, uint16_t bus, uint8_t addr, 
 	return u;
 }
 
+static void shape_free(struct rd_usb *u);
+
 void rd_usb_free(struct rd_usb *u)
 {
 	if (!u)
 		return;
+	shape_free(u);
 	for (size_t i = 0; i < CAP_RD_MAX_CONNS; i++)
 		if (u->conns[i].used)
 			rd_lkd_free(u->conns[i].lkd);
@@ -107,7 +112,9 @@ static void update_mux_eps(struct rd_usb *u)
 			p->mux_config = p->cfg[i].bConfigurationValue;
 			p->mux_iface = itf->bInterfaceNumber;
 			p->eps_known = true;
+			p->mux_by_shape = false;
 			u->eps_from_desc = true;
+			shape_free(u);
 		}
 	}
 }
@@ -313,7 +320,10 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 	ver = u->pub.mux_version;
 	if (!ver) {
 		ver = n >= 12 && rd_be32(p + 8) == MUX_V2_MAGIC ? 2 : 1;
-		if (!u->ver_guess_noted)
+		/* a capture that starts mid-session has no VERSION: no anomaly,
+		 * unless it shows the host selecting the configuration (then
+		 * VERSION must follow in it) */
+		if (!u->ver_guess_noted && u->pub.sel_config >= 0 && !u->pub.mux_by_shape)
 			rd_anomaly(
 				r,
 				"packet %llu: usbmux VERSION exchange not in the capture; header v%u assumed",
@@ -373,6 +383,142 @@ static bool looks_like_version(const uint8_t *p, size_t n)
 	       rd_be32(p + 4) == MUX_VERSION_PKT_LEN;
 }
 
+/* --- usbmux recognised by its shape ------------------------------------------
+ *
+ * A capture started after the device was plugged in has no descriptors
+ * (usbmon shows them only at enumeration: libusb reads them from sysfs), and
+ * one started after the host's usbmux came up no VERSION: the endpoints are
+ * recognised from the packets. A candidate is a bulk transfer that holds
+ * exactly one whole usbmux packet (mux_shape(): a protocol legal in its
+ * direction, the length field equal to the transfer's length, one header
+ * version, a sane TCP header). The endpoints are taken once one OUT endpoint
+ * gave RD_SHAPE_OUT candidates in a row and one IN endpoint RD_SHAPE_IN, all
+ * of one header version, the host's version-2 tx_seq counting up by one;
+ * anything else on a candidate endpoint ends its run, so other bulk traffic
+ * (storage, audio, a modem) is not taken for usbmux. The run's transfers are
+ * kept (RD_SHAPE_KEEP, RD_SHAPE_KEEP_BYTES) and decoded when the endpoints
+ * are known, with their own packet numbers and times: the connection the run
+ * opened is not lost (its events come a few packets late). */
+
+/* Drop the kept candidates of direction `dir` (-1: both). */
+static void shape_drop(struct rd_shape *s, int dir)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->nq; i++) {
+		if (dir < 0 || s->q[i].dir == dir) {
+			s->bytes -= s->q[i].len;
+			free(s->q[i].data);
+		} else {
+			s->q[k++] = s->q[i];
+		}
+	}
+	s->nq = k;
+}
+
+static void shape_free(struct rd_usb *u)
+{
+	if (!u->shape)
+		return;
+	shape_drop(u->shape, -1);
+	free(u->shape);
+	u->shape = NULL;
+}
+
+static void shape_restart(struct rd_shape *s, int dir, uint8_t ep)
+{
+	shape_drop(s, dir);
+	s->run[dir] = 0;
+	s->lost[dir] = 0;
+	s->ep[dir] = ep;
+}
+
+static void mux_bytes(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x,
+		      bool end);
+
+static void shape_recognised(struct cap_reader *r, struct rd_usb *u)
+{
+	struct rd_shape *s = u->shape;
+	uint64_t pkt = r->cur_pkt, t = r->cur_t;
+
+	u->pub.ep_out = s->ep[0];
+	u->pub.ep_in = s->ep[1];
+	u->pub.mux_by_shape = true;
+	if (s->lost[0] + s->lost[1])
+		rd_anomaly(r,
+			   "packet %llu: usbmux recognised on %u.%u (endpoints 0x%02x/0x%02x); "
+			   "%llu earlier packet(s) on them not kept, not decoded",
+			   (unsigned long long)pkt, u->pub.bus, u->pub.addr, s->ep[0], s->ep[1],
+			   (unsigned long long)(s->lost[0] + s->lost[1]));
+	for (size_t i = 0; i < s->nq; i++) {
+		const struct rd_shape_rec *q = &s->q[i];
+		struct rd_urb x = {.data = q->data, .data_len = q->len};
+		r->cur_pkt = q->pkt;
+		r->cur_t = q->t;
+		mux_bytes(r, u, q->dir, &x, q->end);
+	}
+	r->cur_pkt = pkt;
+	r->cur_t = t;
+	shape_free(u);
+}
+
+/* A bulk transfer with data (OUT submit, IN completion) of an enumeration
+ * whose usbmux endpoints are unknown. */
+static void shape_feed(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x,
+		       bool end)
+{
+	struct rd_shape *s = u->shape;
+	uint16_t seq = 0;
+	int ver;
+
+	if (x->data_len >= 4 && rd_be32(x->data) == MUX_PROTO_VERSION)
+		return; /* VERSION has its own way in (looks_like_version) */
+	ver = x->clipped ? 0 : mux_shape(x->data, x->data_len, dir == 1, &seq);
+	if (!ver) {
+		if (s && s->run[dir] && s->ep[dir] == x->ep)
+			shape_restart(s, dir, x->ep);
+		return;
+	}
+	if (!s) {
+		s = u->shape = calloc(1, sizeof(*s));
+		if (!s)
+			return;
+	}
+	if (s->ver != ver) { /* the other header version: start again */
+		shape_restart(s, 0, 0);
+		shape_restart(s, 1, 0);
+		s->ver = ver;
+	}
+	if (s->ep[dir] != x->ep)
+		shape_restart(s, dir, x->ep);
+	if (dir == 0 && ver == 2) {
+		if (s->run[0] && seq != s->next_seq)
+			shape_restart(s, 0, x->ep);
+		s->next_seq = (uint16_t)(seq + 1);
+	}
+	s->run[dir]++;
+	if (s->nq < RD_SHAPE_KEEP && x->data_len <= RD_SHAPE_KEEP_BYTES - s->bytes) {
+		struct rd_shape_rec *q = &s->q[s->nq];
+		q->data = malloc(x->data_len);
+		if (q->data) {
+			memcpy(q->data, x->data, x->data_len);
+			q->len = x->data_len;
+			q->t = r->cur_t;
+			q->pkt = r->cur_pkt;
+			q->dir = dir;
+			q->end = end;
+			s->bytes += q->len;
+			s->nq++;
+		} else {
+			s->lost[dir]++;
+		}
+	} else {
+		s->lost[dir]++;
+	}
+	if (s->run[0] >= RD_SHAPE_OUT && s->run[1] >= RD_SHAPE_IN)
+		shape_recognised(r, u);
+}
+
 /* --- transfers --------------------------------------------------------------- */
 
 static void urb_event(struct cap_reader *r, const struct rd_urb *x)
@@ -406,8 +552,13 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 		rd_emit(r, &ev);
 		rd_pend_put(r, x);
 		if (x->xfer == 3 && !in && x->data_len) {
-			if (!u->pub.ep_out && looks_like_version(x->data, x->data_len))
+			if (!u->pub.ep_out && looks_like_version(x->data, x->data_len)) {
 				u->pub.ep_out = x->ep;
+				shape_free(u);
+			} else if (!u->pub.ep_out && !u->pub.ep_in) {
+				shape_feed(r, u, 0, x, true); /* decodes it once recognised */
+				return;
+			}
 			if (u->pub.ep_out && x->ep == u->pub.ep_out)
 				mux_bytes(r, u, 0, x, true); /* a host OUT transfer is whole */
 		}
@@ -447,8 +598,12 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 		u->in_unlinked = x->status == CAP_URB_ENOENT || x->status == CAP_URB_ECONNRESET;
 	if (x->xfer == 3 && in && x->data_len &&
 	    (x->status == 0 || x->status == CAP_URB_ENOENT || x->status == CAP_URB_ECONNRESET)) {
-		if (!u->pub.ep_in && u->pub.ep_out && looks_like_version(x->data, x->data_len))
+		if (!u->pub.ep_in && u->pub.ep_out && looks_like_version(x->data, x->data_len)) {
 			u->pub.ep_in = x->ep;
+		} else if (!u->pub.ep_in && !u->pub.ep_out) {
+			shape_feed(r, u, 1, x, ev.u.x.short_end);
+			return;
+		}
 		if (u->pub.ep_in && x->ep == u->pub.ep_in)
 			mux_bytes(r, u, 1, x, ev.u.x.short_end);
 	}

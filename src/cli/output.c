@@ -540,9 +540,19 @@ int out_finish(struct lp_app *app, struct diag_report *r)
 				snprintf(speed, sizeof(speed), "%g Mb/s", d->speed_mbps);
 			else
 				snprintf(speed, sizeof(speed), "speed unknown");
-			fprintf(app->out, "  device: %04x:%04x %s%s%s, mode %s, %s%s%s\n", d->vid,
-				d->pid, d->product[0] ? d->product : "?", d->udid[0] ? " " : "",
-				d->udid, d->mode, speed, d->name[0] ? ", name " : "", d->name);
+			char ids[48];
+			if (d->vid || d->pid)
+				snprintf(ids, sizeof(ids), "%04x:%04x", d->vid, d->pid);
+			else /* analyze: descriptors not in the capture */
+				snprintf(ids, sizeof(ids), "bus %u address %u, ids unknown", d->bus,
+					 d->addr);
+			fprintf(app->out, "  device: %s%s%s%s%s, mode %s, %s%s%s\n", ids,
+				d->vid || d->pid || d->product[0] ? " " : "",
+				d->product[0]	   ? d->product
+				: d->vid || d->pid ? "?"
+						   : "",
+				d->udid[0] ? " " : "", d->udid, d->mode, speed,
+				d->name[0] ? ", name " : "", d->name);
 		}
 		print_metrics(app, r->metrics);
 		fprintf(app->out, "%sverdict: %s%s", col(app, C_BOLD), col(app, c),

@@ -84,6 +84,44 @@ is "$(jget '[.devices[] | "\(.bus).\(.address)"] | sort | join(",")' "$T/two.jso
 run_lp "$T/r.json" analyze "$C/usbmuxd-relay-trusted.pcap" --usbmuxd-port 1234 --json
 is "$(jget .verdict "$T/r.json")" NO_DEVICE "wrong --usbmuxd-port: no usbmuxd traffic"
 
+# a capture that starts mid-session (no descriptors, no VERSION): the device
+# by bus and address, usbmux recognised from the packets, never NO_DEVICE
+run_lp "$T/mid.txt" analyze "$C/mid-usbmuxd-usbmon.pcap"
+is "$?" 0 "mid-session capture: exit 0"
+like "$(cat "$T/mid.txt")" "find device +ok .*bus 1 address 3.*descriptors not in the capture \(it started after the device was plugged in\)" \
+	"mid-session: the device is found by bus and address, and why its ids are unknown"
+like "$(cat "$T/mid.txt")" "usbmux +skip .*VERSION exchange before the capture.*endpoints 0x07/0x86 recognised from the packets" \
+	"mid-session: usbmux skipped (VERSION before the capture), endpoints from the packets"
+like "$(cat "$T/mid.txt")" "verdict: TRUSTED" "mid-session: the conversation's verdict"
+unlike "$(cat "$T/mid.txt")" "NO_DEVICE|charge-only|cable" "mid-session: no NO_DEVICE, no cable advice"
+like "$(cat "$T/mid.txt")" "device: bus 1 address 3, ids unknown" "mid-session: the device line says the ids are unknown"
+
+# bulk traffic of another device (storage-like and random bytes) is not usbmux
+python3 - "$T/bulk.pcap" <<'PY'
+import random, struct, sys
+random.seed(7)
+out = [struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 220)]
+n = [0]
+def rec(typ, ep, data, length, status=0):
+    n[0] += 1
+    hdr = struct.pack('<QcBBBHccqiiII8siiII', n[0] // 2, typ, 3, ep, 4, 1, b'-',
+                      b'=' if data else b'<', 1000 + n[0], 0, status, length, len(data),
+                      b'\0' * 8, 0, 0, 0, 0)
+    out.append(struct.pack('<IIII', 1000 + n[0], 0, len(hdr) + len(data), len(hdr) + len(data)))
+    out.append(hdr + data)
+for i in range(200):
+    cbw = b'USBC' + struct.pack('<I', i) + bytes(23)
+    rec(b'S', 0x02, cbw, 31, -115); rec(b'C', 0x02, b'', 31)
+    d = bytes(random.getrandbits(8) for _ in range(random.randint(1, 512)))
+    rec(b'S', 0x81, b'', 512, -115); rec(b'C', 0x81, d, len(d))
+    d = bytes(random.getrandbits(8) for _ in range(random.randint(1, 512)))
+    rec(b'S', 0x02, d, len(d), -115); rec(b'C', 0x02, b'', len(d))
+open(sys.argv[1], 'wb').write(b''.join(out))
+PY
+run_lp "$T/bulk.json" analyze "$T/bulk.pcap" --json
+is "$(jget .verdict "$T/bulk.json")" NO_DEVICE "other bulk traffic is not taken for usbmux"
+is "$(jget .metrics.transfers.bulk_out "$T/bulk.json")" 400 "... though all of it was read"
+
 # usage and runtime errors
 run_lp "$T/u.txt" analyze
 is "$?" 2 "analyze without FILE is a usage error"

@@ -321,6 +321,157 @@ static void test_ends_mid_exchange(void **state)
 	cap_reader_free(d.r);
 }
 
+/* A capture that starts mid-session: no descriptors, no VERSION. The
+ * endpoints are recognised from a run of whole usbmux packets, and the run's
+ * own packets (the SYN that opened the connection) are decoded too. */
+static void test_shape_mid_session(void **state)
+{
+	struct evlog l = {.ordered = true};
+	struct drv d = {0};
+	uint8_t p[2048], f[1024];
+	uint16_t seq = 7;
+	size_t n, fl;
+
+	(void)state;
+	d.r = cap_reader_new(NULL, on_ev, &l);
+	cap_reader_begin(d.r, CAP_LINKTYPE_USB_LINUX_MMAPPED);
+	n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	be16(p + 12, seq++);
+	bulk_out(&d, p, n);
+	assert_int_equal(l.usb->ep_out, 0); /* one packet is not a run */
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 3, MUX_TH_SYN | MUX_TH_ACK, NULL, 0);
+	bulk_in(&d, p, n, 16384);
+	n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_ACK, NULL, 0);
+	be16(p + 12, seq++);
+	bulk_out(&d, p, n);
+	fl = lockdown_frame(f, "QueryType", 0);
+	n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_ACK, f, fl);
+	be16(p + 12, seq++);
+	assert_int_equal(l.n[CAP_EV_MUX], 0);
+	bulk_out(&d, p, n);
+	assert_int_equal(l.n[CAP_EV_MUX], 0); /* three host packets, one device packet */
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 3, MUX_TH_ACK, f, fl);
+	bulk_in(&d, p, n, 16384);
+	/* recognised: every packet of the run decoded, with its own number */
+	assert_true(l.usb->mux_by_shape);
+	assert_false(l.usb->eps_known);
+	assert_int_equal(l.usb->ep_out, EP_OUT);
+	assert_int_equal(l.usb->ep_in, EP_IN);
+	assert_int_equal(l.usb->mux_version, 2);
+	assert_int_equal(l.n[CAP_EV_MUX], 5);
+	assert_int_equal(l.nconn, 2);
+	assert_int_equal(l.conn_states[0], CAP_CONN_SYN);
+	assert_int_equal(l.conn_states[1], CAP_CONN_OPEN);
+	assert_int_equal(l.nlkd, 2);
+	assert_string_equal(l.lkd[0], "0:QueryType");
+	assert_string_equal(l.lkd[1], "1:QueryType");
+	assert_int_equal(l.nanom, 0); /* a missing VERSION is where the capture starts */
+	/* from here on decoded as it comes */
+	n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_RST, NULL, 0);
+	be16(p + 12, seq++);
+	bulk_out(&d, p, n);
+	assert_int_equal(l.nconn, 3);
+	assert_int_equal(l.conn_states[2], CAP_CONN_RESET_HOST);
+	cap_reader_finish(d.r, false);
+	cap_reader_free(d.r);
+}
+
+/* Bulk traffic that is not usbmux is never taken for it: random bytes, a
+ * storage-like exchange, and near misses (a lying length, a host that
+ * skips tx_seq numbers, a header version that changes, a protocol the
+ * direction does not use). */
+static void test_shape_not_usbmux(void **state)
+{
+	struct evlog l = {.ordered = true};
+	struct drv d = {0};
+	uint8_t p[2048];
+	uint32_t x = 12345;
+	size_t n;
+
+	(void)state;
+	d.r = cap_reader_new(NULL, on_ev, &l);
+	cap_reader_begin(d.r, CAP_LINKTYPE_USB_LINUX_MMAPPED);
+	for (int i = 0; i < 300; i++) {
+		n = 1 + (size_t)(x % 1024);
+		for (size_t k = 0; k < n; k++) {
+			x = x * 1103515245u + 12345u;
+			p[k] = (uint8_t)(x >> 16);
+		}
+		if (i % 2)
+			bulk_in(&d, p, n, 1024);
+		else
+			bulk_out(&d, p, n);
+	}
+	/* mass storage: 31-byte CBWs out, data and 13-byte CSWs in */
+	for (int i = 0; i < 20; i++) {
+		memset(p, 0, 31);
+		memcpy(p, "USBC", 4);
+		p[4] = (uint8_t)i;
+		bulk_out(&d, p, 31);
+		memset(p, 0xa5, 512);
+		bulk_in(&d, p, 512, 512);
+		memset(p, 0, 13);
+		memcpy(p, "USBS", 4);
+		bulk_in(&d, p, 13, 13);
+	}
+	/* usbmux headers whose length field is not the transfer's */
+	for (int i = 0; i < 10; i++) {
+		n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_ACK, NULL, 0);
+		be16(p + 12, (uint16_t)i);
+		bulk_out(&d, p, n + 4);
+		bulk_in(&d, p, n + 4, 512);
+	}
+	/* whole packets, but the host's tx_seq does not count up */
+	for (int i = 0; i < 10; i++) {
+		n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_ACK, NULL, 0);
+		be16(p + 12, (uint16_t)(i * 2));
+		bulk_out(&d, p, n);
+		bulk_in(&d, p, n, 512);
+	}
+	/* whole packets, but each device packet broken by something else */
+	for (int i = 0; i < 10; i++) {
+		n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_ACK, NULL, 0);
+		be16(p + 12, (uint16_t)(100 + i));
+		bulk_out(&d, p, n);
+		bulk_in(&d, p, n, 512);
+		bulk_in(&d, (const uint8_t *)"not usbmux", 10, 512);
+	}
+	cap_reader_finish(d.r, false);
+	assert_non_null(l.usb);
+	assert_int_equal(l.usb->ep_out, 0);
+	assert_int_equal(l.usb->ep_in, 0);
+	assert_false(l.usb->mux_by_shape);
+	assert_int_equal(l.n[CAP_EV_MUX], 0);
+	assert_int_equal(l.nconn, 0);
+	cap_reader_free(d.r);
+
+	/* the shape itself */
+	n = tcp_pkt(p, 3, MUX_PORT_LOCKDOWN, MUX_TH_SYN, NULL, 0);
+	assert_int_equal(mux_shape(p, n, false, NULL), 2);
+	assert_int_equal(mux_shape(p, n, true, NULL), 2);
+	assert_int_equal(mux_shape(p, n - 1, false, NULL), 0); /* length field says n */
+	p[28] = 0x60;					       /* data offset: options */
+	assert_int_equal(mux_shape(p, n, false, NULL), 0);
+	p[28] = 0x50;
+	p[29] = 0x40; /* an unknown flag */
+	assert_int_equal(mux_shape(p, n, false, NULL), 0);
+	p[29] = MUX_TH_ACK;
+	be32(p, MUX_PROTO_CONTROL); /* CONTROL comes from the device only */
+	assert_int_equal(mux_shape(p, n, false, NULL), 0);
+	assert_int_equal(mux_shape(p, n, true, NULL), 2);
+	be32(p, 3); /* no such protocol */
+	assert_int_equal(mux_shape(p, n, true, NULL), 0);
+	/* version 1: 8-byte header, TCP right after it */
+	memset(p, 0, 28);
+	be32(p, MUX_PROTO_TCP);
+	be32(p + 4, 28);
+	be16(p + 8, 3);
+	be16(p + 10, MUX_PORT_LOCKDOWN);
+	p[20] = 0x50;
+	p[21] = MUX_TH_SYN;
+	assert_int_equal(mux_shape(p, 28, false, NULL), 1);
+}
+
 static void test_goldens(void **state)
 {
 	static const char *files[] = {
@@ -508,6 +659,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transfer_entry),
 		cmocka_unit_test(test_ends_mid_exchange),
+		cmocka_unit_test(test_shape_mid_session),
+		cmocka_unit_test(test_shape_not_usbmux),
 		cmocka_unit_test(test_goldens),
 		cmocka_unit_test(test_interface_description),
 		cmocka_unit_test(test_interface_description_later),
