@@ -108,6 +108,7 @@ struct an_dev {
 	unsigned getvalues, getvalue_errors;
 	char refused_keys[160];
 	bool tls_device_hs; /* the device sent handshake records of the session TLS */
+	bool tls_dev_reset; /* the device reset the connection before its first handshake record */
 	bool ss_capable;    /* its BOS offers SuperSpeed (or SuperSpeedPlus) */
 	bool ss_plus;	    /* GetValue keys answered GetProhibited before Pair/StartSession */
 	char udid[80], name[128], product_type[48], product_version[32];

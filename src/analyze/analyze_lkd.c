@@ -267,11 +267,13 @@ void an_lkd_close(struct an *a, struct an_lkd *l, const struct cap_conn *c, uint
 	if (!c->tls)
 		return;
 	if (d->tls_state == AN_TLS_STARTED) {
+		/* the device ending the hello: a device whose trust was reset */
+		d->tls_dev_reset = !l->t[1].hs && c->state == CAP_CONN_RESET_DEV;
 		d->tls_state = AN_TLS_FAILED;
 		an_span_end(&d->tls, t, a->cur_pkt);
-		snprintf(d->tls_detail, sizeof(d->tls_detail),
-			 "connection closed during the TLS handshake%s",
-			 l->t[1].hs ? "" : " (no answer from the device)");
+		snprintf(d->tls_detail, sizeof(d->tls_detail), "%s during the TLS handshake%s",
+			 d->tls_dev_reset ? "the device reset the connection" : "connection closed",
+			 l->t[1].hs || d->tls_dev_reset ? "" : " (no answer from the device)");
 	} else if (d->tls_state == AN_TLS_OK && !d->stop.done && !d->service.seen &&
 		   c->state == CAP_CONN_RESET_DEV && !d->gone) {
 		/* the device, still on the bus, reset the session before anything

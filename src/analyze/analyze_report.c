@@ -515,7 +515,7 @@ static void build_trust(struct build *b)
 			b->clk->vnow = span_end_t(&d->tls) > s->start_ns ? span_end_t(&d->tls)
 									 : s->start_ns;
 			diag_rule_tls_failed(
-				b->r, s, LP_ETLS,
+				b->r, s, d->tls_dev_reset && !d->gone ? LP_ECONNRESET : LP_ETLS,
 				d->tls_state == AN_TLS_FAILED
 					? d->tls_detail
 					: "handshake never completed (no application data)",

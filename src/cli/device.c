@@ -232,7 +232,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	char spec[256], terms_spec[256] = "healthy", state[512] = "", name[128] = "",
 			hostile[64] = "";
 	bool virt = false, link_off = false, joined = false, faulty = false, keep = false,
-	     tls_legacy = false;
+	     tls_legacy = false, tls_reset = false;
 	uint64_t seed = 1, churn_period = 0, churn_gap = 0, insplit = 0, unplug_at = 0, removal = 0,
 		 hubs = 0;
 	struct tr_faults faults;
@@ -281,6 +281,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			joined = false;
 		else if (strcmp(tok, "tls=legacy") == 0)
 			tls_legacy = true;
+		else if (strcmp(tok, "tls=reset") == 0)
+			tls_reset = true;
 		else if (sim_lkd_opt(tok, lkd_keys, lkd_opt))
 			;
 		else if (strncmp(tok, "churn=", 6) == 0) {
@@ -319,7 +321,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, keep, state=FILE, name=DEVICENAME, "
 				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
 				"session-error=E, service-error=E, prohibit=KEY[+KEY], lockdown=refuse|silent, "
-				"tls=legacy, hubs=N, insplit=N, unplug-at=MS, removal-delay=MS, hostile=MODE)",
+				"tls=legacy|reset, hubs=N, insplit=N, unplug-at=MS, removal-delay=MS, hostile=MODE)",
 				tok);
 	}
 	if (parse_terms(terms_spec, terms, sizeof(terms) / sizeof(terms[0]), &nterms, &ndev, e))
@@ -363,6 +365,7 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			so.prohibit = lkd_opt[3];
 			so.lockdown = lkd_opt[4];
 			so.tls_legacy = tls_legacy;
+			so.tls_reset = tls_reset;
 			so.in_split = (size_t)insplit;
 			so.unplug_after_dialog_ms = unplug_at;
 			so.removal_delay_ms = removal;

@@ -354,7 +354,7 @@ static void handle_start_session(struct slkd *l, struct lks_conn *c, plist_t msg
 		return;
 	/* the device serves the DeviceCertificate from the record with its own
 	 * key (doc/protocol.md 4.9) and asks for the host's certificate */
-	if (lks_start_tls(c, p->device, d->key, false))
+	if (lks_start_tls(c, p->device, d->key, d->pol.tls_reset))
 		return;
 	sc->session = true;
 	d->n.sessions_started++;

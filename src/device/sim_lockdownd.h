@@ -72,6 +72,8 @@ struct slkd_policy {
 	char prohibit[128]; /* GetValue keys answered GetProhibited, '+'-separated */
 	enum slkd_down { SLKD_UP = 0, SLKD_DOWN_REFUSE, SLKD_DOWN_SILENT } down;
 	bool legacy_tls; /* session TLS: TLS 1.0 with Camellia only (lks_set_legacy_tls) */
+	bool tls_reset;	 /* StartSession succeeds, then the connection is reset at the
+			    host's first TLS byte (as a device whose trust was reset) */
 			 /* lockdownd not working: REFUSE - nothing listens on 62078 (a connect
 	 * is answered RST); SILENT - connections are accepted and no request
 	 * is ever answered */

@@ -556,6 +556,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	if (o && o->prohibit)
 		snprintf(pol.prohibit, sizeof(pol.prohibit), "%s", o->prohibit);
 	pol.legacy_tls = o && o->tls_legacy;
+	pol.tls_reset = o && o->tls_reset;
 	if (o && o->lockdown && strcmp(o->lockdown, "up") != 0) {
 		if (strcmp(o->lockdown, "refuse") == 0)
 			pol.down = SLKD_DOWN_REFUSE;

@@ -90,6 +90,8 @@ struct simdev_opts {
 					    device is removed (tr_sim_link.removal_delay_ns) */
 	const char *lockdown; /* NULL/"up", "refuse" (RST to 62078), "silent" (never answers) */
 	bool tls_legacy; /* session TLS only TLS 1.0 with Camellia: no cipher in common with hosts */
+	bool tls_reset;	 /* a paired host's StartSession succeeds, then the device resets the
+			    connection at its TLS hello: trust was reset on the device */
 };
 
 struct simdev;

@@ -357,6 +357,16 @@ void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, 
 		diag_rule_err(r, s, LP_ETLS, msg);
 		return;
 	}
+	if (err == LP_ECLOSED || err == LP_ECONNRESET) {
+		diag_end(
+			r, s, DIAG_ST_FAIL,
+			"the device closed the connection during the TLS hello, before presenting "
+			"its certificate (%s): a device whose trust was reset accepts StartSession "
+			"and then does this with a pair record it no longer holds",
+			msg && msg[0] ? msg : lp_strerror(err));
+		diag_set_verdict(r, DIAG_V_TLS_FAILED, "stage %s: %s", s->name, s->detail);
+		return;
+	}
 	diag_end(r, s, DIAG_ST_FAIL,
 		 "the TLS hello exchange failed before the device presented its certificate: no "
 		 "protocol or cipher in common with this host (%s)",

@@ -80,9 +80,14 @@ void diag_rule_lockdown_down(struct diag_report *r, struct diag_stage *s, bool r
 /* The session TLS handshake failed with `err`: a transfer error or the
  * device leaving the bus is the link's fault (USB_ERROR, DISCONNECTED).
  * Otherwise who refused whom: `device_answered` - the device got as far as
- * its certificate, then refused ours (TLS_FAILED: a stale record);
- * not - the hello exchange failed, no protocol or cipher in common
- * (TLS_HOST_POLICY: this host's TLS settings, never the record or phone). */
+ * its certificate, then refused ours (TLS_FAILED: a stale record); the
+ * device closing the connection (LP_ECLOSED: EOF or close_notify,
+ * LP_ECONNRESET: a mux reset) before its certificate - TLS_FAILED too: a
+ * device whose trust was reset accepts StartSession and then ends the hello
+ * (failure catalogue 10); otherwise an OpenSSL error in the hello exchange
+ * (a local "no protocols available", a handshake or protocol-version
+ * alert): no protocol or cipher in common (TLS_HOST_POLICY: this host's TLS
+ * settings, never the record or phone). */
 void diag_rule_tls_failed(struct diag_report *r, struct diag_stage *s, int err, const char *msg,
 			  bool device_answered);
 

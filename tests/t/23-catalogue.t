@@ -40,6 +40,16 @@ like "$(jget .remedy $T/l.json)" "OPENSSL_CONF.*SECLEVEL=0" "tls=legacy: the rem
 unlike "$(jget .remedy $T/l.json)" "Re-pair" "tls=legacy: no re-pairing for a host policy"
 live "tls-reject" TLS_FAILED trust --pair --device sim:tls-reject --pair-dir $T/pd-tr
 like "$(jget .remedy $T/l.json)" "Re-pair" "tls-reject: the device refused the record: re-pair"
+# a device whose trust was reset: StartSession still succeeds, then it closes
+# the connection at our TLS hello (SSL error -5 / SSLZeroReturnError): the
+# record is stale, not this host's TLS policy
+run_lp $T/p.json trust --pair --device "sim:healthy,state=$T/phone-rs" --pair-dir $T/pd-rs --json
+is "$(jget .verdict $T/p.json)" TRUSTED "tls=reset: paired first"
+live "tls=reset" TLS_FAILED trust --device "sim:healthy,state=$T/phone-rs,tls=reset" --pair-dir $T/pd-rs
+like "$(jget .evidence $T/l.json)" "stage TLS: the device closed the connection during the TLS hello, before presenting its certificate" "tls=reset: the evidence says the device closed it"
+like "$(jget .remedy $T/l.json)" "Re-pair" "tls=reset: a stale record: re-pair"
+unlike "$(jget .remedy $T/l.json)" "OPENSSL_CONF|not at fault" "tls=reset: not blamed on this host's TLS policy"
+like "$(jget .evidence $T/o.json)" "the device (closed|reset) the connection during the TLS hello" "tls=reset: analyze says the device closed it"
 
 # a hub between the device and the root port: shown; with a link problem
 # the remedy says to plug it straight into the computer

@@ -446,6 +446,16 @@ static void test_tls_and_query_type(void **state)
 	assert_int_equal(f->r.verdict, DIAG_V_TLS_HOST_POLICY);
 	assert_non_null(strstr(s->detail, "no protocol or cipher in common"));
 	assert_null(strstr(diag_remedy(&f->r), "Re-pair"));
+	/* the device closing or resetting the hello before its certificate:
+	 * a stale record (trust reset on the device), never the host's policy */
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_ECLOSED, "peer sent close_notify", false);
+	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
+	assert_non_null(strstr(s->detail, "the device closed the connection during the TLS hello"));
+	assert_non_null(strstr(diag_remedy(&f->r), "Re-pair"));
+	s = diag_stage_begin(&f->r, DIAG_STAGE_TLS);
+	diag_rule_tls_failed(&f->r, s, LP_ECONNRESET, NULL, false);
+	assert_int_equal(f->r.verdict, DIAG_V_TLS_FAILED);
 	/* lockdownd not listening / not answering */
 	s = diag_stage_begin(&f->r, DIAG_STAGE_LOCKDOWN_CONNECT);
 	diag_rule_lockdown_down(&f->r, s, true, 0);
