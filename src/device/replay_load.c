@@ -396,11 +396,27 @@ static const struct cap_usbdev *choose(const struct ld *l, const char *udid, str
 	for (size_t i = 0; i < l->ne && !best; i++)
 		if (l->e[i].usb && l->e[i].usb->have_dd)
 			best = l->e[i].usb;
-	if (!best)
-		*rc = lp_err_set(
-			e, nany ? LP_EBADMSG : LP_ENOENT,
-			"replay: no device answered GET_DESCRIPTOR(device) in the capture");
-	return best;
+	if (best)
+		return best;
+	/* a capture that starts mid-session: usbmux is there (recognised from
+	 * the packets), but the device's descriptors, which replay must present
+	 * to the host, are not */
+	for (size_t i = 0; i < l->ne; i++) {
+		const struct cap_usbdev *u = l->e[i].usb;
+		if (u && u->mux_by_shape) {
+			*rc = lp_err_set(
+				e, LP_EBADMSG,
+				"replay: the capture started after the device was plugged in: its "
+				"usbmux traffic (bus %u address %u) is there, but not the descriptors "
+				"replay needs to present the device; `linkprobe analyze` reads such a "
+				"capture, replay needs one started before the phone was plugged in",
+				u->bus, u->addr);
+			return NULL;
+		}
+	}
+	*rc = lp_err_set(e, nany ? LP_EBADMSG : LP_ENOENT,
+			 "replay: no device answered GET_DESCRIPTOR(device) in the capture");
+	return NULL;
 }
 
 /* The chosen device, or the same phone after re-enumeration: same bus, and

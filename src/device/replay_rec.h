@@ -89,7 +89,8 @@ struct rdev_rec {
  * udid optional (borrowed). log borrowed. Returns 0 and *out (owned,
  * rdev_rec_free), LP_EFORMAT (not pcap/pcapng, or not a USB link type),
  * LP_ENOENT (no device in it), LP_EBADMSG (the device never answered
- * GET_DESCRIPTOR(device)), LP_ENOMEM. Streaming: what is kept is bounded by
+ * GET_DESCRIPTOR(device), or the capture started after it was plugged in:
+ * usbmux without descriptors), LP_ENOMEM. Streaming: what is kept is bounded by
  * the caps above, not by the file's size. */
 int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rdev_rec **out,
 		  struct lp_errinfo *e);

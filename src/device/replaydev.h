@@ -71,7 +71,8 @@ struct rdev;
  * or a path. clock and log borrowed, must outlive the model. Returns 0 and
  * *out (owned, rdev_free), LP_EFORMAT (not pcap/pcapng or an unsupported link
  * type), LP_ENOENT (file missing or no device in it), LP_EBADMSG (the device
- * never answered GET_DESCRIPTOR(device)), LP_ENOMEM. */
+ * never answered GET_DESCRIPTOR(device), or the capture started after it was
+ * plugged in: usbmux without descriptors), LP_ENOMEM. */
 int rdev_load_file(FILE *f, const struct rdev_opts *o, struct lp_clock *clock,
 		   const struct lp_log *log, struct rdev **out, struct lp_errinfo *e);
 int rdev_load_path(const char *path, const struct rdev_opts *o, struct lp_clock *clock,

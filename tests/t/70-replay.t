@@ -90,6 +90,13 @@ printf 'not a capture' > $T/junk.pcapng
 run_lp $T/e.json --cable-test --device "replay:$T/junk.pcapng"; rc=$?
 is "$rc" 3 "garbage capture: exit 3"
 like "$(cat $T/e.json.err)" "replay: not a pcap" "garbage capture: says why"
+# a capture that starts mid-session holds usbmux but no descriptors: replay
+# cannot present a device and says why (analyze reads it: 60-analyze.t)
+run_lp $T/e.json trust --device "replay:$C/mid-usbmuxd-usbmon.pcap" --json; rc=$?
+is "$rc" 3 "mid-session capture: exit 3, as other unusable captures"
+like "$(cat $T/e.json.err)" "started after the device was plugged in: its usbmux traffic \(bus 1 address 3\) is there, but not the descriptors replay needs" \
+	"mid-session capture: replay says why it cannot present the device"
+unlike "$(cat $T/e.json.err)" "GET_DESCRIPTOR" "mid-session capture: not the generic no-descriptor message"
 run_lp $T/e.json trust --udid 0000 --device "replay:$C/sim-healthy-pair.pcapng"; rc=$?
 like "$(cat $T/e.json.err)" "no device with UDID 0000" "--udid selects the recorded device"
 done_testing
