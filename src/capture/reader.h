@@ -14,7 +14,9 @@
  * Layers, each feeding the next:
  *   records -> transfers (submit paired with completion by URB/IRP id)
  *     -> enumerations (bus, address: descriptors, selected configuration,
- *        the usbmux endpoints) -> control exchanges
+ *        the usbmux endpoints - from the descriptors, a VERSION packet, or
+ *        the packets' shape when the capture started mid-session:
+ *        doc/protocol.md 6.4) -> control exchanges
  *     -> usbmux packets per direction (proto/mux.h struct mux_rx: the one
  *        reassembly and bad-length policy) -> mux connections
  *   TCP segments -> flows -> usbmuxd messages (proto/usbmuxd_codec.h
@@ -24,7 +26,10 @@
  *     headers (the reader never decrypts).
  *
  * Sans-I/O above libpcap: cap_reader_run() reads the file and calls one
- * callback per event, in capture order; cap_reader_transfer() lets any other
+ * callback per event, in capture order (one exception: the usbmux events of
+ * the few transfers that let the reader recognise usbmux by its shape come
+ * when it is recognised, a few packets late, each with its own packet number
+ * and time); cap_reader_transfer() lets any other
  * source of completed transfers (a bus-level wire decoder, a test) drive the
  * same layers. Nothing is kept per packet: per enumeration, per connection
  * and per direction state only, all under named caps.
