@@ -15,6 +15,29 @@
 
 /* --- events -> facts --------------------------------------------------------- */
 
+static enum an_kind kind_of(enum cap_anomaly_kind k)
+{
+	switch (k) {
+	case CAP_AK_DEVICE:
+		return AN_K_PROTOCOL;
+	case CAP_AK_HOST:
+		return AN_K_HOST;
+	case CAP_AK_INFO:
+		return AN_K_INFO;
+	case CAP_AK_CAPTURE:
+		break;
+	}
+	return AN_K_CAPTURE;
+}
+
+/* The report device an anomaly is about (NULL: none, or not known yet). */
+static struct an_dev *anomaly_dev(struct an *a, const struct cap_event *ev)
+{
+	if (ev->conn && ev->conn->relay)
+		return an_relay_dev(a, ev->conn->umx_device);
+	return ev->usb ? ev->usb->user : NULL;
+}
+
 static bool on_event(void *ud, const struct cap_event *ev)
 {
 	struct an *a = ud;
@@ -26,11 +49,12 @@ static bool on_event(void *ud, const struct cap_event *ev)
 		if (ev->u.gap_ns > a->longest_gap)
 			a->longest_gap = ev->u.gap_ns;
 		if (a->gaps <= AN_GAPS_LISTED)
-			an_anomaly_add(a, "packet %llu: %.1f s of silence before it",
+			an_anomaly_add(a, AN_K_TIMING, NULL,
+				       "packet %llu: %.1f s of silence before it",
 				       (unsigned long long)ev->pkt, (double)ev->u.gap_ns / 1e9);
 		break;
 	case CAP_EV_ANOMALY:
-		an_anomaly_add(a, "%s", ev->u.text);
+		an_anomaly_add(a, kind_of(ev->anomaly_kind), anomaly_dev(a, ev), "%s", ev->u.text);
 		break;
 	case CAP_EV_INTERFACE:
 		if (a->nidb < AN_IDB_MAX) {

@@ -10,17 +10,30 @@
 
 /* --- small helpers ---------------------------------------------------------- */
 
-void an_anomaly_add(struct an *a, const char *fmt, ...)
+void an_anomaly_add(struct an *a, enum an_kind k, struct an_dev *d, const char *fmt, ...)
 {
 	char tmp[AN_ANOMALY_LEN];
 	va_list ap;
 
+	char *first = NULL;
+
 	a->nanom++;
-	if (a->nanom_kept >= AN_ANOMALY_KEEP)
+	if (k == AN_K_PROTOCOL)
+		a->nviol++;
+	if (d && k == AN_K_PROTOCOL && !d->violations++)
+		first = d->first_violation;
+	if (d && k == AN_K_HOST && !d->host_violations++)
+		first = d->first_host_violation;
+	if (a->nanom_kept >= AN_ANOMALY_KEEP && !first)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	if (first)
+		lp_sanitize_str(first, AN_ANOMALY_LEN, tmp);
+	if (a->nanom_kept >= AN_ANOMALY_KEEP)
+		return;
+	a->anom_kind[a->nanom_kept] = k;
 	lp_sanitize_str(a->anomalies[a->nanom_kept++], AN_ANOMALY_LEN, tmp);
 	if (a->o.log)
 		lp_logf(a->o.log, LP_LOG_DEBUG, "analyze: %s", tmp);
@@ -62,7 +75,8 @@ struct an_dev *an_dev_get(struct an *a, const char *key, bool create)
 		return NULL;
 	if (a->ndevs == AN_MAX_DEVS) {
 		if (!a->dev_overflow_noted)
-			an_anomaly_add(a, "packet %llu: more than %d devices; later ones ignored",
+			an_anomaly_add(a, AN_K_CAPTURE, NULL,
+				       "packet %llu: more than %d devices; later ones ignored",
 				       (unsigned long long)a->cur_pkt, AN_MAX_DEVS);
 		a->dev_overflow_noted = true;
 		return NULL;

@@ -42,6 +42,19 @@
 struct an;
 struct an_dev;
 
+/* What an anomaly is (analyze.c sorts the reader's by their kind; the ingest
+ * files add their own). Only AN_K_PROTOCOL - the device breaking usbmux or
+ * lockdown - may support a PROTOCOL_ERROR, and only for the device it is
+ * about; the others are notes for whoever reads the report. */
+enum an_kind {
+	AN_K_PROTOCOL, /* the device broke the protocol */
+	AN_K_HOST,     /* the host's side (or usbmuxd) broke it */
+	AN_K_CAPTURE,  /* the file: clipped or cut records, skipped records, caps */
+	AN_K_TIMING,   /* silences between packets */
+	AN_K_LINK,     /* transfer errors, a device leaving: judged by their own rules */
+	AN_K_INFO,     /* allowed, worth a note */
+};
+
 struct an_samples {
 	uint64_t *v;
 	size_t n, cap;
@@ -72,6 +85,10 @@ struct an_dev {
 	bool gone; /* a transfer ended with -19/-108 */
 	uint64_t gone_t, gone_pkt;
 	uint64_t errors, stalls, cancelled, timeouts;
+	uint64_t violations;		      /* AN_K_PROTOCOL anomalies about this device */
+	char first_violation[AN_ANOMALY_LEN]; /* ... the first of them */
+	uint64_t host_violations;	      /* AN_K_HOST ones on its link */
+	char first_host_violation[AN_ANOMALY_LEN];
 	uint64_t first_err_pkt;
 	int first_err_status;
 
@@ -172,8 +189,9 @@ struct an {
 	char end_pending[32];  /* ... the lockdown request left unanswered, "" none */
 	/* anomalies */
 	char anomalies[AN_ANOMALY_KEEP][AN_ANOMALY_LEN];
+	enum an_kind anom_kind[AN_ANOMALY_KEEP];
 	size_t nanom_kept;
-	uint64_t nanom;
+	uint64_t nanom, nviol; /* all; AN_K_PROTOCOL */
 	/* devices */
 	struct an_dev *devs[AN_MAX_DEVS];
 	size_t ndevs;
@@ -202,7 +220,11 @@ struct an {
 };
 
 /* analyze_facts.c: the store */
-void an_anomaly_add(struct an *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An anomaly of kind `k` about device `d` (may be NULL: none in particular):
+ * counted, kept (up to AN_ANOMALY_KEEP), and an AN_K_PROTOCOL or AN_K_HOST
+ * one is counted on `d` with the first kept as its evidence. */
+void an_anomaly_add(struct an *a, enum an_kind k, struct an_dev *d, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void an_sample(struct an_samples *s, uint64_t ns);
 struct an_dev *an_dev_get(struct an *a, const char *key, bool create);
 void an_dev_touch(struct an *a, struct an_dev *d, uint64_t t);

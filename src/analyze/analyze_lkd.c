@@ -59,7 +59,8 @@ static void on_request(struct an *a, struct an_lkd *l, const struct lkd_view *ms
 
 	d->lkd_requests++;
 	if (!req) {
-		an_anomaly_add(a, "packet %llu: lockdown request without a Request key",
+		an_anomaly_add(a, AN_K_HOST, d,
+			       "packet %llu: lockdown request without a Request key",
 			       (unsigned long long)pkt);
 		return;
 	}

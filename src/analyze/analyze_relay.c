@@ -69,7 +69,8 @@ void an_relay_event(struct an *a, const struct cap_event *ev)
 			d->gone = true;
 			d->gone_t = t;
 			d->gone_pkt = ev->pkt;
-			an_anomaly_add(a, "packet %llu: usbmuxd reports device %u detached",
+			an_anomaly_add(a, AN_K_LINK, d,
+				       "packet %llu: usbmuxd reports device %u detached",
 				       (unsigned long long)ev->pkt, d->umx_id);
 		}
 	} else if (plist_dict_get_item(msg, "DeviceList")) {

@@ -132,11 +132,15 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 			b->r, DIAG_V_NONE,
 			"the capture file is unreadable after packet %llu, before stage %s",
 			(unsigned long long)b->a->packets, s->name);
-	} else if (b->a->nanom) {
-		stage_end(b, s, t, DIAG_ST_FAIL, "%s", what);
-		diag_set_verdict(b->r, DIAG_V_PROTOCOL_ERROR,
-				 "stage %s: %s; %llu anomalies in the capture (first: %s)", s->name,
-				 what, (unsigned long long)b->a->nanom, b->a->anomalies[0]);
+	} else if (d->violations) {
+		/* only the device's own protocol violations: gaps, the host's
+		 * side and the file's quirks are notes (an_kind) */
+		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
+	} else if (d->host_violations) {
+		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+		diag_rule_host_violation(b->r, s, what, d->host_violations,
+					 d->first_host_violation);
 	} else {
 		stage_end(b, s, t, DIAG_ST_SKIPPED, "%s", what);
 		diag_set_verdict(b->r, DIAG_V_GOOD,
@@ -665,7 +669,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 {
 	struct an_dev *best = NULL;
 	size_t ncand = 0, nother = 0;
-	json_object *m, *devs = NULL, *an;
+	json_object *m, *devs = NULL, *an, *viol, *notes;
 	uint64_t errors = 0, stalls = 0, cancelled = 0, timeouts = 0, reenum = 0;
 
 	apply_idb(a);
@@ -811,16 +815,28 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 	if (a->is_bus)
 		json_object_object_add(m, "bus", an_bus_json(a));
 	json_object_object_add(m, "anomalies", jint(a->nanom));
+	json_object_object_add(m, "protocol_violations", jint(a->nviol));
+	json_object_object_add(m, "notes", jint(a->nanom - a->nviol));
 	if (r->metrics)
 		json_object_put(r->metrics);
 	r->metrics = m;
 
 	if (!r->extra)
 		r->extra = json_object_new_object();
+	/* every anomaly kept, then split: the device's protocol violations
+	 * (the only ones a verdict may rest on) and notes (timing, the host's
+	 * side, the capture file) */
 	an = json_object_new_array();
-	for (size_t i = 0; i < a->nanom_kept; i++)
+	viol = json_object_new_array();
+	notes = json_object_new_array();
+	for (size_t i = 0; i < a->nanom_kept; i++) {
 		json_object_array_add(an, json_object_new_string(a->anomalies[i]));
+		json_object_array_add(a->anom_kind[i] == AN_K_PROTOCOL ? viol : notes,
+				      json_object_new_string(a->anomalies[i]));
+	}
 	json_object_object_add(r->extra, "anomalies", an);
+	json_object_object_add(r->extra, "protocol_violations", viol);
+	json_object_object_add(r->extra, "notes", notes);
 	json_object_object_add(r->extra, "connections", json_object_get(a->conn_list));
 	if (devs)
 		json_object_object_add(r->extra, "devices", devs);

@@ -246,7 +246,7 @@ static void judge_status(struct an *a, const struct cap_event *ev)
 		d->first_err_status = s;
 	}
 	if (d->errors <= 8)
-		an_anomaly_add(a, "packet %llu: %s %s 0x%02x on %u.%u ended %s (%d)",
+		an_anomaly_add(a, AN_K_LINK, d, "packet %llu: %s %s 0x%02x on %u.%u ended %s (%d)",
 			       (unsigned long long)ev->pkt,
 			       x->type == 'E' ? "submit of" : "transfer",
 			       x->xfer == 2   ? "control"
@@ -334,7 +334,7 @@ void an_usb_event(struct an *a, const struct cap_event *ev)
 		transfer(a, ev);
 		break;
 	case CAP_EV_DISCONNECT:
-		an_anomaly_add(a, "packet %llu: device %u.%u gone (%s)",
+		an_anomaly_add(a, AN_K_LINK, ev->usb->user, "packet %llu: device %u.%u gone (%s)",
 			       (unsigned long long)ev->pkt, ev->usb->bus, ev->usb->addr,
 			       status_name(ev->u.x.status));
 		break;

@@ -29,17 +29,34 @@ void rd_emit(struct cap_reader *r, struct cap_event *ev)
 		r->stop = true;
 }
 
-void rd_anomaly(struct cap_reader *r, const char *fmt, ...)
+static void anomaly_v(struct cap_reader *r, enum cap_anomaly_kind k, struct cap_usbdev *u,
+		      struct cap_conn *c, const char *fmt, va_list ap)
 {
 	char tmp[RD_ANOMALY_LEN];
-	struct cap_event ev = {.type = CAP_EV_ANOMALY};
+	struct cap_event ev = {.type = CAP_EV_ANOMALY, .usb = u, .conn = c, .anomaly_kind = k};
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	ev.u.text = tmp;
+	rd_emit(r, &ev);
+}
+
+void rd_anomaly(struct cap_reader *r, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	anomaly_v(r, CAP_AK_CAPTURE, NULL, NULL, fmt, ap);
 	va_end(ap);
-	ev.u.text = tmp;
-	rd_emit(r, &ev);
+}
+
+void rd_anomaly_of(struct cap_reader *r, enum cap_anomaly_kind k, struct cap_usbdev *u,
+		   struct cap_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	anomaly_v(r, k, u, c, fmt, ap);
+	va_end(ap);
 }
 
 void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t,

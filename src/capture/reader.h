@@ -131,7 +131,8 @@ enum cap_ev_type {
 			    * (the file is read ahead, up to CAP_RD_IOBUF: maybe before some
 			    * packets ahead of it too) */
 	CAP_EV_GAP,	   /* gap_ns of silence before this packet (>= CAP_RD_GAP_NS) */
-	CAP_EV_ANOMALY,	   /* text: what is wrong with the input, "packet N: ..." */
+	CAP_EV_ANOMALY,	   /* text: what is wrong with the input, "packet N: ...";
+			    * anomaly_kind: whose doing (usb / conn: whose device) */
 	CAP_EV_USB_NEW,	   /* usb: a new enumeration */
 	CAP_EV_TRANSFER,   /* usb: a URB record (submit, completion, submit error) */
 	CAP_EV_CONTROL,	   /* usb: a control exchange completed (setup, data, status) */
@@ -144,6 +145,17 @@ enum cap_ev_type {
 	CAP_EV_TLS_RECORD, /* conn: a TLS record header, dir, tls_type */
 	CAP_EV_UMX,	   /* relay: one usbmuxd message decoded into a dict, from_client */
 	CAP_EV_END,	   /* the capture ends (conns still open got CAP_EV_CONN first) */
+};
+
+/* Whose doing an anomaly is. Only CAP_AK_DEVICE says the device broke
+ * usbmux or lockdown; the others are notes about the host's side or the
+ * file, which no verdict about the device or the cable may rest on. */
+enum cap_anomaly_kind {
+	CAP_AK_CAPTURE = 0, /* the file: records clipped or cut, timestamps going back,
+			     * records skipped, a cap reached, an exchange not in it */
+	CAP_AK_HOST,	    /* the host (or usbmuxd) broke the protocol */
+	CAP_AK_DEVICE,	    /* the device broke the protocol: ev.usb or ev.conn names it */
+	CAP_AK_INFO,	    /* allowed but worth a note (a usbmux CONTROL message) */
 };
 
 /* How a transfer ended, from its status (usbmon's Linux errno form). */
@@ -225,7 +237,8 @@ struct cap_event {
 			uint64_t tcp_segments, umx_flows, umx_messages; /* IP captures */
 		} end;
 	} u;
-	bool from_client; /* UMX */
+	bool from_client;		    /* UMX */
+	enum cap_anomaly_kind anomaly_kind; /* ANOMALY */
 };
 
 /* Return false to stop reading (cap_reader_run then returns 0). */

@@ -34,6 +34,7 @@ struct rd_lkd {
 struct rd_conn {
 	struct cap_conn pub;
 	bool used;
+	bool orphan; /* its start is not in the capture: framing may begin mid-message */
 	struct rd_lkd *lkd;
 };
 
@@ -137,6 +138,10 @@ struct cap_reader {
 /* reader.c */
 void rd_emit(struct cap_reader *r, struct cap_event *ev);
 void rd_anomaly(struct cap_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An anomaly of kind `k` about enumeration `u` / connection `c` (either
+ * may be NULL); rd_anomaly is CAP_AK_CAPTURE about nothing in particular. */
+void rd_anomaly_of(struct cap_reader *r, enum cap_anomaly_kind k, struct cap_usbdev *u,
+		   struct cap_conn *c, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A connection's state changed: emit CAP_EV_CONN; `ended` frees its lockdown. */
 void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state st, uint64_t t,
 		   bool ended);

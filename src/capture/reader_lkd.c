@@ -42,6 +42,15 @@ void rd_lkd_free(struct rd_lkd *l)
 	free(l);
 }
 
+/* Whose doing a broken message in direction `dir` is: on a connection whose
+ * start the capture does not show, the framing may have begun mid-message. */
+static enum cap_anomaly_kind lkd_kind(const struct rd_conn *c, int dir)
+{
+	if (c->orphan)
+		return CAP_AK_CAPTURE;
+	return dir ? CAP_AK_DEVICE : CAP_AK_HOST;
+}
+
 static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *p, size_t n)
 {
 	struct rd_tls_dir *s = &c->lkd->t[dir];
@@ -65,8 +74,8 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 			s->left = (size_t)s->hdr[3] << 8 | s->hdr[4];
 			if (s->hdr[0] < 20 || s->hdr[0] > 23 || s->hdr[1] != 3 ||
 			    s->left > CAP_RD_TLS_RECORD_MAX) {
-				rd_anomaly(
-					r,
+				rd_anomaly_of(
+					r, lkd_kind(c, dir), c->pub.usb, &c->pub,
 					"packet %llu: %s bytes are not a TLS record (type %u, length %zu)",
 					(unsigned long long)r->cur_pkt, dir ? "device" : "host",
 					s->hdr[0], s->left);
@@ -128,14 +137,15 @@ static void framer_feed(struct cap_reader *r, struct rd_conn *c, int dir, const 
 		if (rc == LP_EAGAIN)
 			return;
 		if (rc == LP_EPLIST) {
-			rd_anomaly(r, "packet %llu: %s lockdown message is not a plist dictionary",
-				   (unsigned long long)r->cur_pkt, dir ? "device" : "host");
+			rd_anomaly_of(r, lkd_kind(c, dir), c->pub.usb, &c->pub,
+				      "packet %llu: %s lockdown message is not a plist dictionary",
+				      (unsigned long long)r->cur_pkt, dir ? "device" : "host");
 			rc = 0;
 			continue;
 		}
 		if (rc) {
-			rd_anomaly(
-				r,
+			rd_anomaly_of(
+				r, lkd_kind(c, dir), c->pub.usb, &c->pub,
 				"packet %llu: %s lockdown stream unusable (%s): length prefix over %u bytes?",
 				(unsigned long long)r->cur_pkt, dir ? "device" : "host",
 				lp_errname(rc), LKD_MAX_MESSAGE);
@@ -181,8 +191,8 @@ void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t
 			c->pub.tls = true;
 			rd_emit(r, &ev);
 		} else {
-			rd_anomaly(
-				r,
+			rd_anomaly_of(
+				r, CAP_AK_HOST, c->pub.usb, &c->pub,
 				"packet %llu: EnableSessionSSL was true but the host went on in plaintext",
 				(unsigned long long)r->cur_pkt);
 			l->ssl_expected = false;

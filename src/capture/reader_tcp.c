@@ -114,8 +114,9 @@ static void umx_message(struct cap_reader *r, struct rd_flow *f, int side,
 	r->umx_messages++;
 	rc = umc_decode_message(h, body, h->length - UMX_HDR, &msg, NULL);
 	if (rc == LP_EPLIST) {
-		rd_anomaly(r, "packet %llu: usbmuxd %s message is not a plist dictionary",
-			   (unsigned long long)r->cur_pkt, from_client ? "client" : "daemon");
+		rd_anomaly_of(r, CAP_AK_HOST, NULL, NULL,
+			      "packet %llu: usbmuxd %s message is not a plist dictionary",
+			      (unsigned long long)r->cur_pkt, from_client ? "client" : "daemon");
 		return;
 	}
 	if (rc)

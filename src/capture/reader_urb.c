@@ -195,6 +195,11 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 			   caplen, hlen);
 		return LP_ETRUNC;
 	}
+	/* USBPcap logs URB functions it has no transfer type for (ABORT_PIPE,
+	 * RESET_PIPE, ...) as 0xFE / 0xFF (IRP_INFO / UNKNOWN): the host's
+	 * bookkeeping, no transfer - skipped quietly */
+	if (xfer == 0xFE || xfer == 0xFF)
+		return LP_EBADMSG;
 	if (xfer > 3 || dev > 255) {
 		rd_anomaly(r,
 			   "packet %llu: USBPcap record with transfer type %u / device %u skipped",

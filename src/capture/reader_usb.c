@@ -36,6 +36,12 @@ static const char *dir_name(int dir)
 	return dir ? "device" : "host";
 }
 
+/* Whose doing a malformed usbmux packet in direction `dir` is. */
+static enum cap_anomaly_kind dir_kind(int dir)
+{
+	return dir ? CAP_AK_DEVICE : CAP_AK_HOST;
+}
+
 /* --- enumerations -------------------------------------------------------------- */
 
 static struct rd_usb *usb_get(struct cap_reader *r, uint16_t bus, uint8_t addr, uint64_t t)
@@ -141,8 +147,9 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 			} else if (c->data_len >= 8 && rc == LP_ETRUNC) {
 				/* the 8-byte first read of enumeration: nothing to learn */
 			} else {
-				rd_anomaly(r, "packet %llu: device descriptor undecodable (%s)",
-					   (unsigned long long)c->pkt, lp_errname(rc));
+				rd_anomaly_of(r, CAP_AK_DEVICE, &u->pub, NULL,
+					      "packet %llu: device descriptor undecodable (%s)",
+					      (unsigned long long)c->pkt, lp_errname(rc));
 			}
 		} else if (type == USBD_DT_CONFIG) {
 			struct usbd_config cfg;
@@ -161,9 +168,10 @@ static bool control_parse(struct cap_reader *r, struct rd_usb *u, const uint8_t 
 				update_mux_eps(u);
 				return true;
 			} else if (rc != LP_ETRUNC) {
-				rd_anomaly(r,
-					   "packet %llu: configuration descriptor undecodable (%s)",
-					   (unsigned long long)c->pkt, lp_errname(rc));
+				rd_anomaly_of(
+					r, CAP_AK_DEVICE, &u->pub, NULL,
+					"packet %llu: configuration descriptor undecodable (%s)",
+					(unsigned long long)c->pkt, lp_errname(rc));
 			}
 		} else if (type == USBD_DT_BOS) {
 			if (usbd_parse_bos(c->data, c->data_len, &p->bos) == 0) {
@@ -244,14 +252,19 @@ static void mux_tcp(struct cap_reader *r, struct rd_usb *u, int dir, const struc
 		if ((f & MUX_TH_RST) || (!mp->payload_len && !(f & MUX_TH_SYN)))
 			return;
 		if (dir == 1 && (f & MUX_TH_SYN)) {
-			rd_anomaly(r, "packet %llu: device opened a connection (SYN from port %u)",
-				   (unsigned long long)r->cur_pkt, mp->sport);
+			/* a SYN+ACK answers a SYN the capture does not show (it
+			 * started later, or the host's packet was unreadable) */
+			rd_anomaly_of(r, (f & MUX_TH_ACK) ? CAP_AK_CAPTURE : CAP_AK_DEVICE, &u->pub,
+				      NULL,
+				      "packet %llu: device opened a connection (SYN from port %u)",
+				      (unsigned long long)r->cur_pkt, mp->sport);
 			return;
 		}
 		c = conn_new(r, u, hport, dport);
 		if (!c)
 			return;
 		c->pub.t_syn = t;
+		c->orphan = true;
 		lockdown_start(r, c);
 		rd_conn_event(r, c, CAP_CONN_ORPHAN, t, false);
 	}
@@ -306,14 +319,16 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 			ev.u.mux.major = rd_be32(mp.payload);
 		rd_emit(r, &ev);
 		if (!ev.u.mux.ok) {
-			rd_anomaly(r, "packet %llu: %s usbmux VERSION packet malformed",
-				   (unsigned long long)r->cur_pkt, dir_name(x->dir));
+			rd_anomaly_of(r, dir_kind(x->dir), &u->pub, NULL,
+				      "packet %llu: %s usbmux VERSION packet malformed",
+				      (unsigned long long)r->cur_pkt, dir_name(x->dir));
 		} else if (x->dir == 1) {
 			if (ev.u.mux.major == 1 || ev.u.mux.major == 2)
 				u->pub.mux_version = ev.u.mux.major;
 			else
-				rd_anomaly(r, "packet %llu: device answered usbmux VERSION %u",
-					   (unsigned long long)r->cur_pkt, ev.u.mux.major);
+				rd_anomaly_of(r, CAP_AK_DEVICE, &u->pub, NULL,
+					      "packet %llu: device answered usbmux VERSION %u",
+					      (unsigned long long)r->cur_pkt, ev.u.mux.major);
 		}
 		return;
 	}
@@ -337,15 +352,17 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 	ev.u.mux.payload_len = rc ? 0 : mp.payload_len;
 	rd_emit(r, &ev);
 	if (rc) {
-		rd_anomaly(r, "packet %llu: %s usbmux packet undecodable (%s)",
-			   (unsigned long long)r->cur_pkt, dir_name(x->dir), lp_errname(rc));
+		rd_anomaly_of(r, dir_kind(x->dir), &u->pub, NULL,
+			      "packet %llu: %s usbmux packet undecodable (%s)",
+			      (unsigned long long)r->cur_pkt, dir_name(x->dir), lp_errname(rc));
 		return;
 	}
 	if (proto == MUX_PROTO_TCP)
 		mux_tcp(r, u, x->dir, &mp);
 	else if (proto == MUX_PROTO_CONTROL)
-		rd_anomaly(r, "packet %llu: device sent a usbmux CONTROL message (%zu bytes)",
-			   (unsigned long long)r->cur_pkt, mp.payload_len);
+		rd_anomaly_of(r, CAP_AK_INFO, &u->pub, NULL,
+			      "packet %llu: device sent a usbmux CONTROL message (%zu bytes)",
+			      (unsigned long long)r->cur_pkt, mp.payload_len);
 }
 
 static void mux_problem(void *ud, int err, uint32_t length, size_t dropped)
@@ -354,14 +371,16 @@ static void mux_problem(void *ud, int err, uint32_t length, size_t dropped)
 	struct cap_reader *r = x->r;
 
 	if (err == LP_ETOOBIG || err == LP_EBADMSG)
-		rd_anomaly(r,
-			   "packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
-			   (unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
+		rd_anomaly_of(
+			r, dir_kind(x->dir), &x->u->pub, NULL,
+			"packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
+			(unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 	else if (err == LP_ETRUNC)
-		rd_anomaly(r,
-			   "packet %llu: %s usbmux packet announced as %u bytes cut after %zu by a "
-			   "new packet",
-			   (unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
+		rd_anomaly_of(
+			r, dir_kind(x->dir), &x->u->pub, NULL,
+			"packet %llu: %s usbmux packet announced as %u bytes cut after %zu by a "
+			"new packet",
+			(unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 }
 
 static const struct mux_rx_cbs rd_rx_cbs = {.on_packet = mux_packet, .on_problem = mux_problem};

@@ -43,10 +43,20 @@ int cmd_analyze(struct lp_app *app)
 		return EXIT_RUNTIME;
 	}
 	if (!app->json && !app->quiet) {
-		json_object *an = r.extra ? json_object_object_get(r.extra, "anomalies") : NULL;
-		size_t n = an ? json_object_array_length(an) : 0;
-		if (n) {
-			fprintf(app->out, "  anomalies (%zu listed):\n", n);
+		/* the device's protocol violations, then the notes (silences,
+		 * the host's side, the capture file): only the first kind can
+		 * make a PROTOCOL_ERROR */
+		static const char *const lists[][2] = {
+			{"protocol_violations", "protocol violations by the device"},
+			{"notes", "notes"},
+		};
+		for (size_t k = 0; k < 2; k++) {
+			json_object *an = r.extra ? json_object_object_get(r.extra, lists[k][0])
+						  : NULL;
+			size_t n = an ? json_object_array_length(an) : 0;
+			if (!n)
+				continue;
+			fprintf(app->out, "  %s (%zu listed):\n", lists[k][1], n);
 			for (size_t i = 0; i < n; i++)
 				fprintf(app->out, "    %s\n",
 					json_object_get_string(json_object_array_get_idx(an, i)));

@@ -764,3 +764,27 @@ void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_
 		snprintf(r->evidence + strlen(r->evidence),
 			 sizeof(r->evidence) - strlen(r->evidence), ")");
 }
+
+void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, const char *what,
+				  uint64_t n, const char *first)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "%s", what);
+	diag_set_verdict(r, DIAG_V_PROTOCOL_ERROR,
+			 "stage %s: %s; the device broke the protocol %llu time(s) (first: %s)",
+			 s->name, what, (unsigned long long)n, first);
+}
+
+void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const char *what,
+			      uint64_t n, const char *first)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "%s", what);
+	diag_set_verdict(
+		r, DIAG_V_NONE,
+		"stage %s: %s; the host's side broke the protocol %llu time(s) (first: %s)",
+		s->name, what, (unsigned long long)n, first);
+	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+		 "The capture shows the host's side (the program driving the device, or "
+		 "usbmuxd) sending malformed usbmux/lockdown data: nothing in it judges the "
+		 "device or the cable. Capture again with another host tool, or report it to "
+		 "that tool.");
+}

@@ -175,6 +175,21 @@ void diag_rule_replay_diverged(struct diag_report *r, const char *divergence);
 void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_t pkt,
 			    const char *what);
 
+/* analyze: the exchange stopped in stage `s` (`what` says how) and the
+ * capture shows the device breaking usbmux or lockdown `n` times, `first`
+ * the first of them. Ends `s` FAIL; PROTOCOL_ERROR with that as evidence.
+ * Only the device's own violations count: silences, the host's side and
+ * the capture file's quirks are notes, never this verdict. */
+void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, const char *what,
+				  uint64_t n, const char *first);
+
+/* analyze: as diag_rule_protocol_violation, when it is the host's side
+ * (the program driving the device, or usbmuxd) that sent malformed
+ * usbmux/lockdown data: NONE - the capture cannot judge the device or the
+ * cable - with that as evidence and a remedy about the host tool. */
+void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const char *what,
+			      uint64_t n, const char *first);
+
 /* The cable test's facts after its round trips. */
 struct diag_cable_facts {
 	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */

@@ -60,6 +60,15 @@ b = bytearray(usbpcap); struct.pack_into('<H', b, recs(usbpcap)[2] + 16, 0xfff0)
 shb = struct.pack('<IIIHHqI', 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
 idb = struct.pack('<IIHHIHH', 1, 32, 220, 0, 262144, 3, 0xfff0) + b'abcd' + struct.pack('<I', 32)
 w('bad-idb.pcapng', shb + idb)
+# the pair-then-close session (a 7 s silence before the Trust tap) with the
+# device's first GetValue reply made an unreadable plist: a real violation
+pc = bytearray(open(C + '/crafted-pair-then-close-gap.pcap', 'rb').read())
+for o in recs(pc):
+    h = o + 16
+    if pc[h + 8] == ord('C') and pc[h + 10] & 0x80 and b"GetValue" in pc[h:o + 16 + struct.unpack_from("<I", pc, o + 8)[0]]:
+        i = pc.index(b'<dict>', h); pc[i:i + 6] = b'<dicX>'
+        break
+w('device-bad-plist.pcap', pc)
 PY
 
 check() { # file, allowed exit codes (regex), description
@@ -81,7 +90,7 @@ check linktype-147.pcap 3 "unsupported link type: clear error"
 like "$(cat "$T/out.json.err")" "link type 147" "error names the link type"
 check usb-as-ethernet.pcap "0|1" "USB records labelled Ethernet: a report"
 check lying-lencap.pcap "0|1" "usbmon len_cap over the record: a report"
-check lying-muxlen.pcap 1 "mux length fields out of range: a report"
+check lying-muxlen.pcap 3 "mux length fields out of range: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "length field .* out of range" "lying mux length: anomaly"
 check swapped-usbmon.pcap "0|1" "byte-swapped usbmon headers: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "other byte order" "byte-swapped headers: anomaly"
@@ -91,4 +100,20 @@ like "$(jget '.anomalies | join("\n")' "$T/out.json")" "usbmuxd message length" 
 check usbpcap-lying-hdrlen.pcap "0|1" "USBPcap headerLen over the record: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "USBPcap header" "lying USBPcap header: anomaly"
 check bad-idb.pcapng "1|3" "broken pcapng IDB: no crash"
+
+# anomalies by kind: only the device breaking the protocol makes PROTOCOL_ERROR
+run_lp "$T/gap.json" analyze "$C/crafted-pair-then-close-gap.pcap" --json
+is "$(jget .verdict "$T/gap.json")" GOOD "a 7 s silence before the Trust tap is no protocol error"
+is "$(jget '.notes | join("\n")' "$T/gap.json")" "packet 134: 7.0 s of silence before it" "the silence is listed as a note"
+is "$(jget '.protocol_violations | length' "$T/gap.json")" 0 "no protocol violation listed"
+is "$(jget .metrics.protocol_violations "$T/gap.json")" 0 "metrics: no protocol violation counted"
+run_lp "$T/gap.txt" analyze "$C/crafted-pair-then-close-gap.pcap"
+like "$(cat "$T/gap.txt")" "notes \(1 listed\):" "human output lists the silence under notes"
+check device-bad-plist.pcap 1 "the device's unreadable lockdown reply: a report"
+is "$(jget .verdict "$T/out.json")" PROTOCOL_ERROR "a device violation still makes PROTOCOL_ERROR"
+like "$(jget .evidence "$T/out.json")" "first: packet 59: device lockdown message is not a plist" \
+	"the evidence is the device's violation, not the silence"
+is "$(jget '.protocol_violations | length' "$T/out.json")" 1 "the violation is listed as one"
+check lying-muxlen.pcap 3 "host mux length fields out of range"
+is "$(jget '.protocol_violations | length' "$T/out.json")" 0 "the host's malformed packets are notes, not the device's violations"
 done_testing
