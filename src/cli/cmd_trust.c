@@ -569,9 +569,10 @@ static int run(struct trust_run *t)
 				       t->rec->device_certificate.len, &why))
 			escrow = plist_new_data((const char *)t->rec->escrow_bag.data,
 						t->rec->escrow_bag.len);
+		escrow_sent = escrow != NULL;
+		r->escrow_sent = escrow_sent; /* PasswordProtected means more with it */
 		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl,
 					req_deadline(t), &e);
-		escrow_sent = escrow != NULL;
 		plist_free(escrow);
 		if (ret) {
 			fail(t, s, ret, &e);

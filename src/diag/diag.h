@@ -118,6 +118,9 @@ struct diag_report {
 	void *on_stage_ud;
 	void (*on_mark)(void *ud, const char *text); /* capture stage markers */
 	void *on_mark_ud;
+	/* the StartService request carried the pair record's EscrowBag: only
+	 * then is PasswordProtected to it "not unlocked since a restart" */
+	bool escrow_sent;
 };
 
 void diag_init(struct diag_report *r, const char *command, struct lp_clock *clock);

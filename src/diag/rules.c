@@ -130,18 +130,31 @@ const char *diag_lockdown_meaning(int err)
 	return w ? w->meaning : NULL;
 }
 
-/* PasswordProtected while pairing is a locked screen; answered to
- * StartSession or StartService by a device that knows this host, it is a
- * device that restarted and was not unlocked since (its pairings stay
- * sealed until the first unlock: doc/protocol.md 4.8, failure catalogue). */
-static enum diag_verdict lkd_verdict_at(const struct lkd_row *w, const char *stage)
+static bool is_stage(const char *stage, enum diag_stage_id id)
 {
-	if (w->err == LP_ELKD_PASSWORD_PROTECTED && stage &&
-	    (strcmp(stage, diag_stage_name(DIAG_STAGE_START_SESSION)) == 0 ||
-	     strcmp(stage, diag_stage_name(DIAG_STAGE_START_SERVICE)) == 0))
+	return stage && strcmp(stage, diag_stage_name(id)) == 0;
+}
+
+/* PasswordProtected while pairing is a locked screen; answered to
+ * StartSession by a device that knows this host, or to a StartService that
+ * carried the EscrowBag (which unlocks the keybag of a locked device), it is
+ * a device that restarted and was not unlocked since (its pairings stay
+ * sealed until the first unlock: doc/protocol.md 4.8, failure catalogue).
+ * A StartService without the bag gets it from any locked device. */
+static enum diag_verdict lkd_verdict_at(const struct lkd_row *w, const struct diag_report *r,
+					const char *stage)
+{
+	if (w->err == LP_ELKD_PASSWORD_PROTECTED &&
+	    (is_stage(stage, DIAG_STAGE_START_SESSION) ||
+	     (is_stage(stage, DIAG_STAGE_START_SERVICE) && r->escrow_sent)))
 		return DIAG_V_LOCKED_AFTER_RESTART;
 	return w->v;
 }
+
+static const char rem_locked_service[] =
+	"The device is locked with a passcode and refuses to start services while it is. Unlock "
+	"it (home screen visible), keep it unlocked, and run `linkprobe trust` again; the pairing "
+	"itself is not in question.";
 
 /* DEVICE_BUSY because a kernel driver holds an interface (the transport's
  * evidence reads "kernel driver NAME holds interface N ..."): the remedy is
@@ -221,14 +234,20 @@ void diag_rule_err(struct diag_report *r, struct diag_stage *s, int err, const c
 	const struct lkd_row *w = lkd_row(err);
 
 	if (lkd && w) {
-		enum diag_verdict v = lkd_verdict_at(w, s->name);
-		diag_end(r, s, DIAG_ST_FAIL, "lockdown error %s: %s", lkd,
+		enum diag_verdict v = lkd_verdict_at(w, r, s->name);
+		bool bagless = err == LP_ELKD_PASSWORD_PROTECTED && v == DIAG_V_LOCKED &&
+			       is_stage(s->name, DIAG_STAGE_START_SERVICE);
+
+		diag_end(r, s, DIAG_ST_FAIL, "lockdown error %s: %s%s", lkd,
 			 v == DIAG_V_LOCKED_AFTER_RESTART && v != w->v
 				 ? "the device knows this host but keeps its pairing sealed behind "
 				   "the passcode: not unlocked since it restarted"
-				 : w->meaning);
+				 : w->meaning,
+			 bagless ? " (no EscrowBag went with the request, so a locked screen "
+				   "is enough; it says nothing of a restart)"
+				 : "");
 		diag_set_verdict(r, v, "stage %s: %s", s->name, s->detail);
-		r->remedy_own = w->remedy;
+		r->remedy_own = bagless ? rem_locked_service : w->remedy;
 		return;
 	}
 	if (lkd)

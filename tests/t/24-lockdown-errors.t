@@ -65,6 +65,26 @@ is "$(jget .verdict $T/b.json)" LOCKED_AFTER_RESTART "locked-after-restart, stor
 like "$(jget .remedy $T/b.json)" "not been unlocked since.*Do not pair again" "after a restart: unlock once, do not pair again"
 unlike "$(jget .remedy $T/a.json)" "Do not pair again" "while pairing: the locked-screen remedy"
 
+# PasswordProtected to StartService: "restarted, not unlocked since" only when
+# the EscrowBag that unlocks its keybag went with the request; without it a
+# locked device refuses the same way, and that is an ordinary lock
+run_lp $T/e1.json trust --device "sim:healthy,keep,service-error=PasswordProtected" --pair-dir "$PD" --json
+like "$(jget .evidence $T/e1.json)" "stage StartService: lockdown error PasswordProtected" "StartService PasswordProtected, EscrowBag sent: the stage"
+is "$(jget .verdict $T/e1.json)" LOCKED_AFTER_RESTART "StartService PasswordProtected with the EscrowBag sent: LOCKED_AFTER_RESTART"
+rm -rf "$T/pd-nobag"; cp -r "$PD" "$T/pd-nobag"
+rec=$(ls "$T"/pd-nobag/*.plist | grep -v SystemConfiguration | head -n 1)
+plistutil -i "$rec" -o "$T/r.xml" -f xml >/dev/null 2>&1
+awk '/<key>EscrowBag<\/key>/ { k = 1; next }
+     k && /<data>/ { skip = !/<\/data>/; k = 0; next }
+     skip { if (/<\/data>/) skip = 0; next } { print }' "$T/r.xml" >"$T/r2.xml"
+plistutil -i "$T/r2.xml" -o "$rec" -f bin >/dev/null 2>&1
+run_lp $T/e0.json trust --device "sim:healthy,keep,service-error=PasswordProtected" --pair-dir "$T/pd-nobag" --json; rc=$?
+like "$(jget .evidence $T/e0.json)" "stage StartService: lockdown error PasswordProtected.*no EscrowBag" "StartService PasswordProtected, no EscrowBag in the record: the evidence says none was sent"
+is "$(jget .verdict $T/e0.json)" LOCKED "StartService PasswordProtected without an EscrowBag: LOCKED"
+is "$rc" 1 "StartService PasswordProtected without an EscrowBag: exit 1"
+unlike "$(jget .remedy $T/e0.json)" "Do not pair again|trust --pair" "without an EscrowBag: the ordinary unlock remedy, no pairing advice"
+like "$(jget .remedy $T/e0.json)" "Unlock" "without an EscrowBag: unlock it"
+
 # a supervised device: the challenge is named, the Trust dialog never came up
 run_lp $T/s.json trust --pair --device sim:supervised --pair-dir "$T/pd-sup" --json
 is "$(jget .verdict $T/s.json)" SUPERVISED "supervised: SUPERVISED"

@@ -150,9 +150,19 @@ static void test_locked_after_restart(void **state)
 	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
 	assert_int_equal(f->r.verdict, DIAG_V_LOCKED_AFTER_RESTART);
 	assert_non_null(strstr(diag_remedy(&f->r), "Do not pair again"));
+	/* StartService: only when the EscrowBag went with it; without the bag
+	 * any locked device answers so */
+	f->r.escrow_sent = true;
 	s = diag_stage_begin(&f->r, DIAG_STAGE_START_SERVICE);
 	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
 	assert_int_equal(f->r.verdict, DIAG_V_LOCKED_AFTER_RESTART);
+	f->r.escrow_sent = false;
+	s = diag_stage_begin(&f->r, DIAG_STAGE_START_SERVICE);
+	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
+	assert_int_equal(f->r.verdict, DIAG_V_LOCKED);
+	assert_non_null(strstr(s->detail, "no EscrowBag"));
+	assert_null(strstr(diag_remedy(&f->r), "Do not pair again"));
+	assert_null(strstr(diag_remedy(&f->r), "trust --pair"));
 	s = diag_stage_begin(&f->r, DIAG_STAGE_PAIR);
 	diag_rule_err(&f->r, s, LP_ELKD_PASSWORD_PROTECTED, NULL);
 	assert_int_equal(f->r.verdict, DIAG_V_LOCKED);
