@@ -341,6 +341,7 @@ static void build_trust(struct build *b)
 {
 	struct an_dev *d = b->d;
 	struct diag_stage *s;
+	uint64_t qt1;
 
 	/* lockdown connect: a capture that starts mid-session may find the
 	 * connection already open */
@@ -402,9 +403,12 @@ static void build_trust(struct build *b)
 		stage_end(b, s, d->qtype.t1, DIAG_ST_OK, "%s", d->qtype_str);
 	}
 
+	/* QueryType done, or skipped: the stages after it start there */
+	qt1 = d->qtype.done ? d->qtype.t1 : d->mux_t0;
+
 	/* device info */
 	if (!d->info.seen && cut_short(b) && !d->pair.seen && !d->session.seen) {
-		ends_in(b, stage_at(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1),
+		ends_in(b, stage_at(b, DIAG_STAGE_DEVICE_INFO, qt1),
 			"after QueryType: no GetValue in it");
 		return;
 	}
@@ -428,20 +432,20 @@ static void build_trust(struct build *b)
 								  : s->start_ns;
 		diag_rule_device_info(b->r, s, n);
 	} else {
-		skip_stage(b, DIAG_STAGE_DEVICE_INFO, d->qtype.t1, "no GetValue in the capture");
+		skip_stage(b, DIAG_STAGE_DEVICE_INFO, qt1, "no GetValue in the capture");
 	}
 
 	/* read through the daemon, the relay shows it (as a live
 	 * --via-usbmuxd run's stage is ok when the daemon hands out the record) */
 	if (d->pair_record_found) {
-		s = stage_at(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1);
-		stage_end(b, s, d->qtype.t1, DIAG_ST_OK,
+		s = stage_at(b, DIAG_STAGE_PAIR_RECORD, qt1);
+		stage_end(b, s, qt1, DIAG_ST_OK,
 			  "usbmuxd returned a stored pair record (ReadPairRecord)");
 	} else if (d->pair_record_read)
-		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
+		skip_stage(b, DIAG_STAGE_PAIR_RECORD, qt1,
 			   "usbmuxd has no pair record for this device (ReadPairRecord)");
 	else
-		skip_stage(b, DIAG_STAGE_PAIR_RECORD, d->qtype.t1,
+		skip_stage(b, DIAG_STAGE_PAIR_RECORD, qt1,
 			   "not visible in a capture (read from the host's disk)");
 
 	/* Pair */
@@ -478,8 +482,12 @@ static void build_trust(struct build *b)
 		stage_end(b, s, d->pair.t1, DIAG_ST_OK, "paired after %u attempt(s)%s",
 			  d->pair_tries, d->pair_pending ? ", Trust tapped on the device" : "");
 	} else {
-		skip_stage(b, DIAG_STAGE_PAIR, span_end_t(&d->qtype),
-			   "no Pair request in the capture (an existing pair record was used)");
+		skip_stage(
+			b, DIAG_STAGE_PAIR, qt1,
+			d->mux_seen && !d->version.seen && !d->via_usbmuxd
+				? "no Pair request in the capture (it started mid-session: paired "
+				  "before it, or an existing pair record was used)"
+				: "no Pair request in the capture (an existing pair record was used)");
 	}
 
 	/* StartSession */
