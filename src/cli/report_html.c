@@ -152,8 +152,11 @@ static void section_device(struct sb *b, json_object *rep)
 	}
 	sb_puts(b, "<dl class=\"dev\">");
 	dev_row(b, "Name", rep_jstr(dev, "name"));
-	snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)rep_jnum(dev, "vid", 0),
-		 (unsigned)rep_jnum(dev, "pid", 0));
+	if (rep_jnum(dev, "vid", 0) || rep_jnum(dev, "pid", 0))
+		snprintf(buf, sizeof(buf), "%04x:%04x", (unsigned)rep_jnum(dev, "vid", 0),
+			 (unsigned)rep_jnum(dev, "pid", 0));
+	else /* analyze: descriptors not in the capture */
+		snprintf(buf, sizeof(buf), "unknown (descriptors not in the capture)");
 	dev_row(b, "USB ID", buf);
 	dev_row(b, "Product", rep_jstr(dev, "product"));
 	dev_row(b, "Model", rep_jstr(dev, "product_type"));

@@ -89,6 +89,11 @@ FIRSTERR=$(jq -r '[.anomalies[] | select(test("ended EPROTO")) | capture("^packe
 like "$GONE $FIRSTERR" '^[0-9]+ [0-9]+$' "analyze --json names the disconnect and the first transfer error by packet"
 like "$(cat "$T/an.html")" "<span class=\"pkt\">packet $GONE</span>device 1.2 gone" "analyze: anomaly with its packet number"
 like "$(cat "$T/an.html")" '<h1 id="verdict">FLAKY</h1>' "analyze: verdict"
+# a capture that starts mid-session: the device's ids are unknown, said so
+run_lp "$T/mid.txt" analyze "$ROOT/captures/mid-usbmuxd-usbmon.pcap" --report "$T/mid.html"
+is $? 0 "analyze --report of a mid-session capture: exit 0 (TRUSTED)"
+like "$(cat "$T/mid.html")" "USB ID</dt><dd>unknown \(descriptors not in the capture\)" "mid-session: USB ID unknown, and why"
+unlike "$(cat "$T/mid.html")" "0000:0000" "mid-session: no made-up 0000:0000"
 is "$(grep -o '<g class="lane" data-ep="0x[0-9a-f]*"' "$T/an.html" | tr '\n' ' ')" \
 	'<g class="lane" data-ep="0x00" <g class="lane" data-ep="0x04" <g class="lane" data-ep="0x85" ' \
 	"analyze: the capture's transfers, one lane per endpoint"
