@@ -483,7 +483,7 @@ int hl_check_present(struct hl_link *hl, uint32_t wait_ms)
 	uint8_t desc[18];
 
 	for (;;) {
-		struct tr_devinfo devs[16];
+		struct tr_devinfo devs[TR_LIST_MAX];
 		size_t n = 0, got = 0;
 		bool listed = false;
 		uint64_t now;
@@ -492,7 +492,7 @@ int hl_check_present(struct hl_link *hl, uint32_t wait_ms)
 		if (hl->dead)
 			return LP_ENODEV;
 		/* a fresh device list: the kernel removed it */
-		if (tr_list(hl->ctx, devs, 16, &n, NULL) == 0) {
+		if (tr_list(hl->ctx, devs, TR_LIST_MAX, &n, NULL) == 0) {
 			for (size_t i = 0; i < n; i++)
 				listed |= devs[i].session == hl->dev->info.session;
 			if (!listed) {

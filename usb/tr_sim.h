@@ -59,6 +59,7 @@ struct tr_sim_link {
 };
 
 #define TR_SIM_MAX_PORTS 120 /* devices on one simulated bus (addresses 2..127) */
+_Static_assert(TR_SIM_MAX_PORTS <= TR_LIST_MAX, "every simulated device fits one tr_list()");
 
 /* One device on the simulated bus. Borrowed for the context's life. */
 struct tr_sim_port {

@@ -60,6 +60,12 @@ int tr_status_to_err(enum tr_status s);
 
 #define TR_SERIAL_MAX 128
 
+/* Devices every tr_list() caller makes room for: a USB bus has 127
+ * addresses, and a rack of phones needs all of them found and followed (a
+ * device past a smaller cap could not be picked by --udid, and one listing
+ * that missed it would declare it gone). */
+#define TR_LIST_MAX 128
+
 /* One device as found by tr_list() (before opening). */
 struct tr_devinfo {
 	uint8_t bus;

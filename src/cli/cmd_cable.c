@@ -36,7 +36,6 @@
 
 #define CABLE_MAX_SAMPLES 4096
 #define CABLE_MAX_ITER 20000
-#define CABLE_LIST_MAX 128    /* devices listed when looking for one that came back */
 #define CABLE_REQ_MS 500      /* one probe round trip may take this long */
 #define CABLE_CLOSED_PORT 1   /* nothing listens there: the device answers RST */
 #define CABLE_REENUM_WAIT_S 5 /* how long a vanished device may take to return */
@@ -130,12 +129,12 @@ static int reconnect(struct cable *c)
 	drop_link(c);
 	c->reenums++;
 	for (;;) {
-		struct tr_devinfo devs[CABLE_LIST_MAX];
+		struct tr_devinfo devs[TR_LIST_MAX];
 		struct usbd_probe p;
 		uint64_t now, next;
 		size_t n = 0;
 
-		r = tr_list(c->app->tr, devs, CABLE_LIST_MAX, &n, &e);
+		r = tr_list(c->app->tr, devs, TR_LIST_MAX, &n, &e);
 		if (r) {
 			lp_logf(&c->app->log, LP_LOG_WARN, "cable test: listing devices: %s",
 				e.msg);
@@ -538,10 +537,10 @@ static int cable_all(struct lp_app *app)
 		app_close_device(app);
 		return code;
 	}
-	devs = calloc(CABLE_LIST_MAX, sizeof(*devs));
+	devs = calloc(TR_LIST_MAX, sizeof(*devs));
 	if (!devs)
 		goto out;
-	if ((r = tr_list(app->tr, devs, CABLE_LIST_MAX, &n, &e))) {
+	if ((r = tr_list(app->tr, devs, TR_LIST_MAX, &n, &e))) {
 		out_error(app, "listing devices: %s", e.msg[0] ? e.msg : lp_strerror(r));
 		goto out;
 	}

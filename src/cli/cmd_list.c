@@ -12,8 +12,6 @@
 #include "src/diag/stages.h"
 #include "proto/hostlink.h"
 
-#define LIST_MAX 128 /* more than one simulated bus carries (TR_SIM_MAX_PORTS) */
-
 static const char *class_name(uint8_t cls, uint8_t sub, uint8_t proto)
 {
 	if (cls == USBMUX_CLASS && sub == USBMUX_SUBCLASS && proto == USBMUX_PROTOCOL)
@@ -110,7 +108,7 @@ int cmd_list(struct lp_app *app)
 {
 	struct diag_report r;
 	struct lp_errinfo e = {0};
-	struct tr_devinfo devs[LIST_MAX];
+	struct tr_devinfo devs[TR_LIST_MAX];
 	struct diag_stage *s;
 	size_t n = 0, ok = 0;
 	int first_err = 0;
@@ -130,7 +128,7 @@ int cmd_list(struct lp_app *app)
 	jdevs = json_object_new_array();
 
 	s = diag_stage_begin(&r, DIAG_STAGE_ENUMERATE);
-	ret = tr_list(app->tr, devs, LIST_MAX, &n, &e);
+	ret = tr_list(app->tr, devs, TR_LIST_MAX, &n, &e);
 	if (ret) {
 		diag_end(&r, s, DIAG_ST_FAIL, "%s", e.msg);
 		diag_set_verdict(&r, diag_verdict_for_err(ret), "%s", e.msg);

@@ -52,13 +52,13 @@ static void list_connected(struct lp_app *app, const struct tr_devinfo *devs, si
 int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, struct tr_devinfo *out,
 		size_t *listed, struct lp_errinfo *e)
 {
-	struct tr_devinfo devs[16];
+	struct tr_devinfo devs[TR_LIST_MAX];
 	uint64_t deadline = lp_clock_now(&app->clock) + wait_ns;
 	size_t n = 0;
 	int ret;
 
 	for (;;) {
-		ret = tr_list(app->tr, devs, 16, &n, e);
+		ret = tr_list(app->tr, devs, TR_LIST_MAX, &n, e);
 		if (ret)
 			return ret;
 		if (n > 0 || lp_clock_now(&app->clock) >= deadline)

@@ -25,7 +25,6 @@
 #include "proto/lockdown_client.h"
 #include "src/diag/diag.h"
 
-#define WATCH_LIST_MAX 128    /* devices listed at once */
 #define WATCH_CLOSED_PORT 1   /* nothing listens there: the device answers RST */
 #define WATCH_BAD_SESSIONS 16 /* attachments that could not be identified, not retried */
 
@@ -453,7 +452,7 @@ static void arrive(struct watch *w, const struct tr_devinfo *info)
 static void supervise(void *arg)
 {
 	struct watch *w = arg;
-	struct tr_devinfo *list = calloc(WATCH_LIST_MAX, sizeof(*list));
+	struct tr_devinfo *list = calloc(TR_LIST_MAX, sizeof(*list));
 	uint64_t next_tick = now_ns(w);
 
 	if (!list) {
@@ -464,7 +463,7 @@ static void supervise(void *arg)
 	while (!stop_asked(w)) {
 		struct lp_errinfo e = {0};
 		size_t n = 0;
-		int r = tr_list(w->ctx, list, WATCH_LIST_MAX, &n, &e);
+		int r = tr_list(w->ctx, list, TR_LIST_MAX, &n, &e);
 
 		if (r) {
 			lp_logf(w->ctx->env.log, LP_LOG_WARN, "watch: listing devices: %s", e.msg);

@@ -45,6 +45,23 @@ like "$(tail -1 $T/c.txt)" "^verdict: GOOD - all 2 device\(s\) GOOD" "one verdic
 run_lp $T/c.json --cable-test --all --device 'sim:charge-only' --pair-dir $D --json
 is "$(jget .verdict $T/c.json)" NO_DEVICE "--all with nothing on the bus: NO_DEVICE"
 
+# a rack of more than 16 phones: the ones past the 16th are found by --udid
+# and followed like the others (one list limit everywhere: 128)
+run_lp $T/r.json list --device 'sim:healthy*19+flaky' --pair-dir $D --json
+is "$(jget '.devices | length' $T/r.json)" 20 "20 devices listed"
+u19=$(jget '.devices[18].udid' $T/r.json); uf=$(jget '.devices[19].udid' $T/r.json)
+run_lp $T/r1.json trust --pair --device 'sim:healthy*19+flaky,clock=virtual' --udid "$u19" --pair-dir $T/pd-r --json; rc=$?
+is "$(jget .verdict $T/r1.json)" TRUSTED "--udid finds the 19th device: TRUSTED (was UDID_NOT_FOUND)"
+is "$rc" 0 "--udid past the 16th device: exit 0"
+run_lp $T/r2.json --cable-test --device 'sim:healthy*19+flaky' --udid "$uf" --pair-dir $D --json
+is "$(jget .verdict $T/r2.json)" FLAKY "the 20th device, flaky: FLAKY, followed through its errors (not DISCONNECTED)"
+is "$(jget .metrics.reenumerations $T/r2.json)" 1 "the 20th device: its re-enumeration followed"
+# transfers to the 20th device start failing (fault=submit-N; the probes of
+# the 19 before it use the first ~250): it is still listed, so the link is
+# blamed (USB_ERROR), not a removal (DISCONNECTED)
+run_lp $T/r3.json trust --pair --device "sim:healthy*19+flaky,clock=virtual,fault=submit-300" --udid "$u19" --pair-dir $T/pd-r3 --json
+is "$(jget .verdict $T/r3.json)" USB_ERROR "the 19th device failing transfers: USB_ERROR, still on the bus (not DISCONNECTED)"
+
 # the spec
 run_lp $T/e.json list --device 'sim:healthy*0' --json; is $? 2 "PROFILE*0 is a usage error"
 like "$(jget .error $T/e.json)" "N in PROFILE\*N is 1 to 120" "and says the range"
