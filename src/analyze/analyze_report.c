@@ -283,9 +283,17 @@ static bool build_usb(struct build *b)
 			snprintf(where, sizeof(where),
 				 "configuration %u, interface %u, endpoints 0x%02x/0x%02x",
 				 d->mux_config, d->mux_iface, d->ep_out, d->ep_in);
-		stage_end(b, s, d->mux_t0, DIAG_ST_SKIPPED,
-			  "VERSION exchange before the capture; usbmux v%u traffic on %s",
-			  d->mux_major, where);
+		if (d->sel_config >= 0 && d->sel_t <= d->mux_t0)
+			/* the capture shows the host select the configuration: VERSION
+			 * should have followed in it (the reader notes that too) */
+			stage_end(b, s, d->mux_t0, DIAG_ST_SKIPPED,
+				  "no VERSION exchange in the capture after SET_CONFIGURATION %d; "
+				  "usbmux v%u traffic on %s",
+				  d->sel_config, d->mux_major, where);
+		else
+			stage_end(b, s, d->mux_t0, DIAG_ST_SKIPPED,
+				  "VERSION exchange before the capture; usbmux v%u traffic on %s",
+				  d->mux_major, where);
 		return true;
 	}
 	if (!d->version.done) {

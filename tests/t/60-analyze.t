@@ -96,6 +96,11 @@ like "$(cat "$T/mid.txt")" "verdict: TRUSTED" "mid-session: the conversation's v
 unlike "$(cat "$T/mid.txt")" "NO_DEVICE|charge-only|cable" "mid-session: no NO_DEVICE, no cable advice"
 like "$(cat "$T/mid.txt")" "device: bus 1 address 3, ids unknown" "mid-session: the device line says the ids are unknown"
 
+# the enumeration in the capture but VERSION cut: skipped, and said plainly
+run_lp "$T/nov.txt" analyze "$C/mid-no-version.pcap"
+like "$(cat "$T/nov.txt")" "usbmux +skip .*no VERSION exchange in the capture after SET_CONFIGURATION 4; usbmux v2 traffic on configuration 4, interface 1, endpoints 0x07/0x86" \
+	"VERSION missing after SET_CONFIGURATION: usbmux skipped, not 'before the capture'"
+
 # bulk traffic of another device (storage-like and random bytes) is not usbmux
 python3 - "$T/bulk.pcap" <<'PY'
 import random, struct, sys
