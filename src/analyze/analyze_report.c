@@ -263,6 +263,13 @@ static bool build_usb(struct build *b)
 	    : d->sel_config >= 0 ? d->sel_t
 				 : d->last_t;
 	s = stage_at(b, DIAG_STAGE_USBMUX, t);
+	if (!d->mux_seen && d->sel_config == 0) {
+		/* unconfigured, not a camera: what usbmuxd's udev rule does
+		 * before usbmuxd picks the usbmux configuration */
+		b->clk->vnow = d->sel_t > s->start_ns ? d->sel_t : s->start_ns;
+		diag_rule_unconfigured(b->r, s, d->any_mux_config ? d->mux_config : 0);
+		return false;
+	}
 	if (!d->mux_seen && d->sel_config >= 0 && !d->sel_has_mux) {
 		stage_end(b, s, d->sel_t, DIAG_ST_FAIL,
 			  "the host selected configuration %d, which has no usbmux interface "

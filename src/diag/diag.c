@@ -167,12 +167,14 @@ static const struct verdict_row verdicts[] = {
 	 "that are connected. Use one of those UDIDs, or leave out --udid.",
 	 true},
 	{DIAG_V_USBMUXD_UNREACHABLE, "USBMUXD_UNREACHABLE", 1,
-	 "linkprobe needs the usbmux daemon (--via-usbmuxd) but cannot reach it; the evidence "
-	 "names the socket and the system error. Restart usbmuxd (Linux: sudo systemctl "
-	 "restart usbmuxd; on macOS it is part of the system; on Windows restart the Apple "
-	 "Mobile Device Service, or reinstall the Apple device drivers), check "
-	 "USBMUXD_SOCKET_ADDRESS, and for a permission error run as a user that may open "
-	 "the socket. Or leave out --via-usbmuxd to talk to the phone directly.",
+	 "The usbmux daemon (usbmuxd) is needed but not running or not reachable; the evidence "
+	 "says how (its socket and the system error, or, in a capture, a phone left "
+	 "unconfigured because no usbmux client claimed it): a fault of this computer, "
+	 "not of the phone. Start or restart usbmuxd (Linux: sudo systemctl restart usbmuxd, "
+	 "and install the usbmuxd package if it is missing; on macOS it is part of the system; on Windows restart the Apple Mobile Device "
+	 "Service, or reinstall the Apple device drivers), check USBMUXD_SOCKET_ADDRESS, and "
+	 "for a permission error run as a user that may open the socket. With --via-usbmuxd, "
+	 "leaving it out talks to the phone directly.",
 	 true},
 	{DIAG_V_REPLAY_DIVERGED, "REPLAY_DIVERGED", 1,
 	 "The replay left the recording: linkprobe asked for something the capture does not "

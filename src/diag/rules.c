@@ -807,3 +807,19 @@ void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const
 		 "device or the cable. Capture again with another host tool, or report it to "
 		 "that tool.");
 }
+
+void diag_rule_unconfigured(struct diag_report *r, struct diag_stage *s, unsigned mux_config)
+{
+	char cfg[48] = "";
+
+	if (mux_config)
+		snprintf(cfg, sizeof(cfg), " (usbmux is in configuration %u)", mux_config);
+	diag_end(r, s, DIAG_ST_FAIL,
+		 "the host set configuration 0 (unconfigured) and selected none after it%s: "
+		 "no usbmux client claimed the device",
+		 cfg);
+	diag_set_verdict(r, DIAG_V_USBMUXD_UNREACHABLE,
+			 "stage %s: the device was left unconfigured (SET_CONFIGURATION 0)%s; "
+			 "usbmuxd not running, or not started by udev",
+			 s->name, cfg);
+}

@@ -190,6 +190,14 @@ void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, c
 void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const char *what,
 			      uint64_t n, const char *first);
 
+/* The host left the device unconfigured (SET_CONFIGURATION 0: Debian's
+ * usbmuxd udev rule sends it, then usbmuxd selects the usbmux configuration)
+ * and nothing selected another: no usbmux client claimed the device -
+ * usbmuxd not running, or not started by udev. `mux_config` is the
+ * configuration that offers usbmux (0: unknown). Ends `s` FAIL;
+ * USBMUXD_UNREACHABLE, a host fault: never the phone's or the cable's. */
+void diag_rule_unconfigured(struct diag_report *r, struct diag_stage *s, unsigned mux_config);
+
 /* The cable test's facts after its round trips. */
 struct diag_cable_facts {
 	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */

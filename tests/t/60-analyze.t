@@ -74,6 +74,14 @@ is "$(jget '.metrics.lockdown.dialog_pending' "$T/p.json")" 2 "two PairingDialog
 like "$(jget '.metrics.lockdown_rtt.count' "$T/p.json")" "^[1-9]" "lockdown latency measured"
 like "$(jget '.connections | length' "$T/p.json")" "^[1-9]" "per-connection list present"
 
+# unconfigured (SET_CONFIGURATION 0, no usbmuxd after it): the host's fault
+run_lp "$T/u.txt" analyze "$C/crafted-unconfigured.pcap"
+like "$(cat "$T/u.txt")" "usbmux +FAIL .*configuration 0 \(unconfigured\).*no usbmux client claimed the device" \
+	"unconfigured: the usbmux stage says no usbmux client claimed it"
+like "$(cat "$T/u.txt")" "verdict: USBMUXD_UNREACHABLE .*usbmuxd not running, or not started by udev" \
+	"unconfigured: usbmuxd named as the likely cause"
+unlike "$(cat "$T/u.txt")" "camera|charge-only|another cable" "unconfigured: no camera, cable or phone advice"
+
 # two devices are told apart
 run_lp "$T/two.json" analyze "$C/analyze-two-devices.pcap" --json
 is "$(jget '.devices | length' "$T/two.json")" 2 "two devices listed"
