@@ -270,7 +270,8 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 			dialog_seen = true;
 			diag_progress(
 				t->r, s,
-				"tap Trust on the device (\"Trust This Computer?\" is showing) "
+				"tap Trust on the device when \"Trust This Computer?\" shows (it can "
+				"take up to ~30 s to appear), then enter the passcode "
 				"(%.0f s left, attempt %d)",
 				(double)(deadline - now) / LP_NS_PER_S, tries);
 		} else {

@@ -111,7 +111,7 @@ static void print_config(bool sim)
 	       "{range=0.1,86400}{default=10}{tooltip=How long cable-test measures}\n",
 	       n++);
 	printf("arg {number=%d}{call=--timeout}{display=Trust dialog wait (s)}{type=double}"
-	       "{range=0,86400}{default=30}{tooltip=How long trust waits for the Trust tap}\n",
+	       "{range=0,86400}{default=120}{tooltip=How long trust waits for the Trust tap}\n",
 	       n++);
 	printf("arg {number=%d}{call=--pair-dir}{display=Pair record directory}{type=string}"
 	       "{tooltip=%s}{required=false}\n",
@@ -243,7 +243,7 @@ int extcap_main(int argc, char **argv)
 		{"no-redact", no_argument, NULL, XO_NO_REDACT},
 		{NULL, 0, NULL, 0},
 	};
-	struct extcap_args a = {.command = "trust", .duration_s = 10, .timeout_s = 30};
+	struct extcap_args a = {.command = "trust", .duration_s = 10, .timeout_s = 120};
 	bool sim;
 	int c;
 

@@ -115,7 +115,7 @@ static const struct opt_def optdefs[] = {
 	 "pair records (env LINKPROBE_PAIR_DIR; default /var/lib/lockdown); with\n"
 	 "--device sim also where the simulated iPhone keeps its key and pairings"},
 	{"timeout", required_argument, OPT_TIMEOUT, "SECONDS", CMD_TRUST,
-	 "how long to wait for the Trust dialog (default 30)"},
+	 "how long to wait for the Trust dialog (default 120: it can take ~30 s\nto appear, then the passcode is typed)"},
 	{"duration", required_argument, OPT_DURATION, "SECONDS", CMD_CABLE | CMD_WATCH,
 	 "how long to measure (default 2; watch: until stopped)"},
 	{"metrics", required_argument, OPT_METRICS, "FILE", CMD_WATCH,
@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 
 	memset(&app, 0, sizeof(app));
 	app.out = stdout;
-	app.timeout_s = 30;
+	app.timeout_s = 120; /* iOS 17-26: the dialog can take 20-30 s to appear */
 	app.duration_s = 2;
 	app.interval_s = 5;
 	app.device_spec = getenv("LINKPROBE_DEVICE");

@@ -104,6 +104,15 @@ like "$(cat $T/n.txt)" "verdict: TRUST_PENDING" "never-answers (real clock): TRU
 # cut-off even on a loaded machine (a hang would hit that)
 ok $([ $el -ge 2 ] && [ $el -le 60 ]; echo $?) "never-answers ends at --timeout (took ${el}s)"
 like "$(cat $T/n.txt)" "tap Trust on the device .*\([0-9]+ s left" "countdown shown while the dialog is up"
+like "$(cat $T/n.txt)" "can take up to ~30 s to appear" "the countdown says the dialog can be slow to appear"
+
+# the default wait: 120 s from the first Pair (current iOS answers Pending at
+# once but shows the dialog 20-30 s later, and the passcode follows the tap)
+run_lp $T/d.json trust --pair --device sim:never-answers --pair-dir $T/pd-default --json
+is "$(jget .verdict $T/d.json)" TRUST_PENDING "never-answers, default --timeout: TRUST_PENDING"
+like "$(jget .evidence $T/d.json)" "unanswered for 120 s" "the default --timeout is 120 s"
+run_lp $T/h.txt trust --help
+like "$(cat $T/h.txt)" "--timeout SECONDS.*default 120" "trust --help: default 120"
 
 # device strings are sanitized before they reach the terminal
 run_lp $T/s.txt trust --pair --device "sim:healthy,name=$(printf 'Evil\033[2J\033]0;pwn\007Phone')" --pair-dir $T/pd-evil
