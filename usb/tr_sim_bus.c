@@ -65,14 +65,28 @@ bool trs_port_in_removal(const struct sim_port *p, uint64_t now)
 	return p->unplugged_at && now < add_sat(p->unplugged_at, p->link.removal_delay_ns);
 }
 
+static uint8_t alloc_addr(struct sim_ctx *sp);
+
 bool trs_port_attached(struct sim_port *p, uint64_t now)
 {
 	if (!p->present)
 		return false;
 	if (p->ops->attached(p->model, now)) {
+		if (p->model_away) {
+			/* the model left the bus by itself (a phone re-enumerating
+			 * after Trust, a replug) and is back: a new attachment,
+			 * at a new address, as the kernel enumerates it */
+			p->model_away = false;
+			p->addr = alloc_addr(p->sp);
+			p->session = p->sp->next_session++;
+			p->stats.enumerations++;
+			lp_logf(p->sp->ctx->env.log, LP_LOG_DEBUG,
+				"sim: device %s came back at address %u", p->port_path, p->addr);
+		}
 		p->unplugged_at = 0;
 		return true;
 	}
+	p->model_away = true;
 	if (!p->link.removal_delay_ns)
 		return false;
 	if (!p->unplugged_at)

@@ -76,6 +76,7 @@ struct sim_port {
 	uint32_t session;
 	uint64_t timer_ref;    /* model timers are asked for relative to the last tick */
 	uint64_t unplugged_at; /* removal_delay_ns: the model left the bus then (0: it did not) */
+	bool model_away;       /* the model said it is not attached: back = a new attachment */
 	char port_path[32];
 };
 

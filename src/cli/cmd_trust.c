@@ -13,7 +13,18 @@
  *
  * Pair runs when --pair is given or no record exists. While the device shows
  * "Trust This Computer?" it answers PairingDialogResponsePending; we retry
- * once a second with a visible countdown until --timeout (doc/protocol.md 4.8). */
+ * once a second with a visible countdown until --timeout (doc/protocol.md 4.8).
+ *
+ * An iPhone drops off USB and re-enumerates at a new address when the user
+ * taps Trust (libusbmuxd#26, usbmuxd#5, libimobiledevice#1354: the pair
+ * finished and the device reset the connection ~1 s later). A departure
+ * within TRUST_REENUM_WINDOW_S of the last PairingDialogResponsePending or of
+ * the Pair that succeeded is taken for that: we wait up to
+ * TRUST_REENUM_WAIT_S for the same UDID to come back (devlink reattach),
+ * reconnect to lockdown, and send the same Pair again (the device knows
+ * whether Trust was tapped, and a pairing it already stored succeeds without
+ * a dialog) or start again at StartSession. Only a device that does not
+ * come back is DISCONNECTED. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +42,20 @@
 #include "proto/pair_store.h"
 
 #define REQ_TIMEOUT_MS 10000 /* any single lockdown request */
+/* How long a phone that left right after Trust may take to be back: its
+ * re-enumeration is a USB reset and enumeration (~1 s, failure catalogue
+ * "Pairing handshake"), udev's rules, and through usbmuxd the daemon's own
+ * preflight before it lists the device again (whose failures are logged
+ * ~10 s after it starts). 10 s covers all of them; a user who really pulled
+ * the cable waits that much longer for DISCONNECTED. */
+#define TRUST_REENUM_WAIT_S 10
+/* A departure this soon after the device last spoke of Trust
+ * (PairingDialogResponsePending, or the Pair that succeeded) is taken for a
+ * re-enumeration; later ones are plain disconnects. */
+#define TRUST_REENUM_WINDOW_S 10
+#define TRUST_REENUM_MAX 3	    /* followed in one run; one is what a phone does */
+#define TRUST_RECONNECT_POLL_MS 200 /* lockdown refused right after coming back */
+#define TRUST_AGAIN 1		    /* session_stages: start again at StartSession */
 #define BACKUP_SERVICE "com.apple.mobilebackup2"
 
 struct trust_run {
@@ -45,6 +70,11 @@ struct trust_run {
 	char *session_id;
 	bool in_session;
 	struct pair_keygen *keygen; /* root and host keys, generated ahead of Pair */
+	uint64_t trust_at;	    /* last PairingDialogResponsePending or Pair success; 0 none */
+	unsigned reenums;	    /* re-enumerations followed */
+	bool left;		    /* the device left the bus at least once */
+	char reenum_note[256];	    /* what the Pair stage's detail adds about them */
+	bool dialog_up;		    /* the last Pair answer was PairingDialogResponsePending */
 };
 
 static uint64_t req_deadline(struct trust_run *t)
@@ -79,6 +109,119 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 	}
 	diag_rule_err_link(t->r, s, err, e ? e->msg : NULL, st.errors, st.last_error);
 	return err;
+}
+
+/* Whether the device left the bus now, right after Trust: `err` ended a
+ * request within TRUST_REENUM_WINDOW_S of the last word about Trust. */
+static bool left_after_trust(struct trust_run *t, int err)
+{
+	uint64_t now = lp_clock_now(&t->app->clock);
+	struct hl_stats st = {0};
+
+	if (!t->trust_at || now - t->trust_at > (uint64_t)TRUST_REENUM_WINDOW_S * LP_NS_PER_S ||
+	    t->reenums >= TRUST_REENUM_MAX || lp_is_lockdown_error(err))
+		return false;
+	if (err == LP_ENODEV)
+		return true;
+	if (t->link) {
+		hl_get_stats(t->link, &st);
+		return settle(t, err, st.errors) == LP_ENODEV;
+	}
+	/* through usbmuxd: the daemon closes our connections when the device
+	 * detaches, and stops listing it */
+	if (err == LP_ECLOSED || err == LP_ECONNRESET || err == LP_ETIMEDOUT || err == LP_EIO)
+		return devlink_idle(t->dl, now + TRUST_RECONNECT_POLL_MS * LP_NS_PER_MS) ==
+		       LP_ENODEV;
+	return false;
+}
+
+/* The device left right after Trust: wait (bounded) for it to come back,
+ * reopen it and connect to lockdown again. `what` says what was under way
+ * ("during TLS"). 0: back, t->lkd is a new lockdown client and `note` says
+ * so; LP_ENODEV: it did not come back (`note` says that); another lp_err:
+ * it came back but could not be used (e filled). */
+static int follow_reenum(struct trust_run *t, struct diag_stage *s, const char *what, char *note,
+			 size_t n, struct lp_errinfo *e)
+{
+	struct lp_clock *clk = &t->app->clock;
+	uint64_t t0 = lp_clock_now(clk), deadline = t0 + TRUST_REENUM_WAIT_S * LP_NS_PER_S;
+	char where[128] = "";
+	int r;
+
+	t->left = true;
+	diag_progress(t->r, s,
+		      "the device left the bus %s: waiting up to %d s for it to come back (an "
+		      "iPhone re-enumerates when Trust is tapped)",
+		      what, TRUST_REENUM_WAIT_S);
+	lkd_client_free(t->lkd);
+	t->lkd = NULL;
+	lp_stream_close(t->stream);
+	t->stream = NULL;
+	free(t->session_id);
+	t->session_id = NULL;
+	t->in_session = false;
+	r = devlink_reattach(t->dl, deadline, where, sizeof(where), e);
+	t->link = t->dl->link;
+	if (r == LP_ENODEV) {
+		snprintf(note, n, "%s%s and did not come back within %d s", what,
+			 t->dialog_up ? " (the Trust dialog was up)" : ", right after pairing",
+			 TRUST_REENUM_WAIT_S);
+		return r;
+	}
+	if (r)
+		return r;
+	if (t->dl->info)
+		find_fill_dev(t->r, t->dl->info);
+	/* lockdownd may not listen yet on a device that just came back */
+	for (;;) {
+		r = devlink_connect(t->dl, MUX_PORT_LOCKDOWN, req_deadline(t), &t->stream, e);
+		if (r != LP_ECONNREFUSED || lp_clock_now(clk) >= deadline)
+			break;
+		lp_clock_sleep_until(clk,
+				     lp_clock_now(clk) + TRUST_RECONNECT_POLL_MS * LP_NS_PER_MS);
+	}
+	if (r)
+		return r;
+	t->lkd = lkd_client_new(t->stream, "linkprobe");
+	if (!t->lkd)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	if (t->app->cap)
+		lkd_set_keylog(t->lkd, app_capture_keylog, t->app);
+	t->reenums++;
+	snprintf(
+		note, n,
+		"the device re-enumerated after Trust (as iPhones do) %s and came back at %s after "
+		"%.2f s; continued",
+		what, where, (double)(lp_clock_now(clk) - t0) / LP_NS_PER_S);
+	return 0;
+}
+
+/* Stage s, after a Pair made now, failed with err: did the device leave to
+ * re-enumerate? 1: it did and is back - s is ended as the re-enumeration
+ * and the caller starts again at StartSession; -1: it left and is not back,
+ * or came back unusable (s failed with the verdict); 0: it did not leave,
+ * err is reported as usual. */
+static int gone_after_trust(struct trust_run *t, struct diag_stage *s, int err,
+			    struct lp_errinfo *e)
+{
+	char note[sizeof(t->reenum_note)], what[80];
+	int r;
+
+	if (!left_after_trust(t, err))
+		return 0;
+	snprintf(what, sizeof(what), "during %s", s->name);
+	r = follow_reenum(t, s, what, note, sizeof(note), e);
+	if (r == 0) {
+		/* not the stage's failure: its row becomes the re-enumeration */
+		snprintf(s->name, sizeof(s->name), "%s", diag_stage_name(DIAG_STAGE_REENUMERATION));
+		diag_end(t->r, s, DIAG_ST_OK, "%s from StartSession", note);
+		return 1;
+	}
+	if (r == LP_ENODEV)
+		diag_rule_gone(t->r, s, note);
+	else
+		fail(t, s, r, e);
+	return -1;
 }
 
 /* A failure of the pair-record store. This host's files are the host's
@@ -249,10 +392,14 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	for (;;) {
 		plist_t escrow = NULL;
 		uint64_t now, next;
+		char note[sizeof(t->reenum_note)];
+		int fr;
 
 		tries++;
 		r = lkd_pair(t->lkd, rec, &escrow, req_deadline(t), &e);
 		if (r == 0) {
+			t->trust_at = lp_clock_now(&app->clock);
+			t->dialog_up = false; /* a departure from now on is after pairing */
 			if (escrow) {
 				uint64_t n = 0;
 				const char *p = plist_get_data_ptr(escrow, &n);
@@ -261,8 +408,15 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 			}
 			break;
 		}
-		if (r != LP_ELKD_PAIRING_DIALOG_PENDING && r != LP_ELKD_PASSWORD_PROTECTED)
-			break;
+		if (r == LP_ELKD_PAIRING_DIALOG_PENDING) {
+			t->trust_at = lp_clock_now(&app->clock);
+			t->dialog_up = true;
+		}
+		if (r != LP_ELKD_PAIRING_DIALOG_PENDING && r != LP_ELKD_PASSWORD_PROTECTED) {
+			if (!left_after_trust(t, r))
+				break;
+			goto reenum;
+		}
 		now = lp_clock_now(&app->clock);
 		if (now >= deadline)
 			break;
@@ -282,10 +436,22 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 				      (double)(deadline - now) / LP_NS_PER_S, tries);
 		}
 		next = now + LP_NS_PER_S < deadline ? now + LP_NS_PER_S : deadline;
-		if (devlink_idle(t->dl, next) == LP_ENODEV) {
-			r = LP_ENODEV;
+		if (devlink_idle(t->dl, next) != LP_ENODEV)
+			continue;
+		r = LP_ENODEV;
+		if (!left_after_trust(t, r))
+			break;
+	reenum:
+		/* the same record again: the device knows whether Trust was
+		 * tapped, and one it already stored pairs without a dialog */
+		fr = follow_reenum(t, s, "during Pair", note, sizeof(note), &e);
+		if (fr) {
+			r = fr;
+			if (fr == LP_ENODEV)
+				snprintf(t->reenum_note, sizeof(t->reenum_note), "%s", note);
 			break;
 		}
+		snprintf(t->reenum_note, sizeof(t->reenum_note), "; %s", note);
 	}
 	if (r) {
 		struct hl_stats st = {0};
@@ -305,6 +471,11 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		pair_record_free(rec);
 		(void)locked_seen;
 		pe.err = settle(t, pe.err, pe.usb_errors);
+		if (pe.err == LP_ENODEV && t->left) {
+			/* followed, and it did not come back */
+			diag_rule_gone(t->r, s, t->reenum_note);
+			return r;
+		}
 		diag_rule_pair_failed(t->r, s, &pe);
 		return r;
 	}
@@ -316,9 +487,147 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	pair_record_free(t->rec);
 	t->rec = rec;
 	devlink_record_name(t->dl, rec->udid, where, sizeof(where));
-	diag_end(t->r, s, DIAG_ST_OK, "paired after %d attempt(s)%s; record saved to %s%s", tries,
-		 dialog_seen ? ", Trust tapped on the device" : "", where, t->dl->save_note);
+	diag_end(t->r, s, DIAG_ST_OK, "paired after %d attempt(s)%s%s; record saved to %s%s", tries,
+		 dialog_seen ? ", Trust tapped on the device" : "", t->reenum_note, where,
+		 t->dl->save_note);
 	return 0;
+}
+
+/* StartSession, TLS, StartService, StopSession; the verdict TRUSTED. 0, an
+ * lp_err (verdict set), or TRUST_AGAIN: the device re-enumerated right after
+ * Trust and is back, start again here. */
+static int session_stages(struct trust_run *t, bool need_pair, const char *where)
+{
+	struct diag_report *r = t->r;
+	struct diag_stage *s;
+	struct lp_errinfo e = {0};
+	bool ssl = false;
+	uint16_t port = 0;
+	int ret, g;
+
+	/* StartSession */
+	s = diag_stage_begin(r, DIAG_STAGE_START_SESSION);
+	ret = lkd_start_session(t->lkd, t->rec->host_id, t->rec->system_buid, &t->session_id, &ssl,
+				req_deadline(t), &e);
+	if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+		return g > 0 ? TRUST_AGAIN : ret;
+	if (ret) {
+		fail(t, s, ret, &e);
+		if (ret == LP_ELKD_INVALID_HOST_ID)
+			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+				 "Stale record: %s (HostID %s).", where, t->rec->host_id);
+		return ret;
+	}
+	t->in_session = true;
+	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id,
+		 ssl ? "true" : "false");
+
+	/* TLS */
+	s = diag_stage_begin(r, DIAG_STAGE_TLS);
+	if (!ssl) {
+		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
+	} else {
+		X509 *cert;
+		EVP_PKEY *key;
+		const char *ver = "", *cipher = "", *bad;
+		if (!pair_record_host_identity(t->rec, &cert, &key, &bad)) {
+			ret = LP_EBADMSG;
+			snprintf(e.msg, sizeof(e.msg),
+				 "%s: HostCertificate or HostPrivateKey is not a usable PEM %s",
+				 where, bad);
+			fail_store(t, s, ret, &e);
+			return ret;
+		}
+		ret = lkd_start_tls(t->lkd, cert, key, req_deadline(t), &e);
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+			return g > 0 ? TRUST_AGAIN : ret;
+		if (ret) {
+			diag_rule_tls_failed(r, s, ret, e.msg, lkd_tls_device_answered(t->lkd));
+			return ret;
+		}
+		/* With TLS 1.3 our side of the handshake ends before the device has
+		 * judged the host certificate: one request inside TLS shows whether
+		 * it accepted the session (a device that refuses ends it). A
+		 * lockdown refusal of the request itself still proves the session. */
+		{
+			plist_t v = NULL;
+			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t),
+					    &e);
+			plist_free(v);
+			if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+				return g > 0 ? TRUST_AGAIN : ret;
+			if (ret && !lp_is_lockdown_error(ret)) {
+				char why[sizeof(e.msg) + 128];
+				snprintf(
+					why, sizeof(why),
+					"the device ended the session right after the handshake: it did "
+					"not accept the host certificate of the pair record (%s)",
+					e.msg);
+				diag_rule_tls_failed(r, s, ret, why, true);
+				return ret;
+			}
+			ret = 0;
+		}
+		lkd_tls_info(t->lkd, &ver, &cipher);
+		diag_end(r, s, DIAG_ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
+			 device_cert_evidence(t));
+	}
+
+	/* StartService */
+	s = diag_stage_begin(r, DIAG_STAGE_START_SERVICE);
+	{
+		plist_t escrow = NULL;
+		bool svc_ssl = false;
+		const char *why = "the pair record has no EscrowBag";
+		bool escrow_sent;
+		/* the bag unlocks the device's keybag: only for the device that
+		 * proved it holds the paired key, and only encrypted */
+		if (t->rec->escrow_bag.len &&
+		    lkd_escrow_allowed(t->lkd, t->rec->device_certificate.data,
+				       t->rec->device_certificate.len, &why))
+			escrow = plist_new_data((const char *)t->rec->escrow_bag.data,
+						t->rec->escrow_bag.len);
+		escrow_sent = escrow != NULL;
+		r->escrow_sent = escrow_sent; /* PasswordProtected means more with it */
+		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl,
+					req_deadline(t), &e);
+		plist_free(escrow);
+		if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+			return g > 0 ? TRUST_AGAIN : ret;
+		if (ret) {
+			fail(t, s, ret, &e);
+			return ret;
+		}
+		struct lp_stream *svc = NULL;
+		ret = devlink_connect(t->dl, port, req_deadline(t), &svc, &e);
+		if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+			return g > 0 ? TRUST_AGAIN : ret;
+		if (ret) {
+			fail(t, s, ret, &e);
+			return ret;
+		}
+		lp_stream_close(svc);
+		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s",
+			 BACKUP_SERVICE, port, svc_ssl ? " (service TLS)" : "",
+			 escrow_sent ? "sent" : "withheld: ", escrow_sent ? "" : why);
+	}
+
+	/* StopSession */
+	s = diag_stage_begin(r, DIAG_STAGE_STOP_SESSION);
+	ret = lkd_stop_session(t->lkd, t->session_id, req_deadline(t), &e);
+	if (ret && (g = gone_after_trust(t, s, ret, &e)) != 0)
+		return g > 0 ? TRUST_AGAIN : ret;
+	if (ret) {
+		fail(t, s, ret, &e);
+		return ret;
+	}
+	t->in_session = false;
+	diag_end(r, s, DIAG_ST_OK, "session %s closed", t->session_id);
+	diag_set_verdict(r, DIAG_V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
+			 need_pair ? "the pairing made now" : "the stored pairing");
+	return ret;
 }
 
 /* The direct path's first stages: find the device on USB, read its
@@ -346,7 +655,7 @@ static int open_direct(struct trust_run *t)
 	}
 	if (ret)
 		return ret;
-	t->dl = devlink_direct_new(t->link, t->pair_dir, &t->app->clock);
+	t->dl = devlink_direct_new(t->app, t->link, &info, t->pair_dir);
 	if (!t->dl) {
 		t->link = NULL;
 		diag_set_verdict(t->r, DIAG_V_NONE, "out of memory");
@@ -363,8 +672,7 @@ static int run(struct trust_run *t)
 	struct lp_errinfo e = {0};
 	plist_t pubkey = NULL;
 	char *wifi = NULL, *type = NULL, where[256];
-	bool ssl = false, need_pair;
-	uint16_t port = 0;
+	bool need_pair;
 	int ret;
 
 	ret = app->via_usbmuxd ? via_usbmuxd_open(app, r, &t->dl) : open_direct(t);
@@ -492,116 +800,9 @@ static int run(struct trust_run *t)
 				"a pair record exists (use --pair to pair again)");
 	}
 
-	/* StartSession */
-	s = diag_stage_begin(r, DIAG_STAGE_START_SESSION);
-	ret = lkd_start_session(t->lkd, t->rec->host_id, t->rec->system_buid, &t->session_id, &ssl,
-				req_deadline(t), &e);
-	if (ret) {
-		fail(t, s, ret, &e);
-		if (ret == LP_ELKD_INVALID_HOST_ID)
-			snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-				 "Stale record: %s (HostID %s).", where, t->rec->host_id);
-		goto out;
-	}
-	t->in_session = true;
-	diag_end(r, s, DIAG_ST_OK, "SessionID %s, EnableSessionSSL %s", t->session_id,
-		 ssl ? "true" : "false");
-
-	/* TLS */
-	s = diag_stage_begin(r, DIAG_STAGE_TLS);
-	if (!ssl) {
-		diag_end(r, s, DIAG_ST_SKIPPED, "device did not ask for session TLS");
-	} else {
-		X509 *cert;
-		EVP_PKEY *key;
-		const char *ver = "", *cipher = "", *bad;
-		if (!pair_record_host_identity(t->rec, &cert, &key, &bad)) {
-			ret = LP_EBADMSG;
-			snprintf(e.msg, sizeof(e.msg),
-				 "%s: HostCertificate or HostPrivateKey is not a usable PEM %s",
-				 where, bad);
-			fail_store(t, s, ret, &e);
-			goto out;
-		}
-		ret = lkd_start_tls(t->lkd, cert, key, req_deadline(t), &e);
-		X509_free(cert);
-		EVP_PKEY_free(key);
-		if (ret) {
-			diag_rule_tls_failed(r, s, ret, e.msg, lkd_tls_device_answered(t->lkd));
-			goto out;
-		}
-		/* With TLS 1.3 our side of the handshake ends before the device has
-		 * judged the host certificate: one request inside TLS shows whether
-		 * it accepted the session (a device that refuses ends it). A
-		 * lockdown refusal of the request itself still proves the session. */
-		{
-			plist_t v = NULL;
-			ret = lkd_get_value(t->lkd, NULL, "ProductVersion", &v, req_deadline(t),
-					    &e);
-			plist_free(v);
-			if (ret && !lp_is_lockdown_error(ret)) {
-				char why[sizeof(e.msg) + 128];
-				snprintf(
-					why, sizeof(why),
-					"the device ended the session right after the handshake: it did "
-					"not accept the host certificate of the pair record (%s)",
-					e.msg);
-				diag_rule_tls_failed(r, s, ret, why, true);
-				goto out;
-			}
-			ret = 0;
-		}
-		lkd_tls_info(t->lkd, &ver, &cipher);
-		diag_end(r, s, DIAG_ST_OK, "%s %s, host certificate accepted; %s", ver, cipher,
-			 device_cert_evidence(t));
-	}
-
-	/* StartService */
-	s = diag_stage_begin(r, DIAG_STAGE_START_SERVICE);
-	{
-		plist_t escrow = NULL;
-		bool svc_ssl = false;
-		const char *why = "the pair record has no EscrowBag";
-		bool escrow_sent;
-		/* the bag unlocks the device's keybag: only for the device that
-		 * proved it holds the paired key, and only encrypted */
-		if (t->rec->escrow_bag.len &&
-		    lkd_escrow_allowed(t->lkd, t->rec->device_certificate.data,
-				       t->rec->device_certificate.len, &why))
-			escrow = plist_new_data((const char *)t->rec->escrow_bag.data,
-						t->rec->escrow_bag.len);
-		escrow_sent = escrow != NULL;
-		r->escrow_sent = escrow_sent; /* PasswordProtected means more with it */
-		ret = lkd_start_service(t->lkd, BACKUP_SERVICE, escrow, &port, &svc_ssl,
-					req_deadline(t), &e);
-		plist_free(escrow);
-		if (ret) {
-			fail(t, s, ret, &e);
-			goto out;
-		}
-		struct lp_stream *svc = NULL;
-		ret = devlink_connect(t->dl, port, req_deadline(t), &svc, &e);
-		if (ret) {
-			fail(t, s, ret, &e);
-			goto out;
-		}
-		lp_stream_close(svc);
-		diag_end(r, s, DIAG_ST_OK, "%s on port %u%s, connection opened; EscrowBag %s%s",
-			 BACKUP_SERVICE, port, svc_ssl ? " (service TLS)" : "",
-			 escrow_sent ? "sent" : "withheld: ", escrow_sent ? "" : why);
-	}
-
-	/* StopSession */
-	s = diag_stage_begin(r, DIAG_STAGE_STOP_SESSION);
-	ret = lkd_stop_session(t->lkd, t->session_id, req_deadline(t), &e);
-	if (ret) {
-		fail(t, s, ret, &e);
-		goto out;
-	}
-	t->in_session = false;
-	diag_end(r, s, DIAG_ST_OK, "session %s closed", t->session_id);
-	diag_set_verdict(r, DIAG_V_TRUSTED, "session TLS and %s started with %s", BACKUP_SERVICE,
-			 need_pair ? "the pairing made now" : "the stored pairing");
+	do
+		ret = session_stages(t, need_pair, where);
+	while (ret == TRUST_AGAIN);
 out:
 	plist_free(pubkey);
 	free(wifi);
@@ -633,6 +834,14 @@ int cmd_trust(struct lp_app *app)
 	if (app->pair && pair_keygen_start(&t.keygen, NULL))
 		t.keygen = NULL;
 	run(&t);
+	if (t.left) {
+		/* re-enumerations followed after Trust (the text is in the stages) */
+		if (!r.metrics)
+			r.metrics = json_object_new_object();
+		if (r.metrics)
+			json_object_object_add(r.metrics, "reenumerations",
+					       json_object_new_int64((int64_t)t.reenums));
+	}
 	if (r.verdict == DIAG_V_NONE && !r.evidence[0])
 		diag_set_verdict(&r, DIAG_V_PROTOCOL_ERROR, "stopped without a verdict");
 	lkd_client_free(t.lkd);

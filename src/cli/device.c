@@ -7,7 +7,12 @@
  *                                 passes; env LINKPROBE_SIM_CLOCK=virtual),
  *                                 seed=N, link=off (no link timing),
  *                                 hostile=MODE (a device misbehaving on
- *                                 request: src/device/sim_hostile.h)
+ *                                 request: src/device/sim_hostile.h),
+ *                                 reenum=trust|pair|session[+MS|+USus]
+ *                                 (drops off the bus that long after that
+ *                                 point of a pairing made through the
+ *                                 Trust dialog) or never,
+ *                                 reenum-gap=MS (how long it stays away)
  *   replay:FILE                   device side played from a capture
  *                                 (src/device/replaydev.h; --udid picks the
  *                                 device; clock as for sim, from env)
@@ -204,6 +209,54 @@ static int parse_terms(const char *spec, struct sim_term *terms, size_t max, siz
 /* churn=PERIOD[/GAP] (seconds): every device leaves the bus for GAP (default
  * PERIOD/4) every PERIOD, the devices' first departures spread over the
  * first period. */
+/* reenum=FROM[+MS|+USus] | never: a device that re-enumerates after every
+ * pairing made through the Trust dialog, MS milliseconds (or US
+ * microseconds: the host's next request is that close) after FROM
+ * (simdev_reenum_from). */
+static int parse_reenum(const char *v, struct simdev_opts *o)
+{
+	static const struct {
+		const char *name;
+		enum simdev_reenum_from from;
+	} from[] = {{"trust", SIMDEV_REENUM_FROM_TRUST},
+		    {"pair", SIMDEV_REENUM_FROM_PAIR},
+		    {"session", SIMDEV_REENUM_FROM_SESSION}};
+	const char *plus = strchr(v, '+');
+	size_t n = plus ? (size_t)(plus - v) : strlen(v);
+	uint64_t us = 0;
+	char num[16];
+
+	if (strcmp(v, "never") == 0) {
+		o->reenum_after_pair = SIMDEV_REENUM_NEVER;
+		return 0;
+	}
+	if (plus) {
+		size_t k = strlen(plus + 1);
+		bool micro = k > 2 && strcmp(plus + 1 + k - 2, "us") == 0;
+
+		if (micro)
+			k -= 2;
+		if (k == 0 || k >= sizeof(num))
+			return LP_EINVAL;
+		memcpy(num, plus + 1, k);
+		num[k] = '\0';
+		if (lp_parse_uint(num, 0, micro ? 600000000 : 600000, &us))
+			return LP_EINVAL;
+		if (!micro)
+			us *= 1000;
+	}
+	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		if (strlen(from[i].name) == n && strncmp(v, from[i].name, n) == 0) {
+			o->reenum_after_pair = SIMDEV_REENUM_ALWAYS;
+			o->reenum_from = from[i].from;
+			o->set_reenum_delay = true;
+			o->reenum_delay_us = us;
+			return 0;
+		}
+	}
+	return LP_EINVAL;
+}
+
 static int parse_churn(const char *v, uint64_t *period, uint64_t *gap, struct lp_errinfo *e)
 {
 	char buf[64], *slash;
@@ -234,7 +287,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 	bool virt = false, link_off = false, joined = false, faulty = false, keep = false,
 	     tls_legacy = false, tls_reset = false;
 	uint64_t seed = 1, churn_period = 0, churn_gap = 0, insplit = 0, unplug_at = 0, removal = 0,
-		 hubs = 0;
+		 hubs = 0, reenum_gap = 0;
+	struct simdev_opts reenum = {0}; /* reenum= and reenum-gap= */
 	struct tr_faults faults;
 	struct simdev_opts so;
 	struct tr_sim_arg *arg;
@@ -300,6 +354,19 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 					e, LP_EINVAL,
 					"sim option removal-delay wants 1..60000 ms, got '%s'",
 					tok + 14);
+		} else if (strncmp(tok, "reenum=", 7) == 0) {
+			if (parse_reenum(tok + 7, &reenum))
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option reenum wants trust, pair or session, with +MS "
+					"(0..600000) or +USus after it, or never; got '%s'",
+					tok + 7);
+		} else if (strncmp(tok, "reenum-gap=", 11) == 0) {
+			if (lp_parse_uint(tok + 11, 1, 3600000, &reenum_gap))
+				return lp_err_set(
+					e, LP_EINVAL,
+					"sim option reenum-gap wants 1..3600000 ms, got '%s'",
+					tok + 11);
 		} else if (strncmp(tok, "hubs=", 5) == 0) {
 			if (lp_parse_uint(tok + 5, 0, 5, &hubs))
 				return lp_err_set(e, LP_EINVAL,
@@ -321,7 +388,8 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 				"unknown sim option '%s' (clock=virtual|real, seed=N, link=off, keep, state=FILE, name=DEVICENAME, "
 				"framing=split|joined, churn=PERIOD[/GAP], fault=F, pair-error=E, "
 				"session-error=E, service-error=E, prohibit=KEY[+KEY], lockdown=refuse|silent, "
-				"tls=legacy|reset, hubs=N, insplit=N, unplug-at=MS, removal-delay=MS, hostile=MODE)",
+				"tls=legacy|reset, hubs=N, insplit=N, unplug-at=MS, removal-delay=MS, hostile=MODE, "
+				"reenum=trust|pair|session[+MS|+USus]|never, reenum-gap=MS)",
 				tok);
 	}
 	if (parse_terms(terms_spec, terms, sizeof(terms) / sizeof(terms[0]), &nterms, &ndev, e))
@@ -369,6 +437,11 @@ static int open_sim(struct lp_app *app, const char *rest, struct lp_errinfo *e)
 			so.in_split = (size_t)insplit;
 			so.unplug_after_dialog_ms = unplug_at;
 			so.removal_delay_ms = removal;
+			so.reenum_after_pair = reenum.reenum_after_pair;
+			so.reenum_from = reenum.reenum_from;
+			so.set_reenum_delay = reenum.set_reenum_delay;
+			so.reenum_delay_us = reenum.reenum_delay_us;
+			so.reenum_gap_ms = reenum_gap;
 			if (hostile[0])
 				so.hostile = hostile;
 			app->sims[k] = simdev_new(terms[t].profile, &so, &app->clock, &app->log, e);

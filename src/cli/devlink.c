@@ -6,20 +6,34 @@
  * /var/lib/lockdown belongs to root or to usbmuxd's user) is not the end
  * when usbmuxd runs: the record, the SystemBUID and a new pairing go through
  * the daemon (ReadPairRecord, ReadBUID, SavePairRecord), as libimobiledevice
- * does - the USB path stays ours. */
+ * does - the USB path stays ours.
+ *
+ * A device that left is followed (reattach) as the cable test follows one:
+ * the attachment that left can stay listed for a while after its transfers
+ * failed, so it is skipped by its session; a new attachment is ours only if
+ * its USB serial is the UDID we had; one that vanishes again before it is
+ * open, or whose usbmux does not come up at once, is tried again until the
+ * deadline. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "src/cli/devlink.h"
+#include "usb/usb_probe.h"
 #include "proto/hostlink.h"
 #include "proto/usbmuxd_client.h"
 
-#define DIRECT_DAEMON_MS 5000 /* any one request to usbmuxd for the records */
+#define DIRECT_DAEMON_MS 5000	    /* any one request to usbmuxd for the records */
+#define DIRECT_LIST_MAX 128	    /* attachments looked at while waiting (a full bus) */
+#define DIRECT_REATTACH_POLL_MS 200 /* a fresh look at the bus at least this often */
 
 struct direct {
 	struct devlink l;
+	struct lp_app *app;	/* borrowed: transport, clock, capture */
 	struct hl_link *link;	/* owned */
+	struct tr_devinfo info; /* the attachment `link` is open on */
+	char udid[64];		/* its USB serial, which a returning device must show */
 	const char *pair_dir;	/* borrowed */
 	struct lp_clock *clock; /* borrowed */
 	struct umc *umc;	/* owned: usbmuxd, once the directory refused us */
@@ -148,6 +162,81 @@ static void direct_name(struct devlink *l, const char *udid, char *buf, size_t n
 		snprintf(buf, n, "%s/%s.plist", d->pair_dir, udid);
 }
 
+static int direct_reattach(struct devlink *l, uint64_t deadline, char *where, size_t n,
+			   struct lp_errinfo *e)
+{
+	struct direct *d = l->impl;
+	struct tr_ctx *tr = d->app->tr;
+	struct tr_devinfo *devs = calloc(DIRECT_LIST_MAX, sizeof(*devs));
+	struct lp_errinfo last = {0};
+	int r;
+
+	if (!devs)
+		return lp_err_set(e, LP_ENOMEM, "out of memory");
+	hl_close(d->link);
+	d->link = NULL;
+	d->l.link = NULL;
+	for (;;) {
+		uint64_t now, next;
+		size_t nd = 0;
+
+		r = tr_list(tr, devs, DIRECT_LIST_MAX, &nd, e);
+		if (r)
+			goto out;
+		for (size_t i = 0; i < nd; i++) {
+			struct usbd_probe *p;
+			struct hl_link *hl = NULL;
+			struct lp_errinfo oe = {0};
+			bool same;
+
+			if (devs[i].session == d->info.session || devs[i].vid != d->info.vid)
+				continue;
+			p = calloc(1, sizeof(*p));
+			if (!p) {
+				r = lp_err_set(e, LP_ENOMEM, "out of memory");
+				goto out;
+			}
+			same = usbd_probe(tr, &devs[i], p, NULL) == 0 &&
+			       strcmp(p->udid, d->udid) == 0;
+			free(p);
+			if (!same)
+				continue;
+			r = hl_open(tr, &devs[i], NULL, &hl, &oe);
+			if (r == 0) {
+				d->link = hl;
+				d->l.link = hl;
+				d->info = devs[i];
+				app_capture_link(d->app, hl);
+				snprintf(where, n, "address %u", devs[i].addr);
+				goto out;
+			}
+			/* gone again before it was open, or usbmux not up yet: the
+			 * next look decides; the error stays if time runs out */
+			last = oe;
+			last.code = r;
+		}
+		now = lp_clock_now(d->clock);
+		if (now >= deadline) {
+			if (last.code && last.code != LP_ENODEV) {
+				r = lp_err_set(e, last.code, "it came back, but usbmux did not: %s",
+					       last.msg);
+			} else {
+				r = lp_err_set(e, LP_ENODEV, "not back on the bus");
+			}
+			goto out;
+		}
+		next = now + DIRECT_REATTACH_POLL_MS * LP_NS_PER_MS;
+		r = tr_wait_hotplug(tr, next < deadline ? next : deadline);
+		if (r) {
+			lp_err_set(e, r, "waiting for the device to come back: %s", lp_strerror(r));
+			goto out;
+		}
+	}
+out:
+	free(devs);
+	return r;
+}
+
 static void direct_free(struct devlink *l)
 {
 	struct direct *d = l->impl;
@@ -163,11 +252,12 @@ static const struct devlink_ops direct_ops = {
 	.record_check = direct_check,
 	.system_buid = direct_buid,
 	.record_name = direct_name,
+	.reattach = direct_reattach,
 	.free = direct_free,
 };
 
-struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
-				   struct lp_clock *clock)
+struct devlink *devlink_direct_new(struct lp_app *app, struct hl_link *link,
+				   const struct tr_devinfo *info, const char *pair_dir)
 {
 	struct direct *d = calloc(1, sizeof(*d));
 
@@ -175,9 +265,14 @@ struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
 		hl_close(link);
 		return NULL;
 	}
+	d->app = app;
 	d->link = link;
+	d->l.link = link;
+	d->info = *info;
+	d->l.info = &d->info;
+	snprintf(d->udid, sizeof(d->udid), "%s", hl_info(link)->udid);
 	d->pair_dir = pair_dir;
-	d->clock = clock;
+	d->clock = &app->clock;
 	d->l.ops = &direct_ops;
 	d->l.conn_kind = "mux connection";
 	d->l.save_note = " (mode 0600)";

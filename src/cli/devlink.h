@@ -47,16 +47,29 @@ struct devlink_ops {
 	/* Mandatory. Where the record for `udid` lives, for messages:
 	 * "/var/lib/lockdown/<udid>.plist" or "usbmuxd at /path, PairRecordID <udid>". */
 	void (*record_name)(struct devlink *l, const char *udid, char *buf, size_t n);
+	/* Optional (NULL: a device that left is not followed). The device left
+	 * the bus: wait until the same device (same UDID) is back as a new
+	 * attachment, or until `deadline`, and open it as at the start (direct:
+	 * the usbmux configuration selected again, usbmux up; usbmuxd: the
+	 * daemon lists it again, after its preflight). Every connection made
+	 * before is dead. 0 with `where` ("address 7", "DeviceID 4") filled;
+	 * LP_ENODEV when it is not back by the deadline; another lp_err when it
+	 * came back but could not be opened (e filled). */
+	int (*reattach)(struct devlink *l, uint64_t deadline, char *where, size_t n,
+			struct lp_errinfo *e);
 	/* Mandatory. Close what the link owns and free it. */
 	void (*free)(struct devlink *l);
 };
 
 struct devlink {
 	const struct devlink_ops *ops;
-	const char *conn_kind; /* "mux connection", "usbmuxd connection" */
-	const char *save_note; /* appended after a save: " (mode 0600)" */
-	const char *daemon;    /* through usbmuxd: "usbmuxd (pid 812)"; NULL direct */
-	bool local_records;    /* records are this host's files (pair_store.h errors) */
+	const char *conn_kind;	       /* "mux connection", "usbmuxd connection" */
+	const char *save_note;	       /* appended after a save: " (mode 0600)" */
+	const char *daemon;	       /* through usbmuxd: "usbmuxd (pid 812)"; NULL direct */
+	bool local_records;	       /* records are this host's files (pair_store.h errors) */
+	struct hl_link *link;	       /* direct: the current host link (owned by the devlink;
+				  replaced by reattach); NULL through usbmuxd */
+	const struct tr_devinfo *info; /* direct: the attachment `link` is open on */
 	void *impl;
 };
 
@@ -91,17 +104,25 @@ static inline void devlink_record_name(struct devlink *l, const char *udid, char
 {
 	l->ops->record_name(l, udid, buf, n);
 }
+static inline int devlink_reattach(struct devlink *l, uint64_t deadline, char *where, size_t n,
+				   struct lp_errinfo *e)
+{
+	if (!l->ops->reattach)
+		return lp_err_set(e, LP_ENODEV, "this path cannot follow a device that left");
+	return l->ops->reattach(l, deadline, where, n, e);
+}
 static inline void devlink_free(struct devlink *l)
 {
 	if (l)
 		l->ops->free(l);
 }
 
-/* Direct path over an open host link (adopted: devlink_free closes it);
- * records in `pair_dir`, time from `clock` (both borrowed). NULL on
- * allocation failure (the link is then closed). */
-struct devlink *devlink_direct_new(struct hl_link *link, const char *pair_dir,
-				   struct lp_clock *clock);
+/* Direct path over an open host link (adopted: devlink_free closes it) to
+ * the device `info` (copied); records in `pair_dir`; transport, clock and
+ * capture from `app` (both borrowed). NULL on allocation failure (the link
+ * is then closed). */
+struct devlink *devlink_direct_new(struct lp_app *app, struct hl_link *link,
+				   const struct tr_devinfo *info, const char *pair_dir);
 
 /* --via-usbmuxd (via_usbmuxd.c). Run the stages "find device" (ListDevices;
  * --udid picks, else the first USB device) and "usbmuxd connect" (ReadBUID),

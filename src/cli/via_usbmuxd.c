@@ -23,7 +23,8 @@
 #define VIA_REQ_TIMEOUT_MS 10000 /* any single daemon request */
 #define VIA_FIND_WAIT_MS 1000	 /* for a device to appear in ListDevices */
 #define VIA_FIND_POLL_MS 200
-#define VIA_HELD_WAIT_MS 5000 /* a daemon holding the device lists it after its preflight */
+#define VIA_HELD_WAIT_MS 5000	 /* a daemon holding the device lists it after its preflight */
+#define VIA_REATTACH_POLL_MS 200 /* ListDevices while a device that left is awaited */
 #define APPLE_VID 0x05ac
 
 struct via {
@@ -31,6 +32,7 @@ struct via {
 	struct lp_app *app;
 	struct umc *umc; /* owned */
 	uint32_t device_id;
+	char udid[sizeof(((struct umc_device *)0)->udid)]; /* to know it again after it left */
 	char buid[UMC_BUID_LEN + 1];
 	char daemon[96]; /* "usbmuxd (pid 812)" */
 };
@@ -96,6 +98,43 @@ static void via_name(struct devlink *l, const char *udid, char *buf, size_t n)
 	snprintf(buf, n, "usbmuxd at %s, PairRecordID %s", umc_addr(v->umc), udid);
 }
 
+static bool is_usb(const struct umc_device *d);
+
+/* The daemon saw the device leave (Detached) and, if it comes back, lists it
+ * again under a new DeviceID once its own preflight is done: the same UDID
+ * over USB is ours. */
+static int via_reattach(struct devlink *l, uint64_t deadline, char *where, size_t n,
+			struct lp_errinfo *e)
+{
+	struct via *v = l->impl;
+	struct umc_device devs[UMC_MAX_DEVICES];
+	struct lp_clock *clk = &v->app->clock;
+
+	for (;;) {
+		uint64_t now, next;
+		size_t nd = 0;
+		int r = umc_list_devices(v->umc, devs, UMC_MAX_DEVICES, &nd, req_deadline(v), e);
+
+		if (r)
+			return r;
+		for (size_t i = 0; i < nd; i++) {
+			if (strcmp(devs[i].udid, v->udid) != 0 || !is_usb(&devs[i]))
+				continue;
+			if (devs[i].device_id == v->device_id)
+				continue; /* the daemon has not seen it leave yet */
+			v->device_id = devs[i].device_id;
+			snprintf(where, n, "usbmuxd DeviceID %u, location 0x%08x",
+				 devs[i].device_id, devs[i].location_id);
+			return 0;
+		}
+		now = lp_clock_now(clk);
+		if (now >= deadline)
+			return lp_err_set(e, LP_ENODEV, "usbmuxd does not list it again");
+		next = now + VIA_REATTACH_POLL_MS * LP_NS_PER_MS;
+		lp_clock_sleep_until(clk, next < deadline ? next : deadline);
+	}
+}
+
 static void via_free(struct devlink *l)
 {
 	struct via *v = l->impl;
@@ -110,6 +149,7 @@ static const struct devlink_ops via_ops = {
 	.record_save = via_save,
 	.system_buid = via_buid,
 	.record_name = via_name,
+	.reattach = via_reattach,
 	.free = via_free,
 };
 
@@ -155,10 +195,10 @@ static void daemon_name(struct umc *umc, char *buf, size_t n)
 	snprintf(buf, n, "%s (pid %ld)", clean, pid);
 }
 
-/* The usbmuxd devlink for `device_id` over `umc` (adopted), served by
+/* The usbmuxd devlink for `dev` (copied) over `umc` (adopted), served by
  * `daemon` (its name for messages, copied). NULL on allocation failure (umc
  * is then the caller's). */
-static struct via *via_new(struct lp_app *app, struct umc *umc, uint32_t device_id,
+static struct via *via_new(struct lp_app *app, struct umc *umc, const struct umc_device *dev,
 			   const char *daemon)
 {
 	struct via *v = calloc(1, sizeof(*v));
@@ -167,7 +207,8 @@ static struct via *via_new(struct lp_app *app, struct umc *umc, uint32_t device_
 		return NULL;
 	v->app = app;
 	v->umc = umc;
-	v->device_id = device_id;
+	v->device_id = dev->device_id;
+	snprintf(v->udid, sizeof(v->udid), "%s", dev->udid);
 	v->l.ops = &via_ops;
 	v->l.conn_kind = "usbmuxd connection";
 	v->l.save_note = " (SavePairRecord)";
@@ -310,7 +351,7 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 		 r->dev.speed_mbps, devs[best].udid);
 
 	daemon_name(umc, name, sizeof(name));
-	v = via_new(app, umc, devs[best].device_id, name);
+	v = via_new(app, umc, &devs[best], name);
 	if (!v) {
 		umc_free(umc);
 		diag_end(r, diag_stage_begin(r, DIAG_STAGE_USBMUXD_CONNECT), DIAG_ST_FAIL,
@@ -419,7 +460,7 @@ int via_usbmuxd_held(struct lp_app *app, struct diag_report *r, const char *held
 		umc_free(umc);
 		return LP_ENODEV;
 	}
-	v = via_new(app, umc, devs[found].device_id, name);
+	v = via_new(app, umc, &devs[found], name);
 	if (!v) {
 		umc_free(umc);
 		diag_end(r, s, DIAG_ST_FAIL, "out of memory");

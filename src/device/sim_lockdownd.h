@@ -125,6 +125,9 @@ struct slkd_device {
 	 * re-enumerate the device afterwards, as real phones do) */
 	bool trusted_pair_done;
 	uint64_t trusted_pair_at;
+	/* the user's last tap on Trust (0 = none yet): when the deadline
+	 * passed, not when someone noticed (simdev re-enumerates from it) */
+	uint64_t trusted_at;
 };
 
 /* Load or create the device key and pairings. `state_path` may be NULL; an

@@ -432,6 +432,7 @@ bool slkd_dialog_update(struct slkd_device *d, uint64_t now)
 		lp_logf(d->log, LP_LOG_INFO, "simdev: user tapped Don't Trust");
 		return false;
 	}
+	d->trusted_at = slkd_dialog_deadline(d);
 	d->dialog = SLKD_DIALOG_TRUSTED;
 	lp_logf(d->log, LP_LOG_INFO, "simdev: user tapped Trust");
 	return true;

@@ -46,6 +46,12 @@ struct sd_profile {
 	uint64_t removal_delay_ns;	 /* an unplug: transfers fail (-71) this long first */
 	unsigned superspeed; /* a USB-C phone: 5 or 10 (Gb/s it can do; bcdUSB 3.2 + BOS) */
 	enum tr_speed link;  /* the speed it runs at (0: high, or full with full_speed) */
+	/* drops off the bus after every pairing made through the Trust dialog,
+	 * this long after `reenum_from`, for reenum_back_ns */
+	bool reenum_always;
+	enum simdev_reenum_from reenum_from;
+	uint64_t trust_delay_ns; /* 0: SD_TRUST_DELAY */
+	uint64_t reenum_after_ns, reenum_back_ns;
 };
 
 #define MS LP_NS_PER_MS
@@ -122,6 +128,14 @@ static const struct sd_profile profiles[] = {
 		    "PasswordProtected",
 	 .locked = true,
 	 .session_error = LP_ELKD_PASSWORD_PROTECTED},
+	{.name = "reenum-after-trust",
+	 .summary = "the user taps Trust 2.5 s after the dialog appears; 300 ms later the phone "
+		    "drops off the bus and re-enumerates 1 s later at a new address, as iPhones do",
+	 .trust_delay_ns = 2500 * MS,
+	 .reenum_always = true,
+	 .reenum_from = SIMDEV_REENUM_FROM_TRUST,
+	 .reenum_after_ns = 300 * MS,
+	 .reenum_back_ns = 1000 * MS},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -141,9 +155,13 @@ struct simdev {
 	bool unplugged;
 	uint64_t unplug_after_ns, removal_delay_ns; /* opts over the profile's (0: the profile's) */
 	enum simdev_reenum reenum;
+	enum simdev_reenum_from reenum_from;
 	uint64_t reenum_delay_ns, reenum_gap_ns;
 	uint64_t absent_from, absent_until; /* self re-enumeration window */
 	bool absent_torn;
+	uint64_t reenum_trust_seen;   /* FROM_TRUST: the tap already scheduled */
+	bool reenum_session_wait;     /* FROM_SESSION: waiting for StartSession... */
+	uint32_t reenum_session_base; /* ... beyond this many */
 	/* counters */
 	uint32_t resets, self_reenums;
 };
@@ -170,6 +188,22 @@ static bool is_attached(const struct simdev *s, uint64_t now)
 	return !(now >= s->absent_from && now < s->absent_until);
 }
 
+/* Off the bus from `at` for the re-enumeration gap. */
+static void reenum_schedule(struct simdev *s, uint64_t at)
+{
+	s->absent_from = at;
+	s->absent_until = at + s->reenum_gap_ns;
+	s->absent_torn = false;
+}
+
+/* Whether the pairing just accepted makes the device re-enumerate. */
+static bool reenum_go(struct simdev *s)
+{
+	return s->reenum == SIMDEV_REENUM_ALWAYS ||
+	       (s->reenum == SIMDEV_REENUM_AUTO &&
+		slkd_observers(s->lkd, SLKD_NOTE_REQUEST_PAIR) > 0);
+}
+
 /* Consequences of what lockdownd just did (and of the clock): the Trust
  * dialog's answer, re-enumeration after pairing, the unplug. The core calls
  * it as the personality's tick, after every bulk OUT and on timers. */
@@ -179,19 +213,28 @@ static void post_events(struct simdev *s, uint64_t now)
 
 	if (slkd_dialog_update(d, now))
 		slkd_notify(s->lkd, SLKD_NOTE_REQUEST_PAIR);
+	if (s->reenum_from == SIMDEV_REENUM_FROM_TRUST && d->trusted_at &&
+	    d->trusted_at != s->reenum_trust_seen) {
+		/* the tap, not the host's next Pair: the device may be gone
+		 * before the host hears that Trust was tapped */
+		s->reenum_trust_seen = d->trusted_at;
+		if (reenum_go(s))
+			reenum_schedule(s, d->trusted_at + s->reenum_delay_ns);
+	}
 	if (d->trusted_pair_done) {
-		bool go = s->reenum == SIMDEV_REENUM_ALWAYS ||
-			  (s->reenum == SIMDEV_REENUM_AUTO &&
-			   slkd_observers(s->lkd, SLKD_NOTE_REQUEST_PAIR) > 0);
-
 		d->trusted_pair_done = false;
-		if (go) {
+		if (s->reenum_from == SIMDEV_REENUM_FROM_PAIR && reenum_go(s)) {
 			/* usbmuxd's preflight waits for the phone to drop off the
 			 * bus after pairing ("device will reconnect by itself") */
-			s->absent_from = d->trusted_pair_at + s->reenum_delay_ns;
-			s->absent_until = s->absent_from + s->reenum_gap_ns;
-			s->absent_torn = false;
+			reenum_schedule(s, d->trusted_pair_at + s->reenum_delay_ns);
+		} else if (s->reenum_from == SIMDEV_REENUM_FROM_SESSION && reenum_go(s)) {
+			s->reenum_session_wait = true;
+			s->reenum_session_base = d->n.sessions_started;
 		}
+	}
+	if (s->reenum_session_wait && d->n.sessions_started > s->reenum_session_base) {
+		s->reenum_session_wait = false;
+		reenum_schedule(s, now + s->reenum_delay_ns);
 	}
 	if (!s->absent_torn && s->absent_until && now >= s->absent_from) {
 		lp_logf(s->log, LP_LOG_INFO, "simdev: re-enumerating after pairing");
@@ -524,8 +567,17 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	s->seed = o && o->seed ? o->seed : 1;
 	s->speed = p->link ? p->link : p->full_speed ? TR_SPEED_FULL : TR_SPEED_HIGH;
 	s->reenum = o ? o->reenum_after_pair : SIMDEV_REENUM_AUTO;
-	s->reenum_delay_ns = (o && o->reenum_delay_ms ? o->reenum_delay_ms : 300) * LP_NS_PER_MS;
-	s->reenum_gap_ns = (o && o->reenum_gap_ms ? o->reenum_gap_ms : 500) * LP_NS_PER_MS;
+	if (s->reenum == SIMDEV_REENUM_AUTO && p->reenum_always)
+		s->reenum = SIMDEV_REENUM_ALWAYS;
+	s->reenum_from = p->reenum_from;
+	s->reenum_delay_ns = p->reenum_after_ns ? p->reenum_after_ns : 300 * MS;
+	if (o && o->set_reenum_delay) {
+		s->reenum_from = o->reenum_from;
+		s->reenum_delay_ns = o->reenum_delay_us * LP_NS_PER_US;
+	}
+	s->reenum_gap_ns = o && o->reenum_gap_ms ? o->reenum_gap_ms * LP_NS_PER_MS
+			   : p->reenum_back_ns	 ? p->reenum_back_ns
+						 : 500 * MS;
 	if (make_identity(s, o, &id, e)) {
 		free(s);
 		return NULL;
@@ -572,6 +624,7 @@ struct simdev *simdev_new(const char *profile, const struct simdev_opts *o, stru
 	}
 	pol.answer = p->answer;
 	pol.trust_delay_ns = o && o->set_trust_delay ? o->trust_delay_ms * LP_NS_PER_MS
+			     : p->trust_delay_ns     ? p->trust_delay_ns
 						     : SD_TRUST_DELAY;
 	pol.locked = p->locked;
 	pol.forget_hosts = p->forget_hosts;

@@ -33,7 +33,8 @@
  *
  * Profiles (simdev_profile_at): healthy, charge-only, full-speed, flaky,
  * camera-only, dfu, recovery, locked, deny, never-answers, forgot-host,
- * tls-reject, unplug-during-pair, supervised, locked-after-restart - summaries
+ * tls-reject, unplug-during-pair, supervised, locked-after-restart,
+ * reenum-after-trust - summaries
  * in the table in simdev.c.
  */
 #ifndef LP_SIMDEV_H
@@ -54,10 +55,23 @@
 #define SIMDEV_EP_MUX_IN 0x85
 
 enum simdev_reenum {
-	SIMDEV_REENUM_AUTO = 0, /* only if a notification-proxy client waits for
-				   request_pair (usbmuxd's preflight needs it) */
-	SIMDEV_REENUM_ALWAYS,
+	SIMDEV_REENUM_AUTO = 0, /* the profile's choice; for most profiles only if a
+				   notification-proxy client waits for request_pair
+				   (usbmuxd's preflight needs it) */
+	SIMDEV_REENUM_ALWAYS,	/* after every pairing accepted through the dialog,
+				   as a real phone (it does not look for observers) */
 	SIMDEV_REENUM_NEVER,
+};
+
+/* What the re-enumeration delay counts from. A real phone drops off the bus
+ * around the tap on Trust (libusbmuxd#26: "the device will reconnect via USB
+ * when you tap Trust"; libimobiledevice#1354: the pair finished and the
+ * device reset the connection ~1 s later): where exactly relative to the
+ * host's requests is not known, so each point can be chosen. */
+enum simdev_reenum_from {
+	SIMDEV_REENUM_FROM_PAIR = 0, /* the Pair answered thanks to the Trust tap */
+	SIMDEV_REENUM_FROM_TRUST,    /* the tap itself, whatever the host is doing */
+	SIMDEV_REENUM_FROM_SESSION,  /* the first StartSession accepted after that Pair */
 };
 
 /* All fields optional (zero = default). Strings borrowed for simdev_new only. */
@@ -71,8 +85,10 @@ struct simdev_opts {
 	const char *state_path; /* persist device key + pairings here (0600) */
 	bool state_readonly;	/* load state_path but never write it */
 	enum simdev_reenum reenum_after_pair;
-	uint64_t reenum_delay_ms; /* Pair reply -> drop; 0 = 300 ms */
-	uint64_t reenum_gap_ms;	  /* absent for; 0 = 500 ms */
+	enum simdev_reenum_from reenum_from; /* with set_reenum_delay; else the profile's */
+	bool set_reenum_delay;		     /* use reenum_delay_us (0 allowed) */
+	uint64_t reenum_delay_us; /* reenum_from -> drop; unset: the profile's, else 300 ms */
+	uint64_t reenum_gap_ms;	  /* absent for; 0 = the profile's, else 500 ms */
 	bool framing_joined;	  /* lockdown's length prefix in the same usbmux packet
 				     as the body (for hosts that need it); default:
 				     a packet of its own, as real devices send it */

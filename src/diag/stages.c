@@ -19,6 +19,7 @@ static const char *const names[DIAG_STAGE_COUNT] = {
 	[DIAG_STAGE_THROUGHPUT] = "throughput",
 	[DIAG_STAGE_ENUMERATE] = "enumerate",
 	[DIAG_STAGE_DEVICE] = "device",
+	[DIAG_STAGE_REENUMERATION] = "re-enumeration",
 };
 
 const char *diag_stage_name(enum diag_stage_id id)

@@ -8,7 +8,9 @@
  *   find device -> descriptors -> usbmux -> lockdown connect -> QueryType ->
  *   device info -> pair record -> Pair -> StartSession -> TLS ->
  *   StartService -> StopSession
- * through usbmuxd, "usbmuxd connect" follows "find device" and the USB
+ * (a phone that re-enumerates after Trust during StartSession..StopSession:
+ * "re-enumeration" in place of the stage it cut short, then StartSession
+ * again); through usbmuxd, "usbmuxd connect" follows "find device" and the USB
  * stages are not run. `--cable-test`: find device -> descriptors -> usbmux
  * -> round trips [-> throughput (--throughput: a file through com.apple.afc)].
  * `list`: enumerate, then one "descriptors" (direct) or
@@ -36,6 +38,7 @@ enum diag_stage_id {
 	DIAG_STAGE_THROUGHPUT,
 	DIAG_STAGE_ENUMERATE,
 	DIAG_STAGE_DEVICE,
+	DIAG_STAGE_REENUMERATION, /* trust: the phone left after Trust and came back */
 	DIAG_STAGE_COUNT
 };
 

@@ -101,13 +101,16 @@ run_lp $T/o list --device nonsense; is $? 2 "unknown --device is a usage error"
 like "$(cat $T/o.err)" "unknown --device" "bad --device is explained"
 run_lp $T/o list --device sim:nosuchprofile; is $? 2 "unknown sim profile is a usage error"
 run_lp $T/o list --device sim:healthy,frob=1; is $? 2 "unknown sim option is a usage error"
+run_lp $T/o list --device sim:healthy,reenum=later; is $? 2 "reenum= with an unknown point is a usage error"
+like "$(cat $T/o.err)" "reenum wants trust, pair or session" "reenum= says what it takes"
+run_lp $T/o list --device sim:healthy,reenum=pair+5x; is $? 2 "reenum= with a bad delay is a usage error"
 run_lp $T/o sim; is $? 2 "sim without --list is a usage error"
 run_lp $T/o sim --list; is $? 0 "sim --list exits 0"
-is "$(wc -l < $T/o | tr -d ' ')" 18 "sim --list prints one line per profile (18)"
-for p in healthy charge-only full-speed flaky camera-only dfu recovery locked deny never-answers forgot-host unplug-during-pair slow-link tls-reject usbc-on-usb2 usbc-superspeed supervised locked-after-restart; do
+is "$(wc -l < $T/o | tr -d ' ')" 19 "sim --list prints one line per profile (19)"
+for p in healthy charge-only full-speed flaky camera-only dfu recovery locked deny never-answers forgot-host unplug-during-pair slow-link tls-reject usbc-on-usb2 usbc-superspeed supervised locked-after-restart reenum-after-trust; do
 	like "$(cat $T/o)" "^$p " "profile $p is listed"
 done
 run_lp $T/o sim --list --json; is $? 0 "sim --list --json exits 0"
-is "$(jget '.profiles | length' $T/o)" 18 "JSON profile list has 18 entries"
+is "$(jget '.profiles | length' $T/o)" 19 "JSON profile list has 19 entries"
 run_lp $T/o trust --tls-keys --device sim; is $? 2 "--tls-keys without a capture is a usage error"
 done_testing

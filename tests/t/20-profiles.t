@@ -7,7 +7,11 @@
 # (flaky under trust: which transfers the seeded 3 % error stream hits decides
 # whether the drop at 0.7 s comes first; with the real framing's extra packet
 # seed 1 hits a Pair request first and the host reports PROTOCOL_ERROR - a
-# misdiagnosis of a transfer error, open - so this row keeps the old framing)
+# misdiagnosis of a transfer error, open - so this row keeps the old framing.
+# The drop comes while the Trust dialog is up, so trust waits for the phone to
+# come back, as an iPhone re-enumerating after Trust does (31-reenum-trust.t);
+# it is back 300 ms later and the next transfer error fails the Pair while the
+# device is on the bus: USB_ERROR, "try another cable", what a flaky cable is)
 while read -r p tv cv; do
 	PD=$T/pd-$p
 	run_lp $T/t.json trust --pair --timeout 5 --device "sim:$p" --pair-dir "$PD" --json; rc=$?
@@ -24,7 +28,7 @@ done <<'EOF_T'
 healthy TRUSTED GOOD
 charge-only NO_DEVICE NO_DEVICE
 full-speed TRUSTED DEGRADED
-flaky,framing=joined DISCONNECTED FLAKY
+flaky,framing=joined USB_ERROR FLAKY
 camera-only CAMERA_ONLY CAMERA_ONLY
 dfu DFU_MODE DFU_MODE
 recovery RECOVERY_MODE RECOVERY_MODE

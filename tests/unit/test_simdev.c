@@ -166,20 +166,33 @@ static void test_other_modes(void **state)
 	simdev_free(s);
 
 	/* the profile table lists every profile the brief names */
-	const char *want[] = {"healthy",	 "charge-only", "full-speed",
-			      "flaky",		 "camera-only", "dfu",
-			      "recovery",	 "locked",	"deny",
-			      "never-answers",	 "forgot-host", "unplug-during-pair",
-			      "slow-link",	 "tls-reject",	"usbc-on-usb2",
-			      "usbc-superspeed", "supervised",	"locked-after-restart"};
-	assert_int_equal(simdev_profile_count(), 18);
-	for (size_t i = 0; i < 18; i++) {
+	const char *want[] = {"healthy",
+			      "charge-only",
+			      "full-speed",
+			      "flaky",
+			      "camera-only",
+			      "dfu",
+			      "recovery",
+			      "locked",
+			      "deny",
+			      "never-answers",
+			      "forgot-host",
+			      "unplug-during-pair",
+			      "slow-link",
+			      "tls-reject",
+			      "usbc-on-usb2",
+			      "usbc-superspeed",
+			      "supervised",
+			      "locked-after-restart",
+			      "reenum-after-trust"};
+	assert_int_equal(simdev_profile_count(), 19);
+	for (size_t i = 0; i < 19; i++) {
 		const char *name, *sum;
 		assert_int_equal(simdev_profile_at(i, &name, &sum), 0);
 		assert_string_equal(name, want[i]);
 		assert_true(strlen(sum) > 10);
 	}
-	assert_int_equal(simdev_profile_at(18, NULL, NULL), LP_EINVAL);
+	assert_int_equal(simdev_profile_at(19, NULL, NULL), LP_EINVAL);
 }
 
 static void test_udid24(void **state)
@@ -746,6 +759,115 @@ static void test_garbage(void **state)
 	host_close(&h);
 }
 
+/* A real phone re-enumerates after Trust whether or not anyone observes
+ * request_pair (SIMDEV_REENUM_ALWAYS), from the point chosen: the tap, the
+ * Pair it allowed, or the first StartSession after it. */
+static void test_reenum_after_trust(void **state)
+{
+	struct host h;
+	struct simdev_opts o = {0};
+	struct record rec;
+	struct simdev_state st;
+	uint32_t c;
+	plist_t r;
+
+	/* from the tap: gone before the host's next Pair, Trust remembered */
+	o.reenum_after_pair = SIMDEV_REENUM_ALWAYS;
+	o.reenum_from = SIMDEV_REENUM_FROM_TRUST;
+	o.set_reenum_delay = true;
+	o.reenum_delay_us = 300000;
+	o.reenum_gap_ms = 1000;
+	host_open(&h, "healthy", &o);
+	host_mux_up(&h);
+	c = connect_port(&h, SIMDEV_PORT_LOCKDOWN);
+	record_make(&h, c, &rec, "12121212-2222-3333-4444-555555555555");
+	assert_error(request(&h, c, pair_req(&rec)), "PairingDialogResponsePending");
+	advance(&h, 2100); /* tapped at 2 s */
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	assert_int_equal(st.dialog, SIMDEV_DIALOG_TRUSTED);
+	advance(&h, 300);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_false(st.attached);
+	assert_int_equal(st.self_reenumerations, 1);
+	assert_int_equal(st.pairs_ok, 0);
+	advance(&h, 1000);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	assert_int_equal(st.config, 0); /* a new attachment: configure again */
+	assert_int_equal(st.dialog, SIMDEV_DIALOG_TRUSTED);
+	advance(&h, 5000);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	assert_int_equal(st.self_reenumerations, 1);
+	record_free(&rec);
+	host_close(&h);
+
+	/* the profile: Trust 2.5 s after the dialog, gone 300 ms later with
+	 * nobody observing request_pair, back 1 s after that */
+	host_open(&h, "reenum-after-trust", NULL);
+	host_mux_up(&h);
+	c = connect_port(&h, SIMDEV_PORT_LOCKDOWN);
+	record_make(&h, c, &rec, "13131313-2222-3333-4444-555555555555");
+	assert_error(request(&h, c, pair_req(&rec)), "PairingDialogResponsePending");
+	advance(&h, 2400);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_int_equal(st.dialog, SIMDEV_DIALOG_SHOWN);
+	advance(&h, 350);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	advance(&h, 100);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_false(st.attached);
+	advance(&h, 1000);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	assert_int_equal(st.self_reenumerations, 1);
+	record_free(&rec);
+	host_close(&h);
+
+	/* ... unless told never to */
+	o = (struct simdev_opts){.reenum_after_pair = SIMDEV_REENUM_NEVER};
+	host_open(&h, "reenum-after-trust", &o);
+	host_mux_up(&h);
+	c = connect_port(&h, SIMDEV_PORT_LOCKDOWN);
+	record_make(&h, c, &rec, "14141414-2222-3333-4444-555555555555");
+	assert_error(request(&h, c, pair_req(&rec)), "PairingDialogResponsePending");
+	advance(&h, 5000);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	assert_int_equal(st.self_reenumerations, 0);
+	record_free(&rec);
+	host_close(&h);
+
+	/* from the first StartSession after the pairing: its reply goes out,
+	 * the device leaves 5 ms later */
+	o = (struct simdev_opts){.reenum_after_pair = SIMDEV_REENUM_ALWAYS,
+				 .reenum_from = SIMDEV_REENUM_FROM_SESSION,
+				 .set_reenum_delay = true,
+				 .reenum_delay_us = 5000};
+	host_open(&h, "healthy", &o);
+	host_mux_up(&h);
+	c = connect_port(&h, SIMDEV_PORT_LOCKDOWN);
+	record_make(&h, c, &rec, "15151515-2222-3333-4444-555555555555");
+	pair_via_dialog(&h, c, &rec);
+	advance(&h, 1000);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached); /* not at the Pair */
+	r = request(&h, c, start_session_req(rec.host_id));
+	assert_non_null(r);
+	assert_non_null(plist_dict_get_item(r, "SessionID"));
+	plist_free(r);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_true(st.attached);
+	advance(&h, 10);
+	simdev_get_state(h.s, now(&h), &st);
+	assert_false(st.attached);
+	assert_int_equal(st.self_reenumerations, 1);
+	record_free(&rec);
+	host_close(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_query_and_values),
 		cmocka_unit_test(test_pair_trust),
 		cmocka_unit_test(test_preflight_notification),
+		cmocka_unit_test(test_reenum_after_trust),
 		cmocka_unit_test(test_pair_refusals),
 		cmocka_unit_test(test_session_tls),
 		cmocka_unit_test(test_persistence_forgot_host),
