@@ -1,7 +1,7 @@
 /* fake_usbmuxd.c - a stand-in usbmuxd for tests/t/80-via-usbmuxd.t.
  *
  *   fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N]
- *                [--hide] [--list-result N] [--connect-result N]
+ *                [--hide] [--list-result N] [--connect-result N] [--reenum]
  *
  * Serves the usbmuxd plist protocol (doc/protocol.md 3) on a UNIX socket
  * for one simulated iPhone that it drives itself through the library's own
@@ -15,7 +15,11 @@
  * A daemon that misbehaves, for the tests of its diagnosis: --hide lists no
  * device (as if it did not see the one it holds), --list-result N answers
  * ListDevices with Result N, --connect-result N answers a Connect to
- * lockdown (62078) with Result N. */
+ * lockdown (62078) with Result N. --reenum lets the profile's simulated
+ * iPhone re-enumerate after Trust (reenum-after-trust) and follows it as
+ * usbmuxd does: connections to the device that left are closed, it is not
+ * listed while away, and when it is back it is opened again and listed
+ * under the next DeviceID. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +43,6 @@
 #include "usb/transport.h"
 
 #define MAX_CLIENTS 32
-#define DEVICE_ID 1
 
 struct client {
 	int fd;		       /* -1 = free slot */
@@ -56,6 +59,8 @@ static const char *dir;
 static struct client clients[MAX_CLIENTS];
 static bool hide;
 static long list_result = -1, connect_result = -1;
+static uint32_t device_id = 1; /* the next attachment gets the next one */
+static struct tr_ctx *ctx;
 
 static void on_signal(int sig)
 {
@@ -147,13 +152,13 @@ static void do_list(struct client *c, uint32_t tag)
 
 	plist_dict_set_item(props, "ConnectionSpeed", plist_new_uint(tr_speed_bps(info.speed)));
 	plist_dict_set_item(props, "ConnectionType", plist_new_string("USB"));
-	plist_dict_set_item(props, "DeviceID", plist_new_uint(DEVICE_ID));
+	plist_dict_set_item(props, "DeviceID", plist_new_uint(device_id));
 	plist_dict_set_item(props, "LocationID",
 			    plist_new_uint((uint32_t)info.bus << 16 | info.addr));
 	plist_dict_set_item(props, "ProductID", plist_new_uint(info.pid));
 	plist_dict_set_item(props, "SerialNumber", plist_new_string(p->udid));
 	plist_dict_set_item(ent, "MessageType", plist_new_string("Attached"));
-	plist_dict_set_item(ent, "DeviceID", plist_new_uint(DEVICE_ID));
+	plist_dict_set_item(ent, "DeviceID", plist_new_uint(device_id));
 	plist_dict_set_item(ent, "Properties", props);
 	if (!hl_dead(hl) && !hide)
 		plist_array_append_item(arr, ent);
@@ -231,7 +236,7 @@ static void do_connect(struct client *c, uint32_t tag, plist_t req)
 	struct lp_errinfo e = {0};
 	int r;
 
-	if (uint_of(req, "DeviceID") != DEVICE_ID) {
+	if (uint_of(req, "DeviceID") != device_id) {
 		reply_result(c, tag, UMC_RESULT_BADDEV);
 		return;
 	}
@@ -316,6 +321,34 @@ static void client_readable(struct client *c)
 }
 
 /* Device -> client for every relayed connection. */
+/* The device left (the link is dead): close what was relayed to it, and
+ * once it is back on the bus, open it again as a new device. */
+static void follow_device(void)
+{
+	struct tr_devinfo devs[4];
+	struct lp_errinfo e = {0};
+	struct hl_link *nl = NULL;
+	size_t n = 0;
+
+	if (!hl_dead(hl))
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0 && clients[i].dev)
+			client_close(&clients[i]);
+	if (tr_list(ctx, devs, 4, &n, NULL) || n == 0 || devs[0].session == info.session)
+		return;
+	if (hl_open(ctx, &devs[0], NULL, &nl, &e)) {
+		fprintf(stderr, "fake-usbmuxd: device back, not opened yet: %s\n", e.msg);
+		return;
+	}
+	hl_close(hl);
+	hl = nl;
+	info = devs[0];
+	device_id++;
+	fprintf(stderr, "fake-usbmuxd: device back at address %u as DeviceID %u\n", info.addr,
+		device_id);
+}
+
 static void relay_from_device(void)
 {
 	for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -345,6 +378,7 @@ int main(int argc, char **argv)
 		{"hide", no_argument, NULL, 'H'},
 		{"list-result", required_argument, NULL, 'L'},
 		{"connect-result", required_argument, NULL, 'C'},
+		{"reenum", no_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *profile = "healthy";
@@ -353,7 +387,7 @@ int main(int argc, char **argv)
 	struct simdev *sim;
 	struct tr_sim_arg arg;
 	struct tr_env env;
-	struct tr_ctx *ctx = NULL;
+	bool reenum = false;
 	struct lp_rand rnd;
 	struct lp_errinfo e = {0};
 	struct sockaddr_un sa;
@@ -385,9 +419,12 @@ int main(int argc, char **argv)
 		case 'C':
 			connect_result = strtol(optarg, NULL, 10);
 			break;
+		case 'R':
+			reenum = true;
+			break;
 		default:
 			fprintf(stderr,
-				"usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N] [--hide] [--list-result N] [--connect-result N]\n");
+				"usage: fake-usbmuxd --socket PATH --dir DIR [--profile P] [--trust-delay-ms N] [--hide] [--list-result N] [--connect-result N] [--reenum]\n");
 			return 2;
 		}
 	}
@@ -401,7 +438,7 @@ int main(int argc, char **argv)
 	snprintf(state, sizeof(state), "%s/.sim-device", dir);
 	so.seed = 1;
 	so.state_path = state;
-	so.reenum_after_pair = SIMDEV_REENUM_NEVER;
+	so.reenum_after_pair = reenum ? SIMDEV_REENUM_AUTO : SIMDEV_REENUM_NEVER;
 	sim = simdev_new(profile, &so, &clk, NULL, &e);
 	if (!sim) {
 		fprintf(stderr, "fake-usbmuxd: %s\n", e.msg);
@@ -472,6 +509,7 @@ int main(int argc, char **argv)
 		}
 		hl_pump(hl, lp_clock_deadline_ms(&clk, 1));
 		relay_from_device();
+		follow_device();
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)

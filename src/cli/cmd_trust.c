@@ -16,7 +16,7 @@
  * once a second with a visible countdown until --timeout (doc/protocol.md 4.8).
  *
  * An iPhone drops off USB and re-enumerates at a new address when the user
- * taps Trust (libusbmuxd#26, usbmuxd#5, libimobiledevice#1354: the pair
+ * taps Trust (libusbmuxd#26; libimobiledevice#1354: the pair
  * finished and the device reset the connection ~1 s later). A departure
  * within TRUST_REENUM_WINDOW_S of the last PairingDialogResponsePending or of
  * the Pair that succeeded is taken for that: we wait up to

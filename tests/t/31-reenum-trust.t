@@ -72,4 +72,27 @@ run_lp $T/s1.json trust --pair --device "sim:healthy,keep,reenum=never" --pair-d
 is "$(jget .verdict $T/s1.json)" TRUSTED "stored pairing made"
 run_lp $T/s2.json trust --device "sim:flaky,keep" --pair-dir "$T/pd-s" --json
 unlike "$(jget .evidence $T/s2.json)" "did not come back" "without a pairing now, a departure is not taken for a re-enumeration"
+
+# --via-usbmuxd: the daemon sees the device leave and lists it again under a
+# new DeviceID (tests/fake_usbmuxd.c --reenum; real clock, Trust at 300 ms)
+FAKE=${FAKE_USBMUXD:-$(cd "$(dirname "$0")/../.." && pwd)/build/tests/fake-usbmuxd}
+if [ -x "$FAKE" ]; then
+	SOCK=$T/usbmuxd.sock
+	"$FAKE" --socket "$SOCK" --dir "$T/daemon" --profile reenum-after-trust --trust-delay-ms 300 --reenum 2>$T/daemon.log &
+	FPID=$!
+	trap 'kill $FPID 2>/dev/null; wait $FPID 2>/dev/null; rm -rf "$T"' EXIT
+	for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	export USBMUXD_SOCKET_ADDRESS="UNIX:$SOCK"
+	run_lp $T/v.json trust --pair --via-usbmuxd --timeout 10 --json; rc=$?
+	is "$(jget .verdict $T/v.json)" TRUSTED "via usbmuxd: TRUSTED"
+	is "$rc" 0 "via usbmuxd: exit 0"
+	like "$(jget '[.stages[] | select(.name=="Pair")][0].detail' $T/v.json)" \
+		"re-enumerated after Trust \\(as iPhones do\\) during Pair and came back at usbmuxd DeviceID 2" \
+		"via usbmuxd: followed to the daemon's new DeviceID"
+	is "$(jget .metrics.reenumerations $T/v.json)" 1 "via usbmuxd: one re-enumeration"
+	like "$(cat $T/daemon.log)" "saved record [0-9a-f]{40} \\(DeviceID 2\\)" "via usbmuxd: the record saved once, for the device that came back"
+	is "$(grep -c 'saved record' $T/daemon.log | tr -d ' ')" 1 "via usbmuxd: SavePairRecord once"
+else
+	echo "# $FAKE not built: the --via-usbmuxd case is skipped"
+fi
 done_testing
