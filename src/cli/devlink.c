@@ -25,7 +25,6 @@
 #include "proto/usbmuxd_client.h"
 
 #define DIRECT_DAEMON_MS 5000	    /* any one request to usbmuxd for the records */
-#define DIRECT_LIST_MAX 128	    /* attachments looked at while waiting (a full bus) */
 #define DIRECT_REATTACH_POLL_MS 200 /* a fresh look at the bus at least this often */
 
 struct direct {
@@ -167,7 +166,7 @@ static int direct_reattach(struct devlink *l, uint64_t deadline, char *where, si
 {
 	struct direct *d = l->impl;
 	struct tr_ctx *tr = d->app->tr;
-	struct tr_devinfo *devs = calloc(DIRECT_LIST_MAX, sizeof(*devs));
+	struct tr_devinfo *devs = calloc(TR_LIST_MAX, sizeof(*devs));
 	struct lp_errinfo last = {0};
 	int r;
 
@@ -180,7 +179,7 @@ static int direct_reattach(struct devlink *l, uint64_t deadline, char *where, si
 		uint64_t now, next;
 		size_t nd = 0;
 
-		r = tr_list(tr, devs, DIRECT_LIST_MAX, &nd, e);
+		r = tr_list(tr, devs, TR_LIST_MAX, &nd, e);
 		if (r)
 			goto out;
 		for (size_t i = 0; i < nd; i++) {
