@@ -129,7 +129,11 @@ static const struct mux_cbs mux_no_cbs;
  * Stateless decode
  */
 
-int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq)
+/* mux_shape() and mux_shape_start(): `start` - the packet's length field is
+ * over `len` (at most MUX_MAX_PACKET), a TCP packet whose headers are all
+ * in `buf`; else it equals `len`. */
+static int shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq, bool start,
+		 uint32_t *announced)
 {
 	struct lp_rd r;
 	uint32_t protocol, length;
@@ -139,7 +143,10 @@ int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq
 	lp_rd_init(&r, buf, len);
 	protocol = lp_rd_be32(&r);
 	length = lp_rd_be32(&r);
-	if (!lp_rd_ok(&r) || length != len)
+	if (!lp_rd_ok(&r))
+		return 0;
+	if (start ? length <= len || length > MUX_MAX_PACKET || protocol != MUX_PROTO_TCP
+		  : length != len)
 		return 0;
 	if (protocol == MUX_PROTO_VERSION)
 		return len == MUX_V1_HDR + 12 ? 1 : 0;
@@ -174,9 +181,21 @@ int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq
 		    (flags & ~(MUX_TH_FIN | MUX_TH_SYN | MUX_TH_RST | MUX_TH_PSH | MUX_TH_ACK)) ||
 		    !flags)
 			return 0;
+		if (announced)
+			*announced = length;
 		return ver;
 	}
 	}
+}
+
+int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq)
+{
+	return shape(buf, len, from_device, tx_seq, false, NULL);
+}
+
+int mux_shape_start(const uint8_t *buf, size_t len, bool from_device, uint32_t *length)
+{
+	return shape(buf, len, from_device, NULL, true, length);
 }
 
 int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_packet *out)

@@ -104,6 +104,11 @@ int mux_decode(const uint8_t *buf, size_t len, uint32_t hdr_version, struct mux_
  * VERSION), 0 when the bytes are not such a packet. *tx_seq (may be NULL)
  * gets a version-2 header's tx_seq. */
 int mux_shape(const uint8_t *buf, size_t len, bool from_device, uint16_t *tx_seq);
+/* The same for the first transfer of a TCP packet longer than it (a device
+ * packet over the host's IN buffer, 2.10): the length field over `len`, at
+ * most MUX_MAX_PACKET, the headers whole in `buf`. Returns the header
+ * version and *length (may be NULL) the packet's length, or 0. */
+int mux_shape_start(const uint8_t *buf, size_t len, bool from_device, uint32_t *length);
 
 struct mux;
 

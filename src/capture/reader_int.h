@@ -56,6 +56,7 @@ struct rd_shape {
 	unsigned run[2];   /* whole usbmux packets in a row on it */
 	int ver;	   /* their header version */
 	uint16_t next_seq; /* v2: the host's next tx_seq */
+	uint32_t cont;	   /* bytes of a device packet still to come on ep[1] */
 	struct rd_shape_rec q[RD_SHAPE_KEEP];
 	size_t nq, bytes;
 	uint64_t lost[2]; /* candidates of the run not kept (over the caps) */

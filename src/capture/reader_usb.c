@@ -450,6 +450,8 @@ static void shape_restart(struct rd_shape *s, int dir, uint8_t ep)
 	s->run[dir] = 0;
 	s->lost[dir] = 0;
 	s->ep[dir] = ep;
+	if (dir == 1)
+		s->cont = 0;
 }
 
 static void mux_bytes(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x,
@@ -481,18 +483,61 @@ static void shape_recognised(struct cap_reader *r, struct rd_usb *u)
 	shape_free(u);
 }
 
+/* Keep a candidate transfer for decoding once recognised (or count it lost). */
+static void shape_keep(struct cap_reader *r, struct rd_shape *s, int dir, const struct rd_urb *x,
+		       bool end)
+{
+	struct rd_shape_rec *q = &s->q[s->nq];
+
+	if (s->nq == RD_SHAPE_KEEP || x->data_len > RD_SHAPE_KEEP_BYTES - s->bytes ||
+	    !(q->data = malloc(x->data_len))) {
+		s->lost[dir]++;
+		return;
+	}
+	memcpy(q->data, x->data, x->data_len);
+	q->len = x->data_len;
+	q->t = r->cur_t;
+	q->pkt = r->cur_pkt;
+	q->dir = dir;
+	q->end = end;
+	s->bytes += q->len;
+	s->nq++;
+}
+
 /* A bulk transfer with data (OUT submit, IN completion) of an enumeration
- * whose usbmux endpoints are unknown. */
+ * whose usbmux endpoints are unknown. A device packet longer than the host's
+ * IN transfer (doc/protocol.md 2.10) counts once its last piece came: a
+ * full transfer that starts it (mux_shape_start), then transfers adding up
+ * to exactly its length. */
 static void shape_feed(struct cap_reader *r, struct rd_usb *u, int dir, const struct rd_urb *x,
 		       bool end)
 {
 	struct rd_shape *s = u->shape;
 	uint16_t seq = 0;
-	int ver;
+	uint32_t whole = 0;
+	int ver = 0;
 
+	if (dir == 1 && s && s->cont && x->ep == s->ep[1]) {
+		if (x->clipped || x->data_len > s->cont || (end && x->data_len < s->cont)) {
+			shape_restart(s, 1, x->ep); /* not the rest of that packet */
+			return;
+		}
+		s->cont -= (uint32_t)x->data_len;
+		shape_keep(r, s, 1, x, end);
+		if (s->cont)
+			return;
+		s->run[1]++;
+		if (s->run[0] >= RD_SHAPE_OUT && s->run[1] >= RD_SHAPE_IN)
+			shape_recognised(r, u);
+		return;
+	}
 	if (x->data_len >= 4 && rd_be32(x->data) == MUX_PROTO_VERSION)
 		return; /* VERSION has its own way in (looks_like_version) */
-	ver = x->clipped ? 0 : mux_shape(x->data, x->data_len, dir == 1, &seq);
+	if (!x->clipped) {
+		ver = mux_shape(x->data, x->data_len, dir == 1, &seq);
+		if (!ver && dir == 1 && !end)
+			ver = mux_shape_start(x->data, x->data_len, true, &whole);
+	}
 	if (!ver) {
 		if (s && s->run[dir] && s->ep[dir] == x->ep)
 			shape_restart(s, dir, x->ep);
@@ -515,25 +560,12 @@ static void shape_feed(struct cap_reader *r, struct rd_usb *u, int dir, const st
 			shape_restart(s, 0, x->ep);
 		s->next_seq = (uint16_t)(seq + 1);
 	}
-	s->run[dir]++;
-	if (s->nq < RD_SHAPE_KEEP && x->data_len <= RD_SHAPE_KEEP_BYTES - s->bytes) {
-		struct rd_shape_rec *q = &s->q[s->nq];
-		q->data = malloc(x->data_len);
-		if (q->data) {
-			memcpy(q->data, x->data, x->data_len);
-			q->len = x->data_len;
-			q->t = r->cur_t;
-			q->pkt = r->cur_pkt;
-			q->dir = dir;
-			q->end = end;
-			s->bytes += q->len;
-			s->nq++;
-		} else {
-			s->lost[dir]++;
-		}
-	} else {
-		s->lost[dir]++;
+	shape_keep(r, s, dir, x, end);
+	if (whole) {
+		s->cont = whole - (uint32_t)x->data_len;
+		return;
 	}
+	s->run[dir]++;
 	if (s->run[0] >= RD_SHAPE_OUT && s->run[1] >= RD_SHAPE_IN)
 		shape_recognised(r, u);
 }

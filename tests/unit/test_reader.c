@@ -376,6 +376,65 @@ static void test_shape_mid_session(void **state)
 	cap_reader_free(d.r);
 }
 
+/* Mid-session, and the device's packets are longer than the host's IN
+ * transfers (512 bytes here): each arrives in pieces, and the pieces adding
+ * up to its length count as one whole packet of the run. A piece that does
+ * not fit ends the run. */
+static void test_shape_split_in(void **state)
+{
+	struct evlog l = {.ordered = true};
+	struct drv d = {0};
+	uint8_t p[4096], f[2048];
+	uint16_t seq = 40;
+	size_t n, fl;
+
+	(void)state;
+	d.r = cap_reader_new(NULL, on_ev, &l);
+	cap_reader_begin(d.r, CAP_LINKTYPE_USB_LINUX_MMAPPED);
+	fl = lockdown_frame(f, "GetValue", 1000);
+	/* a broken split first: the second piece overshoots the packet */
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 9, MUX_TH_ACK, f, fl);
+	bulk_in(&d, p, 512, 512);
+	bulk_in(&d, p + 512, 512, 512);
+	bulk_in(&d, p, 512, 512); /* 1536 > its length: not its rest */
+	for (int i = 0; i < 3; i++) {
+		uint8_t a[64];
+		size_t an = tcp_pkt(a, 9, MUX_PORT_LOCKDOWN, MUX_TH_ACK, NULL, 0);
+		be16(a + 12, seq++);
+		bulk_out(&d, a, an);
+	}
+	assert_int_equal(l.usb->ep_in, 0);
+	/* two device packets, each in three pieces */
+	for (int k = 0; k < 2; k++) {
+		n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 9, MUX_TH_ACK, f, fl);
+		assert_true(n > 1024 && n < 1536);
+		bulk_in(&d, p, 512, 512);
+		bulk_in(&d, p + 512, 512, 512);
+		if (k == 0)
+			assert_int_equal(l.usb->ep_in, 0);
+		bulk_in(&d, p + 1024, n - 1024, 512); /* short: the packet's end */
+	}
+	assert_true(l.usb->mux_by_shape);
+	assert_int_equal(l.usb->ep_in, EP_IN);
+	assert_int_equal(l.usb->ep_out, EP_OUT);
+	/* both replies decoded from the kept pieces: an open connection's data */
+	assert_int_equal(l.nlkd, 2);
+	assert_string_equal(l.lkd[0], "1:GetValue");
+	assert_string_equal(l.lkd[1], "1:GetValue");
+	assert_int_equal(l.n[CAP_EV_MUX], 5);
+	cap_reader_finish(d.r, false);
+	cap_reader_free(d.r);
+
+	/* the start of a long packet is told apart from garbage */
+	n = tcp_pkt(p, MUX_PORT_LOCKDOWN, 9, MUX_TH_ACK, f, fl);
+	uint32_t whole = 0;
+	assert_int_equal(mux_shape_start(p, 512, true, &whole), 2);
+	assert_int_equal(whole, n);
+	assert_int_equal(mux_shape_start(p, n, true, NULL), 0); /* whole: not a start */
+	be32(p + 4, MUX_MAX_PACKET + 1);
+	assert_int_equal(mux_shape_start(p, 512, true, NULL), 0);
+}
+
 /* Bulk traffic that is not usbmux is never taken for it: random bytes, a
  * storage-like exchange, and near misses (a lying length, a host that
  * skips tx_seq numbers, a header version that changes, a protocol the
@@ -661,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_ends_mid_exchange),
 		cmocka_unit_test(test_shape_mid_session),
 		cmocka_unit_test(test_shape_not_usbmux),
+		cmocka_unit_test(test_shape_split_in),
 		cmocka_unit_test(test_goldens),
 		cmocka_unit_test(test_interface_description),
 		cmocka_unit_test(test_interface_description_later),
