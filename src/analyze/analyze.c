@@ -132,6 +132,8 @@ int an_analyze_fp(FILE *f, const struct an_opts *opts, struct diag_report *r,
 	if (cap_linktype_is_usb(a->linktype) || a->is_bus)
 		a->usb_records = a->packets;
 	if (ret == 0)
+		ret = an_capture_refusal(a, rd, e);
+	if (ret == 0)
 		an_report(a, r, clock);
 	cap_reader_free(rd);
 	an_free(a);

@@ -233,6 +233,13 @@ struct an_dev *an_relay_dev(struct an *a, uint32_t id);
 void an_span_start(struct an_span *s, uint64_t t, uint64_t pkt);
 void an_span_end(struct an_span *s, uint64_t t, uint64_t pkt);
 
+/* analyze_report.c: after the reader ran, a capture that holds no device
+ * and cannot: libpcap gave up before the first packet (a pcapng mixing
+ * interface link types: named, with how to extract one), or IP traffic that
+ * is not a relayed usbmuxd socket (the phone's own network traffic:
+ * rvictl, pcapd, NCM). LP_EFORMAT with the reason in `e`; 0 otherwise. */
+int an_capture_refusal(const struct an *a, const struct cap_reader *rd, struct lp_errinfo *e);
+
 /* analyze_bus.c: bus-level captures. After the reader ran: keep its wire
  * counters and give devices the bus speed; the verdict rule; metrics.bus. */
 void an_bus_take(struct an *a, const struct cap_reader *rd);

@@ -688,6 +688,62 @@ static const char *lt_name(int lt)
 	}
 }
 
+int an_capture_refusal(const struct an *a, const struct cap_reader *rd, struct lp_errinfo *e)
+{
+	int lt[CAP_RD_IFACES];
+	size_t n = cap_reader_iface_linktypes(rd, lt, CAP_RD_IFACES), usb_if = n;
+
+	for (size_t i = 0; i < a->ndevs; i++)
+		if (candidate(a->devs[i]))
+			return 0;
+	if (a->read_error && a->packets == 0) {
+		char ifs[320] = "";
+		bool mixed = false;
+		size_t len = 0;
+
+		for (size_t i = 0; i < n && i < CAP_RD_IFACES; i++) {
+			mixed |= lt[i] != lt[0];
+			if (usb_if == n &&
+			    (cap_linktype_is_usb(lt[i]) || cap_linktype_is_bus(lt[i])))
+				usb_if = i;
+			if (len < sizeof(ifs))
+				len += (size_t)snprintf(ifs + len, sizeof(ifs) - len,
+							"%s%zu: %s (%d)", i ? ", " : "", i,
+							lt_name(lt[i]), lt[i]);
+		}
+		if (mixed)
+			return lp_err_set(
+				e, LP_EFORMAT,
+				"the pcapng mixes interfaces of different link types (%s), which libpcap "
+				"cannot read (%s). Keep one interface, e.g. tshark -r FILE -Y "
+				"'frame.interface_id==%zu' -w usb.pcapng, and analyze that",
+				ifs, cap_reader_read_error(rd), usb_if < n ? usb_if : 0);
+		return lp_err_set(
+			e, LP_EFORMAT,
+			"libpcap cannot read the first packet (%s): no record of the capture "
+			"could be read",
+			cap_reader_read_error(rd));
+	}
+	if (cap_linktype_is_ip(a->linktype) && !a->umx_flows && a->packets) {
+		char port[8];
+		snprintf(port, sizeof(port), "%d", a->o.usbmuxd_port);
+		return lp_err_set(
+			e, LP_EFORMAT,
+			"the file's link type is %s (%d): network traffic (%llu packets, %llu TCP "
+			"segments), not USB and not a relayed usbmuxd socket: a trace of the phone's own network "
+			"interface (rvictl rvi0, pcapd, the iOS 17 NCM interface) shows its IP traffic, "
+			"not the USB link. Capture usbmon (Linux) or USBPcap (Windows) on the bus the "
+			"phone is on, or the usbmuxd socket relayed over TCP%s%s",
+			lt_name(a->linktype), a->linktype, (unsigned long long)a->packets,
+			(unsigned long long)a->tcp_segments,
+			a->o.usbmuxd_port
+				? "; no usbmuxd messages on the port given with --usbmuxd-port, "
+				: " (give its port with --usbmuxd-port if unusual)",
+			a->o.usbmuxd_port ? port : "");
+	}
+	return 0;
+}
+
 void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 {
 	struct an_dev *best = NULL;

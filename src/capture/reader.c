@@ -155,6 +155,18 @@ int cap_reader_linktype(const struct cap_reader *r)
 	return r->linktype;
 }
 
+size_t cap_reader_iface_linktypes(const struct cap_reader *r, int *lt, size_t max)
+{
+	for (size_t i = 0; i < max && i < r->nifaces && i < CAP_RD_IFACES; i++)
+		lt[i] = r->iface_lt[i];
+	return r->nifaces;
+}
+
+const char *cap_reader_read_error(const struct cap_reader *r)
+{
+	return r->read_err;
+}
+
 void cap_reader_begin(struct cap_reader *r, int linktype)
 {
 	r->linktype = linktype;
@@ -279,8 +291,9 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 			continue;
 		if (rc < 0) {
 			rd_idb_drain(r); /* the IDBs further on still count */
+			snprintf(r->read_err, sizeof(r->read_err), "%s", pcap_geterr(p));
 			rd_anomaly(r, "after packet %llu: %s; the rest of the file is unreadable",
-				   (unsigned long long)r->packets, pcap_geterr(p));
+				   (unsigned long long)r->packets, r->read_err);
 			read_error = true;
 			break;
 		}

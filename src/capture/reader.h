@@ -68,6 +68,8 @@ struct lkd_view;
 #define CAP_RD_IOBUF (256u << 10)	     /* stdio buffer of the capture file */
 #define CAP_RD_UMX_MSG_MAX (1u << 20)	     /* largest usbmuxd message followed */
 
+#define CAP_RD_IFACES 16 /* pcapng interface link types kept */
+
 #define CAP_LINKTYPE_USBPCAP 249
 
 /* One enumeration: a device at (bus, address) until it leaves the bus (an
@@ -265,6 +267,14 @@ void cap_reader_free(struct cap_reader *r);
  * detail names it). A read error in the middle of the file is an anomaly
  * and CAP_EV_END says so. */
 int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e);
+
+/* pcapng: the link type of each Interface Description Block seen, in order
+ * (up to `max` written to `lt`); returns how many IDBs there were. libpcap
+ * refuses a file whose interfaces differ in link type. */
+size_t cap_reader_iface_linktypes(const struct cap_reader *r, int *lt, size_t max);
+/* Why libpcap gave up reading (after a CAP_EV_END with read_error), "" if
+ * it did not. Borrowed until cap_reader_free. */
+const char *cap_reader_read_error(const struct cap_reader *r);
 
 /* Link type of the file read (after cap_reader_run), and whether it is USB. */
 int cap_reader_linktype(const struct cap_reader *r);

@@ -86,7 +86,15 @@ static void idb_options(struct rd_idb_scan *s, const uint8_t *b, size_t blen)
 	struct lp_rd rd;
 
 	lp_rd_init(&rd, b, blen);
-	lp_rd_skip(&rd, 8); /* linktype, reserved, snaplen */
+	if (blen >= 2) {
+		uint16_t lt = s->be ? lp_rd_be16(&rd) : lp_rd_le16(&rd);
+		if (s->r->nifaces < CAP_RD_IFACES)
+			s->r->iface_lt[s->r->nifaces] = lt;
+		s->r->nifaces++;
+		lp_rd_skip(&rd, 6); /* reserved, snaplen */
+	} else {
+		lp_rd_skip(&rd, 8); /* linktype, reserved, snaplen */
+	}
 	while (lp_rd_left(&rd) >= 4) {
 		uint16_t code = s->be ? lp_rd_be16(&rd) : lp_rd_le16(&rd);
 		uint16_t olen = s->be ? lp_rd_be16(&rd) : lp_rd_le16(&rd);

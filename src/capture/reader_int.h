@@ -134,6 +134,9 @@ struct cap_reader {
 	uint64_t bus_id;
 	/* pcapng IDBs (reader_idb.c): the stream libpcap reads, while open */
 	struct rd_idb_scan *idb;
+	int iface_lt[CAP_RD_IFACES]; /* link type of each IDB, in order */
+	size_t nifaces;		     /* IDBs seen (may exceed CAP_RD_IFACES) */
+	char read_err[160];	     /* libpcap's words when it gave up, "" none */
 };
 
 /* reader.c */

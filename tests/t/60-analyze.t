@@ -90,7 +90,9 @@ is "$(jget '[.devices[] | "\(.bus).\(.address)"] | sort | join(",")' "$T/two.jso
 
 # the usbmuxd relay is found by shape, and not at all on a wrong port
 run_lp "$T/r.json" analyze "$C/usbmuxd-relay-trusted.pcap" --usbmuxd-port 1234 --json
-is "$(jget .verdict "$T/r.json")" NO_DEVICE "wrong --usbmuxd-port: no usbmuxd traffic"
+is "$?" 3 "wrong --usbmuxd-port: a capture error (TCP, but no usbmuxd relay), not NO_DEVICE"
+like "$(cat "$T/r.json.err")" "no usbmuxd messages on the port given with --usbmuxd-port, 1234" \
+	"wrong --usbmuxd-port: the error names the port"
 
 # a capture that starts mid-session (no descriptors, no VERSION): the device
 # by bus and address, usbmux recognised from the packets, never NO_DEVICE

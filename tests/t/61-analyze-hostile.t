@@ -69,6 +69,32 @@ for o in recs(pc):
         i = pc.index(b'<dict>', h); pc[i:i + 6] = b'<dicX>'
         break
 w('device-bad-plist.pcap', pc)
+# the phone's own TCP traffic (a web fetch to port 443) as raw IPv4 (DLT 12)
+# and as Ethernet: 20 segments, no usbmuxd
+def ip4(seq, sport, dport, payload):
+    tcp = struct.pack('>HHIIBBHHH', sport, dport, seq, 0, 0x50, 0x18, 65535, 0, 0) + payload
+    return struct.pack('>BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0,
+                       bytes([10, 0, 0, 2]), bytes([17, 253, 0, 1])) + tcp
+def pcap(lt, pkts):
+    out = [struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, lt)]
+    for i, p in enumerate(pkts):
+        out.append(struct.pack('<IIII', 1700000000 + i, 0, len(p), len(p)) + p)
+    return b''.join(out)
+segs = [ip4(1000 + 100 * i, 50000, 443, b'\x17\x03\x03' + bytes(97)) for i in range(20)]
+w('phone-ip-raw.pcap', pcap(12, segs))
+w('phone-ip-eth.pcap', pcap(1, [bytes(6) + bytes([2] * 6) + b'\x08\x00' + s for s in segs]))
+# pcapng: an IDB for usbmon (220), one for Ethernet, then packets of both
+def blk(t, body):
+    body += bytes((4 - len(body) % 4) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+ng = blk(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))
+ng += blk(1, struct.pack('<HHI', 220, 0, 262144)) + blk(1, struct.pack('<HHI', 1, 0, 262144))
+eth = bytes(6) + bytes([2] * 6) + b'\x08\x00' + segs[0]
+for i, o in enumerate(recs(hp)[:4]):
+    cl, = struct.unpack_from('<I', hp, o + 8)
+    ng += blk(6, struct.pack('<IIIII', 0, 0, i, cl, cl) + hp[o + 16:o + 16 + cl])
+    ng += blk(6, struct.pack('<IIIII', 1, 0, i, len(eth), len(eth)) + eth)
+w('mixed-ifaces.pcapng', ng)
 PY
 
 check() { # file, allowed exit codes (regex), description
@@ -88,7 +114,8 @@ like "$(jget '.anomalies | join("\n")' "$T/out.json")" "unreadable" "lying recor
 is "$(jget .verdict "$T/out.json")" NONE "a file cut short before any verdict says so"
 check linktype-147.pcap 3 "unsupported link type: clear error"
 like "$(cat "$T/out.json.err")" "link type 147" "error names the link type"
-check usb-as-ethernet.pcap "0|1" "USB records labelled Ethernet: a report"
+check usb-as-ethernet.pcap 3 "USB records labelled Ethernet: a capture error"
+like "$(cat "$T/out.json.err")" "link type is EN10MB \\(1\\): network traffic .*not USB" "labelled Ethernet: the error names the link type"
 check lying-lencap.pcap "0|1" "usbmon len_cap over the record: a report"
 check lying-muxlen.pcap 3 "mux length fields out of range: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "length field .* out of range" "lying mux length: anomaly"
@@ -100,6 +127,18 @@ like "$(jget '.anomalies | join("\n")' "$T/out.json")" "usbmuxd message length" 
 check usbpcap-lying-hdrlen.pcap "0|1" "USBPcap headerLen over the record: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "USBPcap header" "lying USBPcap header: anomaly"
 check bad-idb.pcapng "1|3" "broken pcapng IDB: no crash"
+
+# not USB: the phone's own network traffic (rvictl, pcapd RAW/Ethernet, NCM)
+check phone-ip-raw.pcap 3 "the phone's own IP traffic (RAW): a capture error, not NO_DEVICE"
+like "$(cat "$T/out.json.err")" "network traffic \\(20 packets, 20 TCP segments\\), not USB and not a relayed usbmuxd socket" \
+	"RAW IP: says it is network traffic"
+unlike "$(cat "$T/out.json.err") $(cat "$T/out.json")" "charge-only|NO_DEVICE" "RAW IP: no cable advice, no NO_DEVICE"
+check phone-ip-eth.pcap 3 "the phone's own IP traffic (Ethernet): a capture error"
+# a pcapng with a usbmon and an Ethernet interface: libpcap reads neither
+check mixed-ifaces.pcapng 3 "usbmon + Ethernet interfaces in one pcapng: a capture error"
+like "$(cat "$T/out.json.err")" "mixes interfaces .*0: USB_LINUX_MMAPPED \\(220\\), 1: EN10MB \\(1\\).*frame.interface_id==0" \
+	"mixed interfaces: named, with how to extract the USB one"
+unlike "$(cat "$T/out.json.err") $(cat "$T/out.json")" "charge-only|NO_DEVICE" "mixed interfaces: no cable advice"
 
 # anomalies by kind: only the device breaking the protocol makes PROTOCOL_ERROR
 run_lp "$T/gap.json" analyze "$C/crafted-pair-then-close-gap.pcap" --json
