@@ -7,7 +7,9 @@
  *
  * Differences from usbmuxd, on purpose: files are 0600 and written through a
  * temp file + rename (usbmuxd truncates in place with fopen "wb", so a crash
- * leaves a half record); a new directory is 0700.
+ * leaves a half record); a new directory is 0700. Written as root into a
+ * directory another user owns (usbmuxd's: 02775, chowned to its --user, and
+ * read as that user), a file gets that directory's owner and group.
  *
  * Error codes (pair_store.h): a file that is there but does not parse is
  * LP_EPLIST / LP_EBADMSG / LP_ETOOBIG (corrupt); every failure to read or
@@ -206,6 +208,27 @@ static int ensure_dir(const char *dir, struct lp_errinfo *e)
 	return 0;
 }
 
+/* Run as root into a directory another user owns - usbmuxd's
+ * /var/lib/lockdown, chowned to its unprivileged user (02775) and read as
+ * that user - the file gets the directory's owner and group, so the daemon
+ * can read and replace it; 0600 stays. A root-owned directory keeps root's
+ * files. Failing is an error: pair_store_check_writable finds it before a
+ * Pair. */
+static int give_to_dir_owner(int fd, const char *dir, const char *tmp, struct lp_errinfo *e)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &st) < 0)
+		return errno_err(e, "cannot stat", dir);
+	if (st.st_uid == 0)
+		return 0;
+	if (fchown(fd, st.st_uid, st.st_gid) < 0)
+		return errno_err(e, "cannot give the directory's owner and group to", tmp);
+	return 0;
+}
+
 static void fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -336,6 +359,9 @@ int pair_write_file_atomic(const char *dir, const char *name, const void *data, 
 		r = errno_err(e, "cannot chmod", tmp);
 		goto fail;
 	}
+	r = give_to_dir_owner(fd, dir, tmp, e);
+	if (r)
+		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
 		r = errno_err(e, "cannot close", tmp);

@@ -40,7 +40,8 @@ int pair_record_delete(const char *dir, const char *udid, struct lp_errinfo *e);
  * file with a fresh UUID on first use. */
 int pair_system_buid(const char *dir, char out[37], struct lp_errinfo *e);
 
-/* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600:
+/* Write `name` in `dir` (created 0700 if missing) atomically, mode 0600
+ * (as root into a directory another user owns: that owner's and group's):
  * temp file in the same directory, fsync, rename (or link if `exclusive`:
  * LP_EBUSY when the file already exists), fsync the directory. The old file
  * is intact on any failure, and the temp file is removed - unless the

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -273,6 +274,77 @@ static void test_creates_dir_0700(void **state)
 	rmdir(sub);
 }
 
+/* Can uid/gid `id` open `path` for reading? (a child that drops to it) */
+static bool readable_as(const char *path, uid_t id)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	if (pid == 0) {
+		if (setgid(id) || setuid(id))
+			_exit(2);
+		FILE *f = fopen(path, "rb");
+		_exit(f ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Run as root (sudo, or udev-started tools) into a directory another user
+ * owns - usbmuxd's /var/lib/lockdown, usbmux:usbmux 02775: the daemon reads
+ * records as that user. Records stay 0600 but belong to the directory's
+ * owner and group, or usbmuxd cannot read them ("Failed to read
+ * .../<UDID>.plist") nor rewrite SystemConfiguration.plist. */
+static void test_files_owned_by_dir_owner(void **state)
+{
+	struct fixture *fx = *state;
+	const uid_t nobody = 65534;
+	char sub[128], rec[256], conf[256];
+	char buid[37];
+	struct stat st;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chmod(fx->dir, 0711), 0); /* the other user may pass through */
+	snprintf(sub, sizeof(sub), "%s/usbmux", fx->dir);
+	assert_int_equal(mkdir(sub, 0775), 0);
+	assert_int_equal(chown(sub, nobody, nobody), 0);
+	assert_int_equal(chmod(sub, 02775), 0);
+	assert_int_equal(pair_system_buid(sub, buid, NULL), 0);
+	assert_int_equal(pair_record_save(sub, fx->rec, NULL), 0);
+	snprintf(rec, sizeof(rec), "%s/%s.plist", sub, UDID);
+	snprintf(conf, sizeof(conf), "%s/SystemConfiguration.plist", sub);
+	assert_int_equal(stat(rec, &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	assert_int_equal(st.st_gid, nobody);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(stat(conf, &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	assert_int_equal(st.st_gid, nobody);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(readable_as(rec, nobody));
+	assert_true(readable_as(conf, nobody));
+	/* replaced (a second pairing): still the daemon's */
+	assert_int_equal(pair_record_save(sub, fx->rec, NULL), 0);
+	assert_int_equal(stat(rec, &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	/* the write probe leaves nothing behind */
+	assert_int_equal(pair_store_check_writable(sub, NULL), 0);
+	assert_int_equal(count_entries(sub), 2);
+
+	/* a directory of root's own: root's files, as before */
+	assert_int_equal(pair_record_save(fx->dir, fx->rec, NULL), 0);
+	snprintf(rec, sizeof(rec), "%s/%s.plist", fx->dir, UDID);
+	assert_int_equal(stat(rec, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_false(readable_as(rec, nobody));
+	unlink(rec);
+	rm_rf(sub);
+	rmdir(sub);
+}
+
 static void test_system_buid(void **state)
 {
 	struct fixture *fx = *state;
@@ -497,6 +569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udid_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_creates_dir_0700, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_system_buid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_owned_by_dir_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_detects_foreign_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_keeps_old, setup, teardown),
