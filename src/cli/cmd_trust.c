@@ -331,7 +331,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 	struct lp_errinfo e = {0};
 	struct pair_creds creds;
 	struct pair_record *rec;
-	char buid[37], hostid[37], where[256];
+	char buid[37], hostid[37], where[256], lost[sizeof(t->reenum_note)] = "";
 	const char *pem;
 	uint64_t pem_len = 0, start, deadline;
 	int r, tries = 0;
@@ -448,7 +448,7 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		if (fr) {
 			r = fr;
 			if (fr == LP_ENODEV)
-				snprintf(t->reenum_note, sizeof(t->reenum_note), "%s", note);
+				snprintf(lost, sizeof(lost), "%s", note);
 			break;
 		}
 		snprintf(t->reenum_note, sizeof(t->reenum_note), "; %s", note);
@@ -471,9 +471,9 @@ static int stage_pair(struct trust_run *t, plist_t pubkey, const char *wifi)
 		pair_record_free(rec);
 		(void)locked_seen;
 		pe.err = settle(t, pe.err, pe.usb_errors);
-		if (pe.err == LP_ENODEV && t->left) {
+		if (pe.err == LP_ENODEV && lost[0]) {
 			/* followed, and it did not come back */
-			diag_rule_gone(t->r, s, t->reenum_note);
+			diag_rule_gone(t->r, s, lost);
 			return r;
 		}
 		diag_rule_pair_failed(t->r, s, &pe);
