@@ -88,6 +88,8 @@ struct an_dev {
 	uint64_t violations;		      /* AN_K_PROTOCOL anomalies about this device */
 	char first_violation[AN_ANOMALY_LEN]; /* ... the first of them */
 	uint64_t host_violations;	      /* AN_K_HOST ones on its link */
+	uint64_t clipped, first_clipped_pkt;  /* records clipped (snap length, usbmon -s) */
+	uint32_t first_clipped_kept, first_clipped_len;
 	char first_host_violation[AN_ANOMALY_LEN];
 	uint64_t first_err_pkt;
 	int first_err_status;

@@ -108,6 +108,13 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 		diag_rule_gone(b->r, s, what);
 		snprintf(s->detail + strlen(s->detail), sizeof(s->detail) - strlen(s->detail),
 			 " (packet %llu)", (unsigned long long)d->gone_pkt);
+	} else if (d->clipped) {
+		/* records cut short by a snap length: what stopped may simply
+		 * be invisible - no verdict on the device or the link */
+		b->stopped = true;
+		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+		diag_rule_capture_clipped(b->r, s, what, d->clipped, d->first_clipped_pkt,
+					  d->first_clipped_kept, d->first_clipped_len);
 	} else if (d->errors) {
 		/* as live: a transfer that failed ends the exchange with a USB error */
 		stage_end(b, s, t, DIAG_ST_FAIL, "%s after %llu transfer error(s)", what,

@@ -260,6 +260,14 @@ static void transfer(struct an *a, const struct cap_event *ev)
 	const struct cap_transfer *x = &ev->u.x;
 
 	an_dev_touch(a, ev->usb->user, ev->t);
+	if (x->clipped) {
+		struct an_dev *d = ev->usb->user;
+		if (d && !d->clipped++) {
+			d->first_clipped_pkt = ev->pkt;
+			d->first_clipped_kept = (uint32_t)x->data_len;
+			d->first_clipped_len = x->len;
+		}
+	}
 	if (x->type != 'S') {
 		judge_status(a, ev);
 		return;

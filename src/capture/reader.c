@@ -305,9 +305,10 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		rd_clock(r, abs, &prev_abs);
 		if (r->bus)
 			rd_bus_record(r, data, h->caplen, h->len);
-		else if (cap_linktype_is_usb(r->linktype))
+		else if (cap_linktype_is_usb(r->linktype)) {
+			r->cur_wire_len = h->len;
 			rd_usb_record(r, data, h->caplen);
-		else
+		} else
 			rd_ip_packet(r, data, h->caplen);
 	}
 	pcap_close(p); /* fclose()s in, and so f: the buffer can go */

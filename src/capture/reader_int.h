@@ -68,6 +68,7 @@ struct rd_usb {
 	struct rd_shape *shape; /* while the endpoints are unknown and candidates seen */
 	bool ver_guess_noted;
 	bool conn_overflow_noted;
+	bool clipped;	     /* a record of it was clipped: its streams may have lost bytes */
 	struct mux_rx rx[2]; /* 0 host->device (OUT), 1 device->host (IN) */
 	bool in_unlinked; /* the last usbmux IN transfer was cancelled: the host stopped reading */
 	struct rd_conn conns[CAP_RD_MAX_CONNS];
@@ -137,6 +138,7 @@ struct cap_reader {
 	int iface_lt[CAP_RD_IFACES]; /* link type of each IDB, in order */
 	size_t nifaces;		     /* IDBs seen (may exceed CAP_RD_IFACES) */
 	char read_err[160];	     /* libpcap's words when it gave up, "" none */
+	size_t cur_wire_len;	     /* the current record's length on the wire (pcap len) */
 };
 
 /* reader.c */

@@ -9,6 +9,8 @@
  * CAP_EV_TLS_RECORD each. Nothing is decrypted.
  */
 #include <stdio.h>
+#include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,11 +44,14 @@ void rd_lkd_free(struct rd_lkd *l)
 	free(l);
 }
 
+static_assert(offsetof(struct rd_usb, pub) == 0, "rd_usb starts with its cap_usbdev");
+
 /* Whose doing a broken message in direction `dir` is: on a connection whose
  * start the capture does not show, the framing may have begun mid-message. */
 static enum cap_anomaly_kind lkd_kind(const struct rd_conn *c, int dir)
 {
-	if (c->orphan)
+	/* an enumeration's public part is the first member of its rd_usb */
+	if (c->orphan || (c->pub.usb && ((const struct rd_usb *)c->pub.usb)->clipped))
 		return CAP_AK_CAPTURE;
 	return dir ? CAP_AK_DEVICE : CAP_AK_HOST;
 }

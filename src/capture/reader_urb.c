@@ -163,7 +163,14 @@ int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 	memcpy(x->setup, rec.setup, 8);
 	x->data = rec.data;
 	x->data_len = rec.data_len;
-	x->clipped = rec.clipped;
+	/* clipped by the file's snap length (fewer bytes than len_cap, or than
+	 * the record's length on the wire), or by usbmon itself: a small -s
+	 * makes the kernel keep len_cap < len_urb bytes of a record that
+	 * carries data (an OUT submit, an IN completion) */
+	x->clipped = rec.clipped || r->cur_wire_len > caplen ||
+		     (rec.xfer_type != 0 && rec.len_cap < rec.len_urb &&
+		      (rec.type == 'S' ? !(rec.epnum & 0x80)
+				       : rec.type == 'C' && (rec.epnum & 0x80)));
 	return 0;
 }
 
@@ -220,7 +227,7 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 	x->data_len = caplen - hlen;
 	if (x->data_len > dlen)
 		x->data_len = dlen;
-	x->clipped = x->data_len < dlen;
+	x->clipped = x->data_len < dlen || r->cur_wire_len > caplen;
 	x->len = dlen;
 	x->len_known = !(x->type == 'S' && (ep & 0x80));
 	if (xfer == 2) {

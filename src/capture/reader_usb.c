@@ -36,9 +36,12 @@ static const char *dir_name(int dir)
 	return dir ? "device" : "host";
 }
 
-/* Whose doing a malformed usbmux packet in direction `dir` is. */
-static enum cap_anomaly_kind dir_kind(int dir)
+/* Whose doing a malformed usbmux packet in direction `dir` of `u` is: after
+ * a clipped record its packets may start mid-stream. */
+static enum cap_anomaly_kind dir_kind(const struct rd_usb *u, int dir)
 {
+	if (u->clipped)
+		return CAP_AK_CAPTURE;
 	return dir ? CAP_AK_DEVICE : CAP_AK_HOST;
 }
 
@@ -319,7 +322,7 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 			ev.u.mux.major = rd_be32(mp.payload);
 		rd_emit(r, &ev);
 		if (!ev.u.mux.ok) {
-			rd_anomaly_of(r, dir_kind(x->dir), &u->pub, NULL,
+			rd_anomaly_of(r, dir_kind(u, x->dir), &u->pub, NULL,
 				      "packet %llu: %s usbmux VERSION packet malformed",
 				      (unsigned long long)r->cur_pkt, dir_name(x->dir));
 		} else if (x->dir == 1) {
@@ -352,7 +355,7 @@ static void mux_packet(void *ud, const uint8_t *p, size_t n, bool spanned)
 	ev.u.mux.payload_len = rc ? 0 : mp.payload_len;
 	rd_emit(r, &ev);
 	if (rc) {
-		rd_anomaly_of(r, dir_kind(x->dir), &u->pub, NULL,
+		rd_anomaly_of(r, dir_kind(u, x->dir), &u->pub, NULL,
 			      "packet %llu: %s usbmux packet undecodable (%s)",
 			      (unsigned long long)r->cur_pkt, dir_name(x->dir), lp_errname(rc));
 		return;
@@ -372,12 +375,12 @@ static void mux_problem(void *ud, int err, uint32_t length, size_t dropped)
 
 	if (err == LP_ETOOBIG || err == LP_EBADMSG)
 		rd_anomaly_of(
-			r, dir_kind(x->dir), &x->u->pub, NULL,
+			r, dir_kind(x->u, x->dir), &x->u->pub, NULL,
 			"packet %llu: %s usbmux length field %u out of range; %zu bytes dropped",
 			(unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
 	else if (err == LP_ETRUNC)
 		rd_anomaly_of(
-			r, dir_kind(x->dir), &x->u->pub, NULL,
+			r, dir_kind(x->u, x->dir), &x->u->pub, NULL,
 			"packet %llu: %s usbmux packet announced as %u bytes cut after %zu by a "
 			"new packet",
 			(unsigned long long)r->cur_pkt, dir_name(x->dir), length, dropped);
@@ -583,6 +586,8 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 	if (!u)
 		return;
 	u->pub.last_t = x->t;
+	if (x->clipped)
+		u->clipped = true;
 	if (x->clipped && x->xfer == 3)
 		rd_anomaly(
 			r,

@@ -183,9 +183,11 @@ static const struct verdict_row verdicts[] = {
 	 "`trust`), or record the session again with --capture.",
 	 true},
 	{DIAG_V_CAPTURE_TRUNCATED, "CAPTURE_TRUNCATED", 1,
-	 "The capture ends in the middle of an exchange, so it cannot say how the session "
-	 "ended; the evidence names the last packet and the stage. Capture the whole session "
-	 "(stop the capture after linkprobe or the other tool has exited) and analyze it again.",
+	 "The capture cannot say how the session ended: it ends in the middle of an exchange, "
+	 "or its records are clipped by a snap length (the evidence says which, with the packet "
+	 "and the stage). Capture the whole session - stop the capture after linkprobe or the "
+	 "other tool has exited, and keep whole records (dumpcap/tcpdump -s 0, or no -s) - and "
+	 "analyze it again.",
 	 true},
 	{DIAG_V_LOCKDOWN_DOWN, "LOCKDOWN_DOWN", 1,
 	 "The phone's lockdown service (lockdownd, port 62078) is not working although USB and "

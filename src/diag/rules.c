@@ -823,3 +823,17 @@ void diag_rule_unconfigured(struct diag_report *r, struct diag_stage *s, unsigne
 			 "usbmuxd not running, or not started by udev",
 			 s->name, cfg);
 }
+
+void diag_rule_capture_clipped(struct diag_report *r, struct diag_stage *s, const char *what,
+			       uint64_t n, uint64_t pkt, uint32_t kept, uint32_t len)
+{
+	diag_end(r, s, DIAG_ST_FAIL, "%s: %llu record(s) clipped by the capture's snap length",
+		 what, (unsigned long long)n);
+	diag_set_verdict(r, DIAG_V_CAPTURE_TRUNCATED,
+			 "stage %s: %s; %llu record(s) of the device are clipped (the first at "
+			 "packet %llu: %u of %u bytes kept), so usbmux and lockdown cannot be "
+			 "followed past them",
+			 s->name, what, (unsigned long long)n, (unsigned long long)pkt, kept, len);
+	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
+		 "In Wireshark, clear \"Limit each packet\" in the capture options.");
+}

@@ -198,6 +198,15 @@ void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const
  * USBMUXD_UNREACHABLE, a host fault: never the phone's or the cable's. */
 void diag_rule_unconfigured(struct diag_report *r, struct diag_stage *s, unsigned mux_config);
 
+/* analyze: the exchange stopped in stage `s` (`what`) in a capture whose
+ * records of the device were clipped - `n` of them, the first at packet
+ * `pkt` with `kept` of `len` bytes: by the file's snap length or usbmon's
+ * own (dumpcap/tcpdump -s), so what happened next may be in the bytes cut
+ * off. Ends `s` FAIL; CAPTURE_TRUNCATED, with the advice to capture without
+ * a snap length - never a verdict on the device or the link. */
+void diag_rule_capture_clipped(struct diag_report *r, struct diag_stage *s, const char *what,
+			       uint64_t n, uint64_t pkt, uint32_t kept, uint32_t len);
+
 /* The cable test's facts after its round trips. */
 struct diag_cable_facts {
 	uint64_t rounds;	      /* probe rounds (0: unknown, e.g. from a capture) */

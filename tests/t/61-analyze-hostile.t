@@ -95,6 +95,24 @@ for i, o in enumerate(recs(hp)[:4]):
     ng += blk(6, struct.pack('<IIIII', 0, 0, i, cl, cl) + hp[o + 16:o + 16 + cl])
     ng += blk(6, struct.pack('<IIIII', 1, 0, i, len(eth), len(eth)) + eth)
 w('mixed-ifaces.pcapng', ng)
+# the healthy pairing with every record's data clipped at 200 bytes: by
+# usbmon itself (dumpcap -s: len_cap 200, len_urb and the pcap length as
+# long as the record kept), and by the file's snap length (caplen < len)
+def clip(kernel):
+    out = bytearray(hp[:24])
+    for o in recs(hp):
+        s_, us, cl, ol = struct.unpack_from('<IIII', hp, o)
+        rec = bytearray(hp[o + 16:o + 16 + cl])
+        if cl > 64 + 200:
+            if kernel:
+                struct.pack_into('<I', rec, 36, 200)
+                rec = rec[:64 + 200]; ol = len(rec)
+            else:
+                rec = rec[:64 + 200]
+        out += struct.pack('<IIII', s_, us, len(rec), ol) + rec
+    return out
+w('clipped-by-usbmon.pcap', clip(True))
+w('clipped-by-snaplen.pcap', clip(False))
 PY
 
 check() { # file, allowed exit codes (regex), description
@@ -127,6 +145,16 @@ like "$(jget '.anomalies | join("\n")' "$T/out.json")" "usbmuxd message length" 
 check usbpcap-lying-hdrlen.pcap "0|1" "USBPcap headerLen over the record: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "USBPcap header" "lying USBPcap header: anomaly"
 check bad-idb.pcapng "1|3" "broken pcapng IDB: no crash"
+
+# records clipped at 200 bytes: lockdown is invisible, and the report says why
+for f in clipped-by-usbmon clipped-by-snaplen; do
+	check $f.pcap 1 "$f: a report"
+	is "$(jget .verdict "$T/out.json")" CAPTURE_TRUNCATED "$f: CAPTURE_TRUNCATED, not a device verdict"
+	like "$(jget .evidence "$T/out.json")" "record\\(s\\) of the device are clipped \\(the first at packet [0-9]+: 200 of [0-9]+ bytes kept\\)" \
+		"$f: the evidence says the records are clipped"
+	like "$(jget .remedy "$T/out.json")" "-s 0" "$f: the remedy says to capture without a snap length"
+	is "$(jget '.protocol_violations | length' "$T/out.json")" 0 "$f: no protocol violation blamed on the device"
+done
 
 # not USB: the phone's own network traffic (rvictl, pcapd RAW/Ethernet, NCM)
 check phone-ip-raw.pcap 3 "the phone's own IP traffic (RAW): a capture error, not NO_DEVICE"
