@@ -115,6 +115,30 @@ w('clipped-by-usbmon.pcap', clip(True))
 w('clipped-by-snaplen.pcap', clip(False))
 PY
 
+# the USBPcap golden has the driver's shape (tools/captures/capconv.py): bulk
+# OUT data only at submit, bulk IN only at completion, control completions as
+# a DATA and a STATUS stage - what a real USBPcap capture holds
+shape=$(python3 - "$C/analyze-healthy-pair-usbpcap.pcap" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+off, n = 24, {}
+while off + 16 <= len(d):
+    cl, = struct.unpack_from('<I', d, off + 8); r = d[off + 16:off + 16 + cl]; off += 16 + cl
+    info, ep, xfer = r[16], r[21], r[22]
+    k = ('bulk-in-submit' if xfer == 3 and ep & 0x80 and not info & 1 else
+         'bulk-out-completion' if xfer == 3 and not ep & 0x80 and info & 1 else
+         'ctrl-status' if xfer == 2 and r[27] == 2 else
+         'ctrl-done-data' if xfer == 2 and r[27] == 1 and info & 1 else
+         'ctrl-stage3' if xfer == 2 and r[27] == 3 else None)
+    if k: n[k] = n.get(k, 0) + 1
+print(' '.join('%s=%d' % (k, n.get(k, 0)) for k in
+               ('bulk-in-submit', 'bulk-out-completion', 'ctrl-stage3', 'ctrl-status')),
+      'ctrl-done-data' if n.get('ctrl-done-data') else 'no-ctrl-done-data')
+PY
+)
+like "$shape" "^bulk-in-submit=0 bulk-out-completion=0 ctrl-stage3=0 ctrl-status=[1-9][0-9]* ctrl-done-data$" \
+	"the USBPcap golden has the driver's shape ($shape)"
+
 check() { # file, allowed exit codes (regex), description
 	run_lp "$T/out.json" analyze "$T/$1" --json
 	rc=$?

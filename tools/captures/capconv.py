@@ -4,8 +4,9 @@ the other USB capture shapes `linkprobe analyze` reads, for golden tests:
 
   capconv.py IN OUT --to 220|189|249   classic pcap, ns timestamps; 189 drops
                                        the last 16 header bytes; 249 rewrites
-                                       each record as USBPcap (LE header, control
-                                       stage byte, USBD status codes)
+                                       the records as USBPcap's driver logs them
+                                       (LE header, control stages, USBD status
+                                       codes; OUT data at submit, IN at completion)
   --renumber BUS.ADDR                  move every record to that bus/address
   --shift SECONDS                      add to every timestamp
   --big-endian                         write the file and the usbmon headers
@@ -74,25 +75,34 @@ HDR = struct.Struct('<QBBBBHBBqiiIIQiiII')  # 64-byte usbmon header, LE host
 
 
 def to_usbpcap(rec):
+    """The records USBPcap's driver logs for one usbmon record (a list, maybe
+    empty): it logs bulk and interrupt OUT data only when the IRP goes down
+    (submit), IN data only when it comes back (completion), and a control
+    transfer as stages - SETUP at submit (with an OUT data stage after it),
+    then at completion an IN data stage (if any) and a STATUS stage."""
     (uid, typ, xfer, ep, dev, bus, fs, fd, sec, usec, status, len_urb, len_cap, setup,
      interval, start, flags, ndesc) = HDR.unpack(rec[:64])
     data = rec[64:64 + len_cap]
     info = 0 if typ == ord('S') else 1
     st = 0 if typ == ord('S') else USBD.get(status, 0xC0000011 if status < 0 else 0)
-    setup_b = rec[40:48]
+
+    def ctrl(stage, payload):
+        return struct.pack('<HQIHBHHBBIB', 28, uid, st, 0x08, info, bus, dev, ep, xfer,
+                           len(payload), stage) + payload
+
     if xfer == 2:
         if typ == ord('S'):
-            payload = setup_b + (data if not ep & 0x80 else b'')
-            stage = 0
-        else:
-            payload = data
-            stage = 3
-        hdr = struct.pack('<HQIHBHHBBIB', 28, uid, st, 0x08, info, bus, dev, ep, xfer, len(payload), stage)
-        return hdr + payload
-    if typ == ord('S') and ep & 0x80:
-        data = b''
-    hdr = struct.pack('<HQIHBHHBBI', 27, uid, st, 0x09, info, bus, dev, ep, xfer, len(data))
-    return hdr + data
+            out = [ctrl(0, rec[40:48])]
+            if not ep & 0x80 and data:
+                out.append(ctrl(1, data))
+            return out
+        return ([ctrl(1, data)] if ep & 0x80 and data else []) + [ctrl(2, b'')]
+    if xfer == 0:
+        return []
+    if (typ == ord('S')) == bool(ep & 0x80):
+        return []  # an IN submit or an OUT completion: not logged
+    return [struct.pack('<HQIHBHHBBI', 27, uid, st, 0x09, info, bus, dev, ep, xfer,
+                        len(data)) + data]
 
 
 def swap_usbmon(rec, lt):
@@ -150,7 +160,8 @@ def main(argv):
         if renum:
             r = r[:11] + bytes([renum[1]]) + struct.pack('<H', renum[0]) + r[14:]
         if to == 249:
-            r = to_usbpcap(r)
+            out += [(ts + shift, x) for x in to_usbpcap(r)]
+            continue
         else:
             if big or bad:
                 r = swap_usbmon(r, to)
