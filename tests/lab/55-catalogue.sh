@@ -10,9 +10,16 @@
 #  3. the phone unplugged (the UDC unbound) at many points while the Trust
 #     dialog is up: the kernel ends the transfers in flight with an error
 #     status before it removes the device; linkprobe must say DISCONNECTED
-#     every time, never USB_ERROR ("try another cable").
+#     every time, never USB_ERROR ("try another cable");
+#  4. a phone that re-enumerates after Trust (profile reenum-after-trust: the
+#     gadget unbinds its UDC 300 ms after the tap and binds it again 1 s
+#     later, so the kernel enumerates it at a new address): trust --pair
+#     follows it and is TRUSTED, a stage naming the re-enumeration, JSON
+#     counting it, the record saved once. libusb hears of a device that
+#     arrives only through systemd-udevd's events (50-unplug.sh), so udevd
+#     runs for this case - the last, so the others run as before without it.
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 10
+plan 15
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 PAIRDIR=$LAB_STATE/lp-pair-55
@@ -92,3 +99,27 @@ for d in 0 0.5 1.5 2.5; do
 	cat "$LAB_OUT/linkprobe-$n.json"
 	check "unplugged $d s into the Trust dialog: DISCONNECTED" is "$n" DISCONNECTED
 done
+
+# 4. a phone that re-enumerates after Trust, on a real kernel, with udevd
+check "systemd-udevd running (libusb hears of the returning phone through it)" start_udevd
+reenum_note() {
+	jq -e '[.stages[] | select((.detail // "") | test("re-enumerated after Trust \\(as iPhones do\\) during [A-Za-z]+ and came back at address [0-9]+"))] | length >= 1' \
+		"$LAB_OUT/linkprobe-$1.json" >/dev/null
+}
+if up reenum-after-trust && udevadm settle -t 30; then
+	fresh
+	lp reenum-trust trust --pair --timeout 120 --pair-dir "$PAIRDIR"
+	check "re-enumerated after Trust: trust --pair is TRUSTED" is reenum-trust TRUSTED
+	diag "stages: $(jq -c '[.stages[] | "\(.name): \(.status) \(.detail)"]' "$LAB_OUT/linkprobe-reenum-trust.json" 2>/dev/null)"
+	check "a stage names the re-enumeration and the address it came back at" reenum_note reenum-trust
+	r=$(jfield reenum-trust .metrics.reenumerations)
+	check "metrics.reenumerations counts it ($r)" test "${r:-0}" -ge 1
+	saved=$(jq '[.stages[] | select((.detail // "") | test("record saved to"))] | length' \
+		"$LAB_OUT/linkprobe-reenum-trust.json" 2>/dev/null)
+	check "the record is saved once ($saved)" test "$saved" = 1
+else
+	fail "re-enumerated after Trust: gadget up"
+	fail "re-enumerated after Trust: stage"
+	fail "re-enumerated after Trust: metrics"
+	fail "re-enumerated after Trust: record saved once"
+fi
