@@ -7,11 +7,17 @@
 #      TRUSTED with the Pair stage skipped;
 #   2. a record written by `linkprobe trust --pair --pair-dir /var/lib/lockdown`
 #      lets usbmuxd's preflight and `ideviceinfo` start a session (the full
-#      ideviceinfo reads session-only keys over TLS).
+#      ideviceinfo reads session-only keys over TLS);
+#   3. Debian's layout: /var/lib/lockdown owned by usbmux (and its group), 02775, as
+#      usbmuxd --user usbmux leaves it. `linkprobe trust --pair` run as root
+#      on the direct path writes a record there owned by usbmux (still 0600);
+#      usbmuxd started as Debian's unit starts it (--user usbmux --systemd,
+#      reading records as usbmux) lists the device, and ideviceinfo and
+#      idevicepair validate work with that record, without a new Trust.
 # 20-interop leaves the idevicepair record behind in a full run; alone, this
 # scenario pairs with idevicepair first.
 . "$LAB_REPO/tests/lab/lib.sh"
-plan 16
+plan 28
 trap lab_cleanup EXIT
 LP=$LAB_REPO/linkprobe
 LD=/var/lib/lockdown
@@ -81,4 +87,66 @@ if check "idevice_id -l lists the UDID (preflight with linkprobe's record)" retr
 else
 	explain
 fi
+
+# --- 3. linkprobe as root into Debian's usbmux-owned directory -----------------
+stop_usbmuxd
+# what usbmuxd --user usbmux leaves: the directory and its files the daemon
+# made are usbmux's (it creates SystemConfiguration.plist as that user); the
+# phone's record is gone, so linkprobe pairs and writes a new one
+# (owner usbmux, group its primary group: plugdev on Debian, no usbmux group)
+MG=$(id -gn usbmux)
+rm -f "$LD/$U.plist"
+chown -R "usbmux:$MG" "$LD"
+chmod 02775 "$LD"
+owner() { stat -c '%U:%G %a' "$1" 2>/dev/null; }
+check "$LD as usbmuxd --user usbmux leaves it ($(owner "$LD"))" test "$(owner "$LD")" = "usbmux:$MG 2775"
+# the phone plugged in again: udev (running since part 2) applies usbmuxd's
+# rule, which makes usbmux the owner of the device node
+gadget unbind
+wait_nodev 10
+gadget rebind
+replugged() {
+	wait_dev 10 && udevadm settle -t 30 || return 1
+	_d=$(devdir)
+	_node=/dev/bus/usb/$(printf %03d "$(cat "$_d/busnum")")/$(printf %03d "$(cat "$_d/devnum")")
+	diag "device node $_node: $(stat -c '%U:%G %a' "$_node")"
+	test "$(stat -c %U "$_node")" = usbmux
+}
+check "replugged; usbmuxd's udev rule made usbmux the node's owner" replugged
+lp as-root trust --pair --pair-dir "$LD" --timeout 120
+v=$(jfield as-root .verdict)
+check "as root, direct, trust --pair --pair-dir $LD: TRUSTED ($v)" test "$v" = TRUSTED ||
+	diag "evidence: $(jfield as-root .evidence)"
+check "a new Pair over the direct path ($(jfield as-root '[.stages[] | select(.name == "Pair" or .name == "usbmux") | "\(.name):\(.status)"] | join(",")'))" \
+	test "$(jfield as-root '[.stages[] | select(.name == "Pair" or .name == "usbmux" or .name == "usbmuxd connect") | "\(.name):\(.status)"] | join(",")')" = "usbmux:ok,Pair:ok"
+H3=$(hostid "$LD/$U.plist")
+diag "linkprobe record (as root): HostID $H3, $(owner "$LD/$U.plist")"
+check "the record is usbmux's, mode 0600 ($(owner "$LD/$U.plist"))" \
+	test "$(owner "$LD/$U.plist")" = "usbmux:$MG 600"
+# usbmuxd as Debian's unit starts it; only its log lines from now on count
+before=$(wc -l <"$LOG" 2>/dev/null || echo 0)
+start_usbmuxd --user usbmux --systemd || explain
+MUXPID=$(cat "$LAB_STATE/usbmuxd.pid")
+# (it drops root once its USB and socket setup is done)
+runs_as() { [ "$(ps -o user= -p "$MUXPID" 2>/dev/null | tr -d ' ')" = "$1" ]; }
+check "usbmuxd --user usbmux --systemd runs as usbmux" retry 10 0.2 runs_as usbmux
+validate() { idevicepair -u "$U" validate 2>&1 | tee "$LAB_STATE/validate.txt" | grep -q SUCCESS; }
+if check "idevice_id -l lists the UDID (usbmuxd, as usbmux, read the record)" retry 120 1 listed; then
+	ideviceinfo -u "$U" >"$LAB_OUT/ideviceinfo-asroot.txt" 2>&1
+	check "full ideviceinfo (session over TLS) with the record linkprobe wrote as root" \
+		grep -q "UniqueDeviceID: $U" "$LAB_OUT/ideviceinfo-asroot.txt" || explain
+	check "idevicepair validate accepts it" retry 20 2 validate ||
+		diag "validate said: $(cat "$LAB_STATE/validate.txt")"
+else
+	explain
+	fail "full ideviceinfo with the record linkprobe wrote as root: not listed"
+	fail "idevicepair validate: not listed"
+fi
+tail -n +$((before + 1)) "$LOG" >"$LAB_STATE/usbmuxd-asroot.log" 2>/dev/null
+grep -F "Failed to read '$LD/" "$LAB_STATE/usbmuxd-asroot.log"
+check "usbmuxd never failed to read a record in $LD" sh -c "! grep -qF \"Failed to read '$LD/\" '$LAB_STATE/usbmuxd-asroot.log'"
+same_host() { [ -n "$H3" ] && [ "$(hostid "$LD/$U.plist")" = "$H3" ]; }
+check "no new Trust: the record is still linkprobe's (same HostID)" same_host
+check "... still usbmux's, 0600 ($(owner "$LD/$U.plist"))" test "$(owner "$LD/$U.plist")" = "usbmux:$MG 600"
+stop_usbmuxd
 :
