@@ -26,8 +26,11 @@ SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-600}
 mkdir -p "$LAB_STATE"
 echo 0 >"$LAB_STATE/tapnum"
 hostname lab 2>/dev/null || true
-# lockdown pair records and usbmuxd state: fresh for every lab run (tmpfs root)
-mkdir -p /var/lib/lockdown && chmod 0755 /var/lib/lockdown
+# lockdown pair records and usbmuxd state: fresh for every lab run. The
+# tmpfs overlay starts from the host's own /, so records the host has in its
+# /var/lib/lockdown (the gadget's UDID is the same on every run) would be
+# there too: removed here (in the overlay only; the host's stay)
+rm -rf /var/lib/lockdown && mkdir -p /var/lib/lockdown && chmod 0755 /var/lib/lockdown
 
 tap() { echo "$*" >>"$LAB_TAP"; echo "TAP: $*"; }
 tap "# guest: kernel $(uname -r), UDCs: $(ls /sys/class/udc 2>/dev/null | tr '\n' ' ')"
