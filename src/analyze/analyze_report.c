@@ -828,7 +828,7 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 		s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
 		clk->vnow = a->t_last;
 		if (!a->packets)
-			diag_end(r, s, DIAG_ST_FAIL, "the capture holds no packets");
+			diag_rule_capture_empty(r, s);
 		else if ((cap_linktype_is_usb(a->linktype) || a->is_bus))
 			diag_end(r, s, DIAG_ST_FAIL,
 				 "no Apple device in %llu USB records (%zu other device(s))",
@@ -839,7 +839,8 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				 a->o.usbmuxd_port
 					 ? ""
 					 : " (use --usbmuxd-port if the relay's port is unusual)");
-		diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
+		if (a->packets)
+			diag_set_verdict(r, DIAG_V_NO_DEVICE, "%s", s->detail);
 	}
 
 	m = json_object_new_object();

@@ -175,6 +175,12 @@ void diag_rule_replay_diverged(struct diag_report *r, const char *divergence);
 void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_t pkt,
 			    const char *what);
 
+/* analyze: the capture holds no packets at all. That says nothing about a
+ * device, a cable or a port (nothing was recorded: the capture ran on
+ * another bus, or before the phone was plugged in), so it is no verdict on
+ * them: ends `s` FAIL; NONE, with how to capture again as the remedy. */
+void diag_rule_capture_empty(struct diag_report *r, struct diag_stage *s);
+
 /* analyze: the exchange stopped in stage `s` (`what` says how) and the
  * capture shows the device breaking usbmux or lockdown `n` times, `first`
  * the first of them. Ends `s` FAIL; PROTOCOL_ERROR with that as evidence.
