@@ -787,13 +787,14 @@ void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_
 void diag_rule_capture_empty(struct diag_report *r, struct diag_stage *s)
 {
 	diag_end(r, s, DIAG_ST_FAIL, "the capture holds no packets");
-	diag_set_verdict(r, DIAG_V_NONE,
-			 "the capture holds no packets: nothing was recorded, so it says nothing "
-			 "about a device, a cable or a port");
+	diag_set_verdict(r, DIAG_V_NO_DEVICE,
+			 "the capture holds no packets: no device appeared on the captured bus "
+			 "while it ran");
 	snprintf(r->remedy_extra, sizeof(r->remedy_extra),
-		 "Capture again while you plug the phone in (usbmon shows a device's "
-		 "enumeration only when it happens during the capture; usbmon0 records every "
-		 "bus), and stop the capture after the other tool has exited.");
+		 "(A capture started after the phone was plugged in holds nothing of it "
+		 "either: usbmon shows a device's enumeration only when it happens during the "
+		 "capture. Capture again while you plug the phone in - usbmon0 records every "
+		 "bus - before judging the cable.)");
 }
 
 void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, const char *what,

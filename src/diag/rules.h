@@ -175,10 +175,12 @@ void diag_rule_replay_diverged(struct diag_report *r, const char *divergence);
 void diag_rule_capture_ends(struct diag_report *r, struct diag_stage *s, uint64_t pkt,
 			    const char *what);
 
-/* analyze: the capture holds no packets at all. That says nothing about a
- * device, a cable or a port (nothing was recorded: the capture ran on
- * another bus, or before the phone was plugged in), so it is no verdict on
- * them: ends `s` FAIL; NONE, with how to capture again as the remedy. */
+/* analyze: the capture holds no packets at all: no device appeared on the
+ * captured bus while it ran - what linkprobe's own capture of a run that
+ * found no device holds, so NO_DEVICE as that run said. A capture started
+ * after the phone was plugged in holds nothing of it either (usbmon shows an
+ * enumeration only when it happens), so the remedy adds how to capture
+ * again. Ends `s` FAIL. */
 void diag_rule_capture_empty(struct diag_report *r, struct diag_stage *s);
 
 /* analyze: the exchange stopped in stage `s` (`what` says how) and the
