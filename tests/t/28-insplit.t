@@ -4,7 +4,7 @@
 # transfers of N bytes, each ending the host's transfer): linkprobe puts the
 # packets together by their headers' lengths, live and in `analyze`, with no
 # anomaly and no cable verdict. The lab runs the same on a real kernel
-# (tests/lab/45-insplit.sh).
+# (tests/lab/55-catalogue.sh, lp_gadget --insplit).
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 0; }
 
