@@ -71,7 +71,61 @@ static size_t obj_off(const struct bp *b, uint64_t obj)
 	return (off >= BPLIST_HDR && off < b->ot) ? (size_t)off : 0;
 }
 
-/* Container? Fills refs/nrefs. 1 container, 0 leaf, LP_EPLIST malformed. */
+/* The count in marker byte m of the object at off (its low nibble, or the
+ * int that follows when that is 0xF); *p is set past it. LP_EPLIST if the int
+ * is malformed or runs past the object area. */
+static int obj_count(const struct bp *b, size_t off, uint8_t m, size_t *p, uint64_t *count)
+{
+	*p = off + 1;
+	*count = m & 0x0F;
+	if (*count == 0x0F) {
+		uint8_t im;
+		unsigned nb;
+
+		if (*p >= b->ot)
+			return LP_EPLIST;
+		im = b->buf[(*p)++];
+		if ((im & 0xF0) != 0x10 || (im & 0x0F) > 3)
+			return LP_EPLIST;
+		nb = 1u << (im & 0x0F);
+		if (nb > b->ot - *p)
+			return LP_EPLIST;
+		*count = be_n(b->buf + *p, nb);
+		*p += nb;
+	}
+	return 0;
+}
+
+/* A string object (ASCII 0x5, UTF-16 0x6, UTF-8 0x7) holding a NUL
+ * character. libplist 2.2 converts a UTF-16 one to UTF-8 and keeps the
+ * converted length, but reads keys and strings back with strlen() and asserts
+ * the two agree (plist_get_key_val(), plist_get_string_val(),
+ * plist_dict_next_item()): one such key in a pair record or a device's reply
+ * aborts the process. It cuts an ASCII one at the NUL, silently changing the
+ * key. No lockdown, usbmuxd or pair record string holds a NUL: LP_EPLIST for
+ * any of them, and for a string that runs past the object area; else 0. */
+static int string_ok(const struct bp *b, size_t off, uint8_t m)
+{
+	uint8_t type = m >> 4;
+	unsigned unit = type == 0x6 ? 2 : 1;
+	uint64_t count;
+	size_t p;
+
+	if (type != 0x5 && type != 0x6 && type != 0x7)
+		return 0;
+	if (obj_count(b, off, m, &p, &count) != 0 || count > (b->ot - p) / unit)
+		return LP_EPLIST;
+	for (size_t i = 0; i < (size_t)count; i++) {
+		const uint8_t *c = b->buf + p + i * unit;
+
+		if (c[0] == 0 && (unit == 1 || c[1] == 0))
+			return LP_EPLIST;
+	}
+	return 0;
+}
+
+/* Container? Fills refs/nrefs. 1 container, 0 leaf, LP_EPLIST malformed
+ * (or a string libplist would abort on: string_ok()). */
 static int container(const struct bp *b, uint64_t obj, size_t *refs, uint64_t *nrefs)
 {
 	size_t off = obj_off(b, obj), p;
@@ -83,24 +137,9 @@ static int container(const struct bp *b, uint64_t obj, size_t *refs, uint64_t *n
 	m = b->buf[off];
 	type = m >> 4;
 	if (type != 0xA && type != 0xC && type != 0xD)
-		return 0;
-	p = off + 1;
-	count = m & 0x0F;
-	if (count == 0x0F) {
-		uint8_t im;
-		unsigned nb;
-
-		if (p >= b->ot)
-			return LP_EPLIST;
-		im = b->buf[p++];
-		if ((im & 0xF0) != 0x10 || (im & 0x0F) > 3)
-			return LP_EPLIST;
-		nb = 1u << (im & 0x0F);
-		if (nb > b->ot - p)
-			return LP_EPLIST;
-		count = be_n(b->buf + p, nb);
-		p += nb;
-	}
+		return string_ok(b, off, m);
+	if (obj_count(b, off, m, &p, &count) != 0)
+		return LP_EPLIST;
 	if (type == 0xD) {
 		if (count > UINT64_MAX / 2)
 			return LP_EPLIST;

@@ -8,8 +8,11 @@
  * here, iteratively and with bounds checks, and refused if it nests deeper than
  * LKD_MAX_DEPTH containers. A binary plist whose shared references would make
  * libplist build more than LKD_MAX_NODES objects (a "billion laughs" DAG) is
- * refused too. lkd_plist_decode() (proto/lockdown_frame.h) calls this, and
- * every plist entry point (lockdown framer, usbmuxd client, pair records,
+ * refused too, and so is a binary string with a NUL character in it (libplist
+ * keeps the length of a UTF-16 one, later compares it with strlen() in an
+ * assert(), and aborts; its XML parser measures strings with strlen()).
+ * lkd_plist_decode() (proto/lockdown_frame.h) calls this, and every plist
+ * entry point (lockdown framer, usbmuxd client, pair records,
  * analyzer, replay and simulated device) decodes through it.
  */
 #ifndef LP_PLIST_DEPTH_H
@@ -28,9 +31,11 @@
  * max_depth containers deep; LP_ETOOBIG if deeper, or if a binary plist
  * expands to more than LKD_MAX_NODES objects; LP_EPLIST if a binary plist has
  * a reference cycle or an offset or container that points outside its object
- * area (libplist refuses those too). XML is only scanned for element nesting
- * (the plist wrapper and a leaf element are allowed on top of max_depth); its
- * validity is libplist's to judge. */
+ * area (libplist refuses those too), or a string holding a NUL character
+ * (libplist 2.2 aborts on an assertion when such a key or string is read).
+ * XML is only scanned for element nesting (the plist wrapper and a leaf
+ * element are allowed on top of max_depth); its validity is libplist's to
+ * judge. */
 int lkd_plist_check_depth(const uint8_t *body, size_t len, unsigned max_depth);
 
 #endif

@@ -42,6 +42,25 @@ for kind in bin xml; do
 		"$kind deep record: the stage says the record is not a usable plist"
 done
 
+# a binary pair record with a NUL inside a UTF-16 key or string (found by the
+# pair_record fuzzer): libplist 2.2 parses it and then aborts the process on
+# an assert when the key is read; refused before libplist sees it
+run_lp $T/a.json trust --pair --device sim:healthy --pair-dir "$PD" --json
+for where in key value; do
+	python3 - "$R" $where <<'PY'
+import plistlib, sys
+d = plistlib.load(open(sys.argv[1], "rb"))
+if sys.argv[2] == "key":
+    d["H\u00f6st\x00ID"] = "x"   # not ASCII: a UTF-16 string in the bplist
+else:
+    d["WiFiMACAddress"] = "\u00e4a:bb\x00:cc"
+plistlib.dump(d, open(sys.argv[1], "wb"), fmt=plistlib.FMT_BINARY)
+PY
+	run_lp $T/b.json trust --device sim:healthy --pair-dir "$PD" --json
+	is $? 1 "binary pair record with a NUL in a $where: exit 1, no abort"
+	is "$(jget .verdict $T/b.json)" PAIR_RECORD_CORRUPT "NUL in a $where: PAIR_RECORD_CORRUPT"
+done
+
 # the EscrowBag goes only to the device that presents the record's
 # DeviceCertificate inside session TLS
 rm -rf "$PD"

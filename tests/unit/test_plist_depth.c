@@ -252,6 +252,93 @@ static void test_pair_record_and_usbmuxd_refuse(void **state)
 	free(xml);
 }
 
+/* A bplist of one dict {key: value}, each given as its object bytes (marker
+ * included); one-byte offsets and refs. */
+static uint8_t *bp_dict1(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, size_t *len)
+{
+	size_t ot = 8 + 3 + kl + vl, total = ot + 3 + 32;
+	uint8_t *b = calloc(1, total), *t;
+
+	assert_non_null(b);
+	memcpy(b, "bplist00", 8);
+	b[8] = 0xD1; /* dict, one pair: key ref 1, value ref 2 */
+	b[9] = 1;
+	b[10] = 2;
+	memcpy(b + 11, k, kl);
+	memcpy(b + 11 + kl, v, vl);
+	b[ot] = 8;
+	b[ot + 1] = (uint8_t)(11);
+	b[ot + 2] = (uint8_t)(11 + kl);
+	t = b + ot + 3;
+	t[6] = 1;
+	t[7] = 1;
+	put_be(t + 8, 3, 8);
+	put_be(t + 16, 0, 8);
+	put_be(t + 24, ot, 8);
+	*len = total;
+	return b;
+}
+
+/* A binary string with a NUL character in it, as a key or as a value, ASCII
+ * or UTF-16: libplist 2.2 parses it, keeps its length, and then aborts the
+ * process on an assert (length == strlen) when the key or string is read -
+ * found by the pair_record fuzzer. Refused before libplist sees it; the same
+ * dicts without the NUL pass. */
+static void test_nul_in_strings_refused(void **state)
+{
+	static const uint8_t k_ok[] = {0x54, 'K', 'e', 'e', 'y'},
+			     k_nul[] = {0x54, 'K', 'e', 0, 'y'}, k16_ok[] = {0x62, 0, 'K', 0, 'y'},
+			     k16_nul[] = {0x62, 0, 'K', 0, 0}, v_ok[] = {0x51, 'v'},
+			     v_nul[] = {0x52, 'v', 0}, v16_nul[] = {0x62, 0x4E, 0x0A, 0, 0};
+	const struct {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		int want;
+	} cases[] = {
+		{k_ok, v_ok, sizeof(k_ok), sizeof(v_ok), 0},
+		{k16_ok, v_ok, sizeof(k16_ok), sizeof(v_ok), 0},
+		{k_nul, v_ok, sizeof(k_nul), sizeof(v_ok), LP_EPLIST},
+		{k16_nul, v_ok, sizeof(k16_nul), sizeof(v_ok), LP_EPLIST},
+		{k_ok, v_nul, sizeof(k_ok), sizeof(v_nul), LP_EPLIST},
+		{k_ok, v16_nul, sizeof(k_ok), sizeof(v16_nul), LP_EPLIST},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		uint8_t *b = bp_dict1(cases[i].k, cases[i].kl, cases[i].v, cases[i].vl, &len);
+		plist_t pl = NULL;
+		struct pair_record *rec = NULL;
+
+		assert_int_equal(lkd_plist_check_depth(b, len, LKD_MAX_DEPTH), cases[i].want);
+		assert_int_equal(lkd_plist_decode(b, len, &pl), cases[i].want);
+		if (pl) { /* what the callers do with a dict: read every key */
+			plist_dict_iter it = NULL;
+			char *key = NULL;
+			plist_t val = NULL;
+
+			plist_dict_new_iter(pl, &it);
+			plist_dict_next_item(pl, it, &key, &val);
+			assert_non_null(key);
+			free(key);
+			free(it);
+			plist_free(pl);
+		}
+		/* a pair record file of that shape: refused (or incomplete), no abort */
+		assert_int_not_equal(pair_record_parse(b, len, &rec, NULL), 0);
+		assert_null(rec);
+		free(b);
+	}
+	/* a string that claims more characters than the object area holds */
+	{
+		static const uint8_t k_long[] = {0x5F, 0x10, 0x40, 'K'};
+		size_t len;
+		uint8_t *b = bp_dict1(k_long, sizeof(k_long), v_ok, sizeof(v_ok), &len);
+
+		assert_int_equal(lkd_plist_check_depth(b, len, LKD_MAX_DEPTH), LP_EPLIST);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_real_shapes_pass),
 		cmocka_unit_test(test_framer_drops_deep_message),
 		cmocka_unit_test(test_pair_record_and_usbmuxd_refuse),
+		cmocka_unit_test(test_nul_in_strings_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
