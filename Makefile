@@ -92,8 +92,10 @@ fuzz: $(FUZZ_BIN)
 # CPU, FUZZ_JOBS at a time. Both through tools/fuzz-run.sh, which gives each
 # harness its dictionary (tests/fuzz/dict) and a -max_len over the caps it
 # guards, and writes new inputs to build/fuzz-new/NAME and a table of
-# executions, coverage and crashes. FUZZ_ONLY="a b" picks harnesses. Merge
-# what they found into the committed corpora with tools/fuzz-merge.sh.
+# executions, coverage and crashes. FUZZ_ONLY="a b" picks harnesses; FUZZ_ADD=1
+# makes a campaign count on from the CPU time already in build/fuzz-new/*.runs
+# (one stopped at the end of a session goes on in the next). Merge what they
+# found into the committed corpora with tools/fuzz-merge.sh.
 FUZZ_TIME ?= 60
 FUZZ_CPU ?= 1800
 FUZZ_JOBS ?= 1
@@ -101,7 +103,7 @@ FUZZ_ONLY ?=
 fuzz-run: $(FUZZ_BIN)
 	sh tools/fuzz-run.sh -t $(FUZZ_TIME) $(FUZZ_ONLY)
 fuzz-campaign: $(FUZZ_BIN)
-	sh tools/fuzz-run.sh -c $(FUZZ_CPU) -j $(FUZZ_JOBS) $(FUZZ_ONLY)
+	sh tools/fuzz-run.sh -c $(FUZZ_CPU) -j $(FUZZ_JOBS) $(if $(FUZZ_ADD),-a) $(FUZZ_ONLY)
 
 # replay every committed corpus under ASan: the harness exits non-zero on a crash
 fuzz-replay: $(FUZZ_BIN)

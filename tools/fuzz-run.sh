@@ -9,6 +9,9 @@
 #          machine a niced fuzzer gets less than a core, so wall time would
 #          overstate the fuzzing done (make fuzz-campaign FUZZ_CPU=S)
 #   -j N   N harnesses at a time (default 1)
+#   -a     add to the CPU already counted in build/fuzz-new/NAME.runs instead
+#          of starting afresh, so a campaign stopped (^C) at the end of one
+#          session goes on in the next (with -c)
 #
 # New inputs go to build/fuzz-new/NAME (merge them into the committed corpora
 # with tools/fuzz-merge.sh); crash, leak and timeout inputs to
@@ -21,13 +24,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-mode=t secs=0 jobs=1
-while getopts t:c:j: o; do
+mode=t secs=0 jobs=1 add=0
+while getopts t:c:j:a o; do
 	case $o in
 	t) mode=t secs=$OPTARG ;;
 	c) mode=c secs=$OPTARG ;;
 	j) jobs=$OPTARG ;;
-	*) echo "usage: $0 [-t WALL_S | -c CPU_S] [-j JOBS] [NAME...]" >&2; exit 2 ;;
+	a) add=1 ;;
+	*) echo "usage: $0 [-t WALL_S | -c CPU_S] [-j JOBS] [-a] [NAME...]" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -96,7 +100,7 @@ fuzz_one() {
 	n=$1
 	[ -x "build/fuzz/fuzz_$n" ] || { echo "fuzz-run: no build/fuzz/fuzz_$n (make fuzz)" >&2; return 1; }
 	mkdir -p "$out/$n"
-	: >"$out/$n.runs"
+	[ "$add" = 1 ] && [ "$mode" = c ] || : >"$out/$n.runs"
 	if [ "$mode" = t ]; then
 		run_once "$n" "$secs" || { report_fault "$n"; return 1; }
 	else
