@@ -52,11 +52,13 @@ check() {
 }
 # retry SECONDS INTERVAL CMD...: until CMD succeeds or the time is up
 retry() {
-	_re=$(($(date +%s) + $1)) _ri=$2
+	read -r _up _ </proc/uptime
+	_re=$((${_up%.*} + $1)) _ri=$2
 	shift 2
 	while :; do
 		"$@" && return 0
-		[ "$(date +%s)" -ge "$_re" ] && return 1
+		read -r _up _ </proc/uptime
+		[ "${_up%.*}" -ge "$_re" ] && return 1
 		sleep "$_ri"
 	done
 }
@@ -66,15 +68,19 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 gadget() { "$GADGET" "$@"; }
 udid() { cat /run/lp-gadget/udid 2>/dev/null; }
 # sysfs directory of the enumerated Apple device (host side), "" if none
+# (builtins only: these run in polling loops, and a fork costs ~30 ms under TCG)
 devdir() {
 	for _dd in /sys/bus/usb/devices/*; do
-		[ "$(cat "$_dd/idVendor" 2>/dev/null)" = 05ac ] && { echo "$_dd"; return 0; }
+		_v=
+		{ read -r _v <"$_dd/idVendor"; } 2>/dev/null
+		[ "$_v" = 05ac ] && { echo "$_dd"; return 0; }
 	done
 	return 1
 }
-# wait_dev [SECONDS]: the host has enumerated the gadget
+nodev() { ! devdir >/dev/null; }
+# wait_dev [SECONDS]: the host has enumerated the gadget; wait_nodev: it is gone
 wait_dev() { retry "${1:-10}" 0.1 devdir >/dev/null; }
-wait_nodev() { retry "${1:-10}" 0.1 sh -c '! ls /sys/bus/usb/devices/*/idVendor 2>/dev/null | xargs -r grep -lx 05ac >/dev/null'; }
+wait_nodev() { retry "${1:-10}" 0.1 nodev; }
 
 # --- host daemons -------------------------------------------------------------
 start_udevd() {

@@ -59,7 +59,9 @@ CFS=/sys/kernel/config/usb_gadget
 G=$CFS/linkprobe
 RUN=/run/lp-gadget
 FFSROOT=/dev/lp-ffs
-HERE=$(cd "$(dirname "$0")" && pwd)
+# (builtins where a command would fork: a fork costs ~30 ms in the lab's TCG
+# guest, and the lab builds and tears down a gadget about 30 times)
+case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
 BIN=${LP_GADGET_BIN:-${LAB_BIN:-$HERE/../../build/lab/bin}/lp_gadget}
 LOGDIR=${LP_GADGET_LOGDIR:-${LAB_OUT:-$RUN}}
 DEFAULT_UDID=a1b2c3d4e5f60718293a4b5c6d7e8f9012345678
@@ -69,33 +71,40 @@ die() { say "$*"; exit 1; }
 
 udc() {
 	if [ -n "${LP_GADGET_UDC:-}" ]; then echo "$LP_GADGET_UDC"; return; fi
-	ls /sys/class/udc 2>/dev/null | head -1
+	for _u in /sys/class/udc/*; do [ -e "$_u" ] && { echo "${_u##*/}"; return; }; done
 }
 
-# value of KEY in lp_gadget's ready file
-ready_get() { sed -n "s/^$2=//p" "$1" | head -1; }
+# value of KEY in lp_gadget's ready file (its first KEY= line)
+ready_get() {
+	while IFS= read -r _l; do case $_l in "$2="*) echo "${_l#*=}"; return ;; esac; done <"$1"
+}
 
-# Load dummy_hcd at the wanted speed; reloading it is a new "port" for the host.
+# the FunctionFS mounts under $FFSROOT (one per line)
+ffs_mounts() {
+	while read -r _dev _mnt _rest; do case $_mnt in "$FFSROOT"/*) echo "$_mnt" ;; esac; done </proc/mounts
+}
+
+# Load dummy_hcd at the wanted speed (reloaded only when the speed changes:
+# a reload is a new "port" for the host, and costs a root hub under TCG).
 load_hcd() {
 	want=$1
 	cur=
 	[ -e /sys/module/dummy_hcd/parameters/is_high_speed ] &&
-		cur=$(cat /sys/module/dummy_hcd/parameters/is_high_speed)
-	if [ -n "$cur" ] && { [ "$want" = Y ] && [ "$cur" = Y ] || [ "$want" = N ] && [ "$cur" = N ]; }; then
-		return 0
-	fi
+		read -r cur </sys/module/dummy_hcd/parameters/is_high_speed
+	[ -n "$cur" ] && [ "$cur" = "$want" ] && return 0
 	[ -n "$cur" ] && { rmmod dummy_hcd || die "cannot unload dummy_hcd (gadget still bound?)"; }
 	modprobe dummy_hcd is_high_speed="$want" || die "modprobe dummy_hcd failed"
-	for _ in $(seq 50); do [ -n "$(udc)" ] && return 0; sleep 0.1; done
+	_i=0
+	while [ $_i -lt 50 ]; do [ -n "$(udc)" ] && return 0; sleep 0.1; _i=$((_i + 1)); done
 	die "no UDC appeared after loading dummy_hcd"
 }
 
 # start_ffs NAME IFACE: mount FunctionFS instance NAME, start lp_gadget on it
 start_ffs() {
 	name=$1 iface=$2
-	mkdir -p "$FFSROOT/$name"
+	[ -d "$FFSROOT/$name" ] || mkdir -p "$FFSROOT/$name"
 	mount -t functionfs "$name" "$FFSROOT/$name" || die "mount functionfs $name failed"
-	rm -f "$RUN/$name.ready"
+	[ ! -e "$RUN/$name.ready" ] || rm -f "$RUN/$name.ready"
 	set -- --ffs "$FFSROOT/$name" --iface "$iface" --ready "$RUN/$name.ready"
 	if [ "$iface" = usbmux ]; then
 		set -- "$@" --profile "$PROFILE"
@@ -109,11 +118,14 @@ start_ffs() {
 		[ -n "${LP_GADGET_VERBOSE:-}" ] && set -- "$@" -v
 	fi
 	"$BIN" "$@" >>"$LOGDIR/lp_gadget-$name.log" 2>&1 &
-	echo $! >"$RUN/$name.pid"
-	for _ in $(seq 100); do
+	_pid=$!
+	echo $_pid >"$RUN/$name.pid"
+	_i=0
+	while [ $_i -lt 200 ]; do
 		[ -s "$RUN/$name.ready" ] && return 0
-		kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || break
-		sleep 0.1
+		kill -0 "$_pid" 2>/dev/null || break
+		sleep 0.05
+		_i=$((_i + 1))
 	done
 	tail -5 "$LOGDIR/lp_gadget-$name.log" >&2 || true
 	die "lp_gadget on $name did not become ready (log: $LOGDIR/lp_gadget-$name.log)"
@@ -126,13 +138,15 @@ config() {
 	mkdir -p "$G/configs/c.$n/strings/0x409"
 	echo "$label" >"$G/configs/c.$n/strings/0x409/configuration"
 	echo 500 >"$G/configs/c.$n/MaxPower"
-	for f in "$@"; do ln -s "$G/functions/$f" "$G/configs/c.$n/"; done
+	_fl=
+	for f in "$@"; do _fl="$_fl $G/functions/$f"; done
+	ln -s $_fl "$G/configs/c.$n/"
 }
 
 # Configuration 2's HID function: an iPod-style HID interface (one
 # vendor-page input report), after the audio interfaces (ffs.audio).
 hid_function() {
-	modprobe usb_f_hid || die "usb_f_hid missing: no configuration 2"
+	[ -d /sys/module/usb_f_hid ] || modprobe usb_f_hid || die "usb_f_hid missing: no configuration 2"
 	mkdir "$G/functions/hid.ipod" || die "cannot create the HID function"
 	echo 0 >"$G/functions/hid.ipod/protocol"
 	echo 0 >"$G/functions/hid.ipod/subclass"
@@ -163,8 +177,9 @@ cmd_up() {
 
 	mkdir -p "$RUN" "$LOGDIR"
 	echo "$PROFILE" >"$RUN/profile"
-	modprobe libcomposite && modprobe usb_f_fs || die "gadget modules missing"
-	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	[ -d /sys/module/libcomposite ] && [ -d /sys/module/usb_f_fs ] ||
+		{ modprobe libcomposite && modprobe usb_f_fs; } || die "gadget modules missing"
+	[ -d "$CFS" ] || mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
 	mkdir "$G" "$G/strings/0x409"
 
 	# 1. the model first: it says what the device is
@@ -238,40 +253,55 @@ cmd_up() {
 
 cmd_unbind() {
 	[ -e "$G/UDC" ] || die "no gadget"
-	[ -z "$(cat "$G/UDC")" ] || echo "" >"$G/UDC"
+	read -r _b <"$G/UDC" || _b=
+	[ -z "$_b" ] || echo "" >"$G/UDC"
 }
 
 cmd_rebind() {
 	[ -e "$G/UDC" ] || die "no gadget"
 	u=$(udc)
 	[ -n "$u" ] || die "no USB device controller"
-	[ -z "$(cat "$G/UDC")" ] || echo "" >"$G/UDC"
+	read -r _b <"$G/UDC" || _b=
+	[ -z "$_b" ] || echo "" >"$G/UDC"
 	echo "$u" >"$G/UDC"
 }
 
 cmd_down() {
-	[ -e "$G/UDC" ] && [ -n "$(cat "$G/UDC")" ] && echo "" >"$G/UDC"
+	_b=
+	[ -e "$G/UDC" ] && read -r _b <"$G/UDC"
+	[ -z "$_b" ] || echo "" >"$G/UDC"
+	# every lp_gadget told to stop first, then waited for (3 s each at most)
+	pids=
 	for p in "$RUN"/*.pid; do
 		[ -e "$p" ] || continue
-		pid=$(cat "$p")
+		read -r pid <"$p"
 		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		pids="$pids $pid"
+	done
+	for pid in $pids; do
+		_i=0
+		while [ $_i -lt 60 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; _i=$((_i + 1)); done
 		kill -9 "$pid" 2>/dev/null || true
-		rm -f "$p"
 	done
 	if [ -e "$G" ]; then
+		# the configurations' links to the functions, then the configurations
+		_links= _dirs=
 		for c in "$G"/configs/*; do
 			[ -e "$c" ] || continue
-			find "$c" -maxdepth 1 -type l -exec rm {} \;
-			rmdir "$c/strings/0x409" 2>/dev/null || true
-			rmdir "$c"
+			for l in "$c"/*; do [ -L "$l" ] && _links="$_links $l"; done
+			[ -d "$c/strings/0x409" ] && _dirs="$_dirs $c/strings/0x409"
+			_dirs="$_dirs $c"
 		done
-		for m in "$FFSROOT"/*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
-		for f in "$G"/functions/*; do [ -e "$f" ] && rmdir "$f"; done
-		rmdir "$G/strings/0x409"
-		rmdir "$G"
+		[ -z "$_links" ] || rm $_links
+		[ -z "$_dirs" ] || rmdir $_dirs
+		_m=$(ffs_mounts)
+		[ -z "$_m" ] || umount $_m
+		_dirs=
+		for f in "$G"/functions/*; do [ -e "$f" ] && _dirs="$_dirs $f"; done
+		rmdir $_dirs "$G/strings/0x409" "$G"
 	fi
-	for m in "$FFSROOT"/*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+	_m=$(ffs_mounts)
+	[ -z "$_m" ] || umount $_m
 	rm -rf "$RUN"
 }
 
