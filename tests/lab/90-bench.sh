@@ -17,6 +17,9 @@
 #      which is slow under TCG: these are the lab's emulated-time numbers, for
 #      ratios, not for absolute speed.
 # linkprobe has no bulk-throughput command, so no MB/s figure is given.
+# only when named: a benchmark, not a check - `make bench` with
+# LINKPROBE_BENCH_LAB=1 runs it (tools/bench/bench_lab.sh), or
+# `make lab LAB_SCENARIOS=90-bench`; a whole `make lab` leaves it out.
 . "$LAB_REPO/tests/lab/lib.sh"
 plan 9
 trap 'stop_pid "$LAB_STATE/iproxy.pid"; lab_cleanup' EXIT

@@ -7,8 +7,8 @@
 # runs just that scenario in the lab VM and prints its "# bench:" lines.
 #
 # The lab boots QEMU and needs root, so it is opt-in: without
-# LINKPROBE_BENCH_LAB=1 this prints a SKIP line and exits 0. A full `make lab`
-# runs 90-bench too (its numbers are in build/lab/tap.txt).
+# LINKPROBE_BENCH_LAB=1 this prints a SKIP line and exits 0. A whole `make lab`
+# leaves 90-bench out (it is marked "only when named": a benchmark, not a check).
 #
 # Env: LINKPROBE_BENCH_LAB=1 to run; LAB_OUT (default build/lab-bench, so a
 # `make lab` run's artifacts are left alone). Exit 0 when the scenario ran
