@@ -119,8 +119,11 @@ fuzz-replay: $(FUZZ_BIN)
 # tests run with them; any sanitizer finding aborts the program (rc 134).
 ASAN_B := $(B)/asan
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(ASAN_B)/%)
-ASAN_TAP ?= tests/t/61-analyze-hostile.t tests/t/90-hostile-files.t tests/t/91-hostile-outputs.t \
-	tests/t/93-hostile-device.t
+ASAN_TAP ?= tests/t/93-hostile-device.t tests/t/61-analyze-hostile.t tests/t/90-hostile-files.t \
+	tests/t/91-hostile-outputs.t
+# prove jobs for make check's and check-asan's TAP files (each file has its own
+# temp dir and HOME: tests/t/lib.sh); PROVE_JOBS=1 runs them one at a time
+PROVE_JOBS ?= 2
 ASAN_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=1} \
 	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1}
 $(ASAN_B)/test_%: tests/unit/test_%.c $(FUZZ_LIB)
@@ -133,7 +136,7 @@ $(ASAN_B)/linkprobe: src/cli/main.c $(FUZZ_LIB)
 check-asan: bootstrap
 	@$(MAKE) --no-print-directory -j2 $(ASAN_UNIT_BIN) $(ASAN_B)/linkprobe
 	@rc=0; for t in $(ASAN_UNIT_BIN); do $(ASAN_ENV) $$t || rc=1; done; exit $$rc
-	$(ASAN_ENV) LP=$(CURDIR)/$(ASAN_B)/linkprobe prove -v --timer $(ASAN_TAP)
+	$(ASAN_ENV) LP=$(CURDIR)/$(ASAN_B)/linkprobe prove -v --timer -j$(PROVE_JOBS) $(ASAN_TAP)
 
 # --- checks -------------------------------------------------------------------
 bootstrap:
@@ -179,8 +182,11 @@ $(GADGET): $(GADGET_SRC) tools/gadget/lpg.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -DLP_GADGET_SIMDEV -o $@ $(GADGET_SRC) $(LIB) $(ALL_LIBS)
 
+# the slowest files first, so that neither prove job is left with one at the end
+TAP_FIRST := tests/t/92-kill.t tests/t/65-parity.t tests/t/85-report.t tests/t/93-hostile-device.t
+TAP_ALL := $(TAP_FIRST) $(filter-out $(TAP_FIRST),$(sort $(wildcard tests/t/*.t)))
 tap: linkprobe $(FAKE_USBMUXD) $(USBLL_DUMP) $(LIBUSB_FAIL)
-	prove -v --timer tests/t/
+	prove -v --timer -j$(PROVE_JOBS) $(TAP_ALL)
 
 check: bootstrap
 	@$(MAKE) --no-print-directory check-layers
