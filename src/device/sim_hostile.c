@@ -27,11 +27,12 @@
 #define SHOST_MUX_MAGIC 0xFEEDFACEu /* v2 header magic */
 
 static const char *const modes[] = {
-	[SHOST_MUX_SHORT] = "mux-short",     [SHOST_MUX_OVER] = "mux-over",
-	[SHOST_MUX_LONG] = "mux-long",	     [SHOST_PLIST_GARBAGE] = "plist-garbage",
-	[SHOST_PLIST_DEEP] = "plist-deep",   [SHOST_PLIST_DEEP_XML] = "plist-deep-xml",
-	[SHOST_NAME_ESCAPE] = "name-escape", [SHOST_STALL] = "stall",
-	[SHOST_NAK_OUT] = "nak-out",	     [SHOST_IN_FLOOD] = "in-flood",
+	[SHOST_MUX_SHORT] = "mux-short",   [SHOST_MUX_OVER] = "mux-over",
+	[SHOST_MUX_LONG] = "mux-long",	   [SHOST_PLIST_GARBAGE] = "plist-garbage",
+	[SHOST_PLIST_DEEP] = "plist-deep", [SHOST_PLIST_DEEP_XML] = "plist-deep-xml",
+	[SHOST_PLIST_NUL] = "plist-nul",   [SHOST_NAME_ESCAPE] = "name-escape",
+	[SHOST_STALL] = "stall",	   [SHOST_NAK_OUT] = "nak-out",
+	[SHOST_IN_FLOOD] = "in-flood",
 };
 
 /* disconnect-NAME; the lockdown request each one is, where it is one */
@@ -82,7 +83,7 @@ int shost_parse(const char *name, struct shost *h)
 
 const char *shost_names(void)
 {
-	return "mux-short, mux-over, mux-long, plist-garbage, plist-deep, plist-deep-xml, "
+	return "mux-short, mux-over, mux-long, plist-garbage, plist-deep, plist-deep-xml, plist-nul, "
 	       "name-escape, stall, nak-out, in-flood, disconnect-{descriptors, usbmux, lockdown, "
 	       "querytype, getvalue, pair, startsession, tls, startservice, stopsession}";
 }
@@ -284,6 +285,19 @@ static uint8_t *deep_xml(size_t depth, size_t *out_len)
 	return b;
 }
 
+/* {Request: QueryType, "Type\0" (a UTF-16 key with a NUL): lockdown}:
+ * one-byte offsets and references, objects in the order dict, keys, values. */
+static const uint8_t nul_bplist[] = {
+	'b',  'p', 'l', 'i', 's', 't', '0', '0', 0xD2, 1,   2, 3, 4, /* @8 dict */
+	0x57, 'R', 'e', 'q', 'u', 'e', 's', 't',		     /* @13 */
+	0x65, 0,   'T', 0,   'y', 0,   'p', 0,	 'e',  0,   0,	     /* @21 */
+	0x59, 'Q', 'u', 'e', 'r', 'y', 'T', 'y', 'p',  'e',	     /* @32 */
+	0x58, 'l', 'o', 'c', 'k', 'd', 'o', 'w', 'n',		     /* @42 */
+	8,    13,  21,	32,  42,				     /* @51 offsets */
+	0,    0,   0,	0,   0,	  0,   1,   1,	 0,    0,   0, 0, 0, 0, 0, 5,
+	0,    0,   0,	0,   0,	  0,   0,   0,	 0,    0,   0, 0, 0, 0, 0, 51,
+};
+
 static void send_bad_reply(struct shost *h, struct lks_conn *c)
 {
 	uint8_t garbage[8 + SHOST_GARBAGE_LEN], *b = NULL;
@@ -301,6 +315,10 @@ static void send_bad_reply(struct shost *h, struct lks_conn *c)
 		lks_send_body(c, garbage, sizeof(garbage), 0);
 		return;
 	}
+	if (h->mode == SHOST_PLIST_NUL) {
+		lks_send_body(c, nul_bplist, sizeof(nul_bplist), 0);
+		return;
+	}
 	b = h->mode == SHOST_PLIST_DEEP ? deep_bplist(SHOST_DEEP_BIN, &len)
 					: deep_xml(SHOST_DEEP_XML, &len);
 	if (b)
@@ -315,7 +333,7 @@ bool shost_intercept(struct shost *h, struct lks_conn *c, const char *request)
 	if (h->unplug)
 		return true;
 	if ((h->mode == SHOST_PLIST_GARBAGE || h->mode == SHOST_PLIST_DEEP ||
-	     h->mode == SHOST_PLIST_DEEP_XML) &&
+	     h->mode == SHOST_PLIST_DEEP_XML || h->mode == SHOST_PLIST_NUL) &&
 	    !h->fired && strcmp(request, "QueryType") == 0) {
 		h->fired = true;
 		send_bad_reply(h, c);

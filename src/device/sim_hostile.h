@@ -12,6 +12,9 @@
  *   plist-deep       the QueryType reply is a binary plist of 100 000 nested
  *                    arrays (~700 KB: under the message cap)
  *   plist-deep-xml   ... an XML plist of 200 000 nested <array>s (~3 MB)
+ *   plist-nul        ... a binary plist with a UTF-16 key holding a NUL
+ *                    (libplist 2.2 aborts whoever reads that key on an
+ *                    assert: proto/plist_depth.h)
  *   name-escape      DeviceName holds terminal escapes (CSI, OSC, C1), bidi
  *                    and zero-width characters, a newline and invalid UTF-8
  *   stall            once usbmux is up, both bulk endpoints are halted for good
@@ -47,6 +50,7 @@ enum shost_mode {
 	SHOST_PLIST_GARBAGE,
 	SHOST_PLIST_DEEP,
 	SHOST_PLIST_DEEP_XML,
+	SHOST_PLIST_NUL,
 	SHOST_NAME_ESCAPE,
 	SHOST_STALL,
 	SHOST_NAK_OUT,

@@ -93,6 +93,7 @@ mux-long                PROTOCOL_ERROR QueryType             PROTOCOL_ERROR roun
 plist-garbage           PROTOCOL_ERROR QueryType             PROTOCOL_ERROR round_trips
 plist-deep              PROTOCOL_ERROR QueryType             PROTOCOL_ERROR round_trips
 plist-deep-xml          PROTOCOL_ERROR QueryType             PROTOCOL_ERROR round_trips
+plist-nul               PROTOCOL_ERROR QueryType             PROTOCOL_ERROR round_trips
 stall                   USB_ERROR      lockdown_connect      USB_ERROR      round_trips
 nak-out                 USB_ERROR      lockdown_connect      USB_ERROR      round_trips
 in-flood                PROTOCOL_ERROR lockdown_connect      PROTOCOL_ERROR round_trips
