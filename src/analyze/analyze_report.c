@@ -123,6 +123,14 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 				 "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
 				 s->name, (unsigned long long)d->errors,
 				 (unsigned long long)d->first_err_pkt, d->first_err_status);
+	} else if (d->violations && !b->a->read_error) {
+		/* the device broke the protocol (a reply that is not a plist, a
+		 * usbmux length that lies): that, not the silence after it, is
+		 * why the exchange stopped - as live, PROTOCOL_ERROR. Only the
+		 * device's own violations: gaps, the host's side and the file's
+		 * quirks are notes (an_kind) */
+		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
 	} else if ((cut_short(b) || (pending && !d->via_usbmuxd && !d->cancelled)) &&
 		   !b->a->read_error) {
 		/* the capture stops inside the exchange, or while the host still
@@ -139,11 +147,6 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 			b->r, DIAG_V_NONE,
 			"the capture file is unreadable after packet %llu, before stage %s",
 			(unsigned long long)b->a->packets, s->name);
-	} else if (d->violations) {
-		/* only the device's own protocol violations: gaps, the host's
-		 * side and the file's quirks are notes (an_kind) */
-		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
-		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
 	} else if (d->host_violations) {
 		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
 		diag_rule_host_violation(b->r, s, what, d->host_violations,
@@ -404,9 +407,10 @@ static void build_trust(struct build *b)
 		s = stage_at(b, DIAG_STAGE_QUERY_TYPE,
 			     d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
 		if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
-		    d->last_t > d->qtype.t0 && !cut_short(b)) {
-			/* asked, the link fine, the device still there, and the capture
-			 * goes on until the host gave up: lockdownd hung */
+		    !d->violations && d->last_t > d->qtype.t0 && !cut_short(b)) {
+			/* asked, the link fine, the device still there, nothing
+			 * malformed from it, and the capture goes on until the host
+			 * gave up: lockdownd hung */
 			b->clk->vnow = d->last_t;
 			diag_rule_lockdown_down(b->r, s, false,
 						(double)(d->last_t - d->qtype.t0) / 1e9);
@@ -414,8 +418,9 @@ static void build_trust(struct build *b)
 		}
 		if (!d->qtype.done) {
 			stop_at(b, s, d->last_t,
-				d->qtype.seen ? "no reply to QueryType"
-					      : "no QueryType in the capture",
+				!d->qtype.seen	? "no QueryType in the capture"
+				: d->violations ? "no usable reply to QueryType"
+						: "no reply to QueryType",
 				d->qtype.seen);
 			return;
 		}

@@ -122,6 +122,18 @@ like "$(jget .evidence "$T/plist-deep-trust.json")" "QueryType" "plist-deep: the
 # the flood ends at the usbmux queue cap, not at the deadline
 like "$(cat "$T/in-flood-trust.err")" "output queue over its cap" "in-flood: stopped by the queue cap"
 
+# analyze on the capture of each lie agrees with the live run: the device
+# broke the protocol (PROTOCOL_ERROR, the violation named), not "lockdownd
+# never answered QueryType" (LOCKDOWN_DOWN: a phone problem of another kind)
+for m in mux-short mux-over mux-long plist-garbage plist-deep plist-nul; do
+	run_lp "$T/$m-cap.json" trust --device "sim:healthy,hostile=$m" --capture "$T/$m.pcapng" --json
+	run_lp "$T/$m-an.json" analyze "$T/$m.pcapng" --json
+	is "$(jget .verdict "$T/$m-an.json")" "$(jget .verdict "$T/$m-cap.json")" \
+		"$m: analyze on its capture gives the live verdict"
+	like "$(jget .evidence "$T/$m-an.json")" "the device broke the protocol" \
+		"$m: analyze names the device's violation"
+done
+
 # A DeviceName full of terminal controls: the run succeeds (the name is only
 # data) and nothing of it reaches the terminal raw, in either output
 PD=$T/pd-name
