@@ -53,9 +53,14 @@ static bool on_event(void *ud, const struct cap_event *ev)
 				       "packet %llu: %.1f s of silence before it",
 				       (unsigned long long)ev->pkt, (double)ev->u.gap_ns / 1e9);
 		break;
-	case CAP_EV_ANOMALY:
-		an_anomaly_add(a, kind_of(ev->anomaly_kind), anomaly_dev(a, ev), "%s", ev->u.text);
+	case CAP_EV_ANOMALY: {
+		struct an_dev *d = anomaly_dev(a, ev);
+
+		an_anomaly_add(a, kind_of(ev->anomaly_kind), d, "%s", ev->u.text);
+		if (d && kind_of(ev->anomaly_kind) == AN_K_PROTOCOL && ev->t > d->last_violation_t)
+			d->last_violation_t = ev->t;
 		break;
+	}
 	case CAP_EV_INTERFACE:
 		if (a->nidb < AN_IDB_MAX) {
 			a->idb[a->nidb].speed_mbps = ev->u.iface.speed_mbps;

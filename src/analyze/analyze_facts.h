@@ -87,6 +87,7 @@ struct an_dev {
 	uint64_t errors, stalls, cancelled, timeouts;
 	uint64_t violations;		      /* AN_K_PROTOCOL anomalies about this device */
 	char first_violation[AN_ANOMALY_LEN]; /* ... the first of them */
+	uint64_t last_violation_t;	      /* ... the time of the latest */
 	uint64_t host_violations;	      /* AN_K_HOST ones on its link */
 	uint64_t clipped, first_clipped_pkt;  /* records clipped (snap length, usbmon -s) */
 	uint32_t first_clipped_kept, first_clipped_len;

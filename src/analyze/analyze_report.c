@@ -93,6 +93,14 @@ static void ends_in(struct build *b, struct diag_stage *s, const char *what)
 	diag_rule_capture_ends(b->r, s, b->a->packets, what);
 }
 
+/* Did the device break the protocol at or after `since`? Only then does a
+ * violation explain an exchange that stopped there: one earlier in the
+ * capture (a reader's doubt about another connection, say) does not. */
+static bool violated_in(const struct an_dev *d, uint64_t since)
+{
+	return d->violations && d->last_violation_t >= since;
+}
+
 /* The exchange stopped at stage `s` (no reply / nothing more): the verdict
  * depends on why - the device left, the link broke, or the capture ends. */
 static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what,
@@ -123,12 +131,12 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 				 "stage %s: %llu USB transfer error(s), first at packet %llu (%d)",
 				 s->name, (unsigned long long)d->errors,
 				 (unsigned long long)d->first_err_pkt, d->first_err_status);
-	} else if (d->violations && !b->a->read_error) {
-		/* the device broke the protocol (a reply that is not a plist, a
-		 * usbmux length that lies): that, not the silence after it, is
-		 * why the exchange stopped - as live, PROTOCOL_ERROR. Only the
-		 * device's own violations: gaps, the host's side and the file's
-		 * quirks are notes (an_kind) */
+	} else if (violated_in(d, s->start_ns) && !b->a->read_error) {
+		/* the device broke the protocol in this stage (a reply that is
+		 * not a plist, a usbmux length that lies): that, not the silence
+		 * after it, is why the exchange stopped - as live,
+		 * PROTOCOL_ERROR. Only the device's own violations: gaps, the
+		 * host's side and the file's quirks are notes (an_kind) */
 		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
 		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
 	} else if ((cut_short(b) || (pending && !d->via_usbmuxd && !d->cancelled)) &&
@@ -147,6 +155,10 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 			b->r, DIAG_V_NONE,
 			"the capture file is unreadable after packet %llu, before stage %s",
 			(unsigned long long)b->a->packets, s->name);
+	} else if (d->violations) {
+		/* violations earlier in the capture, before this stage */
+		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
+		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
 	} else if (d->host_violations) {
 		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
 		diag_rule_host_violation(b->r, s, what, d->host_violations,
@@ -407,7 +419,7 @@ static void build_trust(struct build *b)
 		s = stage_at(b, DIAG_STAGE_QUERY_TYPE,
 			     d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
 		if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
-		    !d->violations && d->last_t > d->qtype.t0 && !cut_short(b)) {
+		    !violated_in(d, d->qtype.t0) && d->last_t > d->qtype.t0 && !cut_short(b)) {
 			/* asked, the link fine, the device still there, nothing
 			 * malformed from it, and the capture goes on until the host
 			 * gave up: lockdownd hung */
@@ -418,9 +430,9 @@ static void build_trust(struct build *b)
 		}
 		if (!d->qtype.done) {
 			stop_at(b, s, d->last_t,
-				!d->qtype.seen	? "no QueryType in the capture"
-				: d->violations ? "no usable reply to QueryType"
-						: "no reply to QueryType",
+				!d->qtype.seen		      ? "no QueryType in the capture"
+				: violated_in(d, d->qtype.t0) ? "no usable reply to QueryType"
+							      : "no reply to QueryType",
 				d->qtype.seen);
 			return;
 		}
