@@ -71,7 +71,8 @@ die() { say "$*"; exit 1; }
 
 udc() {
 	if [ -n "${LP_GADGET_UDC:-}" ]; then echo "$LP_GADGET_UDC"; return; fi
-	for _u in /sys/class/udc/*; do [ -e "$_u" ] && { echo "${_u##*/}"; return; }; done
+	for _u in /sys/class/udc/*; do [ -e "$_u" ] && { echo "${_u##*/}"; return 0; }; done
+	return 0
 }
 
 # value of KEY in lp_gadget's ready file (its first KEY= line)
@@ -274,7 +275,9 @@ cmd_down() {
 	pids=
 	for p in "$RUN"/*.pid; do
 		[ -e "$p" ] || continue
-		read -r pid <"$p"
+		pid=
+		read -r pid <"$p" || true
+		[ -n "$pid" ] || continue
 		kill "$pid" 2>/dev/null || true
 		pids="$pids $pid"
 	done
@@ -283,6 +286,9 @@ cmd_down() {
 		while [ $_i -lt 60 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; _i=$((_i + 1)); done
 		kill -9 "$pid" 2>/dev/null || true
 	done
+	# gone: no later `down` may signal these numbers again, even if the
+	# teardown below stops part-way
+	[ -z "$pids" ] || rm -f "$RUN"/*.pid
 	if [ -e "$G" ]; then
 		# the configurations' links to the functions, then the configurations
 		_links= _dirs=
