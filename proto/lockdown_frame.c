@@ -330,6 +330,44 @@ static bool has_controls(const uint8_t *b, size_t len)
 	return false;
 }
 
+/* A binary plist may name one key twice in a dict: libplist keeps both pairs,
+ * a lookup finds one value and an iteration both, so two readers of the same
+ * message (the client and a capture's analyzer, say) could act on different
+ * values. True if any dict in `n` does. (XML cannot: libplist's XML parser
+ * replaces a repeated key, and lkd_plist_decode_top refuses one.) Depth is
+ * bounded by lkd_plist_check_depth, which ran first. */
+static bool repeated_keys(plist_t n)
+{
+	plist_type t = plist_get_node_type(n);
+	plist_dict_iter it = NULL;
+	bool bad = false;
+
+	if (t == PLIST_ARRAY) {
+		uint32_t k = plist_array_get_size(n);
+
+		for (uint32_t i = 0; i < k && !bad; i++)
+			bad = repeated_keys(plist_array_get_item(n, i));
+		return bad;
+	}
+	if (t != PLIST_DICT)
+		return false;
+	plist_dict_new_iter(n, &it);
+	if (!it)
+		return true;
+	while (!bad) {
+		char *key = NULL;
+		plist_t v = NULL;
+
+		plist_dict_next_item(n, it, &key, &v);
+		if (!key)
+			break;
+		bad = plist_dict_get_item(n, key) != v || repeated_keys(v);
+		free(key);
+	}
+	free(it);
+	return bad;
+}
+
 int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 {
 	plist_t pl = NULL;
@@ -347,6 +385,10 @@ int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out)
 	if (len >= sizeof(LKD_BPLIST_MAGIC) - 1 &&
 	    memcmp(body, LKD_BPLIST_MAGIC, sizeof(LKD_BPLIST_MAGIC) - 1) == 0) {
 		plist_from_bin((const char *)body, (uint32_t)len, &pl);
+		if (pl && repeated_keys(pl)) {
+			plist_free(pl);
+			return LP_EPLIST;
+		}
 	} else {
 		/* iOS 4.3+ may put raw control bytes into XML strings, which the
 		 * XML parser refuses; blank them (a space is harmless even

@@ -43,8 +43,9 @@ int lkd_frame_encode(plist_t msg, uint8_t **out, size_t *len);
 
 /* Decode one plist body (no prefix) from untrusted bytes: XML or binary,
  * sanitizing XML control bytes. Nesting deeper than LKD_MAX_DEPTH containers
- * is refused before libplist sees the bytes (proto/plist_depth.h). *out
- * owned. LP_EPLIST on failure. */
+ * is refused before libplist sees the bytes (proto/plist_depth.h), and so is
+ * a binary plist that names a key twice in one dict (libplist keeps both).
+ * *out owned. LP_EPLIST on failure. */
 int lkd_plist_decode(const uint8_t *body, size_t len, plist_t *out);
 
 /* The top-level view of a plist body, for readers that only look at the

@@ -339,6 +339,40 @@ static void test_nul_in_strings_refused(void **state)
 	}
 }
 
+/* A binary dict that names one key twice (found by the lockdown fuzzer's
+ * check that the fast top-level decoder and libplist agree): libplist keeps
+ * both pairs, so a lookup and an iteration see different values. Refused,
+ * also inside an array; the same dict with two keys passes. */
+static void test_repeated_keys_refused(void **state)
+{
+	/* {k: a, k: b} or {k: a, j: b}; [that dict] */
+	uint8_t b[] = {'b',  'p', 'l', 'i', 's', 't', '0', '0', 0xA1, 1, /* @8 array [ref 1] */
+		       0xD2, 2,	  2,   4,   5,	     /* @10 dict: keys 2, 2 (or 3), values 4, 5 */
+		       0x51, 'k',		     /* @15 */
+		       0x51, 'j',		     /* @17 */
+		       0x51, 'a',		     /* @19 */
+		       0x51, 'b',		     /* @21 */
+		       8,    10,  15,  17,  19,	 21, /* @23 offsets */
+		       0,    0,	  0,   0,   0,	 0,   1,   1,	0,    0, 0, 0, 0, 0, 0, 6,
+		       0,    0,	  0,   0,   0,	 0,   0,   1,	0,    0, 0, 0, 0, 0, 0, 23};
+	size_t top = sizeof(b) - 16 + 7; /* the top object's last byte */
+	plist_t pl = NULL;
+
+	assert_int_equal(lkd_plist_decode(b, sizeof(b), &pl), LP_EPLIST); /* top: the dict */
+	assert_null(pl);
+	b[top] = 0; /* top: the array holding it */
+	assert_int_equal(lkd_plist_decode(b, sizeof(b), &pl), LP_EPLIST);
+	b[12] = 3; /* keys k and j */
+	assert_int_equal(lkd_plist_decode(b, sizeof(b), &pl), 0);
+	assert_int_equal(plist_get_node_type(pl), PLIST_ARRAY);
+	plist_free(pl);
+	pl = NULL;
+	b[top] = 1;
+	assert_int_equal(lkd_plist_decode(b, sizeof(b), &pl), 0);
+	assert_int_equal(plist_dict_get_size(pl), 2);
+	plist_free(pl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_framer_drops_deep_message),
 		cmocka_unit_test(test_pair_record_and_usbmuxd_refuse),
 		cmocka_unit_test(test_nul_in_strings_refused),
+		cmocka_unit_test(test_repeated_keys_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
