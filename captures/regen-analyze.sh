@@ -34,7 +34,7 @@ editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-usbmuxd-usbmon.pcap" 363-100000
 editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-session-open.pcap" 480-530
 editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-no-version.pcap" 301-355 363-100000
 python3 $CONV "$tmp/cap/mid-usbmuxd-usbmon.pcap" "$tmp/cap/mid-usbmuxd-usbpcap.pcap" --to 249
-for s in trusted denied refused; do
+for s in trusted denied refused restart; do
 	python3 $RELAY "$tmp/cap/usbmuxd-relay-$s.pcap" --scenario $s
 done
 

@@ -121,7 +121,8 @@ struct cap_conn {
 	uint64_t t_syn, t_open, t_close;
 	uint64_t bytes[2], packets[2];
 	bool lockdown;	 /* to port 62078: lockdown events follow */
-	bool tls;	 /* lockdown: session TLS started (both directions TLS now) */
+	bool tls;	 /* lockdown: session TLS started (it may have ended since: plaintext
+			  * lockdown can follow StopSession on the same connection) */
 	bool tls_dev_hs; /* lockdown: the device sent a TLS handshake record */
 	bool ended;	 /* this CAP_EV_CONN is its last (closed, replaced, or the capture ends) */
 	uint32_t umx_result; /* relay, REFUSED: the usbmuxd result number */

@@ -15,16 +15,19 @@
 #include "src/capture/usbll.h"
 
 struct rd_tls_dir {
+	bool on; /* this direction is in TLS now */
 	uint8_t hdr[5];
 	size_t have, left;
+	bool app; /* application data went this way */
 	bool broken;
 };
 
-/* Lockdown on one connection: framing per direction until session TLS. */
+/* Lockdown on one connection: framing per direction outside session TLS. */
 struct rd_lkd {
 	struct lkd_framer *fr[2]; /* 0 host->device, 1 device->host */
 	bool dead[2];
 	bool ssl_expected;     /* StartSession answered with EnableSessionSSL */
+	bool alerted;	       /* a TLS alert (close_notify) went either way */
 	unsigned unanswered;   /* host messages not yet answered (plaintext) */
 	char last_request[32]; /* Request of the last host message */
 	struct rd_tls_dir t[2];

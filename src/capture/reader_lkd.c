@@ -7,6 +7,16 @@
  * handshake record (0x16): then CAP_EV_TLS_START, and from then on only TLS
  * record headers are followed (content type, length; RFC 5246 6.2), one
  * CAP_EV_TLS_RECORD each. Nothing is decrypted.
+ *
+ * Session TLS can end without ending the connection (doc/protocol.md 4.10):
+ * after StopSession each side sends close_notify and lockdown goes on in
+ * plaintext - a plaintext StartSession may even start a second session. So a
+ * direction goes back to framing where, at a record boundary, after an alert
+ * or application data, the next byte is 0x00: no TLS record starts so (the
+ * content types are 20-24), and every lockdown message does (its length
+ * prefix is under the 4 MiB cap). With TLS 1.3 the alerts are encrypted,
+ * hence application data counts too. Any other byte that starts no TLS record
+ * is a protocol violation, as before.
  */
 #include <stdio.h>
 #include <assert.h>
@@ -56,9 +66,13 @@ static enum cap_anomaly_kind lkd_kind(const struct rd_conn *c, int dir)
 	return dir ? CAP_AK_DEVICE : CAP_AK_HOST;
 }
 
-static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *p, size_t n)
+/* Follow TLS records in direction `dir`; returns how many of the n bytes
+ * were TLS (fewer than n where the direction went back to plaintext). */
+static size_t tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t *p, size_t n)
 {
-	struct rd_tls_dir *s = &c->lkd->t[dir];
+	struct rd_lkd *l = c->lkd;
+	struct rd_tls_dir *s = &l->t[dir];
+	size_t n0 = n;
 
 	while (n && !s->broken) {
 		if (s->left == 0) {
@@ -66,7 +80,13 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 					       .conn = &c->pub,
 					       .usb = c->pub.usb,
 					       .dir = dir};
-			size_t take = 5 - s->have;
+			size_t take;
+
+			if (s->have == 0 && p[0] == 0x00 && (l->alerted || s->app)) {
+				s->on = false; /* plaintext lockdown again */
+				return n0 - n;
+			}
+			take = 5 - s->have;
 			if (take > n)
 				take = n;
 			memcpy(s->hdr + s->have, p, take);
@@ -74,7 +94,7 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 			p += take;
 			n -= take;
 			if (s->have < 5)
-				return;
+				return n0;
 			s->have = 0;
 			s->left = (size_t)s->hdr[3] << 8 | s->hdr[4];
 			if (s->hdr[0] < 20 || s->hdr[0] > 23 || s->hdr[1] != 3 ||
@@ -85,10 +105,14 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 					(unsigned long long)r->cur_pkt, dir ? "device" : "host",
 					s->hdr[0], s->left);
 				s->broken = true;
-				return;
+				return n0;
 			}
 			if (dir == 1 && s->hdr[0] == 22)
 				c->pub.tls_dev_hs = true;
+			if (s->hdr[0] == 21)
+				l->alerted = true;
+			else if (s->hdr[0] == 23)
+				s->app = true;
 			ev.u.tls_type = s->hdr[0];
 			rd_emit(r, &ev);
 			if (s->left == 0)
@@ -99,6 +123,7 @@ static void tls_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uin
 		n -= take;
 		s->left -= take;
 	}
+	return n0;
 }
 
 /* One message, whole (plist) or viewed. */
@@ -189,10 +214,15 @@ void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t
 
 	if (!len || !l)
 		return;
-	if (!c->pub.tls && l->ssl_expected && dir == 0) {
+	if (!l->t[0].on && l->ssl_expected && dir == 0) {
+		l->ssl_expected = false;
 		if (buf[0] == 0x16) {
 			struct cap_event ev = {
 				.type = CAP_EV_TLS_START, .conn = &c->pub, .usb = c->pub.usb};
+			/* both ways: the device's reply was its last plaintext */
+			memset(l->t, 0, sizeof(l->t));
+			l->t[0].on = l->t[1].on = true;
+			l->alerted = false;
 			c->pub.tls = true;
 			rd_emit(r, &ev);
 		} else {
@@ -200,11 +230,15 @@ void rd_lkd_feed(struct cap_reader *r, struct rd_conn *c, int dir, const uint8_t
 				r, CAP_AK_HOST, c->pub.usb, &c->pub,
 				"packet %llu: EnableSessionSSL was true but the host went on in plaintext",
 				(unsigned long long)r->cur_pkt);
-			l->ssl_expected = false;
 		}
 	}
-	if (c->pub.tls)
-		tls_feed(r, c, dir, buf, len);
-	else
-		framer_feed(r, c, dir, buf, len);
+	if (l->t[dir].on) {
+		size_t n = tls_feed(r, c, dir, buf, len);
+
+		if (!c->lkd || n == len)
+			return;
+		buf += n;
+		len -= n;
+	}
+	framer_feed(r, c, dir, buf, len);
 }

@@ -94,6 +94,19 @@ is "$?" 3 "wrong --usbmuxd-port: a capture error (TCP, but no usbmuxd relay), no
 like "$(cat "$T/r.json.err")" "no usbmuxd messages on the port given with --usbmuxd-port, 1234" \
 	"wrong --usbmuxd-port: the error names the port"
 
+# TLS that ends without ending the connection: after StopSession and both
+# close_notify alerts lockdown goes on in plaintext, even into a second
+# session. Every plaintext message is followed (8 requests), none of it is
+# taken for a broken TLS record.
+run_lp "$T/restart.json" analyze "$C/usbmuxd-relay-restart.pcap" --json
+is "$?" 0 "plaintext after StopSession: exit 0"
+is "$(jget '.metrics.lockdown | "\(.requests) \(.replies)"' "$T/restart.json")" "8 8" \
+	"plaintext after StopSession: both sessions' plaintext requests and replies counted"
+is "$(jget '"\(.metrics.protocol_violations) \(.metrics.anomalies)"' "$T/restart.json")" "0 0" \
+	"plaintext after StopSession: no violation, no anomaly"
+like "$(jget '.stages[] | select(.name == "StartSession") | .detail' "$T/restart.json")" \
+	"B2C3D4E5-2222-4333-8444-555566667777" "the second session's StartSession reply is read"
+
 # a capture that starts mid-session (no descriptors, no VERSION): the device
 # by bus and address, usbmux recognised from the packets, never NO_DEVICE
 run_lp "$T/mid.txt" analyze "$C/mid-usbmuxd-usbmon.pcap"

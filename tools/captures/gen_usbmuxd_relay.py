@@ -3,7 +3,7 @@
 client talks to usbmuxd through a socat relay of /var/run/usbmuxd on TCP
 127.0.0.1:27015 (Ethernet framing with zero MACs, classic pcap, ns stamps).
 
-  gen_usbmuxd_relay.py OUT.pcap [--scenario trusted|denied|refused]
+  gen_usbmuxd_relay.py OUT.pcap [--scenario trusted|denied|refused|restart]
 
 Conversation (doc/protocol.md 3 and 4), one TCP connection per usbmuxd
 client connection, as libimobiledevice's tools make them:
@@ -17,6 +17,11 @@ client connection, as libimobiledevice's tools make them:
      its own segment, as real devices do (section 0).
   4. Connect to the service port from StartService (inside TLS) -> Result 0.
   refused: Connect to port 62078 answered Result 3 (CONNREFUSED).
+  restart: trusted, then what Apple's own tools may do after StopSession
+     (doc/protocol.md 4.10): both close_notify alerts, the device's in the
+     same segment as the start of its next plaintext reply, a plaintext
+     StartSession on the same connection, a second TLS session, its
+     StopSession and close_notify, a plaintext GetValue, FIN.
 Deterministic: fixed timestamps, sequence numbers and bytes."""
 import plistlib
 import struct
@@ -130,7 +135,7 @@ def main(argv):
     c = Tcp(cap, 41002)
     c.open()
     c.send(0, umx(2, dict(CLIENT, MessageType='ReadPairRecord', PairRecordID=SERIAL)))
-    if scen == 'trusted':
+    if scen in ('trusted', 'restart'):
         c.send(1, umx(2, {'PairRecordData': b'<plist>REDACTED pair record</plist>'}))
     else:
         c.send(1, umx(2, {'MessageType': 'Result', 'Number': 2}))
@@ -183,6 +188,25 @@ def main(argv):
     c.send(0, tls_record(23, 150, 0x77))                                             # StopSession
     c.send(1, tls_record(23, 110, 0x88))
     c.send(0, tls_record(21, 26, 0x99))                                              # close_notify
+    if scen == 'restart':
+        start = lkd({'Request': 'StartSession', 'SessionID': 'B2C3D4E5-2222-4333-8444-555566667777',
+                     'EnableSessionSSL': True})
+        c.send(0, lkd({'Label': 'Xcode', 'ProtocolVersion': '2', 'Request': 'StartSession',
+                       'HostID': 'F1E2D3C4-0000-4000-8000-000000000001', 'SystemBUID': 'B'}))
+        c.send(1, tls_record(21, 26, 0xaa) + start[:4])                               # close_notify + prefix
+        c.send(1, start[4:])
+        c.send(0, bytes([0x16, 3, 1, 0, 200]) + b'\x01' + b'\x12' * 199)           # ClientHello again
+        c.send(1, tls_record(22, 1200, 0x02) + tls_record(22, 4, 0x0e))
+        c.send(0, tls_record(22, 600, 0x0b) + tls_record(20, 1, 1) + tls_record(22, 40, 0x33))
+        c.send(1, tls_record(20, 1, 1) + tls_record(22, 40, 0x44))
+        c.send(0, tls_record(23, 160, 0x57))                                         # GetValue
+        c.send(1, tls_record(23, 300, 0x67))
+        c.send(0, tls_record(23, 150, 0x78))                                         # StopSession
+        c.send(1, tls_record(23, 110, 0x89))
+        c.send(0, tls_record(21, 26, 0x9a))
+        c.send(1, tls_record(21, 26, 0xab))
+        req({'Request': 'GetValue', 'Key': 'ProductVersion'},
+            {'Request': 'GetValue', 'Key': 'ProductVersion', 'Value': '17.5.1'})
     c.close()
     cap.write(out)
 
