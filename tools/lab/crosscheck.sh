@@ -18,9 +18,15 @@
 # Timestamps: linkprobe stamps a transfer when it submits it (OUT) or reaps
 # its completion (IN); usbmon when the host controller driver gets or gives
 # back the URB. Both read the guest's (emulated) clock, so the gap is
-# userspace <-> kernel latency under TCG, not clock drift: default tolerance
-# 50 ms per transfer (LAB_XCHECK_TOL_MS), after subtracting the offset of the
-# first transfer. The report gives the median and maximum gap.
+# userspace <-> kernel latency under TCG, not clock drift. Each transfer's gap
+# is measured against the median offset of all of them (aligning on the first
+# transfer alone would shift every gap by that one's latency). A wrong clock,
+# drift or stamps taken at the wrong moment move the bulk of the gaps; one
+# late reap moves one. So: at most 1 % of the transfers (at least one) more
+# than the tolerance off (LAB_XCHECK_TOL_MS, default 50 ms), none more than
+# four times it. A reap 52.9 ms late once failed the old per-transfer cap on
+# a loaded 2-core host with a median gap of 0.38 ms. The report gives the
+# median, the 99th percentile and the maximum.
 set -u
 LPCAP=${1:?usage: crosscheck.sh LP_CAPTURE KERNEL_CAPTURE [TOLERANCE_MS]}
 KCAP=${2:?usage: crosscheck.sh LP_CAPTURE KERNEL_CAPTURE [TOLERANCE_MS]}
@@ -51,6 +57,10 @@ function load(f, t, ep, len, dat,   n, a) {
 	return n
 }
 # endpoint addresses come as 0xNN: bit 7 (the high digit >= 8) is IN
+# insertion sort of a[1..n] (a few hundred transfers)
+function isort(a, n,   i, j, v) {
+	for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+}
 function dir(e) { return (index("89abcdef", tolower(substr(e, 3, 1))) > 0) ? "IN" : "OUT" }
 function okk(c, what) {
 	t++
@@ -98,26 +108,33 @@ BEGIN {
 	}
 	printf "# cross-endpoint order: %d position(s) differ between the two observers\n", swaps
 	okk(!fe && wide == 0, sprintf("across endpoints the order agrees except near-simultaneous swaps (%d, none over %s ms apart)", swaps, tol))
-	# timestamps relative to each capture'"'"'s first bulk transfer
-	over = 0; maxd = 0; maxi = 1; ng = 0
+	# each transfer as both observers saw it: offset linkprobe - kernel
+	ng = 0
 	for (e in eps_all) {
 		m = lcnt[e] < kcnt[e] ? lcnt[e] : kcnt[e]
 		for (j = 1; j <= m; j++) {
-			a = lseq[e, j]; b = kseq[e, j]   # the same transfer as each observer saw it
-			d = ((lt[a] - lt[1]) - (kt[b] - kt[1])) * 1000
-			if (d < 0) d = -d
-			gap[++ng] = d
-			if (d > maxd) { maxd = d; maxi = a }
-			if (d > tol) over++
+			a = lseq[e, j]; b = kseq[e, j]
+			off[++ng] = (lt[a] - kt[b]) * 1000; offi[ng] = a
 		}
 	}
 	n = ng
-	# median by insertion sort (a few hundred transfers)
-	for (i = 2; i <= n; i++) { v = gap[i]; for (j = i - 1; j >= 1 && gap[j] > v; j--) gap[j + 1] = gap[j]; gap[j + 1] = v }
+	for (i = 1; i <= n; i++) srt[i] = off[i]
+	isort(srt, n)
+	mo = n ? srt[int((n + 1) / 2)] : 0   # the median offset
+	over = 0; maxd = 0; maxi = 1
+	for (i = 1; i <= n; i++) {
+		d = off[i] - mo; if (d < 0) d = -d
+		gap[i] = d
+		if (d > maxd) { maxd = d; maxi = offi[i] }
+		if (d > tol) over++
+	}
+	isort(gap, n)
 	med = n ? gap[int((n + 1) / 2)] : 0
-	printf "# first transfer: linkprobe %.6f, kernel %.6f (offset %.3f ms)\n", lt[1], kt[1], (lt[1] - kt[1]) * 1000
-	printf "# timestamp gap after alignment: median %.3f ms, max %.3f ms (transfer %d, %s %s), %d over %s ms\n", med, maxd, maxi, dir(lep[maxi]), lep[maxi], over, tol
-	okk(n > 0 && over == 0, sprintf("timestamps within %s ms of the kernel'"'"'s, aligned on the first bulk transfer (max %.3f ms)", tol, maxd))
+	p99 = n ? gap[int(n * 0.99) > 0 ? int(n * 0.99) : 1] : 0
+	allow = int(n / 100); if (allow < 1) allow = 1
+	printf "# median offset linkprobe - kernel %.3f ms over %d transfers\n", mo, n
+	printf "# gap to it: median %.3f ms, 99th percentile %.3f ms, max %.3f ms (transfer %d, %s %s), %d over %s ms (%d allowed)\n", med, p99, maxd, maxi, dir(lep[maxi]), lep[maxi], over, tol, allow
+	okk(n > 0 && over <= allow && maxd <= 4 * tol, sprintf("timestamps track the kernel'"'"'s: %d of %d transfers over %s ms off the median offset (at most %d), max %.3f ms (at most %d)", over, n, tol, allow, maxd, 4 * tol))
 	printf "1..%d\n", t
 	exit bad ? 1 : 0
 }'
