@@ -139,6 +139,13 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 		 * host's side and the file's quirks are notes (an_kind) */
 		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
 		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
+	} else if (d->out_untaken && d->out_untaken_t1 >= s->start_ns && !b->a->read_error) {
+		/* the host's request never left it: the device NAKed the OUT
+		 * transfer until the host gave up - as live, USB_ERROR */
+		b->clk->vnow = d->out_untaken_t1;
+		diag_rule_out_untaken(b->r, s, what,
+				      (double)(d->out_untaken_t1 - d->out_untaken_t0) / 1e9,
+				      d->out_untaken_pkt);
 	} else if ((cut_short(b) || (pending && !d->via_usbmuxd && !d->cancelled)) &&
 		   !b->a->read_error) {
 		/* the capture stops inside the exchange, or while the host still

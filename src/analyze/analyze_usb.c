@@ -70,6 +70,19 @@ static void dev_merge(struct an_dev *to, struct an_dev *from)
 	to->stalls += from->stalls;
 	to->cancelled += from->cancelled;
 	to->timeouts += from->timeouts;
+	if (from->out_pending || from->out_untaken) {
+		/* the latest enumeration's OUT state; `to` left the bus */
+		to->out_pending = from->out_pending;
+		to->out_wait_t0 = from->out_wait_t0;
+		to->out_wait_pkt = from->out_wait_pkt;
+		to->in_while_waiting = from->in_while_waiting;
+	}
+	if (from->out_untaken && !to->out_untaken) {
+		to->out_untaken = true;
+		to->out_untaken_t0 = from->out_untaken_t0;
+		to->out_untaken_t1 = from->out_untaken_t1;
+		to->out_untaken_pkt = from->out_untaken_pkt;
+	}
 	if (!to->first_err_pkt) {
 		to->first_err_pkt = from->first_err_pkt;
 		to->first_err_status = from->first_err_status;
@@ -255,9 +268,45 @@ static void judge_status(struct an *a, const struct cap_event *ev)
 			       x->ep, u->bus, u->addr, status_name(s), s);
 }
 
+/* Bulk OUT: is the device taking what the host sends? */
+static void out_progress(struct an_dev *d, const struct cap_event *ev)
+{
+	d->out_wait_t0 = ev->t;
+	d->out_wait_pkt = ev->pkt;
+	d->in_while_waiting = 0;
+}
+
+static void bulk_out(struct an_dev *d, const struct cap_event *ev)
+{
+	const struct cap_transfer *x = &ev->u.x;
+
+	if (x->type == 'S') {
+		if (d->out_pending++ == 0)
+			out_progress(d, ev);
+		return;
+	}
+	if (!d->out_pending)
+		return; /* submitted before the capture started */
+	d->out_pending--;
+	if (x->type != 'C')
+		return;
+	if (x->outcome == CAP_XO_OK) {
+		out_progress(d, ev);
+	} else if (x->outcome == CAP_XO_CANCELLED && x->len == 0 && !d->out_untaken &&
+		   ev->t - d->out_wait_t0 >= AN_OUT_UNTAKEN_NS) {
+		d->out_untaken = true;
+		d->out_untaken_t0 = d->out_wait_t0;
+		d->out_untaken_t1 = ev->t;
+		d->out_untaken_pkt = d->out_wait_pkt;
+	}
+}
+
 static void transfer(struct an *a, const struct cap_event *ev)
 {
 	const struct cap_transfer *x = &ev->u.x;
+
+	if (x->xfer == 3 && !(x->ep & 0x80) && ev->usb->user)
+		bulk_out(ev->usb->user, ev);
 
 	an_dev_touch(a, ev->usb->user, ev->t);
 	if (x->clipped) {
@@ -288,9 +337,25 @@ static void transfer(struct an *a, const struct cap_event *ev)
 	}
 }
 
-static void mux_packet(const struct cap_event *ev)
+static void mux_packet(struct an *a, const struct cap_event *ev)
 {
 	struct an_dev *d = ev->usb->user;
+
+	/* Every device packet may need an answer (an ACK, a RST to a port never
+	 * opened). One that keeps sending while it takes none of the host's OUT
+	 * transfers makes any host queue answers without end: linkprobe stops
+	 * at its usbmux queue cap, and so does this rule. */
+	if (ev->dir == 1 && d->out_pending && ++d->in_while_waiting > MUX_OUTQ_MAX_PACKETS &&
+	    !d->flood_noted) {
+		d->flood_noted = true;
+		an_anomaly_add(a, AN_K_PROTOCOL, d,
+			       "packet %llu: device sent over %u usbmux packets while taking "
+			       "none of the host's OUT transfers (waiting since packet %llu)",
+			       (unsigned long long)ev->pkt, MUX_OUTQ_MAX_PACKETS,
+			       (unsigned long long)d->out_wait_pkt);
+		if (ev->t > d->last_violation_t)
+			d->last_violation_t = ev->t;
+	}
 
 	if (!d->mux_seen)
 		d->mux_t0 = ev->t;
@@ -350,7 +415,7 @@ void an_usb_event(struct an *a, const struct cap_event *ev)
 		control_done(a, ev);
 		break;
 	case CAP_EV_MUX:
-		mux_packet(ev);
+		mux_packet(a, ev);
 		break;
 	default:
 		break;

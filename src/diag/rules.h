@@ -191,6 +191,14 @@ void diag_rule_capture_empty(struct diag_report *r, struct diag_stage *s);
 void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, const char *what,
 				  uint64_t n, const char *first);
 
+/* analyze: the exchange stopped in stage `s` (`what` says how) while the
+ * host's bulk OUT transfer, submitted at packet `pkt`, waited `secs` seconds
+ * untaken until the host cancelled it: the device refused (NAKed) what the
+ * host sent, so the request never reached it. Ends `s` FAIL; USB_ERROR, as a
+ * live run that waits for such a transfer until its deadline says. */
+void diag_rule_out_untaken(struct diag_report *r, struct diag_stage *s, const char *what,
+			   double secs, uint64_t pkt);
+
 /* analyze: as diag_rule_protocol_violation, when it is the host's side
  * (the program driving the device, or usbmuxd) that sent malformed
  * usbmux/lockdown data: NONE - the capture cannot judge the device or the

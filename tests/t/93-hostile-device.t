@@ -134,6 +134,27 @@ for m in mux-short mux-over mux-long plist-garbage plist-deep plist-nul; do
 		"$m: analyze names the device's violation"
 done
 
+# and the link-level ones: a halted endpoint; OUT NAKed forever (the host's
+# request never reaches the device: USB_ERROR as live, not "no answer to the
+# connection request", which would blame lockdownd); an IN flood while OUT is
+# NAKed (stopped at the same usbmux queue cap as the live run: PROTOCOL_ERROR,
+# not "the capture ends mid-exchange")
+for m in stall nak-out in-flood; do
+	run_lp "$T/$m-cap.json" trust --timeout 10 --device "sim:healthy,hostile=$m" \
+		--capture "$T/$m.pcapng" --json
+	run_lp "$T/$m-an.json" analyze "$T/$m.pcapng" --json
+	is "$(jget .verdict "$T/$m-an.json")" "$(jget .verdict "$T/$m-cap.json")" \
+		"$m: analyze on its capture gives the live verdict"
+	is "$(jget '[.stages[] | select(.status == "fail") | .name] | first' "$T/$m-an.json")" \
+		"$(jget '[.stages[] | select(.status == "fail") | .name] | first' "$T/$m-cap.json")" \
+		"$m: ... and fails the same stage"
+done
+like "$(jget .evidence "$T/nak-out-an.json")" "took none of the host's bulk OUT transfers for [0-9.]+ s" \
+	"nak-out: analyze says the device never took the request"
+like "$(jget .evidence "$T/in-flood-an.json")" \
+	"device sent over 2048 usbmux packets while taking none of the host's OUT transfers" \
+	"in-flood: analyze names the flood"
+
 # A DeviceName full of terminal controls: the run succeeds (the name is only
 # data) and nothing of it reaches the terminal raw, in either output
 PD=$T/pd-name
