@@ -174,11 +174,17 @@ static bool bp_is_secret_key(const uint8_t *b, size_t end, size_t o)
 	return false;
 }
 
+/* Counts the bytes it changes: a data object that several dictionaries
+ * name (a binary plist may share objects) is blanked, and counted, once. */
 static void blank(uint8_t *b, size_t from, size_t to, size_t mut, size_t *count)
 {
 	for (size_t i = from < mut ? mut : from; i < to; i++) {
-		b[i] = (uint8_t)redact_marker[(i - from) % sizeof(redact_marker)];
-		(*count)++;
+		uint8_t m = (uint8_t)redact_marker[(i - from) % sizeof(redact_marker)];
+
+		if (b[i] != m) {
+			b[i] = m;
+			(*count)++;
+		}
 	}
 }
 

@@ -1325,8 +1325,20 @@ static void test_redact_binary_plist(void **state)
 	uint8_t *m = bplist_secret_msg(&len);
 	plist_t back = NULL;
 
+	uint8_t *orig = malloc(len);
+	size_t changed = 0, got;
+
+	assert_non_null(orig);
+	memcpy(orig, m, len);
 	assert_true(has(m, len, "ESCROW-SECRET"));
-	assert_true(cap_redact(m, len) >= 40 + 29);
+	got = cap_redact(m, len);
+	/* the count is of the bytes changed: the 40 + 29 secret bytes, less
+	 * those that already held the marker's letter at their place */
+	for (size_t i = 0; i < len; i++)
+		changed += m[i] != orig[i];
+	free(orig);
+	assert_int_equal(got, changed);
+	assert_in_range(got, 60, 40 + 29);
 	assert_false(has(m, len, "ESCROW-SECRET"));
 	assert_false(has(m, len, "PRIVATE-KEY-BYTES"));
 	/* exact: the structure survives, the rest is untouched */
@@ -1355,6 +1367,38 @@ static void test_redact_binary_plist(void **state)
 	free(m);
 }
 
+/* One data object that two dictionaries both name as their EscrowBag (a
+ * binary plist may share objects): blanked once, counted once. The count
+ * used to add the object's length for every reference (the redact fuzzer:
+ * 256 bytes "replaced" in a 217-byte input). */
+static void test_redact_binary_plist_shared_value(void **state)
+{
+	static const uint8_t body[] = {
+		'b',  'p', 'l', 'i', 's', 't', '0', '0', 0xD2, 1,   3,	2, 4, /* 0: {1: 2, 3: 4} */
+		0x59, 'E', 's', 'c', 'r', 'o', 'w', 'B', 'a',  'g',	      /* 1 */
+		0x44, 'w', 'x', 'y', 'z',				      /* 2: the secret */
+		0x55, 'O', 't', 'h', 'e', 'r',				      /* 3 */
+		0xD1, 1,   2,						      /* 4: {1: 2} again */
+		8,    13,  23,	28,  34,				      /* offset table */
+		0,    0,   0,	0,   0,	  0,   1,   1,			      /* trailer */
+		0,    0,   0,	0,   0,	  0,   0,   5,	 0,    0,   0,	0, 0,
+		0,    0,   0,	0,   0,	  0,   0,   0,	 0,    0,   37,
+	};
+	uint8_t m[4 + sizeof(body)];
+	plist_t back = NULL;
+
+	(void)state;
+	m[0] = m[1] = m[2] = 0;
+	m[3] = (uint8_t)sizeof(body);
+	memcpy(m + 4, body, sizeof(body));
+	plist_from_bin((const char *)body, (uint32_t)sizeof(body), &back);
+	assert_non_null(back); /* a valid plist: libplist reads it */
+	plist_free(back);
+	assert_int_equal(cap_redact(m, sizeof(m)), 4);
+	assert_false(has(m, sizeof(m), "wxyz"));
+	assert_memory_equal(m + 4 + 24, "REDA", 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1370,6 +1414,7 @@ int main(void)
 		cmocka_unit_test(test_kill_safety_pcap),
 		cmocka_unit_test(test_redact_plist),
 		cmocka_unit_test(test_redact_binary_plist),
+		cmocka_unit_test(test_redact_binary_plist_shared_value),
 		cmocka_unit_test(test_redact_pem),
 		cmocka_unit_test(test_redact_split),
 		cmocka_unit_test(test_tap_redaction),
