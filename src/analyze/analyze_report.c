@@ -822,8 +822,10 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				if (d->via_usbmuxd)
 					json_object_object_add(o, "usbmuxd_id",
 							       json_object_new_int64(d->umx_id));
-				json_object_object_add(o, "vid", json_object_new_int(d->vid));
-				json_object_object_add(o, "pid", json_object_new_int(d->pid));
+				json_object_object_add(
+					o, "vid", d->have_ids ? json_object_new_int(d->vid) : NULL);
+				json_object_object_add(
+					o, "pid", d->have_ids ? json_object_new_int(d->pid) : NULL);
 				json_object_object_add(o, "udid", json_object_new_string(d->udid));
 				json_object_object_add(o, "packets", jint(d->packets));
 				json_object_object_add(

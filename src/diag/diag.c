@@ -513,12 +513,16 @@ json_object *diag_to_json(const struct diag_report *r)
 	json_object_object_add(o, "evidence", jstr(r->evidence));
 	if (d->present) {
 		json_object *jd = json_object_new_object();
-		json_object_object_add(jd, "vid", json_object_new_int(d->vid));
-		json_object_object_add(jd, "pid", json_object_new_int(d->pid));
+		bool ids = d->vid || d->pid; /* 0:0 is no device's: not seen (analyze) */
+
+		json_object_object_add(jd, "vid", ids ? json_object_new_int(d->vid) : NULL);
+		json_object_object_add(jd, "pid", ids ? json_object_new_int(d->pid) : NULL);
 		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
 		json_object_object_add(jd, "address", json_object_new_int(d->addr));
 		json_object_object_add(jd, "udid", jstr(d->udid));
-		json_object_object_add(jd, "speed_mbps", json_object_new_double(d->speed_mbps));
+		json_object_object_add(jd, "speed_mbps",
+				       d->speed_mbps > 0 ? json_object_new_double(d->speed_mbps)
+							 : NULL);
 		json_object_object_add(jd, "mode", jstr(d->mode));
 		json_object_object_add(jd, "has_usbmux", json_object_new_boolean(d->has_usbmux));
 		json_object_object_add(jd, "product", jstr(d->product));

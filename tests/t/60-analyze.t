@@ -111,6 +111,9 @@ like "$(jget '.stages[] | select(.name == "StartSession") | .detail' "$T/restart
 # by bus and address, usbmux recognised from the packets, never NO_DEVICE
 run_lp "$T/mid.txt" analyze "$C/mid-usbmuxd-usbmon.pcap"
 is "$?" 0 "mid-session capture: exit 0"
+run_lp "$T/mid.json" analyze "$C/mid-usbmuxd-usbmon.pcap" --json
+is "$(jget '.device | "\(.vid) \(.pid) \(.speed_mbps)"' "$T/mid.json")" "null null null" \
+	"mid-session capture --json: vid, pid and speed unknown are null, not 0"
 like "$(cat "$T/mid.txt")" "find device +ok .*bus 1 address 3.*descriptors not in the capture \(it started after the device was plugged in\)" \
 	"mid-session: the device is found by bus and address, and why its ids are unknown"
 like "$(cat "$T/mid.txt")" "usbmux +skip .*VERSION exchange before the capture.*endpoints 0x07/0x86 recognised from the packets" \
