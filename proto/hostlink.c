@@ -80,6 +80,7 @@ static void hl_tx_done(struct tr_xfer *x)
 
 	hl->tx_inflight--;
 	if (x->status == TR_STATUS_COMPLETED) {
+		hl->tx_wait_since = hl_now(hl);
 		if (t->zlp)
 			hl->st.zlps++;
 		else
@@ -124,7 +125,8 @@ static int hl_tx_submit(struct hl_link *hl, uint8_t *pkt, size_t len, bool zlp)
 			hl->dead = true;
 		return rc;
 	}
-	hl->tx_inflight++;
+	if (hl->tx_inflight++ == 0)
+		hl->tx_wait_since = hl_now(hl);
 	return 0;
 }
 
@@ -554,6 +556,7 @@ bool hl_dead(const struct hl_link *hl)
 void hl_get_stats(const struct hl_link *hl, struct hl_stats *st)
 {
 	*st = hl->st;
+	st->out_stalled_ns = hl->tx_inflight ? hl_now(hl) - hl->tx_wait_since : 0;
 	mux_get_stats(hl->mux, &st->mux);
 }
 

@@ -49,6 +49,9 @@ struct hl_stats {
 	uint64_t errors; /* transfers that ended neither COMPLETED nor CANCELLED */
 	uint64_t submit_errors;
 	int last_error; /* lp_err of the last one, 0 if none */
+	/* how long OUT transfers have been pending without one completing
+	 * (0 when none is pending): a device that NAKs what the host sends */
+	uint64_t out_stalled_ns;
 	struct mux_stats mux;
 };
 

@@ -52,6 +52,8 @@ struct hl_link {
 	unsigned rx_errors_in_row;
 	struct hl_tx *tx_head;
 	size_t tx_inflight;
+	uint64_t
+		tx_wait_since; /* the last OUT completion, or the submit that ended an idle spell */
 	struct hl_conn *conns;
 	bool dead, closing;
 	int pending_err; /* transfer error to report once */

@@ -38,11 +38,6 @@
 #define AN_STRINGS CAP_RD_STRINGS /* string descriptors kept per enumeration */
 #define AN_REQ_FIFO 16		  /* outstanding lockdown requests per connection */
 #define AN_IDB_MAX 64		  /* pcapng interface descriptions kept */
-/* A bulk OUT transfer the host cancelled untaken after waiting this long: the
- * device refused (NAKed) what the host sent. A healthy device takes an OUT
- * transfer within milliseconds; a host that gives up sooner (^C) says
- * nothing about the device. */
-#define AN_OUT_UNTAKEN_NS 1000000000ull
 
 struct an;
 struct an_dev;
@@ -127,7 +122,7 @@ struct an_dev {
 	uint64_t out_wait_t0, out_wait_pkt; /* since when OUT has made no progress */
 	uint64_t in_while_waiting;	    /* device usbmux packets since then */
 	bool flood_noted;		    /* ... over what a host can queue answers for */
-	bool out_untaken;		    /* an OUT cancelled untaken after AN_OUT_UNTAKEN_NS */
+	bool out_untaken;		    /* an OUT cancelled untaken after DIAG_OUT_UNTAKEN_NS */
 	uint64_t out_untaken_t0, out_untaken_t1, out_untaken_pkt;
 
 	/* lockdown */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "src/analyze/analyze_facts.h"
+#include "src/diag/rules.h"
 #include "usb/cap_usbmon.h"
 
 static const char *status_name(int32_t s)
@@ -293,7 +294,7 @@ static void bulk_out(struct an_dev *d, const struct cap_event *ev)
 	if (x->outcome == CAP_XO_OK) {
 		out_progress(d, ev);
 	} else if (x->outcome == CAP_XO_CANCELLED && x->len == 0 && !d->out_untaken &&
-		   ev->t - d->out_wait_t0 >= AN_OUT_UNTAKEN_NS) {
+		   ev->t - d->out_wait_t0 >= DIAG_OUT_UNTAKEN_NS) {
 		d->out_untaken = true;
 		d->out_untaken_t0 = d->out_wait_t0;
 		d->out_untaken_t1 = ev->t;

@@ -107,6 +107,12 @@ static int fail(struct trust_run *t, struct diag_stage *s, int err, const struct
 		diag_rule_gone(t->r, s, what);
 		return LP_ENODEV;
 	}
+	if (err == LP_ETIMEDOUT && st.out_stalled_ns >= DIAG_OUT_UNTAKEN_NS) {
+		/* the request never left: the device NAKs what the host sends */
+		diag_rule_out_untaken(t->r, s, e && e->msg[0] ? e->msg : lp_strerror(err),
+				      (double)st.out_stalled_ns / LP_NS_PER_S, 0);
+		return err;
+	}
 	diag_rule_err_link(t->r, s, err, e ? e->msg : NULL, st.errors, st.last_error);
 	return err;
 }

@@ -809,15 +809,17 @@ void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, c
 void diag_rule_out_untaken(struct diag_report *r, struct diag_stage *s, const char *what,
 			   double secs, uint64_t pkt)
 {
+	char from[64] = "";
+
+	if (pkt)
+		snprintf(from, sizeof(from), " (from packet %llu, then cancelled untaken)",
+			 (unsigned long long)pkt);
 	diag_end(r, s, DIAG_ST_FAIL,
-		 "%s: the device never took the host's OUT transfer (packet %llu), cancelled "
-		 "untaken after %.1f s",
-		 what, (unsigned long long)pkt, secs);
+		 "%s: the device took none of the host's OUT transfers in %.1f s", what, secs);
 	diag_set_verdict(r, DIAG_V_USB_ERROR,
 			 "stage %s: the device took none of the host's bulk OUT transfers for "
-			 "%.1f s (from packet %llu, then cancelled untaken): what the host sent "
-			 "never reached it",
-			 s->name, secs, (unsigned long long)pkt);
+			 "%.1f s%s: what the host sent never reached it",
+			 s->name, secs, from);
 }
 
 void diag_rule_host_violation(struct diag_report *r, struct diag_stage *s, const char *what,

@@ -191,11 +191,15 @@ void diag_rule_capture_empty(struct diag_report *r, struct diag_stage *s);
 void diag_rule_protocol_violation(struct diag_report *r, struct diag_stage *s, const char *what,
 				  uint64_t n, const char *first);
 
-/* analyze: the exchange stopped in stage `s` (`what` says how) while the
- * host's bulk OUT transfer, submitted at packet `pkt`, waited `secs` seconds
- * untaken until the host cancelled it: the device refused (NAKed) what the
- * host sent, so the request never reached it. Ends `s` FAIL; USB_ERROR, as a
- * live run that waits for such a transfer until its deadline says. */
+/* The exchange stopped in stage `s` (`what` says how) while the host's bulk
+ * OUT transfers waited `secs` seconds untaken: the device refused (NAKed)
+ * what the host sent, so the request never reached it - not an unanswered
+ * request. Ends `s` FAIL; USB_ERROR. A live run: its wait ran out with OUT
+ * stalled that long (pkt 0); analyze: the transfer submitted at packet `pkt`
+ * was cancelled untaken. Either counts once OUT made no progress for
+ * DIAG_OUT_UNTAKEN_NS: a healthy device takes an OUT transfer within
+ * milliseconds, and a host that gives up sooner (^C) says nothing of it. */
+#define DIAG_OUT_UNTAKEN_NS 1000000000ull
 void diag_rule_out_untaken(struct diag_report *r, struct diag_stage *s, const char *what,
 			   double secs, uint64_t pkt);
 

@@ -149,8 +149,10 @@ for m in stall nak-out in-flood; do
 		"$(jget '[.stages[] | select(.status == "fail") | .name] | first' "$T/$m-cap.json")" \
 		"$m: ... and fails the same stage"
 done
+like "$(jget .evidence "$T/nak-out-cap.json")" "took none of the host's bulk OUT transfers for 10\.[0-9] s" \
+	"nak-out: the live run says the device never took the request, not just 'timed out'"
 like "$(jget .evidence "$T/nak-out-an.json")" "took none of the host's bulk OUT transfers for [0-9.]+ s" \
-	"nak-out: analyze says the device never took the request"
+	"nak-out: analyze says the same"
 like "$(jget .evidence "$T/in-flood-an.json")" \
 	"device sent over 2048 usbmux packets while taking none of the host's OUT transfers" \
 	"in-flood: analyze names the flood"
