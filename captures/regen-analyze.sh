@@ -34,6 +34,10 @@ editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-usbmuxd-usbmon.pcap" 363-100000
 editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-session-open.pcap" 480-530
 editcap -r lab-usbmuxd-usbmon.pcap "$tmp/cap/mid-no-version.pcap" 301-355 363-100000
 python3 $CONV "$tmp/cap/mid-usbmuxd-usbmon.pcap" "$tmp/cap/mid-usbmuxd-usbpcap.pcap" --to 249
+# as macOS records them (LINKTYPE_USB_DARWIN, 266)
+python3 $CONV sim-healthy-pair.pcapng "$tmp/cap/analyze-healthy-pair-darwin.pcap" --to 266
+python3 $CONV lab-usbmuxd-usbmon.pcap "$tmp/cap/lab-usbmuxd-darwin.pcap" --to 266
+python3 $CONV "$tmp/cap/mid-usbmuxd-usbmon.pcap" "$tmp/cap/mid-usbmuxd-darwin.pcap" --to 266
 for s in trusted denied refused restart; do
 	python3 $RELAY "$tmp/cap/usbmuxd-relay-$s.pcap" --scenario $s
 done
@@ -103,4 +107,4 @@ done
 # every case passed: move the derived captures and the expected files in
 mv "$tmp"/cap/* .
 mv "$tmp"/exp/*.json expected/
-ls -l analyze-*.pcap usbmuxd-relay-*.pcap mid-*.pcap
+ls -l analyze-*.pcap usbmuxd-relay-*.pcap mid-*.pcap lab-*-darwin.pcap

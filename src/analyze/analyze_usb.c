@@ -308,6 +308,9 @@ static void transfer(struct an *a, const struct cap_event *ev)
 
 	if (x->xfer == 3 && !(x->ep & 0x80) && ev->usb->user)
 		bulk_out(ev->usb->user, ev);
+	if (ev->usb->speed_mbps > 0 && ev->usb->user &&
+	    ((struct an_dev *)ev->usb->user)->speed_mbps <= 0)
+		((struct an_dev *)ev->usb->user)->speed_mbps = ev->usb->speed_mbps;
 
 	an_dev_touch(a, ev->usb->user, ev->t);
 	if (x->clipped) {

@@ -82,7 +82,7 @@ void rd_conn_event(struct cap_reader *r, struct rd_conn *c, enum cap_conn_state 
 bool cap_linktype_is_usb(int lt)
 {
 	return lt == CAP_LINKTYPE_USB_LINUX || lt == CAP_LINKTYPE_USB_LINUX_MMAPPED ||
-	       lt == CAP_LINKTYPE_USBPCAP;
+	       lt == CAP_LINKTYPE_USBPCAP || lt == CAP_LINKTYPE_USB_DARWIN;
 }
 
 bool cap_linktype_is_ip(int lt)
@@ -273,7 +273,7 @@ int cap_reader_run(struct cap_reader *r, FILE *f, struct lp_errinfo *e)
 		lp_err_set(
 			e, LP_EFORMAT,
 			"link type %d (%s) is not supported: analyze reads usbmon (220, 189), "
-			"USBPcap (249), USB 2.0 bus analyzers (288, 293-295) and IP captures of a relayed usbmuxd socket",
+			"USBPcap (249), macOS (266), USB 2.0 bus analyzers (288, 293-295) and IP captures of a relayed usbmuxd socket",
 			r->linktype, name ? name : "unknown");
 		pcap_close(p);
 		free(iobuf);

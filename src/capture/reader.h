@@ -71,6 +71,7 @@ struct lkd_view;
 #define CAP_RD_IFACES 16 /* pcapng interface link types kept */
 
 #define CAP_LINKTYPE_USBPCAP 249
+#define CAP_LINKTYPE_USB_DARWIN 266 /* macOS (Wireshark on an XHCnn interface) */
 
 /* One enumeration: a device at (bus, address) until it leaves the bus (an
  * address reused after that is a new enumeration). Read-only for consumers,
@@ -98,7 +99,8 @@ struct cap_usbdev {
 	 * descriptors and no VERSION in the capture (it started after the
 	 * device was plugged in and the host's usbmux was up) */
 	bool mux_by_shape;
-	void *user; /* the consumer's */
+	double speed_mbps; /* when the records themselves name it (USB_DARWIN), else 0 */
+	void *user;	   /* the consumer's */
 };
 
 enum cap_conn_state {

@@ -105,6 +105,7 @@ struct rd_urb {
 	const uint8_t *data;
 	size_t data_len;
 	bool clipped;
+	double speed_mbps; /* named by the record (USB_DARWIN), 0 unknown */
 };
 
 struct rd_flow;
@@ -161,6 +162,8 @@ int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 		     struct rd_urb *x);
 int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
 		      struct rd_urb *x);
+int rd_darwin_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		     struct rd_urb *x);
 void rd_pend_put(struct cap_reader *r, const struct rd_urb *u);
 bool rd_pend_take(struct cap_reader *r, const struct rd_urb *u, struct rd_pending *out);
 /* The table's slot for an URB (hashed, probed from there). */

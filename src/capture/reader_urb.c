@@ -22,6 +22,19 @@
  *   FDO). status is a USBD_STATUS, mapped here to the Linux errno usbmon
  *   would show so one code path judges both.
  *
+ * USB_DARWIN (macOS; tcpdump.org LINKTYPE_USB_DARWIN), all fields LE:
+ *
+ *    0      2     3     4        8        12       16           24       28  29  30  31
+ *   +------+-----+-----+--------+--------+--------+------------+--------+---+---+---+---+
+ *   |bcdVer|hlen |req  |ioLength|ioStatus|frames  | ioID (u64) |location|spd|adr|ep |typ|
+ *   +------+-----+-----+--------+--------+--------+------------+--------+---+---+---+---+
+ *   req 0 submit, 1 complete (paired by ioID); the payload starts at hlen
+ *   (32 today, more for later versions). A control submit carries the 8-byte
+ *   setup packet; every other byte that moved - OUT data too - is in the
+ *   completion. ioLength: requested (submit), transferred (complete).
+ *   location: the bus in its top byte, the port path in the nibbles below.
+ *   speed 0 low, 1 full, 2 high, 3 super, 4 super+; type 0 control, 1 iso,
+ *   2 bulk, 3 interrupt. ioStatus is an IOReturn, mapped to Linux errno.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +50,18 @@
 #define USBD_STATUS_CANCELED 0xC0010000u
 #define USBD_STATUS_DEVICE_GONE 0xC0007000u
 #define USBD_STATUS_TIMEOUT 0xC0006000u
+
+#define DARWIN_HDR_MIN 32
+#define KIO_RETURN_NO_DEVICE 0xe00002c0u
+#define KIO_RETURN_TIMEOUT 0xe00002d6u
+#define KIO_RETURN_UNDERRUN 0xe00002e7u
+#define KIO_RETURN_OVERRUN 0xe00002e8u
+#define KIO_RETURN_ABORTED 0xe00002ebu
+#define KIO_RETURN_NOT_RESPONDING 0xe00002edu
+#define KIO_RETURN_NOT_ATTACHED 0xe00002d9u
+#define KIO_USBHOST_PIPE_STALLED 0xe0005000u /* the XHCI stack */
+#define KIO_USB_PIPE_STALLED 0xe000404fu     /* the older IOUSBFamily */
+#define KIO_USB_TRANSACTION_TIMEOUT 0xe0004051u
 
 static uint16_t rd_le16(const uint8_t *p)
 {
@@ -60,6 +85,31 @@ static int32_t usbd_to_linux(uint32_t s)
 		return CAP_URB_ETIME;
 	default:
 		return (s & 0xC0000000u) == 0xC0000000u ? CAP_URB_EPROTO : 0;
+	}
+}
+
+static int32_t ioreturn_to_linux(uint32_t s)
+{
+	switch (s) {
+	case 0:
+	case KIO_RETURN_UNDERRUN: /* fewer bytes than asked: a short transfer */
+		return 0;
+	case KIO_USBHOST_PIPE_STALLED:
+	case KIO_USB_PIPE_STALLED:
+		return CAP_URB_EPIPE;
+	case KIO_RETURN_ABORTED:
+		return CAP_URB_ENOENT;
+	case KIO_RETURN_NO_DEVICE:
+	case KIO_RETURN_NOT_ATTACHED:
+		return CAP_URB_ENODEV;
+	case KIO_RETURN_TIMEOUT:
+	case KIO_USB_TRANSACTION_TIMEOUT:
+	case KIO_RETURN_NOT_RESPONDING:
+		return CAP_URB_ETIME;
+	case KIO_RETURN_OVERRUN:
+		return CAP_URB_EOVERFLOW;
+	default:
+		return CAP_URB_EPROTO;
 	}
 }
 
@@ -163,6 +213,7 @@ int rd_usbmon_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 	memcpy(x->setup, rec.setup, 8);
 	x->data = rec.data;
 	x->data_len = rec.data_len;
+	x->speed_mbps = 0; /* usbmon records do not say */
 	/* clipped by the file's snap length (fewer bytes than len_cap, or than
 	 * the record's length on the wire), or by usbmon itself: a small -s
 	 * makes the kernel keep len_cap < len_urb bytes of a record that
@@ -248,5 +299,78 @@ int rd_usbpcap_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size
 			return LP_EAGAIN; /* OUT data stage: the setup record was the submit */
 		}
 	}
+	return 0;
+}
+
+int rd_darwin_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_t caplen,
+		     struct rd_urb *x)
+{
+	static const uint8_t xfer_of[4] = {2, 0, 3, 1}; /* Darwin type -> usbmon's */
+	static const double mbps[5] = {1.5, 12, 480, 5000, 10000};
+	struct lp_rd rd;
+	uint8_t hlen, req, speed, addr, ep, type;
+	uint32_t io_len, status, loc;
+
+	lp_rd_init(&rd, buf, caplen);
+	lp_rd_le16(&rd); /* bcdVersion */
+	hlen = lp_rd_u8(&rd);
+	req = lp_rd_u8(&rd);
+	io_len = lp_rd_le32(&rd);
+	status = lp_rd_le32(&rd);
+	lp_rd_le32(&rd); /* isochronous frames */
+	memset(x, 0, sizeof(*x));
+	x->id = lp_rd_le64(&rd);
+	loc = lp_rd_le32(&rd);
+	speed = lp_rd_u8(&rd);
+	addr = lp_rd_u8(&rd);
+	ep = lp_rd_u8(&rd);
+	type = lp_rd_u8(&rd);
+	if (!lp_rd_ok(&rd) || hlen < DARWIN_HDR_MIN || hlen > caplen) {
+		rd_anomaly(r, "packet %llu: macOS USB header %s (%zu bytes, header length %u)",
+			   (unsigned long long)r->cur_pkt,
+			   lp_rd_ok(&rd) && hlen >= DARWIN_HDR_MIN ? "longer than the record"
+								   : "truncated",
+			   caplen, hlen);
+		return LP_ETRUNC;
+	}
+	if (req > 1 || type > 3 || addr > 127) {
+		rd_anomaly(
+			r,
+			"packet %llu: macOS USB record with request type %u / endpoint type %u / "
+			"address %u skipped",
+			(unsigned long long)r->cur_pkt, req, type, addr);
+		return LP_EBADMSG;
+	}
+	x->t = t;
+	x->pkt = r->cur_pkt;
+	x->type = req ? 'C' : 'S';
+	x->xfer = xfer_of[type];
+	x->ep = ep;
+	x->bus = (uint16_t)(loc >> 24);
+	x->addr = addr;
+	x->status = req ? ioreturn_to_linux(status) : CAP_URB_EINPROGRESS;
+	x->len = io_len;
+	x->len_known = true;
+	x->data = buf + hlen;
+	x->data_len = caplen - hlen;
+	x->speed_mbps = speed < 5 ? mbps[speed] : 0;
+	if (x->xfer == 0)
+		x->data_len = 0; /* frame descriptors, not data: isochronous is not followed */
+	if (x->type == 'S' && x->xfer == 2) {
+		if (x->data_len < 8) {
+			rd_anomaly(r, "packet %llu: macOS USB control submit without 8 setup bytes",
+				   (unsigned long long)r->cur_pkt);
+			return LP_ETRUNC;
+		}
+		memcpy(x->setup, x->data, 8);
+		x->have_setup = true;
+		x->len = rd_le16(x->setup + 6);
+	}
+	if (x->type == 'S')
+		x->data_len = 0; /* the bytes come with the completion */
+	else if (x->data_len > io_len)
+		x->data_len = io_len;
+	x->clipped = r->cur_wire_len > caplen ||
+		     (x->type == 'C' && x->xfer != 0 && x->data_len < io_len);
 	return 0;
 }

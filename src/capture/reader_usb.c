@@ -575,6 +575,21 @@ static void shape_feed(struct cap_reader *r, struct rd_usb *u, int dir, const st
 
 /* --- transfers --------------------------------------------------------------- */
 
+/* The bytes of a host bulk OUT transfer: whole, at its submit (usbmon,
+ * USBPcap) or at its completion (macOS logs them there). */
+static void host_out(struct cap_reader *r, struct rd_usb *u, const struct rd_urb *x)
+{
+	if (!u->pub.ep_out && looks_like_version(x->data, x->data_len)) {
+		u->pub.ep_out = x->ep;
+		shape_free(u);
+	} else if (!u->pub.ep_out && !u->pub.ep_in) {
+		shape_feed(r, u, 0, x, true); /* decodes it once recognised */
+		return;
+	}
+	if (u->pub.ep_out && x->ep == u->pub.ep_out)
+		mux_bytes(r, u, 0, x, true); /* a host OUT transfer is whole */
+}
+
 static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 {
 	struct rd_usb *u = usb_get(r, x->bus, x->addr, x->t);
@@ -586,6 +601,8 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 	if (!u)
 		return;
 	u->pub.last_t = x->t;
+	if (x->speed_mbps > 0)
+		u->pub.speed_mbps = x->speed_mbps;
 	if (x->clipped)
 		u->clipped = true;
 	if (x->clipped && x->xfer == 3)
@@ -607,17 +624,8 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 	if (x->type == 'S') {
 		rd_emit(r, &ev);
 		rd_pend_put(r, x);
-		if (x->xfer == 3 && !in && x->data_len) {
-			if (!u->pub.ep_out && looks_like_version(x->data, x->data_len)) {
-				u->pub.ep_out = x->ep;
-				shape_free(u);
-			} else if (!u->pub.ep_out && !u->pub.ep_in) {
-				shape_feed(r, u, 0, x, true); /* decodes it once recognised */
-				return;
-			}
-			if (u->pub.ep_out && x->ep == u->pub.ep_out)
-				mux_bytes(r, u, 0, x, true); /* a host OUT transfer is whole */
-		}
+		if (x->xfer == 3 && !in && x->data_len)
+			host_out(r, u, x);
 		return;
 	}
 	if (!rd_pend_take(r, x, &p)) {
@@ -650,6 +658,11 @@ static void urb_event(struct cap_reader *r, const struct rd_urb *x)
 		}
 		return;
 	}
+	if (x->xfer == 3 && !in && x->data_len && r->linktype == CAP_LINKTYPE_USB_DARWIN &&
+	    (x->status == 0 || x->status == CAP_URB_ENOENT)) {
+		host_out(r, u, x); /* what of it the device took */
+		return;
+	}
 	if (x->xfer == 3 && in && u->pub.ep_in && x->ep == u->pub.ep_in)
 		u->in_unlinked = x->status == CAP_URB_ENOENT || x->status == CAP_URB_ECONNRESET;
 	if (x->xfer == 3 && in && x->data_len &&
@@ -672,6 +685,8 @@ int rd_usb_record(struct cap_reader *r, const uint8_t *buf, size_t caplen)
 
 	if (r->linktype == CAP_LINKTYPE_USBPCAP)
 		rc = rd_usbpcap_record(r, r->cur_t, buf, caplen, &x);
+	else if (r->linktype == CAP_LINKTYPE_USB_DARWIN)
+		rc = rd_darwin_record(r, r->cur_t, buf, caplen, &x);
 	else
 		rc = rd_usbmon_record(r, r->cur_t, buf, caplen, &x);
 	if (rc == LP_EAGAIN)

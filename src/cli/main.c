@@ -52,7 +52,7 @@ static const struct cmd commands[] = {
 	{"watch", CMD_WATCH, cmd_watch, "linkprobe watch [--metrics FILE] [options]",
 	 "follow every Apple device until stopped: hotplug, speed, re-enumerations, probes (JSON lines)"},
 	{"analyze", CMD_ANALYZE, cmd_analyze, "linkprobe analyze FILE [options]",
-	 "read a capture (pcap/pcapng: usbmon, USBPcap, usbmuxd socket) and give the same stages and verdict"},
+	 "read a capture (pcap/pcapng: usbmon, USBPcap, macOS, usbmuxd socket) and give the same stages and verdict"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

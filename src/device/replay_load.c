@@ -600,9 +600,10 @@ int rdev_rec_load(FILE *f, const char *udid, const struct lp_log *log, struct rd
 		rc = lp_err_set(e, LP_EFORMAT, "replay: not a pcap/pcapng capture (%s)", why);
 	} else if (rc == LP_EFORMAT ||
 		   (!rc && (l->not_usb || !cap_linktype_is_usb(cap_reader_linktype(l->reader))))) {
-		rc = lp_err_set(e, LP_EFORMAT,
-				"replay: link type %d is not USB (usbmon 189/220 or USBPcap 249)",
-				cap_reader_linktype(l->reader));
+		rc = lp_err_set(
+			e, LP_EFORMAT,
+			"replay: link type %d is not USB (usbmon 189/220, USBPcap 249, macOS 266)",
+			cap_reader_linktype(l->reader));
 	} else if (!rc && l->err) {
 		rc = lp_err_set(e, l->err, "replay: %s", lp_strerror(l->err));
 	}

@@ -94,6 +94,21 @@ is "$?" 3 "wrong --usbmuxd-port: a capture error (TCP, but no usbmuxd relay), no
 like "$(cat "$T/r.json.err")" "no usbmuxd messages on the port given with --usbmuxd-port, 1234" \
 	"wrong --usbmuxd-port: the error names the port"
 
+# The macOS captures are made by capconv.py: Wireshark must read them as it
+# reads macOS's own (LINKTYPE_USB_DARWIN) - the device descriptor decoded
+# from a control completion paired with its setup submit, the host's bulk OUT
+# bytes in completions and none in submits - or the goldens prove nothing
+if command -v tshark >/dev/null; then
+	D=$C/analyze-healthy-pair-darwin.pcap
+	is "$(tshark -r "$D" -Y usb.idVendor -T fields -e usb.idVendor -e usb.idProduct 2>/dev/null | head -1)" \
+		"$(printf '0x05ac\t0x12a8')" "macOS capture: tshark decodes the device descriptor"
+	is "$(tshark -r "$D" -Y 'usb.darwin.request_type == 1 && usb.darwin.endpoint_address == 0x04 && usb.capdata' 2>/dev/null | wc -l)" \
+		"$(jget .metrics.transfers.bulk_out "$T/darwin.json")" \
+		"macOS capture: every bulk OUT completion carries its bytes (tshark), as many as analyze counts transfers"
+	is "$(tshark -r "$D" -Y 'usb.darwin.request_type == 0 && usb.capdata' 2>/dev/null | wc -l)" 0 \
+		"macOS capture: no bulk submit carries data (tshark)"
+fi
+
 # TLS that ends without ending the connection: after StopSession and both
 # close_notify alerts lockdown goes on in plaintext, even into a second
 # session. Every plaintext message is followed (8 requests), none of it is

@@ -56,6 +56,22 @@ for o in recs(relay):
 w('relay-lying-len.pcap', b)
 # USBPcap headerLen beyond the record
 b = bytearray(usbpcap); struct.pack_into('<H', b, recs(usbpcap)[2] + 16, 0xfff0); w('usbpcap-lying-hdrlen.pcap', b)
+# macOS (USB_DARWIN): a header length past the record; one under 32; a
+# record cut inside the header; an unknown request type; a control submit
+# without its setup packet; an ioLength larger than the bytes captured
+darwin = open(C + '/analyze-healthy-pair-darwin.pcap', 'rb').read()
+dr = recs(darwin)
+b = bytearray(darwin); b[dr[2] + 16 + 2] = 0xf0; w('darwin-lying-hdrlen.pcap', b)
+b = bytearray(darwin); b[dr[3] + 16 + 2] = 8; w('darwin-short-hdrlen.pcap', b)
+b = bytearray(darwin); struct.pack_into('<II', b, dr[4] + 8, 20, 20); w('darwin-cut-header.pcap', b[:dr[4] + 16 + 20] + b[dr[5]:])
+b = bytearray(darwin); b[dr[6] + 16 + 3] = 7; w('darwin-bad-request.pcap', b)
+b = bytearray(darwin); struct.pack_into('<II', b, dr[0] + 8, 36, 36); w('darwin-no-setup.pcap', b[:dr[0] + 16 + 36] + b[dr[1]:])
+b = bytearray(darwin)
+for o in dr:
+    h = o + 16
+    if b[h + 3] == 1 and b[h + 31] == 2 and b[h + 30] & 0x80:
+        struct.pack_into('<I', b, h + 4, 0x7fffffff)
+w('darwin-lying-iolen.pcap', b)
 # pcapng with an IDB option length running off the block
 shb = struct.pack('<IIIHHqI', 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
 idb = struct.pack('<IIHHIHH', 1, 32, 220, 0, 262144, 3, 0xfff0) + b'abcd' + struct.pack('<I', 32)
@@ -173,6 +189,19 @@ like "$(jget '.anomalies | join("\n")' "$T/out.json")" "usbmuxd message length" 
 check usbpcap-lying-hdrlen.pcap "0|1" "USBPcap headerLen over the record: a report"
 like "$(jget '.anomalies | join("\n")' "$T/out.json")" "USBPcap header" "lying USBPcap header: anomaly"
 check bad-idb.pcapng "1|3" "broken pcapng IDB: no crash"
+check darwin-lying-hdrlen.pcap "0|1" "macOS header length over the record: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "macOS USB header longer than the record" "lying macOS header length: anomaly"
+check darwin-short-hdrlen.pcap "0|1" "macOS header length under 32: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "macOS USB header truncated .*header length 8" "short macOS header length: anomaly"
+check darwin-cut-header.pcap "0|1" "macOS record cut inside its header: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "macOS USB header truncated \(20 bytes" "cut macOS header: anomaly"
+check darwin-bad-request.pcap "0|1" "macOS record of an unknown request type: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "request type 7 .* skipped" "unknown macOS request type: anomaly"
+check darwin-no-setup.pcap "0|1" "macOS control submit without setup bytes: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "control submit without 8 setup bytes" "macOS control submit without setup: anomaly"
+check darwin-lying-iolen.pcap "0|1" "macOS IN completions claiming 2 GiB: a report"
+like "$(jget '.anomalies | join("\n")' "$T/out.json")" "clipped .*\(.* of 2147483647 bytes\)" "lying macOS ioLength: noted as a clipped record"
+is "$(jget .verdict "$T/out.json")" TRUSTED "lying macOS ioLength: the bytes that are there still make the session"
 
 # records clipped at 200 bytes: lockdown is invisible, and the report says why
 for f in clipped-by-usbmon clipped-by-snaplen; do

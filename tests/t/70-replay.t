@@ -43,6 +43,8 @@ unlike "$(jget .evidence $T/k.json)" "replay diverged" "lab capture: no divergen
 # headers are in the other byte order replay like the native ones
 run_lp $T/w.json trust --pair --pair-dir $T/pd-usbpcap --device "replay:$C/analyze-healthy-pair-usbpcap.pcap" --json
 is "$(jget .verdict $T/w.json)" TRUSTED "replay of a USBPcap capture: TRUSTED"
+run_lp $T/m.json trust --pair --pair-dir $T/pd-darwin --device "replay:$C/analyze-healthy-pair-darwin.pcap" --json
+is "$(jget .verdict $T/m.json)" TRUSTED "replay of a macOS capture (OUT bytes at completion): TRUSTED"
 run_lp $T/b.json trust --pair --pair-dir $T/pd-be --device "replay:$C/analyze-denied-big-endian.pcap" --json
 is "$(jget .verdict $T/b.json)" DENIED "replay of a byte-swapped usbmon capture: DENIED"
 run_lp $T/e.json --cable-test --device "replay:$C/usbmuxd-relay-trusted.pcap"; rc=$?

@@ -2,11 +2,17 @@
 """capconv.py - rewrite a usbmon capture (LINKTYPE 220, pcap or pcapng) into
 the other USB capture shapes `linkprobe analyze` reads, for golden tests:
 
-  capconv.py IN OUT --to 220|189|249   classic pcap, ns timestamps; 189 drops
+  capconv.py IN OUT --to 220|189|249|266
+                                       classic pcap, ns timestamps; 189 drops
                                        the last 16 header bytes; 249 rewrites
                                        the records as USBPcap's driver logs them
                                        (LE header, control stages, USBD status
-                                       codes; OUT data at submit, IN at completion)
+                                       codes; OUT data at submit, IN at completion);
+                                       266 as macOS logs them (LINKTYPE_USB_DARWIN:
+                                       32-byte LE header, IOReturn status codes; a
+                                       control submit carries its setup packet, every
+                                       other byte - OUT data too - the completion)
+  --speed low|full|high|super          266: the speed each record names (high)
   --renumber BUS.ADDR                  move every record to that bus/address
   --shift SECONDS                      add to every timestamp
   --big-endian                         write the file and the usbmon headers
@@ -15,7 +21,8 @@ the other USB capture shapes `linkprobe analyze` reads, for golden tests:
                                        file header (a broken writer; hostile test)
   merge OUT IN1 IN2 ...                merge classic pcaps by timestamp
 
-Reference: doc/protocol.md 6.1; desowin.org/usbpcap/captureformat.html.
+Reference: doc/protocol.md 6.1; desowin.org/usbpcap/captureformat.html;
+tcpdump.org LINKTYPE_USB_DARWIN.
 Only for test data: no validation beyond what the inputs need."""
 import struct
 import sys
@@ -51,7 +58,7 @@ def read_pcapng(data):
         body = data[off + 8:off + blen - 4]
         if btype == 1:
             lt, = struct.unpack('<H', body[:2])
-            res = 9
+            res = 6  # no if_tsresol: microseconds (pcapng spec)
             o = 8
             while o + 4 <= len(body):
                 code, ln = struct.unpack('<HH', body[o:o + 4])
@@ -105,6 +112,45 @@ def to_usbpcap(rec):
                         len(data)) + data]
 
 
+# Linux errno (usbmon) -> IOReturn (macOS): success, stall (the XHCI stack's
+# kUSBHostReturnPipeStalled), aborted, no device, timeout, not responding,
+# overrun; a short transfer (-EREMOTEIO) is success with fewer bytes
+IORETURN = {0: 0, -121: 0, -32: 0xe0005000, -2: 0xe00002eb, -104: 0xe00002eb, -19: 0xe00002c0,
+            -108: 0xe00002c0, -62: 0xe00002d6, -110: 0xe00002d6, -71: 0xe00002ed, -84: 0xe00002ed,
+            -75: 0xe00002e8}
+DARWIN_TYPE = {0: 1, 1: 3, 2: 0, 3: 2}  # usbmon transfer type -> Darwin endpoint type
+DARWIN_SPEED = {'low': 0, 'full': 1, 'high': 2, 'super': 3}
+
+
+def to_darwin(rec, out_data, speed):
+    """The records macOS logs for one usbmon record: a submit (header only, a
+    control one with its 8 setup bytes), a completion with the bytes that
+    moved, either way. out_data keeps the OUT bytes of submits (by URB id)
+    for their completions; isochronous records are left out."""
+    (uid, typ, xfer, ep, dev, bus, fs, fd, sec, usec, status, len_urb, len_cap, setup,
+     interval, start, flags, ndesc) = HDR.unpack(rec[:64])
+    data = rec[64:64 + len_cap]
+    if xfer == 0:
+        return []
+
+    def hdr(req, io_len, st):
+        return struct.pack('<HBBIIIQIBBBB', 0x0100, 32, req, io_len, st, 0, uid,
+                           bus << 24 | 0x100000, speed, dev, ep, DARWIN_TYPE[xfer])
+
+    if typ == ord('S'):
+        if not ep & 0x80 and data:
+            out_data[uid] = data
+        return [hdr(0, len_urb, 0) + (rec[40:48] if xfer == 2 else b'')]
+    st = IORETURN.get(status, 0xe00002bc if status < 0 else 0)
+    if typ == ord('E'):
+        out_data.pop(uid, None)
+        return [hdr(1, 0, st)]
+    if not ep & 0x80 and len_urb and uid not in out_data:
+        return []  # its submit is before the capture: macOS would log its bytes, we have none
+    moved = data if ep & 0x80 else out_data.pop(uid, b'')[:len_urb]
+    return [hdr(1, len_urb, st) + moved]
+
+
 def swap_usbmon(rec, lt):
     f = list(HDR.unpack(rec[:64]))
     be = struct.pack('>QBBBBHBBqiiIIQiiII', *f)
@@ -135,7 +181,7 @@ def main(argv):
         return
     src, dst = argv[0], argv[1]
     opts = argv[2:]
-    to, renum, shift, big, bad = 220, None, 0, False, False
+    to, renum, shift, big, bad, speed = 220, None, 0, False, False, 2
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -149,11 +195,13 @@ def main(argv):
             big = True
         elif o == '--bad-swap':
             bad = True
+        elif o == '--speed':
+            speed = DARWIN_SPEED[opts[i + 1]]; i += 1
         i += 1
     lt, recs = read_records(src)
     if lt != 220:
         raise SystemExit('input must be LINKTYPE_USB_LINUX_MMAPPED (220)')
-    out = []
+    out, out_data = [], {}
     for ts, r in recs:
         if len(r) < 64:
             continue
@@ -161,6 +209,9 @@ def main(argv):
             r = r[:11] + bytes([renum[1]]) + struct.pack('<H', renum[0]) + r[14:]
         if to == 249:
             out += [(ts + shift, x) for x in to_usbpcap(r)]
+            continue
+        if to == 266:
+            out += [(ts + shift, x) for x in to_darwin(r, out_data, speed)]
             continue
         else:
             if big or bad:
