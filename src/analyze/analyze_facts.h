@@ -118,7 +118,8 @@ struct an_dev {
 	uint64_t mux_packets;
 
 	/* the host's bulk OUT transfers: does the device take them? */
-	unsigned out_pending;		    /* submitted, not yet completed */
+	bool out_done_seen;   /* the capture logs OUT completions (USBPcap does not) */
+	unsigned out_pending; /* submitted, not yet completed */
 	uint64_t out_wait_t0, out_wait_pkt; /* since when OUT has made no progress */
 	uint64_t in_while_waiting;	    /* device usbmux packets since then */
 	bool flood_noted;		    /* ... over what a host can queue answers for */

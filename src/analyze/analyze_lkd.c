@@ -247,6 +247,9 @@ void an_lkd_event(struct an *a, const struct cap_event *ev)
 			on_reply(a, l, ev->u.view, ev->t);
 		break;
 	case CAP_EV_TLS_START:
+		if (l->d->tls_state == AN_TLS_OK)
+			break; /* a session restarted after StopSession: the first
+				* one already showed the device accept the pairing */
 		l->d->tls_state = AN_TLS_STARTED;
 		l->d->tls_device_hs = false;
 		l->d->tls.seen = false;

@@ -101,6 +101,13 @@ static bool violated_in(const struct an_dev *d, uint64_t since)
 	return d->violations && d->last_violation_t >= since;
 }
 
+/* Did an OUT transfer of the host wait untaken until it was cancelled, at or
+ * after `since`? Then the request never reached the device. */
+static bool out_untaken_in(const struct an_dev *d, uint64_t since)
+{
+	return d->out_untaken && d->out_untaken_t1 >= since;
+}
+
 /* The exchange stopped at stage `s` (no reply / nothing more): the verdict
  * depends on why - the device left, the link broke, or the capture ends. */
 static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const char *what,
@@ -139,7 +146,7 @@ static void stop_at(struct build *b, struct diag_stage *s, uint64_t t, const cha
 		 * host's side and the file's quirks are notes (an_kind) */
 		b->clk->vnow = t > s->start_ns ? t : s->start_ns;
 		diag_rule_protocol_violation(b->r, s, what, d->violations, d->first_violation);
-	} else if (d->out_untaken && d->out_untaken_t1 >= s->start_ns && !b->a->read_error) {
+	} else if (out_untaken_in(d, s->start_ns) && !b->a->read_error) {
 		/* the host's request never left it: the device NAKed the OUT
 		 * transfer until the host gave up - as live, USB_ERROR */
 		b->clk->vnow = d->out_untaken_t1;
@@ -426,7 +433,8 @@ static void build_trust(struct build *b)
 		s = stage_at(b, DIAG_STAGE_QUERY_TYPE,
 			     d->qtype.seen ? d->qtype.t0 : d->lconnect.t1);
 		if (d->qtype.seen && !d->qtype.done && !d->via_usbmuxd && !d->gone && !d->errors &&
-		    !violated_in(d, d->qtype.t0) && d->last_t > d->qtype.t0 && !cut_short(b)) {
+		    !violated_in(d, d->qtype.t0) && !out_untaken_in(d, d->qtype.t0) &&
+		    d->last_t > d->qtype.t0 && !cut_short(b)) {
 			/* asked, the link fine, the device still there, nothing
 			 * malformed from it, and the capture goes on until the host
 			 * gave up: lockdownd hung */
@@ -822,10 +830,10 @@ void an_report(struct an *a, struct diag_report *r, struct lp_clock *clk)
 				if (d->via_usbmuxd)
 					json_object_object_add(o, "usbmuxd_id",
 							       json_object_new_int64(d->umx_id));
-				json_object_object_add(
-					o, "vid", d->have_ids ? json_object_new_int(d->vid) : NULL);
-				json_object_object_add(
-					o, "pid", d->have_ids ? json_object_new_int(d->pid) : NULL);
+				json_object_object_add(o, "vid",
+						       d->vid ? json_object_new_int(d->vid) : NULL);
+				json_object_object_add(o, "pid",
+						       d->pid ? json_object_new_int(d->pid) : NULL);
 				json_object_object_add(o, "udid", json_object_new_string(d->udid));
 				json_object_object_add(o, "packets", jint(d->packets));
 				json_object_object_add(

@@ -71,13 +71,13 @@ static void dev_merge(struct an_dev *to, struct an_dev *from)
 	to->stalls += from->stalls;
 	to->cancelled += from->cancelled;
 	to->timeouts += from->timeouts;
-	if (from->out_pending || from->out_untaken) {
-		/* the latest enumeration's OUT state; `to` left the bus */
-		to->out_pending = from->out_pending;
-		to->out_wait_t0 = from->out_wait_t0;
-		to->out_wait_pkt = from->out_wait_pkt;
-		to->in_while_waiting = from->in_while_waiting;
-	}
+	/* the OUT state is the latest enumeration's: what `to` had pending
+	 * left the bus with it */
+	to->out_done_seen |= from->out_done_seen;
+	to->out_pending = from->out_pending;
+	to->out_wait_t0 = from->out_wait_t0;
+	to->out_wait_pkt = from->out_wait_pkt;
+	to->in_while_waiting = from->in_while_waiting;
 	if (from->out_untaken && !to->out_untaken) {
 		to->out_untaken = true;
 		to->out_untaken_t0 = from->out_untaken_t0;
@@ -291,6 +291,7 @@ static void bulk_out(struct an_dev *d, const struct cap_event *ev)
 	d->out_pending--;
 	if (x->type != 'C')
 		return;
+	d->out_done_seen = true;
 	if (x->outcome == CAP_XO_OK) {
 		out_progress(d, ev);
 	} else if (x->outcome == CAP_XO_CANCELLED && x->len == 0 && !d->out_untaken &&
@@ -308,8 +309,7 @@ static void transfer(struct an *a, const struct cap_event *ev)
 
 	if (x->xfer == 3 && !(x->ep & 0x80) && ev->usb->user)
 		bulk_out(ev->usb->user, ev);
-	if (ev->usb->speed_mbps > 0 && ev->usb->user &&
-	    ((struct an_dev *)ev->usb->user)->speed_mbps <= 0)
+	if (ev->usb->speed_mbps > 0 && ev->usb->user) /* the latest enumeration's */
 		((struct an_dev *)ev->usb->user)->speed_mbps = ev->usb->speed_mbps;
 
 	an_dev_touch(a, ev->usb->user, ev->t);
@@ -348,9 +348,11 @@ static void mux_packet(struct an *a, const struct cap_event *ev)
 	/* Every device packet may need an answer (an ACK, a RST to a port never
 	 * opened). One that keeps sending while it takes none of the host's OUT
 	 * transfers makes any host queue answers without end: linkprobe stops
-	 * at its usbmux queue cap, and so does this rule. */
-	if (ev->dir == 1 && d->out_pending && ++d->in_while_waiting > MUX_OUTQ_MAX_PACKETS &&
-	    !d->flood_noted) {
+	 * at its usbmux queue cap, and so does this rule. Only in a capture
+	 * that logs OUT completions: USBPcap logs an OUT at its submit alone, so
+	 * every OUT would look pending for ever. */
+	if (ev->dir == 1 && d->out_pending && d->out_done_seen &&
+	    ++d->in_while_waiting > MUX_OUTQ_MAX_PACKETS && !d->flood_noted) {
 		d->flood_noted = true;
 		an_anomaly_add(a, AN_K_PROTOCOL, d,
 			       "packet %llu: device sent over %u usbmux packets while taking "

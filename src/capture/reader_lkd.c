@@ -13,7 +13,7 @@
  * plaintext - a plaintext StartSession may even start a second session. So a
  * direction goes back to framing where, at a record boundary, after an alert
  * or application data, the next byte is 0x00: no TLS record starts so (the
- * content types are 20-24), and every lockdown message does (its length
+ * content types are 20-23), and every lockdown message does (its length
  * prefix is under the 4 MiB cap). With TLS 1.3 the alerts are encrypted,
  * hence application data counts too. Any other byte that starts no TLS record
  * is a protocol violation, as before.

@@ -370,7 +370,10 @@ int rd_darwin_record(struct cap_reader *r, uint64_t t, const uint8_t *buf, size_
 		x->data_len = 0; /* the bytes come with the completion */
 	else if (x->data_len > io_len)
 		x->data_len = io_len;
+	/* fewer bytes than ioLength says moved: only judged on bulk and
+	 * interrupt records (what ioLength counts on control ones is not
+	 * documented) */
 	x->clipped = r->cur_wire_len > caplen ||
-		     (x->type == 'C' && x->xfer != 0 && x->data_len < io_len);
+		     (x->type == 'C' && (x->xfer == 1 || x->xfer == 3) && x->data_len < io_len);
 	return 0;
 }

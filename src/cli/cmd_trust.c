@@ -723,6 +723,7 @@ static int run(struct trust_run *t)
 		/* no answer, on a link that lost nothing and a device still on
 		 * the bus: lockdownd itself is hung */
 		if (ret == LP_ETIMEDOUT && t->link && !st.errors &&
+		    st.out_stalled_ns < DIAG_OUT_UNTAKEN_NS &&
 		    hl_check_present(t->link, HL_PRESENCE_WAIT_MS) == 0) {
 			diag_rule_lockdown_down(r, s, false,
 						(double)(lp_clock_now(&app->clock) - q0) /

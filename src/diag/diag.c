@@ -513,10 +513,9 @@ json_object *diag_to_json(const struct diag_report *r)
 	json_object_object_add(o, "evidence", jstr(r->evidence));
 	if (d->present) {
 		json_object *jd = json_object_new_object();
-		bool ids = d->vid || d->pid; /* 0:0 is no device's: not seen (analyze) */
-
-		json_object_object_add(jd, "vid", ids ? json_object_new_int(d->vid) : NULL);
-		json_object_object_add(jd, "pid", ids ? json_object_new_int(d->pid) : NULL);
+		/* 0 is no device's: not seen (analyze) */
+		json_object_object_add(jd, "vid", d->vid ? json_object_new_int(d->vid) : NULL);
+		json_object_object_add(jd, "pid", d->pid ? json_object_new_int(d->pid) : NULL);
 		json_object_object_add(jd, "bus", json_object_new_int(d->bus));
 		json_object_object_add(jd, "address", json_object_new_int(d->addr));
 		json_object_object_add(jd, "udid", jstr(d->udid));

@@ -134,7 +134,7 @@ BEGIN {
 	allow = int(n / 100); if (allow < 1) allow = 1
 	printf "# median offset linkprobe - kernel %.3f ms over %d transfers\n", mo, n
 	printf "# gap to it: median %.3f ms, 99th percentile %.3f ms, max %.3f ms (transfer %d, %s %s), %d over %s ms (%d allowed)\n", med, p99, maxd, maxi, dir(lep[maxi]), lep[maxi], over, tol, allow
-	okk(n > 0 && over <= allow && maxd <= 4 * tol, sprintf("timestamps track the kernel'"'"'s: %d of %d transfers over %s ms off the median offset (at most %d), max %.3f ms (at most %d)", over, n, tol, allow, maxd, 4 * tol))
+	okk(n > 0 && over <= allow && maxd <= 4 * tol, sprintf("timestamps track the kernel'"'"'s: %d of %d transfers over %s ms off the median offset (at most %d), max %.3f ms (at most %g)", over, n, tol, allow, maxd, 4 * tol))
 	printf "1..%d\n", t
 	exit bad ? 1 : 0
 }'
