@@ -124,6 +124,20 @@ is "$(jget '"\(.metrics.protocol_violations) \(.metrics.anomalies)"' "$T/restart
 like "$(jget '.stages[] | select(.name == "StartSession") | .detail' "$T/restart.json")" \
 	"B2C3D4E5-2222-4333-8444-555566667777" "the second session's StartSession reply is read"
 
+# TLS 1.3 encrypts its alerts: the same conversation with every close_notify
+# sent as application data (content type 23) goes back to plaintext just the same
+python3 -c '
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(b"\x15\x03\x03\x00\x1a")
+while i >= 0:
+    d[i] = 0x17
+    i = d.find(b"\x15\x03\x03\x00\x1a", i + 1)
+open(sys.argv[2], "wb").write(d)' "$C/usbmuxd-relay-restart.pcap" "$T/restart13.pcap"
+run_lp "$T/restart13.json" analyze "$T/restart13.pcap" --json
+is "$(jget '"\(.verdict) \(.metrics.lockdown.requests) \(.metrics.anomalies)"' "$T/restart13.json")" "TRUSTED 8 0" \
+	"plaintext after StopSession with TLS 1.3's encrypted alerts: followed, no anomaly"
+
 # ... and one that ends inside the second session's handshake keeps what the
 # first showed (the device accepted the pairing): TRUSTED, not cut short
 if command -v editcap >/dev/null; then
