@@ -17,7 +17,6 @@ check "host enumerated the device" wait_dev 10 || exit 0
 U=$(udid)
 diag "UDID $U; waiting for usbmuxd's preflight (Trust after the profile's delay, RSA keygen under TCG)"
 
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 t0=$(date +%s)
 if check "idevice_id -l lists the UDID" retry 120 1 listed; then
 	diag "listed after $(($(date +%s) - t0)) s"
@@ -27,7 +26,7 @@ else
 	exit 0
 fi
 
-pair() { idevicepair -u "$U" pair; }
+pair() { muxd_unstick; idevicepair -u "$U" pair; }
 if ! check "idevicepair pair (retried until Trust)" retry 120 2 pair; then
 	diag "idevicepair pair said: $(idevicepair -u "$U" pair 2>&1 | tr '\n' ' ')"
 	explain

@@ -28,8 +28,7 @@ hostid() { plistutil -i "$1" -f xml 2>/dev/null | sed -n '/<key>HostID<\/key>/{n
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 U=$(udid)
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
-pair() { idevicepair -u "$U" pair; }
+pair() { muxd_unstick; idevicepair -u "$U" pair; }
 
 # --- 1. idevicepair's record -> linkprobe -----------------------------------
 if [ ! -s "$LD/$U.plist" ]; then

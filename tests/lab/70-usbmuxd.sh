@@ -18,7 +18,6 @@ MUXPID=$(cat "$LAB_STATE/usbmuxd.pid")
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 U=$(udid)
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 # usbmuxd claims the interface once it has configured the device; its
 # preflight (with or without a record) ends in the device being listed
 check "usbmuxd lists the device (it holds the interface)" retry 120 1 listed || explain

@@ -18,7 +18,6 @@ MIB=8
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 U=$(udid)
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 tp() { jq -r --arg f "$2" '.stages[] | select(.name == "throughput") | .[$f]' "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
 
 # --- 1. linkprobe, direct --------------------------------------------------

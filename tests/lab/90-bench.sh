@@ -56,7 +56,6 @@ check "linkprobe trust --pair: TRUSTED in $lp_pair_ms ms" test "$(jq_lp bench-pa
 wait_dev 15
 start_udevd
 check "usbmuxd started" start_usbmuxd || exit 0
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 check "usbmuxd lists the device" retry 120 1 listed || exit 0
 
 # --- 2b. idevicepair pairing -------------------------------------------------------

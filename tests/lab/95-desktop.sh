@@ -48,7 +48,6 @@ echo $! >"$LAB_STATE/usbmuxd.pid"
 MUXPID=$(cat "$LAB_STATE/usbmuxd.pid")
 check "usbmuxd started as the unit starts it (--user usbmux --systemd)" retry 20 0.1 test -S /var/run/usbmuxd
 U=$(udid)
-listed() { idevice_id -l 2>&1 | grep -qx "$U"; }
 check "usbmuxd lists the device (it holds the interface)" retry 120 1 listed || explain
 
 # run NAME ARGS...: linkprobe as the user, its JSON kept; prints the verdict

@@ -151,7 +151,38 @@ jfield() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
 explain() {
 	diag "usbmuxd log (last lines of $(basename "$LOG")):"
 	grep -v 'libusb: debug' "$LOG" 2>/dev/null | tail -n 15 | while IFS= read -r l; do diag "  $l"; done
+	_sid=$(muxd_stalled) && diag "usbmuxd never asked device $_sid: its preflight's own client timed out"
+	return 0
 }
+
+# usbmuxd hides a device for good when its preflight cannot reach lockdownd
+# (1.1.1 makes it visible only when the preflight gets through; a user would
+# replug). muxd_stalled: that happened to the newest device, and usbmuxd never
+# sent it a SYN - its preflight's own usbmuxd client (libusbmuxd waits 5 s for
+# the Connect result) gave up before the daemon's main loop accepted it, so
+# the guest fell behind, not the device. Needs a -v -v log (the SYN requests
+# are level 5); prints the device's usbmuxd ID.
+muxd_stalled() {
+	awk '
+	/\]\[5\]/ { v5 = 1 }
+	/Connecting to new device on location .* as ID / { id = $NF; asked = 0; failed = 0 }
+	/requesting connection to device [0-9]+ port 62078/ { if ($0 ~ ("device " id " port")) asked = 1 }
+	/preflight_worker_handle_device_add: ERROR: Could not connect to lockdownd/ { failed = 1 }
+	END { if (v5 && id != "" && failed && !asked) { print id; exit 0 } exit 1 }' "$LOG" 2>/dev/null
+}
+# muxd_unstick: when usbmuxd stalled on the newest device (above), replug the
+# gadget once for that device, as a user would, and say so in the TAP; a
+# preflight that asked the device and got no answer is left to fail.
+muxd_unstick() {
+	_sid=$(muxd_stalled) || return 0
+	_sf=$LAB_STATE/unstuck.$LAB_SCENARIO
+	grep -qx "$_sid" "$_sf" 2>/dev/null && return 0
+	echo "$_sid" >>"$_sf"
+	diag "usbmuxd gave up on its preflight of device $_sid before asking the device (its client's 5 s wait ran out: the guest fell behind); replugging, as a user would"
+	gadget rebind
+}
+# listed: usbmuxd lists the scenario's device ($U), after unsticking it
+listed() { muxd_unstick; idevice_id -l 2>&1 | grep -qx "$U"; }
 
 lab_cleanup() {
 	capture_stop
