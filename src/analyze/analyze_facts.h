@@ -125,6 +125,7 @@ struct an_dev {
 	bool flood_noted;		    /* ... over what a host can queue answers for */
 	bool out_untaken;		    /* an OUT cancelled untaken after DIAG_OUT_UNTAKEN_NS */
 	uint64_t out_untaken_t0, out_untaken_t1, out_untaken_pkt;
+	uint64_t out_last_ok_t;		    /* the last OUT the device took (0: none) */
 
 	/* lockdown */
 	struct an_span lconnect;
@@ -162,6 +163,7 @@ struct an_dev {
 	char last_error[64]; /* last lockdown Error string seen */
 	uint64_t lkd_requests, lkd_replies;
 	unsigned querytypes;
+	unsigned querytype_replies; /* QueryType round trips that completed */
 	uint64_t refused_conns, closed_port_probes;
 
 	/* usbmuxd */

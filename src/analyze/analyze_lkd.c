@@ -121,6 +121,7 @@ static void on_reply(struct an *a, struct an_lkd *l, const struct lkd_view *msg,
 		return;
 	if (strcmp(req, "QueryType") == 0) {
 		const char *type = lkd_view_str(msg, "Type");
+		d->querytype_replies++;
 		if (!d->qtype.done) {
 			an_span_end(&d->qtype, t, pkt);
 			if (type)

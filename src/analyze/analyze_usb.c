@@ -78,6 +78,8 @@ static void dev_merge(struct an_dev *to, struct an_dev *from)
 	to->out_wait_t0 = from->out_wait_t0;
 	to->out_wait_pkt = from->out_wait_pkt;
 	to->in_while_waiting = from->in_while_waiting;
+	if (from->out_last_ok_t > to->out_last_ok_t)
+		to->out_last_ok_t = from->out_last_ok_t;
 	if (from->out_untaken && !to->out_untaken) {
 		to->out_untaken = true;
 		to->out_untaken_t0 = from->out_untaken_t0;
@@ -294,6 +296,7 @@ static void bulk_out(struct an_dev *d, const struct cap_event *ev)
 	d->out_done_seen = true;
 	if (x->outcome == CAP_XO_OK) {
 		out_progress(d, ev);
+		d->out_last_ok_t = ev->t;
 	} else if (x->outcome == CAP_XO_CANCELLED && x->len == 0 && !d->out_untaken &&
 		   ev->t - d->out_wait_t0 >= DIAG_OUT_UNTAKEN_NS) {
 		d->out_untaken = true;

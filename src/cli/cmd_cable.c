@@ -372,6 +372,8 @@ static void run(struct cable *c)
 	f.ss_plus = p.have_bos && p.bos.superspeed_plus;
 	f.secs = (double)(lp_clock_now(&app->clock) - t_start) / LP_NS_PER_S;
 	f.first_error = c->first_error;
+	if (c->link)
+		f.out_untaken_s = (double)hs.out_stalled_ns / LP_NS_PER_S;
 	diag_rule_cable(r, s, &f);
 	if (c->via) {
 		size_t n = strlen(s->detail);

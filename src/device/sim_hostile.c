@@ -32,7 +32,7 @@ static const char *const modes[] = {
 	[SHOST_PLIST_DEEP] = "plist-deep", [SHOST_PLIST_DEEP_XML] = "plist-deep-xml",
 	[SHOST_PLIST_NUL] = "plist-nul",   [SHOST_NAME_ESCAPE] = "name-escape",
 	[SHOST_STALL] = "stall",	   [SHOST_NAK_OUT] = "nak-out",
-	[SHOST_IN_FLOOD] = "in-flood",
+	[SHOST_IN_FLOOD] = "in-flood",	   [SHOST_NAK_OUT_QUERYTYPE] = "nak-out-querytype",
 };
 
 /* disconnect-NAME; the lockdown request each one is, where it is one */
@@ -84,7 +84,7 @@ int shost_parse(const char *name, struct shost *h)
 const char *shost_names(void)
 {
 	return "mux-short, mux-over, mux-long, plist-garbage, plist-deep, plist-deep-xml, plist-nul, "
-	       "name-escape, stall, nak-out, in-flood, disconnect-{descriptors, usbmux, lockdown, "
+	       "name-escape, stall, nak-out, nak-out-querytype, in-flood, disconnect-{descriptors, usbmux, lockdown, "
 	       "querytype, getvalue, pair, startsession, tls, startservice, stopsession}";
 }
 
@@ -154,6 +154,8 @@ bool shost_accept(struct shost *h, uint16_t port)
 {
 	if (h->unplug)
 		return true;
+	if (h->mode == SHOST_NAK_OUT_QUERYTYPE && port == MUX_PORT_LOCKDOWN)
+		h->lockdown_open = true;
 	if (h->mode == SHOST_DISCONNECT && h->at == SHOST_AT_LOCKDOWN &&
 	    port == MUX_PORT_LOCKDOWN) {
 		unplug(h);
@@ -174,6 +176,8 @@ enum devmodel_ep shost_bulk_state(struct shost *h, uint8_t ep)
 	case SHOST_NAK_OUT:
 	case SHOST_IN_FLOOD:
 		return in ? DEVMODEL_EP_READY : DEVMODEL_EP_NAK;
+	case SHOST_NAK_OUT_QUERYTYPE:
+		return in || !h->lockdown_open ? DEVMODEL_EP_READY : DEVMODEL_EP_NAK;
 	default:
 		return DEVMODEL_EP_READY;
 	}

@@ -19,6 +19,9 @@
  *                    and zero-width characters, a newline and invalid UTF-8
  *   stall            once usbmux is up, both bulk endpoints are halted for good
  *   nak-out          once usbmux is up, bulk OUT NAKs forever
+ *   nak-out-querytype once lockdownd has accepted the host's connection,
+ *                    bulk OUT NAKs forever: the QueryType request never
+ *                    leaves the host
  *   in-flood         once usbmux is up, IN carries 16 KiB transfers of tiny
  *                    packets to host ports nobody opened, and OUT NAKs
  *   disconnect-STAGE the phone leaves the bus in the middle of STAGE:
@@ -54,6 +57,7 @@ enum shost_mode {
 	SHOST_NAME_ESCAPE,
 	SHOST_STALL,
 	SHOST_NAK_OUT,
+	SHOST_NAK_OUT_QUERYTYPE,
 	SHOST_IN_FLOOD,
 	SHOST_DISCONNECT,
 };
@@ -80,6 +84,7 @@ struct shost {
 	bool unplug;	       /* decided: the phone is off the bus */
 	bool detached;	       /* ... and the core was told */
 	bool unplug_next_out;  /* disconnect-tls: at the host's next bytes */
+	bool lockdown_open;    /* nak-out-querytype: lockdownd accepted */
 	unsigned descriptors;  /* GET_DESCRIPTOR requests seen */
 	uint16_t flood_seq;    /* tx_seq of the flood's packets */
 	uint64_t flood_queued; /* flood transfers queued */

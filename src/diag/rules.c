@@ -474,6 +474,8 @@ enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f)
 		return DIAG_V_PROTOCOL_ERROR;
 	if (f->errors && !f->reenums && f->ctrl && !f->mux && !f->lockdown)
 		return DIAG_V_USB_ERROR;
+	if (!f->reenums && f->out_untaken_s * 1e9 >= (double)DIAG_OUT_UNTAKEN_NS)
+		return DIAG_V_USB_ERROR; /* a capture may show no failed transfer: OUT just sat */
 	if (f->errors || f->reenums)
 		return DIAG_V_FLAKY;
 	if (f->speed_mbps > 0 && f->speed_mbps < 480)
@@ -512,6 +514,22 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 			fe ? fe : "");
 		break;
 	case DIAG_V_USB_ERROR:
+		if (f->mux || f->lockdown) { /* they moved, then OUT stopped */
+			diag_set_verdict(
+				r, v,
+				"after %llu usbmux and %llu lockdown round trips the device took none "
+				"of the host's bulk OUT transfers for %.1f s: its bulk OUT endpoint "
+				"stopped taking data while it stayed on the bus, which a cable does "
+				"not do%s%s",
+				(unsigned long long)f->mux, (unsigned long long)f->lockdown,
+				f->out_untaken_s, fe ? "; first: " : "", fe ? fe : "");
+			r->remedy_own =
+				"The phone stayed on the bus and answered control requests but stopped "
+				"taking the data sent to it: restart the iPhone and test again. If it "
+				"happens again after a restart, try another USB port (another "
+				"controller), then update iOS.";
+			break;
+		}
 		diag_set_verdict(
 			r, v,
 			"control transfers were answered but no usbmux or lockdown round trip "

@@ -238,6 +238,7 @@ struct diag_cable_facts {
 	double speed_mbps;	  /* link speed; 0 = not known */
 	bool ss_capable, ss_plus; /* the device's BOS offers SuperSpeed (Plus) */
 	double secs;		  /* how long the test ran */
+	double out_untaken_s;	  /* at the end bulk OUT had taken nothing for this long (0: it moved) */
 	const char *first_error;  /* may be NULL */
 };
 
@@ -246,7 +247,10 @@ struct diag_cable_facts {
  * device breaking usbmux/lockdown (a device fault no cable causes), USB_ERROR
  * when control transfers were answered but no usbmux or lockdown round trip
  * ever completed (halted or NAKing bulk endpoints: the device, not the
- * cable); else FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED:
+ * cable), or when, with no re-enumeration, bulk OUT had taken nothing for
+ * DIAG_OUT_UNTAKEN_NS or more when the test ended, errors counted or not (a
+ * cable that loses transfers fails them; it does not leave OUT NAKed); else
+ * FLAKY on any error or re-enumeration (FLAKY wins over DEGRADED:
  * fix the link before judging its speed), else DEGRADED below high speed
  * (480 Mb/s) when the speed is known, or below SuperSpeed for a device whose
  * BOS says it can do SuperSpeed (a USB 2 cable or port), else GOOD. */

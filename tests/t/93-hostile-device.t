@@ -96,6 +96,7 @@ plist-deep-xml          PROTOCOL_ERROR QueryType             PROTOCOL_ERROR roun
 plist-nul               PROTOCOL_ERROR QueryType             PROTOCOL_ERROR round_trips
 stall                   USB_ERROR      lockdown_connect      USB_ERROR      round_trips
 nak-out                 USB_ERROR      lockdown_connect      USB_ERROR      round_trips
+nak-out-querytype       USB_ERROR      QueryType             USB_ERROR      round_trips
 in-flood                PROTOCOL_ERROR lockdown_connect      PROTOCOL_ERROR round_trips
 disconnect-descriptors  DISCONNECTED   descriptors           DISCONNECTED   descriptors
 disconnect-usbmux       DISCONNECTED   usbmux                DISCONNECTED   usbmux
@@ -139,7 +140,7 @@ done
 # connection request", which would blame lockdownd); an IN flood while OUT is
 # NAKed (stopped at the same usbmux queue cap as the live run: PROTOCOL_ERROR,
 # not "the capture ends mid-exchange")
-for m in stall nak-out in-flood; do
+for m in stall nak-out nak-out-querytype in-flood; do
 	run_lp "$T/$m-cap.json" trust --timeout 10 --device "sim:healthy,hostile=$m" \
 		--capture "$T/$m.pcapng" --json
 	run_lp "$T/$m-an.json" analyze "$T/$m.pcapng" --json
@@ -153,6 +154,26 @@ like "$(jget .evidence "$T/nak-out-cap.json")" "took none of the host's bulk OUT
 	"nak-out: the live run says the device never took the request, not just 'timed out'"
 like "$(jget .evidence "$T/nak-out-an.json")" "took none of the host's bulk OUT transfers for [0-9.]+ s" \
 	"nak-out: analyze says the same"
+# OUT NAKed once lockdownd's connection is open: the QueryType request never
+# left, so lockdownd is not the one to blame ("never answered QueryType")
+like "$(jget .evidence "$T/nak-out-querytype-cap.json")" "took none of the host's bulk OUT transfers for 10\.[0-9] s" \
+	"nak-out-querytype: the live run says the QueryType request never left"
+unlike "$(jget .evidence "$T/nak-out-querytype-cap.json")" "never answered" \
+	"nak-out-querytype: ... and does not blame lockdownd"
+like "$(jget .evidence "$T/nak-out-querytype-an.json")" "took none of the host's bulk OUT transfers for [0-9.]+ s" \
+	"nak-out-querytype: analyze says the same"
+# the cable test too: usbmux and lockdown moved, then OUT sat NAKed - the
+# device's endpoint, not a FLAKY cable, live and from the capture alike
+run_lp "$T/nq-cable.json" --cable-test --device sim:healthy,hostile=nak-out-querytype \
+	--capture "$T/nq-cable.pcapng" --json
+run_lp "$T/nq-cable-an.json" analyze "$T/nq-cable.pcapng" --json
+is "$(jget .verdict "$T/nq-cable.json")" USB_ERROR "nak-out-querytype, cable: USB_ERROR, not FLAKY"
+like "$(jget .evidence "$T/nq-cable.json")" "stopped taking data while it stayed on the bus" \
+	"nak-out-querytype, cable: the evidence says OUT stopped"
+is "$(jget .verdict "$T/nq-cable-an.json")" USB_ERROR "nak-out-querytype, cable: analyze agrees"
+like "$(jget .evidence "$T/nq-cable-an.json")" "after 1 usbmux and 0 lockdown round trips" \
+	"nak-out-querytype, cable: analyze counts the NAKed QueryType as no round trip, as live"
+like "$(jget .remedy "$T/nq-cable.json")" "restart the iPhone" "nak-out-querytype, cable: the remedy is the phone's"
 like "$(jget .evidence "$T/in-flood-an.json")" \
 	"device sent over 2048 usbmux packets while taking none of the host's OUT transfers" \
 	"in-flood: analyze names the flood"

@@ -249,6 +249,20 @@ static void test_cable_boundaries(void **state)
 	f.ctrl = 100;
 	f.gone = true; /* ... unless the device left */
 	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DISCONNECTED);
+	/* round trips, then bulk OUT stopped moving for good (NAKs): the device's
+	 * endpoints, not a cable that loses transfers now and then */
+	f = clean;
+	f.errors = 5;
+	f.out_untaken_s = 1.5;
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_USB_ERROR);
+	f.errors = 0; /* a capture shows no failed transfer: the OUT just sat there */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_USB_ERROR);
+	f.errors = 5;
+	f.out_untaken_s = 0.9; /* under DIAG_OUT_UNTAKEN_NS: a slow moment */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
+	f.out_untaken_s = 1.5;
+	f.reenums = 1; /* it also left the bus and came back: the link */
+	assert_int_equal(diag_cable_verdict(&f), DIAG_V_FLAKY);
 	f = clean;
 	f.speed_mbps = 12; /* full speed, clean */
 	assert_int_equal(diag_cable_verdict(&f), DIAG_V_DEGRADED);
@@ -310,6 +324,22 @@ static void test_cable_rule_stage(void **state)
 	assert_int_equal(s->status, DIAG_ST_FAIL);
 	assert_int_equal(f->r.verdict, DIAG_V_DISCONNECTED);
 	assert_int_equal(diag_verdict_exit(f->r.verdict), 1);
+
+	/* OUT stopped moving after some round trips: the evidence says so */
+	c = clean;
+	c.mux = 1;
+	c.lockdown = 0;
+	c.errors = 5;
+	c.out_untaken_s = 2.34;
+	c.first_error = "lockdown QueryType: timed out";
+	s = diag_stage_begin(&f->r, DIAG_STAGE_ROUND_TRIPS);
+	diag_rule_cable(&f->r, s, &c);
+	assert_int_equal(s->status, DIAG_ST_FAIL);
+	assert_int_equal(f->r.verdict, DIAG_V_USB_ERROR);
+	assert_non_null(strstr(f->r.evidence, "after 1 usbmux and 0 lockdown round trips the device "
+					      "took none of the host's bulk OUT transfers for 2.3 s"));
+	assert_non_null(strstr(f->r.evidence, "first: lockdown QueryType: timed out"));
+	assert_non_null(strstr(diag_remedy(&f->r), "restart the iPhone"));
 }
 
 /* --- latency ------------------------------------------------------------- */
