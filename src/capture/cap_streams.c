@@ -35,7 +35,6 @@ struct stream_conn {
 	uint16_t hport;	       /* host port of the current synthetic flow */
 	uint32_t nxt[2];       /* next seq to send: [0] host, [1] device */
 	bool tls;	       /* the current flow carries TLS records */
-	bool closing;	       /* a TLS alert went by: plaintext may follow */
 	uint8_t nhdr[2];       /* TLS record header bytes seen, per direction */
 	uint8_t hdr[2][5];
 	uint32_t left[2]; /* TLS record body bytes still to come */
@@ -232,7 +231,6 @@ static int flow_switch(struct cap_streams *s, uint64_t ns, struct stream_conn *c
 	int rc;
 
 	c->tls = tls;
-	c->closing = false;
 	c->nhdr[0] = c->nhdr[1] = 0;
 	c->left[0] = c->left[1] = 0;
 	cap_redactor_init(&c->red[0]);
@@ -294,9 +292,11 @@ static bool is_tls_record(const uint8_t *p, size_t n)
 }
 
 /* Follow TLS record framing in one direction. Returns how many of the n
- * bytes are TLS: fewer than n only when, after an alert record (close_notify
- * of StopSession), bytes that are no TLS record start at a record boundary -
- * lockdown went back to plaintext there. */
+ * bytes are TLS: fewer than n only when bytes that cannot start a TLS record
+ * come at a record boundary - lockdown went back to plaintext there (after
+ * StopSession; no alert need be seen first, TLS 1.3 encrypts them). Erring
+ * towards plaintext only runs the redactor over ciphertext; erring the other
+ * way would leave plaintext unredacted. */
 static size_t tls_walk(struct stream_conn *c, int dir, const uint8_t *p, size_t n)
 {
 	size_t off = 0;
@@ -309,12 +309,10 @@ static size_t tls_walk(struct stream_conn *c, int dir, const uint8_t *p, size_t 
 			off += k;
 			continue;
 		}
-		if (c->nhdr[dir] == 0 && c->closing && !is_tls_record(p + off, n - off))
+		if (c->nhdr[dir] == 0 && !is_tls_record(p + off, n - off))
 			return off;
 		c->hdr[dir][c->nhdr[dir]++] = p[off++];
 		if (c->nhdr[dir] == 5) {
-			if (c->hdr[dir][0] == 0x15)
-				c->closing = true;
 			c->left[dir] = (uint32_t)c->hdr[dir][3] << 8 | c->hdr[dir][4];
 			c->nhdr[dir] = 0;
 		}

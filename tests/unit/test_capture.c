@@ -1091,6 +1091,44 @@ static void test_streams_redact(void **state)
 	}
 }
 
+/* TLS 1.3 encrypts its alerts (type 23, like application data): after
+ * StopSession the plaintext that follows is still plaintext, and redacted. */
+static void test_streams_tls13_plaintext_after(void **state)
+{
+	const char *f = tpath("tls13-after.pcapng");
+	struct cap_writer *w = cap_open(f, CAP_FMT_AUTO, NULL, NULL);
+	struct cap_streams *s;
+	static const uint8_t hello[] = {0x16, 3, 1, 0, 4, 0x01, 0, 0, 0};
+	static const uint8_t shello[] = {0x16, 3, 3, 0, 2, 0x02, 0};
+	static const uint8_t app[] = {0x17, 3, 3, 0, 3, 'x', 'y', 'z'};
+	size_t len = sizeof(plist_escrow) - 1, n;
+	uint8_t *b, msg[4 + sizeof(plist_escrow)];
+
+	assert_non_null(w);
+	assert_int_equal(cap_streams_new(w, NULL, &s, NULL), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 1, NULL, 0), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, hello, sizeof(hello)), 0);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, shello, sizeof(shello)), 0);
+	/* StopSession and its answer, then both close_notify alerts: all type 23 */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, app, sizeof(app)), 0);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, app, sizeof(app)), 0);
+	}
+	/* the device goes on in plaintext: a lockdown message holding an EscrowBag */
+	msg[0] = msg[1] = 0;
+	msg[2] = (uint8_t)(len >> 8);
+	msg[3] = (uint8_t)len;
+	memcpy(msg + 4, plist_escrow, len);
+	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, msg, 4 + len), 0);
+	assert_true(cap_streams_redacted(s) > 40);
+	cap_streams_free(s);
+	assert_int_equal(cap_close(w), 0);
+	b = slurp(f, &n);
+	assert_null(memmem(b, n, "QUJDREVG", 8));
+	assert_non_null(memmem(b, n, "REDACTED", 8));
+	free(b);
+}
+
 /* ---- golden usbmux capture (input of tests/t/40-dissector.t) -------------- */
 
 static void mux_out(struct cap_tap *t, uint64_t *ns, uint64_t *id, const uint8_t *d, size_t n)
@@ -1422,6 +1460,7 @@ int main(void)
 		cmocka_unit_test(test_streams_tshark),
 		cmocka_unit_test(test_streams_tls_flows),
 		cmocka_unit_test(test_streams_redact),
+		cmocka_unit_test(test_streams_tls13_plaintext_after),
 		cmocka_unit_test(test_golden_capture),
 	};
 
