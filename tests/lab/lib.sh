@@ -157,28 +157,40 @@ explain() {
 
 # usbmuxd hides a device for good when its preflight cannot reach lockdownd
 # (1.1.1 makes it visible only when the preflight gets through; a user would
-# replug). muxd_stalled: that happened to the newest device, and usbmuxd never
-# sent it a SYN - its preflight's own usbmuxd client (libusbmuxd waits 5 s for
-# the Connect result) gave up before the daemon's main loop accepted it, so
-# the guest fell behind, not the device. Needs a -v -v log (the SYN requests
-# are level 5); prints the device's usbmuxd ID.
+# replug). muxd_stalled: that happened to the newest device of the running
+# daemon, and usbmuxd had not sent it a SYN when the preflight gave up - its
+# preflight's own usbmuxd client (libusbmuxd waits 5 s for the Connect
+# result) ran out of time before the daemon's main loop took the request, so
+# the guest fell behind, not the device. Judged only on a -v -v log (the SYN
+# requests are level 5), only for an error at least 4.5 s after that
+# device's "Starting preflight" (an older attachment's error names the same
+# serial), and not for a device usbmuxd saw leave. A request the daemon
+# reads after the error (the client's queued Connect, once it catches up)
+# does not count as asking. Prints the device's usbmuxd ID.
 muxd_stalled() {
 	awk '
+	function secs(l,  t) { split(substr(l, 2, 12), t, ":"); return t[1] * 3600 + t[2] * 60 + t[3] }
+	/\]\[3\] usbmuxd v.* starting up/ { v5 = 0; id = "" }
 	/\]\[5\]/ { v5 = 1 }
-	/Connecting to new device on location .* as ID / { id = $NF; asked = 0; failed = 0 }
-	/requesting connection to device [0-9]+ port 62078/ { if ($0 ~ ("device " id " port")) asked = 1 }
-	/preflight_worker_handle_device_add: ERROR: Could not connect to lockdownd/ { failed = 1 }
+	/Connecting to new device on location .* as ID / { id = $NF; started = ""; asked = 0; failed = 0 }
+	/Removed device [0-9]+ on location/ { split($0, w, "Removed device "); split(w[2], x, " "); if (x[1] == id) id = "" }
+	/preflight_worker_handle_device_add: Starting preflight on device/ { if (id != "" && started == "") started = secs($0) }
+	/requesting connection to device [0-9]+ port 62078/ { if (!failed && $0 ~ ("device " id " port")) asked = 1 }
+	/preflight_worker_handle_device_add: ERROR: Could not connect to lockdownd/ {
+		if (started != "") { d = secs($0) - started; if (d < 0) d += 86400; if (d >= 4.5) failed = 1 }
+	}
 	END { if (v5 && id != "" && failed && !asked) { print id; exit 0 } exit 1 }' "$LOG" 2>/dev/null
 }
 # muxd_unstick: when usbmuxd stalled on the newest device (above), replug the
-# gadget once for that device, as a user would, and say so in the TAP; a
-# preflight that asked the device and got no answer is left to fail.
+# gadget, as a user would, and say so in the TAP - once per scenario: a
+# guest that starves usbmuxd again is not retried into passing. A preflight
+# that asked the device and got no answer is left to fail.
 muxd_unstick() {
-	_sid=$(muxd_stalled) || return 0
 	_sf=$LAB_STATE/unstuck.$LAB_SCENARIO
-	grep -qx "$_sid" "$_sf" 2>/dev/null && return 0
-	echo "$_sid" >>"$_sf"
-	diag "usbmuxd gave up on its preflight of device $_sid before asking the device (its client's 5 s wait ran out: the guest fell behind); replugging, as a user would"
+	[ -e "$_sf" ] && return 0
+	_sid=$(muxd_stalled) || return 0
+	echo "$_sid" >"$_sf"
+	diag "usbmuxd gave up on its preflight of device $_sid before asking the device (its client's 5 s wait ran out: the guest fell behind); replugging once, as a user would"
 	gadget rebind
 }
 # listed: usbmuxd lists the scenario's device ($U), after unsticking it
