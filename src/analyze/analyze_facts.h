@@ -126,6 +126,7 @@ struct an_dev {
 	bool out_untaken;		    /* an OUT cancelled untaken after DIAG_OUT_UNTAKEN_NS */
 	uint64_t out_untaken_t0, out_untaken_t1, out_untaken_pkt;
 	uint64_t out_last_ok_t;		    /* the last OUT the device took (0: none) */
+	uint64_t out_stuck_t0;		    /* the latest OUT cancelled untaken: OUT sat since (0: none) */
 
 	/* lockdown */
 	struct an_span lconnect;

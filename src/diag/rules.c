@@ -514,7 +514,7 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 			fe ? fe : "");
 		break;
 	case DIAG_V_USB_ERROR:
-		if (f->mux || f->lockdown) { /* they moved, then OUT stopped */
+		if (!(f->errors && f->ctrl && !f->mux && !f->lockdown)) { /* OUT sat, not "nothing moved" */
 			diag_set_verdict(
 				r, v,
 				"after %llu usbmux and %llu lockdown round trips the device took none "
