@@ -26,7 +26,7 @@ else
 	exit 0
 fi
 
-pair() { muxd_unstick; idevicepair -u "$U" pair; }
+pair() { idevicepair -u "$U" pair || { muxd_unstick; return 1; }; }
 if ! check "idevicepair pair (retried until Trust)" retry 120 2 pair; then
 	diag "idevicepair pair said: $(idevicepair -u "$U" pair 2>&1 | tr '\n' ' ')"
 	explain

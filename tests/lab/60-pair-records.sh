@@ -28,7 +28,7 @@ hostid() { plistutil -i "$1" -f xml 2>/dev/null | sed -n '/<key>HostID<\/key>/{n
 check "gadget up (healthy)" gadget up --profile healthy || exit 0
 check "host enumerated the device" wait_dev 10 || exit 0
 U=$(udid)
-pair() { muxd_unstick; idevicepair -u "$U" pair; }
+pair() { idevicepair -u "$U" pair || { muxd_unstick; return 1; }; }
 
 # --- 1. idevicepair's record -> linkprobe -----------------------------------
 if [ ! -s "$LD/$U.plist" ]; then

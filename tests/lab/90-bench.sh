@@ -62,8 +62,7 @@ check "usbmuxd lists the device" retry 120 1 listed || exit 0
 tries=0
 pair() {
 	tries=$((tries + 1))
-	muxd_unstick
-	idevicepair -u "$U" pair >/dev/null 2>&1
+	idevicepair -u "$U" pair >/dev/null 2>&1 || { muxd_unstick; return 1; }
 }
 t0=$(date +%s%N)
 retry 120 0.2 pair

@@ -188,13 +188,19 @@ muxd_stalled() {
 muxd_unstick() {
 	_sf=$LAB_STATE/unstuck.$LAB_SCENARIO
 	[ -e "$_sf" ] && return 0
+	# the cheap test first: this runs in polling loops, and forks cost under TCG
+	grep -q 'Could not connect to lockdownd' "$LOG" 2>/dev/null || return 0
 	_sid=$(muxd_stalled) || return 0
 	echo "$_sid" >"$_sf"
 	diag "usbmuxd gave up on its preflight of device $_sid before asking the device (its client's 5 s wait ran out: the guest fell behind); replugging once, as a user would"
 	gadget rebind
 }
 # listed: usbmuxd lists the scenario's device ($U), after unsticking it
-listed() { muxd_unstick; idevice_id -l 2>&1 | grep -qx "$U"; }
+listed() {
+	idevice_id -l 2>&1 | grep -qx "$U" && return 0
+	muxd_unstick
+	return 1
+}
 
 lab_cleanup() {
 	capture_stop
