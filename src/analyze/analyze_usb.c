@@ -80,9 +80,7 @@ static void dev_merge(struct an_dev *to, struct an_dev *from)
 	to->in_while_waiting = from->in_while_waiting;
 	if (from->out_last_ok_t > to->out_last_ok_t)
 		to->out_last_ok_t = from->out_last_ok_t;
-	if (from->out_stuck_t0 > to->out_stuck_t0)
-		to->out_stuck_t0 = from->out_stuck_t0;
-	if (from->out_untaken && !to->out_untaken) {
+	if (from->out_untaken && (!to->out_untaken || from->out_untaken_t1 > to->out_untaken_t1)) {
 		to->out_untaken = true;
 		to->out_untaken_t0 = from->out_untaken_t0;
 		to->out_untaken_t1 = from->out_untaken_t1;
@@ -301,9 +299,8 @@ static void bulk_out(struct an_dev *d, const struct cap_event *ev)
 		d->out_last_ok_t = ev->t;
 	} else if (x->outcome == CAP_XO_CANCELLED && x->len == 0 &&
 		   ev->t - d->out_wait_t0 >= DIAG_OUT_UNTAKEN_NS) {
-		d->out_stuck_t0 = d->out_wait_t0; /* the latest: the cable test judges the end */
-		if (d->out_untaken)
-			return; /* the first one is the stage's evidence */
+		/* the latest: the stage that stopped, and the end of a cable
+		 * test, are judged on what happened last */
 		d->out_untaken = true;
 		d->out_untaken_t0 = d->out_wait_t0;
 		d->out_untaken_t1 = ev->t;

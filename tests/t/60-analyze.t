@@ -205,6 +205,47 @@ is "$(jget .metrics.transfers.bulk_out "$T/bulk.json")" 400 "... though all of i
 # usage and runtime errors
 run_lp "$T/u.txt" analyze
 is "$?" 2 "analyze without FILE is a usage error"
+# A cable test's bulk OUT judged at its end: one OUT cancelled untaken after
+# 1.5 s early on (then OUT moved again) is not a stuck endpoint; one at the
+# end, with none taken since, is (USB_ERROR, as live) - whichever came first.
+python3 "$C/../tools/captures/capconv.py" "$C/sim-healthy-cable.pcapng" "$T/hc.pcap" --to 220
+python3 - "$T/hc.pcap" "$T" <<'PY'
+import struct, sys
+src, T = sys.argv[1], sys.argv[2]
+d = open(src, 'rb').read()
+recs, off = [], 24
+while off + 16 <= len(d):
+    cl, = struct.unpack('<I', d[off + 8:off + 12])
+    recs.append(bytearray(d[off:off + 16 + cl])); off += 16 + cl
+def t(r): s, u = struct.unpack('<II', r[:8]); return s * 1000000 + u
+def at(r, us):
+    r[0:8] = struct.pack('<II', us // 1000000, us % 1000000)
+    r[16 + 16:16 + 28] = struct.pack('<qi', us // 1000000, us % 1000000)
+    return r
+first_out = next(r for r in recs if r[16 + 9] == 3 and not r[16 + 10] & 0x80 and r[16 + 8] == ord('S'))
+def untaken(us, secs, uid):
+    s = bytearray(first_out[:16 + 64]); s[8:16] = struct.pack('<II', 64, 64)
+    s[16:24] = struct.pack('<Q', uid); s[16 + 36:16 + 40] = struct.pack('<I', 0)  # length 0
+    s[16 + 32:16 + 36] = struct.pack('<I', 0)
+    c = bytearray(s); c[16 + 8] = ord('C'); c[16 + 28:16 + 32] = struct.pack('<i', -2)
+    return [at(s, us), at(c, us + secs)]
+def write(name, rs):
+    open(T + '/' + name, 'wb').write(d[:24] + b''.join(bytes(r) for r in rs))
+k = len(recs) // 4   # early: a quarter in
+early = untaken(t(recs[k]) + 10, 1500000, 0xfeed0001)
+shifted = [at(bytearray(r), t(r) + 1600000) for r in recs[k + 1:]]
+base = recs[:k + 1] + early + shifted
+write('out-early.pcap', base)
+end = t(shifted[-1]) + 10000
+write('out-early-and-end.pcap', base + untaken(end, 2000000, 0xfeed0002))
+PY
+run_lp "$T/oe.json" analyze "$T/out-early.pcap" --json
+is "$(jget .verdict "$T/oe.json")" GOOD "cable capture, one OUT sat 1.5 s early and OUT moved again: GOOD"
+run_lp "$T/oee.json" analyze "$T/out-early-and-end.pcap" --json
+is "$(jget .verdict "$T/oee.json")" USB_ERROR "... and another one sat at the end: USB_ERROR"
+like "$(jget .evidence "$T/oee.json")" "took none of the host's bulk OUT transfers for 2\.0 s" \
+	"judged on the last one (2.0 s), not the first (1.5 s)"
+
 run_lp "$T/m.txt" analyze "$T/does-not-exist.pcap"
 is "$?" 3 "missing file exits 3"
 like "$(cat "$T/m.txt.err")" "does-not-exist" "error names the file"
