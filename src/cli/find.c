@@ -22,9 +22,17 @@ void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d)
 	r->dev.mode = diag_mode_for_pid(d->vid, d->pid);
 }
 
-static int rank(const struct tr_devinfo *d)
+/* Which device to take when no --udid says: 0 a phone in normal mode that
+ * offers usbmux, 1 one that does not (camera-only: the same PID) or whose
+ * descriptors cannot be read, 2 recovery, DFU and the like. Only called
+ * with several devices: reading the descriptors costs control transfers. */
+static int rank(struct lp_app *app, const struct tr_devinfo *d)
 {
-	return strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") == 0 ? 0 : 1;
+	struct usbd_probe p;
+
+	if (strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") != 0)
+		return 2;
+	return usbd_probe(app->tr, d, &p, NULL) == 0 && p.has_usbmux ? 0 : 1;
 }
 
 /* The devices there are, for a --udid that names none of them:
@@ -86,10 +94,16 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 			list_connected(app, devs, n, list, sizeof(list));
 			return lp_err_set(e, LP_ENOENT, "%s", list);
 		}
-	} else {
-		for (size_t i = 1; i < n; i++)
-			if (rank(&devs[i]) < rank(&devs[best]))
+	} else if (n > 1) {
+		int best_rank = rank(app, &devs[0]);
+
+		for (size_t i = 1; i < n && best_rank > 0; i++) {
+			int k = rank(app, &devs[i]);
+			if (k < best_rank) {
 				best = i;
+				best_rank = k;
+			}
+		}
 	}
 	*out = devs[best];
 	find_fill_dev(r, out);
@@ -162,14 +176,20 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		return ret;
 	}
 	{
-		char sp[48], via[96] = "";
+		char sp[48], via[96] = "", others[112] = "";
 
 		if (info->port_path[0])
 			snprintf(via, sizeof(via), ", port path %s (%s)", info->port_path,
 				 diag_hubs_phrase(info->port_path));
-		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s", info->vid,
+		/* several phones and no --udid: say that this is one of them */
+		if (listed > 1 && !app->udid)
+			snprintf(others, sizeof(others),
+				 "; one of %zu Apple devices on USB (the first phone with usbmux): "
+				 "--udid picks another",
+				 listed);
+		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s%s", info->vid,
 			 info->pid, info->bus, info->addr,
-			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via);
+			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via, others);
 	}
 
 	/* descriptors: what the device offers, and in which mode it is */

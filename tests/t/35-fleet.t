@@ -42,6 +42,16 @@ run_lp $T/c.txt --cable-test --all --device 'sim:healthy*2' --pair-dir $D
 is $? 0 "--all on healthy devices exits 0"
 like "$(cat $T/c.txt)" "1-1.2 +3 +[0-9a-f]{40} +480 " "one line per device: port, address, UDID, speed"
 like "$(tail -1 $T/c.txt)" "^verdict: GOOD - all 2 device\(s\) GOOD" "one verdict for the fleet"
+# several phones and no --udid: the run says it took one of them
+# (a camera-only phone has the same PID as a working one: its descriptors
+# tell them apart; a DFU device is passed over by its PID)
+run_lp $T/p.json trust --device 'sim:dfu+camera-only+healthy*2' --pair-dir $T/pd-p --json
+like "$(jget '.stages[0].detail' $T/p.json)" "address 4, .*; one of 4 Apple devices on USB \(the first phone with usbmux\): --udid picks another" \
+	"no --udid among 4 devices: the first phone with usbmux, and the find stage says it is one of 4"
+u2=$(jget .device.udid $T/p.json)
+run_lp $T/p1.json trust --device 'sim:dfu+camera-only+healthy*2' --udid "$u2" --pair-dir $T/pd-p --json
+is "$(jget .device.udid $T/p1.json)" "$u2" "--udid picks that phone"
+unlike "$(jget '.stages[0].detail' $T/p1.json)" "one of" "... and then there is nothing to say"
 run_lp $T/c.json --cable-test --all --device 'sim:charge-only' --pair-dir $D --json
 is "$(jget .verdict $T/c.json)" NO_DEVICE "--all with nothing on the bus: NO_DEVICE"
 
