@@ -53,12 +53,21 @@
 # LP_GADGET_VERBOSE (non-empty: lp_gadget -v), LP_GADGET_INSPLIT (N: usbmux IN
 # packets in transfers of N bytes, lp_gadget --insplit), LP_GADGET_PROHIBIT
 # (KEY+KEY: GetValue answers GetProhibited for them, lp_gadget --prohibit).
+# A second phone at once: LP_GADGET_NAME (another gadget: its own configfs
+# directory, run directory, FunctionFS instances and mounts; default
+# linkprobe) with LP_GADGET_UDC naming a second controller, which
+# LP_DUMMY_NUM=N (dummy_hcd num=N: N controllers, each its own bus) provides.
 set -eu
 
 CFS=/sys/kernel/config/usb_gadget
-G=$CFS/linkprobe
+NAME=${LP_GADGET_NAME:-linkprobe}
+G=$CFS/$NAME
 RUN=/run/lp-gadget
 FFSROOT=/dev/lp-ffs
+PFX= # FunctionFS instance names are global: another gadget's are prefixed
+if [ "$NAME" != linkprobe ]; then
+	RUN=/run/lp-gadget-$NAME FFSROOT=/dev/lp-ffs-$NAME PFX=${NAME}_
+fi
 # (builtins where a command would fork: a fork costs ~30 ms in the lab's TCG
 # guest, and the lab builds and tears down a gadget about 30 times)
 case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
@@ -85,24 +94,27 @@ ffs_mounts() {
 	while read -r _dev _mnt _rest; do case $_mnt in "$FFSROOT"/*) echo "$_mnt" ;; esac; done </proc/mounts
 }
 
-# Load dummy_hcd at the wanted speed (reloaded only when the speed changes:
-# a reload is a new "port" for the host, and costs a root hub under TCG).
+# Load dummy_hcd at the wanted speed with at least LP_DUMMY_NUM controllers
+# (reloaded only when that changes: a reload is a new "port" for the host,
+# and costs a root hub under TCG).
 load_hcd() {
-	want=$1
-	cur=
+	want=$1 num=${LP_DUMMY_NUM:-1}
+	cur= curnum=1
 	[ -e /sys/module/dummy_hcd/parameters/is_high_speed ] &&
 		read -r cur </sys/module/dummy_hcd/parameters/is_high_speed
-	[ -n "$cur" ] && [ "$cur" = "$want" ] && return 0
+	[ -e /sys/module/dummy_hcd/parameters/num ] && read -r curnum </sys/module/dummy_hcd/parameters/num
+	[ -n "$cur" ] && [ "$cur" = "$want" ] && [ "$curnum" -ge "$num" ] && return 0
 	[ -n "$cur" ] && { rmmod dummy_hcd || die "cannot unload dummy_hcd (gadget still bound?)"; }
-	modprobe dummy_hcd is_high_speed="$want" || die "modprobe dummy_hcd failed"
+	modprobe dummy_hcd is_high_speed="$want" num="$num" || die "modprobe dummy_hcd failed"
 	_i=0
 	while [ $_i -lt 50 ]; do [ -n "$(udc)" ] && return 0; sleep 0.1; _i=$((_i + 1)); done
 	die "no UDC appeared after loading dummy_hcd"
 }
 
-# start_ffs NAME IFACE: mount FunctionFS instance NAME, start lp_gadget on it
+# start_ffs NAME IFACE: mount FunctionFS instance NAME (ffs.NAME, prefixed for
+# another gadget), start lp_gadget on it
 start_ffs() {
-	name=$1 iface=$2
+	name=$PFX$1 iface=$2
 	[ -d "$FFSROOT/$name" ] || mkdir -p "$FFSROOT/$name"
 	mount -t functionfs "$name" "$FFSROOT/$name" || die "mount functionfs $name failed"
 	[ ! -e "$RUN/$name.ready" ] || rm -f "$RUN/$name.ready"
@@ -140,7 +152,7 @@ config() {
 	echo "$label" >"$G/configs/c.$n/strings/0x409/configuration"
 	echo 500 >"$G/configs/c.$n/MaxPower"
 	_fl=
-	for f in "$@"; do _fl="$_fl $G/functions/$f"; done
+	for f in "$@"; do _fl="$_fl $G/functions/${f%%.*}.$PFX${f#*.}"; done
 	ln -s $_fl "$G/configs/c.$n/"
 }
 
@@ -148,16 +160,17 @@ config() {
 # vendor-page input report), after the audio interfaces (ffs.audio).
 hid_function() {
 	[ -d /sys/module/usb_f_hid ] || modprobe usb_f_hid || die "usb_f_hid missing: no configuration 2"
-	mkdir "$G/functions/hid.ipod" || die "cannot create the HID function"
-	echo 0 >"$G/functions/hid.ipod/protocol"
-	echo 0 >"$G/functions/hid.ipod/subclass"
-	echo 8 >"$G/functions/hid.ipod/report_length"
+	h=$G/functions/hid.${PFX}ipod
+	mkdir "$h" || die "cannot create the HID function"
+	echo 0 >"$h/protocol"
+	echo 0 >"$h/subclass"
+	echo 8 >"$h/report_length"
 	# interrupt IN only, as the phone's (kernels without this attribute add
 	# an interrupt OUT endpoint)
-	[ -e "$G/functions/hid.ipod/no_out_endpoint" ] && echo 1 >"$G/functions/hid.ipod/no_out_endpoint"
+	[ -e "$h/no_out_endpoint" ] && echo 1 >"$h/no_out_endpoint"
 	# Usage Page 0xFF00, Usage 1, Collection(App), 8 x 8-bit Input, End
 	printf '\006\000\377\011\001\241\001\025\000\046\377\000\165\010\225\010\011\001\201\002\300' \
-		>"$G/functions/hid.ipod/report_desc"
+		>"$h/report_desc"
 }
 
 cmd_up() {
@@ -184,9 +197,9 @@ cmd_up() {
 	mkdir "$G" "$G/strings/0x409"
 
 	# 1. the model first: it says what the device is
-	mkdir "$G/functions/ffs.usbmux"
+	mkdir "$G/functions/ffs.${PFX}usbmux"
 	start_ffs usbmux usbmux
-	r=$RUN/usbmux.ready
+	r=$RUN/${PFX}usbmux.ready
 	vid=$(ready_get "$r" vid) pid=$(ready_get "$r" pid) bcd=$(ready_get "$r" bcd)
 	serial=$(ready_get "$r" serial) product=$(ready_get "$r" product)
 	manuf=$(ready_get "$r" manufacturer) configs=$(ready_get "$r" configs)
@@ -221,7 +234,7 @@ cmd_up() {
 	echo "$serial" >"$RUN/udid"
 	case $mode in
 	normal)
-		mkdir "$G/functions/ffs.ptp" "$G/functions/ffs.eth" "$G/functions/ffs.audio"
+		mkdir "$G/functions/ffs.${PFX}ptp" "$G/functions/ffs.${PFX}eth" "$G/functions/ffs.${PFX}audio"
 		start_ffs ptp ptp
 		start_ffs eth ethernet
 		start_ffs audio audio
@@ -232,12 +245,12 @@ cmd_up() {
 		config 4 "PTP + Apple Mobile Device + Apple USB Ethernet" ffs.ptp ffs.usbmux ffs.eth
 		;;
 	camera)
-		mkdir "$G/functions/ffs.ptp"
+		mkdir "$G/functions/ffs.${PFX}ptp"
 		start_ffs ptp ptp
 		config 1 "PTP" ffs.ptp
 		;;
 	dfu | recovery)
-		mkdir "$G/functions/ffs.$mode"
+		mkdir "$G/functions/ffs.${PFX}$mode"
 		start_ffs "$mode" "$mode"
 		config 1 "$product" "ffs.$mode"
 		;;
