@@ -120,8 +120,9 @@ static int reconnect(struct cable *c)
 	uint64_t deadline = lp_clock_now(clk) + CABLE_REENUM_WAIT_S * LP_NS_PER_S;
 	uint32_t gone = c->info.session;
 	struct lp_errinfo e = {0};
-	/* --all: the same phone, which comes back on the same port */
-	const char *udid = c->multi ? c->r->dev.udid : c->app->udid;
+	/* the same phone (--all: which comes back on the same port); without
+	 * --udid, the one the test started on, not whichever comes first */
+	const char *udid = c->app->udid && !c->multi ? c->app->udid : c->r->dev.udid;
 	char port[sizeof(c->info.port_path)];
 	int r;
 

@@ -22,17 +22,28 @@ void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d)
 	r->dev.mode = diag_mode_for_pid(d->vid, d->pid);
 }
 
+static bool is_phone(const struct tr_devinfo *d)
+{
+	return strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") == 0;
+}
+
 /* Which device to take when no --udid says: 0 a phone in normal mode that
- * offers usbmux, 1 one that does not (camera-only: the same PID) or whose
- * descriptors cannot be read, 2 recovery, DFU and the like. Only called
- * with several devices: reading the descriptors costs control transfers. */
+ * offers usbmux, 1 one that does not (camera-only: the same PID), 2 one
+ * whose descriptors cannot be read (gone, or broken), 3 recovery, DFU and
+ * the like, 4 any other Apple device (a keyboard, a display). Only called
+ * with several devices: reading the descriptors costs control transfers
+ * (which a --capture records, as it records every device's). */
+enum { RANK_USBMUX, RANK_NO_USBMUX, RANK_UNREADABLE, RANK_RESTORE, RANK_OTHER };
 static int rank(struct lp_app *app, const struct tr_devinfo *d)
 {
+	const char *mode = diag_mode_for_pid(d->vid, d->pid);
 	struct usbd_probe p;
 
-	if (strcmp(diag_mode_for_pid(d->vid, d->pid), "normal") != 0)
-		return 2;
-	return usbd_probe(app->tr, d, &p, NULL) == 0 && p.has_usbmux ? 0 : 1;
+	if (strcmp(mode, "normal") != 0)
+		return strcmp(mode, "unknown") == 0 ? RANK_OTHER : RANK_RESTORE;
+	if (usbd_probe(app->tr, d, &p, NULL) != 0)
+		return RANK_UNREADABLE;
+	return p.has_usbmux ? RANK_USBMUX : RANK_NO_USBMUX;
 }
 
 /* The devices there are, for a --udid that names none of them:
@@ -59,6 +70,13 @@ static void list_connected(struct lp_app *app, const struct tr_devinfo *devs, si
 
 int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, struct tr_devinfo *out,
 		size_t *listed, struct lp_errinfo *e)
+{
+	return find_device_among(app, r, wait_ns, out, listed, NULL, NULL, e);
+}
+
+int find_device_among(struct lp_app *app, struct diag_report *r, uint64_t wait_ns,
+		      struct tr_devinfo *out, size_t *listed, size_t *phones, int *chosen_rank,
+		      struct lp_errinfo *e)
 {
 	struct tr_devinfo devs[TR_LIST_MAX];
 	uint64_t deadline = lp_clock_now(&app->clock) + wait_ns;
@@ -96,14 +114,21 @@ int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, str
 		}
 	} else if (n > 1) {
 		int best_rank = rank(app, &devs[0]);
+		size_t np = 0;
 
-		for (size_t i = 1; i < n && best_rank > 0; i++) {
+		for (size_t i = 1; i < n && best_rank > RANK_USBMUX; i++) {
 			int k = rank(app, &devs[i]);
 			if (k < best_rank) {
 				best = i;
 				best_rank = k;
 			}
 		}
+		for (size_t i = 0; i < n; i++)
+			np += is_phone(&devs[i]);
+		if (phones)
+			*phones = np;
+		if (chosen_rank)
+			*chosen_rank = best_rank;
 	}
 	*out = devs[best];
 	find_fill_dev(r, out);
@@ -154,8 +179,8 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 	struct lp_errinfo e = {0};
 	struct diag_stage *s;
 	const struct usbd_probe *lp;
-	size_t listed = 0;
-	int ret;
+	size_t listed = 0, phones = 0;
+	int ret, chosen = -1;
 
 	/* find device: does anything enumerate at all (a charge-only cable shows nothing) */
 	s = diag_stage_begin(r, DIAG_STAGE_FIND_DEVICE);
@@ -164,7 +189,7 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		find_fill_dev(r, info);
 		ret = 0;
 	} else {
-		ret = find_device(app, r, LP_NS_PER_S, info, &listed, &e);
+		ret = find_device_among(app, r, LP_NS_PER_S, info, &listed, &phones, &chosen, &e);
 	}
 	if (ret) {
 		if (ret == LP_ENODEV)
@@ -182,11 +207,16 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 			snprintf(via, sizeof(via), ", port path %s (%s)", info->port_path,
 				 diag_hubs_phrase(info->port_path));
 		/* several phones and no --udid: say that this is one of them */
-		if (listed > 1 && !app->udid)
+		if (phones > 1 && !app->udid && chosen == RANK_USBMUX)
 			snprintf(others, sizeof(others),
-				 "; one of %zu Apple devices on USB (the first phone with usbmux): "
+				 "; one of %zu phones on USB (the first that offers usbmux): "
 				 "--udid picks another",
-				 listed);
+				 phones);
+		else if (phones > 1 && !app->udid && chosen >= 0)
+			snprintf(others, sizeof(others),
+				 "; one of %zu phones on USB, none of which offers usbmux: "
+				 "--udid picks another",
+				 phones);
 		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s%s", info->vid,
 			 info->pid, info->bus, info->addr,
 			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via, others);

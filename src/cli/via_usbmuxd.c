@@ -344,11 +344,23 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 	if (best == n)
 		best = 0;
 	fill_dev(r, &devs[best]);
-	diag_end(r, s, DIAG_ST_OK,
-		 "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s",
-		 devs[best].device_id, APPLE_VID, devs[best].product_id,
-		 devs[best].conn_type[0] ? devs[best].conn_type : "USB", devs[best].location_id,
-		 r->dev.speed_mbps, devs[best].udid);
+	{
+		char others[96] = "";
+		size_t nusb = 0;
+
+		for (size_t i = 0; i < n; i++)
+			nusb += is_usb(&devs[i]);
+		/* several phones and no --udid: say that this is one of them */
+		if (!app->udid && nusb > 1)
+			snprintf(others, sizeof(others),
+				 "; one of %zu phones usbmuxd lists on USB: --udid picks another",
+				 nusb);
+		diag_end(r, s, DIAG_ST_OK,
+			 "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s%s",
+			 devs[best].device_id, APPLE_VID, devs[best].product_id,
+			 devs[best].conn_type[0] ? devs[best].conn_type : "USB",
+			 devs[best].location_id, r->dev.speed_mbps, devs[best].udid, others);
+	}
 
 	daemon_name(umc, name, sizeof(name));
 	v = via_new(app, umc, &devs[best], name);

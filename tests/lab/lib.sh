@@ -206,6 +206,10 @@ lab_cleanup() {
 	capture_stop
 	stop_usbmuxd
 	stop_udevd
+	# a second phone's gadget too (97-two-phones), whatever stopped it
+	for _gd in /sys/kernel/config/usb_gadget/*; do
+		[ -e "$_gd" ] && [ "${_gd##*/}" != linkprobe ] && env LP_GADGET_NAME="${_gd##*/}" "$GADGET" down
+	done
 	[ -e /sys/kernel/config/usb_gadget/linkprobe ] && gadget down
 	return 0
 }

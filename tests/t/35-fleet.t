@@ -46,8 +46,21 @@ like "$(tail -1 $T/c.txt)" "^verdict: GOOD - all 2 device\(s\) GOOD" "one verdic
 # (a camera-only phone has the same PID as a working one: its descriptors
 # tell them apart; a DFU device is passed over by its PID)
 run_lp $T/p.json trust --device 'sim:dfu+camera-only+healthy*2' --pair-dir $T/pd-p --json
-like "$(jget '.stages[0].detail' $T/p.json)" "address 4, .*; one of 4 Apple devices on USB \(the first phone with usbmux\): --udid picks another" \
-	"no --udid among 4 devices: the first phone with usbmux, and the find stage says it is one of 4"
+like "$(jget '.stages[0].detail' $T/p.json)" "address 4, .*; one of 3 phones on USB \(the first that offers usbmux\): --udid picks another" \
+	"no --udid among 4 devices: the first phone with usbmux, and the find stage says it is one of 3 phones"
+run_lp $T/p2.json trust --device 'sim:dfu+camera-only' --pair-dir $T/pd-p --json
+unlike "$(jget '.stages[0].detail' $T/p2.json)" "one of" "one phone and a DFU device: nothing to say"
+run_lp $T/p3.json trust --device 'sim:camera-only*2' --pair-dir $T/pd-p --json
+like "$(jget '.stages[0].detail' $T/p3.json)" "one of 2 phones on USB, none of which offers usbmux" \
+	"two camera-only phones: says none offers usbmux"
+# a cable test without --udid follows the phone it started on through its
+# re-enumeration, not whichever phone is listed first afterwards
+run_lp $T/lst.json list --device 'sim:flaky+healthy' --json
+run_lp $T/fl.json --cable-test --device 'sim:flaky+healthy,seed=1' --duration 3 --pair-dir $D --json
+# (the healthy phone stays at address 3; the flaky one comes back at 4)
+is "$(jget .device.udid $T/fl.json) $(jget .device.address $T/fl.json)" "$(jget '.devices[0].udid' $T/lst.json) 4" \
+	"cable test, no --udid, flaky phone first: still the flaky phone after it re-enumerated (address 4)"
+is "$(jget .metrics.reenumerations $T/fl.json)" 1 "... its re-enumeration followed"
 u2=$(jget .device.udid $T/p.json)
 run_lp $T/p1.json trust --device 'sim:dfu+camera-only+healthy*2' --udid "$u2" --pair-dir $T/pd-p --json
 is "$(jget .device.udid $T/p1.json)" "$u2" "--udid picks that phone"
