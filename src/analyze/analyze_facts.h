@@ -123,9 +123,9 @@ struct an_dev {
 	uint64_t out_wait_t0, out_wait_pkt; /* since when OUT has made no progress */
 	uint64_t in_while_waiting;	    /* device usbmux packets since then */
 	bool flood_noted;		    /* ... over what a host can queue answers for */
-	bool out_untaken;		    /* an OUT cancelled untaken after DIAG_OUT_UNTAKEN_NS (the latest) */
+	bool out_untaken;		    /* the latest OUT cancelled untaken, after 1 s+ */
 	uint64_t out_untaken_t0, out_untaken_t1, out_untaken_pkt;
-	uint64_t out_last_ok_t;		    /* the last OUT the device took (0: none) */
+	uint64_t out_last_ok_t; /* the last OUT the device took (0: none) */
 
 	/* lockdown */
 	struct an_span lconnect;

@@ -371,7 +371,8 @@ static void build_cable(struct build *b)
 	f.ss_plus = d->ss_plus;
 	f.secs = (double)(d->last_t - d->version.t1) / 1e9;
 	/* the latest OUT cancelled untaken, and none taken since: OUT had stopped */
-	if (d->out_untaken && d->out_last_ok_t <= d->out_untaken_t0 && d->last_t > d->out_untaken_t0)
+	if (d->out_untaken && d->out_last_ok_t <= d->out_untaken_t0 &&
+	    d->last_t > d->out_untaken_t0)
 		f.out_untaken_s = (double)(d->last_t - d->out_untaken_t0) / 1e9;
 	b->clk->vnow = d->last_t > s->start_ns ? d->last_t : s->start_ns;
 	diag_rule_cable(b->r, s, &f);

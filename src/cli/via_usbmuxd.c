@@ -355,11 +355,12 @@ int via_usbmuxd_open(struct lp_app *app, struct diag_report *r, struct devlink *
 			snprintf(others, sizeof(others),
 				 "; one of %zu phones usbmuxd lists on USB: --udid picks another",
 				 nusb);
-		diag_end(r, s, DIAG_ST_OK,
-			 "usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s%s",
-			 devs[best].device_id, APPLE_VID, devs[best].product_id,
-			 devs[best].conn_type[0] ? devs[best].conn_type : "USB",
-			 devs[best].location_id, r->dev.speed_mbps, devs[best].udid, others);
+		diag_end(
+			r, s, DIAG_ST_OK,
+			"usbmuxd device %u: %04x:%04x over %s, location 0x%08x, %g Mb/s, UDID %s%s",
+			devs[best].device_id, APPLE_VID, devs[best].product_id,
+			devs[best].conn_type[0] ? devs[best].conn_type : "USB",
+			devs[best].location_id, r->dev.speed_mbps, devs[best].udid, others);
 	}
 
 	daemon_name(umc, name, sizeof(name));

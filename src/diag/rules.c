@@ -514,7 +514,8 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 			fe ? fe : "");
 		break;
 	case DIAG_V_USB_ERROR:
-		if (!(f->errors && f->ctrl && !f->mux && !f->lockdown)) { /* OUT sat, not "nothing moved" */
+		/* OUT sat there, rather than "nothing but control moved" */
+		if (!(f->errors && f->ctrl && !f->mux && !f->lockdown)) {
 			diag_set_verdict(
 				r, v,
 				"after %llu usbmux and %llu lockdown round trips the device took none "

@@ -238,7 +238,7 @@ struct diag_cable_facts {
 	double speed_mbps;	  /* link speed; 0 = not known */
 	bool ss_capable, ss_plus; /* the device's BOS offers SuperSpeed (Plus) */
 	double secs;		  /* how long the test ran */
-	double out_untaken_s;	  /* at the end bulk OUT had taken nothing for this long (0: it moved) */
+	double out_untaken_s;	  /* at the end, OUT took nothing for this long */
 	const char *first_error;  /* may be NULL */
 };
 

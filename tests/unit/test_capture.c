@@ -1111,8 +1111,10 @@ static void test_streams_tls13_plaintext_after(void **state)
 	assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, shello, sizeof(shello)), 0);
 	/* StopSession and its answer, then both close_notify alerts: all type 23 */
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, app, sizeof(app)), 0);
-		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, app, sizeof(app)), 0);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 0, 0, app, sizeof(app)),
+				 0);
+		assert_int_equal(cap_streams_event(s, EPOCH, 1, 1, 62078, 1, 0, app, sizeof(app)),
+				 0);
 	}
 	/* the device goes on in plaintext: a lockdown message holding an EscrowBag */
 	msg[0] = msg[1] = 0;

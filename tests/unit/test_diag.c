@@ -336,8 +336,9 @@ static void test_cable_rule_stage(void **state)
 	diag_rule_cable(&f->r, s, &c);
 	assert_int_equal(s->status, DIAG_ST_FAIL);
 	assert_int_equal(f->r.verdict, DIAG_V_USB_ERROR);
-	assert_non_null(strstr(f->r.evidence, "after 1 usbmux and 0 lockdown round trips the device "
-					      "took none of the host's bulk OUT transfers for 2.3 s"));
+	assert_non_null(strstr(f->r.evidence,
+			       "after 1 usbmux and 0 lockdown round trips the device "
+			       "took none of the host's bulk OUT transfers for 2.3 s"));
 	assert_non_null(strstr(f->r.evidence, "first: lockdown QueryType: timed out"));
 	assert_non_null(strstr(diag_remedy(&f->r), "restart the iPhone"));
 }
