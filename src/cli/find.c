@@ -69,14 +69,7 @@ static void list_connected(struct lp_app *app, const struct tr_devinfo *devs, si
 }
 
 int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, struct tr_devinfo *out,
-		size_t *listed, struct lp_errinfo *e)
-{
-	return find_device_among(app, r, wait_ns, out, listed, NULL, NULL, e);
-}
-
-int find_device_among(struct lp_app *app, struct diag_report *r, uint64_t wait_ns,
-		      struct tr_devinfo *out, size_t *listed, size_t *phones, int *chosen_rank,
-		      struct lp_errinfo *e)
+		size_t *listed, size_t *phones, int *chosen_rank, struct lp_errinfo *e)
 {
 	struct tr_devinfo devs[TR_LIST_MAX];
 	uint64_t deadline = lp_clock_now(&app->clock) + wait_ns;
@@ -189,7 +182,7 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		find_fill_dev(r, info);
 		ret = 0;
 	} else {
-		ret = find_device_among(app, r, LP_NS_PER_S, info, &listed, &phones, &chosen, &e);
+		ret = find_device(app, r, LP_NS_PER_S, info, &listed, &phones, &chosen, &e);
 	}
 	if (ret) {
 		if (ret == LP_ENODEV)
@@ -206,17 +199,13 @@ static int usb_stages(struct lp_app *app, struct diag_report *r, const struct tr
 		if (info->port_path[0])
 			snprintf(via, sizeof(via), ", port path %s (%s)", info->port_path,
 				 diag_hubs_phrase(info->port_path));
-		/* several phones and no --udid: say that this is one of them */
-		if (phones > 1 && !app->udid && chosen == RANK_USBMUX)
+		/* several phones and no --udid (chosen is set then): say that
+		 * this is one of them */
+		if (phones > 1 && chosen >= 0)
 			snprintf(others, sizeof(others),
-				 "; one of %zu phones on USB (the first that offers usbmux): "
-				 "--udid picks another",
-				 phones);
-		else if (phones > 1 && !app->udid && chosen >= 0)
-			snprintf(others, sizeof(others),
-				 "; one of %zu phones on USB, none of which offers usbmux: "
-				 "--udid picks another",
-				 phones);
+				 "; one of %zu phones on USB%s: --udid picks another", phones,
+				 chosen == RANK_USBMUX ? " (the first that offers usbmux)"
+						       : ", none of which offers usbmux");
 		diag_end(r, s, DIAG_ST_OK, "%04x:%04x on bus %u address %u, %s%s%s", info->vid,
 			 info->pid, info->bus, info->addr,
 			 diag_speed_text(r->dev.speed_mbps, sp, sizeof(sp)), via, others);

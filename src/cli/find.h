@@ -10,17 +10,14 @@
  * with --udid if given, else the first phone that offers usbmux (several
  * devices: their descriptors are read), then one without it, then recovery
  * or DFU, then anything. Fills r->dev from the listing and *listed (may be
- * NULL) with how many were listed. Returns 0 with *out, LP_ENODEV if none,
- * LP_ENOENT if none has the --udid (e->msg lists the ones there are), other
- * lp_err on transport failure. */
+ * NULL) with how many were listed; *phones and *chosen_rank (may be NULL)
+ * with how many phones (normal-mode PIDs) there were and the chosen one's
+ * rank (0 offers usbmux, 1 does not, above: worse), both set only when
+ * several devices were listed without --udid. Returns 0 with *out,
+ * LP_ENODEV if none, LP_ENOENT if none has the --udid (e->msg lists the ones
+ * there are), other lp_err on transport failure. */
 int find_device(struct lp_app *app, struct diag_report *r, uint64_t wait_ns, struct tr_devinfo *out,
-		size_t *listed, struct lp_errinfo *e);
-/* The same, also telling how many phones (normal-mode PIDs) there were and
- * the chosen one's rank (0 offers usbmux, 1 does not, above: worse), both
- * only set when several devices were listed without --udid (may be NULL). */
-int find_device_among(struct lp_app *app, struct diag_report *r, uint64_t wait_ns,
-		      struct tr_devinfo *out, size_t *listed, size_t *phones, int *chosen_rank,
-		      struct lp_errinfo *e);
+		size_t *listed, size_t *phones, int *chosen_rank, struct lp_errinfo *e);
 
 /* Fill r->dev from a listing entry (vid/pid/bus/addr/speed/mode). */
 void find_fill_dev(struct diag_report *r, const struct tr_devinfo *d);

@@ -466,13 +466,19 @@ void diag_note_hubs(struct diag_report *r, const char *port_path)
 		 n, n == 1 ? "" : "s", port_path);
 }
 
+/* Errors, control answered, and no usbmux or lockdown round trip at all. */
+static bool only_control_moved(const struct diag_cable_facts *f)
+{
+	return f->errors && f->ctrl && !f->mux && !f->lockdown;
+}
+
 enum diag_verdict diag_cable_verdict(const struct diag_cable_facts *f)
 {
 	if (f->gone)
 		return DIAG_V_DISCONNECTED;
 	if (f->errors && !f->reenums && f->protocol_errors == f->errors)
 		return DIAG_V_PROTOCOL_ERROR;
-	if (f->errors && !f->reenums && f->ctrl && !f->mux && !f->lockdown)
+	if (!f->reenums && only_control_moved(f))
 		return DIAG_V_USB_ERROR;
 	if (!f->reenums && f->out_untaken_s * 1e9 >= (double)DIAG_OUT_UNTAKEN_NS)
 		return DIAG_V_USB_ERROR; /* a capture may show no failed transfer: OUT just sat */
@@ -514,8 +520,7 @@ void diag_rule_cable(struct diag_report *r, struct diag_stage *s, const struct d
 			fe ? fe : "");
 		break;
 	case DIAG_V_USB_ERROR:
-		/* OUT sat there, rather than "nothing but control moved" */
-		if (!(f->errors && f->ctrl && !f->mux && !f->lockdown)) {
+		if (!only_control_moved(f)) { /* OUT sat there */
 			diag_set_verdict(
 				r, v,
 				"after %llu usbmux and %llu lockdown round trips the device took none "
