@@ -31,8 +31,6 @@ ndev() {
 	echo $_n
 }
 both() { [ "$(ndev)" = 2 ]; }
-# jq over linkprobe-NAME.json
-jqf() { jq -r "$2" "$LAB_OUT/linkprobe-$1.json" 2>/dev/null; }
 
 check "camera-only phone up on the first of two controllers" gadget up --profile camera-only || exit 0
 U1=$(udid)
@@ -48,26 +46,26 @@ check "list shows two phones, both UDIDs ($U1, $U2)" sh -c "
 	test \"\$(jq -r '.devices | length' '$LAB_OUT/linkprobe-list.json')\" = 2 &&
 	jq -r '.devices[].udid' '$LAB_OUT/linkprobe-list.json' | grep -qx '$U1' &&
 	jq -r '.devices[].udid' '$LAB_OUT/linkprobe-list.json' | grep -qx '$U2'"
-check "... each on its own bus (two controllers)" test "$(jqf list '[.devices[].bus] | unique | length')" = 2
+check "... each on its own bus (two controllers)" test "$(jfield list '[.devices[].bus] | unique | length')" = 2
 
 # no --udid: the phone that offers usbmux, not the first on the bus, and the
 # run says it is one of two
 lp cable1 --cable-test --duration 1
-diag "no --udid: $(jqf cable1 .device.udid): $(jqf cable1 '.stages[0].detail')"
-check "no --udid: the cable test takes the phone with usbmux ($U2)" test "$(jqf cable1 .device.udid)" = "$U2"
+diag "no --udid: $(jfield cable1 .device.udid): $(jfield cable1 '.stages[0].detail')"
+check "no --udid: the cable test takes the phone with usbmux ($U2)" test "$(jfield cable1 .device.udid)" = "$U2"
 check "... and its find stage says it is one of 2 phones" \
 	sh -c "jq -r '.stages[0].detail' '$LAB_OUT/linkprobe-cable1.json' | grep -q 'one of 2 phones on USB (the first that offers usbmux)'"
 
 lp cable --cable-test --all --duration 3
-v=$(jqf cable '[.devices[] | .device.udid + "=" + .verdict] | sort | join(" ")')
-diag "cable test --all: $v; $(jqf cable .evidence)"
+v=$(jfield cable '[.devices[] | .device.udid + "=" + .verdict] | sort | join(" ")')
+diag "cable test --all: $v; $(jfield cable .evidence)"
 check "--cable-test --all tested each phone once (two UDIDs)" \
-	test "$(jqf cable '[.devices[].device.udid] | unique | length')" = 2
+	test "$(jfield cable '[.devices[].device.udid] | unique | length')" = 2
 check "... with its own verdict: CAMERA_ONLY and GOOD ($v)" \
 	test "$v" = "$(printf '%s\n' "$U1=CAMERA_ONLY" "$U2=GOOD" | sort | tr '\n' ' ' | sed 's/ $//')"
 
 lp trust2 trust --pair --pair-dir "$PAIRDIR" --timeout 120
-diag "trust: $(jqf trust2 .verdict): $(jqf trust2 .evidence)"
-check "trust (no --udid) pairs the healthy phone: TRUSTED" test "$(jqf trust2 .verdict)" = TRUSTED
+diag "trust: $(jfield trust2 .verdict): $(jfield trust2 .evidence)"
+check "trust (no --udid) pairs the healthy phone: TRUSTED" test "$(jfield trust2 .verdict)" = TRUSTED
 check "... that one, not the camera-only one (a record for $U2 only)" \
-	sh -c "test '$(jqf trust2 .device.udid)' = '$U2' && test -s '$PAIRDIR/$U2.plist' && ! test -e '$PAIRDIR/$U1.plist'"
+	sh -c "test '$(jfield trust2 .device.udid)' = '$U2' && test -s '$PAIRDIR/$U2.plist' && ! test -e '$PAIRDIR/$U1.plist'"
